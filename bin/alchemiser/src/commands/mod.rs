@@ -1,0 +1,22 @@
+//! One module per subcommand.
+
+pub mod routes;
+pub mod schemas;
+pub mod validate;
+
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::Context;
+
+/// Reads a file, or standard input for `-`, naming the file in the error.
+pub fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
+    if path == Path::new("-") {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .context("cannot read standard input")?;
+        return Ok(bytes);
+    }
+    std::fs::read(path).with_context(|| format!("cannot read `{}`", path.display()))
+}

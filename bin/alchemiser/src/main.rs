@@ -1,0 +1,53 @@
+//! `alchemiser`: the command-line tool. Thin: it parses arguments, picks adapters and prints;
+//! the work is done by the library crates.
+
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// The Alchemiser event backbone: run a trading workflow locally, validate and inspect events.
+#[derive(Debug, Parser)]
+#[command(name = "alchemiser", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check an EventBridge envelope or bare event detail against the contract.
+    Validate(commands::validate::Args),
+    /// Print the routing table (event type → source → consuming handler).
+    Routes(commands::routes::Args),
+    /// Write one JSON Schema file per event type.
+    Schemas(commands::schemas::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Validate(args) => commands::validate::run(args),
+        Command::Routes(args) => commands::routes::run(args),
+        Command::Schemas(args) => commands::schemas::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr so that stdout carries only results (JSON lines where asked).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

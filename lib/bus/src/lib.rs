@@ -1,0 +1,43 @@
+//! The event bus port and its in-memory adapter.
+//!
+//! [`EventBus`] is what handlers and entry points publish through; [`InMemoryBus`] delivers to
+//! subscribed [`EventHandler`]s in this process (the default, used by `alchemiser run` and the
+//! tests). The EventBridge publisher is a second implementation of the same trait. This crate
+//! knows nothing of trading.
+
+#![warn(missing_docs)]
+
+mod in_memory;
+mod report;
+
+use std::sync::Arc;
+
+use alchemiser_events::{Event, EventType};
+use async_trait::async_trait;
+
+pub use in_memory::InMemoryBus;
+pub use report::{HandlerError, HandlerFailure, PublishReport, Undelivered};
+
+/// Something that reacts to events: the workflow's handlers, recorders, test probes.
+#[async_trait]
+pub trait EventHandler: Send + Sync {
+    /// A short name for reports and logs, e.g. `portfolio`.
+    fn name(&self) -> &str;
+
+    /// Handles one event and returns the events it causes, to be published by the caller.
+    async fn handle(&self, event: &Event) -> Result<Vec<Event>, HandlerError>;
+}
+
+/// Where events are published.
+#[async_trait]
+pub trait EventBus: Send + Sync {
+    /// Publishes events and reports, per event, whether it was delivered; never panics and
+    /// never drops a failure silently.
+    async fn publish(&self, events: Vec<Event>) -> PublishReport;
+
+    /// Subscribes `handler` to events of `event_type` (local delivery).
+    fn subscribe(&self, event_type: EventType, handler: Arc<dyn EventHandler>);
+
+    /// How many events this bus has accepted for delivery since it was created.
+    fn published_count(&self) -> u64;
+}

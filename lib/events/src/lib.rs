@@ -1,0 +1,30 @@
+//! The Alchemiser event contract.
+//!
+//! Everything that crosses the bus is defined here, once: the typed events and their wire format
+//! (compatible with the Python system that runs today), the validation rules, the EventBridge
+//! envelope, the routing table (event type → `Source` → consuming handler) and the JSON Schemas
+//! generated from the Rust types. This crate knows nothing of AWS SDKs or of trading logic.
+
+#![warn(missing_docs)]
+
+mod decode;
+mod error;
+mod event;
+mod primitives;
+mod routing;
+mod schema;
+mod validate;
+
+pub use decode::{decode, decode_value, Envelope, EnvelopeMeta, ReceivedEvent};
+pub use error::ContractError;
+pub use event::{
+    AllocationComparison, ConsolidatedPortfolio, Event, EventHeader, EventType, ExecutionUrgency,
+    PlanItem, RebalancePlan, RebalancePlanned, SignalGenerated, TradeAction, TradeExecuted,
+    WorkflowCompleted, WorkflowFailed, WorkflowStarted, SCHEMA_VERSION,
+};
+pub use primitives::{Symbol, SymbolMap, Timestamp};
+pub use routing::{HandlerName, Route, RoutingDocument, DEFAULT_SOURCE_PREFIX, ROUTES};
+pub use schema::{schema_for, schemas};
+
+/// Money, prices, quantities and weights: exact decimals, never floats.
+pub use rust_decimal::Decimal;

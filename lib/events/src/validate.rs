@@ -1,0 +1,300 @@
+//! The contract's rules beyond shape: each broken rule is reported with the field's path.
+
+use std::collections::BTreeSet;
+
+use rust_decimal::Decimal;
+
+use crate::error::ContractError;
+use crate::event::{
+    ConsolidatedPortfolio, Event, EventHeader, PlanItem, RebalancePlanned, SignalGenerated,
+    TradeAction, TradeExecuted, WorkflowCompleted, WorkflowFailed, WorkflowStarted,
+};
+
+/// Target allocations must sum to 1 within this tolerance.
+pub const ALLOCATION_SUM_TOLERANCE: Decimal = Decimal::from_parts(1, 0, 0, false, 2);
+
+/// Largest plausible dollar amount; anything above is an upstream bug, not a trade.
+const MAX_MONEY: Decimal = Decimal::from_parts(2_764_472_320, 232_830, 0, false, 0); // 1e15
+
+type Checked = Result<(), ContractError>;
+
+impl Event {
+    /// Checks every rule of the contract that the type system cannot express.
+    pub fn validate(&self) -> Checked {
+        match self {
+            Event::WorkflowStarted(event) => event.validate(),
+            Event::SignalGenerated(event) => event.validate(),
+            Event::RebalancePlanned(event) => event.validate(),
+            Event::TradeExecuted(event) => event.validate(),
+            Event::WorkflowCompleted(event) => event.validate(),
+            Event::WorkflowFailed(event) => event.validate(),
+        }
+    }
+}
+
+impl EventHeader {
+    /// Ids present, producer named, schema version 1.x.
+    pub fn validate(&self) -> Checked {
+        non_empty("event_id", &self.event_id)?;
+        non_empty("correlation_id", &self.correlation_id)?;
+        non_empty("causation_id", &self.causation_id)?;
+        non_empty("source_module", &self.source_module)?;
+        if self.schema_version.split('.').next() != Some("1") {
+            return Err(ContractError::rule(
+                "schema_version",
+                format!(
+                    "is `{}` but this consumer reads version 1.x only",
+                    self.schema_version
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl WorkflowStarted {
+    fn validate(&self) -> Checked {
+        self.header.validate()?;
+        non_empty("workflow_type", &self.workflow_type)?;
+        non_empty("requested_by", &self.requested_by)
+    }
+}
+
+impl SignalGenerated {
+    fn validate(&self) -> Checked {
+        self.header.validate()?;
+        self.consolidated_portfolio
+            .validate("consolidated_portfolio", &self.header.correlation_id)
+    }
+}
+
+impl ConsolidatedPortfolio {
+    fn validate(&self, path: &str, correlation_id: &str) -> Checked {
+        same_correlation(
+            &format!("{path}.correlation_id"),
+            &self.correlation_id,
+            correlation_id,
+        )?;
+        let allocations = format!("{path}.target_allocations");
+        if self.target_allocations.is_empty() {
+            return Err(ContractError::rule(
+                allocations,
+                "is empty: a target portfolio needs at least one symbol",
+            ));
+        }
+        for (symbol, weight) in self.target_allocations.iter() {
+            weight_in_unit_range(&format!("{allocations}.{symbol}"), *weight)?;
+        }
+        let total: Decimal = self.target_allocations.values().sum();
+        if (total - Decimal::ONE).abs() > ALLOCATION_SUM_TOLERANCE {
+            return Err(ContractError::rule(
+                allocations,
+                format!("must sum to 1 ± {ALLOCATION_SUM_TOLERANCE} (they sum to {total})"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl RebalancePlanned {
+    fn validate(&self) -> Checked {
+        self.header.validate()?;
+        let plan = &self.rebalance_plan;
+        same_correlation(
+            "rebalance_plan.correlation_id",
+            &plan.correlation_id,
+            &self.header.correlation_id,
+        )?;
+        non_empty("rebalance_plan.causation_id", &plan.causation_id)?;
+        non_empty("rebalance_plan.plan_id", &plan.plan_id)?;
+        if plan.items.is_empty() {
+            return Err(ContractError::rule(
+                "rebalance_plan.items",
+                "is empty: a plan has at least one item",
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        for (index, item) in plan.items.iter().enumerate() {
+            let path = format!("rebalance_plan.items[{index}]");
+            if !seen.insert(&item.symbol) {
+                return Err(ContractError::rule(
+                    format!("{path}.symbol"),
+                    format!("`{}` appears in more than one item", item.symbol),
+                ));
+            }
+            item.validate(&path)?;
+        }
+        money(
+            "rebalance_plan.total_portfolio_value",
+            plan.total_portfolio_value,
+            false,
+        )?;
+        money(
+            "rebalance_plan.total_trade_value",
+            plan.total_trade_value,
+            false,
+        )?;
+        weight_in_unit_range(
+            "rebalance_plan.max_drift_tolerance",
+            plan.max_drift_tolerance,
+        )?;
+        let trades = plan
+            .items
+            .iter()
+            .any(|item| item.action != TradeAction::Hold);
+        if trades != self.trades_required {
+            return Err(ContractError::rule(
+                "trades_required",
+                format!(
+                    "is {} but the plan {} BUY or SELL items",
+                    self.trades_required,
+                    if trades { "has" } else { "has no" }
+                ),
+            ));
+        }
+        for (name, values) in [
+            ("target_values", &self.allocation_comparison.target_values),
+            ("current_values", &self.allocation_comparison.current_values),
+        ] {
+            for (symbol, value) in values.iter() {
+                money(
+                    &format!("allocation_comparison.{name}.{symbol}"),
+                    *value,
+                    false,
+                )?;
+            }
+        }
+        for (symbol, delta) in self.allocation_comparison.deltas.iter() {
+            money(
+                &format!("allocation_comparison.deltas.{symbol}"),
+                *delta,
+                true,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl PlanItem {
+    fn validate(&self, path: &str) -> Checked {
+        weight_in_unit_range(&format!("{path}.current_weight"), self.current_weight)?;
+        weight_in_unit_range(&format!("{path}.target_weight"), self.target_weight)?;
+        if self.weight_diff.abs() > Decimal::ONE {
+            return Err(ContractError::rule(
+                format!("{path}.weight_diff"),
+                format!("must be between -1 and 1 (found {})", self.weight_diff),
+            ));
+        }
+        money(&format!("{path}.target_value"), self.target_value, false)?;
+        money(&format!("{path}.current_value"), self.current_value, false)?;
+        money(&format!("{path}.trade_amount"), self.trade_amount, true)?;
+        if !(1..=5).contains(&self.priority) {
+            return Err(ContractError::rule(
+                format!("{path}.priority"),
+                format!("must be between 1 and 5 (found {})", self.priority),
+            ));
+        }
+        let sign_ok = match self.action {
+            TradeAction::Buy => self.trade_amount > Decimal::ZERO,
+            TradeAction::Sell => self.trade_amount < Decimal::ZERO,
+            TradeAction::Hold => true,
+        };
+        if !sign_ok {
+            return Err(ContractError::rule(
+                format!("{path}.trade_amount"),
+                format!(
+                    "is {} but the action is {}: a BUY needs a positive amount, a SELL a negative one",
+                    self.trade_amount, self.action
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl TradeExecuted {
+    fn validate(&self) -> Checked {
+        self.header.validate()?;
+        if self.orders_succeeded > self.orders_placed {
+            return Err(ContractError::rule(
+                "orders_succeeded",
+                format!(
+                    "({}) cannot exceed orders_placed ({})",
+                    self.orders_succeeded, self.orders_placed
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl WorkflowCompleted {
+    fn validate(&self) -> Checked {
+        self.header.validate()?;
+        non_empty("workflow_type", &self.workflow_type)
+    }
+}
+
+impl WorkflowFailed {
+    fn validate(&self) -> Checked {
+        self.header.validate()?;
+        non_empty("workflow_type", &self.workflow_type)?;
+        non_empty("failure_reason", &self.failure_reason)?;
+        non_empty("failure_step", &self.failure_step)
+    }
+}
+
+fn non_empty(field: &str, value: &str) -> Checked {
+    if value.trim().is_empty() {
+        return Err(ContractError::rule(field, "must not be empty"));
+    }
+    Ok(())
+}
+
+fn same_correlation(field: &str, value: &str, expected: &str) -> Checked {
+    non_empty(field, value)?;
+    if value != expected {
+        return Err(ContractError::rule(
+            field,
+            format!("is `{value}` but the event's correlation_id is `{expected}`: one workflow has one correlation id"),
+        ));
+    }
+    Ok(())
+}
+
+fn weight_in_unit_range(field: &str, weight: Decimal) -> Checked {
+    if weight < Decimal::ZERO || weight > Decimal::ONE {
+        return Err(ContractError::rule(
+            field,
+            format!("must be a weight between 0 and 1 (found {weight})"),
+        ));
+    }
+    Ok(())
+}
+
+fn money(field: &str, amount: Decimal, signed: bool) -> Checked {
+    if !signed && amount < Decimal::ZERO {
+        return Err(ContractError::rule(
+            field,
+            format!("must not be negative (found {amount})"),
+        ));
+    }
+    if amount.abs() > MAX_MONEY {
+        return Err(ContractError::rule(
+            field,
+            format!("is implausibly large ({amount}); amounts above 1e15 are rejected"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constants_hold_the_values_their_names_promise() {
+        assert_eq!(ALLOCATION_SUM_TOLERANCE.to_string(), "0.01");
+        assert_eq!(MAX_MONEY, Decimal::from(1_000_000_000_000_000_i64));
+    }
+}
