@@ -8,7 +8,7 @@ use alchemiser_events::{Event, EventType};
 use async_trait::async_trait;
 
 use crate::report::{HandlerFailure, PublishReport, Undelivered};
-use crate::{EventBus, EventHandler};
+use crate::{Delivery, EventBus, EventHandler};
 
 /// Events one publish call may cascade into before the bus stops it: a handler that keeps
 /// emitting events it also consumes would otherwise loop forever.
@@ -60,6 +60,7 @@ impl EventBus for InMemoryBus {
         let mut report = PublishReport::default();
         let mut queue: VecDeque<Event> = events.into();
         let mut processed = 0usize;
+        let delivery = Delivery::live();
         while let Some(event) = queue.pop_front() {
             if processed >= self.cascade_limit {
                 let reason = format!(
@@ -81,7 +82,7 @@ impl EventBus for InMemoryBus {
             processed += 1;
             self.published.fetch_add(1, Ordering::Relaxed);
             for handler in self.handlers_for(event.event_type()) {
-                match handler.handle(&event).await {
+                match handler.handle(&event, &delivery).await {
                     Ok(emitted) => queue.extend(emitted),
                     Err(error) => {
                         tracing::warn!(

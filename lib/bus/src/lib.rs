@@ -25,7 +25,27 @@ pub trait EventHandler: Send + Sync {
     fn name(&self) -> &str;
 
     /// Handles one event and returns the events it causes, to be published by the caller.
-    async fn handle(&self, event: &Event) -> Result<Vec<Event>, HandlerError>;
+    async fn handle(&self, event: &Event, delivery: &Delivery) -> Result<Vec<Event>, HandlerError>;
+}
+
+/// How an event reached its handler, beyond the event itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// The archive replay that re-delivered the event (EventBridge `replay-name`), if any.
+    /// Handlers with side effects must not repeat them for a replay unless allowed.
+    pub replay_name: Option<String>,
+}
+
+impl Delivery {
+    /// A first delivery (not a replay).
+    pub fn live() -> Self {
+        Self::default()
+    }
+
+    /// Whether this delivery is a replay from an archive.
+    pub fn is_replay(&self) -> bool {
+        self.replay_name.is_some()
+    }
 }
 
 /// Where events are published.

@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use alchemiser_bus::{EventBus, EventHandler, HandlerError, InMemoryBus};
+use alchemiser_bus::{Delivery, EventBus, EventHandler, HandlerError, InMemoryBus};
 use alchemiser_events::{Event, EventHeader, EventType, WorkflowCompleted, WorkflowStarted};
 use async_trait::async_trait;
 
@@ -59,7 +59,7 @@ impl EventHandler for Probe {
     fn name(&self) -> &str {
         self.name
     }
-    async fn handle(&self, event: &Event) -> Result<Vec<Event>, HandlerError> {
+    async fn handle(&self, event: &Event, _: &Delivery) -> Result<Vec<Event>, HandlerError> {
         self.seen.lock().unwrap().push(event.event_type());
         match self.behaviour {
             Behaviour::Record => Ok(vec![]),
