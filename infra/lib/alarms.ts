@@ -1,0 +1,121 @@
+import { Duration, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+
+/** Properties of {@link WorkflowAlarms}. */
+export interface WorkflowAlarmsProps {
+  readonly stage: string;
+  readonly eventBusName: string;
+  readonly deadLetterQueue: sqs.IQueue;
+  readonly outboxQueue: sqs.IQueue;
+  /** Rule name → rule, for FailedInvocations. */
+  readonly rules: ReadonlyMap<string, events.IRule>;
+  /** Handler name → function, for Errors and Throttles. */
+  readonly functions: ReadonlyMap<string, lambda.IFunction>;
+  readonly alarmEmail?: string;
+}
+
+/**
+ * Alarms that say "an event is stuck or lost": dead-letter queue or outbox not empty, a rule
+ * failing to invoke its target, a handler erroring or being throttled. All notify the topic
+ * `alchemiser-alarms-<stage>` (optionally subscribed to an e-mail address).
+ */
+export class WorkflowAlarms extends Construct {
+  public readonly topic: sns.Topic;
+  public readonly alarms: cloudwatch.Alarm[] = [];
+
+  constructor(scope: Construct, id: string, props: WorkflowAlarmsProps) {
+    super(scope, id);
+    const { stage } = props;
+
+    this.topic = new sns.Topic(this, 'Topic', {
+      topicName: `alchemiser-alarms-${stage}`,
+      displayName: `Alchemiser alarms (${stage})`,
+      enforceSSL: true,
+    });
+    Validations.of(this.topic).acknowledge({
+      id: 'AwsSolutions-SNS2',
+      reason:
+        'Carries only alarm state changes (alarm name, metric value), no trading data. CloudWatch ' +
+        'cannot publish to a topic encrypted with the AWS-managed SNS key, so encryption would need a ' +
+        'customer-managed KMS key per stage for non-sensitive notifications.',
+    });
+    if (props.alarmEmail) {
+      this.topic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
+    }
+    const notify = new actions.SnsAction(this.topic);
+
+    const add = (alarmId: string, alarmProps: cloudwatch.AlarmProps): void => {
+      const alarm = new cloudwatch.Alarm(this, alarmId, alarmProps);
+      alarm.addAlarmAction(notify);
+      this.alarms.push(alarm);
+    };
+    // Every alarm here fires on the first occurrence: one lost trade event is worth a look.
+    const firstOccurrence = {
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    };
+
+    add('DeadLetterQueueNotEmpty', {
+      alarmName: `alchemiser-${stage}-dlq-not-empty`,
+      alarmDescription: 'Events failed delivery or handling and wait in the dead-letter queue (see alchemiser dlq).',
+      metric: props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(1),
+        statistic: cloudwatch.Stats.MAXIMUM,
+      }),
+      ...firstOccurrence,
+    });
+    add('OutboxNotEmpty', {
+      alarmName: `alchemiser-${stage}-outbox-not-empty`,
+      alarmDescription: 'A publisher could not put events on the bus and parked them in the outbox.',
+      metric: props.outboxQueue.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(1),
+        statistic: cloudwatch.Stats.MAXIMUM,
+      }),
+      ...firstOccurrence,
+    });
+
+    for (const [eventType, rule] of props.rules) {
+      add(`FailedInvocations${eventType}`, {
+        alarmName: `alchemiser-${stage}-${eventType}-failed-invocations`,
+        alarmDescription: `The ${eventType} rule could not invoke its target (events go to the DLQ).`,
+        // On a custom bus the metric is only published with both dimensions.
+        metric: new cloudwatch.Metric({
+          namespace: 'AWS/Events',
+          metricName: 'FailedInvocations',
+          dimensionsMap: { EventBusName: props.eventBusName, RuleName: rule.ruleName },
+          statistic: cloudwatch.Stats.SUM,
+          period: Duration.minutes(5),
+        }),
+        ...firstOccurrence,
+      });
+    }
+
+    for (const [handler, fn] of props.functions) {
+      add(`Errors${capitalize(handler)}`, {
+        alarmName: `alchemiser-${stage}-${handler}-errors`,
+        alarmDescription: `The ${handler} function returned errors (retried, then sent to the DLQ).`,
+        metric: fn.metricErrors({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
+        ...firstOccurrence,
+      });
+      add(`Throttles${capitalize(handler)}`, {
+        alarmName: `alchemiser-${stage}-${handler}-throttles`,
+        alarmDescription: `The ${handler} function was throttled (events are delayed, possibly past their max age).`,
+        metric: fn.metricThrottles({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
+        ...firstOccurrence,
+      });
+    }
+  }
+}
+
+function capitalize(word: string): string {
+  return word.charAt(0).toUpperCase() + word.slice(1);
+}

@@ -1,0 +1,54 @@
+import { RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+
+/** Properties of {@link BrokerSecret}. */
+export interface BrokerSecretProps {
+  readonly stage: string;
+  /** Keep the secret when the stack is deleted. */
+  readonly retain: boolean;
+}
+
+/**
+ * The broker credentials `alchemiser/<stage>/broker`. The stack creates it with a generated
+ * placeholder value so that no key ever passes through the template; an operator puts the real
+ * keys in it (`aws secretsmanager put-secret-value`). Only portfolio and execution may read it.
+ */
+export class BrokerSecret extends Construct {
+  public readonly secret: secretsmanager.Secret;
+  /** `alchemiser/<stage>/broker`: what the functions get as BROKER_SECRET_NAME. */
+  public readonly secretName: string;
+
+  constructor(scope: Construct, id: string, props: BrokerSecretProps) {
+    super(scope, id);
+    this.secretName = `alchemiser/${props.stage}/broker`;
+    this.secret = new secretsmanager.Secret(this, 'Secret', {
+      secretName: this.secretName,
+      description: `Alchemiser broker API credentials (${props.stage}); placeholder until an operator sets the keys`,
+      generateSecretString: {
+        secretStringTemplate: JSON.stringify({ status: 'placeholder: put the broker API keys in this secret' }),
+        generateStringKey: 'placeholder',
+        excludePunctuation: true,
+      },
+      removalPolicy: props.retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+    });
+    Validations.of(this.secret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'The secret holds API keys issued by the broker (Alpaca); they can only be rotated in the ' +
+        "broker's dashboard, so a Secrets Manager rotation Lambda has nothing to call. Rotated manually.",
+    });
+  }
+
+  /** Grants GetSecretValue and DescribeSecret on this secret's ARN only. */
+  public grantReadBrokerKeys(role: iam.IRole): void {
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadBrokerSecret',
+        actions: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
+        resources: [this.secret.secretArn],
+      }),
+    );
+  }
+}

@@ -1,0 +1,117 @@
+import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import type { DeliveredRoute } from './routing-table';
+
+/** Namespace of the metrics the Rust handlers emit (EMF), with dimensions `stage` and `function`. */
+export const CUSTOM_METRICS_NAMESPACE = 'Alchemiser/EventBridge';
+
+/** Custom metric names the handlers emit; OrdersPlaced comes from execution only. */
+export const CUSTOM_METRIC_NAMES = ['EventsHandled', 'Failures', 'DuplicatesSkipped', 'OrdersPlaced', 'HandlerLatencyMs'] as const;
+
+/** Properties of {@link WorkflowDashboard}. */
+export interface WorkflowDashboardProps {
+  readonly stage: string;
+  readonly eventBusName: string;
+  /** The routes with a consumer, to describe the flow. */
+  readonly routes: readonly DeliveredRoute[];
+  /** Event type → rule. */
+  readonly rules: ReadonlyMap<string, events.IRule>;
+  /** Handler name → function. */
+  readonly functions: ReadonlyMap<string, lambda.IFunction>;
+  readonly deadLetterQueue: sqs.IQueue;
+  readonly outboxQueue: sqs.IQueue;
+}
+
+/**
+ * The CloudWatch dashboard `alchemiser-<stage>`: the workflow's events per rule (matched,
+ * invoked, failed), the functions' errors, throttles and durations, the DLQ and outbox depth,
+ * and the handlers' own metrics (events handled, failures, duplicates skipped, orders, latency).
+ */
+export class WorkflowDashboard extends Construct {
+  public readonly dashboard: cloudwatch.Dashboard;
+
+  constructor(scope: Construct, id: string, props: WorkflowDashboardProps) {
+    super(scope, id);
+    const period = Duration.minutes(5);
+    const rules = [...props.rules];
+    const functions = [...props.functions];
+
+    const ruleMetric = (metricName: string) =>
+      rules.map(
+        ([eventType, rule]) =>
+          new cloudwatch.Metric({
+            namespace: 'AWS/Events',
+            metricName,
+            dimensionsMap: { EventBusName: props.eventBusName, RuleName: rule.ruleName },
+            statistic: cloudwatch.Stats.SUM,
+            period,
+            label: eventType,
+          }),
+      );
+    const perFunction = (metric: (fn: lambda.IFunction) => cloudwatch.IMetric) =>
+      functions.map(([handler, fn]) => withLabel(metric(fn), handler));
+    const custom = (metricName: string, statistic: string, handlers: readonly string[]) =>
+      handlers.map(
+        (handler) =>
+          new cloudwatch.Metric({
+            namespace: CUSTOM_METRICS_NAMESPACE,
+            metricName,
+            dimensionsMap: { stage: props.stage, function: handler },
+            statistic,
+            period,
+            label: handler,
+          }),
+      );
+    const handlers = functions.map(([handler]) => handler);
+    const graph = (title: string, left: cloudwatch.IMetric[]) =>
+      new cloudwatch.GraphWidget({ title, left, width: 8, height: 6 });
+
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: `alchemiser-${props.stage}`,
+      defaultInterval: Duration.days(1),
+    });
+    this.dashboard.addWidgets(
+      new cloudwatch.TextWidget({
+        markdown: [
+          `# Alchemiser (${props.stage})`,
+          props.routes.map((r) => `${r.producer} → **${r.event_type}** → ${r.consumer}`).join(' · '),
+          '',
+          'Anything in the DLQ or the outbox needs a person (`alchemiser dlq`).',
+        ].join('\n'),
+        width: 24,
+        height: 3,
+      }),
+    );
+    this.dashboard.addWidgets(
+      graph('Events matched per rule', ruleMetric('MatchedEvents')),
+      graph('Target invocations per rule', ruleMetric('Invocations')),
+      graph('Failed invocations per rule', ruleMetric('FailedInvocations')),
+    );
+    this.dashboard.addWidgets(
+      graph('Function errors', perFunction((fn) => fn.metricErrors({ period, statistic: cloudwatch.Stats.SUM }))),
+      graph('Function throttles', perFunction((fn) => fn.metricThrottles({ period, statistic: cloudwatch.Stats.SUM }))),
+      graph('Function duration p99 (ms)', perFunction((fn) => fn.metricDuration({ period, statistic: cloudwatch.Stats.p(99) }))),
+    );
+    this.dashboard.addWidgets(
+      graph('Events handled', custom('EventsHandled', cloudwatch.Stats.SUM, handlers)),
+      graph('Handler failures', custom('Failures', cloudwatch.Stats.SUM, handlers)),
+      graph('Duplicates skipped', custom('DuplicatesSkipped', cloudwatch.Stats.SUM, handlers)),
+    );
+    this.dashboard.addWidgets(
+      graph('Orders placed', custom('OrdersPlaced', cloudwatch.Stats.SUM, handlers.filter((h) => h === 'execution'))),
+      graph('Handler latency p99 (ms)', custom('HandlerLatencyMs', cloudwatch.Stats.p(99), handlers)),
+      graph('Parked events (DLQ, outbox)', [
+        withLabel(props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period, statistic: cloudwatch.Stats.MAXIMUM }), 'DLQ'),
+        withLabel(props.outboxQueue.metricApproximateNumberOfMessagesVisible({ period, statistic: cloudwatch.Stats.MAXIMUM }), 'outbox'),
+      ]),
+    );
+  }
+}
+
+function withLabel(metric: cloudwatch.IMetric, label: string): cloudwatch.IMetric {
+  return metric instanceof cloudwatch.Metric ? metric.with({ label }) : metric;
+}

@@ -1,0 +1,43 @@
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+
+/** Properties of {@link ParkingQueue}. */
+export interface ParkingQueueProps {
+  /** Physical queue name, carrying the stage. */
+  readonly queueName: string;
+  /** What lands here, for the nag acknowledgement and the reader of the template. */
+  readonly purpose: string;
+  /** Keep the queue (and the events parked in it) when the stack is deleted. */
+  readonly retain: boolean;
+}
+
+/**
+ * An SQS queue where events that could not be delivered or handled are parked until a person
+ * (or `alchemiser dlq`) looks at them and resends them: 14 days of retention, SSE-SQS
+ * encryption, TLS only. Used for the dead-letter queue and for the publishers' outbox.
+ *
+ * SSE-SQS rather than a customer-managed KMS key: EventBridge rule DLQs, Lambda on-failure
+ * destinations and Scheduler DLQs all send to it with plain IAM/queue-policy permissions,
+ * while a KMS key would need a key policy naming every one of those services.
+ */
+export class ParkingQueue extends Construct {
+  public readonly queue: sqs.Queue;
+
+  constructor(scope: Construct, id: string, props: ParkingQueueProps) {
+    super(scope, id);
+    this.queue = new sqs.Queue(this, 'Queue', {
+      queueName: props.queueName,
+      retentionPeriod: Duration.days(14), // SQS's maximum: two weeks to notice and resend.
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      removalPolicy: props.retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+    });
+    Validations.of(this.queue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        `This queue is itself the last stop (${props.purpose}); a dead-letter queue for it would only ` +
+        'move the same messages one hop further. Its depth is alarmed on instead.',
+    });
+  }
+}
