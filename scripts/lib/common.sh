@@ -1,0 +1,90 @@
+# shellcheck shell=bash
+# Shared helpers for scripts/localstack, scripts/moto and scripts/test-localstack-plugins.
+# Source it; it expects `set -euo pipefail` in the caller.
+
+REPO_ROOT="${REPO_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+
+log() { printf '%s %s\n' "[$(basename "$0")]" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# find_python MIN_MINOR -> prints the path of a python3.X with X >= MIN_MINOR, or nothing.
+# Looks at $PYTHON_FOR_VENV first, then pyenv's versions dir, then PATH.
+find_python() {
+  local min="$1" cand v
+  local -a cands=()
+  [[ -n "${PYTHON_FOR_VENV:-}" ]] && cands+=("$PYTHON_FOR_VENV")
+  local pyroot
+  pyroot="$( (command -v pyenv >/dev/null && pyenv root) 2>/dev/null || echo "$HOME/.pyenv")"
+  if [[ -d "$pyroot/versions" ]]; then
+    for cand in "$pyroot"/versions/3.1[2-9]*/bin/python3; do
+      [[ -x "$cand" ]] && cands+=("$cand")
+    done
+  fi
+  for v in python3.13 python3.14 python3.12 python3; do
+    cand="$(command -v "$v" 2>/dev/null || true)"
+    [[ -n "$cand" ]] && cands+=("$cand")
+  done
+  for cand in "${cands[@]}"; do
+    if "$cand" -c "import sys; sys.exit(0 if sys.version_info >= (3, $min) else 1)" 2>/dev/null; then
+      printf '%s\n' "$cand"; return 0
+    fi
+  done
+  return 0
+}
+
+# python_minor PYTHON -> prints e.g. 12
+python_minor() { "$1" -c 'import sys; print(sys.version_info[1])'; }
+
+# pid_alive PIDFILE -> 0 when the pid in the file is a live process
+pid_alive() {
+  local f="$1" pid
+  [[ -f "$f" ]] || return 1
+  pid="$(cat "$f" 2>/dev/null || true)"
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  kill -0 "$pid" 2>/dev/null
+}
+
+# http_ok URL -> 0 when the URL answers 2xx
+http_ok() { curl -fsS -o /dev/null --max-time 2 "$1" 2>/dev/null; }
+
+# port_in_use PORT -> 0 when something listens on 127.0.0.1:PORT
+port_in_use() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# stop_pidfile NAME PIDFILE GRACE_SECONDS
+# SIGTERM the process, wait up to GRACE seconds, then SIGKILL its process group
+# (the servers are started with setsid, so the group holds their children).
+stop_pidfile() {
+  local name="$1" f="$2" grace="$3" pid i
+  if ! pid_alive "$f"; then
+    rm -f "$f"; log "$name is not running"; return 0
+  fi
+  pid="$(cat "$f")"
+  log "stopping $name (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < grace * 10; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "$name did not stop within ${grace}s: SIGKILL"
+    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  # leftovers in the group (e.g. Lambda bootstrap processes): terminate them too
+  kill -TERM -- "-$pid" 2>/dev/null || true
+  rm -f "$f"
+  log "$name stopped"
+}
+
+# hash_tree DIR... -> sha256 over the files' paths and contents (ignores caches/build output/tests)
+hash_tree() {
+  local d
+  for d in "$@"; do
+    (cd "$d" && find . -type f \
+      -not -path '*/__pycache__/*' -not -path '*/.pytest_cache/*' -not -path './build/*' \
+      -not -path '*.egg-info/*' -not -path './tests/*' -not -name '*.pyc' -print0 \
+      | LC_ALL=C sort -z | xargs -0 sha256sum)
+  done | sha256sum | cut -d' ' -f1
+}
