@@ -1,0 +1,1 @@
+"""LocalStack plugins for the Alchemiser event backbone (see ../README.md)."""

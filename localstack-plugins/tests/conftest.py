@@ -1,0 +1,160 @@
+"""Fixtures for the plugin tests. They need a running LocalStack (scripts/test-localstack-plugins
+starts one) and fail -- never skip -- when it is not there."""
+
+import io
+import json
+import os
+import time
+import uuid
+import zipfile
+from pathlib import Path
+
+import boto3
+import pytest
+import requests
+from botocore.config import Config
+
+ENDPOINT = os.environ.get("LOCALSTACK_ENDPOINT", "http://127.0.0.1:4566")
+REGION = "us-east-1"
+HERE = Path(__file__).parent
+ROLE_NAME = "alchemiser-plugin-test-role"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def localstack_up():
+    try:
+        r = requests.get(f"{ENDPOINT}/_localstack/health", timeout=5)
+        r.raise_for_status()
+    except Exception as e:  # noqa: BLE001
+        pytest.fail(f"LocalStack is not reachable at {ENDPOINT}: {e}. Run scripts/localstack start.")
+    return r.json()
+
+
+def client(service):
+    return boto3.client(
+        service,
+        endpoint_url=ENDPOINT,
+        region_name=REGION,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 2}, read_timeout=120),
+    )
+
+
+@pytest.fixture(scope="session")
+def lambda_client():
+    return client("lambda")
+
+
+@pytest.fixture(scope="session")
+def sqs():
+    return client("sqs")
+
+
+@pytest.fixture(scope="session")
+def events():
+    return client("events")
+
+
+@pytest.fixture(scope="session")
+def cfn():
+    return client("cloudformation")
+
+
+@pytest.fixture(scope="session")
+def role_arn():
+    iam = client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                       "Action": "sts:AssumeRole"}],
+    }
+    try:
+        return iam.create_role(RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        return iam.get_role(RoleName=ROLE_NAME)["Role"]["Arn"]
+
+
+@pytest.fixture(scope="session")
+def bootstrap_zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        info = zipfile.ZipInfo("bootstrap")
+        info.external_attr = 0o755 << 16
+        zf.writestr(info, (HERE / "runtime_client" / "bootstrap").read_text())
+    return buf.getvalue()
+
+
+@pytest.fixture
+def make_function(lambda_client, role_arn, bootstrap_zip):
+    created = []
+
+    def _make(env=None, timeout=10, name=None):
+        name = name or f"plugin-test-{uuid.uuid4().hex[:8]}"
+        kwargs = {}
+        if env:
+            kwargs["Environment"] = {"Variables": env}
+        t0 = time.monotonic()
+        lambda_client.create_function(
+            FunctionName=name,
+            Runtime="provided.al2023",
+            Handler="bootstrap",
+            Role=role_arn,
+            Code={"ZipFile": bootstrap_zip},
+            Timeout=timeout,
+            MemorySize=128,
+            **kwargs,
+        )
+        created.append(name)
+        lambda_client.get_waiter("function_active_v2").wait(
+            FunctionName=name, WaiterConfig={"Delay": 0.5, "MaxAttempts": 60}
+        )
+        state = lambda_client.get_function(FunctionName=name)["Configuration"]
+        assert state["State"] == "Active", state
+        print(f"[timing] create_function -> Active: {time.monotonic() - t0:.2f}s")
+        return name
+
+    yield _make
+    for name in created:
+        try:
+            lambda_client.delete_function(FunctionName=name)
+        except Exception:  # noqa: BLE001
+            pass
+
+
+@pytest.fixture
+def make_queue(sqs):
+    created = []
+
+    def _make(prefix="plugin-test"):
+        url = sqs.create_queue(QueueName=f"{prefix}-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+        created.append(url)
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        return url, arn
+
+    yield _make
+    for url in created:
+        try:
+            sqs.delete_queue(QueueUrl=url)
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def invoke_json(lambda_client, name, payload, **kwargs):
+    t0 = time.monotonic()
+    resp = lambda_client.invoke(FunctionName=name, Payload=json.dumps(payload).encode(), **kwargs)
+    body = resp["Payload"].read()
+    resp["elapsed"] = time.monotonic() - t0
+    resp["body"] = json.loads(body) if body else None
+    return resp
+
+
+def wait_for_messages(sqs, url, count=1, timeout=60):
+    deadline = time.monotonic() + timeout
+    got = []
+    while time.monotonic() < deadline and len(got) < count:
+        r = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        for m in r.get("Messages", []):
+            got.append(json.loads(m["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return got
