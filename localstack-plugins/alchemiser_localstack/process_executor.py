@@ -94,6 +94,7 @@ class Invocation:
         self.client_context: str | None = payload.get("client-context")
         self.received = time.monotonic()
         self.started: float | None = None  # when the bootstrap fetched it
+        self.generation = 0  # which bootstrap process fetched it
         self.deadline_ms: int = 0
         self.done = threading.Event()
         self.timer: threading.Timer | None = None
@@ -240,19 +241,11 @@ class InitServer:
             return
         self._log_line(f"[alchemiser-process] bootstrap exited with status {code}\n")
         with self.lock:
-            if generation != self.proc_generation:
-                return
             inv = self.current
+            same_process = generation == self.proc_generation
             initialised = self.initialised.is_set()
-        if not initialised and not self.ready_reported:
-            self.report_status_error(
-                {
-                    "errorType": "Runtime.ExitError",
-                    "errorMessage": f"Runtime exited with error: exit status {code}",
-                }
-            )
-            return
-        if inv is not None and not inv.done.is_set():
+        if inv is not None and inv.generation == generation and not inv.done.is_set():
+            # crashed while handling an invocation
             self.finish(
                 inv,
                 is_error=True,
@@ -263,6 +256,24 @@ class InitServer:
                     }
                 ).encode(),
             )
+            return
+        if same_process and not initialised:
+            # exited before asking for its first invocation
+            self.report_status_error(
+                {
+                    "errorType": "Runtime.ExitError",
+                    "errorMessage": f"Runtime exited with error: exit status {code}",
+                }
+            )
+
+    def fail_pending(self, error: dict) -> None:
+        """Fail every queued invocation (a re-spawned runtime failed its init)."""
+        while True:
+            try:
+                inv = self.pending.get_nowait()
+            except queue.Empty:
+                return
+            self.finish(inv, is_error=True, body=json.dumps(error).encode())
 
     def kill_process(self) -> None:
         with self.lock:
@@ -306,10 +317,16 @@ class InitServer:
 
     def report_status_error(self, error: dict) -> None:
         with self.lock:
-            if self.ready_reported or self.startup_failed:
+            first_start = not self.ready_reported
+            if first_start and self.startup_failed:
                 return
-            self.startup_failed = True
-        self._post(f"/{self.executor.id}/status/{self.executor.id}/error", json_body=error)
+            if first_start:
+                self.startup_failed = True
+        if first_start:
+            self._post(f"/{self.executor.id}/status/{self.executor.id}/error", json_body=error)
+        else:
+            # LocalStack already considers this environment ready: fail what waits for it instead
+            self.fail_pending(error)
 
     def finish(self, inv: Invocation, is_error: bool, body: bytes) -> None:
         """Send logs then the result of `inv` to LocalStack, once."""
@@ -389,6 +406,7 @@ class InitServer:
                 continue
             with self.lock:
                 self.current = inv
+                inv.generation = self.proc_generation
             inv.started = time.monotonic()
             inv.deadline_ms = int(time.time() * 1000 + self.timeout_s * 1000)
             inv.timer = threading.Timer(self.timeout_s, self.on_timeout, args=(inv,))
@@ -414,6 +432,16 @@ class InitServer:
                 LOG.debug("init %s: " + fmt, server.executor.id, *args)
 
             def _body(self) -> bytes:
+                if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                    chunks = []
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                        if size == 0:
+                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                                pass  # trailers
+                            return b"".join(chunks)
+                        chunks.append(self.rfile.read(size))
+                        self.rfile.readline()
                 length = int(self.headers.get("Content-Length") or 0)
                 return self.rfile.read(length) if length else b""
 

@@ -75,21 +75,25 @@ def role_arn():
         return iam.get_role(RoleName=ROLE_NAME)["Role"]["Arn"]
 
 
-@pytest.fixture(scope="session")
-def bootstrap_zip() -> bytes:
+def zip_bootstrap(source: str) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         info = zipfile.ZipInfo("bootstrap")
         info.external_attr = 0o755 << 16
-        zf.writestr(info, (HERE / "runtime_client" / "bootstrap").read_text())
+        zf.writestr(info, (HERE / "runtime_client" / source).read_text())
     return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def bootstrap_zip() -> bytes:
+    return zip_bootstrap("bootstrap")
 
 
 @pytest.fixture
 def make_function(lambda_client, role_arn, bootstrap_zip):
     created = []
 
-    def _make(env=None, timeout=10, name=None):
+    def _make(env=None, timeout=10, name=None, zip_bytes=None):
         name = name or f"plugin-test-{uuid.uuid4().hex[:8]}"
         kwargs = {}
         if env:
@@ -100,7 +104,7 @@ def make_function(lambda_client, role_arn, bootstrap_zip):
             Runtime="provided.al2023",
             Handler="bootstrap",
             Role=role_arn,
-            Code={"ZipFile": bootstrap_zip},
+            Code={"ZipFile": zip_bytes or bootstrap_zip},
             Timeout=timeout,
             MemorySize=128,
             **kwargs,

@@ -180,3 +180,42 @@ def test_eventbridge_rule_invokes_the_function(
         events.remove_targets(Rule=rule, EventBusName=bus, Ids=["fn"])
         events.delete_rule(Name=rule, EventBusName=bus)
         events.delete_event_bus(Name=bus)
+
+
+def test_respawned_runtime_that_fails_init_fails_the_invocation_promptly(
+    lambda_client, make_function, tmp_path
+):
+    flag = tmp_path / "crash-on-init"
+    name = make_function(env={"INIT_CRASH_IF_EXISTS": str(flag)})
+    assert invoke_json(lambda_client, name, {"a": 1})["body"]["echo"] == {"a": 1}
+    flag.write_text("1")
+    assert invoke_json(lambda_client, name, {"exit": 1})["FunctionError"] == "Unhandled"
+    t0 = time.monotonic()
+    resp = invoke_json(lambda_client, name, {"b": 2})
+    assert resp["FunctionError"] == "Unhandled", resp
+    assert resp["body"]["errorType"] == "Runtime.ExitError", resp["body"]
+    assert time.monotonic() - t0 < 10
+    flag.unlink()
+    assert invoke_json(lambda_client, name, {"c": 3})["body"]["echo"] == {"c": 3}
+
+
+def test_concurrent_invokes_get_separate_processes(lambda_client, make_function):
+    from concurrent.futures import ThreadPoolExecutor
+
+    name = make_function()
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda i: invoke_json(lambda_client, name, {"sleep": 1.5, "i": i}), range(3)))
+    elapsed = time.monotonic() - t0
+    assert sorted(r["body"]["echo"]["i"] for r in results) == [0, 1, 2]
+    print(f"[timing] 3 concurrent 1.5 s invokes took {elapsed:.2f}s")
+    assert elapsed < 4.4, f"invocations were serialised ({elapsed:.1f}s)"
+
+
+def test_bash_curl_runtime_with_chunked_response(lambda_client, make_function):
+    from conftest import zip_bootstrap
+
+    name = make_function(zip_bytes=zip_bootstrap("bootstrap.sh"))
+    resp = invoke_json(lambda_client, name, {"via": "curl"})
+    assert "FunctionError" not in resp, resp["body"]
+    assert resp["body"] == {"bash_echo": {"via": "curl"}}
