@@ -1,7 +1,6 @@
 import { Duration, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
-import * as events from 'aws-cdk-lib/aws-events';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -14,8 +13,8 @@ export interface WorkflowAlarmsProps {
   readonly eventBusName: string;
   readonly deadLetterQueue: sqs.IQueue;
   readonly outboxQueue: sqs.IQueue;
-  /** Rule name → rule, for FailedInvocations. */
-  readonly rules: ReadonlyMap<string, events.IRule>;
+  /** Event type → physical rule name, for FailedInvocations. */
+  readonly ruleNames: ReadonlyMap<string, string>;
   /** Handler name → function, for Errors and Throttles. */
   readonly functions: ReadonlyMap<string, lambda.IFunction>;
   readonly alarmEmail?: string;
@@ -83,7 +82,7 @@ export class WorkflowAlarms extends Construct {
       ...firstOccurrence,
     });
 
-    for (const [eventType, rule] of props.rules) {
+    for (const [eventType, ruleName] of props.ruleNames) {
       add(`FailedInvocations${eventType}`, {
         alarmName: `alchemiser-${stage}-${eventType}-failed-invocations`,
         alarmDescription: `The ${eventType} rule could not invoke its target (events go to the DLQ).`,
@@ -91,7 +90,7 @@ export class WorkflowAlarms extends Construct {
         metric: new cloudwatch.Metric({
           namespace: 'AWS/Events',
           metricName: 'FailedInvocations',
-          dimensionsMap: { EventBusName: props.eventBusName, RuleName: rule.ruleName },
+          dimensionsMap: { EventBusName: props.eventBusName, RuleName: ruleName },
           statistic: cloudwatch.Stats.SUM,
           period: Duration.minutes(5),
         }),

@@ -182,7 +182,7 @@ export class AlchemiserStack extends Stack {
       eventBusName: bus.eventBusName,
       deadLetterQueue: dlq,
       outboxQueue: outbox,
-      rules: this.routingRules.rules,
+      ruleNames: this.routingRules.ruleNames,
       functions: lambdas,
       alarmEmail: config.alarmEmail,
     });
@@ -190,7 +190,7 @@ export class AlchemiserStack extends Stack {
       stage,
       eventBusName: bus.eventBusName,
       routes,
-      rules: this.routingRules.rules,
+      ruleNames: this.routingRules.ruleNames,
       functions: lambdas,
       deadLetterQueue: dlq,
       outboxQueue: outbox,

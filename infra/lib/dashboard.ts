@@ -1,6 +1,5 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as events from 'aws-cdk-lib/aws-events';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -18,8 +17,8 @@ export interface WorkflowDashboardProps {
   readonly eventBusName: string;
   /** The routes with a consumer, to describe the flow. */
   readonly routes: readonly DeliveredRoute[];
-  /** Event type → rule. */
-  readonly rules: ReadonlyMap<string, events.IRule>;
+  /** Event type → physical rule name. */
+  readonly ruleNames: ReadonlyMap<string, string>;
   /** Handler name → function. */
   readonly functions: ReadonlyMap<string, lambda.IFunction>;
   readonly deadLetterQueue: sqs.IQueue;
@@ -37,16 +36,16 @@ export class WorkflowDashboard extends Construct {
   constructor(scope: Construct, id: string, props: WorkflowDashboardProps) {
     super(scope, id);
     const period = Duration.minutes(5);
-    const rules = [...props.rules];
+    const rules = [...props.ruleNames];
     const functions = [...props.functions];
 
     const ruleMetric = (metricName: string) =>
       rules.map(
-        ([eventType, rule]) =>
+        ([eventType, ruleName]) =>
           new cloudwatch.Metric({
             namespace: 'AWS/Events',
             metricName,
-            dimensionsMap: { EventBusName: props.eventBusName, RuleName: rule.ruleName },
+            dimensionsMap: { EventBusName: props.eventBusName, RuleName: ruleName },
             statistic: cloudwatch.Stats.SUM,
             period,
             label: eventType,

@@ -42,6 +42,11 @@ export function ruleNameFor(route: DeliveredRoute, stage: string): string {
 export class RoutingRules extends Construct {
   /** Rules keyed by event type, in routing-table order. */
   public readonly rules = new Map<string, events.Rule>();
+  /**
+   * Physical rule names keyed by event type. Metrics and alarms use these literal names rather
+   * than `rule.ruleName`, a `Ref` whose value for a rule on a custom bus is not just the name.
+   */
+  public readonly ruleNames = new Map<string, string>();
 
   constructor(scope: Construct, id: string, props: RoutingRulesProps) {
     super(scope, id);
@@ -50,8 +55,9 @@ export class RoutingRules extends Construct {
       if (consumer === undefined) {
         throw new Error(`Route ${route.event_type}: no function for consumer "${route.consumer}"`);
       }
+      const ruleName = ruleNameFor(route, props.stage);
       const rule = new events.Rule(this, route.event_type, {
-        ruleName: ruleNameFor(route, props.stage),
+        ruleName,
         description: `${route.event_type} from ${route.source} to ${route.consumer}`,
         eventBus: props.bus,
         enabled: props.enabled,
@@ -65,6 +71,7 @@ export class RoutingRules extends Construct {
         }),
       );
       this.rules.set(route.event_type, rule);
+      this.ruleNames.set(route.event_type, ruleName);
     }
   }
 }

@@ -1,0 +1,67 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { App, Stack } from 'aws-cdk-lib';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type { IConstruct } from 'constructs';
+import { addAlchemiserStack, addNagChecks } from '../lib/alchemiser-app';
+import { CDK_JSON_CONTEXT, fakeArtifactsDir } from './helpers';
+
+/** Every `Validations.of(x).acknowledge(...)` under `root`: rule id, construct path and reason. */
+function acknowledgements(root: IConstruct): { id: string; path: string; reason: unknown }[] {
+  return root.node.findAll().flatMap((construct) =>
+    construct.node.metadata
+      .filter((entry) => entry.type === 'aws:cdk:acknowledged-rules')
+      .flatMap((entry) =>
+        Object.entries(entry.data as Record<string, unknown>).map(([id, reason]) => ({ id, path: construct.node.path, reason })),
+      ),
+  );
+}
+
+/** Synthesizes with cdk-nag into a temporary folder; returns the validation report (or throws with it). */
+function synthWithNag(app: App): { pluginReports: unknown[] } {
+  addNagChecks(app);
+  const assembly = app.synth();
+  const report = path.join(assembly.directory, 'validation-report.json');
+  return fs.existsSync(report) ? JSON.parse(fs.readFileSync(report, 'utf8')) : { pluginReports: [] };
+}
+
+const appFor = (stage: string) =>
+  new App({
+    outdir: fs.mkdtempSync(path.join(os.tmpdir(), `alchemiser-nag-${stage}-`)),
+    context: { ...CDK_JSON_CONTEXT, artifactsDir: fakeArtifactsDir(), stage },
+  });
+
+describe('cdk-nag AwsSolutionsChecks', () => {
+  test('the checks run and fail the synth on an unacknowledged finding', () => {
+    // Guards the guard: if the plugin were not wired in, the tests below would pass vacuously.
+    const app = appFor('dev');
+    new sqs.Queue(new Stack(app, 'Probe'), 'QueueWithoutTlsOrDlq');
+    expect(() => synthWithNag(app)).toThrow(/AwsSolutions-SQS4/);
+  });
+
+  test.each(['dev', 'prod'])('stage %s: zero unacknowledged findings', (stage) => {
+    const app = appFor(stage);
+    addAlchemiserStack(app);
+    // app.synth() throws with the full report on any unacknowledged error; warnings are reported too.
+    expect(synthWithNag(app).pluginReports).toEqual([]);
+  });
+
+  test('every acknowledgement has a written reason, and there are only the expected ones', () => {
+    const app = appFor('prod');
+    const stack = addAlchemiserStack(app);
+    const acks = acknowledgements(stack);
+    for (const ack of acks) {
+      expect(typeof ack.reason).toBe('string');
+      expect((ack.reason as string).length).toBeGreaterThan(40);
+    }
+    // CDK stores an acknowledgement without a plugin name as `Annotation::<id>`.
+    const ids = acks.map((a) => `${a.id.replace(/^\w+::/, '')} @ ${a.path.replace(/^Alchemiser-prod\//, '')}`);
+    expect(ids.sort()).toEqual([
+      'AwsSolutions-SMG4 @ BrokerSecret/Secret',
+      'AwsSolutions-SNS2 @ Alarms/Topic',
+      'AwsSolutions-SQS3 @ DeadLetterQueue/Queue',
+      'AwsSolutions-SQS3 @ Outbox/Queue',
+    ]);
+  });
+});
