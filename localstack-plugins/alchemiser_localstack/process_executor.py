@@ -95,9 +95,18 @@ class Invocation:
         self.received = time.monotonic()
         self.started: float | None = None  # when the bootstrap fetched it
         self.generation = 0  # which bootstrap process fetched it
+        self.timed_out = False
         self.deadline_ms: int = 0
         self.done = threading.Event()
         self.timer: threading.Timer | None = None
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # a bootstrap killed mid-request (timeout, stop) leaves broken pipes: not worth a traceback
+        LOG.debug("init server: error serving %s", client_address, exc_info=True)
 
 
 class InitServer:
@@ -137,7 +146,7 @@ class InitServer:
         self.log_file = self.log_path.open("a", buffering=1, encoding="utf-8", errors="replace")
 
         handler = self._make_handler()
-        self.httpd = ThreadingHTTPServer((_local_host(), 0), handler)
+        self.httpd = _QuietServer((_local_host(), 0), handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.http_thread = threading.Thread(
@@ -244,7 +253,12 @@ class InitServer:
             inv = self.current
             same_process = generation == self.proc_generation
             initialised = self.initialised.is_set()
-        if inv is not None and inv.generation == generation and not inv.done.is_set():
+        if (
+            inv is not None
+            and inv.generation == generation
+            and not inv.timed_out
+            and not inv.done.is_set()
+        ):
             # crashed while handling an invocation
             self.finish(
                 inv,
@@ -369,6 +383,7 @@ class InitServer:
         ts = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         message = f"{ts} {inv.request_id} Task timed out after {self.timeout_s:.2f} seconds"
         self._log_line(message + "\n")
+        inv.timed_out = True
         # AWS resets the sandbox after a timeout: kill the process; the next invoke spawns a new one.
         self.kill_process()
         self.finish(
