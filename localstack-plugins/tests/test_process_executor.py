@@ -27,6 +27,11 @@ def test_sync_invoke_echoes_payload_with_lambda_env(lambda_client, make_function
     assert env["AWS_ACCESS_KEY_ID"] == "test" and env["AWS_SECRET_ACCESS_KEY"] == "test"
     assert env["CUSTOM_VAR"] == "custom-value"
     assert env["_HANDLER"] == "bootstrap"
+    assert env["AWS_SESSION_TOKEN"] is None
+    # lambda_runtime (Rust) Config::from_env requires these
+    assert env["AWS_LAMBDA_LOG_GROUP_NAME"] == f"/aws/lambda/{name}"
+    assert env["AWS_LAMBDA_LOG_STREAM_NAME"]
+    assert env["AWS_LAMBDA_FUNCTION_TIMEOUT"] == "10"
     assert body["cwd"] == env["LAMBDA_TASK_ROOT"]
     assert body["invoked_arn"].endswith(f":function:{name}")
     assert int(body["deadline_ms"]) > time.time() * 1000
@@ -219,3 +224,12 @@ def test_bash_curl_runtime_with_chunked_response(lambda_client, make_function):
     resp = invoke_json(lambda_client, name, {"via": "curl"})
     assert "FunctionError" not in resp, resp["body"]
     assert resp["body"] == {"bash_echo": {"via": "curl"}}
+
+
+def test_keepalive_runtime_reuses_one_connection(lambda_client, make_function):
+    from conftest import zip_bootstrap
+
+    name = make_function(zip_bytes=zip_bootstrap("bootstrap_keepalive"))
+    results = [invoke_json(lambda_client, name, {"k": i}) for i in range(4)]
+    assert [r["body"]["keepalive_echo"] for r in results] == [{"k": i} for i in range(4)]
+    assert len({r["body"]["pid"] for r in results}) == 1, "one process served all invokes"
