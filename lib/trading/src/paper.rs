@@ -1,0 +1,360 @@
+//! The paper broker: an account kept in a JSON file a person can read and edit, filling market
+//! orders at the known price, fractional quantities allowed.
+//!
+//! File format (also the `--portfolio` input of `alchemiser run`):
+//! `{"cash": "0.00", "positions": [{"symbol": "SPY", "qty": "30", "price": "100.00"}],
+//!   "prices": {"TLT": "100.00"}}` — `prices` quotes symbols not held. Filled orders are appended
+//! under `orders`, which is also how a repeated `client_order_id` is recognised and not filled
+//! twice.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use alchemiser_events::{Decimal, Symbol, SymbolMap, Timestamp};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::broker::{
+    Account, Broker, BrokerError, OrderOutcome, OrderRequest, OrderSide, OrderStatus, Position,
+};
+
+/// The paper account as stored on disk.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortfolioFile {
+    /// Cash.
+    pub cash: Decimal,
+    /// Positions held.
+    #[serde(default)]
+    pub positions: Vec<PositionEntry>,
+    /// Quotes for symbols not held.
+    #[serde(default)]
+    pub prices: SymbolMap<Decimal>,
+    /// Orders filled, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub orders: Vec<PaperOrder>,
+}
+
+/// One position in the file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PositionEntry {
+    /// The symbol.
+    pub symbol: Symbol,
+    /// Shares.
+    pub qty: Decimal,
+    /// Price per share.
+    pub price: Decimal,
+}
+
+/// A filled paper order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaperOrder {
+    /// The paper broker's order id.
+    pub order_id: String,
+    /// The caller's idempotency key.
+    pub client_order_id: String,
+    /// The symbol.
+    pub symbol: Symbol,
+    /// `buy` or `sell`.
+    pub side: String,
+    /// Shares filled.
+    pub qty: Decimal,
+    /// Fill price.
+    pub price: Decimal,
+    /// When it was filled.
+    pub filled_at: Timestamp,
+}
+
+impl PortfolioFile {
+    /// Parses and checks a portfolio file's text; errors name the field at fault.
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        let file: PortfolioFile = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        file.check()?;
+        Ok(file)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.cash < Decimal::ZERO {
+            return Err(format!("`cash` is {}: it must not be negative", self.cash));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (index, position) in self.positions.iter().enumerate() {
+            if !seen.insert(&position.symbol) {
+                return Err(format!(
+                    "`positions[{index}].symbol`: `{}` is listed twice",
+                    position.symbol
+                ));
+            }
+            if position.qty < Decimal::ZERO {
+                return Err(format!(
+                    "`positions[{index}].qty` is {}: it must not be negative",
+                    position.qty
+                ));
+            }
+            if position.price <= Decimal::ZERO {
+                return Err(format!(
+                    "`positions[{index}].price` is {}: it must be positive",
+                    position.price
+                ));
+            }
+        }
+        if let Some((symbol, price)) = self.prices.iter().find(|(_, p)| **p <= Decimal::ZERO) {
+            return Err(format!("`prices.{symbol}` is {price}: it must be positive"));
+        }
+        Ok(())
+    }
+
+    fn price_of(&self, symbol: &Symbol) -> Option<Decimal> {
+        self.positions
+            .iter()
+            .find(|p| &p.symbol == symbol)
+            .map(|p| p.price)
+            .or_else(|| self.prices.get(symbol).copied())
+    }
+
+    /// Cash plus Σ quantity × price.
+    pub fn total_value(&self) -> Decimal {
+        self.cash
+            + self
+                .positions
+                .iter()
+                .map(|p| p.qty * p.price)
+                .sum::<Decimal>()
+    }
+
+    fn fill(&mut self, order: &OrderRequest) -> Result<OrderOutcome, BrokerError> {
+        if let Some(done) = self
+            .orders
+            .iter()
+            .find(|o| o.client_order_id == order.client_order_id)
+        {
+            tracing::info!(client_order_id = %order.client_order_id, "paper broker: order already filled, returning it");
+            return Ok(done.outcome());
+        }
+        if order.qty <= Decimal::ZERO {
+            return Err(BrokerError::Permanent(format!(
+                "order quantity for {} is {}: it must be positive",
+                order.symbol, order.qty
+            )));
+        }
+        let price = self.price_of(&order.symbol).ok_or_else(|| {
+            BrokerError::Permanent(format!("no price for `{}` in the paper account", order.symbol))
+        })?;
+        let cost = order.qty * price;
+        match order.side {
+            OrderSide::Buy => {
+                if cost > self.cash {
+                    return Err(BrokerError::Permanent(format!(
+                        "insufficient cash to buy {} {}: costs {cost}, cash is {}",
+                        order.qty, order.symbol, self.cash
+                    )));
+                }
+                self.cash -= cost;
+                match self.positions.iter_mut().find(|p| p.symbol == order.symbol) {
+                    Some(position) => position.qty += order.qty,
+                    None => {
+                        self.prices.remove(&order.symbol);
+                        self.positions.push(PositionEntry {
+                            symbol: order.symbol.clone(),
+                            qty: order.qty,
+                            price,
+                        });
+                    }
+                }
+            }
+            OrderSide::Sell => {
+                let index = self
+                    .positions
+                    .iter()
+                    .position(|p| p.symbol == order.symbol)
+                    .filter(|&i| self.positions[i].qty >= order.qty)
+                    .ok_or_else(|| {
+                        BrokerError::Permanent(format!(
+                            "insufficient shares to sell {} {}",
+                            order.qty, order.symbol
+                        ))
+                    })?;
+                self.cash += cost;
+                self.positions[index].qty -= order.qty;
+                if self.positions[index].qty.is_zero() {
+                    // Keep quoting a symbol we sold out of, so later plans can still price it.
+                    let sold_out = self.positions.remove(index);
+                    self.prices.insert(sold_out.symbol, sold_out.price);
+                }
+            }
+        }
+        let filled = PaperOrder {
+            order_id: format!("paper-{}", self.orders.len() + 1),
+            client_order_id: order.client_order_id.clone(),
+            symbol: order.symbol.clone(),
+            side: order.side.as_str().to_owned(),
+            qty: order.qty,
+            price,
+            filled_at: Timestamp::now(),
+        };
+        let outcome = filled.outcome();
+        self.orders.push(filled);
+        Ok(outcome)
+    }
+}
+
+impl PaperOrder {
+    fn outcome(&self) -> OrderOutcome {
+        OrderOutcome {
+            order_id: self.order_id.clone(),
+            status: OrderStatus::Filled,
+            filled_qty: self.qty,
+            fill_price: Some(self.price),
+        }
+    }
+}
+
+/// Why a paper account file cannot be used.
+#[derive(Debug, Error)]
+pub enum PaperBrokerError {
+    /// The file cannot be read or written.
+    #[error("paper account `{path}`: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file's content is not a valid portfolio.
+    #[error("paper account `{path}` is not a valid portfolio file: {reason}. Expected e.g. {{\"cash\": \"0.00\", \"positions\": [{{\"symbol\": \"SPY\", \"qty\": \"30\", \"price\": \"100.00\"}}], \"prices\": {{\"TLT\": \"100.00\"}}}}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The paper broker. With a file, every operation re-reads the file under an exclusive lock and
+/// writes it back atomically, so several processes (one per Lambda environment in local tests)
+/// share one account safely.
+pub struct PaperBroker {
+    state: Mutex<PortfolioFile>,
+    path: Option<PathBuf>,
+}
+
+impl PaperBroker {
+    /// A paper account held in memory only.
+    pub fn in_memory(portfolio: PortfolioFile) -> Self {
+        Self {
+            state: Mutex::new(portfolio),
+            path: None,
+        }
+    }
+
+    /// A paper account kept in `path`.
+    pub fn open(path: impl Into<PathBuf>) -> Result<Self, PaperBrokerError> {
+        let path = path.into();
+        let portfolio = read_portfolio(&path)?;
+        Ok(Self {
+            state: Mutex::new(portfolio),
+            path: Some(path),
+        })
+    }
+
+    /// The account as it is now.
+    pub fn snapshot(&self) -> Result<PortfolioFile, BrokerError> {
+        self.with_state(|state| Ok((state.clone(), false)))
+    }
+
+    /// Runs `operation` on the current state; persists it when the operation says it changed.
+    fn with_state<T>(
+        &self,
+        operation: impl FnOnce(&mut PortfolioFile) -> Result<(T, bool), BrokerError>,
+    ) -> Result<T, BrokerError> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(path) = &self.path else {
+            return operation(&mut state).map(|(value, _)| value);
+        };
+        let lock = lock_file(path)?;
+        *state = read_portfolio(path).map_err(|e| BrokerError::Permanent(e.to_string()))?;
+        let (value, changed) = operation(&mut state)?;
+        if changed {
+            write_portfolio(path, &state).map_err(|e| BrokerError::Transient(e.to_string()))?;
+        }
+        drop(lock);
+        Ok(value)
+    }
+}
+
+fn read_portfolio(path: &Path) -> Result<PortfolioFile, PaperBrokerError> {
+    let text = std::fs::read_to_string(path).map_err(|source| PaperBrokerError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    PortfolioFile::from_json(&text).map_err(|reason| PaperBrokerError::Invalid {
+        path: path.to_owned(),
+        reason,
+    })
+}
+
+fn write_portfolio(path: &Path, portfolio: &PortfolioFile) -> Result<(), PaperBrokerError> {
+    let io = |source| PaperBrokerError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let temporary = path.with_extension("json.tmp");
+    let text = serde_json::to_string_pretty(portfolio).expect("portfolio serialises") + "\n";
+    std::fs::write(&temporary, text).map_err(io)?;
+    std::fs::rename(&temporary, path).map_err(io)
+}
+
+fn lock_file(path: &Path) -> Result<File, BrokerError> {
+    let lock_path = path.with_extension("json.lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| BrokerError::Transient(format!("cannot open `{}`: {e}", lock_path.display())))?;
+    file.lock()
+        .map_err(|e| BrokerError::Transient(format!("cannot lock `{}`: {e}", lock_path.display())))?;
+    Ok(file)
+}
+
+#[async_trait]
+impl Broker for PaperBroker {
+    async fn account(&self) -> Result<Account, BrokerError> {
+        self.with_state(|state| Ok((Account { cash: state.cash }, false)))
+    }
+
+    async fn positions(&self) -> Result<Vec<Position>, BrokerError> {
+        self.with_state(|state| {
+            let positions = state
+                .positions
+                .iter()
+                .map(|p| Position {
+                    symbol: p.symbol.clone(),
+                    qty: p.qty,
+                    price: p.price,
+                })
+                .collect();
+            Ok((positions, false))
+        })
+    }
+
+    async fn latest_price(&self, symbol: &Symbol) -> Result<Decimal, BrokerError> {
+        self.with_state(|state| {
+            let price = state.price_of(symbol).ok_or_else(|| {
+                BrokerError::Permanent(format!(
+                    "no price for `{symbol}` in the paper account (add it under `prices`)"
+                ))
+            })?;
+            Ok((price, false))
+        })
+    }
+
+    async fn place_market_order(&self, order: &OrderRequest) -> Result<OrderOutcome, BrokerError> {
+        self.with_state(|state| {
+            let before = state.orders.len();
+            let outcome = state.fill(order)?;
+            Ok((outcome, state.orders.len() != before))
+        })
+    }
+}

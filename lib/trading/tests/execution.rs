@@ -1,0 +1,267 @@
+//! Execution against the paper broker and a failing broker; the whole workflow on the bus.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use alchemiser_bus::{Delivery, EventBus, EventHandler, InMemoryBus};
+use alchemiser_events::{decode, Decimal, Event, EventType, RebalancePlanned, Symbol, SymbolMap};
+use alchemiser_trading::{
+    Account, Broker, BrokerError, ExecutionHandler, MonitorHandler, OrderOutcome, OrderRequest,
+    PaperBroker, PlannerConfig, PortfolioFile, PortfolioHandler, Position, StrategyHandler,
+};
+use async_trait::async_trait;
+use rust_decimal_macros::dec;
+
+const PLAN: &[u8] = include_bytes!("../../../examples/events/RebalancePlanned.eventbridge.json");
+
+fn contract_plan() -> RebalancePlanned {
+    match decode(PLAN).unwrap().event {
+        Event::RebalancePlanned(plan) => plan,
+        _ => unreachable!(),
+    }
+}
+
+fn contract_account() -> PortfolioFile {
+    PortfolioFile::from_json(
+        r#"{"cash": "0.00", "positions": [
+            {"symbol": "SPY", "qty": "30", "price": "100.00"},
+            {"symbol": "TLT", "qty": "70", "price": "100.00"}]}"#,
+    )
+    .unwrap()
+}
+
+fn qty(account: &PortfolioFile, symbol: &str) -> Decimal {
+    account
+        .positions
+        .iter()
+        .find(|p| p.symbol.as_str() == symbol)
+        .map_or(Decimal::ZERO, |p| p.qty)
+}
+
+#[tokio::test]
+async fn sells_first_then_buys_with_the_freed_cash() {
+    let broker = Arc::new(PaperBroker::in_memory(contract_account()));
+    let handler = ExecutionHandler::new(broker.clone(), false);
+    let events = handler
+        .handle(&contract_plan().into(), &Delivery::live())
+        .await
+        .unwrap();
+
+    let Event::TradeExecuted(executed) = &events[0] else { panic!("{events:?}") };
+    assert!(executed.success);
+    assert_eq!((executed.orders_placed, executed.orders_succeeded), (2, 2));
+    let orders = executed.execution_data["orders"].as_array().unwrap();
+    assert_eq!(orders[0]["side"], "sell");
+    assert_eq!(orders[0]["symbol"], "TLT");
+    assert_eq!(orders[0]["qty"], "30.4");
+    assert_eq!(orders[1]["side"], "buy");
+    assert_eq!(orders[1]["qty"], "29.4");
+    assert!(matches!(events[1], Event::WorkflowCompleted(_)));
+
+    let after = broker.snapshot().unwrap();
+    assert_eq!(qty(&after, "TLT"), dec!(39.6));
+    assert_eq!(qty(&after, "SPY"), dec!(59.4));
+    assert_eq!(after.cash, dec!(100.00)); // the 1% reserve
+    assert_eq!(after.orders.len(), 2);
+}
+
+#[tokio::test]
+async fn buys_are_limited_to_available_cash() {
+    // The plan wants 2,940 of SPY; the account only frees 1,000 (TLT is cheaper than planned).
+    let account = PortfolioFile::from_json(
+        r#"{"cash": "0.00", "positions": [
+            {"symbol": "SPY", "qty": "30", "price": "100.00"},
+            {"symbol": "TLT", "qty": "70", "price": "32.8947"}]}"#,
+    )
+    .unwrap();
+    let broker = Arc::new(PaperBroker::in_memory(account));
+    let events = ExecutionHandler::new(broker.clone(), false)
+        .handle(&contract_plan().into(), &Delivery::live())
+        .await
+        .unwrap();
+    let Event::TradeExecuted(executed) = &events[0] else { panic!() };
+    let after = broker.snapshot().unwrap();
+    assert!(after.cash >= Decimal::ZERO, "never spends cash it does not have: {}", after.cash);
+    assert!(after.cash < dec!(0.01));
+    // TLT: 3040 / 32.8947 = 92.416… shares wanted, 70 held: sells 70 → 2302.63 of cash.
+    assert_eq!(qty(&after, "TLT"), dec!(0));
+    let spy_bought = qty(&after, "SPY") - dec!(30);
+    assert_eq!(spy_bought, dec!(23.02629));
+    assert!(executed.success);
+}
+
+#[tokio::test]
+async fn hold_items_place_nothing() {
+    let mut plan = contract_plan();
+    for item in &mut plan.rebalance_plan.items {
+        item.action = alchemiser_events::TradeAction::Hold;
+    }
+    plan.trades_required = false;
+    let broker = Arc::new(PaperBroker::in_memory(contract_account()));
+    let events = ExecutionHandler::new(broker.clone(), false)
+        .handle(&plan.into(), &Delivery::live())
+        .await
+        .unwrap();
+    let Event::TradeExecuted(executed) = &events[0] else { panic!() };
+    assert_eq!(executed.orders_placed, 0);
+    assert!(broker.snapshot().unwrap().orders.is_empty());
+    assert!(matches!(events[1], Event::WorkflowCompleted(_)));
+}
+
+/// A broker whose orders for one symbol fail.
+struct FlakyBroker {
+    inner: PaperBroker,
+    failing: Symbol,
+    error: BrokerError,
+    orders: AtomicUsize,
+}
+
+#[async_trait]
+impl Broker for FlakyBroker {
+    async fn account(&self) -> Result<Account, BrokerError> {
+        self.inner.account().await
+    }
+    async fn positions(&self) -> Result<Vec<Position>, BrokerError> {
+        self.inner.positions().await
+    }
+    async fn latest_price(&self, symbol: &Symbol) -> Result<Decimal, BrokerError> {
+        self.inner.latest_price(symbol).await
+    }
+    async fn place_market_order(&self, order: &OrderRequest) -> Result<OrderOutcome, BrokerError> {
+        self.orders.fetch_add(1, Ordering::SeqCst);
+        if order.symbol == self.failing {
+            return Err(self.error.clone());
+        }
+        self.inner.place_market_order(order).await
+    }
+}
+
+#[tokio::test]
+async fn a_broker_error_fails_that_order_not_the_batch() {
+    let broker = Arc::new(FlakyBroker {
+        inner: PaperBroker::in_memory(contract_account()),
+        failing: Symbol::parse("SPY").unwrap(),
+        error: BrokerError::Transient("HTTP 503".into()),
+        orders: AtomicUsize::new(0),
+    });
+    let events = ExecutionHandler::new(broker.clone(), false)
+        .handle(&contract_plan().into(), &Delivery::live())
+        .await
+        .unwrap();
+    let Event::TradeExecuted(executed) = &events[0] else { panic!() };
+    assert_eq!((executed.orders_placed, executed.orders_succeeded), (2, 1));
+    assert_eq!(executed.failed_symbols, ["SPY"]);
+    assert!(executed.failure_reason.as_deref().unwrap().contains("HTTP 503"));
+    let Event::WorkflowFailed(failed) = &events[1] else { panic!("{:?}", events[1]) };
+    assert_eq!(failed.failure_step, "execution");
+    // The SELL went through although the BUY after it failed.
+    assert_eq!(broker.orders.load(Ordering::SeqCst), 2);
+    assert_eq!(qty(&broker.inner.snapshot().unwrap(), "TLT"), dec!(39.6));
+}
+
+#[tokio::test]
+async fn replays_are_dry_runs_unless_allowed() {
+    let replay = Delivery {
+        replay_name: Some("after-outage".into()),
+    };
+    let broker = Arc::new(PaperBroker::in_memory(contract_account()));
+    let events = ExecutionHandler::new(broker.clone(), false)
+        .handle(&contract_plan().into(), &replay)
+        .await
+        .unwrap();
+    let Event::TradeExecuted(executed) = &events[0] else { panic!() };
+    assert_eq!(executed.execution_data["dry_run"], true);
+    assert!(executed.execution_data["dry_run_reason"].as_str().unwrap().contains("ALLOW_REPLAY_EXECUTION"));
+    assert_eq!(executed.orders_placed, 0);
+    let orders = executed.execution_data["orders"].as_array().unwrap();
+    assert!(orders.iter().all(|o| o["status"] == "DRY_RUN"), "{orders:?}");
+    assert_eq!(orders.len(), 2);
+    assert!(broker.snapshot().unwrap().orders.is_empty(), "a replay placed orders");
+
+    let allowed = ExecutionHandler::new(broker.clone(), true);
+    allowed.handle(&contract_plan().into(), &replay).await.unwrap();
+    assert_eq!(broker.snapshot().unwrap().orders.len(), 2);
+}
+
+#[tokio::test]
+async fn a_redelivered_plan_does_not_trade_twice_at_the_broker() {
+    let broker = Arc::new(PaperBroker::in_memory(contract_account()));
+    let handler = ExecutionHandler::new(broker.clone(), false);
+    for _ in 0..3 {
+        handler.handle(&contract_plan().into(), &Delivery::live()).await.unwrap();
+    }
+    let after = broker.snapshot().unwrap();
+    assert_eq!(after.orders.len(), 2, "the broker dedups by client_order_id");
+    assert_eq!(qty(&after, "SPY"), dec!(59.4));
+}
+
+#[tokio::test]
+async fn the_paper_account_file_is_shared_safely_and_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("account.json");
+    std::fs::write(&path, serde_json::to_string(&contract_account()).unwrap()).unwrap();
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let path = path.clone();
+            tokio::spawn(async move {
+                let broker = Arc::new(PaperBroker::open(&path).unwrap());
+                ExecutionHandler::new(broker, false)
+                    .handle(&contract_plan().into(), &Delivery::live())
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.await.unwrap();
+    }
+    let reopened = PaperBroker::open(&path).unwrap().snapshot().unwrap();
+    assert_eq!(reopened.orders.len(), 2);
+    assert_eq!(qty(&reopened, "SPY"), dec!(59.4));
+    assert_eq!(reopened.cash, dec!(100.00));
+}
+
+#[test]
+fn bad_portfolio_files_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.json");
+    std::fs::write(&path, r#"{"cash": "-5", "positions": []}"#).unwrap();
+    let error = PaperBroker::open(&path).err().unwrap().to_string();
+    assert!(error.contains("p.json") && error.contains("`cash` is -5"), "{error}");
+    std::fs::write(&path, r#"{"cash": "0", "positions": [{"symbol": "SPY", "qty": "1"}]}"#).unwrap();
+    let error = PaperBroker::open(&path).err().unwrap().to_string();
+    assert!(error.contains("missing field `price`"), "{error}");
+    let error = PaperBroker::open(dir.path().join("absent.json")).err().unwrap().to_string();
+    assert!(error.contains("absent.json"), "{error}");
+}
+
+#[tokio::test]
+async fn the_whole_workflow_runs_on_the_in_memory_bus() {
+    let broker = Arc::new(PaperBroker::in_memory(contract_account()));
+    let bus = InMemoryBus::new();
+    let monitor = Arc::new(MonitorHandler::new());
+    bus.subscribe(
+        EventType::SignalGenerated,
+        Arc::new(PortfolioHandler::new(broker.clone(), PlannerConfig::default())),
+    );
+    bus.subscribe(EventType::RebalancePlanned, Arc::new(ExecutionHandler::new(broker.clone(), false)));
+    for event_type in [EventType::TradeExecuted, EventType::WorkflowCompleted, EventType::WorkflowFailed] {
+        bus.subscribe(event_type, monitor.clone());
+    }
+    let allocation: SymbolMap<Decimal> = serde_json::from_str(r#"{"SPY": "0.6", "TLT": "0.4"}"#).unwrap();
+    let start = StrategyHandler::new(allocation, "static").start("test").unwrap();
+    let report = bus.publish(start).await;
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(report.delivered.len(), 5);
+    let outcomes = monitor.outcomes();
+    assert_eq!(outcomes.len(), 2);
+    assert!(outcomes.iter().all(|o| o.success));
+    assert_eq!(qty(&broker.snapshot().unwrap(), "SPY"), dec!(59.4));
+}
+
+#[test]
+fn a_bad_allocation_is_refused_before_anything_is_published() {
+    let allocation: SymbolMap<Decimal> = serde_json::from_str(r#"{"SPY": "0.6", "TLT": "0.2"}"#).unwrap();
+    let error = StrategyHandler::new(allocation, "static").start("test").unwrap_err();
+    assert!(error.to_string().contains("sum to 1"), "{error}");
+}
