@@ -1,0 +1,49 @@
+//! The EventBridge adapter of the [`alchemiser_bus::EventBus`] port.
+//!
+//! - [`EventBridgePublisher`] maps events to PutEvents entries (`Source` from the routing table,
+//!   `DetailType` = event type, `Detail` = the event's JSON, `Time` = its timestamp, `Resources` =
+//!   `correlation:<id>`, `causation:<id>`), batches them (≤ 10 entries, ≤ the request size limit
+//!   by the AWS entry-size formula), resends what a resend can fix, and parks every event it could
+//!   not deliver in an outbox (a JSON-lines file, or an SQS queue) with the reason.
+//! - [`EventBridgeBus`] is the `EventBus` over it, optionally also running local handlers.
+//! - [`bus_from_env`] picks the in-memory or the EventBridge bus from `USE_EVENTBRIDGE`.
+//!
+//! A separate crate from `alchemiser-bus` so that the AWS SDK stays out of the domain crates'
+//! dependency graph.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use alchemiser_eventbridge::{EventBridgeBus, EventBridgePublisher, PublisherConfig};
+//!
+//! // Lambda: set EVENTBRIDGE_OUTBOX_QUEUE_URL so undelivered events go to SQS.
+//! let publisher = Arc::new(EventBridgePublisher::new(PublisherConfig::from_env()?));
+//! let bus = EventBridgeBus::new(publisher.clone(), false);
+//! // or: let bus = alchemiser_eventbridge::bus_from_env()?;  // Arc<dyn EventBus>
+//! # Ok(()) }
+//! ```
+
+#![warn(missing_docs)]
+
+mod bus;
+mod config;
+mod entry;
+mod outbox;
+mod publisher;
+mod retry;
+pub mod samples;
+
+pub use bus::{bus_from_env, bus_from_lookup, EventBridgeBus, LOCAL_CASCADE_LIMIT};
+pub use config::{
+    parse_flag, ConfigError, OutboxConfig, PublisherConfig, DEFAULT_BUS_NAME,
+    DEFAULT_MAX_REQUEST_BYTES, DEFAULT_OUTBOX_PATH, MAX_ENTRIES_PER_REQUEST,
+};
+pub use entry::{plan_batches, Entry, TIME_BYTES};
+pub use outbox::{
+    FileOutbox, FileOutboxLock, OutboxError, OutboxLine, OutboxRecord, SqsOutbox, SqsOutboxMessage,
+    LOCK_WAIT,
+};
+pub use publisher::{
+    DrainReport, EventBridgePublisher, PublisherStats, CODE_DEADLINE, CODE_ENTRY_TOO_LARGE,
+};
+pub use retry::{is_retryable_entry_code, Failure, RETRYABLE_ENTRY_CODES};
