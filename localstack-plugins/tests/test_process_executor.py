@@ -41,7 +41,8 @@ def test_sync_invoke_echoes_payload_with_lambda_env(lambda_client, make_function
 
     warm = [invoke_json(lambda_client, name, {"i": i}) for i in range(5)]
     assert [w["body"]["echo"] for w in warm] == [{"i": i} for i in range(5)]
-    print(f"[timing] warm invokes: {', '.join(f'{w['elapsed'] * 1000:.0f}' for w in warm)} ms")
+    warm_ms = ", ".join(f"{w['elapsed'] * 1000:.0f}" for w in warm)
+    print(f"[timing] warm invokes: {warm_ms} ms")
 
 
 def test_invocation_logs_reach_cloudwatch(lambda_client, make_function):
