@@ -23,6 +23,10 @@ enum Command {
     Routes(commands::routes::Args),
     /// Write one JSON Schema file per event type.
     Schemas(commands::schemas::Args),
+    /// Publish events to Amazon EventBridge (a file, or generated examples).
+    Publish(commands::publish::Args),
+    /// Work with the EventBridge publisher's outbox of undelivered events.
+    Outbox(commands::outbox::Args),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +36,8 @@ fn main() -> ExitCode {
         Command::Validate(args) => commands::validate::run(args),
         Command::Routes(args) => commands::routes::run(args),
         Command::Schemas(args) => commands::schemas::run(args),
+        Command::Publish(args) => commands::publish::run(args),
+        Command::Outbox(args) => commands::outbox::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,5 +1,7 @@
 //! One module per subcommand.
 
+pub mod outbox;
+pub mod publish;
 pub mod routes;
 pub mod schemas;
 pub mod validate;

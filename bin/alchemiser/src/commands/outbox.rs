@@ -1,0 +1,76 @@
+//! `alchemiser outbox drain [--path FILE | --queue-url URL]`: resend the events the EventBridge
+//! publisher parked, and remove those delivered.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use alchemiser_eventbridge::{EventBridgePublisher, OutboxConfig, PublisherConfig};
+use anyhow::Context;
+
+/// Arguments of `outbox`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: OutboxCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum OutboxCommand {
+    /// Resend parked events; keep (with their attempts and last failure) those that fail again.
+    Drain(DrainArgs),
+}
+
+/// Arguments of `outbox drain`.
+#[derive(Debug, clap::Args)]
+struct DrainArgs {
+    /// A JSON-lines outbox file (default: the configured outbox, EVENTBRIDGE_OUTBOX_QUEUE_URL
+    /// or EVENTBRIDGE_OUTBOX_PATH).
+    #[arg(long, value_name = "FILE", conflicts_with = "queue_url")]
+    path: Option<PathBuf>,
+    /// An SQS outbox queue.
+    #[arg(long, value_name = "URL")]
+    queue_url: Option<String>,
+}
+
+/// Drains and prints what was resent and what remains; exit 1 when anything remains.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let OutboxCommand::Drain(drain) = args.command;
+    let config = PublisherConfig::from_env()?;
+    let outbox = match (drain.path, drain.queue_url) {
+        (Some(path), _) => OutboxConfig::File(path),
+        (None, Some(queue_url)) => OutboxConfig::Sqs { queue_url },
+        (None, None) => config.outbox.clone(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let publisher = EventBridgePublisher::new(config);
+    let report = runtime
+        .block_on(publisher.drain(&outbox))
+        .with_context(|| format!("cannot drain {}", outbox.location()))?;
+    for id in &report.resent {
+        println!("resent {id}");
+    }
+    for item in &report.remaining {
+        println!(
+            "remaining {} {} code={}: {}",
+            item.event_type,
+            item.event_id,
+            item.code.as_deref().unwrap_or("-"),
+            item.reason
+        );
+    }
+    println!(
+        "resent={} remaining={} unreadable={} from {}",
+        report.resent.len(),
+        report.remaining.len(),
+        report.unreadable,
+        report.location
+    );
+    Ok(if report.remaining.is_empty() && report.unreadable == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
