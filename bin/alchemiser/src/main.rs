@@ -17,6 +17,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run one whole workflow locally: in-memory bus, paper broker, no AWS account needed.
+    Run(commands::run::Args),
     /// Check an EventBridge envelope or bare event detail against the contract.
     Validate(commands::validate::Args),
     /// Print the routing table (event type → source → consuming handler).
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     let result = match cli.command {
+        Command::Run(args) => block_on(commands::run::run(args)),
         Command::Validate(args) => commands::validate::run(args),
         Command::Routes(args) => commands::routes::run(args),
         Command::Schemas(args) => commands::schemas::run(args),
@@ -46,6 +49,14 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs an async command on a single-threaded runtime: the CLI does one thing at a time.
+fn block_on<T>(future: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(future)
 }
 
 /// Logs go to stderr so that stdout carries only results (JSON lines where asked).

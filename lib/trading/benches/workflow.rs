@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use alchemiser_bus::{EventBus, InMemoryBus};
-use alchemiser_events::{Decimal, EventType, Symbol, SymbolMap};
+use alchemiser_events::{Decimal, Symbol, SymbolMap};
 use alchemiser_trading::{
-    plan_rebalance, ExecutionHandler, MonitorHandler, PaperBroker, PlannerConfig, PortfolioFile,
-    PortfolioHandler, PortfolioSnapshot, Position, StrategyHandler,
+    plan_rebalance, PaperBroker, PlannerConfig, PortfolioFile, PortfolioSnapshot, Position,
+    StrategyHandler, Workflow,
 };
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 
@@ -27,7 +27,9 @@ fn account() -> PortfolioFile {
 /// One bus wired like `alchemiser run`; each iteration gets a fresh paper account so every
 /// workflow really trades.
 fn workflow(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
     let allocation: SymbolMap<Decimal> =
         serde_json::from_str(r#"{"SPY": "0.6", "TLT": "0.4"}"#).expect("allocation");
     let strategy = StrategyHandler::new(allocation, "static");
@@ -35,15 +37,7 @@ fn workflow(c: &mut Criterion) {
     let run_one = || {
         let broker = Arc::new(PaperBroker::in_memory(account()));
         let bus = InMemoryBus::new();
-        let monitor = Arc::new(MonitorHandler::new());
-        bus.subscribe(
-            EventType::SignalGenerated,
-            Arc::new(PortfolioHandler::new(broker.clone(), PlannerConfig::default())),
-        );
-        bus.subscribe(EventType::RebalancePlanned, Arc::new(ExecutionHandler::new(broker, false)));
-        for kind in [EventType::TradeExecuted, EventType::WorkflowCompleted, EventType::WorkflowFailed] {
-            bus.subscribe(kind, monitor.clone());
-        }
+        Workflow::new(broker, PlannerConfig::default(), false).subscribe_all(&bus);
         let report = runtime.block_on(bus.publish(strategy.start("bench").expect("start")));
         assert!(report.is_complete() && report.delivered.len() == 5);
     };

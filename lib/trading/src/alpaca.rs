@@ -67,7 +67,10 @@ impl AlpacaConfig {
                 .filter(|v| !v.trim().is_empty())
                 .ok_or_else(|| format!("{name} is not set: the Alpaca broker needs API keys"))
         };
-        let mut config = Self::new(required("ALPACA_API_KEY_ID")?, required("ALPACA_API_SECRET_KEY")?);
+        let mut config = Self::new(
+            required("ALPACA_API_KEY_ID")?,
+            required("ALPACA_API_SECRET_KEY")?,
+        );
         if let Ok(url) = std::env::var("ALPACA_TRADING_URL") {
             config.trading_url = url;
         }
@@ -140,7 +143,11 @@ impl AlpacaBroker {
             .header("APCA-API-SECRET-KEY", &self.config.secret_key)
     }
 
-    async fn send<T: DeserializeOwned>(&self, what: &str, request: RequestBuilder) -> Result<T, BrokerError> {
+    async fn send<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        request: RequestBuilder,
+    ) -> Result<T, BrokerError> {
         let response = request.send().await.map_err(|e| {
             // Timeouts, refused connections and resets are worth retrying; nothing was decided.
             BrokerError::Transient(format!("{what}: {e}"))
@@ -165,7 +172,8 @@ impl AlpacaBroker {
         let url = format!("{}/v2/orders:by_client_order_id", self.config.trading_url);
         self.send(
             "look up order by client_order_id",
-            self.request(Method::GET, url).query(&[("client_order_id", client_order_id)]),
+            self.request(Method::GET, url)
+                .query(&[("client_order_id", client_order_id)]),
         )
         .await
     }
@@ -198,13 +206,17 @@ fn outcome(order: OrderBody) -> OrderOutcome {
 impl Broker for AlpacaBroker {
     async fn account(&self) -> Result<Account, BrokerError> {
         let url = format!("{}/v2/account", self.config.trading_url);
-        let body: AccountBody = self.send("read account", self.request(Method::GET, url)).await?;
+        let body: AccountBody = self
+            .send("read account", self.request(Method::GET, url))
+            .await?;
         Ok(Account { cash: body.cash })
     }
 
     async fn positions(&self) -> Result<Vec<Position>, BrokerError> {
         let url = format!("{}/v2/positions", self.config.trading_url);
-        let body: Vec<PositionBody> = self.send("read positions", self.request(Method::GET, url)).await?;
+        let body: Vec<PositionBody> = self
+            .send("read positions", self.request(Method::GET, url))
+            .await?;
         body.into_iter()
             .map(|p| {
                 let symbol = Symbol::parse(&p.symbol)
@@ -221,7 +233,10 @@ impl Broker for AlpacaBroker {
     async fn latest_price(&self, symbol: &Symbol) -> Result<Decimal, BrokerError> {
         let url = format!("{}/v2/stocks/{symbol}/trades/latest", self.config.data_url);
         let body: LatestTradeBody = self
-            .send(&format!("latest trade of {symbol}"), self.request(Method::GET, url))
+            .send(
+                &format!("latest trade of {symbol}"),
+                self.request(Method::GET, url),
+            )
             .await?;
         Ok(body.trade.p)
     }
@@ -237,14 +252,21 @@ impl Broker for AlpacaBroker {
             "client_order_id": order.client_order_id,
         }));
         match self
-            .send::<OrderBody>(&format!("{} {} {}", order.side.as_str(), order.qty, order.symbol), request)
+            .send::<OrderBody>(
+                &format!("{} {} {}", order.side.as_str(), order.qty, order.symbol),
+                request,
+            )
             .await
         {
             Ok(body) => Ok(outcome(body)),
             // Alpaca refuses a second order with the same client_order_id: the first one stands.
-            Err(BrokerError::Permanent(message)) if message.contains("client_order_id must be unique") => {
+            Err(BrokerError::Permanent(message))
+                if message.contains("client_order_id must be unique") =>
+            {
                 tracing::info!(client_order_id = %order.client_order_id, "order already placed, returning it");
-                self.order_by_client_id(&order.client_order_id).await.map(outcome)
+                self.order_by_client_id(&order.client_order_id)
+                    .await
+                    .map(outcome)
             }
             Err(error) => Err(error),
         }

@@ -95,7 +95,14 @@ impl ExecutionReport {
             .orders
             .iter()
             .filter(|o| o.failed())
-            .map(|o| format!("{} {}: {}", o.side.as_str(), o.symbol, o.error.as_deref().unwrap_or("failed")))
+            .map(|o| {
+                format!(
+                    "{} {}: {}",
+                    o.side.as_str(),
+                    o.symbol,
+                    o.error.as_deref().unwrap_or("failed")
+                )
+            })
             .collect();
         (!failures.is_empty()).then(|| failures.join("; "))
     }
@@ -126,7 +133,14 @@ pub async fn execute_plan(
             .find(|p| p.symbol == item.symbol)
             .map_or(Decimal::ZERO, |p| p.qty);
         let record = match broker.latest_price(&item.symbol).await {
-            Err(error) => failed(plan, item, OrderSide::Sell, Decimal::ZERO, Decimal::ZERO, &error),
+            Err(error) => failed(
+                plan,
+                item,
+                OrderSide::Sell,
+                Decimal::ZERO,
+                Decimal::ZERO,
+                &error,
+            ),
             Ok(price) => {
                 // Selling out of a position sells every share, so no dust is left behind.
                 let wanted = if item.target_weight.is_zero() {
@@ -149,7 +163,14 @@ pub async fn execute_plan(
     }
     for item in buys {
         let record = match broker.latest_price(&item.symbol).await {
-            Err(error) => failed(plan, item, OrderSide::Buy, Decimal::ZERO, Decimal::ZERO, &error),
+            Err(error) => failed(
+                plan,
+                item,
+                OrderSide::Buy,
+                Decimal::ZERO,
+                Decimal::ZERO,
+                &error,
+            ),
             Ok(price) => {
                 let notional = item.trade_amount.min(cash).max(Decimal::ZERO);
                 let qty = shares(notional, price);

@@ -3,11 +3,11 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use alchemiser_bus::{Delivery, EventHandler, HandlerError};
+use alchemiser_bus::{Delivery, EventBus, EventHandler, HandlerError};
 use alchemiser_events::{
-    ConsolidatedPortfolio, Decimal, Event, EventHeader, EventType, RebalancePlan,
+    ConsolidatedPortfolio, Decimal, Event, EventHeader, EventType, HandlerName, RebalancePlan,
     RebalancePlanned, SignalGenerated, SymbolMap, Timestamp, TradeExecuted, WorkflowCompleted,
-    WorkflowFailed, WorkflowStarted, SCHEMA_VERSION,
+    WorkflowFailed, WorkflowStarted, ROUTES, SCHEMA_VERSION,
 };
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
@@ -80,10 +80,34 @@ impl StrategyHandler {
         }
     }
 
+    /// Reads a target-allocation file: either `{"SPY": "0.6", "TLT": "0.4"}` or
+    /// `{"strategy": "name", "target_allocations": {...}}`. Errors name the field at fault.
+    pub fn from_allocation_json(text: &str) -> Result<Self, String> {
+        #[derive(serde::Deserialize)]
+        struct Named {
+            #[serde(default = "default_strategy_name")]
+            strategy: String,
+            target_allocations: SymbolMap<Decimal>,
+        }
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+        let named = if value.get("target_allocations").is_some() {
+            serde_json::from_value::<Named>(value)
+        } else {
+            serde_json::from_value::<SymbolMap<Decimal>>(value).map(|target_allocations| Named {
+                strategy: default_strategy_name(),
+                target_allocations,
+            })
+        }
+        .map_err(|e| format!("not a target allocation (symbol → weight): {e}"))?;
+        Ok(Self::new(named.target_allocations, named.strategy))
+    }
+
     /// Starts one workflow run. The allocation is validated here, so a bad allocation file is
     /// reported before anything is published.
     pub fn start(&self, requested_by: &str) -> Result<Vec<Event>, HandlerError> {
-        let mut started_header = EventHeader::start_workflow(EventType::WorkflowStarted, "strategy");
+        let mut started_header =
+            EventHeader::start_workflow(EventType::WorkflowStarted, "strategy");
         let started_at = started_header.timestamp.to_wire();
         started_header
             .metadata
@@ -129,6 +153,10 @@ impl StrategyHandler {
         }
         Ok(events)
     }
+}
+
+fn default_strategy_name() -> String {
+    "static".into()
 }
 
 /// `SignalGenerated` → `RebalancePlanned`, from the broker's account.
@@ -274,7 +302,9 @@ impl ExecutionHandler {
         let finale = match failure_reason {
             None => {
                 let header = follow(&executed.header, EventType::WorkflowCompleted, "execution");
-                let duration = (header.timestamp.0 - started_at.0).num_milliseconds().max(0) as u64;
+                let duration = (header.timestamp.0 - started_at.0)
+                    .num_milliseconds()
+                    .max(0) as u64;
                 Event::from(WorkflowCompleted {
                     workflow_type: WORKFLOW_TYPE.into(),
                     workflow_duration_ms: duration,
@@ -321,7 +351,9 @@ impl EventHandler for ExecutionHandler {
 
     async fn handle(&self, event: &Event, delivery: &Delivery) -> Result<Vec<Event>, HandlerError> {
         match event {
-            Event::RebalancePlanned(planned) => self.execute(planned, &self.mode_for(delivery)).await,
+            Event::RebalancePlanned(planned) => {
+                self.execute(planned, &self.mode_for(delivery)).await
+            }
             other => Err(wrong_event("execution", other)),
         }
     }
@@ -354,7 +386,10 @@ impl MonitorHandler {
 
     /// What has been recorded so far.
     pub fn outcomes(&self) -> Vec<WorkflowOutcome> {
-        self.outcomes.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.outcomes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Records one event and returns what was recorded.
@@ -372,7 +407,9 @@ impl MonitorHandler {
                         .unwrap_or_default()
                 ),
             ),
-            Event::WorkflowCompleted(e) => (true, format!("completed in {} ms", e.workflow_duration_ms)),
+            Event::WorkflowCompleted(e) => {
+                (true, format!("completed in {} ms", e.workflow_duration_ms))
+            }
             Event::WorkflowFailed(e) => (
                 false,
                 format!("failed at {}: {}", e.failure_step, e.failure_reason),
@@ -406,5 +443,51 @@ impl EventHandler for MonitorHandler {
 
     async fn handle(&self, event: &Event, _: &Delivery) -> Result<Vec<Event>, HandlerError> {
         self.record(event).map(|_| Vec::new())
+    }
+}
+
+/// The consuming handlers of one workflow, sharing one broker: what `alchemiser run`, the
+/// Lambda functions and the tests wire onto a bus.
+pub struct Workflow {
+    /// `SignalGenerated` → `RebalancePlanned`.
+    pub portfolio: Arc<PortfolioHandler>,
+    /// `RebalancePlanned` → outcome events.
+    pub execution: Arc<ExecutionHandler>,
+    /// Records outcomes.
+    pub monitor: Arc<MonitorHandler>,
+}
+
+impl Workflow {
+    /// Handlers over `broker`.
+    pub fn new(
+        broker: Arc<dyn Broker>,
+        planner: PlannerConfig,
+        allow_replay_execution: bool,
+    ) -> Self {
+        Self {
+            portfolio: Arc::new(PortfolioHandler::new(broker.clone(), planner)),
+            execution: Arc::new(ExecutionHandler::new(broker, allow_replay_execution)),
+            monitor: Arc::new(MonitorHandler::new()),
+        }
+    }
+
+    /// The handler that runs as `name`'s function; `None` for the strategy, which starts
+    /// workflows rather than consuming events.
+    pub fn handler(&self, name: HandlerName) -> Option<Arc<dyn EventHandler>> {
+        match name {
+            HandlerName::Strategy => None,
+            HandlerName::Portfolio => Some(self.portfolio.clone()),
+            HandlerName::Execution => Some(self.execution.clone()),
+            HandlerName::Monitor => Some(self.monitor.clone()),
+        }
+    }
+
+    /// Subscribes each handler to the event types the routing table sends it.
+    pub fn subscribe_all(&self, bus: &dyn EventBus) {
+        for route in ROUTES {
+            if let Some(handler) = route.consumer.and_then(|name| self.handler(name)) {
+                bus.subscribe(route.event_type, handler);
+            }
+        }
     }
 }

@@ -20,7 +20,7 @@ pub use broker::{
 };
 pub use execution::{execute_plan, ExecutionMode, ExecutionReport, OrderRecord};
 pub use handlers::{
-    ExecutionHandler, MonitorHandler, PortfolioHandler, StrategyHandler, WorkflowOutcome,
+    ExecutionHandler, MonitorHandler, PortfolioHandler, StrategyHandler, Workflow, WorkflowOutcome,
     WORKFLOW_TYPE,
 };
 pub use paper::{PaperBroker, PaperBrokerError, PortfolioFile};

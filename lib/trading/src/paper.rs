@@ -139,7 +139,10 @@ impl PortfolioFile {
             )));
         }
         let price = self.price_of(&order.symbol).ok_or_else(|| {
-            BrokerError::Permanent(format!("no price for `{}` in the paper account", order.symbol))
+            BrokerError::Permanent(format!(
+                "no price for `{}` in the paper account",
+                order.symbol
+            ))
         })?;
         let cost = order.qty * price;
         match order.side {
@@ -195,8 +198,19 @@ impl PortfolioFile {
         };
         let outcome = filled.outcome();
         self.orders.push(filled);
+        self.cash = tidy_money(self.cash);
         Ok(outcome)
     }
+}
+
+/// Drops trailing zeros a multiplication added (`3040.000`) while keeping at least cents, without
+/// ever rounding away a fraction of a cent: the paper account stays exact.
+fn tidy_money(amount: Decimal) -> Decimal {
+    let mut tidy = amount.normalize();
+    if tidy.scale() < 2 {
+        tidy.rescale(2);
+    }
+    tidy
 }
 
 impl PaperOrder {
@@ -312,9 +326,12 @@ fn lock_file(path: &Path) -> Result<File, BrokerError> {
         .truncate(false)
         .write(true)
         .open(&lock_path)
-        .map_err(|e| BrokerError::Transient(format!("cannot open `{}`: {e}", lock_path.display())))?;
-    file.lock()
-        .map_err(|e| BrokerError::Transient(format!("cannot lock `{}`: {e}", lock_path.display())))?;
+        .map_err(|e| {
+            BrokerError::Transient(format!("cannot open `{}`: {e}", lock_path.display()))
+        })?;
+    file.lock().map_err(|e| {
+        BrokerError::Transient(format!("cannot lock `{}`: {e}", lock_path.display()))
+    })?;
     Ok(file)
 }
 

@@ -169,8 +169,12 @@ pub fn plan_rebalance(
         } else {
             TradeAction::Sell
         };
-        comparison.target_values.insert(symbol.clone(), target_value);
-        comparison.current_values.insert(symbol.clone(), current_value);
+        comparison
+            .target_values
+            .insert(symbol.clone(), target_value);
+        comparison
+            .current_values
+            .insert(symbol.clone(), current_value);
         comparison.deltas.insert(symbol.clone(), trade_amount);
         items.push(PlanItem {
             symbol: symbol.clone(),
@@ -184,9 +188,7 @@ pub fn plan_rebalance(
             priority: priority(trade_amount),
         });
     }
-    items.sort_by(|a, b| {
-        (a.action, a.priority, &a.symbol).cmp(&(b.action, b.priority, &b.symbol))
-    });
+    items.sort_by(|a, b| (a.action, a.priority, &a.symbol).cmp(&(b.action, b.priority, &b.symbol)));
     let trading = items.iter().filter(|i| i.action != TradeAction::Hold);
     let total_trade_value = money(trading.clone().map(|i| i.trade_amount.abs()).sum());
     let trades_required = trading.count() > 0;

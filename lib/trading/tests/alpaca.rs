@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use alchemiser_events::Symbol;
-use alchemiser_trading::{AlpacaBroker, AlpacaConfig, Broker, BrokerError, OrderRequest, OrderSide, OrderStatus};
+use alchemiser_trading::{
+    AlpacaBroker, AlpacaConfig, Broker, BrokerError, OrderRequest, OrderSide, OrderStatus,
+};
 use rust_decimal_macros::dec;
 use serde_json::json;
 use wiremock::matchers::{body_partial_json, header, method, path, query_param};
@@ -33,7 +35,10 @@ async fn reads_account_positions_and_prices_with_the_keys() {
         .and(path("/v2/account"))
         .and(header("APCA-API-KEY-ID", "key-id"))
         .and(header("APCA-API-SECRET-KEY", "secret"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"cash": "1234.56", "status": "ACTIVE"})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"cash": "1234.56", "status": "ACTIVE"})),
+        )
         .mount(&server)
         .await;
     Mock::given(method("GET"))
@@ -45,7 +50,10 @@ async fn reads_account_positions_and_prices_with_the_keys() {
         .await;
     Mock::given(method("GET"))
         .and(path("/v2/stocks/TLT/trades/latest"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"symbol": "TLT", "trade": {"p": 91.37, "s": 100}})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"symbol": "TLT", "trade": {"p": 91.37, "s": 100}})),
+        )
         .mount(&server)
         .await;
 
@@ -54,7 +62,13 @@ async fn reads_account_positions_and_prices_with_the_keys() {
     let positions = broker.positions().await.unwrap();
     assert_eq!(positions[0].symbol.as_str(), "SPY");
     assert_eq!(positions[0].price, dec!(100.25));
-    assert_eq!(broker.latest_price(&Symbol::parse("TLT").unwrap()).await.unwrap(), dec!(91.37));
+    assert_eq!(
+        broker
+            .latest_price(&Symbol::parse("TLT").unwrap())
+            .await
+            .unwrap(),
+        dec!(91.37)
+    );
 }
 
 #[tokio::test]
@@ -72,7 +86,11 @@ async fn places_a_fractional_market_order_with_its_idempotency_key() {
         .expect(1)
         .mount(&server)
         .await;
-    let outcome = broker(&server).await.place_market_order(&order("SPY")).await.unwrap();
+    let outcome = broker(&server)
+        .await
+        .place_market_order(&order("SPY"))
+        .await
+        .unwrap();
     assert_eq!(outcome.order_id, "order-1");
     assert_eq!(outcome.status, OrderStatus::Filled);
     assert_eq!(outcome.fill_price, Some(dec!(100.10)));
@@ -83,17 +101,28 @@ async fn a_duplicate_client_order_id_returns_the_first_order() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v2/orders"))
-        .respond_with(ResponseTemplate::new(422).set_body_json(json!({"code": 40010001, "message": "client_order_id must be unique"})))
+        .respond_with(
+            ResponseTemplate::new(422).set_body_json(
+                json!({"code": 40010001, "message": "client_order_id must be unique"}),
+            ),
+        )
         .mount(&server)
         .await;
     Mock::given(method("GET"))
         .and(path("/v2/orders:by_client_order_id"))
         .and(query_param("client_order_id", "plan-1-SPY-buy"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "order-1", "status": "accepted", "filled_qty": "0"})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": "order-1", "status": "accepted", "filled_qty": "0"})),
+        )
         .expect(1)
         .mount(&server)
         .await;
-    let outcome = broker(&server).await.place_market_order(&order("SPY")).await.unwrap();
+    let outcome = broker(&server)
+        .await
+        .place_market_order(&order("SPY"))
+        .await
+        .unwrap();
     assert_eq!(outcome.order_id, "order-1");
     assert_eq!(outcome.status, OrderStatus::Accepted);
 }
@@ -103,7 +132,10 @@ async fn client_errors_are_permanent_with_alpacas_message() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v2/orders"))
-        .respond_with(ResponseTemplate::new(403).set_body_json(json!({"message": "insufficient buying power"})))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .set_body_json(json!({"message": "insufficient buying power"})),
+        )
         .mount(&server)
         .await;
     Mock::given(method("GET"))
@@ -114,7 +146,10 @@ async fn client_errors_are_permanent_with_alpacas_message() {
     let broker = broker(&server).await;
     match broker.place_market_order(&order("SPY")).await {
         Err(BrokerError::Permanent(message)) => {
-            assert!(message.contains("403") && message.contains("insufficient buying power"), "{message}")
+            assert!(
+                message.contains("403") && message.contains("insufficient buying power"),
+                "{message}"
+            )
         }
         other => panic!("expected a permanent error, got {other:?}"),
     }
@@ -133,20 +168,35 @@ async fn server_errors_throttling_and_timeouts_are_transient() {
         .await;
     Mock::given(method("GET"))
         .and(path("/v2/positions"))
-        .respond_with(ResponseTemplate::new(429).set_body_json(json!({"message": "rate limit exceeded"})))
+        .respond_with(
+            ResponseTemplate::new(429).set_body_json(json!({"message": "rate limit exceeded"})),
+        )
         .mount(&server)
         .await;
     Mock::given(method("GET"))
         .and(path("/v2/stocks/SPY/trades/latest"))
-        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(3)).set_body_json(json!({"trade": {"p": 1}})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_delay(Duration::from_secs(3))
+                .set_body_json(json!({"trade": {"p": 1}})),
+        )
         .mount(&server)
         .await;
     let broker = broker(&server).await;
     let error = broker.account().await.unwrap_err();
-    assert!(error.is_retryable() && error.to_string().contains("503"), "{error}");
+    assert!(
+        error.is_retryable() && error.to_string().contains("503"),
+        "{error}"
+    );
     let error = broker.positions().await.unwrap_err();
-    assert!(error.is_retryable() && error.to_string().contains("rate limit"), "{error}");
-    let error = broker.latest_price(&Symbol::parse("SPY").unwrap()).await.unwrap_err();
+    assert!(
+        error.is_retryable() && error.to_string().contains("rate limit"),
+        "{error}"
+    );
+    let error = broker
+        .latest_price(&Symbol::parse("SPY").unwrap())
+        .await
+        .unwrap_err();
     assert!(error.is_retryable(), "{error}");
 }
 
@@ -157,7 +207,11 @@ async fn a_refused_connection_is_transient() {
     drop(listener);
     let mut config = AlpacaConfig::new("k", "s");
     config.trading_url = format!("http://{address}");
-    let error = AlpacaBroker::new(config).unwrap().account().await.unwrap_err();
+    let error = AlpacaBroker::new(config)
+        .unwrap()
+        .account()
+        .await
+        .unwrap_err();
     assert!(error.is_retryable(), "{error}");
 }
 
@@ -165,6 +219,9 @@ async fn a_refused_connection_is_transient() {
 fn keys_come_from_the_environment_and_are_never_printed() {
     let config = AlpacaConfig::new("AKID", "very-secret");
     let shown = format!("{config:?}");
-    assert!(shown.contains("AKID") && !shown.contains("very-secret"), "{shown}");
+    assert!(
+        shown.contains("AKID") && !shown.contains("very-secret"),
+        "{shown}"
+    );
     assert_eq!(config.trading_url, "https://paper-api.alpaca.markets");
 }

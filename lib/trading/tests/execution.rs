@@ -4,10 +4,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use alchemiser_bus::{Delivery, EventBus, EventHandler, InMemoryBus};
-use alchemiser_events::{decode, Decimal, Event, EventType, RebalancePlanned, Symbol, SymbolMap};
+use alchemiser_events::{decode, Decimal, Event, RebalancePlanned, Symbol, SymbolMap};
 use alchemiser_trading::{
-    Account, Broker, BrokerError, ExecutionHandler, MonitorHandler, OrderOutcome, OrderRequest,
-    PaperBroker, PlannerConfig, PortfolioFile, PortfolioHandler, Position, StrategyHandler,
+    Account, Broker, BrokerError, ExecutionHandler, OrderOutcome, OrderRequest, PaperBroker,
+    PlannerConfig, PortfolioFile, Position, StrategyHandler, Workflow,
 };
 use async_trait::async_trait;
 use rust_decimal_macros::dec;
@@ -47,7 +47,9 @@ async fn sells_first_then_buys_with_the_freed_cash() {
         .await
         .unwrap();
 
-    let Event::TradeExecuted(executed) = &events[0] else { panic!("{events:?}") };
+    let Event::TradeExecuted(executed) = &events[0] else {
+        panic!("{events:?}")
+    };
     assert!(executed.success);
     assert_eq!((executed.orders_placed, executed.orders_succeeded), (2, 2));
     let orders = executed.execution_data["orders"].as_array().unwrap();
@@ -79,9 +81,15 @@ async fn buys_are_limited_to_available_cash() {
         .handle(&contract_plan().into(), &Delivery::live())
         .await
         .unwrap();
-    let Event::TradeExecuted(executed) = &events[0] else { panic!() };
+    let Event::TradeExecuted(executed) = &events[0] else {
+        panic!()
+    };
     let after = broker.snapshot().unwrap();
-    assert!(after.cash >= Decimal::ZERO, "never spends cash it does not have: {}", after.cash);
+    assert!(
+        after.cash >= Decimal::ZERO,
+        "never spends cash it does not have: {}",
+        after.cash
+    );
     assert!(after.cash < dec!(0.01));
     // TLT: 3040 / 32.8947 = 92.416… shares wanted, 70 held: sells 70 → 2302.63 of cash.
     assert_eq!(qty(&after, "TLT"), dec!(0));
@@ -102,7 +110,9 @@ async fn hold_items_place_nothing() {
         .handle(&plan.into(), &Delivery::live())
         .await
         .unwrap();
-    let Event::TradeExecuted(executed) = &events[0] else { panic!() };
+    let Event::TradeExecuted(executed) = &events[0] else {
+        panic!()
+    };
     assert_eq!(executed.orders_placed, 0);
     assert!(broker.snapshot().unwrap().orders.is_empty());
     assert!(matches!(events[1], Event::WorkflowCompleted(_)));
@@ -148,11 +158,19 @@ async fn a_broker_error_fails_that_order_not_the_batch() {
         .handle(&contract_plan().into(), &Delivery::live())
         .await
         .unwrap();
-    let Event::TradeExecuted(executed) = &events[0] else { panic!() };
+    let Event::TradeExecuted(executed) = &events[0] else {
+        panic!()
+    };
     assert_eq!((executed.orders_placed, executed.orders_succeeded), (2, 1));
     assert_eq!(executed.failed_symbols, ["SPY"]);
-    assert!(executed.failure_reason.as_deref().unwrap().contains("HTTP 503"));
-    let Event::WorkflowFailed(failed) = &events[1] else { panic!("{:?}", events[1]) };
+    assert!(executed
+        .failure_reason
+        .as_deref()
+        .unwrap()
+        .contains("HTTP 503"));
+    let Event::WorkflowFailed(failed) = &events[1] else {
+        panic!("{:?}", events[1])
+    };
     assert_eq!(failed.failure_step, "execution");
     // The SELL went through although the BUY after it failed.
     assert_eq!(broker.orders.load(Ordering::SeqCst), 2);
@@ -169,17 +187,31 @@ async fn replays_are_dry_runs_unless_allowed() {
         .handle(&contract_plan().into(), &replay)
         .await
         .unwrap();
-    let Event::TradeExecuted(executed) = &events[0] else { panic!() };
+    let Event::TradeExecuted(executed) = &events[0] else {
+        panic!()
+    };
     assert_eq!(executed.execution_data["dry_run"], true);
-    assert!(executed.execution_data["dry_run_reason"].as_str().unwrap().contains("ALLOW_REPLAY_EXECUTION"));
+    assert!(executed.execution_data["dry_run_reason"]
+        .as_str()
+        .unwrap()
+        .contains("ALLOW_REPLAY_EXECUTION"));
     assert_eq!(executed.orders_placed, 0);
     let orders = executed.execution_data["orders"].as_array().unwrap();
-    assert!(orders.iter().all(|o| o["status"] == "DRY_RUN"), "{orders:?}");
+    assert!(
+        orders.iter().all(|o| o["status"] == "DRY_RUN"),
+        "{orders:?}"
+    );
     assert_eq!(orders.len(), 2);
-    assert!(broker.snapshot().unwrap().orders.is_empty(), "a replay placed orders");
+    assert!(
+        broker.snapshot().unwrap().orders.is_empty(),
+        "a replay placed orders"
+    );
 
     let allowed = ExecutionHandler::new(broker.clone(), true);
-    allowed.handle(&contract_plan().into(), &replay).await.unwrap();
+    allowed
+        .handle(&contract_plan().into(), &replay)
+        .await
+        .unwrap();
     assert_eq!(broker.snapshot().unwrap().orders.len(), 2);
 }
 
@@ -188,10 +220,17 @@ async fn a_redelivered_plan_does_not_trade_twice_at_the_broker() {
     let broker = Arc::new(PaperBroker::in_memory(contract_account()));
     let handler = ExecutionHandler::new(broker.clone(), false);
     for _ in 0..3 {
-        handler.handle(&contract_plan().into(), &Delivery::live()).await.unwrap();
+        handler
+            .handle(&contract_plan().into(), &Delivery::live())
+            .await
+            .unwrap();
     }
     let after = broker.snapshot().unwrap();
-    assert_eq!(after.orders.len(), 2, "the broker dedups by client_order_id");
+    assert_eq!(
+        after.orders.len(),
+        2,
+        "the broker dedups by client_order_id"
+    );
     assert_eq!(qty(&after, "SPY"), dec!(59.4));
 }
 
@@ -227,11 +266,21 @@ fn bad_portfolio_files_are_named() {
     let path = dir.path().join("p.json");
     std::fs::write(&path, r#"{"cash": "-5", "positions": []}"#).unwrap();
     let error = PaperBroker::open(&path).err().unwrap().to_string();
-    assert!(error.contains("p.json") && error.contains("`cash` is -5"), "{error}");
-    std::fs::write(&path, r#"{"cash": "0", "positions": [{"symbol": "SPY", "qty": "1"}]}"#).unwrap();
+    assert!(
+        error.contains("p.json") && error.contains("`cash` is -5"),
+        "{error}"
+    );
+    std::fs::write(
+        &path,
+        r#"{"cash": "0", "positions": [{"symbol": "SPY", "qty": "1"}]}"#,
+    )
+    .unwrap();
     let error = PaperBroker::open(&path).err().unwrap().to_string();
     assert!(error.contains("missing field `price`"), "{error}");
-    let error = PaperBroker::open(dir.path().join("absent.json")).err().unwrap().to_string();
+    let error = PaperBroker::open(dir.path().join("absent.json"))
+        .err()
+        .unwrap()
+        .to_string();
     assert!(error.contains("absent.json"), "{error}");
 }
 
@@ -239,21 +288,17 @@ fn bad_portfolio_files_are_named() {
 async fn the_whole_workflow_runs_on_the_in_memory_bus() {
     let broker = Arc::new(PaperBroker::in_memory(contract_account()));
     let bus = InMemoryBus::new();
-    let monitor = Arc::new(MonitorHandler::new());
-    bus.subscribe(
-        EventType::SignalGenerated,
-        Arc::new(PortfolioHandler::new(broker.clone(), PlannerConfig::default())),
-    );
-    bus.subscribe(EventType::RebalancePlanned, Arc::new(ExecutionHandler::new(broker.clone(), false)));
-    for event_type in [EventType::TradeExecuted, EventType::WorkflowCompleted, EventType::WorkflowFailed] {
-        bus.subscribe(event_type, monitor.clone());
-    }
-    let allocation: SymbolMap<Decimal> = serde_json::from_str(r#"{"SPY": "0.6", "TLT": "0.4"}"#).unwrap();
-    let start = StrategyHandler::new(allocation, "static").start("test").unwrap();
+    let workflow = Workflow::new(broker.clone(), PlannerConfig::default(), false);
+    workflow.subscribe_all(&bus);
+    let allocation: SymbolMap<Decimal> =
+        serde_json::from_str(r#"{"SPY": "0.6", "TLT": "0.4"}"#).unwrap();
+    let start = StrategyHandler::new(allocation, "static")
+        .start("test")
+        .unwrap();
     let report = bus.publish(start).await;
     assert!(report.is_complete(), "{report:?}");
     assert_eq!(report.delivered.len(), 5);
-    let outcomes = monitor.outcomes();
+    let outcomes = workflow.monitor.outcomes();
     assert_eq!(outcomes.len(), 2);
     assert!(outcomes.iter().all(|o| o.success));
     assert_eq!(qty(&broker.snapshot().unwrap(), "SPY"), dec!(59.4));
@@ -261,7 +306,10 @@ async fn the_whole_workflow_runs_on_the_in_memory_bus() {
 
 #[test]
 fn a_bad_allocation_is_refused_before_anything_is_published() {
-    let allocation: SymbolMap<Decimal> = serde_json::from_str(r#"{"SPY": "0.6", "TLT": "0.2"}"#).unwrap();
-    let error = StrategyHandler::new(allocation, "static").start("test").unwrap_err();
+    let allocation: SymbolMap<Decimal> =
+        serde_json::from_str(r#"{"SPY": "0.6", "TLT": "0.2"}"#).unwrap();
+    let error = StrategyHandler::new(allocation, "static")
+        .start("test")
+        .unwrap_err();
     assert!(error.to_string().contains("sum to 1"), "{error}");
 }

@@ -18,12 +18,20 @@ fn target(weights: &[(&str, Decimal)]) -> SymbolMap<Decimal> {
     weights.iter().map(|(s, w)| (sym(s), *w)).collect()
 }
 
-fn snapshot(cash: Decimal, held: &[(&str, Decimal, Decimal)], quotes: &[(&str, Decimal)]) -> PortfolioSnapshot {
+fn snapshot(
+    cash: Decimal,
+    held: &[(&str, Decimal, Decimal)],
+    quotes: &[(&str, Decimal)],
+) -> PortfolioSnapshot {
     PortfolioSnapshot {
         cash,
         positions: held
             .iter()
-            .map(|(s, qty, price)| Position { symbol: sym(s), qty: *qty, price: *price })
+            .map(|(s, qty, price)| Position {
+                symbol: sym(s),
+                qty: *qty,
+                price: *price,
+            })
             .collect(),
         prices: quotes.iter().map(|(s, p)| (sym(s), *p)).collect(),
     }
@@ -35,10 +43,20 @@ fn item<'a>(items: &'a [PlanItem], symbol: &str) -> &'a PlanItem {
 
 #[tokio::test]
 async fn reproduces_the_python_systems_rebalance_planned_example() {
-    let signal = decode(include_bytes!("../../../examples/events/SignalGenerated.eventbridge.json")).unwrap();
-    let expected = decode(include_bytes!("../../../examples/events/RebalancePlanned.eventbridge.json")).unwrap();
-    let Event::SignalGenerated(signal) = signal.event else { panic!() };
-    let Event::RebalancePlanned(expected) = expected.event else { panic!() };
+    let signal = decode(include_bytes!(
+        "../../../examples/events/SignalGenerated.eventbridge.json"
+    ))
+    .unwrap();
+    let expected = decode(include_bytes!(
+        "../../../examples/events/RebalancePlanned.eventbridge.json"
+    ))
+    .unwrap();
+    let Event::SignalGenerated(signal) = signal.event else {
+        panic!()
+    };
+    let Event::RebalancePlanned(expected) = expected.event else {
+        panic!()
+    };
 
     let account = PortfolioFile::from_json(
         r#"{"cash": "0.00", "positions": [
@@ -46,7 +64,10 @@ async fn reproduces_the_python_systems_rebalance_planned_example() {
             {"symbol": "TLT", "qty": "70", "price": "100.00"}]}"#,
     )
     .unwrap();
-    let handler = PortfolioHandler::new(Arc::new(PaperBroker::in_memory(account)), PlannerConfig::default());
+    let handler = PortfolioHandler::new(
+        Arc::new(PaperBroker::in_memory(account)),
+        PlannerConfig::default(),
+    );
     let planned = handler.plan(&signal).await.unwrap();
 
     let ours = serde_json::to_value(&planned).unwrap();
@@ -67,11 +88,23 @@ async fn reproduces_the_python_systems_rebalance_planned_example() {
         "/correlation_id",
         "/causation_id",
     ] {
-        assert_eq!(ours.pointer(pointer), theirs.pointer(pointer), "{pointer} differs");
+        assert_eq!(
+            ours.pointer(pointer),
+            theirs.pointer(pointer),
+            "{pointer} differs"
+        );
     }
     // Exact text, not just equal values: "5940.00", not "5940".
-    assert_eq!(ours.pointer("/rebalance_plan/items/0/target_value").unwrap(), &json!("3960.00"));
-    assert_eq!(ours.pointer("/rebalance_plan/items/0/current_weight").unwrap(), &json!("0.7000"));
+    assert_eq!(
+        ours.pointer("/rebalance_plan/items/0/target_value")
+            .unwrap(),
+        &json!("3960.00")
+    );
+    assert_eq!(
+        ours.pointer("/rebalance_plan/items/0/current_weight")
+            .unwrap(),
+        &json!("0.7000")
+    );
 }
 
 #[test]
@@ -94,7 +127,11 @@ fn portfolio_value_is_cash_plus_positions_and_targets_use_the_cash_reserve() {
 fn held_symbols_outside_the_target_are_sold_to_zero() {
     let plan = plan_rebalance(
         &target(&[("SPY", dec!(1))]),
-        &snapshot(dec!(0), &[("SPY", dec!(50), dec!(100)), ("GLD", dec!(10), dec!(200))], &[]),
+        &snapshot(
+            dec!(0),
+            &[("SPY", dec!(50), dec!(100)), ("GLD", dec!(10), dec!(200))],
+            &[],
+        ),
         &PlannerConfig::default(),
     )
     .unwrap();
@@ -110,15 +147,35 @@ fn trades_below_the_minimum_become_hold() {
     // Portfolio 10,000: minimum trade 100. SPY is 99.00 short of target: HOLD; TLT 100 over: SELL.
     let plan = plan_rebalance(
         &target(&[("SPY", dec!(0.5)), ("TLT", dec!(0.5))]),
-        &snapshot(dec!(0), &[("SPY", dec!(48.51), dec!(100)), ("TLT", dec!(51.49), dec!(100))], &[]),
-        &PlannerConfig { cash_reserve: dec!(0), ..PlannerConfig::default() },
+        &snapshot(
+            dec!(0),
+            &[
+                ("SPY", dec!(48.51), dec!(100)),
+                ("TLT", dec!(51.49), dec!(100)),
+            ],
+            &[],
+        ),
+        &PlannerConfig {
+            cash_reserve: dec!(0),
+            ..PlannerConfig::default()
+        },
     )
     .unwrap();
     assert_eq!(item(&plan.items, "SPY").trade_amount.to_string(), "149.00");
     let plan = plan_rebalance(
         &target(&[("SPY", dec!(0.5)), ("TLT", dec!(0.5))]),
-        &snapshot(dec!(0), &[("SPY", dec!(49.01), dec!(100)), ("TLT", dec!(50.99), dec!(100))], &[]),
-        &PlannerConfig { cash_reserve: dec!(0), ..PlannerConfig::default() },
+        &snapshot(
+            dec!(0),
+            &[
+                ("SPY", dec!(49.01), dec!(100)),
+                ("TLT", dec!(50.99), dec!(100)),
+            ],
+            &[],
+        ),
+        &PlannerConfig {
+            cash_reserve: dec!(0),
+            ..PlannerConfig::default()
+        },
     )
     .unwrap();
     let spy = item(&plan.items, "SPY");
@@ -132,8 +189,16 @@ fn trades_below_the_minimum_become_hold() {
 fn money_rounds_half_up_to_cents_and_weights_to_four_places() {
     // 1/3 weights of 1000.00 × 0.99 = 329.999… → 330.00; weight 0.33333 → 0.3333.
     let plan = plan_rebalance(
-        &target(&[("AAA", dec!(0.33333)), ("BBB", dec!(0.33333)), ("CCC", dec!(0.33334))]),
-        &snapshot(dec!(1000), &[], &[("AAA", dec!(1)), ("BBB", dec!(1)), ("CCC", dec!(1))]),
+        &target(&[
+            ("AAA", dec!(0.33333)),
+            ("BBB", dec!(0.33333)),
+            ("CCC", dec!(0.33334)),
+        ]),
+        &snapshot(
+            dec!(1000),
+            &[],
+            &[("AAA", dec!(1)), ("BBB", dec!(1)), ("CCC", dec!(1))],
+        ),
         &PlannerConfig::default(),
     )
     .unwrap();
@@ -144,7 +209,11 @@ fn money_rounds_half_up_to_cents_and_weights_to_four_places() {
     let plan = plan_rebalance(
         &target(&[("AAA", dec!(1))]),
         &snapshot(dec!(0), &[("AAA", dec!(1), dec!(0.125))], &[]),
-        &PlannerConfig { cash_reserve: dec!(0), min_trade_fraction: dec!(0), ..PlannerConfig::default() },
+        &PlannerConfig {
+            cash_reserve: dec!(0),
+            min_trade_fraction: dec!(0),
+            ..PlannerConfig::default()
+        },
     )
     .unwrap();
     assert_eq!(item(&plan.items, "AAA").current_value.to_string(), "0.13");
@@ -165,7 +234,11 @@ fn priority_follows_the_trade_size() {
         let plan = plan_rebalance(
             &target(&[("AAA", dec!(1))]),
             &snapshot(amount, &[], &[("AAA", dec!(1))]),
-            &PlannerConfig { cash_reserve: dec!(0), min_trade_fraction: dec!(0), ..PlannerConfig::default() },
+            &PlannerConfig {
+                cash_reserve: dec!(0),
+                min_trade_fraction: dec!(0),
+                ..PlannerConfig::default()
+            },
         )
         .unwrap();
         assert_eq!(plan.items[0].priority, expected, "amount {amount}");
@@ -178,15 +251,27 @@ fn items_are_sorted_sell_buy_hold_then_by_priority() {
         &target(&[("AAA", dec!(0.5)), ("BBB", dec!(0.3)), ("CCC", dec!(0.2))]),
         &snapshot(
             dec!(0),
-            &[("AAA", dec!(20), dec!(100)), ("BBB", dec!(80), dec!(100)), ("DDD", dec!(2), dec!(100)), ("CCC", dec!(200), dec!(10))],
+            &[
+                ("AAA", dec!(20), dec!(100)),
+                ("BBB", dec!(80), dec!(100)),
+                ("DDD", dec!(2), dec!(100)),
+                ("CCC", dec!(200), dec!(10)),
+            ],
             &[],
         ),
-        &PlannerConfig { cash_reserve: dec!(0), ..PlannerConfig::default() },
+        &PlannerConfig {
+            cash_reserve: dec!(0),
+            ..PlannerConfig::default()
+        },
     )
     .unwrap();
     // Value 12,200, minimum trade 122. AAA +4100 BUY(2); BBB −4340 SELL(2); CCC +440 BUY(3);
     // DDD −200 SELL(3).
-    let order: Vec<_> = plan.items.iter().map(|i| (i.symbol.as_str(), i.action, i.priority)).collect();
+    let order: Vec<_> = plan
+        .items
+        .iter()
+        .map(|i| (i.symbol.as_str(), i.action, i.priority))
+        .collect();
     assert_eq!(
         order,
         [
@@ -204,13 +289,20 @@ fn items_are_sorted_sell_buy_hold_then_by_priority() {
 fn allocation_comparison_is_in_dollars_and_weights_follow_values() {
     let plan = plan_rebalance(
         &target(&[("SPY", dec!(0.6)), ("TLT", dec!(0.4))]),
-        &snapshot(dec!(0), &[("SPY", dec!(30), dec!(100)), ("TLT", dec!(70), dec!(100))], &[]),
+        &snapshot(
+            dec!(0),
+            &[("SPY", dec!(30), dec!(100)), ("TLT", dec!(70), dec!(100))],
+            &[],
+        ),
         &PlannerConfig::default(),
     )
     .unwrap();
     let comparison = &plan.allocation_comparison;
     assert_eq!(comparison.target_values[&sym("SPY")].to_string(), "5940.00");
-    assert_eq!(comparison.current_values[&sym("TLT")].to_string(), "7000.00");
+    assert_eq!(
+        comparison.current_values[&sym("TLT")].to_string(),
+        "7000.00"
+    );
     assert_eq!(comparison.deltas[&sym("TLT")].to_string(), "-3040.00");
     let spy = item(&plan.items, "SPY");
     assert_eq!(spy.current_weight.to_string(), "0.3000");
@@ -221,17 +313,37 @@ fn allocation_comparison_is_in_dollars_and_weights_follow_values() {
 fn errors_name_what_is_wrong() {
     let config = PlannerConfig::default();
     assert_eq!(
-        plan_rebalance(&target(&[("SPY", dec!(1))]), &snapshot(dec!(0), &[], &[("SPY", dec!(1))]), &config),
+        plan_rebalance(
+            &target(&[("SPY", dec!(1))]),
+            &snapshot(dec!(0), &[], &[("SPY", dec!(1))]),
+            &config
+        ),
         Err(PlanError::EmptyPortfolio(dec!(0.00)))
     );
-    let missing = plan_rebalance(&target(&[("SPY", dec!(1))]), &snapshot(dec!(100), &[], &[]), &config).unwrap_err();
-    assert!(missing.to_string().contains("no price for `SPY`"), "{missing}");
-    let bad = plan_rebalance(&target(&[("SPY", dec!(1))]), &snapshot(dec!(100), &[], &[("SPY", dec!(0))]), &config).unwrap_err();
+    let missing = plan_rebalance(
+        &target(&[("SPY", dec!(1))]),
+        &snapshot(dec!(100), &[], &[]),
+        &config,
+    )
+    .unwrap_err();
+    assert!(
+        missing.to_string().contains("no price for `SPY`"),
+        "{missing}"
+    );
+    let bad = plan_rebalance(
+        &target(&[("SPY", dec!(1))]),
+        &snapshot(dec!(100), &[], &[("SPY", dec!(0))]),
+        &config,
+    )
+    .unwrap_err();
     assert!(bad.to_string().contains("prices must be positive"), "{bad}");
     let knob = plan_rebalance(
         &target(&[("SPY", dec!(1))]),
         &snapshot(dec!(100), &[], &[("SPY", dec!(1))]),
-        &PlannerConfig { cash_reserve: dec!(1), ..config },
+        &PlannerConfig {
+            cash_reserve: dec!(1),
+            ..config
+        },
     )
     .unwrap_err();
     assert!(knob.to_string().contains("cash_reserve"), "{knob}");

@@ -3,6 +3,7 @@
 pub mod outbox;
 pub mod publish;
 pub mod routes;
+pub mod run;
 pub mod schemas;
 pub mod validate;
 

@@ -1,0 +1,229 @@
+//! `alchemiser run`: one whole workflow on the in-memory bus with the paper broker.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use alchemiser_bus::{Delivery, EventBus, EventHandler, HandlerError, InMemoryBus};
+use alchemiser_events::{Decimal, Event, EventType, Symbol};
+use alchemiser_trading::{PaperBroker, PlannerConfig, PortfolioFile, StrategyHandler, Workflow};
+use anyhow::Context;
+use async_trait::async_trait;
+
+const SAMPLE_ALLOCATION: &str = include_str!("../../../../examples/allocation.json");
+const SAMPLE_PORTFOLIO: &str = include_str!("../../../../examples/portfolio.json");
+
+/// Arguments of `run`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Target allocation: `{"SPY": "0.6", "TLT": "0.4"}` or `{"strategy": ..., "target_allocations": {...}}`.
+    /// Default: the sample in examples/allocation.json.
+    #[arg(long)]
+    allocation: Option<PathBuf>,
+    /// Paper account file, read and updated in place with the fills. Default: the sample in
+    /// examples/portfolio.json, in memory only (nothing is written).
+    #[arg(long)]
+    portfolio: Option<PathBuf>,
+    /// Print every event as one JSON line (wire format) instead of the human summary.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Records every event delivered, in order.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<Event>>);
+
+#[async_trait]
+impl EventHandler for Recorder {
+    fn name(&self) -> &str {
+        "recorder"
+    }
+    async fn handle(&self, event: &Event, _: &Delivery) -> Result<Vec<Event>, HandlerError> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(event.clone());
+        Ok(Vec::new())
+    }
+}
+
+/// Runs the workflow and prints it.
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let allocation_text = match &args.allocation {
+        Some(path) => String::from_utf8(super::read_input(path)?)
+            .with_context(|| format!("`{}` is not UTF-8 text", path.display()))?,
+        None => SAMPLE_ALLOCATION.to_owned(),
+    };
+    let allocation_name = args
+        .allocation
+        .as_ref()
+        .map_or("examples/allocation.json (built in)".to_owned(), |p| {
+            p.display().to_string()
+        });
+    let strategy = StrategyHandler::from_allocation_json(&allocation_text)
+        .map_err(|e| anyhow::anyhow!("allocation `{allocation_name}`: {e}"))?;
+
+    let (broker, account_note) = match &args.portfolio {
+        Some(path) => (
+            Arc::new(PaperBroker::open(path)?),
+            format!("paper account {} (updated in place)", path.display()),
+        ),
+        None => (
+            Arc::new(PaperBroker::in_memory(
+                PortfolioFile::from_json(SAMPLE_PORTFOLIO).map_err(anyhow::Error::msg)?,
+            )),
+            "paper account examples/portfolio.json (in memory; pass --portfolio FILE to keep state)".to_owned(),
+        ),
+    };
+    let before = broker.snapshot()?;
+
+    let bus = InMemoryBus::new();
+    let workflow = Workflow::new(broker.clone(), PlannerConfig::default(), false);
+    workflow.subscribe_all(&bus);
+    let recorder = Arc::new(Recorder::default());
+    for event_type in EventType::ALL {
+        bus.subscribe(event_type, recorder.clone());
+    }
+
+    let start = strategy
+        .start("alchemiser run")
+        .map_err(|e| anyhow::anyhow!("allocation `{allocation_name}`: {}", e.reason()))?;
+    let report = bus.publish(start).await;
+    let events = recorder.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let after = broker.snapshot()?;
+
+    if args.json {
+        for event in &events {
+            println!("{}", event.to_json());
+        }
+    } else {
+        print_summary(&events, &before, &after, &account_note);
+    }
+    for failure in &report.handler_failures {
+        eprintln!(
+            "error: the {} handler failed on {} {}: {}",
+            failure.handler, failure.event_type, failure.event_id, failure.error
+        );
+    }
+    let failed = events.iter().any(|e| matches!(e, Event::WorkflowFailed(_)));
+    let completed = events
+        .iter()
+        .any(|e| matches!(e, Event::WorkflowCompleted(_)));
+    Ok(if report.is_complete() && completed && !failed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn print_summary(
+    events: &[Event],
+    before: &PortfolioFile,
+    after: &PortfolioFile,
+    account_note: &str,
+) {
+    if let Some(first) = events.first() {
+        println!(
+            "workflow {} — {account_note}",
+            first.header().correlation_id
+        );
+    }
+    for event in events {
+        let header = event.header();
+        println!(
+            "  {:<18} {:<55} caused by {}",
+            event.event_type(),
+            header.event_id,
+            header.causation_id
+        );
+    }
+    let plan = events.iter().find_map(|e| match e {
+        Event::RebalancePlanned(p) => Some(p),
+        _ => None,
+    });
+    let Some(plan) = plan else { return };
+    let orders = events.iter().find_map(|e| match e {
+        Event::TradeExecuted(t) => t
+            .execution_data
+            .get("orders")
+            .and_then(|o| o.as_array())
+            .cloned(),
+        _ => None,
+    });
+    println!();
+    println!(
+        "{:<8} {:<6} {:>14} {:>12} {:>10} {:>10} {:>10}",
+        "SYMBOL", "ACTION", "TRADE $", "QTY", "BEFORE", "AFTER", "TARGET"
+    );
+    for item in &plan.rebalance_plan.items {
+        let qty = orders
+            .iter()
+            .flatten()
+            .find(|o| o["symbol"] == item.symbol.as_str())
+            .and_then(|o| o["qty"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{:<8} {:<6} {:>14} {:>12} {:>10} {:>10} {:>10}",
+            item.symbol,
+            item.action,
+            item.trade_amount,
+            qty,
+            weight(before, &item.symbol),
+            weight(after, &item.symbol),
+            item.target_weight
+        );
+    }
+    println!(
+        "{:<8} {:<6} {:>14} {:>12} {:>10} {:>10} {:>10}",
+        "CASH",
+        "",
+        "",
+        "",
+        cash_weight(before),
+        cash_weight(after),
+        ""
+    );
+    println!(
+        "portfolio value {} → {}",
+        before.total_value().round_dp(2),
+        after.total_value().round_dp(2)
+    );
+    for event in events {
+        match event {
+            Event::WorkflowCompleted(done) => println!(
+                "outcome: completed in {} ms — {}/{} orders succeeded",
+                done.workflow_duration_ms,
+                done.summary.get("orders_succeeded").unwrap_or(&0.into()),
+                done.summary.get("orders_placed").unwrap_or(&0.into()),
+            ),
+            Event::WorkflowFailed(failed) => println!(
+                "outcome: FAILED at {}: {}",
+                failed.failure_step, failed.failure_reason
+            ),
+            _ => {}
+        }
+    }
+}
+
+fn weight(account: &PortfolioFile, symbol: &Symbol) -> String {
+    let total = account.total_value();
+    let value = account
+        .positions
+        .iter()
+        .find(|p| &p.symbol == symbol)
+        .map_or(Decimal::ZERO, |p| p.qty * p.price);
+    ratio(value, total)
+}
+
+fn cash_weight(account: &PortfolioFile) -> String {
+    ratio(account.cash, account.total_value())
+}
+
+fn ratio(part: Decimal, total: Decimal) -> String {
+    if total.is_zero() {
+        return "-".into();
+    }
+    let mut share = (part / total).round_dp(4);
+    share.rescale(4);
+    share.to_string()
+}
