@@ -1,0 +1,308 @@
+//! Against LocalStack (run by `scripts/test-publisher-localstack`, which starts it; this target
+//! has `test = false`, so plain `cargo test` does not build or run it):
+//! - one event of each type reaches an SQS queue through a rule on the `alchemiser.` source
+//!   prefix, with the mapped Source, DetailType and Resources, and decodes back to the same event;
+//! - a missing bus is a clear error and the events are parked (file and SQS outboxes), and
+//!   `drain` delivers them once the bus exists.
+//!
+//! Needs AWS_ENDPOINT_URL (e.g. http://127.0.0.1:4566), credentials and a region in the
+//! environment.
+
+use std::time::{Duration, Instant};
+
+use alchemiser_eventbridge::samples::sample_event;
+use alchemiser_eventbridge::{EventBridgePublisher, FileOutbox, OutboxConfig, PublisherConfig};
+use alchemiser_events::{decode_value, Event, EventType, DEFAULT_SOURCE_PREFIX};
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use serde_json::Value;
+
+async fn sdk() -> SdkConfig {
+    assert!(
+        std::env::var("AWS_ENDPOINT_URL").is_ok(),
+        "set AWS_ENDPOINT_URL (scripts/test-publisher-localstack does)"
+    );
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+                .build_https(),
+        )
+        .load()
+        .await
+}
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    )
+}
+
+fn config(bus: &str, outbox: OutboxConfig) -> PublisherConfig {
+    PublisherConfig::default()
+        .with_bus_name(bus)
+        .with_deadline(Duration::from_secs(20))
+        .with_outbox(outbox)
+}
+
+struct Fixture {
+    events: aws_sdk_eventbridge::Client,
+    sqs: aws_sdk_sqs::Client,
+    buses: Vec<String>,
+    rules: Vec<(String, String)>,
+    queues: Vec<String>,
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        let sdk = sdk().await;
+        Self {
+            events: aws_sdk_eventbridge::Client::new(&sdk),
+            sqs: aws_sdk_sqs::Client::new(&sdk),
+            buses: Vec::new(),
+            rules: Vec::new(),
+            queues: Vec::new(),
+        }
+    }
+
+    async fn bus(&mut self, name: &str) {
+        self.events
+            .create_event_bus()
+            .name(name)
+            .send()
+            .await
+            .expect("CreateEventBus");
+        self.buses.push(name.to_owned());
+    }
+
+    async fn queue(&mut self, name: &str) -> (String, String) {
+        let url = self
+            .sqs
+            .create_queue()
+            .queue_name(name)
+            .send()
+            .await
+            .expect("CreateQueue")
+            .queue_url()
+            .expect("queue url")
+            .to_owned();
+        let attributes = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("GetQueueAttributes");
+        let arn = attributes
+            .attributes()
+            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+            .expect("queue arn")
+            .to_owned();
+        self.queues.push(url.clone());
+        (url, arn)
+    }
+
+    async fn rule_to_queue(&mut self, bus: &str, rule: &str, queue_arn: &str) {
+        let pattern =
+            serde_json::json!({"source": [{"prefix": format!("{DEFAULT_SOURCE_PREFIX}.")}]});
+        self.events
+            .put_rule()
+            .name(rule)
+            .event_bus_name(bus)
+            .event_pattern(pattern.to_string())
+            .send()
+            .await
+            .expect("PutRule");
+        self.events
+            .put_targets()
+            .rule(rule)
+            .event_bus_name(bus)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("queue")
+                    .arn(queue_arn)
+                    .build()
+                    .expect("target"),
+            )
+            .send()
+            .await
+            .expect("PutTargets");
+        self.rules.push((bus.to_owned(), rule.to_owned()));
+    }
+
+    async fn receive(&self, queue_url: &str, want: usize, within: Duration) -> Vec<Value> {
+        let mut bodies = Vec::new();
+        let started = Instant::now();
+        while bodies.len() < want && started.elapsed() < within {
+            let output = self
+                .sqs
+                .receive_message()
+                .queue_url(queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .expect("ReceiveMessage");
+            for message in output.messages() {
+                let body = message.body().unwrap_or_default();
+                bodies.push(serde_json::from_str(body).expect("SQS body is JSON"));
+            }
+        }
+        bodies
+    }
+
+    async fn cleanup(self) {
+        for (bus, rule) in &self.rules {
+            let _ = self
+                .events
+                .remove_targets()
+                .rule(rule)
+                .event_bus_name(bus)
+                .ids("queue")
+                .send()
+                .await;
+            let _ = self
+                .events
+                .delete_rule()
+                .name(rule)
+                .event_bus_name(bus)
+                .send()
+                .await;
+        }
+        for bus in &self.buses {
+            let _ = self.events.delete_event_bus().name(bus).send().await;
+        }
+        for queue in &self.queues {
+            let _ = self.sqs.delete_queue().queue_url(queue).send().await;
+        }
+    }
+}
+
+fn one_of_each() -> Vec<Event> {
+    EventType::ALL.iter().map(|&t| sample_event(t)).collect()
+}
+
+#[tokio::test]
+async fn each_event_type_arrives_with_the_mapped_fields_and_decodes_back() {
+    let mut fixture = Fixture::new().await;
+    let bus = unique("alchemiser-it-bus");
+    fixture.bus(&bus).await;
+    let (queue_url, queue_arn) = fixture.queue(&unique("alchemiser-it-target")).await;
+    fixture
+        .rule_to_queue(&bus, &unique("alchemiser-it-rule"), &queue_arn)
+        .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let publisher = EventBridgePublisher::new(config(
+        &bus,
+        OutboxConfig::File(dir.path().join("outbox.jsonl")),
+    ));
+    let events = one_of_each();
+    let report = publisher.publish(events.clone()).await;
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(report.delivered.len(), events.len());
+
+    let bodies = fixture
+        .receive(&queue_url, events.len(), Duration::from_secs(30))
+        .await;
+    assert_eq!(bodies.len(), events.len(), "one SQS message per event");
+    for body in bodies {
+        let received = decode_value(body.clone()).expect("the SQS body is a valid envelope");
+        let event = events
+            .iter()
+            .find(|e| e.event_id() == received.event.event_id())
+            .expect("a published event");
+        assert_eq!(
+            &received.event, event,
+            "detail decodes back to the same event"
+        );
+        let header = event.header();
+        let event_type = event.event_type();
+        assert_eq!(
+            body["source"],
+            event_type.route().source(DEFAULT_SOURCE_PREFIX)
+        );
+        assert_eq!(body["detail-type"], event_type.as_str());
+        assert_eq!(
+            body["resources"],
+            serde_json::json!([
+                format!("correlation:{}", header.correlation_id),
+                format!("causation:{}", header.causation_id)
+            ])
+        );
+        let meta = received.envelope.expect("an envelope");
+        let skew = (meta.time.0 - header.timestamp.0).num_seconds().abs();
+        assert!(
+            skew <= 1,
+            "envelope time {} vs event time {}",
+            meta.time,
+            header.timestamp
+        );
+        println!(
+            "ok {:<18} source={} resources={}",
+            event_type, body["source"], body["resources"]
+        );
+    }
+    fixture.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_missing_bus_parks_the_events_and_drain_delivers_them_once_it_exists() {
+    let mut fixture = Fixture::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("outbox.jsonl");
+    let (outbox_queue, _) = fixture.queue(&unique("alchemiser-it-outbox")).await;
+
+    // File outbox.
+    let missing = unique("alchemiser-it-missing");
+    let publisher = EventBridgePublisher::new(config(&missing, OutboxConfig::File(path.clone())));
+    let events = one_of_each();
+    let report = publisher.publish(events.clone()).await;
+    assert!(report.delivered.is_empty());
+    assert_eq!(report.undelivered.len(), events.len());
+    for item in &report.undelivered {
+        assert_eq!(item.code.as_deref(), Some("ResourceNotFoundException"));
+        assert!(
+            item.reason
+                .contains(&format!("event bus `{missing}` does not exist")),
+            "{}",
+            item.reason
+        );
+        assert_eq!(item.parked_at, Some(format!("file:{}", path.display())));
+    }
+    println!("missing bus: {}", report.undelivered[0].reason);
+    assert_eq!(FileOutbox::new(&path).read().unwrap().len(), events.len());
+
+    // SQS outbox.
+    let sqs_outbox = OutboxConfig::Sqs {
+        queue_url: outbox_queue.clone(),
+    };
+    let publisher = EventBridgePublisher::new(config(&missing, sqs_outbox.clone()));
+    let report = publisher.publish(events.clone()).await;
+    assert_eq!(report.undelivered.len(), events.len());
+    assert!(report
+        .undelivered
+        .iter()
+        .all(|u| u.parked_at.as_deref() == Some(format!("sqs:{outbox_queue}").as_str())));
+
+    // Once the bus exists, both outboxes drain completely.
+    fixture.bus(&missing).await;
+    let publisher = EventBridgePublisher::new(config(&missing, OutboxConfig::File(path.clone())));
+    let drained = publisher
+        .drain(&OutboxConfig::File(path.clone()))
+        .await
+        .unwrap();
+    assert_eq!(drained.resent.len(), events.len(), "{drained:?}");
+    assert!(drained.remaining.is_empty());
+    assert!(FileOutbox::new(&path).read().unwrap().is_empty());
+    let drained = publisher.drain(&sqs_outbox).await.unwrap();
+    assert_eq!(drained.resent.len(), events.len(), "{drained:?}");
+    assert!(drained.remaining.is_empty());
+    let left = fixture
+        .receive(&outbox_queue, 1, Duration::from_secs(3))
+        .await;
+    assert!(left.is_empty(), "drained messages are deleted: {left:?}");
+    fixture.cleanup().await;
+}
