@@ -8,6 +8,7 @@ from localstack.services.cloudformation.resource_provider import (
     ResourceProvider,
 )
 from localstack.services.lambda_.invocation.plugins import RuntimeExecutorPlugin
+from localstack.services.plugins import aws_provider
 
 
 class ProcessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
@@ -31,3 +32,23 @@ class EventsArchiveProviderPlugin(CloudFormationResourceProviderPlugin):
         from alchemiser_localstack.aws_events_archive import EventsArchiveProvider
 
         self.factory = EventsArchiveProvider
+
+
+class CloudWatchDashboardProviderPlugin(CloudFormationResourceProviderPlugin):
+    name = "AWS::CloudWatch::Dashboard"
+
+    def __init__(self):
+        self.factory: type[ResourceProvider] | None = None
+
+    def load(self):
+        from alchemiser_localstack.aws_cloudwatch_dashboard import CloudWatchDashboardProvider
+
+        self.factory = CloudWatchDashboardProvider
+
+
+@aws_provider(api="dynamodb", name="alchemiser_moto")
+def dynamodb_moto():
+    """DynamoDB forwarded to moto server; selected with PROVIDER_OVERRIDE_DYNAMODB=alchemiser_moto."""
+    from alchemiser_localstack.dynamodb_forward import create_service
+
+    return create_service()
