@@ -242,6 +242,12 @@ impl EventBridgePublisher {
                     .await
             }
         };
+        tracing::warn!(
+            count = records.len(),
+            outbox = %location,
+            first_reason = %records.first().map(|r| r.reason.as_str()).unwrap_or_default(),
+            "events not delivered to EventBridge"
+        );
         let (sent_before_error, error) = match result {
             Ok(()) => (None, None),
             Err((sent, error)) => (Some(sent), Some(error)),
@@ -257,7 +263,7 @@ impl EventBridgePublisher {
                 add(&self.counters.undelivered, 1);
                 if parked {
                     add(&self.counters.parked, 1);
-                    tracing::warn!(
+                    tracing::debug!(
                         event_id = %record.event_id,
                         code = record.code.as_deref().unwrap_or(""),
                         reason = %record.reason,
@@ -589,8 +595,9 @@ impl EventBridgePublisher {
             .map(|_| ())
     }
 
-    /// Resends the events parked in `outbox` and removes those delivered; the others stay, with
-    /// their attempts and last failure updated. Unreadable lines/messages are left untouched.
+    /// Resends the events parked in `outbox` to this publisher's bus (whatever bus a record
+    /// names: it keeps `bus_name` for reference) and removes those delivered; the others stay,
+    /// with their attempts and last failure updated. Unreadable lines/messages are left untouched.
     pub async fn drain(&self, outbox: &OutboxConfig) -> Result<DrainReport, OutboxError> {
         match outbox {
             OutboxConfig::File(path) => self.drain_file(&FileOutbox::new(path), outbox).await,

@@ -30,12 +30,19 @@ struct DrainArgs {
     /// An SQS outbox queue.
     #[arg(long, value_name = "URL")]
     queue_url: Option<String>,
+    /// The bus to resend to (default: EVENTBRIDGE_BUS_NAME, else alchemiser-trading-events-dev),
+    /// whatever bus the parked events were first meant for.
+    #[arg(long)]
+    bus_name: Option<String>,
 }
 
 /// Drains and prints what was resent and what remains; exit 1 when anything remains.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let OutboxCommand::Drain(drain) = args.command;
-    let config = PublisherConfig::from_env()?;
+    let mut config = PublisherConfig::from_env()?;
+    if let Some(bus_name) = drain.bus_name {
+        config = config.with_bus_name(bus_name);
+    }
     let outbox = match (drain.path, drain.queue_url) {
         (Some(path), _) => OutboxConfig::File(path),
         (None, Some(queue_url)) => OutboxConfig::Sqs { queue_url },
@@ -62,11 +69,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     println!(
-        "resent={} remaining={} unreadable={} from {}",
+        "resent={} remaining={} unreadable={} from {} to bus {}",
         report.resent.len(),
         report.remaining.len(),
         report.unreadable,
-        report.location
+        report.location,
+        publisher.config().bus_name
     );
     Ok(if report.remaining.is_empty() && report.unreadable == 0 {
         ExitCode::SUCCESS
