@@ -175,7 +175,11 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
       }
       if (handler === 'execution') expected.ALLOW_REPLAY_EXECUTION = 'false';
       if (handler === 'strategy') expected.STRATEGY_ALLOCATION = JSON.stringify({ SPY: '0.6', TLT: '0.4' });
-      if (stage === 'e2e') expected.PAPER_BROKER_STATE = '/tmp/alchemiser-e2e-paper-broker.json';
+      if (stage === 'e2e') {
+        expected.PAPER_BROKER_STATE = '/tmp/alchemiser-e2e-paper-broker.json';
+        // LocalStack's DynamoDB is forwarded to moto; the functions talk to moto directly (localstack-plugins/README.md).
+        expected.AWS_ENDPOINT_URL_DYNAMODB = 'http://127.0.0.1:5050';
+      }
       expect(env).toEqual(expected);
     });
 
