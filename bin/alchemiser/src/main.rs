@@ -19,6 +19,8 @@ struct Cli {
 enum Command {
     /// Run one whole workflow locally: in-memory bus, paper broker, no AWS account needed.
     Run(commands::run::Args),
+    /// Run one function's handler on a captured event, as its Lambda would.
+    Invoke(commands::invoke::Args),
     /// Check an EventBridge envelope or bare event detail against the contract.
     Validate(commands::validate::Args),
     /// Print the routing table (event type → source → consuming handler).
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
     init_logging();
     let result = match cli.command {
         Command::Run(args) => block_on(commands::run::run(args)),
+        Command::Invoke(args) => block_on(commands::invoke::run(args)),
         Command::Validate(args) => commands::validate::run(args),
         Command::Routes(args) => commands::routes::run(args),
         Command::Schemas(args) => commands::schemas::run(args),

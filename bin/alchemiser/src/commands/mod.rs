@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod invoke;
 pub mod outbox;
 pub mod publish;
 pub mod routes;

@@ -1,0 +1,165 @@
+//! `alchemiser invoke <handler> --event FILE`: one handler on a captured event, through exactly
+//! the code path its Lambda runs (decode, routing check, idempotency, handler, publish), with
+//! local adapters: an in-memory bus whose events are printed, the paper broker, an in-memory
+//! idempotency store and failure queue.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use alchemiser_bus::{Delivery, EventBus, EventHandler, HandlerError, InMemoryBus};
+use alchemiser_events::{Event, EventType, HandlerName};
+use alchemiser_lambda::metrics::Metrics;
+use alchemiser_lambda::{
+    InMemoryStore, InvocationOutcome, Invoke, Invoker, MemoryFailureSink, StrategyInvoker,
+};
+use alchemiser_trading::{PaperBroker, PlannerConfig, PortfolioFile, StrategyHandler, Workflow};
+use anyhow::Context;
+use async_trait::async_trait;
+
+const SAMPLE_ALLOCATION: &str = include_str!("../../../../examples/allocation.json");
+const SAMPLE_PORTFOLIO: &str = include_str!("../../../../examples/portfolio.json");
+
+/// Arguments of `invoke`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The function to run: strategy, portfolio, execution or monitor.
+    #[arg(value_parser = parse_handler)]
+    handler: HandlerName,
+    /// The invocation payload: an EventBridge envelope or a bare event detail (`-` for stdin).
+    #[arg(long)]
+    event: PathBuf,
+    /// Paper account the portfolio and execution handlers use, updated in place. Default: the
+    /// sample examples/portfolio.json, in memory.
+    #[arg(long)]
+    portfolio: Option<PathBuf>,
+    /// Target allocation for the strategy (default: examples/allocation.json).
+    #[arg(long)]
+    allocation: Option<PathBuf>,
+    /// Place orders even for replayed events (what ALLOW_REPLAY_EXECUTION=true does in Lambda).
+    #[arg(long)]
+    allow_replay_execution: bool,
+    /// Print only the published events, one JSON line each.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_handler(name: &str) -> Result<HandlerName, String> {
+    name.parse()
+}
+
+#[derive(Default)]
+struct Published(Mutex<Vec<Event>>);
+
+#[async_trait]
+impl EventHandler for Published {
+    fn name(&self) -> &str {
+        "printer"
+    }
+    async fn handle(&self, event: &Event, _: &Delivery) -> Result<Vec<Event>, HandlerError> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(event.clone());
+        Ok(Vec::new())
+    }
+}
+
+/// Runs the handler and prints what it publishes.
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let bytes = super::read_input(&args.event)?;
+    let payload: serde_json::Value = if bytes.trim_ascii().is_empty() {
+        anyhow::bail!(
+            "`{}` is empty: expected an EventBridge envelope or an event detail",
+            args.event.display()
+        )
+    } else {
+        serde_json::from_slice(&bytes)
+            .with_context(|| format!("`{}` is not valid JSON", args.event.display()))?
+    };
+
+    let bus = Arc::new(InMemoryBus::new());
+    let published = Arc::new(Published::default());
+    for event_type in EventType::ALL {
+        bus.subscribe(event_type, published.clone());
+    }
+    let store = Arc::new(InMemoryStore::new());
+    let failures = Arc::new(MemoryFailureSink::default());
+
+    let invoker: Arc<dyn Invoke> = match args.handler {
+        HandlerName::Strategy => {
+            let text = match &args.allocation {
+                Some(path) => String::from_utf8(super::read_input(path)?)?,
+                None => SAMPLE_ALLOCATION.to_owned(),
+            };
+            let strategy =
+                StrategyHandler::from_allocation_json(&text).map_err(anyhow::Error::msg)?;
+            Arc::new(StrategyInvoker::new(
+                strategy,
+                store,
+                bus,
+                failures.clone(),
+                Metrics::Off,
+            ))
+        }
+        consumer => {
+            let broker = match &args.portfolio {
+                Some(path) => PaperBroker::open(path)?,
+                None => PaperBroker::in_memory(
+                    PortfolioFile::from_json(SAMPLE_PORTFOLIO).map_err(anyhow::Error::msg)?,
+                ),
+            };
+            let workflow = Workflow::new(
+                Arc::new(broker),
+                PlannerConfig::default(),
+                args.allow_replay_execution,
+            );
+            let handler = workflow
+                .handler(consumer)
+                .context("this handler consumes no events")?;
+            Arc::new(Invoker::new(
+                consumer,
+                handler,
+                store,
+                bus,
+                failures.clone(),
+                Metrics::Off,
+            ))
+        }
+    };
+
+    let outcome = invoker.invoke(payload).await;
+    let events = published
+        .0
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    for event in &events {
+        if args.json {
+            println!("{}", event.to_json());
+        } else {
+            println!(
+                "{} {} (caused by {})",
+                event.event_type(),
+                event.event_id(),
+                event.header().causation_id
+            );
+        }
+    }
+    match outcome {
+        Ok(InvocationOutcome::RecordedFailure { reason, .. }) => {
+            eprintln!("permanent failure (in Lambda: recorded in the failure queue, not retried): {reason}");
+            Ok(ExitCode::FAILURE)
+        }
+        Ok(outcome) => {
+            if !args.json {
+                eprintln!("{}", outcome.to_response());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!("{error} (in Lambda: returned as an error so Lambda retries)");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

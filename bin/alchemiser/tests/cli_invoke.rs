@@ -1,0 +1,125 @@
+//! `alchemiser invoke` runs a function's code path on a captured event.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn alchemiser() -> Command {
+    Command::cargo_bin("alchemiser").unwrap()
+}
+
+fn example(name: &str) -> String {
+    format!(
+        "{}/../../examples/events/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+#[test]
+fn execution_on_the_python_plan_prints_the_events_it_publishes() {
+    let output = alchemiser()
+        .args([
+            "invoke",
+            "execution",
+            "--json",
+            "--event",
+            &example("RebalancePlanned.eventbridge.json"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["event_type"], "TradeExecuted");
+    assert_eq!(lines[0]["causation_id"], "rebalance-planned-0001");
+    assert_eq!(lines[0]["orders_placed"], 2);
+    assert_eq!(lines[1]["event_type"], "WorkflowCompleted");
+}
+
+#[test]
+fn a_replayed_plan_is_a_dry_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut event: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(example("RebalancePlanned.eventbridge.json")).unwrap(),
+    )
+    .unwrap();
+    event["replay-name"] = "after-outage".into();
+    let path = dir.path().join("replayed.json");
+    std::fs::write(&path, event.to_string()).unwrap();
+    alchemiser()
+        .args([
+            "invoke",
+            "execution",
+            "--json",
+            "--event",
+            path.to_str().unwrap(),
+        ])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains(r#""dry_run":true"#).and(predicate::str::contains("DRY_RUN")),
+        );
+}
+
+#[test]
+fn the_wrong_function_or_bad_input_fails_clearly() {
+    alchemiser()
+        .args([
+            "invoke",
+            "monitor",
+            "--event",
+            &example("SignalGenerated.eventbridge.json"),
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "the routing table sends them to the portfolio function",
+        ));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("junk.json");
+    std::fs::write(
+        &path,
+        "{\"detail-type\": \"SignalGenerated\", \"detail\": 7}",
+    )
+    .unwrap();
+    alchemiser()
+        .args(["invoke", "portfolio", "--event", path.to_str().unwrap()])
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains("permanent failure")
+                .and(predicate::str::contains("panicked").not()),
+        );
+    alchemiser()
+        .args([
+            "invoke",
+            "trader",
+            "--event",
+            &example("SignalGenerated.eventbridge.json"),
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("unknown handler `trader`"));
+}
+
+#[test]
+fn the_strategy_starts_a_workflow_from_a_schedule_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tick.json");
+    std::fs::write(&path, r#"{"id": "tick-1", "source": "aws.scheduler", "detail-type": "Scheduled Event", "detail": {}}"#).unwrap();
+    alchemiser()
+        .args(["invoke", "strategy", "--event", path.to_str().unwrap()])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("WorkflowStarted")
+                .and(predicate::str::contains("SignalGenerated")),
+        );
+}

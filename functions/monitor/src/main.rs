@@ -1,0 +1,9 @@
+//! The monitor Lambda: TradeExecuted, WorkflowCompleted and WorkflowFailed → recorded outcomes in logs and metrics.
+//! Everything but the wiring lives in lib/: this is the thin entry point that picks adapters.
+
+use alchemiser_events::HandlerName;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    alchemiser_lambda::run_consumer(HandlerName::Monitor).await
+}

@@ -1,0 +1,472 @@
+//! Every function's code path in-process, through the same tower service lambda_runtime runs:
+//! the Python examples, bad input, duplicates, replays, transient failures and metrics.
+
+use std::sync::{Arc, Mutex};
+
+use alchemiser_bus::{Delivery, EventBus, EventHandler, HandlerError, InMemoryBus};
+use alchemiser_events::{Event, HandlerName};
+use alchemiser_lambda::metrics::Metrics;
+use alchemiser_lambda::{
+    handler_service, Claim, IdempotencyStore, InMemoryStore, InvocationError, Invoke, Invoker,
+    MemoryFailureSink, StoreError, StoredResult, StrategyInvoker,
+};
+use alchemiser_trading::{
+    ExecutionHandler, MonitorHandler, PaperBroker, PlannerConfig, PortfolioFile, PortfolioHandler,
+    StrategyHandler,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use lambda_runtime::tower::ServiceExt;
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{json, Value};
+
+const SIGNAL: &str = include_str!("../../../examples/events/SignalGenerated.eventbridge.json");
+const PLAN: &str = include_str!("../../../examples/events/RebalancePlanned.eventbridge.json");
+
+fn example(text: &str) -> Value {
+    serde_json::from_str(text).unwrap()
+}
+
+fn account() -> Arc<PaperBroker> {
+    Arc::new(PaperBroker::in_memory(
+        PortfolioFile::from_json(
+            r#"{"cash": "0.00", "positions": [
+                {"symbol": "SPY", "qty": "30", "price": "100.00"},
+                {"symbol": "TLT", "qty": "70", "price": "100.00"}]}"#,
+        )
+        .unwrap(),
+    ))
+}
+
+/// An invoker wired like the Lambda, over local adapters, with what it touched kept for asserts.
+struct Harness {
+    invoker: Arc<dyn Invoke>,
+    published: Arc<Recorder>,
+    failures: Arc<MemoryFailureSink>,
+    metrics: Arc<Mutex<Vec<String>>>,
+}
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<Event>>);
+
+#[async_trait]
+impl EventHandler for Recorder {
+    fn name(&self) -> &str {
+        "recorder"
+    }
+    async fn handle(&self, event: &Event, _: &Delivery) -> Result<Vec<Event>, HandlerError> {
+        self.0.lock().unwrap().push(event.clone());
+        Ok(vec![])
+    }
+}
+
+impl Recorder {
+    fn types(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.event_type().to_string())
+            .collect()
+    }
+}
+
+fn harness(
+    function: HandlerName,
+    handler: Arc<dyn EventHandler>,
+    store: Arc<dyn IdempotencyStore>,
+) -> Harness {
+    let bus = Arc::new(InMemoryBus::new());
+    let published = Arc::new(Recorder::default());
+    for event_type in alchemiser_events::EventType::ALL {
+        bus.subscribe(event_type, published.clone());
+    }
+    let failures = Arc::new(MemoryFailureSink::default());
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let metrics = Metrics::Capture {
+        stage: "test".into(),
+        function: function.to_string(),
+        lines: lines.clone(),
+    };
+    Harness {
+        invoker: Arc::new(Invoker::new(
+            function,
+            handler,
+            store,
+            bus,
+            failures.clone(),
+            metrics,
+        )),
+        published,
+        failures,
+        metrics: lines,
+    }
+}
+
+async fn call(invoker: &Arc<dyn Invoke>, payload: Value) -> Result<Value, InvocationError> {
+    handler_service(invoker.clone())
+        .oneshot(LambdaEvent::new(payload, Context::default()))
+        .await
+}
+
+#[tokio::test]
+async fn portfolio_turns_the_python_signal_into_a_plan_and_publishes_it() {
+    let h = harness(
+        HandlerName::Portfolio,
+        Arc::new(PortfolioHandler::new(account(), PlannerConfig::default())),
+        Arc::new(InMemoryStore::new()),
+    );
+    let response = call(&h.invoker, example(SIGNAL)).await.unwrap();
+    assert_eq!(response["status"], "handled");
+    assert_eq!(h.published.types(), ["RebalancePlanned"]);
+    let plan = h.published.0.lock().unwrap()[0].clone();
+    assert_eq!(plan.header().causation_id, "signal-generated-0001");
+    assert_eq!(plan.header().correlation_id, "corr-0001");
+}
+
+#[tokio::test]
+async fn execution_places_the_python_plan_and_reports_the_outcome() {
+    let broker = account();
+    let h = harness(
+        HandlerName::Execution,
+        Arc::new(ExecutionHandler::new(broker.clone(), false)),
+        Arc::new(InMemoryStore::new()),
+    );
+    call(&h.invoker, example(PLAN)).await.unwrap();
+    assert_eq!(h.published.types(), ["TradeExecuted", "WorkflowCompleted"]);
+    assert_eq!(broker.snapshot().unwrap().orders.len(), 2);
+}
+
+#[tokio::test]
+async fn monitor_records_outcomes_and_publishes_nothing() {
+    let monitor = Arc::new(MonitorHandler::new());
+    let execution = harness(
+        HandlerName::Execution,
+        Arc::new(ExecutionHandler::new(account(), false)),
+        Arc::new(InMemoryStore::new()),
+    );
+    call(&execution.invoker, example(PLAN)).await.unwrap();
+    let h = harness(
+        HandlerName::Monitor,
+        monitor.clone(),
+        Arc::new(InMemoryStore::new()),
+    );
+    let outcome_events = execution.published.0.lock().unwrap().clone();
+    for event in outcome_events {
+        let response = call(&h.invoker, event.to_value()).await.unwrap();
+        assert_eq!(response["status"], "handled");
+    }
+    assert_eq!(monitor.outcomes().len(), 2);
+    assert!(h.published.types().is_empty());
+}
+
+#[tokio::test]
+async fn strategy_starts_one_workflow_per_schedule_tick() {
+    let allocation =
+        StrategyHandler::from_allocation_json(r#"{"SPY": "0.6", "TLT": "0.4"}"#).unwrap();
+    let bus = Arc::new(InMemoryBus::new());
+    let published = Arc::new(Recorder::default());
+    for event_type in alchemiser_events::EventType::ALL {
+        bus.subscribe(event_type, published.clone());
+    }
+    let invoker: Arc<dyn Invoke> = Arc::new(StrategyInvoker::new(
+        allocation,
+        Arc::new(InMemoryStore::new()),
+        bus,
+        Arc::new(MemoryFailureSink::default()),
+        Metrics::Off,
+    ));
+    let tick = json!({"id": "tick-1", "source": "aws.scheduler", "detail-type": "Scheduled Event", "detail": {}});
+    call(&invoker, tick.clone()).await.unwrap();
+    let again = call(&invoker, tick).await.unwrap();
+    assert_eq!(again["status"], "duplicate");
+    assert_eq!(published.types(), ["WorkflowStarted", "SignalGenerated"]);
+    // A manual run may override the allocation.
+    call(&invoker, json!({"target_allocations": {"GLD": "1.0"}}))
+        .await
+        .unwrap();
+    assert_eq!(published.types().len(), 4);
+}
+
+#[tokio::test]
+async fn bad_input_is_a_recorded_permanent_failure_never_a_panic() {
+    let cases: Vec<(Value, &str)> = vec![
+        (json!("just a string"), "expected a JSON object"),
+        (json!({}), "event_type"),
+        ({ let mut v = example(SIGNAL); v["detail"]["consolidated_portfolio"]["target_allocations"] = json!({"SPY": "2"}); v }, "between 0 and 1"),
+        ({ let mut v = example(SIGNAL); v["detail-type"] = json!("RebalancePlanned"); v }, "must be equal"),
+        ({ let mut v = example(SIGNAL); v["detail-type"] = json!("OrderPlaced"); v }, "unknown event type"),
+        (example(PLAN), "does not consume RebalancePlanned events; the routing table sends them to the execution function"),
+    ];
+    let h = harness(
+        HandlerName::Portfolio,
+        Arc::new(PortfolioHandler::new(account(), PlannerConfig::default())),
+        Arc::new(InMemoryStore::new()),
+    );
+    for (payload, message) in cases {
+        let response = call(&h.invoker, payload.clone())
+            .await
+            .expect("acknowledged, not retried");
+        assert_eq!(response["status"], "permanent_failure_recorded");
+        let record = h.failures.records().pop().unwrap();
+        assert!(
+            record.reason.contains(message),
+            "`{}` should mention `{message}`",
+            record.reason
+        );
+        assert_eq!(
+            record.event, payload,
+            "the failure queue keeps the payload as received"
+        );
+        assert_eq!(record.error_class, "permanent");
+    }
+    assert!(h.published.types().is_empty());
+}
+
+#[tokio::test]
+async fn a_plan_the_broker_cannot_price_is_permanent() {
+    let mut signal = example(SIGNAL);
+    signal["detail"]["consolidated_portfolio"]["target_allocations"] = json!({"NVDA": "1.0"});
+    let h = harness(
+        HandlerName::Portfolio,
+        Arc::new(PortfolioHandler::new(account(), PlannerConfig::default())),
+        Arc::new(InMemoryStore::new()),
+    );
+    let response = call(&h.invoker, signal).await.unwrap();
+    assert_eq!(response["status"], "permanent_failure_recorded");
+    assert!(h.failures.records()[0].reason.contains("NVDA"));
+}
+
+/// A handler that fails transiently the first `failures` times.
+struct Flaky {
+    left: Mutex<u32>,
+    inner: Arc<dyn EventHandler>,
+}
+
+#[async_trait]
+impl EventHandler for Flaky {
+    fn name(&self) -> &str {
+        "flaky"
+    }
+    async fn handle(&self, event: &Event, delivery: &Delivery) -> Result<Vec<Event>, HandlerError> {
+        {
+            let mut left = self.left.lock().unwrap();
+            if *left > 0 {
+                *left -= 1;
+                return Err(HandlerError::Transient("broker returned HTTP 503".into()));
+            }
+        }
+        self.inner.handle(event, delivery).await
+    }
+}
+
+#[tokio::test]
+async fn transient_failures_are_returned_for_lambda_to_retry_and_the_retry_runs() {
+    let broker = account();
+    let h = harness(
+        HandlerName::Execution,
+        Arc::new(Flaky {
+            left: Mutex::new(1),
+            inner: Arc::new(ExecutionHandler::new(broker.clone(), false)),
+        }),
+        Arc::new(InMemoryStore::new()),
+    );
+    let error = call(&h.invoker, example(PLAN)).await.unwrap_err();
+    assert!(
+        matches!(error, InvocationError::Transient(ref m) if m.contains("503")),
+        "{error}"
+    );
+    let diagnostic: lambda_runtime::Diagnostic = error.into();
+    assert_eq!(diagnostic.error_type, "Alchemiser.Transient");
+    // The claim was released, so Lambda's retry runs the handler at once.
+    call(&h.invoker, example(PLAN)).await.unwrap();
+    assert_eq!(broker.snapshot().unwrap().orders.len(), 2);
+    assert!(h.failures.records().is_empty());
+}
+
+#[tokio::test]
+async fn duplicates_in_sequence_and_concurrently_place_orders_once() {
+    let broker = account();
+    let h = harness(
+        HandlerName::Execution,
+        Arc::new(ExecutionHandler::new(broker.clone(), false)),
+        Arc::new(InMemoryStore::new()),
+    );
+    let (first, second, third) = tokio::join!(
+        call(&h.invoker, example(PLAN)),
+        call(&h.invoker, example(PLAN)),
+        call(&h.invoker, example(PLAN))
+    );
+    let results = [first, second, third];
+    let handled = results
+        .iter()
+        .filter(|r| matches!(r, Ok(v) if v["status"] == "handled"))
+        .count();
+    assert_eq!(handled, 1, "{results:?}");
+    for _ in 0..3 {
+        let response = call(&h.invoker, example(PLAN)).await.unwrap();
+        assert_eq!(response["status"], "duplicate");
+    }
+    assert_eq!(broker.snapshot().unwrap().orders.len(), 2);
+    assert_eq!(h.published.types(), ["TradeExecuted", "WorkflowCompleted"]);
+    let duplicates = h
+        .metrics
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("DuplicatesSkipped"))
+        .count();
+    assert!(duplicates >= 3);
+}
+
+#[tokio::test]
+async fn replays_are_dry_runs_unless_the_stage_allows_them() {
+    let mut replay = example(PLAN);
+    replay["replay-name"] = json!("after-outage");
+    let broker = account();
+    let h = harness(
+        HandlerName::Execution,
+        Arc::new(ExecutionHandler::new(broker.clone(), false)),
+        Arc::new(InMemoryStore::new()),
+    );
+    call(&h.invoker, replay.clone()).await.unwrap();
+    assert!(broker.snapshot().unwrap().orders.is_empty());
+    let executed = h.published.0.lock().unwrap()[0].to_value();
+    assert_eq!(executed["execution_data"]["dry_run"], true);
+    assert!(executed["execution_data"]["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|o| o["status"] == "DRY_RUN"));
+}
+
+/// A store that cannot be reached.
+struct DownStore;
+
+#[async_trait]
+impl IdempotencyStore for DownStore {
+    async fn claim(&self, _: &str, _: DateTime<Utc>) -> Result<Claim, StoreError> {
+        Err(StoreError("connection refused".into()))
+    }
+    async fn complete(
+        &self,
+        _: &str,
+        _: &StoredResult,
+        _: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        Err(StoreError("connection refused".into()))
+    }
+    async fn release(&self, _: &str) -> Result<(), StoreError> {
+        Err(StoreError("connection refused".into()))
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_store_fails_closed() {
+    let broker = account();
+    let h = harness(
+        HandlerName::Execution,
+        Arc::new(ExecutionHandler::new(broker.clone(), false)),
+        Arc::new(DownStore),
+    );
+    let error = call(&h.invoker, example(PLAN)).await.unwrap_err();
+    assert!(
+        matches!(error, InvocationError::Transient(ref m) if m.contains("idempotency store unavailable")),
+        "{error}"
+    );
+    assert!(
+        broker.snapshot().unwrap().orders.is_empty(),
+        "never executes unguarded"
+    );
+}
+
+#[tokio::test]
+async fn a_completed_but_unpublished_event_is_published_by_the_next_delivery() {
+    let store = Arc::new(InMemoryStore::new());
+    let stored_event = {
+        let h = harness(
+            HandlerName::Execution,
+            Arc::new(ExecutionHandler::new(account(), false)),
+            Arc::new(InMemoryStore::new()),
+        );
+        call(&h.invoker, example(PLAN)).await.unwrap();
+        let executed = h.published.0.lock().unwrap()[0].to_value();
+        executed
+    };
+    // As if an earlier invocation recorded its result and died before publishing.
+    store
+        .claim("execution#rebalance-planned-0001", Utc::now())
+        .await
+        .unwrap();
+    store
+        .complete(
+            "execution#rebalance-planned-0001",
+            &StoredResult {
+                events: vec![stored_event.clone()],
+                published: false,
+                failure: None,
+            },
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let broker = account();
+    let h = harness(
+        HandlerName::Execution,
+        Arc::new(ExecutionHandler::new(broker.clone(), false)),
+        store,
+    );
+    let response = call(&h.invoker, example(PLAN)).await.unwrap();
+    assert_eq!(response, json!({"status": "duplicate", "republished": 1}));
+    assert!(
+        broker.snapshot().unwrap().orders.is_empty(),
+        "the handler did not run again"
+    );
+    assert_eq!(h.published.0.lock().unwrap()[0].to_value(), stored_event);
+}
+
+#[tokio::test]
+async fn metrics_are_embedded_metric_format_lines() {
+    let h = harness(
+        HandlerName::Execution,
+        Arc::new(ExecutionHandler::new(account(), false)),
+        Arc::new(InMemoryStore::new()),
+    );
+    call(&h.invoker, example(PLAN)).await.unwrap();
+    call(&h.invoker, json!({"not": "an event"})).await.unwrap();
+    let lines = h.metrics.lock().unwrap().clone();
+    let documents: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let handled = documents
+        .iter()
+        .find(|d| d.get("EventsHandled").is_some())
+        .unwrap();
+    assert_eq!(handled["OrdersPlaced"], 2);
+    assert_eq!(handled["stage"], "test");
+    assert_eq!(handled["function"], "execution");
+    let directive = &handled["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(directive["Namespace"], "Alchemiser/EventBridge");
+    assert_eq!(directive["Dimensions"], json!([["stage", "function"]]));
+    let names: Vec<&str> = directive["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["EventsHandled", "HandlerLatencyMs", "OrdersPlaced"]);
+    assert!(handled["_aws"]["Timestamp"].as_i64().unwrap() > 1_600_000_000_000);
+    let failure = documents
+        .iter()
+        .find(|d| d.get("Failures").is_some())
+        .unwrap();
+    assert_eq!(failure["failure_class"], "permanent");
+    assert_eq!(
+        failure["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        json!([
+            ["stage", "function"],
+            ["stage", "function", "failure_class"]
+        ])
+    );
+}
