@@ -31,6 +31,10 @@ enum Command {
     Publish(commands::publish::Args),
     /// Work with the EventBridge publisher's outbox of undelivered events.
     Outbox(commands::outbox::Args),
+    /// Replay a stage's event archive to its bus (after an outage).
+    Replay(commands::replay::Args),
+    /// List, show and redrive a stage's dead letters.
+    Dlq(commands::dlq::Args),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +48,8 @@ fn main() -> ExitCode {
         Command::Schemas(args) => commands::schemas::run(args),
         Command::Publish(args) => commands::publish::run(args),
         Command::Outbox(args) => commands::outbox::run(args),
+        Command::Replay(args) => block_on(commands::replay::run(args)),
+        Command::Dlq(args) => block_on(commands::dlq::run(args)),
     };
     match result {
         Ok(code) => code,

@@ -1,8 +1,10 @@
 //! One module per subcommand.
 
+pub mod dlq;
 pub mod invoke;
 pub mod outbox;
 pub mod publish;
+pub mod replay;
 pub mod routes;
 pub mod run;
 pub mod schemas;

@@ -1,0 +1,36 @@
+//! What the people running the Alchemiser need on a bad day: archive replays and the
+//! dead-letter queue.
+//!
+//! - [`replay`]: check a replay window ([`ReplayWindow`]), start a replay of a stage's archive to
+//!   its bus (rule ARNs as filters), and follow it with DescribeReplay until it ends.
+//! - [`dlq`]: read the dead-letter queue without consuming it, understand the three kinds of
+//!   record that land there ([`DeadLetter::parse`]), and redrive chosen ones to the stage's bus
+//!   through the [`alchemiser_eventbridge::EventBridgePublisher`], deleting a message only once
+//!   its event was delivered.
+//!
+//! Why a crate of its own rather than modules of `alchemiser-eventbridge`: that crate is linked
+//! into every Lambda and holds only what publishing needs. These operations are run by people
+//! from the CLI, need another SDK (SSM, for the stage's parameters) and the Lambda glue's
+//! [`alchemiser_lambda::FailureRecord`]; keeping them here keeps the functions' dependency graph
+//! and zips unchanged, and keeps the CLI modules thin (arguments and printing only).
+//!
+//! Every AWS client comes from [`alchemiser_lambda::load_sdk_config`] (the standard chain, so
+//! `AWS_ENDPOINT_URL` points them at LocalStack or moto; rustls + ring).
+
+#![warn(missing_docs)]
+
+pub mod dlq;
+mod error;
+pub mod replay;
+mod stage;
+
+pub use dlq::{
+    format_age, redrive_publisher_config, DeadLetter, DeadLetterKind, DeadLetterQueue,
+    RedriveFailure, RedriveReport, RedriveSelection, Redriven,
+};
+pub use error::OperationsError;
+pub use replay::{
+    check_replay_name, parse_time, ReplayRequest, ReplayStatus, ReplayWindow, Replayer,
+    StartedReplay, ARCHIVE_DELAY, DRY_RUN_REMINDER,
+};
+pub use stage::Stage;

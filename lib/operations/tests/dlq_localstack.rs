@@ -1,0 +1,441 @@
+//! Against LocalStack SQS + EventBridge (run by `scripts/test-operations`; `test = false`, so
+//! plain `cargo test` skips it). The stage's DLQ is seeded with one record of each kind (our
+//! function's failure record, a Lambda on-failure destination record, a rule-target dead letter
+//! with its attributes) and a garbage message. `list` shows all four with kind, ids and reason
+//! and leaves them in the queue; `redrive` of a good one delivers its event through a rule to an
+//! SQS target and deletes it; garbage is refused with the reason and kept. With `ALCHEMISER_BIN`
+//! set, `alchemiser dlq list --json` and `dlq redrive` too.
+//!
+//! Needs AWS_ENDPOINT_URL (LocalStack, e.g. http://127.0.0.1:4566), credentials and a region.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use alchemiser_eventbridge::samples::sample_event;
+use alchemiser_eventbridge::{EventBridgePublisher, OutboxConfig, PublisherConfig};
+use alchemiser_events::{decode_value, Event, EventType, DEFAULT_SOURCE_PREFIX};
+use alchemiser_lambda::FailureRecord;
+use alchemiser_operations::{
+    DeadLetterKind, DeadLetterQueue, OperationsError, RedriveSelection, Stage,
+};
+use aws_sdk_sqs::types::MessageAttributeValue;
+use serde_json::{json, Value};
+
+fn envelope(event: &Event) -> Value {
+    json!({
+        "version": "0",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "detail-type": event.event_type().to_string(),
+        "source": event.event_type().route().source(DEFAULT_SOURCE_PREFIX),
+        "account": "000000000000",
+        "time": "2026-11-28T14:30:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": event.to_value(),
+    })
+}
+
+fn text(value: &str) -> MessageAttributeValue {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(value)
+        .build()
+        .unwrap()
+}
+
+async fn send(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    body: String,
+    attributes: &[(&str, &str)],
+) -> String {
+    let mut request = sqs.send_message().queue_url(url).message_body(body);
+    for (k, v) in attributes {
+        request = request.message_attributes(*k, text(v));
+    }
+    request.send().await.unwrap().message_id.unwrap()
+}
+
+async fn receive_all(sqs: &aws_sdk_sqs::Client, url: &str, want: usize) -> Vec<Value> {
+    let mut bodies = Vec::new();
+    for _ in 0..15 {
+        let out = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        for m in out.messages.unwrap_or_default() {
+            bodies.push(serde_json::from_str(m.body().unwrap()).unwrap());
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+        if bodies.len() >= want {
+            break;
+        }
+    }
+    bodies
+}
+
+fn publisher(stage: &Stage) -> EventBridgePublisher {
+    let outbox = std::env::temp_dir().join(format!("ops-dlq-{stage}.jsonl"));
+    EventBridgePublisher::new(
+        PublisherConfig::default()
+            .with_bus_name(stage.bus_name())
+            .with_deadline(Duration::from_secs(10))
+            .with_outbox(OutboxConfig::File(outbox)),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dlq_list_show_and_redrive() {
+    assert!(
+        std::env::var("AWS_ENDPOINT_URL").is_ok(),
+        "set AWS_ENDPOINT_URL to LocalStack (scripts/test-operations does)"
+    );
+    let sdk = alchemiser_lambda::load_sdk_config().await;
+    let events = aws_sdk_eventbridge::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let stage: Stage = format!("dq{}", &id[..10]).parse().unwrap();
+
+    // No queue yet: a clear error naming both ways of finding it.
+    let error = DeadLetterQueue::for_stage(&sdk, &stage, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, OperationsError::QueueNotFound { .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("--queue-url"), "{error}");
+
+    // The stage: bus, rule on the `alchemiser.` prefix → target queue, and the DLQ.
+    let bus = stage.bus_name();
+    events.create_event_bus().name(&bus).send().await.unwrap();
+    let target_url = sqs
+        .create_queue()
+        .queue_name(format!("ops-target-{stage}"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let target_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&target_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    let rule = format!("ops-all-{stage}");
+    events
+        .put_rule()
+        .name(&rule)
+        .event_bus_name(&bus)
+        .event_pattern(r#"{"source":[{"prefix":"alchemiser."}]}"#)
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule(&rule)
+        .event_bus_name(&bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("queue")
+                .arn(&target_arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let dlq_url = sqs
+        .create_queue()
+        .queue_name(stage.dlq_name())
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+
+    // Found by name (no SSM parameter), then by the SSM parameter.
+    let by_name = DeadLetterQueue::for_stage(&sdk, &stage, None)
+        .await
+        .unwrap();
+    assert_eq!(by_name.url(), dlq_url);
+    ssm.put_parameter()
+        .name(stage.dlq_url_parameter())
+        .value(&dlq_url)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .unwrap();
+    let queue = DeadLetterQueue::for_stage(&sdk, &stage, None)
+        .await
+        .unwrap();
+    assert_eq!(queue.url(), dlq_url);
+
+    // Seed one of each kind, plus garbage.
+    let failed = sample_event(EventType::RebalancePlanned);
+    let record = FailureRecord {
+        function: "execution".into(),
+        reason: "field `plan.items[0].symbol`: unknown symbol".into(),
+        error_class: "permanent".into(),
+        event_id: Some(failed.event_id().to_owned()),
+        detail_type: Some("RebalancePlanned".into()),
+        correlation_id: Some(failed.header().correlation_id.clone()),
+        failed_at: chrono::Utc::now(),
+        event: envelope(&failed),
+    };
+    let record_id = send(&sqs, &dlq_url, serde_json::to_string(&record).unwrap(), &[]).await;
+    let retried = sample_event(EventType::TradeExecuted);
+    let destination = json!({
+        "version": "1.0",
+        "timestamp": "2026-11-28T14:35:00.000Z",
+        "requestContext": {
+            "requestId": "req-1",
+            "functionArn": format!("arn:aws:lambda:us-east-1:000000000000:function:alchemiser-monitor-{stage}:$LATEST"),
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": 3
+        },
+        "requestPayload": envelope(&retried),
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {"errorType": "Timeout", "errorMessage": "broker did not answer"}
+    });
+    let destination_id = send(&sqs, &dlq_url, destination.to_string(), &[]).await;
+    let undelivered = sample_event(EventType::SignalGenerated);
+    let rule_id = send(
+        &sqs,
+        &dlq_url,
+        envelope(&undelivered).to_string(),
+        &[
+            ("ERROR_CODE", "SDK_CLIENT_ERROR"),
+            ("ERROR_MESSAGE", "Lambda function is throttled"),
+            ("RULE_ARN", "arn:aws:events:us-east-1:000000000000:rule/x/y"),
+            (
+                "TARGET_ARN",
+                "arn:aws:lambda:us-east-1:000000000000:function:f",
+            ),
+        ],
+    )
+    .await;
+    let garbage_id = send(&sqs, &dlq_url, "this is not an event {".into(), &[]).await;
+
+    // list: all four, understood, and still in the queue afterwards.
+    let letters = queue.list().await.unwrap();
+    assert_eq!(letters.len(), 4, "{letters:#?}");
+    let by_id: HashMap<&str, _> = letters.iter().map(|l| (l.message_id.as_str(), l)).collect();
+    let r = by_id[record_id.as_str()];
+    assert_eq!(r.kind, DeadLetterKind::FunctionFailure);
+    assert_eq!(r.event_id.as_deref(), Some(failed.event_id()));
+    assert_eq!(r.detail_type.as_deref(), Some("RebalancePlanned"));
+    assert!(r.reason.contains("unknown symbol"), "{}", r.reason);
+    assert!(r.sent_at.is_some());
+    let d = by_id[destination_id.as_str()];
+    assert_eq!(d.kind, DeadLetterKind::LambdaOnFailure);
+    assert_eq!(d.event_id.as_deref(), Some(retried.event_id()));
+    assert_eq!(
+        d.correlation_id.as_deref(),
+        Some(retried.header().correlation_id.as_str())
+    );
+    assert!(
+        d.reason
+            .contains("RetriesExhausted after 3 attempt(s): Timeout"),
+        "{}",
+        d.reason
+    );
+    let t = by_id[rule_id.as_str()];
+    assert_eq!(t.kind, DeadLetterKind::RuleTarget);
+    assert_eq!(t.event_id.as_deref(), Some(undelivered.event_id()));
+    assert!(
+        t.reason
+            .contains("SDK_CLIENT_ERROR: Lambda function is throttled"),
+        "{}",
+        t.reason
+    );
+    let g = by_id[garbage_id.as_str()];
+    assert_eq!(g.kind, DeadLetterKind::Unreadable);
+    assert!(g.reason.contains("not JSON"), "{}", g.reason);
+    assert_eq!(
+        queue.list().await.unwrap().len(),
+        4,
+        "list must leave the messages in the queue"
+    );
+
+    let shown = queue.show(&garbage_id).await.unwrap();
+    assert_eq!(shown.body, "this is not an event {");
+    let missing = queue.show("no-such-id").await.unwrap_err();
+    assert!(missing.to_string().contains("dlq list"), "{missing}");
+
+    // redrive a good one and the garbage: the good one is delivered and deleted, the garbage kept.
+    let publisher = publisher(&stage);
+    let report = queue
+        .redrive(
+            &RedriveSelection::Ids(vec![
+                record_id.clone(),
+                garbage_id.clone(),
+                "no-such-id".into(),
+            ]),
+            &publisher,
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.redriven.len(), 1, "{report:#?}");
+    assert_eq!(report.redriven[0].message_id, record_id);
+    assert_eq!(report.redriven[0].event_id, failed.event_id());
+    assert_eq!(report.failed.len(), 1, "{report:#?}");
+    assert_eq!(report.failed[0].message_id, garbage_id);
+    assert!(
+        report.failed[0].reason.contains("kept in the queue"),
+        "{}",
+        report.failed[0].reason
+    );
+    assert_eq!(report.not_found, vec!["no-such-id".to_owned()]);
+    assert!(!report.is_complete());
+    let arrived = receive_all(&sqs, &target_url, 1).await;
+    assert_eq!(arrived.len(), 1, "{arrived:?}");
+    assert_eq!(decode_value(arrived[0].clone()).unwrap().event, failed);
+    let left: Vec<String> = queue
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.message_id)
+        .collect();
+    assert_eq!(left.len(), 3, "{left:?}");
+    assert!(!left.contains(&record_id) && left.contains(&garbage_id));
+
+    // The CLI: list --json, then redrive --all (the garbage stays, exit 1).
+    if let Ok(bin) = std::env::var("ALCHEMISER_BIN") {
+        let output = std::process::Command::new(&bin)
+            .args(["dlq", "list", "--stage", stage.as_str(), "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines.iter().any(|l| l["kind"] == "unreadable"));
+        let output = std::process::Command::new(&bin)
+            .args(["dlq", "list", "--stage", stage.as_str()])
+            .output()
+            .unwrap();
+        let table = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            table.contains("RetriesExhausted") && table.contains("SDK_CLIENT_ERROR"),
+            "{table}"
+        );
+        let output = std::process::Command::new(&bin)
+            .args(["dlq", "redrive", "--all", "--stage", stage.as_str()])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(1), "{stdout}");
+        assert!(stdout.contains("redriven=2 kept=1"), "{stdout}");
+        assert!(stdout.contains(&format!("kept {garbage_id}")), "{stdout}");
+    } else {
+        let report = queue
+            .redrive(&RedriveSelection::All, &publisher)
+            .await
+            .unwrap();
+        assert_eq!(report.redriven.len(), 2, "{report:#?}");
+        assert_eq!(report.failed.len(), 1, "{report:#?}");
+    }
+    let arrived = receive_all(&sqs, &target_url, 2).await;
+    let mut ids: Vec<String> = arrived
+        .into_iter()
+        .map(|b| decode_value(b).unwrap().event.event_id().to_owned())
+        .collect();
+    ids.sort();
+    let mut want = vec![
+        retried.event_id().to_owned(),
+        undelivered.event_id().to_owned(),
+    ];
+    want.sort();
+    assert_eq!(ids, want);
+    let left = queue.list().await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].message_id, garbage_id);
+
+    // Clean up (best effort).
+    let _ = events
+        .remove_targets()
+        .rule(&rule)
+        .event_bus_name(&bus)
+        .ids("queue")
+        .send()
+        .await;
+    let _ = events
+        .delete_rule()
+        .name(&rule)
+        .event_bus_name(&bus)
+        .send()
+        .await;
+    let _ = events.delete_event_bus().name(&bus).send().await;
+    let _ = sqs.delete_queue().queue_url(&target_url).send().await;
+    let _ = sqs.delete_queue().queue_url(&dlq_url).send().await;
+    let _ = ssm
+        .delete_parameter()
+        .name(stage.dlq_url_parameter())
+        .send()
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redrive_to_a_missing_bus_keeps_the_message() {
+    let sdk = alchemiser_lambda::load_sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let stage: Stage = format!("dqnobus{}", &id[..8]).parse().unwrap();
+    let url = sqs
+        .create_queue()
+        .queue_name(format!("ops-nobus-{stage}"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let event = sample_event(EventType::WorkflowCompleted);
+    let message_id = send(
+        &sqs,
+        &url,
+        envelope(&event).to_string(),
+        &[("ERROR_CODE", "X")],
+    )
+    .await;
+    let queue = DeadLetterQueue::for_stage(&sdk, &stage, Some(url.clone()))
+        .await
+        .unwrap();
+    let report = queue
+        .redrive(&RedriveSelection::All, &publisher(&stage))
+        .await
+        .unwrap();
+    assert!(report.redriven.is_empty(), "{report:#?}");
+    assert_eq!(report.failed.len(), 1);
+    assert!(
+        report.failed[0].reason.contains(&stage.bus_name()),
+        "{}",
+        report.failed[0].reason
+    );
+    let left = queue.list().await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].message_id, message_id);
+    let _ = sqs.delete_queue().queue_url(&url).send().await;
+}

@@ -1,0 +1,259 @@
+//! Against moto (run by `scripts/test-operations`; `test = false`, so plain `cargo test` skips
+//! it): moto's StartReplay works (LocalStack's crashes). A bus, its archive and a rule → SQS
+//! target; two events published; the replay started through `Replayer` (archive and bus found
+//! by stage, the rule as filter), followed until COMPLETED; both events arrive again with the
+//! replay's `replay-name`. With `ALCHEMISER_BIN` set, `alchemiser replay --force --wait` too.
+//!
+//! Needs AWS_ENDPOINT_URL (moto, e.g. http://127.0.0.1:5050), credentials and a region.
+
+use std::time::Duration;
+
+use alchemiser_eventbridge::samples::sample_event;
+use alchemiser_eventbridge::{EventBridgePublisher, OutboxConfig, PublisherConfig};
+use alchemiser_events::{decode_value, EventType};
+use alchemiser_operations::{OperationsError, ReplayRequest, ReplayWindow, Replayer, Stage};
+use serde_json::Value;
+
+fn unique_stage(prefix: &str) -> Stage {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}{}", &id[..10]).parse().unwrap()
+}
+
+async fn drain(sqs: &aws_sdk_sqs::Client, url: &str, want: usize) -> Vec<Value> {
+    let mut bodies = Vec::new();
+    for _ in 0..20 {
+        let out = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        for message in out.messages.unwrap_or_default() {
+            bodies.push(serde_json::from_str(message.body().unwrap()).unwrap());
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(message.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+        if bodies.len() >= want {
+            break;
+        }
+    }
+    bodies
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_redelivers_archived_events_with_replay_name() {
+    assert!(
+        std::env::var("AWS_ENDPOINT_URL").is_ok(),
+        "set AWS_ENDPOINT_URL to moto (scripts/test-operations does)"
+    );
+    let sdk = alchemiser_lambda::load_sdk_config().await;
+    let events = aws_sdk_eventbridge::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let stage = unique_stage("rp");
+    let bus = stage.bus_name();
+    let bus_arn = events
+        .create_event_bus()
+        .name(&bus)
+        .send()
+        .await
+        .unwrap()
+        .event_bus_arn
+        .unwrap();
+    events
+        .create_archive()
+        .archive_name(stage.archive_name())
+        .event_source_arn(&bus_arn)
+        .send()
+        .await
+        .unwrap();
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(format!("ops-replay-{stage}"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let queue_arn = format!(
+        "arn:aws:sqs:us-east-1:{}:ops-replay-{stage}",
+        bus_arn.split(':').nth(4).unwrap()
+    );
+    let rule = format!("alchemiser-all-to-queue-{stage}");
+    events
+        .put_rule()
+        .name(&rule)
+        .event_bus_name(&bus)
+        .event_pattern(r#"{"source":[{"prefix":"alchemiser."}]}"#)
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule(&rule)
+        .event_bus_name(&bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("queue")
+                .arn(&queue_arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let window_start = chrono::Utc::now() - chrono::TimeDelta::hours(1);
+    let sent = vec![
+        sample_event(EventType::SignalGenerated),
+        sample_event(EventType::TradeExecuted),
+    ];
+    let outbox = std::env::temp_dir().join(format!("ops-replay-{stage}.jsonl"));
+    let publisher = EventBridgePublisher::new(
+        PublisherConfig::default()
+            .with_bus_name(&bus)
+            .with_outbox(OutboxConfig::File(outbox)),
+    );
+    let report = publisher.publish(sent.clone()).await;
+    assert!(report.is_complete(), "{report:?}");
+    let originals = drain(&sqs, &queue_url, 2).await;
+    assert_eq!(originals.len(), 2, "{originals:?}");
+    assert!(originals.iter().all(|b| b.get("replay-name").is_none()));
+
+    // The window ends now: only --force accepts that.
+    let now = chrono::Utc::now() + chrono::TimeDelta::seconds(1);
+    assert!(ReplayWindow::new(window_start, now, now, false).is_err());
+    let request = ReplayRequest {
+        stage: stage.clone(),
+        window: ReplayWindow::new(window_start, now, now, true).unwrap(),
+        rules: vec![rule.clone()],
+        name: stage.replay_name(chrono::Utc::now()),
+    };
+    let replayer = Replayer::new(&sdk);
+    let started = replayer.start(&request).await.unwrap();
+    assert_eq!(started.bus_arn, bus_arn);
+    assert!(started.archive_arn.ends_with(&stage.archive_name()));
+    assert_eq!(started.filter_arns.len(), 1);
+    assert!(
+        started.filter_arns[0].ends_with(&rule),
+        "{:?}",
+        started.filter_arns
+    );
+    let mut seen = Vec::new();
+    let status = replayer
+        .wait(
+            &started.name,
+            Duration::from_millis(200),
+            Duration::from_secs(30),
+            |s| seen.push(s.state.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status.state, "COMPLETED");
+    assert_eq!(status.progress_permille(), 1000);
+    assert!(!seen.is_empty());
+
+    let replayed = drain(&sqs, &queue_url, 2).await;
+    assert_eq!(replayed.len(), 2, "{replayed:?}");
+    let mut ids = Vec::new();
+    for body in replayed {
+        assert_eq!(body["replay-name"], started.name.as_str(), "{body}");
+        let received = decode_value(body).unwrap();
+        assert_eq!(received.replay_name(), Some(started.name.as_str()));
+        ids.push(received.event.event_id().to_owned());
+    }
+    ids.sort();
+    let mut want: Vec<String> = sent.iter().map(|e| e.event_id().to_owned()).collect();
+    want.sort();
+    assert_eq!(ids, want);
+
+    // The same name twice is refused with advice.
+    let error = replayer.start(&request).await.unwrap_err();
+    assert!(error.to_string().contains("--name"), "{error}");
+
+    // The CLI, when the script gave us its path.
+    if let Ok(bin) = std::env::var("ALCHEMISER_BIN") {
+        let output = std::process::Command::new(bin)
+            .args(["replay", "--stage", stage.as_str(), "--from"])
+            .arg(window_start.to_rfc3339())
+            .args([
+                "--to",
+                &chrono::Utc::now().to_rfc3339(),
+                "--force",
+                "--wait",
+            ])
+            .args(["--rules", &rule, "--name", &format!("cli-{stage}")])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(stdout.contains("ALLOW_REPLAY_EXECUTION=true"), "{stdout}");
+        assert!(
+            stdout.contains(&format!("replay cli-{stage} COMPLETED")),
+            "{stdout}"
+        );
+        let again = drain(&sqs, &queue_url, 2).await;
+        assert_eq!(again.len(), 2);
+        assert!(again
+            .iter()
+            .all(|b| b["replay-name"] == format!("cli-{stage}").as_str()));
+    }
+
+    // Clean up (best effort).
+    let _ = events
+        .remove_targets()
+        .rule(&rule)
+        .event_bus_name(&bus)
+        .ids("queue")
+        .send()
+        .await;
+    let _ = events
+        .delete_rule()
+        .name(&rule)
+        .event_bus_name(&bus)
+        .send()
+        .await;
+    let _ = events
+        .delete_archive()
+        .archive_name(stage.archive_name())
+        .send()
+        .await;
+    let _ = events.delete_event_bus().name(&bus).send().await;
+    let _ = sqs.delete_queue().queue_url(&queue_url).send().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_of_a_stage_without_archive_says_what_to_check() {
+    let sdk = alchemiser_lambda::load_sdk_config().await;
+    let stage = unique_stage("none");
+    let now = chrono::Utc::now();
+    let request = ReplayRequest {
+        stage: stage.clone(),
+        window: ReplayWindow::new(
+            now - chrono::TimeDelta::hours(2),
+            now - chrono::TimeDelta::hours(1),
+            now,
+            false,
+        )
+        .unwrap(),
+        rules: Vec::new(),
+        name: stage.replay_name(now),
+    };
+    let error = Replayer::new(&sdk).start(&request).await.unwrap_err();
+    assert!(matches!(error, OperationsError::Aws { .. }), "{error}");
+    let text = error.to_string();
+    assert!(
+        text.contains(&format!("DescribeArchive {}", stage.archive_name())),
+        "{text}"
+    );
+    assert!(text.contains("deployed"), "{text}");
+}
