@@ -1,5 +1,6 @@
 //! What a function builds from its environment at cold start, and its Lambda loop.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -7,8 +8,7 @@ use alchemiser_bus::{EventBus, EventHandler};
 use alchemiser_eventbridge::{bus_from_env, parse_flag, ConfigError};
 use alchemiser_events::HandlerName;
 use alchemiser_trading::{
-    AlpacaBroker, AlpacaConfig, Broker, ExecutionHandler, MonitorHandler, PaperBroker,
-    PaperBrokerError, PlannerConfig, PortfolioHandler, StrategyHandler,
+    AlpacaBroker, AlpacaConfig, Broker, PaperBroker, PaperBrokerError, StrategyHandler,
 };
 use aws_config::SdkConfig;
 use lambda_runtime::{service_fn, tower, LambdaEvent};
@@ -194,28 +194,21 @@ async fn shared(function: HandlerName, sdk: &SdkConfig) -> Result<Shared, Enviro
     })
 }
 
-/// Builds a consuming function (portfolio, execution, monitor) from its environment.
-pub async fn consumer_from_env(function: HandlerName) -> Result<Invoker, EnvironmentError> {
+/// Builds a consuming function (portfolio, execution, monitor) from its environment, with the
+/// handler `build_handler` makes. The handler is built by the function's own entry point, so each
+/// binary links only the adapters it uses (the monitor has no broker, hence no Secrets Manager
+/// client and no HTTP broker client).
+pub async fn consumer_from_env<F, Fut>(
+    function: HandlerName,
+    build_handler: F,
+) -> Result<Invoker, EnvironmentError>
+where
+    F: FnOnce(SdkConfig) -> Fut,
+    Fut: Future<Output = Result<Arc<dyn EventHandler>, EnvironmentError>>,
+{
     let sdk = load_sdk_config().await;
     let shared = shared(function, &sdk).await?;
-    let handler: Arc<dyn EventHandler> = match function {
-        HandlerName::Portfolio => Arc::new(PortfolioHandler::new(
-            broker_from_env(&sdk).await?,
-            PlannerConfig::default(),
-        )),
-        HandlerName::Execution => Arc::new(ExecutionHandler::new(
-            broker_from_env(&sdk).await?,
-            flag("ALLOW_REPLAY_EXECUTION", false)?,
-        )),
-        HandlerName::Monitor => Arc::new(MonitorHandler::new()),
-        HandlerName::Strategy => {
-            return Err(EnvironmentError::Invalid {
-                variable: "function",
-                value: "strategy".into(),
-                hint: "the strategy starts workflows; build it with strategy_from_env".into(),
-            })
-        }
-    };
+    let handler = build_handler(sdk).await?;
     Ok(Invoker::new(
         function,
         handler,
@@ -224,6 +217,11 @@ pub async fn consumer_from_env(function: HandlerName) -> Result<Invoker, Environ
         shared.failures,
         shared.metrics,
     ))
+}
+
+/// `ALLOW_REPLAY_EXECUTION` (default false): whether replayed events may place orders.
+pub fn allow_replay_execution() -> Result<bool, EnvironmentError> {
+    flag("ALLOW_REPLAY_EXECUTION", false)
 }
 
 /// Builds the strategy function from its environment (`STRATEGY_ALLOCATION`: symbol → weight).
@@ -250,10 +248,20 @@ pub async fn strategy_from_env() -> Result<StrategyInvoker, EnvironmentError> {
     ))
 }
 
-/// The Lambda loop of a consuming function.
-pub async fn run_consumer(function: HandlerName) -> Result<(), lambda_runtime::Error> {
+/// The Lambda loop of a consuming function whose handler `build_handler` makes at cold start.
+pub async fn run_consumer<F, Fut>(
+    function: HandlerName,
+    build_handler: F,
+) -> Result<(), lambda_runtime::Error>
+where
+    F: FnOnce(SdkConfig) -> Fut,
+    Fut: Future<Output = Result<Arc<dyn EventHandler>, EnvironmentError>>,
+{
     logging::init_json();
-    serve(Arc::new(cold_start(consumer_from_env(function).await)?)).await
+    serve(Arc::new(cold_start(
+        consumer_from_env(function, build_handler).await,
+    )?))
+    .await
 }
 
 /// The Lambda loop of the strategy function.

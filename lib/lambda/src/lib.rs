@@ -21,8 +21,8 @@ mod strategy;
 pub use aws::load_sdk_config;
 pub use dynamodb::DynamoDbStore;
 pub use environment::{
-    broker_from_env, consumer_from_env, handler_service, run_consumer, run_strategy,
-    strategy_from_env, EnvironmentError,
+    allow_replay_execution, broker_from_env, consumer_from_env, handler_service, run_consumer,
+    run_strategy, strategy_from_env, EnvironmentError,
 };
 pub use failure::{FailureRecord, FailureSink, MemoryFailureSink, SqsFailureSink};
 pub use idempotency::{
