@@ -18,9 +18,6 @@ pub struct StoredResult {
     /// Whether every emitted event was published (or parked in the outbox). A completed event
     /// that was not yet published is published again by the next delivery.
     pub published: bool,
-    /// The permanent failure, when the handler refused the event.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failure: Option<String>,
 }
 
 /// The answer to a claim.

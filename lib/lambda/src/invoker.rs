@@ -179,15 +179,18 @@ impl Pipeline {
             match self.store.claim(key, Utc::now()).await {
                 // Fail closed: never run a handler with side effects unguarded.
                 Err(error) => {
+                    tracing::warn!(error_class = "transient", %error, "idempotency store unavailable; failing closed");
                     self.metrics.failure("transient");
                     return Err(InvocationError::Transient(error.to_string()));
                 }
                 Ok(Claim::Completed(stored)) => return self.duplicate(key, stored).await,
                 Ok(Claim::InProgress { expires_at }) => {
-                    self.metrics.failure("transient");
-                    return Err(InvocationError::Transient(format!(
+                    let reason = format!(
                         "`{key}` is being handled by another invocation (its claim lapses at {expires_at}); retry later"
-                    )));
+                    );
+                    tracing::warn!(error_class = "transient", %reason, "event in progress elsewhere; Lambda will retry");
+                    self.metrics.failure("transient");
+                    return Err(InvocationError::Transient(reason));
                 }
                 Ok(Claim::Acquired) => {}
             }
@@ -205,28 +208,19 @@ impl Pipeline {
                 return Err(InvocationError::Transient(reason));
             }
             Err(HandlerError::Permanent(reason)) => {
-                let outcome = self.permanent(payload, context, reason.clone()).await;
+                // The claim is given back rather than completed: once the cause is fixed, the
+                // event redriven from the DLQ must run, not be skipped as a duplicate.
                 if let Some(key) = &key {
-                    let refused = StoredResult {
-                        events: Vec::new(),
-                        published: true,
-                        failure: Some(reason),
-                    };
-                    let recorded = match &outcome {
-                        Ok(_) => self.store.complete(key, &refused, Utc::now()).await,
-                        Err(_) => self.store.release(key).await,
-                    };
-                    if let Err(error) = recorded {
-                        tracing::warn!(%error, "could not update the idempotency record after a permanent failure");
+                    if let Err(error) = self.store.release(key).await {
+                        tracing::warn!(%error, "could not release the claim after a permanent failure");
                     }
                 }
-                return outcome;
+                return self.permanent(payload, context, reason).await;
             }
         };
         let mut stored = StoredResult {
             events: emitted.iter().map(Event::to_value).collect(),
             published: false,
-            failure: None,
         };
         if let Some(key) = &key {
             // Recorded before publishing: if this invocation dies now, the next delivery

@@ -109,7 +109,6 @@ async fn claims_are_exclusive_and_completed_records_are_returned() {
     let result = StoredResult {
         events: vec![serde_json::json!({"a": 1})],
         published: true,
-        failure: None,
     };
     store.complete("execution#e1", &result, now).await.unwrap();
     assert_eq!(

@@ -237,6 +237,41 @@ async fn a_plan_the_broker_cannot_price_is_permanent() {
     assert!(h.failures.records()[0].reason.contains("NVDA"));
 }
 
+/// Refuses everything until `fixed` is set: a handler bug that a deploy fixes.
+struct Buggy {
+    fixed: std::sync::atomic::AtomicBool,
+    inner: Arc<dyn EventHandler>,
+}
+
+#[async_trait]
+impl EventHandler for Buggy {
+    fn name(&self) -> &str {
+        "buggy"
+    }
+    async fn handle(&self, event: &Event, delivery: &Delivery) -> Result<Vec<Event>, HandlerError> {
+        if !self.fixed.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(HandlerError::Permanent("plan rejected by a bug".into()));
+        }
+        self.inner.handle(event, delivery).await
+    }
+}
+
+#[tokio::test]
+async fn a_refused_event_runs_when_redriven_after_the_fix() {
+    let broker = account();
+    let buggy = Arc::new(Buggy {
+        fixed: false.into(),
+        inner: Arc::new(ExecutionHandler::new(broker.clone(), false)),
+    });
+    let h = harness(HandlerName::Execution, buggy.clone(), Arc::new(InMemoryStore::new()));
+    let refused = call(&h.invoker, example(PLAN)).await.unwrap();
+    assert_eq!(refused["status"], "permanent_failure_recorded");
+    buggy.fixed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let redriven = call(&h.invoker, h.failures.records()[0].event.clone()).await.unwrap();
+    assert_eq!(redriven["status"], "handled", "a permanent failure must not be remembered as done");
+    assert_eq!(broker.snapshot().unwrap().orders.len(), 2);
+}
+
 /// A handler that fails transiently the first `failures` times.
 struct Flaky {
     left: Mutex<u32>,
@@ -404,7 +439,6 @@ async fn a_completed_but_unpublished_event_is_published_by_the_next_delivery() {
             &StoredResult {
                 events: vec![stored_event.clone()],
                 published: false,
-                failure: None,
             },
             Utc::now(),
         )
