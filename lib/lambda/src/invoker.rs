@@ -118,6 +118,24 @@ pub(crate) struct FailureContext {
 }
 
 impl FailureContext {
+    /// What can still be read from a payload that failed to decode, so that the DLQ record of a
+    /// bad event names it (an operator searches by event id and correlation id).
+    pub(crate) fn salvaged(payload: &Value) -> Self {
+        let detail = match payload.get("detail") {
+            Some(Value::String(text)) => serde_json::from_str(text).unwrap_or(Value::Null),
+            Some(detail) => detail.clone(),
+            None => payload.clone(),
+        };
+        let text = |value: &Value, field: &str| {
+            value.get(field).and_then(Value::as_str).map(str::to_owned)
+        };
+        Self {
+            event_id: text(&detail, "event_id"),
+            detail_type: text(payload, "detail-type").or_else(|| text(&detail, "event_type")),
+            correlation_id: text(&detail, "correlation_id"),
+        }
+    }
+
     pub(crate) fn of(event: &Event) -> Self {
         Self {
             event_id: Some(event.event_id().to_owned()),
@@ -390,13 +408,7 @@ impl Invoke for Invoker {
         let received = match decode_value(payload.clone()) {
             Ok(received) => received,
             Err(error) => {
-                let context = FailureContext {
-                    detail_type: payload
-                        .get("detail-type")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned),
-                    ..FailureContext::default()
-                };
+                let context = FailureContext::salvaged(&payload);
                 let span = tracing::error_span!("invocation", function = %function);
                 return self
                     .pipeline

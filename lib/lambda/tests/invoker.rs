@@ -221,6 +221,14 @@ async fn bad_input_is_a_recorded_permanent_failure_never_a_panic() {
         assert_eq!(record.error_class, "permanent");
     }
     assert!(h.published.types().is_empty());
+    // Even an event that fails to decode is recorded under the ids it carries.
+    let bad_weights = &h.failures.records()[2];
+    assert_eq!(
+        bad_weights.event_id.as_deref(),
+        Some("signal-generated-0001")
+    );
+    assert_eq!(bad_weights.correlation_id.as_deref(), Some("corr-0001"));
+    assert_eq!(bad_weights.detail_type.as_deref(), Some("SignalGenerated"));
 }
 
 #[tokio::test]
@@ -263,12 +271,21 @@ async fn a_refused_event_runs_when_redriven_after_the_fix() {
         fixed: false.into(),
         inner: Arc::new(ExecutionHandler::new(broker.clone(), false)),
     });
-    let h = harness(HandlerName::Execution, buggy.clone(), Arc::new(InMemoryStore::new()));
+    let h = harness(
+        HandlerName::Execution,
+        buggy.clone(),
+        Arc::new(InMemoryStore::new()),
+    );
     let refused = call(&h.invoker, example(PLAN)).await.unwrap();
     assert_eq!(refused["status"], "permanent_failure_recorded");
     buggy.fixed.store(true, std::sync::atomic::Ordering::SeqCst);
-    let redriven = call(&h.invoker, h.failures.records()[0].event.clone()).await.unwrap();
-    assert_eq!(redriven["status"], "handled", "a permanent failure must not be remembered as done");
+    let redriven = call(&h.invoker, h.failures.records()[0].event.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        redriven["status"], "handled",
+        "a permanent failure must not be remembered as done"
+    );
     assert_eq!(broker.snapshot().unwrap().orders.len(), 2);
 }
 
