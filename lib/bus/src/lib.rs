@@ -61,3 +61,44 @@ pub trait EventBus: Send + Sync {
     /// How many events this bus has accepted for delivery since it was created.
     fn published_count(&self) -> u64;
 }
+
+/// A handler that keeps every event delivered to it, in order: what the CLI prints and what
+/// tests inspect. Subscribe it to the types to watch (or to all of `EventType::ALL`).
+#[derive(Debug, Default)]
+pub struct RecordingHandler(std::sync::Mutex<Vec<Event>>);
+
+impl RecordingHandler {
+    /// A recorder that has seen nothing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A recorder subscribed to every event type of `bus`.
+    pub fn on_every_type(bus: &dyn EventBus) -> Arc<Self> {
+        let recorder = Arc::new(Self::new());
+        for event_type in EventType::ALL {
+            bus.subscribe(event_type, recorder.clone());
+        }
+        recorder
+    }
+
+    /// The events recorded so far.
+    pub fn events(&self) -> Vec<Event> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+#[async_trait]
+impl EventHandler for RecordingHandler {
+    fn name(&self) -> &str {
+        "recorder"
+    }
+
+    async fn handle(&self, event: &Event, _: &Delivery) -> Result<Vec<Event>, HandlerError> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(event.clone());
+        Ok(Vec::new())
+    }
+}

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use alchemiser_bus::{Delivery, EventBus, EventHandler, HandlerError, InMemoryBus};
+use alchemiser_bus::{Delivery, EventHandler, HandlerError, InMemoryBus, RecordingHandler};
 use alchemiser_events::{Event, HandlerName};
 use alchemiser_lambda::metrics::Metrics;
 use alchemiser_lambda::{
@@ -41,34 +41,17 @@ fn account() -> Arc<PaperBroker> {
 /// An invoker wired like the Lambda, over local adapters, with what it touched kept for asserts.
 struct Harness {
     invoker: Arc<dyn Invoke>,
-    published: Arc<Recorder>,
+    published: Arc<RecordingHandler>,
     failures: Arc<MemoryFailureSink>,
     metrics: Arc<Mutex<Vec<String>>>,
 }
 
-#[derive(Default)]
-struct Recorder(Mutex<Vec<Event>>);
-
-#[async_trait]
-impl EventHandler for Recorder {
-    fn name(&self) -> &str {
-        "recorder"
-    }
-    async fn handle(&self, event: &Event, _: &Delivery) -> Result<Vec<Event>, HandlerError> {
-        self.0.lock().unwrap().push(event.clone());
-        Ok(vec![])
-    }
-}
-
-impl Recorder {
-    fn types(&self) -> Vec<String> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|e| e.event_type().to_string())
-            .collect()
-    }
+fn types(recorder: &RecordingHandler) -> Vec<String> {
+    recorder
+        .events()
+        .iter()
+        .map(|e| e.event_type().to_string())
+        .collect()
 }
 
 fn harness(
@@ -77,10 +60,7 @@ fn harness(
     store: Arc<dyn IdempotencyStore>,
 ) -> Harness {
     let bus = Arc::new(InMemoryBus::new());
-    let published = Arc::new(Recorder::default());
-    for event_type in alchemiser_events::EventType::ALL {
-        bus.subscribe(event_type, published.clone());
-    }
+    let published = RecordingHandler::on_every_type(bus.as_ref());
     let failures = Arc::new(MemoryFailureSink::default());
     let lines = Arc::new(Mutex::new(Vec::new()));
     let metrics = Metrics::Capture {
@@ -118,8 +98,8 @@ async fn portfolio_turns_the_python_signal_into_a_plan_and_publishes_it() {
     );
     let response = call(&h.invoker, example(SIGNAL)).await.unwrap();
     assert_eq!(response["status"], "handled");
-    assert_eq!(h.published.types(), ["RebalancePlanned"]);
-    let plan = h.published.0.lock().unwrap()[0].clone();
+    assert_eq!(types(&h.published), ["RebalancePlanned"]);
+    let plan = h.published.events()[0].clone();
     assert_eq!(plan.header().causation_id, "signal-generated-0001");
     assert_eq!(plan.header().correlation_id, "corr-0001");
 }
@@ -133,7 +113,7 @@ async fn execution_places_the_python_plan_and_reports_the_outcome() {
         Arc::new(InMemoryStore::new()),
     );
     call(&h.invoker, example(PLAN)).await.unwrap();
-    assert_eq!(h.published.types(), ["TradeExecuted", "WorkflowCompleted"]);
+    assert_eq!(types(&h.published), ["TradeExecuted", "WorkflowCompleted"]);
     assert_eq!(broker.snapshot().unwrap().orders.len(), 2);
 }
 
@@ -151,13 +131,13 @@ async fn monitor_records_outcomes_and_publishes_nothing() {
         monitor.clone(),
         Arc::new(InMemoryStore::new()),
     );
-    let outcome_events = execution.published.0.lock().unwrap().clone();
+    let outcome_events = execution.published.events();
     for event in outcome_events {
         let response = call(&h.invoker, event.to_value()).await.unwrap();
         assert_eq!(response["status"], "handled");
     }
     assert_eq!(monitor.outcomes().len(), 2);
-    assert!(h.published.types().is_empty());
+    assert!(types(&h.published).is_empty());
 }
 
 #[tokio::test]
@@ -165,10 +145,7 @@ async fn strategy_starts_one_workflow_per_schedule_tick() {
     let allocation =
         StrategyHandler::from_allocation_json(r#"{"SPY": "0.6", "TLT": "0.4"}"#).unwrap();
     let bus = Arc::new(InMemoryBus::new());
-    let published = Arc::new(Recorder::default());
-    for event_type in alchemiser_events::EventType::ALL {
-        bus.subscribe(event_type, published.clone());
-    }
+    let published = RecordingHandler::on_every_type(bus.as_ref());
     let invoker: Arc<dyn Invoke> = Arc::new(StrategyInvoker::new(
         allocation,
         Arc::new(InMemoryStore::new()),
@@ -180,12 +157,12 @@ async fn strategy_starts_one_workflow_per_schedule_tick() {
     call(&invoker, tick.clone()).await.unwrap();
     let again = call(&invoker, tick).await.unwrap();
     assert_eq!(again["status"], "duplicate");
-    assert_eq!(published.types(), ["WorkflowStarted", "SignalGenerated"]);
+    assert_eq!(types(&published), ["WorkflowStarted", "SignalGenerated"]);
     // A manual run may override the allocation.
     call(&invoker, json!({"target_allocations": {"GLD": "1.0"}}))
         .await
         .unwrap();
-    assert_eq!(published.types().len(), 4);
+    assert_eq!(types(&published).len(), 4);
 }
 
 #[tokio::test]
@@ -220,7 +197,7 @@ async fn bad_input_is_a_recorded_permanent_failure_never_a_panic() {
         );
         assert_eq!(record.error_class, "permanent");
     }
-    assert!(h.published.types().is_empty());
+    assert!(types(&h.published).is_empty());
     // Even an event that fails to decode is recorded under the ids it carries.
     let bad_weights = &h.failures.records()[2];
     assert_eq!(
@@ -360,7 +337,7 @@ async fn duplicates_in_sequence_and_concurrently_place_orders_once() {
         assert_eq!(response["status"], "duplicate");
     }
     assert_eq!(broker.snapshot().unwrap().orders.len(), 2);
-    assert_eq!(h.published.types(), ["TradeExecuted", "WorkflowCompleted"]);
+    assert_eq!(types(&h.published), ["TradeExecuted", "WorkflowCompleted"]);
     let duplicates = h
         .metrics
         .lock()
@@ -383,7 +360,7 @@ async fn replays_are_dry_runs_unless_the_stage_allows_them() {
     );
     call(&h.invoker, replay.clone()).await.unwrap();
     assert!(broker.snapshot().unwrap().orders.is_empty());
-    let executed = h.published.0.lock().unwrap()[0].to_value();
+    let executed = h.published.events()[0].to_value();
     assert_eq!(executed["execution_data"]["dry_run"], true);
     assert!(executed["execution_data"]["orders"]
         .as_array()
@@ -442,7 +419,7 @@ async fn a_completed_but_unpublished_event_is_published_by_the_next_delivery() {
             Arc::new(InMemoryStore::new()),
         );
         call(&h.invoker, example(PLAN)).await.unwrap();
-        let executed = h.published.0.lock().unwrap()[0].to_value();
+        let executed = h.published.events()[0].to_value();
         executed
     };
     // As if an earlier invocation recorded its result and died before publishing.
@@ -473,7 +450,7 @@ async fn a_completed_but_unpublished_event_is_published_by_the_next_delivery() {
         broker.snapshot().unwrap().orders.is_empty(),
         "the handler did not run again"
     );
-    assert_eq!(h.published.0.lock().unwrap()[0].to_value(), stored_event);
+    assert_eq!(h.published.events()[0].to_value(), stored_event);
 }
 
 #[tokio::test]

@@ -5,20 +5,16 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use alchemiser_bus::{Delivery, EventBus, EventHandler, HandlerError, InMemoryBus};
-use alchemiser_events::{Event, EventType, HandlerName};
+use alchemiser_bus::{InMemoryBus, RecordingHandler};
+use alchemiser_events::HandlerName;
 use alchemiser_lambda::metrics::Metrics;
 use alchemiser_lambda::{
     InMemoryStore, InvocationOutcome, Invoke, Invoker, MemoryFailureSink, StrategyInvoker,
 };
 use alchemiser_trading::{PaperBroker, PlannerConfig, PortfolioFile, StrategyHandler, Workflow};
 use anyhow::Context;
-use async_trait::async_trait;
-
-const SAMPLE_ALLOCATION: &str = include_str!("../../../../examples/allocation.json");
-const SAMPLE_PORTFOLIO: &str = include_str!("../../../../examples/portfolio.json");
 
 /// Arguments of `invoke`.
 #[derive(Debug, clap::Args)]
@@ -48,23 +44,6 @@ fn parse_handler(name: &str) -> Result<HandlerName, String> {
     name.parse()
 }
 
-#[derive(Default)]
-struct Published(Mutex<Vec<Event>>);
-
-#[async_trait]
-impl EventHandler for Published {
-    fn name(&self) -> &str {
-        "printer"
-    }
-    async fn handle(&self, event: &Event, _: &Delivery) -> Result<Vec<Event>, HandlerError> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(event.clone());
-        Ok(Vec::new())
-    }
-}
-
 /// Runs the handler and prints what it publishes.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let bytes = super::read_input(&args.event)?;
@@ -79,10 +58,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
 
     let bus = Arc::new(InMemoryBus::new());
-    let published = Arc::new(Published::default());
-    for event_type in EventType::ALL {
-        bus.subscribe(event_type, published.clone());
-    }
+    let published = RecordingHandler::on_every_type(bus.as_ref());
     let store = Arc::new(InMemoryStore::new());
     let failures = Arc::new(MemoryFailureSink::default());
 
@@ -90,7 +66,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         HandlerName::Strategy => {
             let text = match &args.allocation {
                 Some(path) => String::from_utf8(super::read_input(path)?)?,
-                None => SAMPLE_ALLOCATION.to_owned(),
+                None => super::SAMPLE_ALLOCATION.to_owned(),
             };
             let strategy =
                 StrategyHandler::from_allocation_json(&text).map_err(anyhow::Error::msg)?;
@@ -106,7 +82,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let broker = match &args.portfolio {
                 Some(path) => PaperBroker::open(path)?,
                 None => PaperBroker::in_memory(
-                    PortfolioFile::from_json(SAMPLE_PORTFOLIO).map_err(anyhow::Error::msg)?,
+                    PortfolioFile::from_json(super::SAMPLE_PORTFOLIO)
+                        .map_err(anyhow::Error::msg)?,
                 ),
             };
             let workflow = Workflow::new(
@@ -129,11 +106,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
 
     let outcome = invoker.invoke(payload).await;
-    let events = published
-        .0
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let events = published.events();
     for event in &events {
         if args.json {
             println!("{}", event.to_json());

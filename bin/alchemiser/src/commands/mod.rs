@@ -15,6 +15,11 @@ use std::path::Path;
 
 use anyhow::Context;
 
+/// The sample target allocation `run` and `invoke` use when none is given.
+pub const SAMPLE_ALLOCATION: &str = include_str!("../../../../examples/allocation.json");
+/// The sample paper account `run` and `invoke` use when none is given.
+pub const SAMPLE_PORTFOLIO: &str = include_str!("../../../../examples/portfolio.json");
+
 /// Reads a file, or standard input for `-`, naming the file in the error.
 pub fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
     if path == Path::new("-") {

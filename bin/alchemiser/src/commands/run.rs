@@ -2,16 +2,12 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use alchemiser_bus::{Delivery, EventBus, EventHandler, HandlerError, InMemoryBus};
-use alchemiser_events::{Decimal, Event, EventType, Symbol};
+use alchemiser_bus::{EventBus, InMemoryBus, RecordingHandler};
+use alchemiser_events::{Decimal, Event, Symbol};
 use alchemiser_trading::{PaperBroker, PlannerConfig, PortfolioFile, StrategyHandler, Workflow};
 use anyhow::Context;
-use async_trait::async_trait;
-
-const SAMPLE_ALLOCATION: &str = include_str!("../../../../examples/allocation.json");
-const SAMPLE_PORTFOLIO: &str = include_str!("../../../../examples/portfolio.json");
 
 /// Arguments of `run`.
 #[derive(Debug, clap::Args)]
@@ -29,30 +25,12 @@ pub struct Args {
     json: bool,
 }
 
-/// Records every event delivered, in order.
-#[derive(Default)]
-struct Recorder(Mutex<Vec<Event>>);
-
-#[async_trait]
-impl EventHandler for Recorder {
-    fn name(&self) -> &str {
-        "recorder"
-    }
-    async fn handle(&self, event: &Event, _: &Delivery) -> Result<Vec<Event>, HandlerError> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(event.clone());
-        Ok(Vec::new())
-    }
-}
-
 /// Runs the workflow and prints it.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let allocation_text = match &args.allocation {
         Some(path) => String::from_utf8(super::read_input(path)?)
             .with_context(|| format!("`{}` is not UTF-8 text", path.display()))?,
-        None => SAMPLE_ALLOCATION.to_owned(),
+        None => super::SAMPLE_ALLOCATION.to_owned(),
     };
     let allocation_name = args
         .allocation
@@ -70,7 +48,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         ),
         None => (
             Arc::new(PaperBroker::in_memory(
-                PortfolioFile::from_json(SAMPLE_PORTFOLIO).map_err(anyhow::Error::msg)?,
+                PortfolioFile::from_json(super::SAMPLE_PORTFOLIO).map_err(anyhow::Error::msg)?,
             )),
             "paper account examples/portfolio.json (in memory; pass --portfolio FILE to keep state)".to_owned(),
         ),
@@ -80,16 +58,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let bus = InMemoryBus::new();
     let workflow = Workflow::new(broker.clone(), PlannerConfig::default(), false);
     workflow.subscribe_all(&bus);
-    let recorder = Arc::new(Recorder::default());
-    for event_type in EventType::ALL {
-        bus.subscribe(event_type, recorder.clone());
-    }
+    let recorder = RecordingHandler::on_every_type(&bus);
 
     let start = strategy
         .start("alchemiser run")
         .map_err(|e| anyhow::anyhow!("allocation `{allocation_name}`: {}", e.reason()))?;
     let report = bus.publish(start).await;
-    let events = recorder.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let events = recorder.events();
     let after = broker.snapshot()?;
 
     if args.json {
