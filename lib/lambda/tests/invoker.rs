@@ -419,8 +419,7 @@ async fn a_completed_but_unpublished_event_is_published_by_the_next_delivery() {
             Arc::new(InMemoryStore::new()),
         );
         call(&h.invoker, example(PLAN)).await.unwrap();
-        let executed = h.published.events()[0].to_value();
-        executed
+        h.published.events()[0].to_value()
     };
     // As if an earlier invocation recorded its result and died before publishing.
     store
