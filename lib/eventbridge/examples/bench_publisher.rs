@@ -1,31 +1,107 @@
 //! Publisher throughput against LocalStack: N events (default 2,000) to a bus with no rules,
-//! batched (10 entries per PutEvents) and one entry per call. Run by `scripts/bench-publisher`,
-//! which sets AWS_ENDPOINT_URL and the credentials.
+//! batched (10 entries per PutEvents) and one entry per call. Run by `scripts/bench-publisher`
+//! and `scripts/bench`, which set AWS_ENDPOINT_URL and the credentials.
 //!
-//! Usage: `cargo run -p alchemiser-eventbridge --example bench_publisher -- [EVENTS]`
+//! Usage: `cargo run -p alchemiser-eventbridge --example bench_publisher -- [EVENTS] [OPTIONS]`
+//!
+//! - `--modes batched,single`: what to measure (`batched` = 10 entries per PutEvents, `single` = 1).
+//! - `--bus NAME`: publish to this existing bus (e.g. one with a rule to SQS) instead of a fresh
+//!   bus without rules, created and deleted here.
+//! - `--json FILE`: also write the results as JSON.
+//! - `--samples-out FILE`: write the PutEvents entries of N sample events (JSON lines with
+//!   `Source`, `DetailType`, `Detail`, `Resources`) and exit: the boto3 benchmark sends the same.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use alchemiser_eventbridge::samples::sample_event;
-use alchemiser_eventbridge::{EventBridgePublisher, OutboxConfig, PublisherConfig};
+use alchemiser_eventbridge::{Entry, EventBridgePublisher, OutboxConfig, PublisherConfig};
 use alchemiser_events::{Event, EventType};
 use aws_config::BehaviorVersion;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use serde_json::json;
 
 /// Events per publish call, as `alchemiser publish` does.
 const EVENTS_PER_CALL: usize = 500;
+/// The event type benchmarked (~1 KB of Detail).
+const EVENT_TYPE: EventType = EventType::SignalGenerated;
+
+struct Args {
+    count: usize,
+    modes: Vec<(String, usize)>,
+    bus: Option<String>,
+    json: Option<String>,
+    samples_out: Option<String>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        count: 2_000,
+        modes: Vec::new(),
+        bus: None,
+        json: None,
+        samples_out: None,
+    };
+    let mut modes = "batched,single".to_owned();
+    let mut iter = std::env::args().skip(1);
+    while let Some(arg) = iter.next() {
+        let mut value = |name: &str| iter.next().ok_or(format!("{name} needs a value"));
+        match arg.as_str() {
+            "--modes" => modes = value("--modes")?,
+            "--bus" => args.bus = Some(value("--bus")?),
+            "--json" => args.json = Some(value("--json")?),
+            "--samples-out" => args.samples_out = Some(value("--samples-out")?),
+            n => match n.parse() {
+                Ok(n) if n > 0 => args.count = n,
+                _ => return Err(format!("unexpected argument `{n}`")),
+            },
+        }
+    }
+    for mode in modes.split(',') {
+        match mode {
+            "batched" => args.modes.push(("batched".into(), 10)),
+            "single" => args.modes.push(("single".into(), 1)),
+            other => return Err(format!("unknown mode `{other}` (batched, single)")),
+        }
+    }
+    Ok(args)
+}
+
+fn write_samples(path: &str, count: usize) -> std::io::Result<()> {
+    let mut out = String::new();
+    for _ in 0..count {
+        let entry = Entry::from_event(&sample_event(EVENT_TYPE), "alchemiser");
+        let line = json!({
+            "Source": entry.source,
+            "DetailType": entry.detail_type,
+            "Detail": entry.detail,
+            "Resources": entry.resources,
+        });
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    std::fs::write(path, out)
+}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let count: usize = match std::env::args().nth(1).map(|n| n.parse()) {
-        None => 2_000,
-        Some(Ok(n)) if n > 0 => n,
-        Some(_) => {
-            eprintln!("usage: bench_publisher [EVENTS]  (a positive whole number)");
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(error) => {
+            eprintln!("{error}\nusage: bench_publisher [EVENTS] [--modes batched,single] [--bus NAME] [--json FILE] [--samples-out FILE]");
             return ExitCode::FAILURE;
         }
     };
+    let count = args.count;
+    if let Some(path) = &args.samples_out {
+        return match write_samples(path, count) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("cannot write {path}: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if std::env::var("AWS_ENDPOINT_URL").is_err() {
         eprintln!(
             "set AWS_ENDPOINT_URL (e.g. http://127.0.0.1:4566); scripts/bench-publisher does"
@@ -41,31 +117,40 @@ async fn main() -> ExitCode {
         .load()
         .await;
     let admin = aws_sdk_eventbridge::Client::new(&sdk);
-    let bus = format!(
-        "alchemiser-bench-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
-    if let Err(error) = admin.create_event_bus().name(&bus).send().await {
-        eprintln!(
-            "cannot create bus {bus}: {}",
-            aws_sdk_eventbridge::error::DisplayErrorContext(error)
-        );
-        return ExitCode::FAILURE;
+    let (bus, own_bus) = match &args.bus {
+        Some(bus) => (bus.clone(), false),
+        None => (
+            format!(
+                "alchemiser-bench-{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
+            true,
+        ),
+    };
+    if own_bus {
+        if let Err(error) = admin.create_event_bus().name(&bus).send().await {
+            eprintln!(
+                "cannot create bus {bus}: {}",
+                aws_sdk_eventbridge::error::DisplayErrorContext(error)
+            );
+            return ExitCode::FAILURE;
+        }
     }
     let outbox = std::env::temp_dir().join(format!("{bus}-outbox.jsonl"));
-    println!("{count} events (SignalGenerated, ~1 KB each) to LocalStack bus {bus} (no rules)");
+    let rules = if own_bus { "no rules" } else { "as given" };
+    println!("{count} events ({EVENT_TYPE}, ~1 KB each) to LocalStack bus {bus} ({rules})");
     let mut ok = true;
-    for (label, batch_size) in [
-        ("batched (10 per PutEvents)", 10),
-        ("one entry per PutEvents", 1),
-    ] {
-        let events: Vec<Event> = (0..count)
-            .map(|_| sample_event(EventType::SignalGenerated))
-            .collect();
+    let mut results = Vec::new();
+    for (mode, batch_size) in &args.modes {
         let config = PublisherConfig::default()
             .with_bus_name(&bus)
-            .with_batch_size(batch_size)
+            .with_batch_size(*batch_size)
             .with_outbox(OutboxConfig::File(outbox.clone()));
+        let label = match *batch_size {
+            1 => "one entry per PutEvents".to_owned(),
+            n => format!("batched ({n} per PutEvents)"),
+        };
+        let events: Vec<Event> = (0..count).map(|_| sample_event(EVENT_TYPE)).collect();
         let publisher = EventBridgePublisher::new(config);
         // Warm up: client creation and the DescribeEventBus check are not part of the figure.
         let _ = publisher
@@ -85,16 +170,36 @@ async fn main() -> ExitCode {
         }
         let elapsed = started.elapsed().max(Duration::from_micros(1));
         let stats = publisher.stats();
+        let rate = delivered as f64 / elapsed.as_secs_f64();
         println!(
-            "{label:<28} delivered={delivered} failed={failed} in {:.2}s ({:.0} events/s) requests={} retries={}",
+            "{label:<28} delivered={delivered} failed={failed} in {:.2}s ({rate:.0} events/s) requests={} retries={}",
             elapsed.as_secs_f64(),
-            delivered as f64 / elapsed.as_secs_f64(),
             stats.requests - warm.requests,
             stats.entry_retries - warm.entry_retries,
         );
+        results.push(json!({
+            "mode": mode,
+            "batch_size": batch_size,
+            "events": count,
+            "delivered": delivered,
+            "failed": failed,
+            "seconds": elapsed.as_secs_f64(),
+            "events_per_s": rate,
+            "requests": stats.requests - warm.requests,
+            "retries": stats.entry_retries - warm.entry_retries,
+        }));
         ok &= failed == 0;
     }
-    let _ = admin.delete_event_bus().name(&bus).send().await;
+    if own_bus {
+        let _ = admin.delete_event_bus().name(&bus).send().await;
+    }
+    if let Some(path) = &args.json {
+        let doc = json!({ "bus": bus, "results": results });
+        if let Err(error) = std::fs::write(path, doc.to_string()) {
+            eprintln!("cannot write {path}: {error}");
+            ok = false;
+        }
+    }
     if ok {
         let _ = std::fs::remove_file(&outbox);
         ExitCode::SUCCESS
