@@ -1,0 +1,59 @@
+"""The functions' environment for the cold-start benchmark, on the local emulators (boto3).
+
+  function_env.py setup DIR  -> writes DIR/function.env (KEY=VALUE lines): the smoke test's set-up
+                                (tests/lambda_smoke/emulators.py: an idempotency table in moto, a
+                                failure queue in LocalStack) plus what the strategy, portfolio and
+                                execution functions need (paper broker, allocation)
+  function_env.py teardown DIR -> deletes that table and queue
+"""
+import contextlib
+import io
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "lambda_smoke"))
+import emulators  # noqa: E402  (reused: same table, queue and variables as the smoke test)
+
+
+def read_env(path):
+    with open(path) as f:
+        return dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
+
+
+def setup(directory):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        emulators.setup()
+    environment = read_env_text(out.getvalue())
+    environment.update({
+        "STAGE": "bench",
+        "RUST_LOG": "warn",
+        "BROKER": "paper",
+        "STRATEGY_ALLOCATION": '{"SPY": "0.6", "TLT": "0.4"}',
+    })
+    with open(os.path.join(directory, "function.env"), "w") as f:
+        for key, value in environment.items():
+            f.write(f"{key}={value}\n")
+
+
+def read_env_text(text):
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+def teardown(directory):
+    environment = read_env(os.path.join(directory, "function.env"))
+    try:
+        emulators.client("dynamodb", emulators.MOTO).delete_table(TableName=environment["IDEMPOTENCY_TABLE_NAME"])
+    except Exception as error:
+        print(f"teardown: {error}", file=sys.stderr)
+    try:
+        emulators.client("sqs", emulators.LOCALSTACK).delete_queue(QueueUrl=environment["FAILURE_QUEUE_URL"])
+    except Exception as error:
+        print(f"teardown: {error}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] in ("setup", "teardown"):
+        {"setup": setup, "teardown": teardown}[sys.argv[1]](sys.argv[2])
+    else:
+        sys.exit(__doc__)

@@ -1,0 +1,151 @@
+"""Turns the measurements scripts/bench collected in WORK_DIR into the table (stdout) and one JSON
+document (OUT_FILE): each figure next to its target and PASS / MISS ("info" rows have no target).
+
+Usage: report.py WORK_DIR OUT_FILE REPO_ROOT
+"""
+import datetime
+import json
+import os
+import sys
+
+MIB = 1024 * 1024
+FUNCTIONS = ["strategy", "portfolio", "execution", "monitor"]
+
+
+def load(work, name):
+    path = os.path.join(work, name)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def rate(doc, mode):
+    for result in (doc or {}).get("results", []):
+        if result["mode"] == mode and result["failed"] == 0:
+            return result["events_per_s"]
+    return None
+
+
+def main():
+    work, out_file, repo = sys.argv[1:4]
+    rows = []
+
+    def row(group, metric, value, unit, target=None, ok=None, note=""):
+        verdict = "info" if ok is None else ("PASS" if ok else "MISS")
+        if value is None:
+            verdict, shown = ("MISS" if target else "n/a"), "not measured"
+        elif isinstance(value, float):
+            shown = f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
+        else:
+            shown = f"{value:,}" if isinstance(value, int) else str(value)
+        rows.append({"group": group, "metric": metric, "value": value, "unit": unit, "shown": shown,
+                     "target": target or "", "verdict": verdict, "note": note})
+
+    # 1. Publisher throughput (bus without rules), side by side.
+    rust_b, rust_s = load(work, "publisher-rust-batched.json"), load(work, "publisher-rust-single.json")
+    boto = load(work, "publisher-boto3.json")
+    rb, rs = rate(rust_b, "batched"), rate(rust_s, "single")
+    bs, bb = rate(boto, "single"), rate(boto, "batched")
+    events = next((r["events"] for r in (rust_b or {}).get("results", [])), None)
+    g = f"publisher, {events or '?'} events to LocalStack (bus without rules)"
+    row(g, "Rust publisher, batched (10 per PutEvents)", rb, "events/s")
+    row(g, "Rust publisher, one entry per PutEvents", rs, "events/s")
+    row(g, "boto3, one entry per PutEvents (Python system)", bs, "events/s")
+    row(g, "boto3, batched by 10", bb, "events/s")
+    ratio = rb / bs if rb and bs else None
+    row(g, "Rust batched / boto3 one-by-one", ratio and round(ratio, 1), "x", ">= 6x", ratio is not None and ratio >= 6)
+    ratio = rb / bb if rb and bb else None
+    row(g, "Rust batched / boto3 batched", ratio and round(ratio, 2), "x", ">= 1.0x", ratio is not None and ratio >= 1.0)
+    rule, count = load(work, "publisher-rule.json"), load(work, "rule-count.json")
+    rr = rate(rule, "batched")
+    note = "LocalStack's own rule delivery caps this (~230 ev/s on this machine kind)"
+    if count is not None:
+        note += f"; {count['messages']} messages reached the SQS queue"
+    row(g, "Rust batched, bus with a rule -> SQS", rr, "events/s", note=note)
+
+    # 2. Cold start proxy, 3. zip size and peak RSS.
+    python = load(work, "coldstart-python.json") or {}
+    p_ms = python.get("median_ms")
+    g = "cold start: process start -> first response POST (local Runtime API), median"
+    for function in FUNCTIONS:
+        doc = load(work, f"coldstart-{function}.json") or {}
+        ms = doc.get("median_ms")
+        note = f"{doc.get('runs', 0)} starts; init (first /next) {doc.get('init_median_ms')} ms"
+        if doc.get("killed_and_retried"):
+            note += f"; {doc['killed_and_retried']} starts killed from outside (SIGKILL), retried"
+        if doc.get("error_count"):
+            note += f"; {doc['error_count']} failed starts: {doc['errors'][:1]}"
+        if function == "monitor":
+            ok = ms is not None and p_ms is not None and ms * 20 <= p_ms
+            ratio = f"1/{p_ms / ms:.0f} of Python" if ms and p_ms else None
+            row(g, f"Rust {function} (release bootstrap)", ms, "ms", "<= 1/20 of Python", ok,
+                note + (f"; {ratio}" if ratio else ""))
+        else:
+            row(g, f"Rust {function} (release bootstrap)", ms, "ms", note=note)
+    monitor = load(work, "coldstart-monitor.json") or {}
+    init = monitor.get("init_median_ms")
+    row(g, "Rust monitor, init only (start -> first GET /next)", init, "ms",
+        note=(f"1/{p_ms / init:.0f} of Python; the rest of the Rust figure is the invocation, "
+              "mostly its DynamoDB claim and completion in moto" if init and p_ms else ""))
+    row(g, "Python: import boto3 + pydantic, parse the same event", p_ms, "ms",
+        note=f"{python.get('runs', 0)} starts; {python.get('versions', '')}")
+
+    g = "per function"
+    for function in FUNCTIONS:
+        zip_path = os.path.join(repo, "target", "lambda", function, "bootstrap.zip")
+        size = os.path.getsize(zip_path) if os.path.exists(zip_path) else None
+        row(g, f"{function}: bootstrap.zip", size and round(size / MIB, 2), "MiB", "<= 4 MiB",
+            size is not None and size <= 4 * MIB, f"{size:,} bytes" if size else "")
+    for function in FUNCTIONS:
+        doc = load(work, f"coldstart-{function}.json") or {}
+        kb = doc.get("peak_rss_kb_max")
+        row(g, f"{function}: peak RSS, one invocation (VmHWM)", kb and round(kb * 1024 / 1e6, 1), "MB",
+            "<= 24 MB", kb is not None and kb * 1024 <= 24e6, f"max of {doc.get('runs', 0)} starts")
+
+    # 4. In-memory workflows per second on one core.
+    wf = load(work, "workflow.json") or {}
+    g = "in-memory workflows (criterion, taskset -c 0)"
+    median = wf.get("criterion_median_per_s")
+    row(g, "workflows/s, criterion median", median and round(median), "/s", ">= 20,000/s",
+        median is not None and median >= 20000)
+    row(g, "workflows/s, the bench's plain 1-second figure", wf.get("plain_per_s"), "/s")
+
+    # 5. Clean scripts/test wall time (recorded by scripts/test itself).
+    test = load(os.path.join(repo, "bench-results"), "test-wall-time.json")
+    g = "scripts/test"
+    if test:
+        seconds = test.get("seconds")
+        row(g, "clean scripts/test wall time", seconds and round(seconds / 60, 1), "min", "<= 25 min",
+            seconds is not None and seconds <= 25 * 60,
+            f"recorded {test.get('finished_at', '?')}, exit {test.get('exit_status', '?')}, "
+            f"{test.get('cores', '?')} cores, mode {test.get('mode', '?')}")
+    else:
+        row(g, "clean scripts/test wall time", None, "min", "<= 25 min", None,
+            "not measured yet (scripts/test writes bench-results/test-wall-time.json)")
+        rows[-1]["verdict"] = "n/a"
+
+    document = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": load(work, "machine.json"),
+        "rows": rows,
+        "raw": {name[:-5]: load(work, name) for name in sorted(os.listdir(work)) if name.endswith(".json")},
+    }
+    with open(out_file, "w") as f:
+        json.dump(document, f, indent=1)
+
+    width = max(len(r["metric"]) for r in rows)
+    group = None
+    for r in rows:
+        if r["group"] != group:
+            group = r["group"]
+            print(f"\n{group}")
+        value = f"{r['shown']} {r['unit']}" if r["value"] is not None else r["shown"]
+        print(f"  {r['metric']:<{width}}  {value:>16}  {r['target']:<18} {r['verdict']:<5} {r['note']}".rstrip())
+    misses = [r for r in rows if r["verdict"] == "MISS"]
+    print(f"\n{len(misses)} MISS, {sum(r['verdict'] == 'PASS' for r in rows)} PASS; JSON: {out_file}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
