@@ -31,6 +31,13 @@ def setup(directory):
         "BROKER": "paper",
         "STRATEGY_ALLOCATION": '{"SPY": "0.6", "TLT": "0.4"}',
     })
+    # Lambda's provided.al2023 keeps its CA certificates in one bundle file; Debian keeps ~150
+    # separate files in /etc/ssl/certs, which the TLS client reads one by one at start-up (about
+    # 9 ms of a cold start here). Point it at Debian's bundle so the start-up reads what it would
+    # read on Lambda: one file.
+    bundle = "/etc/ssl/certs/ca-certificates.crt"
+    if os.path.exists(bundle):
+        environment["SSL_CERT_FILE"] = bundle
     with open(os.path.join(directory, "function.env"), "w") as f:
         for key, value in environment.items():
             f.write(f"{key}={value}\n")

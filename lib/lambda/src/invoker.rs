@@ -240,7 +240,9 @@ impl Pipeline {
             events: emitted.iter().map(Event::to_value).collect(),
             published: false,
         };
-        if let Some(key) = &key {
+        // A handler that emitted nothing (the monitor) has nothing to lose between the two
+        // writes: one write, after the no-op publish, is enough.
+        if let Some(key) = key.as_ref().filter(|_| !emitted.is_empty()) {
             // Recorded before publishing: if this invocation dies now, the next delivery
             // publishes the stored events instead of running the handler (and its orders) again.
             if let Err(error) = self.store.complete(key, &stored, Utc::now()).await {
