@@ -1,26 +1,25 @@
 //! In-process delivery: the default bus for `alchemiser run` and for tests.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use alchemiser_events::{Event, EventType};
 use async_trait::async_trait;
 
-use crate::report::{HandlerFailure, PublishReport, Undelivered};
+use crate::report::{PublishReport, Undelivered};
+use crate::subscribers::Subscribers;
 use crate::{Delivery, EventBus, EventHandler};
 
 /// Events one publish call may cascade into before the bus stops it: a handler that keeps
 /// emitting events it also consumes would otherwise loop forever.
 pub const DEFAULT_CASCADE_LIMIT: usize = 10_000;
 
-type Subscribers = HashMap<EventType, Vec<Arc<dyn EventHandler>>>;
-
 /// Delivers each published event to the handlers subscribed to its type, then publishes what
 /// they emit, breadth first, until nothing is left. A failing handler does not stop the others;
 /// its failure is in the report.
 pub struct InMemoryBus {
-    subscribers: RwLock<Subscribers>,
+    subscribers: Subscribers,
     published: AtomicU64,
     cascade_limit: usize,
 }
@@ -40,17 +39,10 @@ impl InMemoryBus {
     /// An empty bus that stops a publish after `limit` events.
     pub fn with_cascade_limit(limit: usize) -> Self {
         Self {
-            subscribers: RwLock::new(HashMap::new()),
+            subscribers: Subscribers::new(),
             published: AtomicU64::new(0),
             cascade_limit: limit,
         }
-    }
-
-    fn handlers_for(&self, event_type: EventType) -> Vec<Arc<dyn EventHandler>> {
-        // A handler that panicked while subscribing cannot leave the map half-written, so a
-        // poisoned lock still holds consistent data.
-        let subscribers = self.subscribers.read().unwrap_or_else(|e| e.into_inner());
-        subscribers.get(&event_type).cloned().unwrap_or_default()
     }
 }
 
@@ -81,34 +73,18 @@ impl EventBus for InMemoryBus {
             }
             processed += 1;
             self.published.fetch_add(1, Ordering::Relaxed);
-            for handler in self.handlers_for(event.event_type()) {
-                match handler.handle(&event, &delivery).await {
-                    Ok(emitted) => queue.extend(emitted),
-                    Err(error) => {
-                        tracing::warn!(
-                            handler = handler.name(),
-                            event_id = event.event_id(),
-                            event_type = %event.event_type(),
-                            %error,
-                            "handler failed"
-                        );
-                        report.handler_failures.push(HandlerFailure {
-                            handler: handler.name().to_owned(),
-                            event_id: event.event_id().to_owned(),
-                            event_type: event.event_type(),
-                            error,
-                        });
-                    }
-                }
-            }
+            let emitted = self
+                .subscribers
+                .deliver(&event, &delivery, &mut report)
+                .await;
+            queue.extend(emitted);
             report.delivered.push(event.event_id().to_owned());
         }
         report
     }
 
     fn subscribe(&self, event_type: EventType, handler: Arc<dyn EventHandler>) {
-        let mut subscribers = self.subscribers.write().unwrap_or_else(|e| e.into_inner());
-        subscribers.entry(event_type).or_default().push(handler);
+        self.subscribers.add(event_type, handler);
     }
 
     fn published_count(&self) -> u64 {

@@ -9,6 +9,7 @@
 
 mod in_memory;
 mod report;
+mod subscribers;
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use async_trait::async_trait;
 
 pub use in_memory::InMemoryBus;
 pub use report::{HandlerError, HandlerFailure, PublishReport, Undelivered};
+pub use subscribers::Subscribers;
 
 /// Something that reacts to events: the workflow's handlers, recorders, test probes.
 #[async_trait]

@@ -1,12 +1,12 @@
 //! `EventBridgeBus`, the `EventBus` adapter over [`EventBridgePublisher`], and the factory that
 //! picks a bus from the environment.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use alchemiser_bus::{
-    Delivery, EventBus, EventHandler, HandlerFailure, InMemoryBus, PublishReport, Undelivered,
+    Delivery, EventBus, EventHandler, InMemoryBus, PublishReport, Subscribers, Undelivered,
 };
 use alchemiser_events::{Event, EventType};
 use async_trait::async_trait;
@@ -18,15 +18,13 @@ use crate::publisher::EventBridgePublisher;
 /// bus's default limit.
 pub const LOCAL_CASCADE_LIMIT: usize = 10_000;
 
-type Subscribers = HashMap<EventType, Vec<Arc<dyn EventHandler>>>;
-
 /// Publishes to Amazon EventBridge. In hybrid mode (`EVENTBRIDGE_LOCAL_HANDLERS=true`, the
 /// Python `enable_local_handlers`) it also runs the handlers subscribed in this process, and the
 /// events they emit are published the same way (to EventBridge and to local handlers).
 pub struct EventBridgeBus {
     publisher: Arc<EventBridgePublisher>,
     local_handlers: bool,
-    subscribers: RwLock<Subscribers>,
+    subscribers: Subscribers,
     published: AtomicU64,
 }
 
@@ -36,7 +34,7 @@ impl EventBridgeBus {
         Self {
             publisher,
             local_handlers,
-            subscribers: RwLock::new(HashMap::new()),
+            subscribers: Subscribers::new(),
             published: AtomicU64::new(0),
         }
     }
@@ -49,11 +47,6 @@ impl EventBridgeBus {
     /// Whether subscribed handlers run in this process.
     pub fn local_handlers(&self) -> bool {
         self.local_handlers
-    }
-
-    fn handlers_for(&self, event_type: EventType) -> Vec<Arc<dyn EventHandler>> {
-        let subscribers = self.subscribers.read().unwrap_or_else(|e| e.into_inner());
-        subscribers.get(&event_type).cloned().unwrap_or_default()
     }
 }
 
@@ -94,25 +87,11 @@ impl EventBus for EventBridgeBus {
                 .fetch_add(sent.delivered.len() as u64, Ordering::Relaxed);
             report.merge(sent);
             for event in local {
-                for handler in self.handlers_for(event.event_type()) {
-                    match handler.handle(&event, &Delivery::live()).await {
-                        Ok(emitted) => queue.extend(emitted),
-                        Err(error) => {
-                            tracing::warn!(
-                                handler = handler.name(),
-                                event_id = event.event_id(),
-                                %error,
-                                "local handler failed"
-                            );
-                            report.handler_failures.push(HandlerFailure {
-                                handler: handler.name().to_owned(),
-                                event_id: event.event_id().to_owned(),
-                                event_type: event.event_type(),
-                                error,
-                            });
-                        }
-                    }
-                }
+                let emitted = self
+                    .subscribers
+                    .deliver(&event, &Delivery::live(), &mut report)
+                    .await;
+                queue.extend(emitted);
             }
         }
         report
@@ -127,8 +106,7 @@ impl EventBus for EventBridgeBus {
                  (set EVENTBRIDGE_LOCAL_HANDLERS=true for hybrid mode)"
             );
         }
-        let mut subscribers = self.subscribers.write().unwrap_or_else(|e| e.into_inner());
-        subscribers.entry(event_type).or_default().push(handler);
+        self.subscribers.add(event_type, handler);
     }
 
     /// Events EventBridge accepted through this bus.
