@@ -31,13 +31,20 @@ def setup(directory):
         "BROKER": "paper",
         "STRATEGY_ALLOCATION": '{"SPY": "0.6", "TLT": "0.4"}',
     })
-    # Lambda's provided.al2023 keeps its CA certificates in one bundle file; Debian keeps ~150
-    # separate files in /etc/ssl/certs, which the TLS client reads one by one at start-up (about
-    # 9 ms of a cold start here). Point it at Debian's bundle so the start-up reads what it would
-    # read on Lambda: one file.
+    # Lambda's provided.al2023 keeps its CA certificates in one bundle (/etc/pki/tls/certs holds
+    # ca-bundle.crt); Debian keeps ~150 separate files in /etc/ssl/certs, which the TLS client
+    # reads one by one at start-up (about 9 ms of a cold start here). Give the functions the
+    # Lambda layout -- a certificate directory holding just the bundle -- so a start reads what it
+    # would read on Lambda.
     bundle = "/etc/ssl/certs/ca-certificates.crt"
     if os.path.exists(bundle):
-        environment["SSL_CERT_FILE"] = bundle
+        certs = os.path.join(directory, "certs")
+        os.makedirs(certs, exist_ok=True)
+        link = os.path.join(certs, "ca-bundle.crt")
+        if not os.path.lexists(link):
+            os.symlink(bundle, link)
+        environment["SSL_CERT_FILE"] = link
+        environment["SSL_CERT_DIR"] = certs
     with open(os.path.join(directory, "function.env"), "w") as f:
         for key, value in environment.items():
             f.write(f"{key}={value}\n")
