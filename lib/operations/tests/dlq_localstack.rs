@@ -21,6 +21,9 @@ use alchemiser_operations::{
 use aws_sdk_sqs::types::MessageAttributeValue;
 use serde_json::{json, Value};
 
+mod common;
+use common::{receive_and_delete, unique_stage};
+
 fn envelope(event: &Event) -> Value {
     json!({
         "version": "0",
@@ -56,33 +59,6 @@ async fn send(
     request.send().await.unwrap().message_id.unwrap()
 }
 
-async fn receive_all(sqs: &aws_sdk_sqs::Client, url: &str, want: usize) -> Vec<Value> {
-    let mut bodies = Vec::new();
-    for _ in 0..15 {
-        let out = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .unwrap();
-        for m in out.messages.unwrap_or_default() {
-            bodies.push(serde_json::from_str(m.body().unwrap()).unwrap());
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-        if bodies.len() >= want {
-            break;
-        }
-    }
-    bodies
-}
-
 fn publisher(stage: &Stage) -> EventBridgePublisher {
     let outbox = std::env::temp_dir().join(format!("ops-dlq-{stage}.jsonl"));
     EventBridgePublisher::new(
@@ -103,8 +79,7 @@ async fn dlq_list_show_and_redrive() {
     let events = aws_sdk_eventbridge::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let ssm = aws_sdk_ssm::Client::new(&sdk);
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let stage: Stage = format!("dq{}", &id[..10]).parse().unwrap();
+    let stage = unique_stage("dq");
 
     // No queue yet: a clear error naming both ways of finding it.
     let error = DeadLetterQueue::for_stage(&sdk, &stage, None)
@@ -303,7 +278,7 @@ async fn dlq_list_show_and_redrive() {
     );
     assert_eq!(report.not_found, vec!["no-such-id".to_owned()]);
     assert!(!report.is_complete());
-    let arrived = receive_all(&sqs, &target_url, 1).await;
+    let arrived = receive_and_delete(&sqs, &target_url, 1).await;
     assert_eq!(arrived.len(), 1, "{arrived:?}");
     assert_eq!(decode_value(arrived[0].clone()).unwrap().event, failed);
     let left: Vec<String> = queue
@@ -358,7 +333,7 @@ async fn dlq_list_show_and_redrive() {
         assert_eq!(report.redriven.len(), 2, "{report:#?}");
         assert_eq!(report.failed.len(), 1, "{report:#?}");
     }
-    let arrived = receive_all(&sqs, &target_url, 2).await;
+    let arrived = receive_and_delete(&sqs, &target_url, 2).await;
     let mut ids: Vec<String> = arrived
         .into_iter()
         .map(|b| decode_value(b).unwrap().event.event_id().to_owned())
@@ -402,8 +377,7 @@ async fn dlq_list_show_and_redrive() {
 async fn redrive_to_a_missing_bus_keeps_the_message() {
     let sdk = alchemiser_lambda::load_sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let stage: Stage = format!("dqnobus{}", &id[..8]).parse().unwrap();
+    let stage = unique_stage("dqnobus");
     let url = sqs
         .create_queue()
         .queue_name(format!("ops-nobus-{stage}"))

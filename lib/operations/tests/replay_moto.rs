@@ -11,40 +11,9 @@ use std::time::Duration;
 use alchemiser_eventbridge::samples::sample_event;
 use alchemiser_eventbridge::{EventBridgePublisher, OutboxConfig, PublisherConfig};
 use alchemiser_events::{decode_value, EventType};
-use alchemiser_operations::{OperationsError, ReplayRequest, ReplayWindow, Replayer, Stage};
-use serde_json::Value;
-
-fn unique_stage(prefix: &str) -> Stage {
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    format!("{prefix}{}", &id[..10]).parse().unwrap()
-}
-
-async fn drain(sqs: &aws_sdk_sqs::Client, url: &str, want: usize) -> Vec<Value> {
-    let mut bodies = Vec::new();
-    for _ in 0..20 {
-        let out = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .unwrap();
-        for message in out.messages.unwrap_or_default() {
-            bodies.push(serde_json::from_str(message.body().unwrap()).unwrap());
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(message.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-        if bodies.len() >= want {
-            break;
-        }
-    }
-    bodies
-}
+use alchemiser_operations::{OperationsError, ReplayRequest, ReplayWindow, Replayer};
+mod common;
+use common::{receive_and_delete, unique_stage};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_redelivers_archived_events_with_replay_name() {
@@ -121,7 +90,7 @@ async fn replay_redelivers_archived_events_with_replay_name() {
     );
     let report = publisher.publish(sent.clone()).await;
     assert!(report.is_complete(), "{report:?}");
-    let originals = drain(&sqs, &queue_url, 2).await;
+    let originals = receive_and_delete(&sqs, &queue_url, 2).await;
     assert_eq!(originals.len(), 2, "{originals:?}");
     assert!(originals.iter().all(|b| b.get("replay-name").is_none()));
 
@@ -158,7 +127,7 @@ async fn replay_redelivers_archived_events_with_replay_name() {
     assert_eq!(status.progress_permille(), 1000);
     assert!(!seen.is_empty());
 
-    let replayed = drain(&sqs, &queue_url, 2).await;
+    let replayed = receive_and_delete(&sqs, &queue_url, 2).await;
     assert_eq!(replayed.len(), 2, "{replayed:?}");
     let mut ids = Vec::new();
     for body in replayed {
@@ -201,7 +170,7 @@ async fn replay_redelivers_archived_events_with_replay_name() {
             stdout.contains(&format!("replay cli-{stage} COMPLETED")),
             "{stdout}"
         );
-        let again = drain(&sqs, &queue_url, 2).await;
+        let again = receive_and_delete(&sqs, &queue_url, 2).await;
         assert_eq!(again.len(), 2);
         assert!(again
             .iter()
