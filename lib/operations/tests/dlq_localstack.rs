@@ -22,7 +22,7 @@ use aws_sdk_sqs::types::MessageAttributeValue;
 use serde_json::{json, Value};
 
 mod common;
-use common::{receive_and_delete, unique_stage};
+use common::{receive_and_delete, route_everything_to_queue, unique_stage};
 
 fn envelope(event: &Event) -> Value {
     json!({
@@ -113,28 +113,7 @@ async fn dlq_list_show_and_redrive() {
         .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
         .clone();
     let rule = format!("ops-all-{stage}");
-    events
-        .put_rule()
-        .name(&rule)
-        .event_bus_name(&bus)
-        .event_pattern(r#"{"source":[{"prefix":"alchemiser."}]}"#)
-        .send()
-        .await
-        .unwrap();
-    events
-        .put_targets()
-        .rule(&rule)
-        .event_bus_name(&bus)
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("queue")
-                .arn(&target_arn)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    route_everything_to_queue(&events, &bus, &rule, &target_arn).await;
     let dlq_url = sqs
         .create_queue()
         .queue_name(stage.dlq_name())

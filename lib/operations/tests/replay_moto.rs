@@ -13,7 +13,7 @@ use alchemiser_eventbridge::{EventBridgePublisher, OutboxConfig, PublisherConfig
 use alchemiser_events::{decode_value, EventType};
 use alchemiser_operations::{OperationsError, ReplayRequest, ReplayWindow, Replayer};
 mod common;
-use common::{receive_and_delete, unique_stage};
+use common::{receive_and_delete, route_everything_to_queue, unique_stage};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_redelivers_archived_events_with_replay_name() {
@@ -54,28 +54,7 @@ async fn replay_redelivers_archived_events_with_replay_name() {
         bus_arn.split(':').nth(4).unwrap()
     );
     let rule = format!("alchemiser-all-to-queue-{stage}");
-    events
-        .put_rule()
-        .name(&rule)
-        .event_bus_name(&bus)
-        .event_pattern(r#"{"source":[{"prefix":"alchemiser."}]}"#)
-        .send()
-        .await
-        .unwrap();
-    events
-        .put_targets()
-        .rule(&rule)
-        .event_bus_name(&bus)
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("queue")
-                .arn(&queue_arn)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    route_everything_to_queue(&events, &bus, &rule, &queue_arn).await;
 
     let window_start = chrono::Utc::now() - chrono::TimeDelta::hours(1);
     let sent = vec![

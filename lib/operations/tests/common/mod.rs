@@ -36,3 +36,34 @@ pub async fn receive_and_delete(sqs: &aws_sdk_sqs::Client, url: &str, want: usiz
     }
     bodies
 }
+
+/// A rule on `bus` matching every `alchemiser.*` source, with the queue `queue_arn` as target.
+pub async fn route_everything_to_queue(
+    events: &aws_sdk_eventbridge::Client,
+    bus: &str,
+    rule: &str,
+    queue_arn: &str,
+) {
+    events
+        .put_rule()
+        .name(rule)
+        .event_bus_name(bus)
+        .event_pattern(r#"{"source":[{"prefix":"alchemiser."}]}"#)
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule(rule)
+        .event_bus_name(bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("queue")
+                .arn(queue_arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
