@@ -13,6 +13,7 @@
 
 Endpoint: AWS_ENDPOINT_URL (default http://127.0.0.1:4566); credentials test/test, us-east-1.
 """
+
 import argparse
 import json
 import os
@@ -27,14 +28,15 @@ REGION = os.environ.get("AWS_REGION", "us-east-1")
 
 
 def client(service):
-    return boto3.client(service, endpoint_url=ENDPOINT, region_name=REGION,
-                        aws_access_key_id="test", aws_secret_access_key="test")
+    return boto3.client(
+        service, endpoint_url=ENDPOINT, region_name=REGION, aws_access_key_id="test", aws_secret_access_key="test"
+    )
 
 
 def put_all(events, entries, bus, batch):
     failed = 0
     for start in range(0, len(entries), batch):
-        chunk = [dict(entry, EventBusName=bus) for entry in entries[start:start + batch]]
+        chunk = [dict(entry, EventBusName=bus) for entry in entries[start : start + batch]]
         failed += events.put_events(Entries=chunk).get("FailedEntryCount", 0)
     return failed
 
@@ -57,8 +59,17 @@ def bench(args):
             rate = delivered / seconds
             label = "one entry per PutEvents" if batch == 1 else f"batched ({batch} per PutEvents)"
             print(f"boto3 {label:<28} delivered={delivered} failed={failed} in {seconds:.2f}s ({rate:.0f} events/s)")
-            results.append({"mode": mode, "batch_size": batch, "events": len(entries), "delivered": delivered,
-                            "failed": failed, "seconds": seconds, "events_per_s": rate})
+            results.append(
+                {
+                    "mode": mode,
+                    "batch_size": batch,
+                    "events": len(entries),
+                    "delivered": delivered,
+                    "failed": failed,
+                    "seconds": seconds,
+                    "events_per_s": rate,
+                }
+            )
     finally:
         events.delete_event_bus(Name=bus)
     if args.json:
@@ -74,8 +85,9 @@ def rule_setup(_args):
     events.create_event_bus(Name=bus)
     queue_url = sqs.create_queue(QueueName=f"alchemiser-bench-{suffix}")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name=rule, EventBusName=bus, State="ENABLED",
-                    EventPattern=json.dumps({"source": [{"prefix": "alchemiser."}]}))
+    events.put_rule(
+        Name=rule, EventBusName=bus, State="ENABLED", EventPattern=json.dumps({"source": [{"prefix": "alchemiser."}]})
+    )
     events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "queue", "Arn": arn}])
     print(json.dumps({"bus": bus, "rule": rule, "queue_url": queue_url}))
     return 0
@@ -90,7 +102,9 @@ def rule_count(args):
             QueueUrl=args.queue_url,
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )["Attributes"]
-        count = int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+        count = int(attributes["ApproximateNumberOfMessages"]) + int(
+            attributes["ApproximateNumberOfMessagesNotVisible"]
+        )
         if count >= args.n or time.perf_counter() - started > args.timeout:
             break
         time.sleep(0.2)
@@ -100,10 +114,12 @@ def rule_count(args):
 
 def rule_teardown(args):
     events, sqs = client("events"), client("sqs")
-    for step in (lambda: events.remove_targets(Rule=args.rule, EventBusName=args.bus, Ids=["queue"]),
-                 lambda: events.delete_rule(Name=args.rule, EventBusName=args.bus),
-                 lambda: events.delete_event_bus(Name=args.bus),
-                 lambda: sqs.delete_queue(QueueUrl=args.queue_url)):
+    for step in (
+        lambda: events.remove_targets(Rule=args.rule, EventBusName=args.bus, Ids=["queue"]),
+        lambda: events.delete_rule(Name=args.rule, EventBusName=args.bus),
+        lambda: events.delete_event_bus(Name=args.bus),
+        lambda: sqs.delete_queue(QueueUrl=args.queue_url),
+    ):
         try:
             step()
         except Exception as error:  # best effort: report and go on

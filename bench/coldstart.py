@@ -20,7 +20,9 @@ Usage:
 Prints one JSON object: {"name", "runs", "median_ms", "min_ms", "max_ms", "init_median_ms",
 "peak_rss_kb_median", "peak_rss_kb_max", "samples_ms", "errors"}.
 """
+
 import argparse
+import contextlib
 import copy
 import http.server
 import json
@@ -52,8 +54,8 @@ class Run:
         self.responded_at = None
         self.outcome = None  # "response" | "error" | "init_error"
         self.body = b""
-        self.done = threading.Event()   # a response or an error arrived
-        self.over = threading.Event()   # the harness finished with this start
+        self.done = threading.Event()  # a response or an error arrived
+        self.over = threading.Event()  # the harness finished with this start
 
 
 class Emulator(http.server.ThreadingHTTPServer):
@@ -104,12 +106,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._reply(503, b'{"errorMessage":"no more invocations"}')
             return
         deadline_ms = int(time.time() * 1000) + 30_000
-        self._reply(200, run.event_bytes, {
-            "Lambda-Runtime-Aws-Request-Id": run.request_id,
-            "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
-            "Lambda-Runtime-Invoked-Function-Arn": FUNCTION_ARN.format(name=run.name),
-            "Lambda-Runtime-Trace-Id": f"Root=1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]};Sampled=0",
-        })
+        self._reply(
+            200,
+            run.event_bytes,
+            {
+                "Lambda-Runtime-Aws-Request-Id": run.request_id,
+                "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
+                "Lambda-Runtime-Invoked-Function-Arn": FUNCTION_ARN.format(name=run.name),
+                "Lambda-Runtime-Trace-Id": f"Root=1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]};Sampled=0",
+            },
+        )
 
     def do_POST(self):
         now = time.perf_counter()
@@ -147,10 +153,9 @@ def fresh_event(template, fresh_ids, wrap):
     event = copy.deepcopy(template)
     suffix = str(uuid.uuid4())
     detail = event.get("detail") if isinstance(event.get("detail"), dict) else event
-    if fresh_ids and isinstance(detail, dict):
-        if "event_id" in detail:
-            base = re.sub(r"-(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\d+)$", "", detail["event_id"])
-            detail["event_id"] = f"{base}-{suffix}"
+    if fresh_ids and isinstance(detail, dict) and "event_id" in detail:
+        base = re.sub(r"-(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\d+)$", "", detail["event_id"])
+        detail["event_id"] = f"{base}-{suffix}"
     if wrap and "detail" not in event:
         event = {
             "version": "0",
@@ -160,8 +165,10 @@ def fresh_event(template, fresh_ids, wrap):
             "account": "000000000000",
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "region": "us-east-1",
-            "resources": [f"correlation:{detail.get('correlation_id', '')}",
-                          f"causation:{detail.get('causation_id', '')}"],
+            "resources": [
+                f"correlation:{detail.get('correlation_id', '')}",
+                f"causation:{detail.get('causation_id', '')}",
+            ],
             "detail": detail,
         }
     elif fresh_ids and "id" in event:
@@ -204,14 +211,16 @@ def main():
     server = Emulator()
     threading.Thread(target=server.serve_forever, daemon=True).start()
     host, port = server.server_address
-    env.update({
-        "AWS_LAMBDA_RUNTIME_API": f"{host}:{port}",
-        "AWS_LAMBDA_FUNCTION_NAME": args.name,
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
-        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{args.name}",
-        "AWS_LAMBDA_LOG_STREAM_NAME": "bench",
-    })
+    env.update(
+        {
+            "AWS_LAMBDA_RUNTIME_API": f"{host}:{port}",
+            "AWS_LAMBDA_FUNCTION_NAME": args.name,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{args.name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": "bench",
+        }
+    )
 
     totals, inits, rss, errors = [], [], [], []
     killed = 0  # starts killed by a signal from outside before answering (shared machine): retried
@@ -229,37 +238,43 @@ def main():
                 shutil.copyfile(source, target)
                 run_env[variable] = target
             server.run = run
-            log = tempfile.TemporaryFile()
-            started = time.perf_counter()
-            process = subprocess.Popen(args.command, env=run_env, stdout=log, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, start_new_session=True)
-            finished = False
-            while not finished:
-                finished = run.done.wait(0.005)
-                if not finished and (process.poll() is not None or time.perf_counter() - started > args.timeout):
-                    break
-            peak = peak_rss_kb(process.pid) if finished else None
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            process.wait()
-            run.over.set()
-            if finished and run.outcome == "response":
-                totals.append((run.responded_at - started) * 1000)
-                if run.first_next_at is not None:
-                    inits.append((run.first_next_at - started) * 1000)
-                if peak is not None:
-                    rss.append(peak)
-            elif not finished and process.returncode is not None and process.returncode < 0:
-                killed += 1
-            else:
-                log.seek(0)
-                tail = log.read()[-600:].decode(errors="replace")
-                why = run.outcome or (f"exited with {process.returncode} before answering"
-                                      if not finished and process.returncode is not None else "timeout")
-                errors.append(f"start {index}: {why}: {run.body[:300].decode(errors='replace')} {tail}".strip())
-            log.close()
+            with tempfile.TemporaryFile() as log:
+                started = time.perf_counter()
+                process = subprocess.Popen(
+                    args.command,
+                    env=run_env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+                finished = False
+                while not finished:
+                    finished = run.done.wait(0.005)
+                    if not finished and (process.poll() is not None or time.perf_counter() - started > args.timeout):
+                        break
+                peak = peak_rss_kb(process.pid) if finished else None
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                run.over.set()
+                if finished and run.outcome == "response":
+                    totals.append((run.responded_at - started) * 1000)
+                    if run.first_next_at is not None:
+                        inits.append((run.first_next_at - started) * 1000)
+                    if peak is not None:
+                        rss.append(peak)
+                elif not finished and process.returncode is not None and process.returncode < 0:
+                    killed += 1
+                else:
+                    log.seek(0)
+                    tail = log.read()[-600:].decode(errors="replace")
+                    why = run.outcome or (
+                        f"exited with {process.returncode} before answering"
+                        if not finished and process.returncode is not None
+                        else "timeout"
+                    )
+                    errors.append(f"start {index}: {why}: {run.body[:300].decode(errors='replace')} {tail}".strip())
     finally:
         server.shutdown()
         shutil.rmtree(scratch, ignore_errors=True)

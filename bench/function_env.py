@@ -1,11 +1,12 @@
 """The functions' environment for the cold-start benchmark, on the local emulators (boto3).
 
-  function_env.py setup DIR  -> writes DIR/function.env (KEY=VALUE lines): the smoke test's set-up
-                                (tests/lambda_smoke/emulators.py: an idempotency table in moto, a
-                                failure queue in LocalStack) plus what the strategy, portfolio and
-                                execution functions need (paper broker, allocation)
-  function_env.py teardown DIR -> deletes that table and queue
+function_env.py setup DIR  -> writes DIR/function.env (KEY=VALUE lines): the smoke test's set-up
+                              (tests/lambda_smoke/emulators.py: an idempotency table in moto, a
+                              failure queue in LocalStack) plus what the strategy, portfolio and
+                              execution functions need (paper broker, allocation)
+function_env.py teardown DIR -> deletes that table and queue
 """
+
 import contextlib
 import io
 import os
@@ -25,12 +26,14 @@ def setup(directory):
     with contextlib.redirect_stdout(out):
         emulators.setup()
     environment = read_env_text(out.getvalue())
-    environment.update({
-        "STAGE": "bench",
-        "RUST_LOG": "warn",
-        "BROKER": "paper",
-        "STRATEGY_ALLOCATION": '{"SPY": "0.6", "TLT": "0.4"}',
-    })
+    environment.update(
+        {
+            "STAGE": "bench",
+            "RUST_LOG": "warn",
+            "BROKER": "paper",
+            "STRATEGY_ALLOCATION": '{"SPY": "0.6", "TLT": "0.4"}',
+        }
+    )
     # Lambda's provided.al2023 keeps its CA certificates in one bundle (/etc/pki/tls/certs holds
     # ca-bundle.crt); Debian keeps ~150 separate files in /etc/ssl/certs, which the TLS client
     # reads one by one at start-up (about 9 ms of a cold start here). Give the functions the

@@ -6,12 +6,13 @@ WorkflowCompleted detail) and POST the response. It creates no AWS client and ma
 
 Run by bench/coldstart.py (it sets AWS_LAMBDA_RUNTIME_API) from scripts/bench.
 """
+
 import http.client
 import json
 import os
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 import boto3  # noqa: F401  (the import is part of the cold start being measured)
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,7 +27,7 @@ class BaseEvent(BaseModel):
     event_type: str
     timestamp: datetime
     source_module: str
-    source_component: Optional[str] = None
+    source_component: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     schema_version: str = "1.0"
 
@@ -37,9 +38,9 @@ class WorkflowSummary(BaseModel):
     dry_run: bool = False
     orders_placed: int = 0
     orders_succeeded: int = 0
-    plan_id: Optional[str] = None
-    total_trade_value: Optional[Decimal] = None
-    trades_required: Optional[bool] = None
+    plan_id: str | None = None
+    total_trade_value: Decimal | None = None
+    trades_required: bool | None = None
 
 
 class WorkflowCompleted(BaseEvent):
@@ -73,8 +74,12 @@ def main():
     payload = answer.read()
     event = Envelope.model_validate_json(payload)
     result = json.dumps({"status": "handled", "event_id": event.detail.event_id}).encode()
-    connection.request("POST", f"/2018-06-01/runtime/invocation/{request_id}/response", body=result,
-                       headers={"Content-Type": "application/json"})
+    connection.request(
+        "POST",
+        f"/2018-06-01/runtime/invocation/{request_id}/response",
+        body=result,
+        headers={"Content-Type": "application/json"},
+    )
     connection.getresponse().read()
     # A real runtime would poll for the next event; one is all the measurement needs.
 

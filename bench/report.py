@@ -3,6 +3,7 @@ document (OUT_FILE): each figure next to its target and PASS / MISS ("info" rows
 
 Usage: report.py WORK_DIR OUT_FILE REPO_ROOT
 """
+
 import datetime
 import json
 import os
@@ -39,8 +40,18 @@ def main():
             shown = f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
         else:
             shown = f"{value:,}" if isinstance(value, int) else str(value)
-        rows.append({"group": group, "metric": metric, "value": value, "unit": unit, "shown": shown,
-                     "target": target or "", "verdict": verdict, "note": note})
+        rows.append(
+            {
+                "group": group,
+                "metric": metric,
+                "value": value,
+                "unit": unit,
+                "shown": shown,
+                "target": target or "",
+                "verdict": verdict,
+                "note": note,
+            }
+        )
 
     # 1. Publisher throughput (bus without rules), side by side.
     rust_b, rust_s = load(work, "publisher-rust-batched.json"), load(work, "publisher-rust-single.json")
@@ -56,7 +67,9 @@ def main():
     ratio = rb / bs if rb and bs else None
     row(g, "Rust batched / boto3 one-by-one", ratio and round(ratio, 1), "x", ">= 6x", ratio is not None and ratio >= 6)
     ratio = rb / bb if rb and bb else None
-    row(g, "Rust batched / boto3 batched", ratio and round(ratio, 2), "x", ">= 1.0x", ratio is not None and ratio >= 1.0)
+    row(
+        g, "Rust batched / boto3 batched", ratio and round(ratio, 2), "x", ">= 1.0x", ratio is not None and ratio >= 1.0
+    )
     rule, count = load(work, "publisher-rule.json"), load(work, "rule-count.json")
     rr = rate(rule, "batched")
     note = "LocalStack's own rule delivery caps this (~230 ev/s on this machine kind)"
@@ -79,36 +92,77 @@ def main():
         if function == "monitor":
             ok = ms is not None and p_ms is not None and ms * 20 <= p_ms
             ratio = f"1/{p_ms / ms:.0f} of Python" if ms and p_ms else None
-            row(g, f"Rust {function} (release bootstrap)", ms, "ms", "<= 1/20 of Python", ok,
-                note + (f"; {ratio}" if ratio else ""))
+            row(
+                g,
+                f"Rust {function} (release bootstrap)",
+                ms,
+                "ms",
+                "<= 1/20 of Python",
+                ok,
+                note + (f"; {ratio}" if ratio else ""),
+            )
         else:
             row(g, f"Rust {function} (release bootstrap)", ms, "ms", note=note)
     monitor = load(work, "coldstart-monitor.json") or {}
     init = monitor.get("init_median_ms")
-    row(g, "Rust monitor, init only (start -> first GET /next)", init, "ms",
-        note=(f"1/{p_ms / init:.0f} of Python; the rest of the Rust figure is the invocation, "
-              "mostly its DynamoDB claim and completion in moto" if init and p_ms else ""))
-    row(g, "Python: import boto3 + pydantic, parse the same event", p_ms, "ms",
-        note=f"{python.get('runs', 0)} starts; {python.get('versions', '')}")
+    row(
+        g,
+        "Rust monitor, init only (start -> first GET /next)",
+        init,
+        "ms",
+        note=(
+            f"1/{p_ms / init:.0f} of Python; the rest of the Rust figure is the invocation, "
+            "mostly its DynamoDB claim and completion in moto"
+            if init and p_ms
+            else ""
+        ),
+    )
+    row(
+        g,
+        "Python: import boto3 + pydantic, parse the same event",
+        p_ms,
+        "ms",
+        note=f"{python.get('runs', 0)} starts; {python.get('versions', '')}",
+    )
 
     g = "per function"
     for function in FUNCTIONS:
         zip_path = os.path.join(repo, "target", "lambda", function, "bootstrap.zip")
         size = os.path.getsize(zip_path) if os.path.exists(zip_path) else None
-        row(g, f"{function}: bootstrap.zip", size and round(size / MIB, 2), "MiB", "<= 4 MiB",
-            size is not None and size <= 4 * MIB, f"{size:,} bytes" if size else "")
+        row(
+            g,
+            f"{function}: bootstrap.zip",
+            size and round(size / MIB, 2),
+            "MiB",
+            "<= 4 MiB",
+            size is not None and size <= 4 * MIB,
+            f"{size:,} bytes" if size else "",
+        )
     for function in FUNCTIONS:
         doc = load(work, f"coldstart-{function}.json") or {}
         kb = doc.get("peak_rss_kb_max")
-        row(g, f"{function}: peak RSS, one invocation (VmHWM)", kb and round(kb * 1024 / 1e6, 1), "MB",
-            "<= 24 MB", kb is not None and kb * 1024 <= 24e6, f"max of {doc.get('runs', 0)} starts")
+        row(
+            g,
+            f"{function}: peak RSS, one invocation (VmHWM)",
+            kb and round(kb * 1024 / 1e6, 1),
+            "MB",
+            "<= 24 MB",
+            kb is not None and kb * 1024 <= 24e6,
+            f"max of {doc.get('runs', 0)} starts",
+        )
 
     # 4. In-memory workflows per second on one core.
     wf = load(work, "workflow.json") or {}
     g = "in-memory workflows (criterion, taskset -c 0)"
     median = wf.get("criterion_median_per_s")
-    row(g, "workflows/s, criterion median", median and round(median), "/s", ">= 20,000/s",
-        median is not None and median >= 20000)
+    row(
+        g,
+        "workflows/s, criterion median",
+        median and round(median),
+        "/s",
+        ">= 20,000/s",
+        median is not None and median >= 20000,
+    )
     row(g, "workflows/s, the bench's plain 1-second figure", wf.get("plain_per_s"), "/s")
 
     # 5. Clean scripts/test wall time (recorded by scripts/test itself).
@@ -116,17 +170,30 @@ def main():
     g = "scripts/test"
     if test:
         seconds = test.get("seconds")
-        row(g, "clean scripts/test wall time", seconds and round(seconds / 60, 1), "min", "<= 25 min",
+        row(
+            g,
+            "clean scripts/test wall time",
+            seconds and round(seconds / 60, 1),
+            "min",
+            "<= 25 min",
             seconds is not None and seconds <= 25 * 60,
             f"recorded {test.get('finished_at', '?')}, exit {test.get('exit_status', '?')}, "
-            f"{test.get('cores', '?')} cores, mode {test.get('mode', '?')}")
+            f"{test.get('cores', '?')} cores, mode {test.get('mode', '?')}",
+        )
     else:
-        row(g, "clean scripts/test wall time", None, "min", "<= 25 min", None,
-            "not measured yet (scripts/test writes bench-results/test-wall-time.json)")
+        row(
+            g,
+            "clean scripts/test wall time",
+            None,
+            "min",
+            "<= 25 min",
+            None,
+            "not measured yet (scripts/test writes bench-results/test-wall-time.json)",
+        )
         rows[-1]["verdict"] = "n/a"
 
     document = {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": load(work, "machine.json"),
         "rows": rows,
         "raw": {name[:-5]: load(work, name) for name in sorted(os.listdir(work)) if name.endswith(".json")},

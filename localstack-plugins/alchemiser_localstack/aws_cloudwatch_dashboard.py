@@ -8,6 +8,7 @@ them. Ref returns the dashboard name, as in AWS; the type has no Fn::GetAtt attr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from pathlib import Path
@@ -59,9 +60,7 @@ class CloudWatchDashboardProvider(ResourceProvider[CloudWatchDashboardProperties
         self, request: ResourceRequest[CloudWatchDashboardProperties]
     ) -> ProgressEvent[CloudWatchDashboardProperties]:
         model = request.desired_state
-        got = request.aws_client_factory.cloudwatch.get_dashboard(
-            DashboardName=model["DashboardName"]
-        )
+        got = request.aws_client_factory.cloudwatch.get_dashboard(DashboardName=model["DashboardName"])
         model["DashboardBody"] = got["DashboardBody"]
         return ProgressEvent(status=OperationStatus.SUCCESS, resource_model=model)
 
@@ -82,10 +81,8 @@ class CloudWatchDashboardProvider(ResourceProvider[CloudWatchDashboardProperties
     ) -> ProgressEvent[CloudWatchDashboardProperties]:
         model = request.desired_state
         cloudwatch = request.aws_client_factory.cloudwatch
-        try:
+        with contextlib.suppress(cloudwatch.exceptions.DashboardNotFoundError):
             cloudwatch.delete_dashboards(DashboardNames=[model["DashboardName"]])
-        except cloudwatch.exceptions.DashboardNotFoundError:
-            pass
         return ProgressEvent(status=OperationStatus.SUCCESS, resource_model=model)
 
     def list(
@@ -94,7 +91,5 @@ class CloudWatchDashboardProvider(ResourceProvider[CloudWatchDashboardProperties
         entries = request.aws_client_factory.cloudwatch.list_dashboards().get("DashboardEntries", [])
         return ProgressEvent(
             status=OperationStatus.SUCCESS,
-            resource_models=[
-                CloudWatchDashboardProperties(DashboardName=e["DashboardName"]) for e in entries
-            ],
+            resource_models=[CloudWatchDashboardProperties(DashboardName=e["DashboardName"]) for e in entries],
         )

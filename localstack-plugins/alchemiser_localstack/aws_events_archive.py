@@ -9,6 +9,7 @@ Ref returns the archive name; Fn::GetAtt Arn returns the archive ARN (as in AWS)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from pathlib import Path
@@ -55,9 +56,7 @@ class EventsArchiveProvider(ResourceProvider[EventsArchiveProperties]):
     TYPE = "AWS::Events::Archive"
     SCHEMA = util.get_schema_path(Path(__file__))
 
-    def create(
-        self, request: ResourceRequest[EventsArchiveProperties]
-    ) -> ProgressEvent[EventsArchiveProperties]:
+    def create(self, request: ResourceRequest[EventsArchiveProperties]) -> ProgressEvent[EventsArchiveProperties]:
         model = request.desired_state
         events = request.aws_client_factory.events
         if not model.get("ArchiveName"):
@@ -86,19 +85,13 @@ class EventsArchiveProvider(ResourceProvider[EventsArchiveProperties]):
             custom_context=request.custom_context,
         )
 
-    def read(
-        self, request: ResourceRequest[EventsArchiveProperties]
-    ) -> ProgressEvent[EventsArchiveProperties]:
+    def read(self, request: ResourceRequest[EventsArchiveProperties]) -> ProgressEvent[EventsArchiveProperties]:
         model = request.desired_state
-        described = request.aws_client_factory.events.describe_archive(
-            ArchiveName=model["ArchiveName"]
-        )
+        described = request.aws_client_factory.events.describe_archive(ArchiveName=model["ArchiveName"])
         model["Arn"] = described["ArchiveArn"]
         return ProgressEvent(status=OperationStatus.SUCCESS, resource_model=model)
 
-    def update(
-        self, request: ResourceRequest[EventsArchiveProperties]
-    ) -> ProgressEvent[EventsArchiveProperties]:
+    def update(self, request: ResourceRequest[EventsArchiveProperties]) -> ProgressEvent[EventsArchiveProperties]:
         model = request.desired_state
         previous = request.previous_state or {}
         events = request.aws_client_factory.events
@@ -120,20 +113,14 @@ class EventsArchiveProvider(ResourceProvider[EventsArchiveProperties]):
             custom_context=request.custom_context,
         )
 
-    def delete(
-        self, request: ResourceRequest[EventsArchiveProperties]
-    ) -> ProgressEvent[EventsArchiveProperties]:
+    def delete(self, request: ResourceRequest[EventsArchiveProperties]) -> ProgressEvent[EventsArchiveProperties]:
         model = request.desired_state
         events = request.aws_client_factory.events
-        try:
+        with contextlib.suppress(events.exceptions.ResourceNotFoundException):
             events.delete_archive(ArchiveName=model["ArchiveName"])
-        except events.exceptions.ResourceNotFoundException:
-            pass
         return ProgressEvent(status=OperationStatus.SUCCESS, resource_model=model)
 
-    def list(
-        self, request: ResourceRequest[EventsArchiveProperties]
-    ) -> ProgressEvent[EventsArchiveProperties]:
+    def list(self, request: ResourceRequest[EventsArchiveProperties]) -> ProgressEvent[EventsArchiveProperties]:
         archives = request.aws_client_factory.events.list_archives().get("Archives", [])
         return ProgressEvent(
             status=OperationStatus.SUCCESS,

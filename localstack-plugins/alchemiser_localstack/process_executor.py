@@ -28,6 +28,7 @@ runtime whose zip carries a bootstrap) are supported. Layers and container image
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -38,13 +39,12 @@ import subprocess
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import requests
-
 from localstack import config
 from localstack.aws.api.lambda_ import PackageType
 from localstack.services.lambda_.invocation.executor_endpoint import ExecutorEndpoint
@@ -170,9 +170,7 @@ class InitServer:
         env.setdefault("TMPDIR", str(self.tmp_dir))
         # LocalStack hands out STS-assumed-role credentials; the team's convention is test/test.
         # Functions that set their own credentials keep them.
-        if os.environ.get("ALCHEMISER_LAMBDA_TEST_CREDENTIALS", "1") == "1" and not (
-            "AWS_ACCESS_KEY_ID" in user_env
-        ):
+        if os.environ.get("ALCHEMISER_LAMBDA_TEST_CREDENTIALS", "1") == "1" and "AWS_ACCESS_KEY_ID" not in user_env:
             env["AWS_ACCESS_KEY_ID"] = "test"
             env["AWS_SECRET_ACCESS_KEY"] = "test"
             env.pop("AWS_SESSION_TOKEN", None)
@@ -204,7 +202,9 @@ class InitServer:
             target=self._pump_output, args=(proc,), name=f"lambda-out-{self.executor.id}", daemon=True
         ).start()
         threading.Thread(
-            target=self._watch_exit, args=(proc, generation), name=f"lambda-wait-{self.executor.id}",
+            target=self._watch_exit,
+            args=(proc, generation),
+            name=f"lambda-wait-{self.executor.id}",
             daemon=True,
         ).start()
 
@@ -229,10 +229,8 @@ class InitServer:
         if not line.endswith("\n"):
             line += "\n"
         with self.log_lock:
-            try:
+            with contextlib.suppress(ValueError):  # closed during stop
                 self.log_file.write(line)
-            except ValueError:
-                pass  # closed during stop
             if file_only:
                 return
             if init or self.current is None:
@@ -253,12 +251,7 @@ class InitServer:
             inv = self.current
             same_process = generation == self.proc_generation
             initialised = self.initialised.is_set()
-        if (
-            inv is not None
-            and inv.generation == generation
-            and not inv.timed_out
-            and not inv.done.is_set()
-        ):
+        if inv is not None and inv.generation == generation and not inv.timed_out and not inv.done.is_set():
             # crashed while handling an invocation
             self.finish(
                 inv,
@@ -266,7 +259,9 @@ class InitServer:
                 body=json.dumps(
                     {
                         "errorType": "Runtime.ExitError",
-                        "errorMessage": f"RequestId: {inv.request_id} Error: Runtime exited with error: exit status {code}",
+                        "errorMessage": (
+                            f"RequestId: {inv.request_id} Error: Runtime exited with error: exit status {code}"
+                        ),
                     }
                 ).encode(),
             )
@@ -380,7 +375,7 @@ class InitServer:
     def on_timeout(self, inv: Invocation) -> None:
         if inv.done.is_set():
             return
-        ts = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        ts = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         message = f"{ts} {inv.request_id} Task timed out after {self.timeout_s:.2f} seconds"
         self._log_line(message + "\n")
         inv.timed_out = True
@@ -503,9 +498,7 @@ class InitServer:
                         self._json(HTTPStatus.BAD_REQUEST, {"errorMessage": "invalid invoke payload"})
                         return
                     self._reply(HTTPStatus.OK)
-                    threading.Thread(
-                        target=server.accept_invoke, args=(payload,), daemon=True
-                    ).start()
+                    threading.Thread(target=server.accept_invoke, args=(payload,), daemon=True).start()
                     return
                 if path == f"{RUNTIME_API_PREFIX}/init/error":
                     self._json(HTTPStatus.ACCEPTED, {"status": "OK"})
@@ -513,14 +506,16 @@ class InitServer:
                     return
                 prefix = f"{RUNTIME_API_PREFIX}/invocation/"
                 if path.startswith(prefix):
-                    rest = path[len(prefix):]
+                    rest = path[len(prefix) :]
                     request_id, _, kind = rest.partition("/")
                     inv = server.lookup(request_id)
                     if inv is None or inv.done.is_set():
                         self._json(
                             HTTPStatus.BAD_REQUEST,
-                            {"errorMessage": f"unknown or finished request id {request_id}",
-                             "errorType": "InvalidRequestID"},
+                            {
+                                "errorMessage": f"unknown or finished request id {request_id}",
+                                "errorType": "InvalidRequestID",
+                            },
                         )
                         return
                     if kind == "response":
@@ -544,11 +539,8 @@ class InitServer:
             self.httpd.server_close()
         except Exception:  # noqa: BLE001
             pass
-        with self.log_lock:
-            try:
-                self.log_file.close()
-            except Exception:  # noqa: BLE001
-                pass
+        with self.log_lock, contextlib.suppress(Exception):
+            self.log_file.close()
         shutil.rmtree(self.tmp_dir, ignore_errors=True)
 
     def logs(self) -> str:
@@ -600,7 +592,11 @@ class ProcessRuntimeExecutor(RuntimeExecutor):
         self.executor_endpoint.container_port = self.init_server.port
         LOG.debug(
             "alchemiser-process: environment %s for %s: runtime API on 127.0.0.1:%s, code %s, log %s",
-            self.id, fv.qualified_arn, self.init_server.port, code_dir, self.init_server.log_path,
+            self.id,
+            fv.qualified_arn,
+            self.init_server.port,
+            code_dir,
+            self.init_server.log_path,
         )
         self.init_server.spawn()
         # LocalStack's startup timer (LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT) calls stop() if this hangs.

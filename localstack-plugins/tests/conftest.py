@@ -1,6 +1,7 @@
 """Fixtures for the plugin tests. They need a running LocalStack (scripts/test-localstack-plugins
 starts one) and fail -- never skip -- when it is not there."""
 
+import contextlib
 import io
 import json
 import os
@@ -66,8 +67,9 @@ def role_arn():
     iam = client("iam")
     trust = {
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                       "Action": "sts:AssumeRole"}],
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
     }
     try:
         return iam.create_role(RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
@@ -120,10 +122,8 @@ def make_function(lambda_client, role_arn, bootstrap_zip):
 
     yield _make
     for name in created:
-        try:
+        with contextlib.suppress(Exception):
             lambda_client.delete_function(FunctionName=name)
-        except Exception:  # noqa: BLE001
-            pass
 
 
 @pytest.fixture
@@ -138,10 +138,8 @@ def make_queue(sqs):
 
     yield _make
     for url in created:
-        try:
+        with contextlib.suppress(Exception):
             sqs.delete_queue(QueueUrl=url)
-        except Exception:  # noqa: BLE001
-            pass
 
 
 def invoke_json(lambda_client, name, payload, **kwargs):

@@ -68,8 +68,9 @@ def test_archive_created_updated_and_deleted_with_the_stack(cfn, events):
         assert resource["StackResourceDetail"]["PhysicalResourceId"] == name
 
         # update in place: retention 365 -> 30
-        cfn.update_stack(StackName=stack, TemplateBody=body,
-                         Parameters=[{"ParameterKey": "Retention", "ParameterValue": "30"}])
+        cfn.update_stack(
+            StackName=stack, TemplateBody=body, Parameters=[{"ParameterKey": "Retention", "ParameterValue": "30"}]
+        )
         wait_stack(cfn, stack, "UPDATE_COMPLETE")
         assert events.describe_archive(ArchiveName=name)["RetentionDays"] == 30
     finally:

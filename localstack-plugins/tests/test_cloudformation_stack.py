@@ -28,8 +28,13 @@ def template(bucket, key, bus):
                 "Properties": {
                     "AssumeRolePolicyDocument": {
                         "Version": "2012-10-17",
-                        "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                                       "Action": "sts:AssumeRole"}],
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": {"Service": "lambda.amazonaws.com"},
+                                "Action": "sts:AssumeRole",
+                            }
+                        ],
                     }
                 },
             },
@@ -86,8 +91,9 @@ def test_stack_with_lambda_rule_and_archive(cfn, events, sqs, lambda_client, boo
     s3.create_bucket(Bucket=bucket)
     s3.put_object(Bucket=bucket, Key=key, Body=bootstrap_zip)
     t0 = time.monotonic()
-    cfn.create_stack(StackName=stack, TemplateBody=json.dumps(template(bucket, key, bus)),
-                     Capabilities=["CAPABILITY_IAM"])
+    cfn.create_stack(
+        StackName=stack, TemplateBody=json.dumps(template(bucket, key, bus)), Capabilities=["CAPABILITY_IAM"]
+    )
     try:
         out = wait_stack(cfn, stack, "CREATE_COMPLETE", timeout=120)
         print(f"[timing] create_stack -> CREATE_COMPLETE: {time.monotonic() - t0:.1f}s")
@@ -99,10 +105,18 @@ def test_stack_with_lambda_rule_and_archive(cfn, events, sqs, lambda_client, boo
         # rule -> Lambda: the function's echo goes back through a synchronous check of its log
         marker = uuid.uuid4().hex
         entries = [
-            {"EventBusName": bus, "Source": "alchemiser.strategy", "DetailType": "SignalGenerated",
-             "Detail": json.dumps({"marker": marker})},
-            {"EventBusName": bus, "Source": "alchemiser.strategy", "DetailType": "SignalGenerated",
-             "Detail": json.dumps({"fail": "handler failed permanently", "marker": marker})},
+            {
+                "EventBusName": bus,
+                "Source": "alchemiser.strategy",
+                "DetailType": "SignalGenerated",
+                "Detail": json.dumps({"marker": marker}),
+            },
+            {
+                "EventBusName": bus,
+                "Source": "alchemiser.strategy",
+                "DetailType": "SignalGenerated",
+                "Detail": json.dumps({"fail": "handler failed permanently", "marker": marker}),
+            },
         ]
         assert events.put_events(Entries=entries)["FailedEntryCount"] == 0
         records = wait_for_messages(sqs, outputs["QueueUrl"], count=1, timeout=60)

@@ -30,9 +30,17 @@ TEMPLATE = {
             "Type": "AWS::CloudWatch::Dashboard",
             "Properties": {
                 "DashboardName": "DASHBOARD_NAME",
-                "DashboardBody": {"Fn::Join": ["", ["{\"widgets\":[{\"type\":\"text\",\"x\":0,\"y\":0,",
-                                                   "\"width\":6,\"height\":3,\"properties\":{\"markdown\":\"",
-                                                   {"Ref": "Table"}, "\"}}]}"]]},
+                "DashboardBody": {
+                    "Fn::Join": [
+                        "",
+                        [
+                            '{"widgets":[{"type":"text","x":0,"y":0,',
+                            '"width":6,"height":3,"properties":{"markdown":"',
+                            {"Ref": "Table"},
+                            '"}}]}',
+                        ],
+                    ]
+                },
             },
         },
     },
@@ -45,8 +53,9 @@ TEMPLATE = {
 
 @pytest.fixture(scope="module")
 def moto_ddb():
-    ddb = boto3.client("dynamodb", endpoint_url=MOTO, region_name=REGION,
-                       aws_access_key_id="test", aws_secret_access_key="test")
+    ddb = boto3.client(
+        "dynamodb", endpoint_url=MOTO, region_name=REGION, aws_access_key_id="test", aws_secret_access_key="test"
+    )
     try:
         ddb.list_tables()
     except Exception as e:  # noqa: BLE001
@@ -57,9 +66,12 @@ def moto_ddb():
 def test_dynamodb_api_of_localstack_is_moto(moto_ddb):
     ddb = client("dynamodb")
     name = f"plugin-ddb-{uuid.uuid4().hex[:8]}"
-    ddb.create_table(TableName=name, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                     BillingMode="PAY_PER_REQUEST")
+    ddb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
     try:
         # written through LocalStack, read through moto, and the other way round
         ddb.put_item(TableName=name, Item={"pk": {"S": "a"}})
@@ -67,8 +79,7 @@ def test_dynamodb_api_of_localstack_is_moto(moto_ddb):
         moto_ddb.put_item(TableName=name, Item={"pk": {"S": "b"}})
         # conditional writes keep their error code through the proxy
         with pytest.raises(ddb.exceptions.ConditionalCheckFailedException):
-            ddb.put_item(TableName=name, Item={"pk": {"S": "b"}},
-                         ConditionExpression="attribute_not_exists(pk)")
+            ddb.put_item(TableName=name, Item={"pk": {"S": "b"}}, ConditionExpression="attribute_not_exists(pk)")
         # same account on both sides (MOTO_ACCOUNT_ID=000000000000)
         arn = ddb.describe_table(TableName=name)["Table"]["TableArn"]
         assert arn == f"arn:aws:dynamodb:{REGION}:000000000000:table/{name}"

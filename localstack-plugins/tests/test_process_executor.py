@@ -121,7 +121,8 @@ def test_async_failure_is_retried_then_sent_to_on_failure_destination(
     )
     marker = uuid.uuid4().hex
     resp = lambda_client.invoke(
-        FunctionName=name, InvocationType="Event",
+        FunctionName=name,
+        InvocationType="Event",
         Payload=json.dumps({"fail": "async boom", "marker": marker}).encode(),
     )
     assert resp["StatusCode"] == 202
@@ -139,9 +140,7 @@ def test_async_failure_is_retried_then_sent_to_on_failure_destination(
     assert [c["marker"] for c in calls] == [marker, marker], "expected the first attempt + 1 retry"
 
 
-def test_eventbridge_rule_invokes_the_function(
-    lambda_client, events, make_function, tmp_path
-):
+def test_eventbridge_rule_invokes_the_function(lambda_client, events, make_function, tmp_path):
     echo_log = tmp_path / "events.jsonl"
     name = make_function(env={"ECHO_LOG": str(echo_log)})
     fn_arn = lambda_client.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
@@ -150,21 +149,34 @@ def test_eventbridge_rule_invokes_the_function(
     events.create_event_bus(Name=bus)
     try:
         events.put_rule(
-            Name=rule, EventBusName=bus,
+            Name=rule,
+            EventBusName=bus,
             EventPattern=json.dumps({"source": [{"prefix": "alchemiser."}]}),
         )
         lambda_client.add_permission(
-            FunctionName=name, StatementId="eb", Action="lambda:InvokeFunction",
+            FunctionName=name,
+            StatementId="eb",
+            Action="lambda:InvokeFunction",
             Principal="events.amazonaws.com",
         )
         events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "fn", "Arn": fn_arn}])
         marker = uuid.uuid4().hex
-        out = events.put_events(Entries=[
-            {"EventBusName": bus, "Source": "alchemiser.strategy", "DetailType": "SignalGenerated",
-             "Detail": json.dumps({"marker": marker})},
-            {"EventBusName": bus, "Source": "other.system", "DetailType": "Ignored",
-             "Detail": json.dumps({"marker": "must-not-arrive"})},
-        ])
+        out = events.put_events(
+            Entries=[
+                {
+                    "EventBusName": bus,
+                    "Source": "alchemiser.strategy",
+                    "DetailType": "SignalGenerated",
+                    "Detail": json.dumps({"marker": marker}),
+                },
+                {
+                    "EventBusName": bus,
+                    "Source": "other.system",
+                    "DetailType": "Ignored",
+                    "Detail": json.dumps({"marker": "must-not-arrive"}),
+                },
+            ]
+        )
         assert out["FailedEntryCount"] == 0
         t0 = time.monotonic()
         seen = []
@@ -188,9 +200,7 @@ def test_eventbridge_rule_invokes_the_function(
         events.delete_event_bus(Name=bus)
 
 
-def test_respawned_runtime_that_fails_init_fails_the_invocation_promptly(
-    lambda_client, make_function, tmp_path
-):
+def test_respawned_runtime_that_fails_init_fails_the_invocation_promptly(lambda_client, make_function, tmp_path):
     flag = tmp_path / "crash-on-init"
     name = make_function(env={"INIT_CRASH_IF_EXISTS": str(flag)})
     assert invoke_json(lambda_client, name, {"a": 1})["body"]["echo"] == {"a": 1}

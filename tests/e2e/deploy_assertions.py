@@ -78,16 +78,20 @@ def assert_deployed(args) -> dict:
     # --- the stack and every resource in it
     stack_name = f"Alchemiser-{stage}"
     stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
-    check(stack["StackStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE"),
-          f"stack {stack_name} {stack['StackStatus']}", stack.get("StackStatusReason", ""))
+    check(
+        stack["StackStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE"),
+        f"stack {stack_name} {stack['StackStatus']}",
+        stack.get("StackStatusReason", ""),
+    )
     resources = []
     for page in cfn.get_paginator("list_stack_resources").paginate(StackName=stack_name):
         resources += page["StackResourceSummaries"]
-    bad = [f"{r['LogicalResourceId']} ({r['ResourceType']}) {r['ResourceStatus']} id={r.get('PhysicalResourceId')}"
-           for r in resources
-           if not r["ResourceStatus"].endswith("_COMPLETE") or r.get("PhysicalResourceId") in (None, "", "unknown")]
-    check(not bad, f"all {len(resources)} stack resources complete with a physical id "
-                   "(none faked as 'unknown')", bad)
+    bad = [
+        f"{r['LogicalResourceId']} ({r['ResourceType']}) {r['ResourceStatus']} id={r.get('PhysicalResourceId')}"
+        for r in resources
+        if not r["ResourceStatus"].endswith("_COMPLETE") or r.get("PhysicalResourceId") in (None, "", "unknown")
+    ]
+    check(not bad, f"all {len(resources)} stack resources complete with a physical id (none faked as 'unknown')", bad)
     facts["outputs"] = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
     # --- bus
@@ -102,11 +106,15 @@ def assert_deployed(args) -> dict:
     # --- archive
     archive_name = f"alchemiser-event-archive-{stage}"
     archive = events.describe_archive(ArchiveName=archive_name)
-    check(archive.get("RetentionDays") == 365, f"archive {archive_name} RetentionDays 365",
-          archive.get("RetentionDays"))
+    check(
+        archive.get("RetentionDays") == 365, f"archive {archive_name} RetentionDays 365", archive.get("RetentionDays")
+    )
     check(archive["EventSourceArn"] == bus["Arn"], "archive source is the bus", archive["EventSourceArn"])
-    check(json.loads(archive["EventPattern"]) == {"source": [{"prefix": "alchemiser."}]},
-          "archive pattern source prefix alchemiser.", archive["EventPattern"])
+    check(
+        json.loads(archive["EventPattern"]) == {"source": [{"prefix": "alchemiser."}]},
+        "archive pattern source prefix alchemiser.",
+        archive["EventPattern"],
+    )
 
     # --- queues
     queues = {}
@@ -114,8 +122,11 @@ def assert_deployed(args) -> dict:
         qname = f"alchemiser-event-{kind}-{stage}"
         url = sqs.get_queue_url(QueueName=qname)["QueueUrl"]
         attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-        check(attrs.get("MessageRetentionPeriod") == str(14 * 24 * 3600),
-              f"queue {qname} exists, 14-day retention", attrs.get("MessageRetentionPeriod"))
+        check(
+            attrs.get("MessageRetentionPeriod") == str(14 * 24 * 3600),
+            f"queue {qname} exists, 14-day retention",
+            attrs.get("MessageRetentionPeriod"),
+        )
         queues[kind] = {"name": qname, "url": url, "arn": attrs["QueueArn"]}
     facts["dlq_url"], facts["dlq_arn"] = queues["dlq"]["url"], queues["dlq"]["arn"]
     facts["outbox_url"] = queues["outbox"]["url"]
@@ -125,16 +136,26 @@ def assert_deployed(args) -> dict:
     for handler in handlers(args.routes):
         fname = f"alchemiser-{handler}-{stage}"
         cfg = lam.get_function_configuration(FunctionName=fname)
-        check(cfg["State"] == "Active" and cfg.get("LastUpdateStatus") == "Successful",
-              f"function {fname} Active", f"{cfg['State']} {cfg.get('StateReason', '')}")
-        check(cfg["Runtime"] == "provided.al2023" and cfg["Handler"] == "bootstrap",
-              f"function {fname} provided.al2023/bootstrap", f"{cfg['Runtime']} {cfg['Handler']}")
+        check(
+            cfg["State"] == "Active" and cfg.get("LastUpdateStatus") == "Successful",
+            f"function {fname} Active",
+            f"{cfg['State']} {cfg.get('StateReason', '')}",
+        )
+        check(
+            cfg["Runtime"] == "provided.al2023" and cfg["Handler"] == "bootstrap",
+            f"function {fname} provided.al2023/bootstrap",
+            f"{cfg['Runtime']} {cfg['Handler']}",
+        )
         invoke_cfg = lam.get_function_event_invoke_config(FunctionName=fname)
         on_failure = invoke_cfg.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
-        check(on_failure == queues["dlq"]["arn"],
-              f"function {fname} async on-failure destination is the DLQ", on_failure)
-        functions[handler] = {"name": fname, "arn": cfg["FunctionArn"],
-                              "environment": cfg.get("Environment", {}).get("Variables", {})}
+        check(
+            on_failure == queues["dlq"]["arn"], f"function {fname} async on-failure destination is the DLQ", on_failure
+        )
+        functions[handler] = {
+            "name": fname,
+            "arn": cfg["FunctionArn"],
+            "environment": cfg.get("Environment", {}).get("Variables", {}),
+        }
     facts["functions"] = functions
     if args.placeholder_invoke:
         # The placeholder bootstrap prints a line and exits 1: seeing both proves LocalStack ran the
@@ -145,10 +166,12 @@ def assert_deployed(args) -> dict:
         payload = r["Payload"].read().decode(errors="replace")
         # It dies during init, so its stderr line reaches the executor's per-environment log file
         # rather than the invocation's logs: accept the exit status as the proof.
-        check(r.get("FunctionError") == "Unhandled"
-              and ("placeholder artifact deployed" in logs or "exit status 1" in payload),
-              f"invoke {fname}: the executor ran the placeholder bootstrap (it exits 1 as designed)",
-              f"{r.get('FunctionError')} payload={payload} logs={logs[-300:]}")
+        check(
+            r.get("FunctionError") == "Unhandled"
+            and ("placeholder artifact deployed" in logs or "exit status 1" in payload),
+            f"invoke {fname}: the executor ran the placeholder bootstrap (it exits 1 as designed)",
+            f"{r.get('FunctionError')} payload={payload} logs={logs[-300:]}",
+        )
 
     # --- rules: exactly the routes of lib/events/routes.json
     routes = load_routes(args.routes)
@@ -160,45 +183,65 @@ def assert_deployed(args) -> dict:
     check(managed == [f"Events-Archive-{archive_name}"], "the archive's managed rule, and no other", managed)
     rules = [r for r in rules if r["Name"] not in managed]
     expected = {rule_name(r, stage): r for r in routes}
-    check(sorted(r["Name"] for r in rules) == sorted(expected),
-          f"bus has exactly the {len(expected)} rules of routes.json", sorted(r["Name"] for r in rules))
+    check(
+        sorted(r["Name"] for r in rules) == sorted(expected),
+        f"bus has exactly the {len(expected)} rules of routes.json",
+        sorted(r["Name"] for r in rules),
+    )
     facts["rules"] = {}
     for rule in rules:
         route = expected[rule["Name"]]
         want_pattern = {"source": [route["source"]], "detail-type": [route["event_type"]]}
-        check(json.loads(rule["EventPattern"]) == want_pattern,
-              f"rule {rule['Name']} pattern {json.dumps(want_pattern)}", rule["EventPattern"])
+        check(
+            json.loads(rule["EventPattern"]) == want_pattern,
+            f"rule {rule['Name']} pattern {json.dumps(want_pattern)}",
+            rule["EventPattern"],
+        )
         check(rule["State"] == args.rules_state, f"rule {rule['Name']} {args.rules_state}", rule["State"])
         targets = events.list_targets_by_rule(Rule=rule["Name"], EventBusName=bus_name)["Targets"]
         fn = functions[route["consumer"]]["arn"]
-        check([t["Arn"] for t in targets] == [fn], f"rule {rule['Name']} targets only {route['consumer']}",
-              [t["Arn"] for t in targets])
+        check(
+            [t["Arn"] for t in targets] == [fn],
+            f"rule {rule['Name']} targets only {route['consumer']}",
+            [t["Arn"] for t in targets],
+        )
         target = targets[0]
-        check(target.get("DeadLetterConfig", {}).get("Arn") == queues["dlq"]["arn"]
-              and "MaximumRetryAttempts" in target.get("RetryPolicy", {}),
-              f"rule {rule['Name']} target has a RetryPolicy and the DLQ", target)
-        facts["rules"][route["event_type"]] = {"name": rule["Name"], "arn": rule["Arn"],
-                                               "consumer": route["consumer"]}
+        check(
+            target.get("DeadLetterConfig", {}).get("Arn") == queues["dlq"]["arn"]
+            and "MaximumRetryAttempts" in target.get("RetryPolicy", {}),
+            f"rule {rule['Name']} target has a RetryPolicy and the DLQ",
+            target,
+        )
+        facts["rules"][route["event_type"]] = {"name": rule["Name"], "arn": rule["Arn"], "consumer": route["consumer"]}
 
     # --- idempotency table, in moto
     table_name = f"alchemiser-idempotency-{stage}"
     ddb = client("dynamodb", MOTO)
     table = ddb.describe_table(TableName=table_name)["Table"]
-    check(table["TableStatus"] == "ACTIVE"
-          and table["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
-          and table.get("BillingModeSummary", {}).get("BillingMode") == "PAY_PER_REQUEST",
-          f"table {table_name} in moto ({MOTO}): ACTIVE, key pk, pay per request", table)
+    check(
+        table["TableStatus"] == "ACTIVE"
+        and table["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+        and table.get("BillingModeSummary", {}).get("BillingMode") == "PAY_PER_REQUEST",
+        f"table {table_name} in moto ({MOTO}): ACTIVE, key pk, pay per request",
+        table,
+    )
     ttl = ddb.describe_time_to_live(TableName=table_name)["TimeToLiveDescription"]
-    check(ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"},
-          f"table {table_name} TTL on expires_at", ttl)
+    check(
+        ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"},
+        f"table {table_name} TTL on expires_at",
+        ttl,
+    )
     facts["table_name"], facts["table_arn"] = table_name, table["TableArn"]
 
     # --- the rest of the stack: schedule, secret, alarms, dashboard, SNS, SSM
     sched = client("scheduler").get_schedule(Name=f"alchemiser-strategy-{stage}")
-    check(sched["Target"]["Arn"] == functions["strategy"]["arn"]
-          and sched["ScheduleExpression"] == "cron(35 9 ? * MON-FRI *)"
-          and sched["ScheduleExpressionTimezone"] == "America/New_York",
-          f"schedule alchemiser-strategy-{stage} ({sched['State']}) targets the strategy function", sched)
+    check(
+        sched["Target"]["Arn"] == functions["strategy"]["arn"]
+        and sched["ScheduleExpression"] == "cron(35 9 ? * MON-FRI *)"
+        and sched["ScheduleExpressionTimezone"] == "America/New_York",
+        f"schedule alchemiser-strategy-{stage} ({sched['State']}) targets the strategy function",
+        sched,
+    )
     secret = client("secretsmanager").describe_secret(SecretId=f"alchemiser/{stage}/broker")
     check(secret["Name"] == f"alchemiser/{stage}/broker", f"secret alchemiser/{stage}/broker exists")
     cw = client("cloudwatch")
@@ -211,9 +254,13 @@ def assert_deployed(args) -> dict:
     check(any(t.endswith(f":alchemiser-alarms-{stage}") for t in topics), f"SNS topic alchemiser-alarms-{stage}")
     params = client("ssm").get_parameters_by_path(Path=f"/alchemiser/{stage}/")["Parameters"]
     got = {p["Name"].rsplit("/", 1)[1]: p["Value"] for p in params}
-    check(got.get("bus-name") == bus_name and got.get("idempotency-table") == table_name
-          and got.get("dlq-url") == queues["dlq"]["url"],
-          f"SSM parameters /alchemiser/{stage}/* ({', '.join(sorted(got))})", got)
+    check(
+        got.get("bus-name") == bus_name
+        and got.get("idempotency-table") == table_name
+        and got.get("dlq-url") == queues["dlq"]["url"],
+        f"SSM parameters /alchemiser/{stage}/* ({', '.join(sorted(got))})",
+        got,
+    )
     return facts
 
 
@@ -230,8 +277,11 @@ def assert_destroyed(args) -> dict:
         check(status == "DELETE_COMPLETE", f"stack Alchemiser-{stage} deleted", status)
     except ClientError as e:
         check("does not exist" in str(e), f"stack Alchemiser-{stage} deleted", e)
-    left = [f["FunctionName"] for f in lam.list_functions()["Functions"]
-            if f["FunctionName"].endswith(f"-{stage}") and f["FunctionName"].startswith("alchemiser-")]
+    left = [
+        f["FunctionName"]
+        for f in lam.list_functions()["Functions"]
+        if f["FunctionName"].endswith(f"-{stage}") and f["FunctionName"].startswith("alchemiser-")
+    ]
     check(not left, "functions gone", left)
     tables = client("dynamodb", MOTO).list_tables()["TableNames"]
     check(f"alchemiser-idempotency-{stage}" not in tables, "idempotency table gone from moto", tables)
@@ -244,8 +294,11 @@ def main() -> int:
     p.add_argument("--stage", default="e2e")
     p.add_argument("--rules-state", default="ENABLED", choices=["ENABLED", "DISABLED"])
     p.add_argument("--routes", type=Path, default=REPO / "lib" / "events" / "routes.json")
-    p.add_argument("--placeholder-invoke", action="store_true",
-                   help="invoke one function and expect the placeholder bootstrap's failure")
+    p.add_argument(
+        "--placeholder-invoke",
+        action="store_true",
+        help="invoke one function and expect the placeholder bootstrap's failure",
+    )
     p.add_argument("--json", type=Path, help="write the facts (names, ARNs, env) here")
     args = p.parse_args()
     try:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import json
 import os
 import shutil
@@ -32,7 +33,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -50,9 +51,14 @@ class CheckFailed(Exception):
 
 
 def client(service: str, endpoint: str = LOCALSTACK):
-    return boto3.client(service, endpoint_url=endpoint, region_name=REGION,
-                        aws_access_key_id="test", aws_secret_access_key="test",
-                        config=Config(retries={"max_attempts": 3}))
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 3}),
+    )
 
 
 def check(ok: bool, what: str, detail: object = "") -> None:
@@ -72,9 +78,17 @@ class Queues:
     def create(self, name: str) -> str:
         url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
         arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        policy = {"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
-            "Action": "sqs:SendMessage", "Resource": arn}]}
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "events.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": arn,
+                }
+            ],
+        }
         self.sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
         self.urls[name] = url
         self.seen[name] = []
@@ -83,8 +97,9 @@ class Queues:
     def poll(self, name: str) -> list[dict]:
         url = self.urls[name]
         while True:
-            messages = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
-                                                WaitTimeSeconds=0).get("Messages", [])
+            messages = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+                "Messages", []
+            )
             if not messages:
                 return self.seen[name]
             for message in messages:
@@ -125,17 +140,25 @@ class Stack:
 
     # -- helpers
     def publish(self, *args: str) -> str:
-        env = dict(os.environ, EVENTBRIDGE_BUS_NAME=self.bus, AWS_ENDPOINT_URL=LOCALSTACK,
-                   AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_REGION=REGION,
-                   EVENTBRIDGE_OUTBOX_PATH=str(self.outbox), USE_EVENTBRIDGE="true")
+        env = dict(
+            os.environ,
+            EVENTBRIDGE_BUS_NAME=self.bus,
+            AWS_ENDPOINT_URL=LOCALSTACK,
+            AWS_ACCESS_KEY_ID="test",
+            AWS_SECRET_ACCESS_KEY="test",
+            AWS_REGION=REGION,
+            EVENTBRIDGE_OUTBOX_PATH=str(self.outbox),
+            USE_EVENTBRIDGE="true",
+        )
         result = subprocess.run([self.alchemiser, "publish", *args], env=env, capture_output=True, text=True)
         if result.returncode != 0:
             raise CheckFailed(f"alchemiser publish {' '.join(args)} failed: {result.stderr[-800:]}")
         return result.stdout + result.stderr
 
     def put_raw(self, source: str, detail_type: str, detail: str) -> None:
-        response = self.events.put_events(Entries=[{
-            "EventBusName": self.bus, "Source": source, "DetailType": detail_type, "Detail": detail}])
+        response = self.events.put_events(
+            Entries=[{"EventBusName": self.bus, "Source": source, "DetailType": detail_type, "Detail": detail}]
+        )
         check(response["FailedEntryCount"] == 0, f"raw PutEvents of a {detail_type} accepted by EventBridge", response)
 
     def reset_paper_account(self) -> None:
@@ -154,8 +177,9 @@ class Stack:
                     return body
             if time.monotonic() >= deadline:
                 break
-            messages = self.sqs.receive_message(QueueUrl=self.dlq_url, MaxNumberOfMessages=10,
-                                                WaitTimeSeconds=1).get("Messages", [])
+            messages = self.sqs.receive_message(QueueUrl=self.dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+                "Messages", []
+            )
             for message in messages:
                 self.dlq_seen.append(json.loads(message["Body"]))
                 self.sqs.delete_message(QueueUrl=self.dlq_url, ReceiptHandle=message["ReceiptHandle"])
@@ -166,8 +190,11 @@ class Stack:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                found = [e["message"] for e in self.logs.filter_log_events(logGroupName=group).get("events", [])
-                         if needle in e["message"]]
+                found = [
+                    e["message"]
+                    for e in self.logs.filter_log_events(logGroupName=group).get("events", [])
+                    if needle in e["message"]
+                ]
             except self.logs.exceptions.ResourceNotFoundException:
                 found = []
             if found:
@@ -184,13 +211,19 @@ class Stack:
         """Adds the test-only SQS targets: one per deployed rule, and one rule seeing everything."""
         for event_type, rule in self.facts["rules"].items():
             arn = self.queues.create(f"e2e-route-{event_type}")
-            self.events.put_targets(Rule=rule["name"], EventBusName=self.bus,
-                                    Targets=[{"Id": OBSERVER_TARGET_ID, "Arn": arn}])
+            self.events.put_targets(
+                Rule=rule["name"], EventBusName=self.bus, Targets=[{"Id": OBSERVER_TARGET_ID, "Arn": arn}]
+            )
         arn = self.queues.create("e2e-observer-all")
-        self.events.put_rule(Name="e2e-observer-all", EventBusName=self.bus, State="ENABLED",
-                             EventPattern=json.dumps({"source": [{"prefix": "alchemiser."}]}))
-        self.events.put_targets(Rule="e2e-observer-all", EventBusName=self.bus,
-                                Targets=[{"Id": OBSERVER_TARGET_ID, "Arn": arn}])
+        self.events.put_rule(
+            Name="e2e-observer-all",
+            EventBusName=self.bus,
+            State="ENABLED",
+            EventPattern=json.dumps({"source": [{"prefix": "alchemiser."}]}),
+        )
+        self.events.put_targets(
+            Rule="e2e-observer-all", EventBusName=self.bus, Targets=[{"Id": OBSERVER_TARGET_ID, "Arn": arn}]
+        )
         # Drain anything left from an earlier run.
         self.sqs.purge_queue(QueueUrl=self.dlq_url)
 
@@ -207,25 +240,36 @@ class Stack:
         routes = json.loads((REPO / "lib/events/routes.json").read_text())["routes"]
         for route in routes:
             self.publish("--example", route["event_type"], "--count", "1")
-        sample = lambda t: (lambda b: b["detail-type"] == t  # noqa: E731
-                            and b["detail"].get("source_component") == "alchemiser-publish-example")
+
+        def sample(event_type):
+            return lambda b: (
+                b["detail-type"] == event_type and b["detail"].get("source_component") == "alchemiser-publish-example"
+            )
+
         for route in routes:
-            self.queues.wait_for("e2e-observer-all", sample(route["event_type"]), 30,
-                                 f"the sample {route['event_type']}")
+            self.queues.wait_for(
+                "e2e-observer-all", sample(route["event_type"]), 30, f"the sample {route['event_type']}"
+            )
         for route in routes:
             if route["consumer"] is None:
                 continue
             name = f"e2e-route-{route['event_type']}"
             body = self.queues.wait_for(name, sample(route["event_type"]), 30, f"the sample {route['event_type']}")
-            check(body["source"] == route["source"]
-                  and body["resources"] == [f"correlation:{body['detail']['correlation_id']}",
-                                            f"causation:{body['detail']['causation_id']}"],
-                  f"{route['event_type']} arrives with Source {route['source']} and correlation/causation Resources",
-                  body)
-            decoded = subprocess.run([self.alchemiser, "validate", "-"], input=json.dumps(body),
-                                     capture_output=True, text=True)
-            check(decoded.returncode == 0 and f"valid {route['event_type']}" in decoded.stdout,
-                  f"{route['event_type']} as delivered decodes back with the Rust contract", decoded.stderr)
+            check(
+                body["source"] == route["source"]
+                and body["resources"]
+                == [f"correlation:{body['detail']['correlation_id']}", f"causation:{body['detail']['causation_id']}"],
+                f"{route['event_type']} arrives with Source {route['source']} and correlation/causation Resources",
+                body,
+            )
+            decoded = subprocess.run(
+                [self.alchemiser, "validate", "-"], input=json.dumps(body), capture_output=True, text=True
+            )
+            check(
+                decoded.returncode == 0 and f"valid {route['event_type']}" in decoded.stdout,
+                f"{route['event_type']} as delivered decodes back with the Rust contract",
+                decoded.stderr,
+            )
         # The samples start chains of their own (a SignalGenerated is planned and executed): let
         # them finish, so every queue has seen all it will, before counting types.
         time.sleep(8)
@@ -234,54 +278,97 @@ class Stack:
                 continue
             name = f"e2e-route-{route['event_type']}"
             types = {b["detail-type"] for b in self.queues.poll(name)}
-            check(types == {route["event_type"]},
-                  f"the {route['consumer']} rule for {route['event_type']} routed exactly that type", types)
-        routed = {t for name, bodies in self.queues.seen.items() if name != "e2e-observer-all"
-                  for t in (b["detail-type"] for b in bodies)}
+            check(
+                types == {route["event_type"]},
+                f"the {route['consumer']} rule for {route['event_type']} routed exactly that type",
+                types,
+            )
+        routed = {
+            t
+            for name, bodies in self.queues.seen.items()
+            if name != "e2e-observer-all"
+            for t in (b["detail-type"] for b in bodies)
+        }
         check("WorkflowStarted" not in routed, "WorkflowStarted reaches no rule (archive only)", routed)
 
     def whole_workflow(self) -> dict:
         self.reset_paper_account()
         self.queues.reset()
-        tick = {"version": "0", "id": f"e2e-tick-{uuid.uuid4()}", "detail-type": "Scheduled Event",
-                "source": "aws.scheduler", "account": "000000000000",
-                "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "region": REGION,
-                "resources": [], "detail": {}}
+        tick = {
+            "version": "0",
+            "id": f"e2e-tick-{uuid.uuid4()}",
+            "detail-type": "Scheduled Event",
+            "source": "aws.scheduler",
+            "account": "000000000000",
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": REGION,
+            "resources": [],
+            "detail": {},
+        }
         started = time.monotonic()
-        response = self.lam.invoke(FunctionName=self.facts["functions"]["strategy"]["name"],
-                                   InvocationType="Event", Payload=json.dumps(tick).encode())
+        response = self.lam.invoke(
+            FunctionName=self.facts["functions"]["strategy"]["name"],
+            InvocationType="Event",
+            Payload=json.dumps(tick).encode(),
+        )
         check(response["StatusCode"] == 202, "strategy invoked asynchronously, as the schedule does", response)
         completed = self.queues.wait_for(
-            "e2e-observer-all", lambda b: b["detail-type"] in ("WorkflowCompleted", "WorkflowFailed")
-            and b["detail"].get("source_component") != "alchemiser-publish-example", 120, "the workflow's outcome")
-        check(completed["detail-type"] == "WorkflowCompleted", "the workflow completed",
-              completed["detail"].get("failure_reason"))
+            "e2e-observer-all",
+            lambda b: (
+                b["detail-type"] in ("WorkflowCompleted", "WorkflowFailed")
+                and b["detail"].get("source_component") != "alchemiser-publish-example"
+            ),
+            120,
+            "the workflow's outcome",
+        )
+        check(
+            completed["detail-type"] == "WorkflowCompleted",
+            "the workflow completed",
+            completed["detail"].get("failure_reason"),
+        )
         elapsed = time.monotonic() - started
         correlation = completed["detail"]["correlation_id"]
-        chain = [b["detail"] for b in self.queues.poll("e2e-observer-all")
-                 if b["detail"]["correlation_id"] == correlation]
+        chain = [
+            b["detail"] for b in self.queues.poll("e2e-observer-all") if b["detail"]["correlation_id"] == correlation
+        ]
         by_type = {d["event_type"]: d for d in chain}
         order = ["WorkflowStarted", "SignalGenerated", "RebalancePlanned", "TradeExecuted", "WorkflowCompleted"]
-        check(sorted(by_type) == sorted(order) and len(chain) == len(order),
-              f"one event of each step in {elapsed:.1f}s: {' -> '.join(order)}", [d["event_type"] for d in chain])
-        for cause, effect in zip(order, order[1:]):
-            check(by_type[effect]["causation_id"] == by_type[cause]["event_id"],
-                  f"{effect}.causation_id is {cause}.event_id", (by_type[effect]["causation_id"], by_type[cause]["event_id"]))
+        check(
+            sorted(by_type) == sorted(order) and len(chain) == len(order),
+            f"one event of each step in {elapsed:.1f}s: {' -> '.join(order)}",
+            [d["event_type"] for d in chain],
+        )
+        for cause, effect in itertools.pairwise(order):
+            check(
+                by_type[effect]["causation_id"] == by_type[cause]["event_id"],
+                f"{effect}.causation_id is {cause}.event_id",
+                (by_type[effect]["causation_id"], by_type[cause]["event_id"]),
+            )
         check(len({d["correlation_id"] for d in chain}) == 1, f"one correlation id on every event ({correlation})")
-        monitor_queue = self.queues.wait_for("e2e-route-WorkflowCompleted",
-                                             lambda b: b["detail"]["correlation_id"] == correlation, 10,
-                                             "WorkflowCompleted on the monitor rule's queue")
-        check(monitor_queue["detail"]["event_id"] == by_type["WorkflowCompleted"]["event_id"],
-              "the monitor rule delivered WorkflowCompleted")
+        monitor_queue = self.queues.wait_for(
+            "e2e-route-WorkflowCompleted",
+            lambda b: b["detail"]["correlation_id"] == correlation,
+            10,
+            "WorkflowCompleted on the monitor rule's queue",
+        )
+        check(
+            monitor_queue["detail"]["event_id"] == by_type["WorkflowCompleted"]["event_id"],
+            "the monitor rule delivered WorkflowCompleted",
+        )
         orders = self.paper_orders()
-        check(len(orders) == 2 and {o["side"] for o in orders} == {"buy", "sell"},
-              "the paper account shows one SELL and one BUY", orders)
+        check(
+            len(orders) == 2 and {o["side"] for o in orders} == {"buy", "sell"},
+            "the paper account shows one SELL and one BUY",
+            orders,
+        )
         key = f"monitor#{by_type['WorkflowCompleted']['event_id']}"
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and (self.record(key) or {}).get("status", {}).get("S") != "COMPLETED":
             time.sleep(0.5)
-        check((self.record(key) or {}).get("status", {}).get("S") == "COMPLETED",
-              "the monitor function handled WorkflowCompleted (its idempotency record is COMPLETED)")
+        check(
+            (self.record(key) or {}).get("status", {}).get("S") == "COMPLETED",
+            "the monitor function handled WorkflowCompleted (its idempotency record is COMPLETED)",
+        )
         return by_type
 
     def duplicates(self, chain: dict) -> None:
@@ -294,13 +381,20 @@ class Stack:
         lines = []
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and len(lines) < 2:
-            lines = [line for line in self.function_log("execution", "duplicate delivery", 2)
-                     if plan["event_id"] in line]
+            lines = [
+                line for line in self.function_log("execution", "duplicate delivery", 2) if plan["event_id"] in line
+            ]
         check(len(lines) >= 2, "execution saw both redeliveries and skipped them as duplicates", lines)
-        trades = [b["detail"]["event_id"] for b in self.queues.poll("e2e-observer-all")
-                  if b["detail-type"] == "TradeExecuted" and b["detail"]["causation_id"] == plan["event_id"]]
-        check(trades == [chain["TradeExecuted"]["event_id"]],
-              "the plan's only TradeExecuted is the first one: no second for the redeliveries", trades)
+        trades = [
+            b["detail"]["event_id"]
+            for b in self.queues.poll("e2e-observer-all")
+            if b["detail-type"] == "TradeExecuted" and b["detail"]["causation_id"] == plan["event_id"]
+        ]
+        check(
+            trades == [chain["TradeExecuted"]["event_id"]],
+            "the plan's only TradeExecuted is the first one: no second for the redeliveries",
+            trades,
+        )
         check(self.paper_orders() == before, "the paper broker still shows one set of orders", len(self.paper_orders()))
 
     def failures(self) -> None:
@@ -313,18 +407,34 @@ class Stack:
         # A valid workflow right behind the bad events.
         self.reset_paper_account()
         self.publish("--example", "SignalGenerated", "--count", "1")
-        record = self.dlq_records(60, lambda b: b.get("event_id") == bad["event_id"],
-                                  "the permanent failure record of the bad SignalGenerated")
-        check(record["function"] == "portfolio" and record["error_class"] == "permanent"
-              and "must sum to 1" in record["reason"] and record["event"]["detail"]["event_id"] == bad["event_id"],
-              "a permanent failure lands in the DLQ with its reason and the event", record["reason"])
-        junk = self.dlq_records(60, lambda b: b.get("function") == "portfolio" and "event_type" in b.get("reason", ""),
-                                "the record of the event that is not an event")
+        record = self.dlq_records(
+            60,
+            lambda b: b.get("event_id") == bad["event_id"],
+            "the permanent failure record of the bad SignalGenerated",
+        )
+        check(
+            record["function"] == "portfolio"
+            and record["error_class"] == "permanent"
+            and "must sum to 1" in record["reason"]
+            and record["event"]["detail"]["event_id"] == bad["event_id"],
+            "a permanent failure lands in the DLQ with its reason and the event",
+            record["reason"],
+        )
+        junk = self.dlq_records(
+            60,
+            lambda b: b.get("function") == "portfolio" and "event_type" in b.get("reason", ""),
+            "the record of the event that is not an event",
+        )
         check("missing" in junk["reason"], "malformed input is recorded in the DLQ with its reason", junk["reason"])
-        self.queues.wait_for("e2e-observer-all",
-                             lambda b: b["detail-type"] == "WorkflowCompleted"
-                             and b["detail"].get("source_component") != "alchemiser-publish-example", 90,
-                             "the outcome of the valid workflow published after the bad events")
+        self.queues.wait_for(
+            "e2e-observer-all",
+            lambda b: (
+                b["detail-type"] == "WorkflowCompleted"
+                and b["detail"].get("source_component") != "alchemiser-publish-example"
+            ),
+            90,
+            "the outcome of the valid workflow published after the bad events",
+        )
         check(True, "the valid workflow behind the bad events still ran to WorkflowCompleted")
 
         # Transient: the event is claimed IN_PROGRESS by a (pretend) other invocation whose claim
@@ -332,28 +442,49 @@ class Stack:
         failed = workflow_failed_detail()
         key = f"monitor#{failed['event_id']}"
         lapse = int(time.time()) + 2
-        self.ddb.put_item(TableName=self.table, Item={
-            "pk": {"S": key}, "status": {"S": "IN_PROGRESS"},
-            "in_progress_expires_at": {"N": str(lapse)}, "expires_at": {"N": str(lapse + 3600)}})
+        self.ddb.put_item(
+            TableName=self.table,
+            Item={
+                "pk": {"S": key},
+                "status": {"S": "IN_PROGRESS"},
+                "in_progress_expires_at": {"N": str(lapse)},
+                "expires_at": {"N": str(lapse + 3600)},
+            },
+        )
         self.put_raw("alchemiser.execution", "WorkflowFailed", json.dumps(failed))
         deadline = time.monotonic() + 45
         while time.monotonic() < deadline and (self.record(key) or {}).get("status", {}).get("S") != "COMPLETED":
             time.sleep(0.5)
-        check((self.record(key) or {}).get("status", {}).get("S") == "COMPLETED",
-              "after a transient failure, Lambda's async retry handled the event")
-        transient = [line for line in self.function_log("monitor", "being handled by another invocation", 10)
-                     if failed["event_id"] in line]
-        check(len(transient) >= 1, f"the first attempt failed transiently ({len(transient)} transient attempt(s) logged)")
+        check(
+            (self.record(key) or {}).get("status", {}).get("S") == "COMPLETED",
+            "after a transient failure, Lambda's async retry handled the event",
+        )
+        transient = [
+            line
+            for line in self.function_log("monitor", "being handled by another invocation", 10)
+            if failed["event_id"] in line
+        ]
+        check(
+            len(transient) >= 1, f"the first attempt failed transiently ({len(transient)} transient attempt(s) logged)"
+        )
 
 
 def workflow_failed_detail() -> dict:
     """A fresh, valid WorkflowFailed detail (the contract's rules, written out)."""
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return {
-        "correlation_id": f"workflow-e2e-{uuid.uuid4()}", "causation_id": f"trade-executed-{uuid.uuid4()}",
-        "event_id": f"workflow-failed-{uuid.uuid4()}", "event_type": "WorkflowFailed", "timestamp": now,
-        "source_module": "execution", "metadata": {}, "schema_version": "1.0", "workflow_type": "trading",
-        "failure_reason": "e2e: a made-up failure to record", "failure_step": "execution", "error_details": {},
+        "correlation_id": f"workflow-e2e-{uuid.uuid4()}",
+        "causation_id": f"trade-executed-{uuid.uuid4()}",
+        "event_id": f"workflow-failed-{uuid.uuid4()}",
+        "event_type": "WorkflowFailed",
+        "timestamp": now,
+        "source_module": "execution",
+        "metadata": {},
+        "schema_version": "1.0",
+        "workflow_type": "trading",
+        "failure_reason": "e2e: a made-up failure to record",
+        "failure_step": "execution",
+        "error_details": {},
     }
 
 

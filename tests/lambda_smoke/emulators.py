@@ -4,6 +4,7 @@ Usage:
   emulators.py setup            -> prints KEY=VALUE lines: the function's environment
   emulators.py failures QUEUE   -> prints the failure records in QUEUE as JSON lines (and deletes them)
 """
+
 import json
 import os
 import sys
@@ -17,8 +18,9 @@ REGION = "us-east-1"
 
 
 def client(service, endpoint):
-    return boto3.client(service, endpoint_url=endpoint, region_name=REGION,
-                        aws_access_key_id="test", aws_secret_access_key="test")
+    return boto3.client(
+        service, endpoint_url=endpoint, region_name=REGION, aws_access_key_id="test", aws_secret_access_key="test"
+    )
 
 
 def setup():
