@@ -1,12 +1,45 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { ruleNameFor } from '../lib/routing-rules';
 import { deliveredRoutes } from '../lib/routing-table';
-import { ROUTES, allStatements, asList, buildStack, onlyResource, referencedId, templateFor } from './helpers';
+import {
+  ROUTES,
+  allStatements,
+  asList,
+  buildStack,
+  onlyResource,
+  referencedId,
+  resourceById,
+  resourcesOf,
+  templateFor,
+  type PolicyProperties,
+  type RoleProperties,
+  type Statement,
+} from './helpers';
 
 const HANDLERS = ROUTES.handlers;
 const PUBLISHERS = new Set(ROUTES.routes.map((r) => r.producer));
 const BROKER_USERS = new Set(['portfolio', 'execution']);
 const TIMEOUTS: Record<string, number> = { strategy: 30, portfolio: 30, execution: 120, monitor: 30 };
+
+/** The properties of an `AWS::Lambda::Function` the tests read. */
+interface FunctionProperties {
+  readonly Runtime: string;
+  readonly Handler: string;
+  readonly Architectures: string[];
+  readonly MemorySize: number;
+  readonly Timeout: number;
+  readonly LoggingConfig?: unknown;
+  readonly Role: unknown;
+  readonly Environment: { readonly Variables: Record<string, unknown> };
+}
+
+/** The properties of an `AWS::Events::Rule` the tests read. */
+interface RuleProperties {
+  readonly EventBusName: unknown;
+  readonly EventPattern: unknown;
+  readonly State: string;
+  readonly Targets: unknown[];
+}
 
 interface StageCase {
   readonly stage: string;
@@ -34,7 +67,7 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
   const tableId = () => onlyResource(template, 'AWS::DynamoDB::Table', { TableName: `alchemiser-idempotency-${stage}` })[0];
   const secretId = () => onlyResource(template, 'AWS::SecretsManager::Secret', { Name: `alchemiser/${stage}/broker` })[0];
   const functionOf = (handler: string) =>
-    onlyResource(template, 'AWS::Lambda::Function', { FunctionName: `alchemiser-${handler}-${stage}` });
+    onlyResource<FunctionProperties>(template, 'AWS::Lambda::Function', { FunctionName: `alchemiser-${handler}-${stage}` });
 
   describe('event bus and archive', () => {
     test('bus is named for the stage and only this account may put events', () => {
@@ -90,14 +123,14 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
     test('the DLQ accepts SendMessage from each rule, and only from the rules', () => {
       const dlq = dlqId();
       const ruleIds = Object.keys(template.findResources('AWS::Events::Rule'));
-      const [, policy] = onlyResource(template, 'AWS::SQS::QueuePolicy', { Queues: [{ Ref: dlq }] });
-      const allows = (policy.Properties.PolicyDocument.Statement as any[]).filter((s) => s.Effect === 'Allow');
+      const [, policy] = onlyResource<PolicyProperties>(template, 'AWS::SQS::QueuePolicy', { Queues: [{ Ref: dlq }] });
+      const allows = (policy.Properties.PolicyDocument.Statement as Statement[]).filter((s) => s.Effect === 'Allow');
       expect(allows).toHaveLength(ruleIds.length);
       for (const s of allows) {
         expect(s.Principal).toEqual({ Service: 'events.amazonaws.com' });
         expect(s.Action).toBe('sqs:SendMessage');
         expect(referencedId(s.Resource)).toBe(dlq);
-        expect(ruleIds).toContain(referencedId(s.Condition.ArnEquals['aws:SourceArn']));
+        expect(ruleIds).toContain(referencedId(s.Condition?.ArnEquals['aws:SourceArn']));
       }
     });
   });
@@ -138,11 +171,11 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
 
       const [logsId] = onlyResource(template, 'AWS::Logs::LogGroup', { LogGroupName: `/aws/lambda/alchemiser-${handler}-${stage}` });
       expect(p.LoggingConfig).toEqual({ LogGroup: { Ref: logsId } });
-      const logGroup = template.toJSON().Resources[logsId];
+      const logGroup = resourceById(template, logsId);
       expect(logGroup.Properties.RetentionInDays).toEqual(expect.any(Number));
       expect(logGroup.DeletionPolicy).toBe(retained ? 'Retain' : 'Delete');
 
-      const role = template.toJSON().Resources[referencedId(p.Role)];
+      const role = resourceById<RoleProperties>(template, referencedId(p.Role));
       expect(role.Type).toBe('AWS::IAM::Role');
       expect(role.Properties.ManagedPolicyArns).toBeUndefined();
       expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
@@ -151,7 +184,7 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
     });
 
     test('no role uses a managed policy (AWSLambdaBasicExecutionRole or any other)', () => {
-      for (const role of Object.values(template.findResources('AWS::IAM::Role'))) {
+      for (const role of Object.values(resourcesOf<RoleProperties>(template, 'AWS::IAM::Role'))) {
         expect(role.Properties.ManagedPolicyArns).toBeUndefined();
       }
     });
@@ -207,14 +240,14 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
 
     test.each(routed.map((r) => [r.event_type, r] as const))('%s: exact pattern, consumer target, retry policy, DLQ', (_, route) => {
       const [fnId] = functionOf(route.consumer);
-      const [, rule] = onlyResource(template, 'AWS::Events::Rule', { Name: ruleNameFor(route, stage) });
+      const [, rule] = onlyResource<RuleProperties>(template, 'AWS::Events::Rule', { Name: ruleNameFor(route, stage) });
       const p = rule.Properties;
       expect(p.EventBusName).toEqual({ Ref: busId() });
       expect(p.EventPattern).toEqual({ source: [route.source], 'detail-type': [route.event_type] });
       expect(p.State).toBe(rulesEnabled ? 'ENABLED' : 'DISABLED');
       expect(p.Targets).toHaveLength(1);
       expect(p.Targets[0]).toEqual({
-        Id: expect.any(String),
+        Id: expect.any(String) as unknown,
         Arn: { 'Fn::GetAtt': [fnId, 'Arn'] },
         RetryPolicy: { MaximumEventAgeInSeconds: 2 * 3600, MaximumRetryAttempts: 50 },
         DeadLetterConfig: { Arn: { 'Fn::GetAtt': [dlqId(), 'Arn'] } },
@@ -263,12 +296,12 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
     const grantsOf = (handler: string) => {
       const [, fn] = functionOf(handler);
       const roleId = referencedId(fn.Properties.Role);
-      const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((p) =>
-        (p.Properties.Roles as unknown[]).some((r) => referencedId(r) === roleId),
+      const policies = Object.values(resourcesOf<PolicyProperties>(template, 'AWS::IAM::Policy')).filter((p) =>
+        p.Properties.Roles.some((r) => referencedId(r) === roleId),
       );
       expect(policies).toHaveLength(1);
-      return (policies[0].Properties.PolicyDocument.Statement as any[]).map((s) => {
-        const resources = asList(s.Resource);
+      return (policies[0].Properties.PolicyDocument.Statement as Statement[]).map((s) => {
+        const resources = asList<unknown>(s.Resource);
         expect(resources).toHaveLength(1); // one resource ARN per grant
         expect(s.Effect).toBe('Allow');
         return { sid: s.Sid ?? 'logs', actions: [...asList<string>(s.Action)].sort(), resource: referencedId(resources[0]) };
@@ -314,27 +347,27 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
 
     test('only portfolio and execution can read the broker secret', () => {
       const secret = secretId();
-      const readers = Object.entries(template.findResources('AWS::IAM::Policy'))
+      const readers = Object.entries(resourcesOf<PolicyProperties>(template, 'AWS::IAM::Policy'))
         .filter(([, p]) => JSON.stringify(p.Properties.PolicyDocument).includes(`"${secret}"`))
-        .flatMap(([, p]) => (p.Properties.Roles as unknown[]).map(referencedId));
+        .flatMap(([, p]) => p.Properties.Roles.map(referencedId));
       const roleOf = (handler: string) => referencedId(functionOf(handler)[1].Properties.Role);
       expect(readers.sort()).toEqual([roleOf('execution'), roleOf('portfolio')].sort());
       expect(template.findResources('AWS::SecretsManager::ResourcePolicy')).toEqual({});
     });
 
     test('the schedule role may invoke strategy ($LATEST only) and write to the DLQ, nothing else', () => {
-      const [, schedule] = onlyResource(template, 'AWS::Scheduler::Schedule');
+      const [, schedule] = onlyResource<{ Target: { RoleArn: unknown } }>(template, 'AWS::Scheduler::Schedule');
       const roleId = referencedId(schedule.Properties.Target.RoleArn);
-      const [, policy] = onlyResource(template, 'AWS::IAM::Policy', { Roles: [{ Ref: roleId }] });
+      const [, policy] = onlyResource<PolicyProperties>(template, 'AWS::IAM::Policy', { Roles: [{ Ref: roleId }] });
       expect(policy.Properties.PolicyDocument.Statement).toEqual([
         { Sid: 'InvokeStrategyFunction', Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: { 'Fn::GetAtt': [functionOf('strategy')[0], 'Arn'] } },
         { Sid: 'RecordUndeliveredInDeadLetterQueue', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: { 'Fn::GetAtt': [dlqId(), 'Arn'] } },
       ]);
-      const trust = template.toJSON().Resources[roleId].Properties.AssumeRolePolicyDocument.Statement;
+      const trust = resourceById<RoleProperties>(template, roleId).Properties.AssumeRolePolicyDocument.Statement;
       expect(trust).toEqual([
         expect.objectContaining({
           Principal: { Service: 'scheduler.amazonaws.com' },
-          Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' }, 'aws:SourceArn': expect.anything() } },
+          Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' }, 'aws:SourceArn': expect.anything() as unknown } },
         }),
       ]);
     });
@@ -401,17 +434,23 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
 
     test('every alarm notifies the stage alarm topic', () => {
       const [topicId] = onlyResource(template, 'AWS::SNS::Topic', { TopicName: `alchemiser-alarms-${stage}` });
-      const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
+      const alarms = Object.values(resourcesOf(template, 'AWS::CloudWatch::Alarm'));
       expect(alarms).toHaveLength(2 + deliveredRoutes(ROUTES).length + 2 * HANDLERS.length);
       for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
     });
 
     test('dashboard alchemiser-<stage> shows rules, functions and the custom metrics', () => {
-      const [, dashboard] = onlyResource(template, 'AWS::CloudWatch::Dashboard', { DashboardName: `alchemiser-${stage}` });
+      const [, dashboard] = onlyResource<{ DashboardBody: { 'Fn::Join': [string, unknown[]] } }>(
+        template,
+        'AWS::CloudWatch::Dashboard',
+        { DashboardName: `alchemiser-${stage}` },
+      );
       // The body is a Fn::Join of JSON text and references: render references as "Ref:<id>" and parse it.
-      const parts = dashboard.Properties.DashboardBody['Fn::Join'][1] as unknown[];
-      const body = JSON.parse(parts.map((p) => (typeof p === 'string' ? p : `Ref:${referencedId(p)}`)).join(''));
-      const metrics: string[][] = body.widgets.flatMap((w: any) => w.properties.metrics ?? []).map((m: unknown[]) =>
+      const parts = dashboard.Properties.DashboardBody['Fn::Join'][1];
+      const body = JSON.parse(parts.map((p) => (typeof p === 'string' ? p : `Ref:${referencedId(p)}`)).join('')) as {
+        widgets: { properties: { metrics?: unknown[][] } }[];
+      };
+      const metrics: string[][] = body.widgets.flatMap((w) => w.properties.metrics ?? []).map((m: unknown[]) =>
         m.filter((x): x is string => typeof x === 'string'),
       );
       const has = (namespace: string, name: string, dimensions: Record<string, string>) =>
@@ -466,7 +505,7 @@ describe('stage-independent behaviour', () => {
 
   test('-c rulesEnabled=true enables the rules (and the schedule) of a stage that has them off', () => {
     const template = templateFor({ stage: 'dev', rulesEnabled: 'true' });
-    for (const rule of Object.values(template.findResources('AWS::Events::Rule'))) {
+    for (const rule of Object.values(resourcesOf<RuleProperties>(template, 'AWS::Events::Rule'))) {
       expect(rule.Properties.State).toBe('ENABLED');
     }
     template.hasResourceProperties('AWS::Scheduler::Schedule', { State: 'ENABLED' });
@@ -474,7 +513,7 @@ describe('stage-independent behaviour', () => {
 
   test('-c rulesEnabled=false disables the rules of a stage that has them on', () => {
     const template = templateFor({ stage: 'prod', rulesEnabled: 'false' });
-    for (const rule of Object.values(template.findResources('AWS::Events::Rule'))) {
+    for (const rule of Object.values(resourcesOf<RuleProperties>(template, 'AWS::Events::Rule'))) {
       expect(rule.Properties.State).toBe('DISABLED');
     }
   });
@@ -482,12 +521,12 @@ describe('stage-independent behaviour', () => {
   test('-c scheduleEnabled overrides the schedule on its own', () => {
     const template = templateFor({ stage: 'dev', scheduleEnabled: 'true' });
     template.hasResourceProperties('AWS::Scheduler::Schedule', { State: 'ENABLED' });
-    for (const rule of Object.values(template.findResources('AWS::Events::Rule'))) expect(rule.Properties.State).toBe('DISABLED');
+    for (const rule of Object.values(resourcesOf<RuleProperties>(template, 'AWS::Events::Rule'))) expect(rule.Properties.State).toBe('DISABLED');
   });
 
   test('an unknown stage gets the defaults: rules and schedule disabled', () => {
     const template = templateFor({ stage: 'feature-x' });
-    for (const rule of Object.values(template.findResources('AWS::Events::Rule'))) {
+    for (const rule of Object.values(resourcesOf<RuleProperties>(template, 'AWS::Events::Rule'))) {
       expect(rule.Properties.State).toBe('DISABLED');
     }
     template.hasResourceProperties('AWS::Scheduler::Schedule', { State: 'DISABLED' });

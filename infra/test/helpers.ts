@@ -57,11 +57,69 @@ export function templateFor(context: Record<string, unknown>): Template {
   return template;
 }
 
-type Json = Record<string, any>;
+/** A policy statement as CloudFormation holds it (IAM allows one value or a list in most fields). */
+export interface Statement {
+  readonly Sid?: string;
+  readonly Effect: 'Allow' | 'Deny';
+  readonly Principal?: unknown;
+  readonly Action: string | string[];
+  readonly Resource?: unknown;
+  readonly Condition?: Record<string, Record<string, unknown>>;
+}
+
+/** A policy document: one statement or a list of them. */
+export interface PolicyDocument {
+  readonly Statement: Statement | Statement[];
+}
+
+/**
+ * A resource of a synthesized template. `P` is the shape of the properties a test reads (the
+ * template itself is untyped JSON: the type is what the test expects, and `expect` checks it).
+ */
+export interface Resource<P = Record<string, unknown>> {
+  readonly Type: string;
+  readonly Properties: P;
+  readonly DeletionPolicy?: string;
+}
+
+/** The properties of an `AWS::IAM::Role` the tests read. */
+export interface RoleProperties {
+  readonly ManagedPolicyArns?: unknown;
+  readonly AssumeRolePolicyDocument: PolicyDocument;
+  readonly Policies?: { readonly PolicyDocument: PolicyDocument }[];
+}
+
+/** The properties of an `AWS::IAM::Policy` the tests read. */
+export interface PolicyProperties {
+  readonly Roles: unknown[];
+  readonly PolicyDocument: PolicyDocument;
+}
+
+/** Every resource of `type` (whose properties match `props`, when given), by logical id. */
+export function resourcesOf<P = Record<string, unknown>>(
+  template: Template,
+  type: string,
+  props?: Record<string, unknown>,
+): Record<string, Resource<P>> {
+  const found = props === undefined ? template.findResources(type) : template.findResources(type, { Properties: props });
+  return found as Record<string, Resource<P>>;
+}
+
+/** The resource with logical id `id` (of any type: `P` says what the test expects it to hold). */
+export function resourceById<P = Record<string, unknown>>(template: Template, id: string): Resource<P> {
+  const resources = (template.toJSON() as { Resources: Record<string, Resource<P>> }).Resources;
+  const resource = resources[id];
+  if (resource === undefined) throw new Error(`no resource with logical id ${id}`);
+  return resource;
+}
 
 /** The one resource of `type` whose properties match `props`: its logical id and definition. */
-export function onlyResource(template: Template, type: string, props: Json = {}): [string, Json] {
-  const found = Object.entries(template.findResources(type, { Properties: props }));
+export function onlyResource<P = Record<string, unknown>>(
+  template: Template,
+  type: string,
+  props: Record<string, unknown> = {},
+): [string, Resource<P>] {
+  const found = Object.entries(resourcesOf<P>(template, type, props));
   if (found.length !== 1) {
     throw new Error(`expected exactly one ${type} matching ${JSON.stringify(props)}, found ${found.length}`);
   }
@@ -71,21 +129,28 @@ export function onlyResource(template: Template, type: string, props: Json = {})
 /** The logical id a `Ref` or `Fn::GetAtt` points at (or the value itself when it is a plain string). */
 export function referencedId(value: unknown): string {
   if (typeof value === 'string') return value;
-  const v = value as Json;
-  if (v.Ref !== undefined) return v.Ref as string;
-  if (v['Fn::GetAtt'] !== undefined) return (v['Fn::GetAtt'] as string[])[0];
+  const v = value as { Ref?: string; 'Fn::GetAtt'?: string[] };
+  if (v.Ref !== undefined) return v.Ref;
+  if (v['Fn::GetAtt'] !== undefined) return v['Fn::GetAtt'][0];
   throw new Error(`not a reference: ${JSON.stringify(value)}`);
 }
 
+/** The properties that may hold policy statements, by resource type (see `allStatements`). */
+interface PolicyHolder extends Partial<RoleProperties> {
+  readonly PolicyDocument?: PolicyDocument;
+  readonly Statement?: Statement | Statement[];
+  readonly ResourcePolicy?: PolicyDocument;
+}
+
 /** Every IAM-style policy statement in the template, with where it comes from. */
-export function allStatements(template: Template): { from: string; statement: Json }[] {
-  const result: { from: string; statement: Json }[] = [];
-  const push = (from: string, doc: Json | undefined) => {
+export function allStatements(template: Template): { from: string; statement: Statement }[] {
+  const result: { from: string; statement: Statement }[] = [];
+  const push = (from: string, doc: { Statement?: Statement | Statement[] } | undefined) => {
     const statements = doc?.Statement;
     if (statements === undefined) return;
     for (const statement of Array.isArray(statements) ? statements : [statements]) result.push({ from, statement });
   };
-  const resources = template.toJSON().Resources as Record<string, Json>;
+  const resources = (template.toJSON() as { Resources: Record<string, Resource<PolicyHolder | undefined>> }).Resources;
   for (const [id, resource] of Object.entries(resources)) {
     const p = resource.Properties ?? {};
     switch (resource.Type) {

@@ -23,7 +23,9 @@ function synthWithNag(app: App): { pluginReports: unknown[] } {
   addNagChecks(app);
   const assembly = app.synth();
   const report = path.join(assembly.directory, 'validation-report.json');
-  return fs.existsSync(report) ? JSON.parse(fs.readFileSync(report, 'utf8')) : { pluginReports: [] };
+  return fs.existsSync(report)
+    ? (JSON.parse(fs.readFileSync(report, 'utf8')) as { pluginReports: unknown[] })
+    : { pluginReports: [] };
 }
 
 const appFor = (stage: string) =>

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { resolveStageConfig, validateStageName } from '../lib/stage-config';
-import { buildStack } from './helpers';
+import { buildStack, resourcesOf } from './helpers';
 
 /** Writes a stages file into a temporary folder and returns its path. */
 function stagesFile(content: unknown): string {
@@ -100,7 +100,11 @@ describe('stage configuration', () => {
       },
     });
     const template = Template.fromStack(buildStack({ stage: 'lab' }, { stagesFile: file }));
-    for (const fn of Object.values(template.findResources('AWS::Lambda::Function'))) {
+    const functions = resourcesOf<{ Architectures: string[]; Environment: { Variables: Record<string, string> } }>(
+      template,
+      'AWS::Lambda::Function',
+    );
+    for (const fn of Object.values(functions)) {
       expect(fn.Properties.Architectures).toEqual(['arm64']);
       expect(fn.Properties.Environment.Variables.PAPER_BROKER_STATE).toBe('/tmp/lab.json');
     }

@@ -31,7 +31,8 @@ describe('synth without AWS credentials or a Rust build', () => {
     const assembly = app.synth();
     const artifact = assembly.getStackByName(`Alchemiser-${stage}`);
     expect(artifact.environment.account).toBe('unknown-account');
-    expect(Object.keys(artifact.template.Resources).length).toBeGreaterThan(50);
+    const template = artifact.template as { Resources: Record<string, unknown> };
+    expect(Object.keys(template.Resources).length).toBeGreaterThan(50);
     expect(stack.stackName).toBe(`Alchemiser-${stage}`);
   });
 });
