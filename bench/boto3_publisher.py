@@ -11,7 +11,8 @@
                                            -> JSON {messages, waited_s}: waits until QUEUE holds N
   boto3_publisher.py rule-teardown BUS RULE QUEUE_URL
 
-Endpoint: AWS_ENDPOINT_URL (default http://127.0.0.1:4566); credentials test/test, us-east-1.
+Endpoint: LOCALSTACK_ENDPOINT (default http://127.0.0.1:4566); credentials test/test, us-east-1
+(tests/support/emulators.py). The clients keep botocore's default settings, as the Python system's.
 """
 
 import argparse
@@ -23,14 +24,8 @@ import uuid
 
 import boto3
 
-ENDPOINT = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
-REGION = os.environ.get("AWS_REGION", "us-east-1")
-
-
-def client(service):
-    return boto3.client(
-        service, endpoint_url=ENDPOINT, region_name=REGION, aws_access_key_id="test", aws_secret_access_key="test"
-    )
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))  # for support.emulators
+from support.emulators import client  # noqa: E402 (needs the path above)
 
 
 def put_all(events, entries, bus, batch):

@@ -12,8 +12,9 @@ import io
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "lambda_smoke"))
-import emulators  # noqa: E402  (reused: same table, queue and variables as the smoke test)
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))  # for lambda_smoke, support
+from lambda_smoke import emulators as smoke  # noqa: E402 (reused: same table, queue and variables)
+from support.emulators import LOCALSTACK, MOTO, client  # noqa: E402
 
 
 def read_env(path):
@@ -24,7 +25,7 @@ def read_env(path):
 def setup(directory):
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        emulators.setup()
+        smoke.setup()
     environment = read_env_text(out.getvalue())
     environment.update(
         {
@@ -60,11 +61,11 @@ def read_env_text(text):
 def teardown(directory):
     environment = read_env(os.path.join(directory, "function.env"))
     try:
-        emulators.client("dynamodb", emulators.MOTO).delete_table(TableName=environment["IDEMPOTENCY_TABLE_NAME"])
+        client("dynamodb", MOTO).delete_table(TableName=environment["IDEMPOTENCY_TABLE_NAME"])
     except Exception as error:
         print(f"teardown: {error}", file=sys.stderr)
     try:
-        emulators.client("sqs", emulators.LOCALSTACK).delete_queue(QueueUrl=environment["FAILURE_QUEUE_URL"])
+        client("sqs", LOCALSTACK).delete_queue(QueueUrl=environment["FAILURE_QUEUE_URL"])
     except Exception as error:
         print(f"teardown: {error}", file=sys.stderr)
 

@@ -4,19 +4,19 @@ starts one) and fail -- never skip -- when it is not there."""
 import contextlib
 import io
 import json
-import os
+import sys
 import time
 import uuid
 import zipfile
 from pathlib import Path
 
-import boto3
 import pytest
 import requests
-from botocore.config import Config
 
-ENDPOINT = os.environ.get("LOCALSTACK_ENDPOINT", "http://127.0.0.1:4566")
-REGION = "us-east-1"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))  # the repository's tests/, for support
+from support import emulators  # noqa: E402 (needs the path above)
+from support.emulators import LOCALSTACK, MOTO, REGION, receive_json  # noqa: E402, F401 (the tests import them from here)
+
 HERE = Path(__file__).parent
 ROLE_NAME = "alchemiser-plugin-test-role"
 
@@ -24,22 +24,16 @@ ROLE_NAME = "alchemiser-plugin-test-role"
 @pytest.fixture(scope="session", autouse=True)
 def localstack_up():
     try:
-        r = requests.get(f"{ENDPOINT}/_localstack/health", timeout=5)
+        r = requests.get(f"{LOCALSTACK}/_localstack/health", timeout=5)
         r.raise_for_status()
     except Exception as e:  # noqa: BLE001
-        pytest.fail(f"LocalStack is not reachable at {ENDPOINT}: {e}. Run scripts/localstack start.")
+        pytest.fail(f"LocalStack is not reachable at {LOCALSTACK}: {e}. Run scripts/localstack start.")
     return r.json()
 
 
 def client(service):
-    return boto3.client(
-        service,
-        endpoint_url=ENDPOINT,
-        region_name=REGION,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 2}, read_timeout=120),
-    )
+    """A client of LocalStack that waits long enough for a slow first invocation."""
+    return emulators.client(service, LOCALSTACK, retries={"max_attempts": 2}, read_timeout=120)
 
 
 @pytest.fixture(scope="session")
@@ -155,8 +149,5 @@ def wait_for_messages(sqs, url, count=1, timeout=60):
     deadline = time.monotonic() + timeout
     got = []
     while time.monotonic() < deadline and len(got) < count:
-        r = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
-        for m in r.get("Messages", []):
-            got.append(json.loads(m["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        got += receive_json(sqs, url, wait_seconds=1)
     return got

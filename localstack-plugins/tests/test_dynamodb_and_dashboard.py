@@ -2,15 +2,11 @@
 AWS::CloudWatch::Dashboard CloudFormation resource provider."""
 
 import json
-import os
 import uuid
 
-import boto3
 import pytest
-from conftest import REGION, client
+from conftest import MOTO, REGION, client, emulators
 from test_archive_provider import wait_stack
-
-MOTO = os.environ.get("MOTO_ENDPOINT", f"http://127.0.0.1:{os.environ.get('MOTO_PORT', '5050')}")
 
 TEMPLATE = {
     "AWSTemplateFormatVersion": "2010-09-09",
@@ -53,9 +49,7 @@ TEMPLATE = {
 
 @pytest.fixture(scope="module")
 def moto_ddb():
-    ddb = boto3.client(
-        "dynamodb", endpoint_url=MOTO, region_name=REGION, aws_access_key_id="test", aws_secret_access_key="test"
-    )
+    ddb = emulators.client("dynamodb", MOTO)
     try:
         ddb.list_tables()
     except Exception as e:  # noqa: BLE001

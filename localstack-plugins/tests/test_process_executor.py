@@ -6,7 +6,7 @@ import json
 import time
 import uuid
 
-from conftest import ENDPOINT, invoke_json, wait_for_messages
+from conftest import LOCALSTACK, invoke_json, wait_for_messages
 
 
 def test_sync_invoke_echoes_payload_with_lambda_env(lambda_client, make_function):
@@ -23,7 +23,7 @@ def test_sync_invoke_echoes_payload_with_lambda_env(lambda_client, make_function
     assert env["AWS_LAMBDA_FUNCTION_VERSION"] == "$LATEST"
     assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "128"
     assert env["AWS_REGION"] == "us-east-1"
-    assert env["AWS_ENDPOINT_URL"] == ENDPOINT
+    assert env["AWS_ENDPOINT_URL"] == LOCALSTACK
     assert env["AWS_ACCESS_KEY_ID"] == "test" and env["AWS_SECRET_ACCESS_KEY"] == "test"
     assert env["CUSTOM_VAR"] == "custom-value"
     assert env["_HANDLER"] == "bootstrap"

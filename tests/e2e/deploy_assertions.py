@@ -3,9 +3,11 @@
 
     deploy_assertions.py deployed  [--stage e2e] [--rules-state ENABLED] [--json OUT]
     deploy_assertions.py destroyed [--stage e2e]
+    deploy_assertions.py forwarding
 
 Run with the LocalStack venv's python (boto3). Endpoints come from LOCALSTACK_ENDPOINT
 (default http://127.0.0.1:4566) and MOTO_ENDPOINT (default http://127.0.0.1:5050).
+`forwarding` checks, before a deploy, that LocalStack's DynamoDB is moto's (the table needs it).
 `deployed` checks what issue 7 step 2 asks for that needs no Rust (bus, archive, DLQ, rules vs
 lib/events/routes.json, targets, functions Active, idempotency table with TTL in moto) plus the
 other resources of the stack; it prints one line per check and exits 1 on the first failure.
@@ -16,40 +18,21 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
-import os
 import sys
 from pathlib import Path
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-REPO = Path(__file__).resolve().parents[2]
-REGION = "us-east-1"
-LOCALSTACK = os.environ.get("LOCALSTACK_ENDPOINT", "http://127.0.0.1:4566")
-MOTO = os.environ.get("MOTO_ENDPOINT", "http://127.0.0.1:5050")
-
-
-class CheckFailed(Exception):
-    pass
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for support.emulators
+from support import emulators  # noqa: E402 (needs the path above)
+from support.emulators import LOCALSTACK, MOTO, REPO, CheckFailed, check  # noqa: E402
 
 
 def client(service: str, endpoint: str = LOCALSTACK):
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 2}, connect_timeout=5, read_timeout=30),
-    )
-
-
-def check(ok: bool, what: str, detail: object = "") -> None:
-    if not ok:
-        raise CheckFailed(f"{what}: {detail}" if detail != "" else what)
-    print(f"  ok  {what}")
+    """A client that gives up soon: a hung emulator fails the check instead of stalling it."""
+    return emulators.client(service, endpoint, retries={"max_attempts": 2}, connect_timeout=5, read_timeout=30)
 
 
 def error_code(e: ClientError) -> str:
@@ -264,6 +247,28 @@ def assert_deployed(args) -> dict:
     return facts
 
 
+def assert_forwarding(_args) -> dict:
+    """LocalStack's DynamoDB is moto's: a table created in moto is listed by LocalStack."""
+    config = {"retries": {"max_attempts": 1}, "connect_timeout": 3, "read_timeout": 10}
+    localstack = emulators.client("dynamodb", LOCALSTACK, **config)
+    moto = emulators.client("dynamodb", MOTO, **config)
+    probe = "alchemiser-forwarder-probe"
+    with contextlib.suppress(Exception):  # left over from an interrupted run, or not there
+        moto.delete_table(TableName=probe)
+    moto.create_table(
+        TableName=probe,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    try:
+        tables = localstack.list_tables()["TableNames"]
+    finally:
+        moto.delete_table(TableName=probe)
+    check(probe in tables, f"LocalStack ({LOCALSTACK}) lists a table created in moto ({MOTO})", tables)
+    return {}
+
+
 def assert_destroyed(args) -> dict:
     stage = args.stage
     events, lam, cfn = client("events"), client("lambda"), client("cloudformation")
@@ -290,7 +295,7 @@ def assert_destroyed(args) -> dict:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("mode", choices=["deployed", "destroyed"])
+    p.add_argument("mode", choices=["deployed", "destroyed", "forwarding"])
     p.add_argument("--stage", default="e2e")
     p.add_argument("--rules-state", default="ENABLED", choices=["ENABLED", "DISABLED"])
     p.add_argument("--routes", type=Path, default=REPO / "lib" / "events" / "routes.json")
@@ -302,9 +307,10 @@ def main() -> int:
     p.add_argument("--json", type=Path, help="write the facts (names, ARNs, env) here")
     args = p.parse_args()
     try:
-        facts = assert_deployed(args) if args.mode == "deployed" else assert_destroyed(args)
+        assertions = {"deployed": assert_deployed, "destroyed": assert_destroyed, "forwarding": assert_forwarding}
+        facts = assertions[args.mode](args)
     except (CheckFailed, ClientError) as e:
-        print(f"  FAIL {e}", file=sys.stderr)
+        print(f"FAIL  {e}", file=sys.stderr)
         return 1
     if args.json:
         args.json.write_text(json.dumps(facts, indent=2, sort_keys=True) + "\n")

@@ -36,35 +36,24 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-import boto3
-from botocore.config import Config
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for support.emulators
+from support import emulators  # noqa: E402 (needs the path above)
+from support.emulators import (  # noqa: E402
+    LOCALSTACK,
+    MOTO,
+    REGION,
+    REPO,
+    CheckFailed,
+    check,
+    client_environment,
+    receive_json,
+)
 
-REPO = Path(__file__).resolve().parents[2]
-REGION = "us-east-1"
-LOCALSTACK = os.environ.get("LOCALSTACK_ENDPOINT", "http://127.0.0.1:4566")
-MOTO = os.environ.get("MOTO_ENDPOINT", "http://127.0.0.1:5050")
 OBSERVER_TARGET_ID = "e2e-observer"
 
 
-class CheckFailed(Exception):
-    pass
-
-
 def client(service: str, endpoint: str = LOCALSTACK):
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 3}),
-    )
-
-
-def check(ok: bool, what: str, detail: object = "") -> None:
-    if not ok:
-        raise CheckFailed(f"{what}: {detail}")
-    print(f"ok    {what}", flush=True)
+    return emulators.client(service, endpoint, retries={"max_attempts": 3})
 
 
 class Queues:
@@ -97,14 +86,10 @@ class Queues:
     def poll(self, name: str) -> list[dict]:
         url = self.urls[name]
         while True:
-            messages = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
-                "Messages", []
-            )
-            if not messages:
+            bodies = receive_json(self.sqs, url)
+            if not bodies:
                 return self.seen[name]
-            for message in messages:
-                self.seen[name].append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            self.seen[name].extend(bodies)
 
     def wait_for(self, name: str, predicate, timeout: float, what: str) -> dict:
         deadline = time.monotonic() + timeout
@@ -142,11 +127,8 @@ class Stack:
     def publish(self, *args: str) -> str:
         env = dict(
             os.environ,
+            **client_environment(LOCALSTACK),
             EVENTBRIDGE_BUS_NAME=self.bus,
-            AWS_ENDPOINT_URL=LOCALSTACK,
-            AWS_ACCESS_KEY_ID="test",
-            AWS_SECRET_ACCESS_KEY="test",
-            AWS_REGION=REGION,
             EVENTBRIDGE_OUTBOX_PATH=str(self.outbox),
             USE_EVENTBRIDGE="true",
         )
@@ -177,12 +159,7 @@ class Stack:
                     return body
             if time.monotonic() >= deadline:
                 break
-            messages = self.sqs.receive_message(QueueUrl=self.dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
-                "Messages", []
-            )
-            for message in messages:
-                self.dlq_seen.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=self.dlq_url, ReceiptHandle=message["ReceiptHandle"])
+            self.dlq_seen.extend(receive_json(self.sqs, self.dlq_url, wait_seconds=1))
         raise CheckFailed(f"timed out waiting for {what} in the DLQ; saw {json.dumps(self.dlq_seen)[:1500]}")
 
     def function_log(self, handler: str, needle: str, timeout: float) -> list[str]:

@@ -6,21 +6,12 @@ Usage:
 """
 
 import json
-import os
 import sys
 import uuid
+from pathlib import Path
 
-import boto3
-
-LOCALSTACK = os.environ.get("LOCALSTACK_ENDPOINT", "http://127.0.0.1:4566")
-MOTO = os.environ.get("MOTO_ENDPOINT", "http://127.0.0.1:5050")
-REGION = "us-east-1"
-
-
-def client(service, endpoint):
-    return boto3.client(
-        service, endpoint_url=endpoint, region_name=REGION, aws_access_key_id="test", aws_secret_access_key="test"
-    )
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for support.emulators
+from support.emulators import LOCALSTACK, MOTO, client, client_environment, receive_json  # noqa: E402
 
 
 def setup():
@@ -38,11 +29,8 @@ def setup():
         "USE_EVENTBRIDGE": "false",
         "IDEMPOTENCY_TABLE_NAME": table,
         "FAILURE_QUEUE_URL": queue,
-        "AWS_ENDPOINT_URL": LOCALSTACK,
+        **client_environment(LOCALSTACK),
         "AWS_ENDPOINT_URL_DYNAMODB": MOTO,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_REGION": REGION,
         "RUST_LOG": "info",
     }
     for key, value in environment.items():
@@ -50,11 +38,8 @@ def setup():
 
 
 def failures(queue):
-    sqs = client("sqs", LOCALSTACK)
-    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=2).get("Messages", [])
-    for message in messages:
-        print(json.dumps(json.loads(message["Body"])))
-        sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+    for record in receive_json(client("sqs", LOCALSTACK), queue, wait_seconds=2):
+        print(json.dumps(record))
 
 
 if __name__ == "__main__":

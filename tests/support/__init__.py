@@ -1,0 +1,1 @@
+"""Helpers the Python test and bench scripts share (see emulators.py)."""
