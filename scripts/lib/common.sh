@@ -1,11 +1,30 @@
 # shellcheck shell=bash
-# Shared helpers for scripts/localstack, scripts/moto and scripts/test-localstack-plugins.
-# Source it; it expects `set -euo pipefail` in the caller.
+# Shared helpers of the scripts in scripts/ (logging, finding a Python, processes, the exit-trap
+# chain). Source it; it expects `set -euo pipefail` in the caller. The emulator helpers are in
+# emulators.sh, which sources this file.
 
 REPO_ROOT="${REPO_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 
 log() { printf '%s %s\n' "[$(basename "$0")]" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+
+# on_exit CMD [ARGS...]: runs CMD when the script exits, however it exits (a failed step, a
+# signal, the end). The chain runs the last registered first; a failing command does not stop the
+# others; the script keeps its exit status, which the commands can read as $EXIT_STATUS. A script
+# that uses on_exit sets no EXIT trap of its own.
+_exit_chain=()
+on_exit() {
+  _exit_chain+=("$(printf '%q ' "$@")")
+  trap _run_exit_chain EXIT
+}
+_run_exit_chain() {
+  EXIT_STATUS=$?
+  local i
+  for ((i = ${#_exit_chain[@]} - 1; i >= 0; i--)); do
+    eval "${_exit_chain[i]}" || true
+  done
+  exit "$EXIT_STATUS"
+}
 
 # find_python MIN_MINOR -> prints the path of a python3.X with X >= MIN_MINOR, or nothing.
 # Looks at $PYTHON_FOR_VENV first, then pyenv's versions dir, then PATH.
