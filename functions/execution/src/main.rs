@@ -5,14 +5,15 @@
 use std::sync::Arc;
 
 use alchemiser_events::HandlerName;
-use alchemiser_lambda::{allow_replay_execution, broker_from_env, run_consumer};
+use alchemiser_lambda::run_function;
 use alchemiser_trading::ExecutionHandler;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    run_consumer(HandlerName::Execution, |sdk| async move {
-        let broker = broker_from_env(&sdk).await?;
-        Ok(Arc::new(ExecutionHandler::new(broker, allow_replay_execution()?)) as _)
+    run_function(HandlerName::Execution, |env| async move {
+        let broker = alchemiser_wiring::broker(env.sdk()).await?;
+        let handler = ExecutionHandler::new(broker, alchemiser_wiring::allow_replay_execution()?);
+        Ok::<_, alchemiser_wiring::WiringError>(env.consumer(Arc::new(handler)))
     })
     .await
 }

@@ -4,13 +4,13 @@
 use std::sync::Arc;
 
 use alchemiser_events::HandlerName;
-use alchemiser_lambda::run_consumer;
+use alchemiser_lambda::run_function;
 use alchemiser_trading::MonitorHandler;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    run_consumer(HandlerName::Monitor, |_| async {
-        Ok(Arc::new(MonitorHandler::new()) as _)
+    run_function(HandlerName::Monitor, |env| async move {
+        Ok::<_, std::convert::Infallible>(env.consumer(Arc::new(MonitorHandler::new())))
     })
     .await
 }

@@ -4,14 +4,15 @@
 use std::sync::Arc;
 
 use alchemiser_events::HandlerName;
-use alchemiser_lambda::{broker_from_env, run_consumer};
+use alchemiser_lambda::run_function;
 use alchemiser_trading::{PlannerConfig, PortfolioHandler};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    run_consumer(HandlerName::Portfolio, |sdk| async move {
-        let broker = broker_from_env(&sdk).await?;
-        Ok(Arc::new(PortfolioHandler::new(broker, PlannerConfig::default())) as _)
+    run_function(HandlerName::Portfolio, |env| async move {
+        let broker = alchemiser_wiring::broker(env.sdk()).await?;
+        let handler = PortfolioHandler::new(broker, PlannerConfig::default());
+        Ok::<_, alchemiser_wiring::WiringError>(env.consumer(Arc::new(handler)))
     })
     .await
 }

@@ -1,7 +1,17 @@
 //! The strategy Lambda: on the schedule (or a manual invoke), start one trading workflow by
 //! publishing `WorkflowStarted` and `SignalGenerated` for the configured target allocation.
+//! A thin entry point: it picks the handler and its settings; everything else lives in lib/.
+
+use std::sync::Arc;
+
+use alchemiser_events::HandlerName;
+use alchemiser_lambda::run_function;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    alchemiser_lambda::run_strategy().await
+    run_function(HandlerName::Strategy, |env| async move {
+        let strategy = alchemiser_wiring::strategy()?;
+        Ok::<_, alchemiser_wiring::WiringError>(env.trigger(Arc::new(strategy)))
+    })
+    .await
 }

@@ -1,4 +1,5 @@
-//! In-process delivery: the default bus for `alchemiser run` and for tests.
+//! In-process delivery: the default bus for `alchemiser run` and for tests, and the local half of
+//! hybrid mode (local handlers plus a remote bus).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,8 +19,13 @@ pub const DEFAULT_CASCADE_LIMIT: usize = 10_000;
 /// Delivers each published event to the handlers subscribed to its type, then publishes what
 /// they emit, breadth first, until nothing is left. A failing handler does not stop the others;
 /// its failure is in the report.
+///
+/// With a remote bus ([`InMemoryBus::forwarding_to`]) every wave of events is first published
+/// there, and the remote bus's report says which were delivered; the local handlers run either
+/// way (the Python system's `enable_local_handlers`).
 pub struct InMemoryBus {
     subscribers: Subscribers,
+    remote: Option<Arc<dyn EventBus>>,
     published: AtomicU64,
     cascade_limit: usize,
 }
@@ -40,9 +46,28 @@ impl InMemoryBus {
     pub fn with_cascade_limit(limit: usize) -> Self {
         Self {
             subscribers: Subscribers::new(),
+            remote: None,
             published: AtomicU64::new(0),
             cascade_limit: limit,
         }
+    }
+
+    /// A bus that publishes every event to `remote` as well as delivering it locally.
+    pub fn forwarding_to(remote: Arc<dyn EventBus>) -> Self {
+        Self {
+            remote: Some(remote),
+            ..Self::new()
+        }
+    }
+
+    /// Subscribes `handler` to events of `event_type`.
+    pub fn subscribe(&self, event_type: EventType, handler: Arc<dyn EventHandler>) {
+        self.subscribers.add(event_type, handler);
+    }
+
+    /// How many events this bus has delivered (or the remote bus accepted) since it was created.
+    pub fn published_count(&self) -> u64 {
+        self.published.load(Ordering::Relaxed)
     }
 }
 
@@ -53,41 +78,51 @@ impl EventBus for InMemoryBus {
         let mut queue: VecDeque<Event> = events.into();
         let mut processed = 0usize;
         let delivery = Delivery::live();
-        while let Some(event) = queue.pop_front() {
-            if processed >= self.cascade_limit {
+        while !queue.is_empty() {
+            let room = self.cascade_limit.saturating_sub(processed);
+            if room == 0 {
                 let reason = format!(
                     "publish cascaded past {} events; a handler is probably re-emitting what it consumes",
                     self.cascade_limit
                 );
-                tracing::error!(event_id = event.event_id(), %reason, "in-memory bus stopped a cascade");
-                for event in std::iter::once(event).chain(queue.drain(..)) {
-                    report.undelivered.push(Undelivered {
+                tracing::error!(%reason, "bus stopped a cascade");
+                report
+                    .undelivered
+                    .extend(queue.drain(..).map(|event| Undelivered {
                         event_id: event.event_id().to_owned(),
                         event_type: event.event_type(),
                         code: Some("CascadeLimit".into()),
                         reason: reason.clone(),
                         parked_at: None,
-                    });
-                }
+                    }));
                 break;
             }
-            processed += 1;
-            self.published.fetch_add(1, Ordering::Relaxed);
-            let emitted = self
-                .subscribers
-                .deliver(&event, &delivery, &mut report)
-                .await;
-            queue.extend(emitted);
-            report.delivered.push(event.event_id().to_owned());
+            let wave: Vec<Event> = queue.drain(..room.min(queue.len())).collect();
+            processed += wave.len();
+            let delivered = match &self.remote {
+                Some(remote) => {
+                    let sent = remote.publish(wave.clone()).await;
+                    let count = sent.delivered.len();
+                    report.merge(sent);
+                    count
+                }
+                None => {
+                    report
+                        .delivered
+                        .extend(wave.iter().map(|e| e.event_id().to_owned()));
+                    wave.len()
+                }
+            };
+            self.published
+                .fetch_add(delivered as u64, Ordering::Relaxed);
+            for event in &wave {
+                let emitted = self
+                    .subscribers
+                    .deliver(event, &delivery, &mut report)
+                    .await;
+                queue.extend(emitted);
+            }
         }
         report
-    }
-
-    fn subscribe(&self, event_type: EventType, handler: Arc<dyn EventHandler>) {
-        self.subscribers.add(event_type, handler);
-    }
-
-    fn published_count(&self) -> u64 {
-        self.published.load(Ordering::Relaxed)
     }
 }

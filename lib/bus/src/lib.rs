@@ -1,9 +1,11 @@
 //! The event bus port and its in-memory adapter.
 //!
-//! [`EventBus`] is what handlers and entry points publish through; [`InMemoryBus`] delivers to
-//! subscribed [`EventHandler`]s in this process (the default, used by `alchemiser run` and the
-//! tests). The EventBridge publisher is a second implementation of the same trait. This crate
-//! knows nothing of trading.
+//! [`EventBus`] is the publishing port: what handlers and entry points publish through, and
+//! nothing more. Local dispatch belongs to the in-memory side: [`InMemoryBus`] delivers to the
+//! [`EventHandler`]s subscribed to it in this process (the default, used by `alchemiser run` and
+//! the tests), publishing what they emit until nothing is left, and can forward every event it
+//! delivers to another bus (the EventBridge publisher, for hybrid mode) so that the cascade loop
+//! lives once. This crate knows nothing of trading.
 
 #![warn(missing_docs)]
 
@@ -17,7 +19,7 @@ use alchemiser_events::{Event, EventType};
 use async_trait::async_trait;
 
 pub use in_memory::InMemoryBus;
-pub use report::{HandlerError, HandlerFailure, PublishReport, Undelivered};
+pub use report::{error_chain, HandlerError, HandlerFailure, PublishReport, Undelivered};
 pub use subscribers::Subscribers;
 
 /// Something that reacts to events: the workflow's handlers, recorders, test probes.
@@ -28,6 +30,18 @@ pub trait EventHandler: Send + Sync {
 
     /// Handles one event and returns the events it causes, to be published by the caller.
     async fn handle(&self, event: &Event, delivery: &Delivery) -> Result<Vec<Event>, HandlerError>;
+}
+
+/// Something that starts a chain of events from an input that is not a contract event: a
+/// schedule tick, a manual request.
+#[async_trait]
+pub trait TriggerHandler: Send + Sync {
+    /// The trigger's idempotency key, if it carries one (a schedule's execution id): a trigger
+    /// delivered twice with the same key is handled once.
+    fn trigger_key(&self, payload: &serde_json::Value) -> Option<String>;
+
+    /// Handles one trigger and returns the events it starts, to be published by the caller.
+    async fn handle(&self, payload: &serde_json::Value) -> Result<Vec<Event>, HandlerError>;
 }
 
 /// How an event reached its handler, beyond the event itself.
@@ -56,12 +70,6 @@ pub trait EventBus: Send + Sync {
     /// Publishes events and reports, per event, whether it was delivered; never panics and
     /// never drops a failure silently.
     async fn publish(&self, events: Vec<Event>) -> PublishReport;
-
-    /// Subscribes `handler` to events of `event_type` (local delivery).
-    fn subscribe(&self, event_type: EventType, handler: Arc<dyn EventHandler>);
-
-    /// How many events this bus has accepted for delivery since it was created.
-    fn published_count(&self) -> u64;
 }
 
 /// A handler that keeps every event delivered to it, in order: what the CLI prints and what
@@ -76,7 +84,7 @@ impl RecordingHandler {
     }
 
     /// A recorder subscribed to every event type of `bus`.
-    pub fn on_every_type(bus: &dyn EventBus) -> Arc<Self> {
+    pub fn on_every_type(bus: &InMemoryBus) -> Arc<Self> {
         let recorder = Arc::new(Self::new());
         for event_type in EventType::ALL {
             bus.subscribe(event_type, recorder.clone());

@@ -18,6 +18,16 @@ pub enum HandlerError {
 }
 
 impl HandlerError {
+    /// A permanent failure whose reason is `error` with its sources (see [`error_chain`]).
+    pub fn permanent(error: &dyn std::error::Error) -> Self {
+        Self::Permanent(error_chain(error))
+    }
+
+    /// A transient failure whose reason is `error` with its sources (see [`error_chain`]).
+    pub fn transient(error: &dyn std::error::Error) -> Self {
+        Self::Transient(error_chain(error))
+    }
+
     /// Whether a retry of the same event may succeed.
     pub fn is_retryable(&self) -> bool {
         matches!(self, HandlerError::Transient(_))
@@ -82,4 +92,21 @@ impl PublishReport {
         self.undelivered.extend(other.undelivered);
         self.handler_failures.extend(other.handler_failures);
     }
+}
+
+/// `error` followed by each of its sources, joined with `: ` — one line that keeps the whole
+/// story, for reasons written to logs and dead letters (what anyhow's `{:#}` prints).
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        // Some errors repeat their source in their own message; print each part once.
+        if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
 }

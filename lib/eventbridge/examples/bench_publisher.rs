@@ -14,11 +14,9 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use alchemiser_eventbridge::samples::sample_event;
 use alchemiser_eventbridge::{Entry, EventBridgePublisher, OutboxConfig, PublisherConfig};
+use alchemiser_events::samples::sample_event;
 use alchemiser_events::{Event, EventType};
-use aws_config::BehaviorVersion;
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use serde_json::json;
 
 /// Events per publish call, as `alchemiser publish` does.
@@ -108,14 +106,7 @@ async fn main() -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(
-            aws_smithy_http_client::Builder::new()
-                .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-                .build_https(),
-        )
-        .load()
-        .await;
+    let sdk = alchemiser_aws::load_sdk_config().await;
     let admin = aws_sdk_eventbridge::Client::new(&sdk);
     let (bus, own_bus) = match &args.bus {
         Some(bus) => (bus.clone(), false),

@@ -94,6 +94,8 @@ pub struct PublisherConfig {
     pub max_request_bytes: usize,
     /// Entries per PutEvents call, 1..=10 (10 unless a benchmark forces fewer).
     pub batch_size: usize,
+    /// PutEvents requests one publish call keeps in flight at most.
+    pub max_in_flight: usize,
     /// How many times one entry is sent at most, first send included.
     pub max_attempts: u32,
     /// The time budget of one publish call; what is not delivered by then goes to the outbox.
@@ -121,6 +123,7 @@ impl Default for PublisherConfig {
             verify_bus: true,
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             batch_size: MAX_ENTRIES_PER_REQUEST,
+            max_in_flight: 1,
             max_attempts: 5,
             deadline: Duration::from_secs(20),
             base_backoff: Duration::from_millis(100),
@@ -211,6 +214,7 @@ impl PublisherConfig {
             },
             max_request_bytes,
             batch_size: defaults.batch_size,
+            max_in_flight: defaults.max_in_flight,
             max_attempts,
             deadline: millis("EVENTBRIDGE_DEADLINE_MS", defaults.deadline)?,
             base_backoff: millis("EVENTBRIDGE_BASE_BACKOFF_MS", defaults.base_backoff)?,
@@ -249,6 +253,12 @@ impl PublisherConfig {
     /// Sets entries per PutEvents call, clamped to 1..=10.
     pub fn with_batch_size(mut self, entries: usize) -> Self {
         self.batch_size = entries.clamp(1, MAX_ENTRIES_PER_REQUEST);
+        self
+    }
+
+    /// Sets how many PutEvents requests one publish call keeps in flight (at least 1).
+    pub fn with_max_in_flight(mut self, requests: usize) -> Self {
+        self.max_in_flight = requests.max(1);
         self
     }
 

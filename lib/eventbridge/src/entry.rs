@@ -105,7 +105,7 @@ pub fn plan_batches(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::samples::sample_event;
+    use alchemiser_events::samples::sample_event;
 
     #[test]
     fn mapping_follows_the_routing_table_and_the_event() {

@@ -5,8 +5,9 @@
 //!   `correlation:<id>`, `causation:<id>`), batches them (≤ 10 entries, ≤ the request size limit
 //!   by the AWS entry-size formula), resends what a resend can fix, and parks every event it could
 //!   not deliver in an outbox (a JSON-lines file, or an SQS queue) with the reason.
-//! - [`EventBridgeBus`] is the `EventBus` over it, optionally also running local handlers.
-//! - [`bus_from_env`] picks the in-memory or the EventBridge bus from `USE_EVENTBRIDGE`.
+//!   The publisher is itself an `EventBus`; hybrid mode (local handlers too) is an
+//!   [`alchemiser_bus::InMemoryBus`] forwarding to it.
+//! - [`bus_from_env`] picks the in-memory, EventBridge or hybrid bus from `USE_EVENTBRIDGE`.
 //!
 //! A separate crate from `alchemiser-bus` so that the AWS SDK stays out of the domain crates'
 //! dependency graph.
@@ -14,11 +15,11 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
-//! use alchemiser_eventbridge::{EventBridgeBus, EventBridgePublisher, PublisherConfig};
+//! use alchemiser_bus::EventBus;
+//! use alchemiser_eventbridge::{EventBridgePublisher, PublisherConfig};
 //!
 //! // Lambda: set EVENTBRIDGE_OUTBOX_QUEUE_URL so undelivered events go to SQS.
-//! let publisher = Arc::new(EventBridgePublisher::new(PublisherConfig::from_env()?));
-//! let bus = EventBridgeBus::new(publisher.clone(), false);
+//! let publisher: Arc<dyn EventBus> = Arc::new(EventBridgePublisher::new(PublisherConfig::from_env()?));
 //! // or: let bus = alchemiser_eventbridge::bus_from_env()?;  // Arc<dyn EventBus>
 //! # Ok(()) }
 //! ```
@@ -31,9 +32,8 @@ mod entry;
 mod outbox;
 mod publisher;
 mod retry;
-pub mod samples;
 
-pub use bus::{bus_from_env, bus_from_lookup, EventBridgeBus, LOCAL_CASCADE_LIMIT};
+pub use bus::{bus_from_env, bus_from_lookup, configured_bus, ConfiguredBus};
 pub use config::{
     parse_flag, ConfigError, OutboxConfig, PublisherConfig, DEFAULT_BUS_NAME,
     DEFAULT_MAX_REQUEST_BYTES, DEFAULT_OUTBOX_PATH, MAX_ENTRIES_PER_REQUEST,

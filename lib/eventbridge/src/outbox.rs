@@ -405,7 +405,7 @@ mod tests {
     use alchemiser_events::EventType;
 
     use super::*;
-    use crate::samples::sample_event;
+    use alchemiser_events::samples::sample_event;
 
     #[tokio::test]
     async fn file_outbox_appends_reads_and_rewrites() {

@@ -8,8 +8,8 @@ mod support;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use alchemiser_eventbridge::samples::sample_event;
 use alchemiser_eventbridge::{FileOutbox, OutboxConfig, OutboxLine, PublisherConfig};
+use alchemiser_events::samples::sample_event;
 use alchemiser_events::{decode_value, Event, EventType};
 use support::{FakeEventBridge, Faults, POISON};
 

@@ -8,36 +8,12 @@
 //! Needs AWS_ENDPOINT_URL (e.g. http://127.0.0.1:4566), credentials and a region in the
 //! environment.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use alchemiser_eventbridge::samples::sample_event;
 use alchemiser_eventbridge::{EventBridgePublisher, FileOutbox, OutboxConfig, PublisherConfig};
+use alchemiser_events::samples::sample_event;
 use alchemiser_events::{decode_value, Event, EventType, DEFAULT_SOURCE_PREFIX};
-use aws_config::{BehaviorVersion, SdkConfig};
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
-use serde_json::Value;
-
-async fn sdk() -> SdkConfig {
-    assert!(
-        std::env::var("AWS_ENDPOINT_URL").is_ok(),
-        "set AWS_ENDPOINT_URL (scripts/test-publisher-localstack does)"
-    );
-    aws_config::defaults(BehaviorVersion::latest())
-        .http_client(
-            aws_smithy_http_client::Builder::new()
-                .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-                .build_https(),
-        )
-        .load()
-        .await
-}
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..10]
-    )
-}
+use alchemiser_testkit::{unique, Emulator, EVERY_ALCHEMISER_SOURCE};
 
 fn config(bus: &str, outbox: OutboxConfig) -> PublisherConfig {
     PublisherConfig::default()
@@ -46,152 +22,23 @@ fn config(bus: &str, outbox: OutboxConfig) -> PublisherConfig {
         .with_outbox(outbox)
 }
 
-struct Fixture {
-    events: aws_sdk_eventbridge::Client,
-    sqs: aws_sdk_sqs::Client,
-    buses: Vec<String>,
-    rules: Vec<(String, String)>,
-    queues: Vec<String>,
-}
-
-impl Fixture {
-    async fn new() -> Self {
-        let sdk = sdk().await;
-        Self {
-            events: aws_sdk_eventbridge::Client::new(&sdk),
-            sqs: aws_sdk_sqs::Client::new(&sdk),
-            buses: Vec::new(),
-            rules: Vec::new(),
-            queues: Vec::new(),
-        }
-    }
-
-    async fn bus(&mut self, name: &str) {
-        self.events
-            .create_event_bus()
-            .name(name)
-            .send()
-            .await
-            .expect("CreateEventBus");
-        self.buses.push(name.to_owned());
-    }
-
-    async fn queue(&mut self, name: &str) -> (String, String) {
-        let url = self
-            .sqs
-            .create_queue()
-            .queue_name(name)
-            .send()
-            .await
-            .expect("CreateQueue")
-            .queue_url()
-            .expect("queue url")
-            .to_owned();
-        let attributes = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .expect("GetQueueAttributes");
-        let arn = attributes
-            .attributes()
-            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
-            .expect("queue arn")
-            .to_owned();
-        self.queues.push(url.clone());
-        (url, arn)
-    }
-
-    async fn rule_to_queue(&mut self, bus: &str, rule: &str, queue_arn: &str) {
-        let pattern =
-            serde_json::json!({"source": [{"prefix": format!("{DEFAULT_SOURCE_PREFIX}.")}]});
-        self.events
-            .put_rule()
-            .name(rule)
-            .event_bus_name(bus)
-            .event_pattern(pattern.to_string())
-            .send()
-            .await
-            .expect("PutRule");
-        self.events
-            .put_targets()
-            .rule(rule)
-            .event_bus_name(bus)
-            .targets(
-                aws_sdk_eventbridge::types::Target::builder()
-                    .id("queue")
-                    .arn(queue_arn)
-                    .build()
-                    .expect("target"),
-            )
-            .send()
-            .await
-            .expect("PutTargets");
-        self.rules.push((bus.to_owned(), rule.to_owned()));
-    }
-
-    async fn receive(&self, queue_url: &str, want: usize, within: Duration) -> Vec<Value> {
-        let mut bodies = Vec::new();
-        let started = Instant::now();
-        while bodies.len() < want && started.elapsed() < within {
-            let output = self
-                .sqs
-                .receive_message()
-                .queue_url(queue_url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .send()
-                .await
-                .expect("ReceiveMessage");
-            for message in output.messages() {
-                let body = message.body().unwrap_or_default();
-                bodies.push(serde_json::from_str(body).expect("SQS body is JSON"));
-            }
-        }
-        bodies
-    }
-
-    async fn cleanup(self) {
-        for (bus, rule) in &self.rules {
-            let _ = self
-                .events
-                .remove_targets()
-                .rule(rule)
-                .event_bus_name(bus)
-                .ids("queue")
-                .send()
-                .await;
-            let _ = self
-                .events
-                .delete_rule()
-                .name(rule)
-                .event_bus_name(bus)
-                .send()
-                .await;
-        }
-        for bus in &self.buses {
-            let _ = self.events.delete_event_bus().name(bus).send().await;
-        }
-        for queue in &self.queues {
-            let _ = self.sqs.delete_queue().queue_url(queue).send().await;
-        }
-    }
-}
-
 fn one_of_each() -> Vec<Event> {
     EventType::ALL.iter().map(|&t| sample_event(t)).collect()
 }
 
 #[tokio::test]
 async fn each_event_type_arrives_with_the_mapped_fields_and_decodes_back() {
-    let mut fixture = Fixture::new().await;
-    let bus = unique("alchemiser-it-bus");
+    let mut fixture = Emulator::new().await;
+    let bus = unique("alchemiser-it-bus-");
     fixture.bus(&bus).await;
-    let (queue_url, queue_arn) = fixture.queue(&unique("alchemiser-it-target")).await;
+    let (queue_url, queue_arn) = fixture.queue(&unique("alchemiser-it-target-")).await;
     fixture
-        .rule_to_queue(&bus, &unique("alchemiser-it-rule"), &queue_arn)
+        .rule_to_queue(
+            &bus,
+            &unique("alchemiser-it-rule-"),
+            EVERY_ALCHEMISER_SOURCE,
+            &queue_arn,
+        )
         .await;
 
     let dir = tempfile::tempdir().unwrap();
@@ -250,13 +97,13 @@ async fn each_event_type_arrives_with_the_mapped_fields_and_decodes_back() {
 
 #[tokio::test]
 async fn a_missing_bus_parks_the_events_and_drain_delivers_them_once_it_exists() {
-    let mut fixture = Fixture::new().await;
+    let mut fixture = Emulator::new().await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("outbox.jsonl");
-    let (outbox_queue, _) = fixture.queue(&unique("alchemiser-it-outbox")).await;
+    let (outbox_queue, _) = fixture.queue(&unique("alchemiser-it-outbox-")).await;
 
     // File outbox.
-    let missing = unique("alchemiser-it-missing");
+    let missing = unique("alchemiser-it-missing-");
     let publisher = EventBridgePublisher::new(config(&missing, OutboxConfig::File(path.clone())));
     let events = one_of_each();
     let report = publisher.publish(events.clone()).await;

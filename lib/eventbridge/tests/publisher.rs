@@ -7,12 +7,12 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use alchemiser_bus::{Delivery, EventBus, EventHandler, HandlerError};
-use alchemiser_eventbridge::samples::{sample_event, sample_event_with_padding};
+use alchemiser_bus::{Delivery, EventBus, EventHandler, HandlerError, InMemoryBus};
 use alchemiser_eventbridge::{
-    bus_from_lookup, EventBridgeBus, FileOutbox, OutboxConfig, OutboxLine, PublisherConfig,
-    CODE_ENTRY_TOO_LARGE,
+    bus_from_lookup, configured_bus, ConfiguredBus, FileOutbox, OutboxConfig, OutboxLine,
+    PublisherConfig, CODE_ENTRY_TOO_LARGE,
 };
+use alchemiser_events::samples::{sample_event, sample_event_with_padding};
 use alchemiser_events::{decode_value, Event, EventType};
 use async_trait::async_trait;
 use support::{FakeEventBridge, Faults, POISON};
@@ -293,7 +293,7 @@ async fn hybrid_mode_runs_local_handlers_and_publishes_what_they_emit() {
         calls: Mutex::new(0),
     });
 
-    let hybrid = EventBridgeBus::new(publisher.clone(), true);
+    let hybrid = InMemoryBus::forwarding_to(publisher.clone());
     hybrid.subscribe(EventType::SignalGenerated, planner.clone());
     let report = hybrid
         .publish(vec![sample_event(EventType::SignalGenerated)])
@@ -307,8 +307,8 @@ async fn hybrid_mode_runs_local_handlers_and_publishes_what_they_emit() {
     assert_eq!(hybrid.published_count(), 2);
     assert_eq!(*planner.calls.lock().unwrap(), 1);
 
-    let remote_only = EventBridgeBus::new(publisher, false);
-    remote_only.subscribe(EventType::SignalGenerated, planner.clone());
+    // The publisher alone is remote only: nothing to subscribe to, nothing runs locally.
+    let remote_only: Arc<dyn EventBus> = publisher;
     let report = remote_only
         .publish(vec![sample_event(EventType::SignalGenerated)])
         .await;
@@ -332,17 +332,21 @@ async fn the_factory_picks_the_bus_from_use_eventbridge() {
         }
     };
     // Default: in-memory, which delivers to local handlers.
-    let bus = bus_from_lookup(lookup(&[])).unwrap();
+    let configured = configured_bus(lookup(&[])).unwrap();
+    let ConfiguredBus::InMemory(local) = &configured else {
+        panic!("the default is the in-memory bus")
+    };
     let planner = Arc::new(Planner {
         calls: Mutex::new(0),
     });
-    bus.subscribe(EventType::SignalGenerated, planner.clone());
-    let report = bus
+    local.subscribe(EventType::SignalGenerated, planner.clone());
+    let report = configured
+        .bus()
         .publish(vec![sample_event(EventType::SignalGenerated)])
         .await;
     assert!(report.is_complete());
     assert_eq!(*planner.calls.lock().unwrap(), 1);
-    assert_eq!(bus.published_count(), 2);
+    assert_eq!(local.published_count(), 2);
 
     for value in ["false", "0", "FALSE"] {
         let pairs: &'static [(&str, &str)] = Box::leak(Box::new([("USE_EVENTBRIDGE", value)]));
@@ -350,11 +354,17 @@ async fn the_factory_picks_the_bus_from_use_eventbridge() {
     }
     // EventBridge: no AWS call is made until the first publish.
     assert!(bus_from_lookup(lookup(&[("USE_EVENTBRIDGE", "True")])).is_ok());
-    assert!(bus_from_lookup(lookup(&[
+    assert!(matches!(
+        configured_bus(lookup(&[("USE_EVENTBRIDGE", "True")])).unwrap(),
+        ConfiguredBus::EventBridge(_)
+    ));
+    let hybrid = configured_bus(lookup(&[
         ("USE_EVENTBRIDGE", "1"),
-        ("EVENTBRIDGE_LOCAL_HANDLERS", "1")
+        ("EVENTBRIDGE_LOCAL_HANDLERS", "1"),
     ]))
-    .is_ok());
+    .unwrap();
+    assert!(matches!(hybrid, ConfiguredBus::Hybrid { .. }));
+    assert!(hybrid.local().is_some(), "hybrid mode has local handlers");
 
     let error = bus_from_lookup(lookup(&[("USE_EVENTBRIDGE", "maybe")]))
         .err()

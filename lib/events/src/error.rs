@@ -1,6 +1,54 @@
-//! The one error type of the contract: every message names the field and the rule it broke.
+//! The contract's errors: every message names the field or value and the rule it broke.
 
 use thiserror::Error;
+
+use crate::primitives::MAX_SYMBOL_LEN;
+
+/// A single value that is not one the contract accepts (a symbol, a timestamp, a name).
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum ParseError {
+    /// A symbol that is empty or too long.
+    #[error("symbol `{text}` must be 1–{MAX_SYMBOL_LEN} characters long (it has {length})")]
+    SymbolLength {
+        /// The text given.
+        text: String,
+        /// Its length in characters after trimming.
+        length: usize,
+    },
+    /// A symbol with a character outside the allowed set.
+    #[error(
+        "symbol `{text}` contains `{bad}`; only letters, digits, `.`, `-` and `/` are allowed"
+    )]
+    SymbolCharacter {
+        /// The text given.
+        text: String,
+        /// The first character that is not allowed.
+        bad: char,
+    },
+    /// A date and time without an offset: its instant is ambiguous.
+    #[error("timestamp `{0}` has no timezone offset; write it in UTC with `Z` (e.g. `2025-11-03T14:35:00Z`)")]
+    TimestampWithoutOffset(String),
+    /// Not an RFC 3339 timestamp at all.
+    #[error(
+        "`{text}` is not an RFC 3339 timestamp ({reason}); expected e.g. `2025-11-03T14:35:00Z`"
+    )]
+    NotATimestamp {
+        /// The text given.
+        text: String,
+        /// The parser's complaint.
+        reason: String,
+    },
+    /// A name that is not one of a known set (an event type, a handler).
+    #[error("unknown {kind} `{found}`; known {kind}s: {known}")]
+    Unknown {
+        /// What was being named, e.g. `event type`.
+        kind: &'static str,
+        /// The name given.
+        found: String,
+        /// The known names, comma-separated.
+        known: String,
+    },
+}
 
 /// Why an input is not a valid Alchemiser event. Each variant says what to fix.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]

@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::error::ParseError;
 use crate::primitives::{Symbol, SymbolMap, Timestamp};
 
 /// The schema version this crate writes on every event.
@@ -85,16 +86,15 @@ impl fmt::Display for EventType {
 }
 
 impl FromStr for EventType {
-    type Err = String;
-    fn from_str(name: &str) -> Result<Self, String> {
+    type Err = ParseError;
+    fn from_str(name: &str) -> Result<Self, ParseError> {
         Self::ALL
             .into_iter()
             .find(|kind| kind.as_str() == name)
-            .ok_or_else(|| {
-                format!(
-                    "unknown event type `{name}`; known types: {}",
-                    Self::known_names()
-                )
+            .ok_or_else(|| ParseError::Unknown {
+                kind: "event type",
+                found: name.to_owned(),
+                known: Self::known_names(),
             })
     }
 }

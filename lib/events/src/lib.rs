@@ -3,20 +3,24 @@
 //! Everything that crosses the bus is defined here, once: the typed events and their wire format
 //! (compatible with the Python system that runs today), the validation rules, the EventBridge
 //! envelope, the routing table (event type → `Source` → consuming handler) and the JSON Schemas
-//! generated from the Rust types. This crate knows nothing of AWS SDKs or of trading logic.
+//! generated from the Rust types, the dead-letter format ([`FailureRecord`]) and sample events of
+//! every type ([`samples`]). This crate knows nothing of AWS SDKs or of trading logic.
 
 #![warn(missing_docs)]
 
+mod dead_letter;
 mod decode;
 mod error;
 mod event;
 mod primitives;
 mod routing;
+pub mod samples;
 mod schema;
 mod validate;
 
+pub use dead_letter::FailureRecord;
 pub use decode::{decode, decode_value, Envelope, EnvelopeMeta, ReceivedEvent};
-pub use error::ContractError;
+pub use error::{ContractError, ParseError};
 pub use event::{
     AllocationComparison, ConsolidatedPortfolio, Event, EventHeader, EventType, ExecutionUrgency,
     PlanItem, RebalancePlan, RebalancePlanned, SignalGenerated, TradeAction, TradeExecuted,

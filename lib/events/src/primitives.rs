@@ -9,6 +9,8 @@ use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::error::ParseError;
+
 /// A point in time, always UTC.
 ///
 /// Read from RFC 3339 with any offset (`Z`, `+00:00`, `-05:00`, ...); a timestamp without an
@@ -24,15 +26,16 @@ impl Timestamp {
     }
 
     /// Parses an RFC 3339 timestamp that carries a timezone offset.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, ParseError> {
         match DateTime::parse_from_rfc3339(text.trim()) {
             Ok(parsed) => Ok(Self(parsed.with_timezone(&Utc))),
-            Err(_) if is_naive_datetime(text.trim()) => Err(format!(
-                "timestamp `{text}` has no timezone offset; write it in UTC with `Z` (e.g. `2025-11-03T14:35:00Z`)"
-            )),
-            Err(err) => Err(format!(
-                "`{text}` is not an RFC 3339 timestamp ({err}); expected e.g. `2025-11-03T14:35:00Z`"
-            )),
+            Err(_) if is_naive_datetime(text.trim()) => {
+                Err(ParseError::TimestampWithoutOffset(text.to_owned()))
+            }
+            Err(err) => Err(ParseError::NotATimestamp {
+                text: text.to_owned(),
+                reason: err.to_string(),
+            }),
         }
     }
 
@@ -106,21 +109,23 @@ pub struct Symbol(String);
 
 impl Symbol {
     /// Normalises and checks a symbol.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, ParseError> {
         let symbol = text.trim().to_ascii_uppercase();
         let length = symbol.chars().count();
         if length == 0 || length > MAX_SYMBOL_LEN {
-            return Err(format!(
-                "symbol `{text}` must be 1–{MAX_SYMBOL_LEN} characters long (it has {length})"
-            ));
+            return Err(ParseError::SymbolLength {
+                text: text.to_owned(),
+                length,
+            });
         }
         if let Some(bad) = symbol
             .chars()
             .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '/')))
         {
-            return Err(format!(
-                "symbol `{text}` contains `{bad}`; only letters, digits, `.`, `-` and `/` are allowed"
-            ));
+            return Err(ParseError::SymbolCharacter {
+                text: text.to_owned(),
+                bad,
+            });
         }
         Ok(Self(symbol))
     }
@@ -138,8 +143,8 @@ impl fmt::Display for Symbol {
 }
 
 impl std::str::FromStr for Symbol {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
+    type Err = ParseError;
+    fn from_str(text: &str) -> Result<Self, ParseError> {
         Self::parse(text)
     }
 }
@@ -270,19 +275,21 @@ mod tests {
     #[test]
     fn naive_timestamps_are_rejected_with_a_reason() {
         let err = Timestamp::parse("2025-11-03T14:35:00").unwrap_err();
-        assert!(err.contains("no timezone offset"), "{err}");
+        assert!(err.to_string().contains("no timezone offset"), "{err}");
         let err = Timestamp::parse("yesterday").unwrap_err();
-        assert!(err.contains("not an RFC 3339 timestamp"), "{err}");
+        assert!(
+            err.to_string().contains("not an RFC 3339 timestamp"),
+            "{err}"
+        );
     }
 
     #[test]
     fn symbols_are_normalised_and_bounded() {
         assert_eq!(Symbol::parse(" brk.b ").unwrap().as_str(), "BRK.B");
-        assert!(Symbol::parse("").unwrap_err().contains("1–10 characters"));
-        assert!(Symbol::parse("ABCDEFGHIJK")
-            .unwrap_err()
-            .contains("1–10 characters"));
-        assert!(Symbol::parse("SP Y").unwrap_err().contains("contains ` `"));
+        let message = |text: &str| Symbol::parse(text).unwrap_err().to_string();
+        assert!(message("").contains("1–10 characters"));
+        assert!(message("ABCDEFGHIJK").contains("1–10 characters"));
+        assert!(message("SP Y").contains("contains ` `"));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
+use crate::error::ParseError;
 use crate::event::EventType;
 
 /// Prefix of every `Source` unless configured otherwise (`EVENTBRIDGE_SOURCE_PREFIX`).
@@ -71,16 +72,15 @@ impl fmt::Display for HandlerName {
 }
 
 impl FromStr for HandlerName {
-    type Err = String;
-    fn from_str(name: &str) -> Result<Self, String> {
+    type Err = ParseError;
+    fn from_str(name: &str) -> Result<Self, ParseError> {
         Self::ALL
             .into_iter()
             .find(|handler| handler.as_str() == name)
-            .ok_or_else(|| {
-                format!(
-                    "unknown handler `{name}`; known handlers: {}",
-                    Self::ALL.map(Self::as_str).join(", ")
-                )
+            .ok_or_else(|| ParseError::Unknown {
+                kind: "handler",
+                found: name.to_owned(),
+                known: Self::ALL.map(Self::as_str).join(", "),
             })
     }
 }

@@ -1,32 +1,30 @@
-//! The glue every Alchemiser Lambda shares, and that `alchemiser invoke` runs too.
+//! A consumer runtime for event-driven Rust Lambdas: decode → claim → run → record → publish,
+//! with the adapters it needs and nothing of trading in it.
 //!
 //! One invocation: decode the EventBridge envelope (or bare detail) → refuse event types the
 //! routing table does not send to this function → claim the event in the idempotency store →
-//! run the handler → publish what it emits → record the result. Errors are classified:
-//! transient ones are returned so Lambda's async retries run; permanent ones are recorded in the
-//! failure queue with their reason and acknowledged, so they never loop through retries.
+//! run the handler → record its result → publish what it emits → mark the record published.
+//! Errors are classified: transient ones are returned so Lambda's async retries run; permanent
+//! ones are recorded in the failure queue with their reason and acknowledged, so they never loop
+//! through retries.
+//!
+//! Ports and adapters, one folder each: [`idempotency`] (the port, in memory and on DynamoDB, the
+//! way Powertools for AWS Lambda does it), [`failures`] (the port, in memory and on SQS), plus
+//! [`metrics`] (CloudWatch EMF), [`logging`] (JSON lines), [`env`] (settings) and the Lambda loop
+//! ([`run_function`], [`run`]). A function's entry point picks its handler and adapters.
 
 #![warn(missing_docs)]
 
-mod aws;
-mod dynamodb;
-mod environment;
-mod failure;
-mod idempotency;
+pub mod env;
+pub mod failures;
+pub mod idempotency;
 mod invoker;
 pub mod logging;
 pub mod metrics;
-mod strategy;
+mod runtime;
 
-pub use aws::load_sdk_config;
-pub use dynamodb::DynamoDbStore;
-pub use environment::{
-    allow_replay_execution, broker_from_env, consumer_from_env, handler_service, run_consumer,
-    run_strategy, strategy_from_env, EnvironmentError,
+pub use invoker::{
+    Adapters, InvocationContext, InvocationError, InvocationOutcome, Invoke, Invoker,
+    TriggerInvoker,
 };
-pub use failure::{FailureRecord, FailureSink, MemoryFailureSink, SqsFailureSink};
-pub use idempotency::{
-    Claim, IdempotencyConfig, IdempotencyStore, InMemoryStore, StoreError, StoredResult,
-};
-pub use invoker::{InvocationError, InvocationOutcome, Invoke, Invoker};
-pub use strategy::{StrategyInvoker, StrategyOutcome};
+pub use runtime::{handler_service, run, run_function, FunctionEnvironment, RuntimeError};

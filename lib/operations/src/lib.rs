@@ -10,11 +10,12 @@
 //!
 //! Why a crate of its own rather than modules of `alchemiser-eventbridge`: that crate is linked
 //! into every Lambda and holds only what publishing needs. These operations are run by people
-//! from the CLI, need another SDK (SSM, for the stage's parameters) and the Lambda glue's
-//! [`alchemiser_lambda::FailureRecord`]; keeping them here keeps the functions' dependency graph
-//! and zips unchanged, and keeps the CLI modules thin (arguments and printing only).
+//! from the CLI and need another SDK (SSM, for the stage's parameters); keeping them here keeps
+//! the functions' dependency graph and zips unchanged, and keeps the CLI modules thin
+//! (arguments and printing only). The dead-letter format they read is the contract's
+//! ([`alchemiser_events::FailureRecord`]).
 //!
-//! Every AWS client comes from [`alchemiser_lambda::load_sdk_config`] (the standard chain, so
+//! Every AWS client comes from [`alchemiser_aws::load_sdk_config`] (the standard chain, so
 //! `AWS_ENDPOINT_URL` points them at LocalStack or moto; rustls + ring).
 
 #![warn(missing_docs)]
@@ -25,8 +26,8 @@ pub mod replay;
 mod stage;
 
 pub use dlq::{
-    format_age, redrive_publisher_config, DeadLetter, DeadLetterKind, DeadLetterQueue,
-    RedriveFailure, RedriveReport, RedriveSelection, Redriven,
+    dead_letter_from_message, format_age, redrive_publisher_config, DeadLetter, DeadLetterKind,
+    DeadLetterQueue, NotRedrivable, RedriveFailure, RedriveReport, RedriveSelection, Redriven,
 };
 pub use error::OperationsError;
 pub use replay::{

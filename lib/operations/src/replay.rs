@@ -166,7 +166,7 @@ pub struct Replayer {
 }
 
 impl Replayer {
-    /// A replayer using `sdk` (e.g. [`alchemiser_lambda::load_sdk_config`]).
+    /// A replayer using `sdk` (e.g. [`alchemiser_aws::load_sdk_config`]).
     pub fn new(sdk: &SdkConfig) -> Self {
         Self {
             events: aws_sdk_eventbridge::Client::new(sdk),

@@ -11,10 +11,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use alchemiser_eventbridge::samples::sample_event;
 use alchemiser_eventbridge::{EventBridgePublisher, OutboxConfig, PublisherConfig};
-use alchemiser_events::{decode_value, Event, EventType, DEFAULT_SOURCE_PREFIX};
-use alchemiser_lambda::FailureRecord;
+use alchemiser_events::samples::sample_event;
+use alchemiser_events::{decode_value, Event, EventType, FailureRecord, DEFAULT_SOURCE_PREFIX};
 use alchemiser_operations::{
     DeadLetterKind, DeadLetterQueue, OperationsError, RedriveSelection, Stage,
 };
@@ -22,7 +21,8 @@ use aws_sdk_sqs::types::MessageAttributeValue;
 use serde_json::{json, Value};
 
 mod common;
-use common::{receive_and_delete, route_everything_to_queue, unique_stage};
+use alchemiser_testkit::{Emulator, EVERY_ALCHEMISER_SOURCE};
+use common::unique_stage;
 
 fn envelope(event: &Event) -> Value {
     json!({
@@ -75,9 +75,9 @@ async fn dlq_list_show_and_redrive() {
         std::env::var("AWS_ENDPOINT_URL").is_ok(),
         "set AWS_ENDPOINT_URL to LocalStack (scripts/test-operations does)"
     );
-    let sdk = alchemiser_lambda::load_sdk_config().await;
-    let events = aws_sdk_eventbridge::Client::new(&sdk);
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let sdk = alchemiser_aws::load_sdk_config().await;
+    let mut emulator = Emulator::with_sdk(&sdk);
+    let sqs = emulator.sqs.clone();
     let ssm = aws_sdk_ssm::Client::new(&sdk);
     let stage = unique_stage("dq");
 
@@ -93,35 +93,17 @@ async fn dlq_list_show_and_redrive() {
 
     // The stage: bus, rule on the `alchemiser.` prefix → target queue, and the DLQ.
     let bus = stage.bus_name();
-    events.create_event_bus().name(&bus).send().await.unwrap();
-    let target_url = sqs
-        .create_queue()
-        .queue_name(format!("ops-target-{stage}"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let target_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&target_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-        .clone();
-    let rule = format!("ops-all-{stage}");
-    route_everything_to_queue(&events, &bus, &rule, &target_arn).await;
-    let dlq_url = sqs
-        .create_queue()
-        .queue_name(stage.dlq_name())
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    emulator.bus(&bus).await;
+    let (target_url, target_arn) = emulator.queue(&format!("ops-target-{stage}")).await;
+    emulator
+        .rule_to_queue(
+            &bus,
+            &format!("ops-all-{stage}"),
+            EVERY_ALCHEMISER_SOURCE,
+            &target_arn,
+        )
+        .await;
+    let (dlq_url, _) = emulator.queue(&stage.dlq_name()).await;
 
     // Found by name (no SSM parameter), then by the SSM parameter.
     let by_name = DeadLetterQueue::for_stage(&sdk, &stage, None)
@@ -257,7 +239,9 @@ async fn dlq_list_show_and_redrive() {
     );
     assert_eq!(report.not_found, vec!["no-such-id".to_owned()]);
     assert!(!report.is_complete());
-    let arrived = receive_and_delete(&sqs, &target_url, 1).await;
+    let arrived = emulator
+        .receive(&target_url, 1, Duration::from_secs(20))
+        .await;
     assert_eq!(arrived.len(), 1, "{arrived:?}");
     assert_eq!(decode_value(arrived[0].clone()).unwrap().event, failed);
     let left: Vec<String> = queue
@@ -312,7 +296,9 @@ async fn dlq_list_show_and_redrive() {
         assert_eq!(report.redriven.len(), 2, "{report:#?}");
         assert_eq!(report.failed.len(), 1, "{report:#?}");
     }
-    let arrived = receive_and_delete(&sqs, &target_url, 2).await;
+    let arrived = emulator
+        .receive(&target_url, 2, Duration::from_secs(20))
+        .await;
     let mut ids: Vec<String> = arrived
         .into_iter()
         .map(|b| decode_value(b).unwrap().event.event_id().to_owned())
@@ -329,22 +315,7 @@ async fn dlq_list_show_and_redrive() {
     assert_eq!(left[0].message_id, garbage_id);
 
     // Clean up (best effort).
-    let _ = events
-        .remove_targets()
-        .rule(&rule)
-        .event_bus_name(&bus)
-        .ids("queue")
-        .send()
-        .await;
-    let _ = events
-        .delete_rule()
-        .name(&rule)
-        .event_bus_name(&bus)
-        .send()
-        .await;
-    let _ = events.delete_event_bus().name(&bus).send().await;
-    let _ = sqs.delete_queue().queue_url(&target_url).send().await;
-    let _ = sqs.delete_queue().queue_url(&dlq_url).send().await;
+    emulator.cleanup().await;
     let _ = ssm
         .delete_parameter()
         .name(stage.dlq_url_parameter())
@@ -354,17 +325,11 @@ async fn dlq_list_show_and_redrive() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redrive_to_a_missing_bus_keeps_the_message() {
-    let sdk = alchemiser_lambda::load_sdk_config().await;
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let sdk = alchemiser_aws::load_sdk_config().await;
+    let mut emulator = Emulator::with_sdk(&sdk);
+    let sqs = emulator.sqs.clone();
     let stage = unique_stage("dqnobus");
-    let url = sqs
-        .create_queue()
-        .queue_name(format!("ops-nobus-{stage}"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let (url, _) = emulator.queue(&format!("ops-nobus-{stage}")).await;
     let event = sample_event(EventType::WorkflowCompleted);
     let message_id = send(
         &sqs,
@@ -390,5 +355,5 @@ async fn redrive_to_a_missing_bus_keeps_the_message() {
     let left = queue.list().await.unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].message_id, message_id);
-    let _ = sqs.delete_queue().queue_url(&url).send().await;
+    emulator.cleanup().await;
 }

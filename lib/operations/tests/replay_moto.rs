@@ -8,12 +8,13 @@
 
 use std::time::Duration;
 
-use alchemiser_eventbridge::samples::sample_event;
 use alchemiser_eventbridge::{EventBridgePublisher, OutboxConfig, PublisherConfig};
+use alchemiser_events::samples::sample_event;
 use alchemiser_events::{decode_value, EventType};
 use alchemiser_operations::{OperationsError, ReplayRequest, ReplayWindow, Replayer};
 mod common;
-use common::{receive_and_delete, route_everything_to_queue, unique_stage};
+use alchemiser_testkit::{Emulator, EVERY_ALCHEMISER_SOURCE};
+use common::unique_stage;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_redelivers_archived_events_with_replay_name() {
@@ -21,18 +22,19 @@ async fn replay_redelivers_archived_events_with_replay_name() {
         std::env::var("AWS_ENDPOINT_URL").is_ok(),
         "set AWS_ENDPOINT_URL to moto (scripts/test-operations does)"
     );
-    let sdk = alchemiser_lambda::load_sdk_config().await;
-    let events = aws_sdk_eventbridge::Client::new(&sdk);
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let sdk = alchemiser_aws::load_sdk_config().await;
+    let mut emulator = Emulator::with_sdk(&sdk);
+    let events = emulator.events.clone();
     let stage = unique_stage("rp");
     let bus = stage.bus_name();
+    emulator.bus(&bus).await;
     let bus_arn = events
-        .create_event_bus()
+        .describe_event_bus()
         .name(&bus)
         .send()
         .await
         .unwrap()
-        .event_bus_arn
+        .arn
         .unwrap();
     events
         .create_archive()
@@ -41,20 +43,11 @@ async fn replay_redelivers_archived_events_with_replay_name() {
         .send()
         .await
         .unwrap();
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(format!("ops-replay-{stage}"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let queue_arn = format!(
-        "arn:aws:sqs:us-east-1:{}:ops-replay-{stage}",
-        bus_arn.split(':').nth(4).unwrap()
-    );
+    let (queue_url, queue_arn) = emulator.queue(&format!("ops-replay-{stage}")).await;
     let rule = format!("alchemiser-all-to-queue-{stage}");
-    route_everything_to_queue(&events, &bus, &rule, &queue_arn).await;
+    emulator
+        .rule_to_queue(&bus, &rule, EVERY_ALCHEMISER_SOURCE, &queue_arn)
+        .await;
 
     let window_start = chrono::Utc::now() - chrono::TimeDelta::hours(1);
     let sent = vec![
@@ -69,7 +62,9 @@ async fn replay_redelivers_archived_events_with_replay_name() {
     );
     let report = publisher.publish(sent.clone()).await;
     assert!(report.is_complete(), "{report:?}");
-    let originals = receive_and_delete(&sqs, &queue_url, 2).await;
+    let originals = emulator
+        .receive(&queue_url, 2, Duration::from_secs(20))
+        .await;
     assert_eq!(originals.len(), 2, "{originals:?}");
     assert!(originals.iter().all(|b| b.get("replay-name").is_none()));
 
@@ -106,7 +101,9 @@ async fn replay_redelivers_archived_events_with_replay_name() {
     assert_eq!(status.progress_permille(), 1000);
     assert!(!seen.is_empty());
 
-    let replayed = receive_and_delete(&sqs, &queue_url, 2).await;
+    let replayed = emulator
+        .receive(&queue_url, 2, Duration::from_secs(20))
+        .await;
     assert_eq!(replayed.len(), 2, "{replayed:?}");
     let mut ids = Vec::new();
     for body in replayed {
@@ -149,7 +146,9 @@ async fn replay_redelivers_archived_events_with_replay_name() {
             stdout.contains(&format!("replay cli-{stage} COMPLETED")),
             "{stdout}"
         );
-        let again = receive_and_delete(&sqs, &queue_url, 2).await;
+        let again = emulator
+            .receive(&queue_url, 2, Duration::from_secs(20))
+            .await;
         assert_eq!(again.len(), 2);
         assert!(again
             .iter()
@@ -158,30 +157,16 @@ async fn replay_redelivers_archived_events_with_replay_name() {
 
     // Clean up (best effort).
     let _ = events
-        .remove_targets()
-        .rule(&rule)
-        .event_bus_name(&bus)
-        .ids("queue")
-        .send()
-        .await;
-    let _ = events
-        .delete_rule()
-        .name(&rule)
-        .event_bus_name(&bus)
-        .send()
-        .await;
-    let _ = events
         .delete_archive()
         .archive_name(stage.archive_name())
         .send()
         .await;
-    let _ = events.delete_event_bus().name(&bus).send().await;
-    let _ = sqs.delete_queue().queue_url(&queue_url).send().await;
+    emulator.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_of_a_stage_without_archive_says_what_to_check() {
-    let sdk = alchemiser_lambda::load_sdk_config().await;
+    let sdk = alchemiser_aws::load_sdk_config().await;
     let stage = unique_stage("none");
     let now = chrono::Utc::now();
     let request = ReplayRequest {

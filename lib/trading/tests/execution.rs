@@ -1,15 +1,13 @@
 //! Execution against the paper broker and a failing broker; the whole workflow on the bus.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use alchemiser_bus::{Delivery, EventBus, EventHandler, InMemoryBus};
+use alchemiser_bus::{error_chain, Delivery, EventBus, EventHandler, InMemoryBus};
 use alchemiser_events::{decode, Decimal, Event, RebalancePlanned, Symbol, SymbolMap};
 use alchemiser_trading::{
-    Account, Broker, BrokerError, ExecutionHandler, OrderOutcome, OrderRequest, PaperBroker,
-    PlannerConfig, PortfolioFile, Position, StrategyHandler, Workflow,
+    BrokerError, ExecutionHandler, PaperBroker, PlannerConfig, PortfolioFile, ScriptedBroker,
+    StrategyHandler, Workflow,
 };
-use async_trait::async_trait;
 use rust_decimal_macros::dec;
 
 const PLAN: &[u8] = include_bytes!("../../../examples/events/RebalancePlanned.eventbridge.json");
@@ -118,42 +116,14 @@ async fn hold_items_place_nothing() {
     assert!(matches!(events[1], Event::WorkflowCompleted(_)));
 }
 
-/// A broker whose orders for one symbol fail.
-struct FlakyBroker {
-    inner: PaperBroker,
-    failing: Symbol,
-    error: BrokerError,
-    orders: AtomicUsize,
-}
-
-#[async_trait]
-impl Broker for FlakyBroker {
-    async fn account(&self) -> Result<Account, BrokerError> {
-        self.inner.account().await
-    }
-    async fn positions(&self) -> Result<Vec<Position>, BrokerError> {
-        self.inner.positions().await
-    }
-    async fn latest_price(&self, symbol: &Symbol) -> Result<Decimal, BrokerError> {
-        self.inner.latest_price(symbol).await
-    }
-    async fn place_market_order(&self, order: &OrderRequest) -> Result<OrderOutcome, BrokerError> {
-        self.orders.fetch_add(1, Ordering::SeqCst);
-        if order.symbol == self.failing {
-            return Err(self.error.clone());
-        }
-        self.inner.place_market_order(order).await
-    }
-}
-
 #[tokio::test]
 async fn a_broker_error_fails_that_order_not_the_batch() {
-    let broker = Arc::new(FlakyBroker {
-        inner: PaperBroker::in_memory(contract_account()),
-        failing: Symbol::parse("SPY").unwrap(),
-        error: BrokerError::Transient("HTTP 503".into()),
-        orders: AtomicUsize::new(0),
-    });
+    let broker = Arc::new(
+        ScriptedBroker::new(PaperBroker::in_memory(contract_account())).fail_orders_for(
+            Symbol::parse("SPY").unwrap(),
+            BrokerError::Transient("HTTP 503".into()),
+        ),
+    );
     let events = ExecutionHandler::new(broker.clone(), false)
         .handle(&contract_plan().into(), &Delivery::live())
         .await
@@ -173,8 +143,8 @@ async fn a_broker_error_fails_that_order_not_the_batch() {
     };
     assert_eq!(failed.failure_step, "execution");
     // The SELL went through although the BUY after it failed.
-    assert_eq!(broker.orders.load(Ordering::SeqCst), 2);
-    assert_eq!(qty(&broker.inner.snapshot().unwrap(), "TLT"), dec!(39.6));
+    assert_eq!(broker.orders_sent(), 2);
+    assert_eq!(qty(&broker.inner().snapshot().unwrap(), "TLT"), dec!(39.6));
 }
 
 #[tokio::test]
@@ -265,7 +235,9 @@ fn bad_portfolio_files_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("p.json");
     std::fs::write(&path, r#"{"cash": "-5", "positions": []}"#).unwrap();
-    let error = PaperBroker::open(&path).err().unwrap().to_string();
+    // The whole chain, as the CLI prints it and as it reaches the logs.
+    let open = |path: &std::path::Path| error_chain(&PaperBroker::open(path).err().unwrap());
+    let error = open(&path);
     assert!(
         error.contains("p.json") && error.contains("`cash` is -5"),
         "{error}"
@@ -275,13 +247,13 @@ fn bad_portfolio_files_are_named() {
         r#"{"cash": "0", "positions": [{"symbol": "SPY", "qty": "1"}]}"#,
     )
     .unwrap();
-    let error = PaperBroker::open(&path).err().unwrap().to_string();
+    let error = open(&path);
     assert!(error.contains("missing field `price`"), "{error}");
-    let error = PaperBroker::open(dir.path().join("absent.json"))
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(error.contains("absent.json"), "{error}");
+    let error = open(&dir.path().join("absent.json"));
+    assert!(
+        error.contains("absent.json") && error.contains("No such file"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

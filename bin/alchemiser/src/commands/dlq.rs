@@ -59,7 +59,7 @@ struct QueueArgs {
 impl QueueArgs {
     async fn open(self) -> anyhow::Result<(Stage, DeadLetterQueue)> {
         let stage: Stage = self.stage.parse()?;
-        let sdk = alchemiser_lambda::load_sdk_config().await;
+        let sdk = alchemiser_aws::load_sdk_config().await;
         let queue = DeadLetterQueue::for_stage(&sdk, &stage, self.queue_url).await?;
         Ok((stage, queue))
     }

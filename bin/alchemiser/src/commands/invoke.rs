@@ -8,10 +8,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use alchemiser_bus::{InMemoryBus, RecordingHandler};
-use alchemiser_events::HandlerName;
+use alchemiser_events::{HandlerName, ParseError};
+use alchemiser_lambda::failures::MemoryFailureSink;
+use alchemiser_lambda::idempotency::{IdempotencyConfig, InMemoryStore};
 use alchemiser_lambda::metrics::Metrics;
 use alchemiser_lambda::{
-    InMemoryStore, InvocationOutcome, Invoke, Invoker, MemoryFailureSink, StrategyInvoker,
+    Adapters, InvocationContext, InvocationOutcome, Invoke, Invoker, TriggerInvoker,
 };
 use alchemiser_trading::{PaperBroker, PlannerConfig, PortfolioFile, StrategyHandler, Workflow};
 use anyhow::Context;
@@ -40,7 +42,7 @@ pub struct Args {
     json: bool,
 }
 
-fn parse_handler(name: &str) -> Result<HandlerName, String> {
+fn parse_handler(name: &str) -> Result<HandlerName, ParseError> {
     name.parse()
 }
 
@@ -59,8 +61,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let bus = Arc::new(InMemoryBus::new());
     let published = RecordingHandler::on_every_type(bus.as_ref());
-    let store = Arc::new(InMemoryStore::new());
     let failures = Arc::new(MemoryFailureSink::default());
+    let adapters = Adapters {
+        store: Arc::new(InMemoryStore::new()),
+        bus,
+        failures: failures.clone(),
+        metrics: Metrics::Off,
+        idempotency: IdempotencyConfig::default(),
+    };
 
     let invoker: Arc<dyn Invoke> = match args.handler {
         HandlerName::Strategy => {
@@ -68,23 +76,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 Some(path) => String::from_utf8(super::read_input(path)?)?,
                 None => super::SAMPLE_ALLOCATION.to_owned(),
             };
-            let strategy =
-                StrategyHandler::from_allocation_json(&text).map_err(anyhow::Error::msg)?;
-            Arc::new(StrategyInvoker::new(
-                strategy,
-                store,
-                bus,
-                failures.clone(),
-                Metrics::Off,
+            let strategy = StrategyHandler::from_allocation_json(&text)?;
+            Arc::new(TriggerInvoker::new(
+                HandlerName::Strategy.as_str(),
+                Arc::new(strategy),
+                adapters,
             ))
         }
         consumer => {
             let broker = match &args.portfolio {
                 Some(path) => PaperBroker::open(path)?,
-                None => PaperBroker::in_memory(
-                    PortfolioFile::from_json(super::SAMPLE_PORTFOLIO)
-                        .map_err(anyhow::Error::msg)?,
-                ),
+                None => PaperBroker::in_memory(PortfolioFile::from_json(super::SAMPLE_PORTFOLIO)?),
             };
             let workflow = Workflow::new(
                 Arc::new(broker),
@@ -94,18 +96,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let handler = workflow
                 .handler(consumer)
                 .context("this handler consumes no events")?;
-            Arc::new(Invoker::new(
-                consumer,
-                handler,
-                store,
-                bus,
-                failures.clone(),
-                Metrics::Off,
-            ))
+            Arc::new(Invoker::new(consumer, handler, adapters))
         }
     };
 
-    let outcome = invoker.invoke(payload).await;
+    let outcome = invoker.invoke(payload, &InvocationContext::local()).await;
     let events = published.events();
     for event in &events {
         if args.json {

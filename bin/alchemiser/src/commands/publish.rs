@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use alchemiser_eventbridge::samples::sample_event;
 use alchemiser_eventbridge::{EventBridgePublisher, PublisherConfig, MAX_ENTRIES_PER_REQUEST};
-use alchemiser_events::{decode, Event, EventType};
+use alchemiser_events::samples::sample_event;
+use alchemiser_events::{decode, Event, EventType, ParseError};
 use anyhow::Context;
 
 /// Events per publish call: each call has its own deadline, and the progress bar moves per call.
@@ -42,7 +42,7 @@ pub struct Args {
     bus_name: Option<String>,
 }
 
-fn parse_event_type(text: &str) -> Result<EventType, String> {
+fn parse_event_type(text: &str) -> Result<EventType, ParseError> {
     text.parse()
 }
 

@@ -54,7 +54,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         rules: args.rules,
     };
     println!("{DRY_RUN_REMINDER}");
-    let replayer = Replayer::new(&alchemiser_lambda::load_sdk_config().await);
+    let replayer = Replayer::new(&alchemiser_aws::load_sdk_config().await);
     let started = replayer.start(&request).await?;
     let rules = if started.filter_arns.is_empty() {
         "every rule".to_owned()

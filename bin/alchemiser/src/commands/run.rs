@@ -39,7 +39,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             p.display().to_string()
         });
     let strategy = StrategyHandler::from_allocation_json(&allocation_text)
-        .map_err(|e| anyhow::anyhow!("allocation `{allocation_name}`: {e}"))?;
+        .with_context(|| format!("allocation `{allocation_name}`"))?;
 
     let (broker, account_note) = match &args.portfolio {
         Some(path) => (
@@ -47,9 +47,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             format!("paper account {} (updated in place)", path.display()),
         ),
         None => (
-            Arc::new(PaperBroker::in_memory(
-                PortfolioFile::from_json(super::SAMPLE_PORTFOLIO).map_err(anyhow::Error::msg)?,
-            )),
+            Arc::new(PaperBroker::in_memory(PortfolioFile::from_json(
+                super::SAMPLE_PORTFOLIO,
+            )?)),
             "paper account examples/portfolio.json (in memory; pass --portfolio FILE to keep state)".to_owned(),
         ),
     };

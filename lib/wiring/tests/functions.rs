@@ -1,14 +1,22 @@
-//! Every function's code path in-process, through the same tower service lambda_runtime runs:
-//! the Python examples, bad input, duplicates, replays, transient failures and metrics.
+//! Every function as its entry point wires it — the consumer runtime running the trading
+//! handlers — in-process, through the same tower service lambda_runtime runs: the Python
+//! examples, bad input, duplicates, replays, transient failures and metrics.
 
 use std::sync::{Arc, Mutex};
 
-use alchemiser_bus::{Delivery, EventHandler, HandlerError, InMemoryBus, RecordingHandler};
+use alchemiser_bus::{
+    Delivery, EventBus, EventHandler, HandlerError, InMemoryBus, PublishReport, RecordingHandler,
+    Undelivered,
+};
 use alchemiser_events::{Event, HandlerName};
+use alchemiser_lambda::failures::MemoryFailureSink;
+use alchemiser_lambda::idempotency::{
+    Claim, ClaimRequest, IdempotencyConfig, IdempotencyStore, InMemoryStore, StoreError,
+    StoredResult,
+};
 use alchemiser_lambda::metrics::Metrics;
 use alchemiser_lambda::{
-    handler_service, Claim, IdempotencyStore, InMemoryStore, InvocationError, Invoke, Invoker,
-    MemoryFailureSink, StoreError, StoredResult, StrategyInvoker,
+    handler_service, Adapters, InvocationError, Invoke, Invoker, TriggerInvoker,
 };
 use alchemiser_trading::{
     ExecutionHandler, MonitorHandler, PaperBroker, PlannerConfig, PortfolioFile, PortfolioHandler,
@@ -61,6 +69,16 @@ fn harness(
 ) -> Harness {
     let bus = Arc::new(InMemoryBus::new());
     let published = RecordingHandler::on_every_type(bus.as_ref());
+    harness_on(function, handler, store, bus, published)
+}
+
+fn harness_on(
+    function: HandlerName,
+    handler: Arc<dyn EventHandler>,
+    store: Arc<dyn IdempotencyStore>,
+    bus: Arc<dyn EventBus>,
+    published: Arc<RecordingHandler>,
+) -> Harness {
     let failures = Arc::new(MemoryFailureSink::default());
     let lines = Arc::new(Mutex::new(Vec::new()));
     let metrics = Metrics::Capture {
@@ -68,15 +86,15 @@ fn harness(
         function: function.to_string(),
         lines: lines.clone(),
     };
+    let adapters = Adapters {
+        store,
+        bus,
+        failures: failures.clone(),
+        metrics,
+        idempotency: IdempotencyConfig::default(),
+    };
     Harness {
-        invoker: Arc::new(Invoker::new(
-            function,
-            handler,
-            store,
-            bus,
-            failures.clone(),
-            metrics,
-        )),
+        invoker: Arc::new(Invoker::new(function, handler, adapters)),
         published,
         failures,
         metrics: lines,
@@ -146,12 +164,17 @@ async fn strategy_starts_one_workflow_per_schedule_tick() {
         StrategyHandler::from_allocation_json(r#"{"SPY": "0.6", "TLT": "0.4"}"#).unwrap();
     let bus = Arc::new(InMemoryBus::new());
     let published = RecordingHandler::on_every_type(bus.as_ref());
-    let invoker: Arc<dyn Invoke> = Arc::new(StrategyInvoker::new(
-        allocation,
-        Arc::new(InMemoryStore::new()),
+    let adapters = Adapters {
+        store: Arc::new(InMemoryStore::new()),
         bus,
-        Arc::new(MemoryFailureSink::default()),
-        Metrics::Off,
+        failures: Arc::new(MemoryFailureSink::default()),
+        metrics: Metrics::Off,
+        idempotency: IdempotencyConfig::default(),
+    };
+    let invoker: Arc<dyn Invoke> = Arc::new(TriggerInvoker::new(
+        "strategy",
+        Arc::new(allocation),
+        adapters,
     ));
     let tick = json!({"id": "tick-1", "source": "aws.scheduler", "detail-type": "Scheduled Event", "detail": {}});
     call(&invoker, tick.clone()).await.unwrap();
@@ -372,21 +395,26 @@ async fn replays_are_dry_runs_unless_the_stage_allows_them() {
 /// A store that cannot be reached.
 struct DownStore;
 
+fn refused() -> StoreError {
+    StoreError::new("PutItem (claim)", "test-table", "connection refused")
+}
+
 #[async_trait]
 impl IdempotencyStore for DownStore {
-    async fn claim(&self, _: &str, _: DateTime<Utc>) -> Result<Claim, StoreError> {
-        Err(StoreError("connection refused".into()))
+    async fn claim(&self, _: &ClaimRequest<'_>) -> Result<Claim, StoreError> {
+        Err(refused())
     }
     async fn complete(
         &self,
         _: &str,
+        _: &str,
         _: &StoredResult,
         _: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        Err(StoreError("connection refused".into()))
+        Err(refused())
     }
     async fn release(&self, _: &str) -> Result<(), StoreError> {
-        Err(StoreError("connection refused".into()))
+        Err(refused())
     }
 }
 
@@ -409,47 +437,57 @@ async fn an_unreachable_store_fails_closed() {
     );
 }
 
+/// A bus that delivers nothing and cannot park it either: an outage of EventBridge and the outbox.
+struct LostBus;
+
+#[async_trait]
+impl EventBus for LostBus {
+    async fn publish(&self, events: Vec<Event>) -> PublishReport {
+        PublishReport {
+            undelivered: events
+                .iter()
+                .map(|e| Undelivered {
+                    event_id: e.event_id().to_owned(),
+                    event_type: e.event_type(),
+                    code: Some("ConnectionError".into()),
+                    reason: "EventBridge and the outbox are down".into(),
+                    parked_at: None,
+                })
+                .collect(),
+            ..PublishReport::default()
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_completed_but_unpublished_event_is_published_by_the_next_delivery() {
-    let store = Arc::new(InMemoryStore::new());
-    let stored_event = {
-        let h = harness(
-            HandlerName::Execution,
-            Arc::new(ExecutionHandler::new(account(), false)),
-            Arc::new(InMemoryStore::new()),
-        );
-        call(&h.invoker, example(PLAN)).await.unwrap();
-        h.published.events()[0].to_value()
-    };
-    // As if an earlier invocation recorded its result and died before publishing.
-    store
-        .claim("execution#rebalance-planned-0001", Utc::now())
-        .await
-        .unwrap();
-    store
-        .complete(
-            "execution#rebalance-planned-0001",
-            &StoredResult {
-                events: vec![stored_event.clone()],
-                published: false,
-            },
-            Utc::now(),
-        )
-        .await
-        .unwrap();
+    let store: Arc<dyn IdempotencyStore> = Arc::new(InMemoryStore::new());
     let broker = account();
-    let h = harness(
+    let handler: Arc<dyn EventHandler> = Arc::new(ExecutionHandler::new(broker.clone(), false));
+    // The first delivery records its result, then cannot publish: it fails for Lambda to retry.
+    let down = harness_on(
         HandlerName::Execution,
-        Arc::new(ExecutionHandler::new(broker.clone(), false)),
-        store,
+        handler.clone(),
+        store.clone(),
+        Arc::new(LostBus),
+        Arc::new(RecordingHandler::new()),
     );
-    let response = call(&h.invoker, example(PLAN)).await.unwrap();
-    assert_eq!(response, json!({"status": "duplicate", "republished": 1}));
+    let error = call(&down.invoker, example(PLAN)).await.unwrap_err();
     assert!(
-        broker.snapshot().unwrap().orders.is_empty(),
+        matches!(error, InvocationError::Transient(ref m) if m.contains("neither delivered nor parked")),
+        "{error}"
+    );
+    assert_eq!(broker.snapshot().unwrap().orders.len(), 2);
+    // The retry finds the stored result and publishes it without running the handler again.
+    let h = harness(HandlerName::Execution, handler, store);
+    let response = call(&h.invoker, example(PLAN)).await.unwrap();
+    assert_eq!(response, json!({"status": "duplicate", "republished": 2}));
+    assert_eq!(
+        broker.snapshot().unwrap().orders.len(),
+        2,
         "the handler did not run again"
     );
-    assert_eq!(h.published.events()[0].to_value(), stored_event);
+    assert_eq!(types(&h.published), ["TradeExecuted", "WorkflowCompleted"]);
 }
 
 #[tokio::test]

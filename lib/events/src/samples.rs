@@ -1,7 +1,7 @@
 //! Valid sample events of every type with fresh ids: what `alchemiser publish --example` sends,
 //! and what the tests and the benchmark publish.
 
-use alchemiser_events::{decode_value, Event, EventType, Timestamp};
+use crate::{decode_value, Event, EventType, Timestamp};
 use serde_json::{json, Value};
 
 /// A valid event of `event_type` with a fresh `event_id`, a fresh correlation id (the event

@@ -11,12 +11,13 @@ use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use alchemiser_bus::error_chain;
 use alchemiser_events::{Decimal, Symbol, SymbolMap, Timestamp};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::broker::{
+use super::{
     Account, Broker, BrokerError, OrderOutcome, OrderRequest, OrderSide, OrderStatus, Position,
 };
 
@@ -66,41 +67,70 @@ pub struct PaperOrder {
     pub filled_at: Timestamp,
 }
 
+/// Why a portfolio file's text is not a paper account.
+#[derive(Debug, Error)]
+pub enum PortfolioFileError {
+    /// Not JSON of the portfolio's shape.
+    #[error("not a portfolio file")]
+    Shape(#[source] serde_json::Error),
+    /// Well-formed, but a value breaks a rule.
+    #[error("`{field}` {rule}")]
+    Rule {
+        /// The field at fault, e.g. `positions[1].qty`.
+        field: String,
+        /// The rule it breaks, phrased to follow the field.
+        rule: String,
+    },
+}
+
+fn rule(field: impl Into<String>, rule: impl Into<String>) -> PortfolioFileError {
+    PortfolioFileError::Rule {
+        field: field.into(),
+        rule: rule.into(),
+    }
+}
+
 impl PortfolioFile {
     /// Parses and checks a portfolio file's text; errors name the field at fault.
-    pub fn from_json(text: &str) -> Result<Self, String> {
-        let file: PortfolioFile = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    pub fn from_json(text: &str) -> Result<Self, PortfolioFileError> {
+        let file: PortfolioFile = serde_json::from_str(text).map_err(PortfolioFileError::Shape)?;
         file.check()?;
         Ok(file)
     }
 
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), PortfolioFileError> {
         if self.cash < Decimal::ZERO {
-            return Err(format!("`cash` is {}: it must not be negative", self.cash));
+            return Err(rule(
+                "cash",
+                format!("is {}: it must not be negative", self.cash),
+            ));
         }
         let mut seen = std::collections::BTreeSet::new();
         for (index, position) in self.positions.iter().enumerate() {
             if !seen.insert(&position.symbol) {
-                return Err(format!(
-                    "`positions[{index}].symbol`: `{}` is listed twice",
-                    position.symbol
+                return Err(rule(
+                    format!("positions[{index}].symbol"),
+                    format!("`{}` is listed twice", position.symbol),
                 ));
             }
             if position.qty < Decimal::ZERO {
-                return Err(format!(
-                    "`positions[{index}].qty` is {}: it must not be negative",
-                    position.qty
+                return Err(rule(
+                    format!("positions[{index}].qty"),
+                    format!("is {}: it must not be negative", position.qty),
                 ));
             }
             if position.price <= Decimal::ZERO {
-                return Err(format!(
-                    "`positions[{index}].price` is {}: it must be positive",
-                    position.price
+                return Err(rule(
+                    format!("positions[{index}].price"),
+                    format!("is {}: it must be positive", position.price),
                 ));
             }
         }
         if let Some((symbol, price)) = self.prices.iter().find(|(_, p)| **p <= Decimal::ZERO) {
-            return Err(format!("`prices.{symbol}` is {price}: it must be positive"));
+            return Err(rule(
+                format!("prices.{symbol}"),
+                format!("is {price}: it must be positive"),
+            ));
         }
         Ok(())
     }
@@ -228,7 +258,7 @@ impl PaperOrder {
 #[derive(Debug, Error)]
 pub enum PaperBrokerError {
     /// The file cannot be read or written.
-    #[error("paper account `{path}`: {source}")]
+    #[error("paper account `{}`: cannot read or write it", path.display())]
     Io {
         /// The file.
         path: PathBuf,
@@ -236,12 +266,12 @@ pub enum PaperBrokerError {
         source: std::io::Error,
     },
     /// The file's content is not a valid portfolio.
-    #[error("paper account `{path}` is not a valid portfolio file: {reason}. Expected e.g. {{\"cash\": \"0.00\", \"positions\": [{{\"symbol\": \"SPY\", \"qty\": \"30\", \"price\": \"100.00\"}}], \"prices\": {{\"TLT\": \"100.00\"}}}}")]
+    #[error("paper account `{}` is not a valid portfolio file (expected e.g. {{\"cash\": \"0.00\", \"positions\": [{{\"symbol\": \"SPY\", \"qty\": \"30\", \"price\": \"100.00\"}}], \"prices\": {{\"TLT\": \"100.00\"}}}})", path.display())]
     Invalid {
         /// The file.
         path: PathBuf,
         /// What is wrong.
-        reason: String,
+        source: PortfolioFileError,
     },
 }
 
@@ -287,10 +317,10 @@ impl PaperBroker {
             return operation(&mut state).map(|(value, _)| value);
         };
         let lock = lock_file(path)?;
-        *state = read_portfolio(path).map_err(|e| BrokerError::Permanent(e.to_string()))?;
+        *state = read_portfolio(path).map_err(|e| BrokerError::Permanent(error_chain(&e)))?;
         let (value, changed) = operation(&mut state)?;
         if changed {
-            write_portfolio(path, &state).map_err(|e| BrokerError::Transient(e.to_string()))?;
+            write_portfolio(path, &state).map_err(|e| BrokerError::Transient(error_chain(&e)))?;
         }
         drop(lock);
         Ok(value)
@@ -302,9 +332,9 @@ fn read_portfolio(path: &Path) -> Result<PortfolioFile, PaperBrokerError> {
         path: path.to_owned(),
         source,
     })?;
-    PortfolioFile::from_json(&text).map_err(|reason| PaperBrokerError::Invalid {
+    PortfolioFile::from_json(&text).map_err(|source| PaperBrokerError::Invalid {
         path: path.to_owned(),
-        reason,
+        source,
     })
 }
 

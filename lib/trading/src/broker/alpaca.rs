@@ -9,9 +9,9 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::broker::{
-    Account, Broker, BrokerError, OrderOutcome, OrderRequest, OrderStatus, Position,
-};
+use thiserror::Error;
+
+use super::{Account, Broker, BrokerError, OrderOutcome, OrderRequest, OrderStatus, Position};
 
 /// Paper trading endpoint: the default, so nothing trades real money by accident.
 pub const PAPER_TRADING_URL: &str = "https://paper-api.alpaca.markets";
@@ -57,29 +57,30 @@ impl AlpacaConfig {
         }
     }
 
-    /// From `ALPACA_API_KEY_ID` and `ALPACA_API_SECRET_KEY`, with `ALPACA_TRADING_URL` and
-    /// `ALPACA_DATA_URL` overriding the endpoints. For workstations; Lambda reads the keys from
-    /// Secrets Manager instead.
-    pub fn from_env() -> Result<Self, String> {
-        let required = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .ok_or_else(|| format!("{name} is not set: the Alpaca broker needs API keys"))
-        };
+    /// Reads the keys `ALPACA_API_KEY_ID` and `ALPACA_API_SECRET_KEY` through `lookup`, with
+    /// `ALPACA_TRADING_URL` and `ALPACA_DATA_URL` overriding the endpoints: the one parser of the
+    /// broker keys, whether they come from the Secrets Manager secret's JSON or anywhere else.
+    pub fn from_keys(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, MissingKey> {
+        let value = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty());
+        let required = |name: &'static str| value(name).ok_or(MissingKey(name));
         let mut config = Self::new(
             required("ALPACA_API_KEY_ID")?,
             required("ALPACA_API_SECRET_KEY")?,
         );
-        if let Ok(url) = std::env::var("ALPACA_TRADING_URL") {
+        if let Some(url) = value("ALPACA_TRADING_URL") {
             config.trading_url = url;
         }
-        if let Ok(url) = std::env::var("ALPACA_DATA_URL") {
+        if let Some(url) = value("ALPACA_DATA_URL") {
             config.data_url = url;
         }
         Ok(config)
     }
 }
+
+/// A required broker key is missing or empty.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{0} is missing or empty: the Alpaca broker needs its API key id and secret key")]
+pub struct MissingKey(pub &'static str);
 
 /// The Alpaca broker.
 pub struct AlpacaBroker {

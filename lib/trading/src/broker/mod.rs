@@ -1,4 +1,14 @@
-//! The broker port: what the domain needs from a brokerage, and nothing more.
+//! The broker port — what the domain needs from a brokerage, and nothing more — and its
+//! adapters: [`PaperBroker`] (a JSON file a person can read), [`AlpacaBroker`] (Alpaca's REST
+//! API) and [`ScriptedBroker`] (a real broker with scripted faults, for tests and the simulation).
+
+mod alpaca;
+mod paper;
+mod scripted;
+
+pub use alpaca::{AlpacaBroker, AlpacaConfig, MissingKey};
+pub use paper::{PaperBroker, PaperBrokerError, PortfolioFile, PortfolioFileError};
+pub use scripted::ScriptedBroker;
 
 use alchemiser_events::{Decimal, Symbol};
 use async_trait::async_trait;

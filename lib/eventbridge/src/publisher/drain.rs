@@ -1,0 +1,198 @@
+//! Draining an outbox: resend what was parked and remove what was delivered.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use alchemiser_bus::Undelivered;
+use alchemiser_events::{Event, EventType};
+
+use super::delivery::EntryOutcome;
+use super::EventBridgePublisher;
+use crate::config::OutboxConfig;
+use crate::entry::Entry;
+use crate::outbox::{FileOutbox, OutboxError, OutboxLine, OutboxRecord, SqsOutbox};
+
+/// Outbox records resent per delivery round of a drain (each round has its own deadline).
+const DRAIN_CHUNK: usize = 100;
+/// How long a drain hides the SQS messages it works on from other consumers.
+const DRAIN_VISIBILITY: Duration = Duration::from_secs(300);
+/// How long a record that failed again during an SQS drain stays invisible.
+const DRAIN_REPLACE_DELAY: Duration = Duration::from_secs(60);
+/// Most SQS messages one drain looks at (a bound, so a drain always ends).
+const DRAIN_MAX_MESSAGES: usize = 100_000;
+
+/// The result of draining an outbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DrainReport {
+    /// The outbox drained (`file:PATH` or `sqs:URL`).
+    pub location: String,
+    /// Ids of the events resent and delivered (removed from the outbox).
+    pub resent: Vec<String>,
+    /// Events still in the outbox, with the reason of their last failure.
+    pub remaining: Vec<Undelivered>,
+    /// Lines or messages that are not readable outbox records (left in place).
+    pub unreadable: usize,
+}
+
+impl EventBridgePublisher {
+    /// Resends the events parked in `outbox` to this publisher's bus (whatever bus a record
+    /// names: it keeps `bus_name` for reference) and removes those delivered; the others stay,
+    /// with their attempts and last failure updated. Unreadable lines/messages are left untouched.
+    pub async fn drain(&self, outbox: &OutboxConfig) -> Result<DrainReport, OutboxError> {
+        match outbox {
+            OutboxConfig::File(path) => self.drain_file(&FileOutbox::new(path), outbox).await,
+            OutboxConfig::Sqs { queue_url } => {
+                let clients = self.clients().await;
+                self.drain_sqs(&SqsOutbox::new(clients.sqs.clone(), queue_url), outbox)
+                    .await
+            }
+        }
+    }
+
+    async fn drain_file(
+        &self,
+        file: &FileOutbox,
+        outbox: &OutboxConfig,
+    ) -> Result<DrainReport, OutboxError> {
+        let _lock = file.lock().await?;
+        let lines = file.read()?;
+        let mut report = DrainReport {
+            location: outbox.location(),
+            ..DrainReport::default()
+        };
+        let mut kept: Vec<OutboxLine> = Vec::new();
+        let mut work: Vec<(OutboxRecord, Event)> = Vec::new();
+        for line in lines {
+            match line {
+                OutboxLine::Record(record) => match record.decode_event() {
+                    Ok(event) => work.push((record, event)),
+                    Err(reason) => {
+                        report.unreadable += 1;
+                        tracing::warn!(%reason, "outbox record left in place");
+                        kept.push(OutboxLine::Record(record));
+                    }
+                },
+                unreadable @ OutboxLine::Unreadable(_) => {
+                    report.unreadable += 1;
+                    kept.push(unreadable);
+                }
+            }
+        }
+        for chunk in work.chunks(DRAIN_CHUNK) {
+            for (record, delivered) in self.resend(chunk).await {
+                match delivered {
+                    None => report.resent.push(record.event_id.clone()),
+                    Some(updated) => {
+                        report.remaining.push(remaining(&updated, &report.location));
+                        kept.push(OutboxLine::Record(updated));
+                    }
+                }
+            }
+        }
+        file.rewrite(&kept)?;
+        Ok(report)
+    }
+
+    async fn drain_sqs(
+        &self,
+        queue: &SqsOutbox,
+        outbox: &OutboxConfig,
+    ) -> Result<DrainReport, OutboxError> {
+        let mut report = DrainReport {
+            location: outbox.location(),
+            ..DrainReport::default()
+        };
+        let mut seen = 0usize;
+        let mut handled: HashSet<String> = HashSet::new();
+        while seen < DRAIN_MAX_MESSAGES {
+            let messages = queue.receive(DRAIN_VISIBILITY).await?;
+            if messages.is_empty() {
+                break;
+            }
+            seen += messages.len();
+            let mut work = Vec::new();
+            for message in messages {
+                match message.line {
+                    OutboxLine::Record(record) => {
+                        // Seen in this drain already (a duplicate, or a replaced record come
+                        // back early): leave it for the next drain.
+                        if handled.contains(&record.event_id) {
+                            continue;
+                        }
+                        match record.decode_event() {
+                            Ok(event) => work.push((message.receipt_handle, record, event)),
+                            Err(_) => report.unreadable += 1,
+                        }
+                    }
+                    OutboxLine::Unreadable(_) => report.unreadable += 1,
+                }
+            }
+            if work.is_empty() {
+                break;
+            }
+            let chunk: Vec<(OutboxRecord, Event)> = work
+                .iter()
+                .map(|(_, record, event)| (record.clone(), event.clone()))
+                .collect();
+            let results = self.resend(&chunk).await;
+            for ((receipt, _, _), (record, outcome)) in work.iter().zip(results) {
+                handled.insert(record.event_id.clone());
+                match outcome {
+                    None => {
+                        // Delivered: only now may the message go.
+                        queue.delete(receipt).await?;
+                        report.resent.push(record.event_id.clone());
+                    }
+                    Some(updated) => {
+                        // Kept with its new attempt count, out of sight for the rest of this
+                        // drain so that it is not retried in a loop.
+                        queue
+                            .replace(receipt, &updated, DRAIN_REPLACE_DELAY)
+                            .await?;
+                        report.remaining.push(remaining(&updated, &report.location));
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Resends parked events; for each, `None` when delivered, else the updated record.
+    async fn resend<'a>(
+        &self,
+        work: &'a [(OutboxRecord, Event)],
+    ) -> Vec<(&'a OutboxRecord, Option<OutboxRecord>)> {
+        let entries: Vec<Entry> = work
+            .iter()
+            .map(|(_, event)| Entry::from_event(event, &self.config.source_prefix))
+            .collect();
+        let outcomes = self.deliver(&entries).await;
+        work.iter()
+            .zip(outcomes)
+            .map(|((record, _), outcome)| match outcome {
+                EntryOutcome::Delivered => (record, None),
+                EntryOutcome::Failed { failure, sends } => (
+                    record,
+                    Some(
+                        record
+                            .clone()
+                            .failed_again(Some(failure.code), failure.reason, sends),
+                    ),
+                ),
+            })
+            .collect()
+    }
+}
+
+fn remaining(record: &OutboxRecord, location: &str) -> Undelivered {
+    Undelivered {
+        event_id: record.event_id.clone(),
+        event_type: record
+            .event_type
+            .parse()
+            .unwrap_or(EventType::WorkflowFailed),
+        code: record.code.clone(),
+        reason: record.reason.clone(),
+        parked_at: Some(location.to_owned()),
+    }
+}

@@ -1,0 +1,206 @@
+//! The publisher: batches events into PutEvents calls, resends what a resend can fix, and parks
+//! everything else in the outbox. Every event ends up delivered or reported (and parked).
+//!
+//! One file per part: [`delivery`] (batches, rounds, settling each entry), [`park`] (the
+//! outbox), [`bus_check`] (the bus exists), [`drain`] (resending the outbox).
+
+mod bus_check;
+mod delivery;
+mod drain;
+mod park;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use alchemiser_aws::ClientSettings;
+use alchemiser_bus::{EventBus, PublishReport};
+use alchemiser_events::Event;
+use async_trait::async_trait;
+use aws_config::{BehaviorVersion, ConfigLoader};
+use tokio::sync::OnceCell;
+
+pub use drain::DrainReport;
+
+use crate::config::PublisherConfig;
+use crate::entry::Entry;
+use crate::outbox::OutboxRecord;
+use delivery::EntryOutcome;
+
+/// Local error code of an entry larger than the request limit.
+pub const CODE_ENTRY_TOO_LARGE: &str = "EntryTooLarge";
+/// Local error code of entries not sent because the publish deadline had passed.
+pub const CODE_DEADLINE: &str = "DeadlineExceeded";
+
+/// Cumulative counters of one publisher, for benchmarks, tests and logs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PublisherStats {
+    /// PutEvents requests sent (answered or not).
+    pub requests: u64,
+    /// PutEvents requests that failed as a whole (error response, timeout, connection error).
+    pub failed_requests: u64,
+    /// Entries sent, resends included.
+    pub entries_sent: u64,
+    /// Entries resent after a retryable failure.
+    pub entry_retries: u64,
+    /// Events delivered (EventBridge returned an event id).
+    pub delivered: u64,
+    /// Events not delivered.
+    pub undelivered: u64,
+    /// Undelivered events written to the outbox.
+    pub parked: u64,
+    /// Undelivered events the outbox could not take (reported loudly; see the log).
+    pub park_failures: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: AtomicU64,
+    failed_requests: AtomicU64,
+    entries_sent: AtomicU64,
+    entry_retries: AtomicU64,
+    delivered: AtomicU64,
+    undelivered: AtomicU64,
+    parked: AtomicU64,
+    park_failures: AtomicU64,
+}
+
+fn add(counter: &AtomicU64, n: usize) {
+    counter.fetch_add(n as u64, Ordering::Relaxed);
+}
+
+struct Clients {
+    events: aws_sdk_eventbridge::Client,
+    sqs: aws_sdk_sqs::Client,
+}
+
+/// Publishes events to one EventBridge bus. Cheap to create: the AWS clients are built on first
+/// use from the standard configuration chain (`AWS_ENDPOINT_URL`, `AWS_REGION`, credentials), and
+/// the bus is checked once (DescribeEventBus) unless `verify_bus` is off.
+///
+/// Retries: the SDK's own retry is set to one attempt, so this publisher alone decides
+/// resends — whole-request failures (throttling, 5xx, timeouts, connection errors) and
+/// retryable entries alike — with capped exponential backoff and full jitter, bounded by
+/// `max_attempts` per entry and by `deadline` per publish call. The SDK's timeouts
+/// (`attempt_timeout`, `connect_timeout`) keep every call finite.
+pub struct EventBridgePublisher {
+    config: PublisherConfig,
+    loader: Mutex<Option<ConfigLoader>>,
+    clients: OnceCell<Clients>,
+    bus_checked: OnceCell<()>,
+    counters: Counters,
+}
+
+impl std::fmt::Debug for EventBridgePublisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventBridgePublisher")
+            .field("config", &self.config)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventBridgePublisher {
+    /// A publisher using the standard AWS configuration chain.
+    pub fn new(config: PublisherConfig) -> Self {
+        Self::build(config, None)
+    }
+
+    /// A publisher whose AWS configuration starts from `loader` (e.g. with an endpoint URL,
+    /// region and static credentials for tests). The HTTP client, timeouts and retry settings
+    /// are still set by the publisher.
+    pub fn with_config_loader(config: PublisherConfig, loader: ConfigLoader) -> Self {
+        Self::build(config, Some(loader))
+    }
+
+    fn build(config: PublisherConfig, loader: Option<ConfigLoader>) -> Self {
+        Self {
+            config,
+            loader: Mutex::new(loader),
+            clients: OnceCell::new(),
+            bus_checked: OnceCell::new(),
+            counters: Counters::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &PublisherConfig {
+        &self.config
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> PublisherStats {
+        let c = &self.counters;
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        PublisherStats {
+            requests: get(&c.requests),
+            failed_requests: get(&c.failed_requests),
+            entries_sent: get(&c.entries_sent),
+            entry_retries: get(&c.entry_retries),
+            delivered: get(&c.delivered),
+            undelivered: get(&c.undelivered),
+            parked: get(&c.parked),
+            park_failures: get(&c.park_failures),
+        }
+    }
+
+    async fn clients(&self) -> &Clients {
+        self.clients
+            .get_or_init(|| async {
+                let loader = self
+                    .loader
+                    .lock()
+                    .ok()
+                    .and_then(|mut slot| slot.take())
+                    .unwrap_or_else(|| aws_config::defaults(BehaviorVersion::latest()));
+                // One attempt: resends are this publisher's decision (see the type's docs).
+                let settings = ClientSettings {
+                    connect_timeout: self.config.connect_timeout,
+                    attempt_timeout: self.config.attempt_timeout,
+                    operation_timeout: self.config.attempt_timeout,
+                    max_attempts: 1,
+                };
+                let sdk = alchemiser_aws::load_with(loader, settings).await;
+                Clients {
+                    events: aws_sdk_eventbridge::Client::new(&sdk),
+                    sqs: aws_sdk_sqs::Client::new(&sdk),
+                }
+            })
+            .await
+    }
+
+    /// Publishes `events`: every one is delivered, or reported undelivered with its code and
+    /// reason and parked in the outbox (`parked_at`). Never panics; returns within about
+    /// `deadline` plus one outbox write.
+    pub async fn publish(&self, events: Vec<Event>) -> PublishReport {
+        let entries: Vec<Entry> = events
+            .iter()
+            .map(|event| Entry::from_event(event, &self.config.source_prefix))
+            .collect();
+        let outcomes = self.deliver(&entries).await;
+        let mut report = PublishReport::default();
+        let mut failed = Vec::new();
+        for ((event, entry), outcome) in events.iter().zip(&entries).zip(outcomes) {
+            match outcome {
+                EntryOutcome::Delivered => report.delivered.push(entry.event_id.clone()),
+                EntryOutcome::Failed { failure, sends } => failed.push(OutboxRecord::new(
+                    event,
+                    &self.config.bus_name,
+                    Some(failure.code),
+                    failure.reason,
+                    sends,
+                )),
+            }
+        }
+        if !failed.is_empty() {
+            report.undelivered = self.park(failed).await;
+        }
+        report
+    }
+}
+
+#[async_trait]
+impl EventBus for EventBridgePublisher {
+    async fn publish(&self, events: Vec<Event>) -> PublishReport {
+        EventBridgePublisher::publish(self, events).await
+    }
+}

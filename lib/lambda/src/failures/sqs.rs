@@ -1,0 +1,55 @@
+//! The failure queue on SQS: one message per [`FailureRecord`], with an `error_class` attribute.
+
+use alchemiser_events::FailureRecord;
+use async_trait::async_trait;
+use aws_sdk_sqs::types::MessageAttributeValue;
+
+use super::{FailureSink, SinkError};
+
+/// The SQS failure queue.
+pub struct SqsFailureSink {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl SqsFailureSink {
+    /// A sink sending to `queue_url`.
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+
+    fn error(&self, source: impl std::error::Error + Send + Sync + 'static) -> SinkError {
+        SinkError {
+            location: self.queue_url.clone(),
+            source: Box::new(source),
+        }
+    }
+}
+
+#[async_trait]
+impl FailureSink for SqsFailureSink {
+    async fn record(&self, failure: &FailureRecord) -> Result<(), SinkError> {
+        let body = serde_json::to_string(failure).map_err(|e| self.error(e))?;
+        let error_class = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(&failure.error_class)
+            .build()
+            .map_err(|e| self.error(e))?;
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .message_attributes("error_class", error_class)
+            .send()
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    fn location(&self) -> String {
+        self.queue_url.clone()
+    }
+}

@@ -1,0 +1,105 @@
+//! An in-process idempotency store, for `alchemiser invoke`, `alchemiser run`, the simulation and
+//! tests. Same rules as the DynamoDB store.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{Claim, ClaimRequest, IdempotencyConfig, IdempotencyStore, StoreError, StoredResult};
+
+#[derive(Debug, Clone)]
+enum Record {
+    InProgress {
+        expires_at: DateTime<Utc>,
+    },
+    Completed {
+        result: StoredResult,
+        payload_hash: String,
+        expires_at: DateTime<Utc>,
+    },
+}
+
+/// An in-process store.
+#[derive(Debug, Default)]
+pub struct InMemoryStore {
+    records: Mutex<HashMap<String, Record>>,
+    config: IdempotencyConfig,
+}
+
+impl InMemoryStore {
+    /// An empty store with the default timings.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty store with the given timings.
+    pub fn with_config(config: IdempotencyConfig) -> Self {
+        Self {
+            records: Mutex::default(),
+            config,
+        }
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for InMemoryStore {
+    async fn claim(&self, request: &ClaimRequest<'_>) -> Result<Claim, StoreError> {
+        let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        match records.get(request.key) {
+            Some(Record::Completed {
+                result,
+                payload_hash,
+                expires_at,
+            }) if *expires_at > request.now => {
+                if payload_hash != request.payload_hash {
+                    return Ok(Claim::PayloadMismatch {
+                        stored_hash: payload_hash.clone(),
+                    });
+                }
+                return Ok(Claim::Completed(result.clone()));
+            }
+            Some(Record::InProgress { expires_at }) if *expires_at > request.now => {
+                return Ok(Claim::InProgress {
+                    expires_at: *expires_at,
+                })
+            }
+            _ => {}
+        }
+        records.insert(
+            request.key.to_owned(),
+            Record::InProgress {
+                expires_at: request.in_progress_until,
+            },
+        );
+        Ok(Claim::Acquired)
+    }
+
+    async fn complete(
+        &self,
+        key: &str,
+        payload_hash: &str,
+        result: &StoredResult,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        records.insert(
+            key.to_owned(),
+            Record::Completed {
+                result: result.clone(),
+                payload_hash: payload_hash.to_owned(),
+                expires_at: now + self.config.record_ttl,
+            },
+        );
+        Ok(())
+    }
+
+    async fn release(&self, key: &str) -> Result<(), StoreError> {
+        let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        if matches!(records.get(key), Some(Record::InProgress { .. })) {
+            records.remove(key);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,159 @@
+//! The idempotency port: claim an event before handling it, remember the result after — the
+//! model of Powertools for AWS Lambda's DynamoDB persistence layer.
+//!
+//! - A claim is one conditional write that succeeds when the key is new, when its record has
+//!   expired, or when an earlier claim lapsed (its invocation died); otherwise the store returns
+//!   the record it found, in the same round trip.
+//! - A claim lapses at the claiming invocation's deadline plus a margin, so Lambda's retries
+//!   (≈ 1 and 2 minutes later) take over from an invocation that crashed, timed out or ran out of
+//!   memory, and never from one that is still running.
+//! - The record keeps a hash of the payload: the same key with another payload is refused, not
+//!   silently treated as a duplicate.
+//! - A store that cannot answer is an error: callers fail closed (nothing runs unguarded).
+
+mod dynamodb;
+mod memory;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use thiserror::Error;
+
+pub use dynamodb::DynamoDbStore;
+pub use memory::InMemoryStore;
+
+/// What a completed event left behind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredResult {
+    /// The events the handler emitted, in wire JSON.
+    pub events: Vec<Value>,
+    /// Whether every emitted event was published (or parked in the outbox). A completed event
+    /// that was not yet published is published again by the next delivery.
+    pub published: bool,
+}
+
+/// What a claim asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimRequest<'a> {
+    /// The idempotency key, e.g. `portfolio#signal-generated-0001`.
+    pub key: &'a str,
+    /// A hash of the payload the key stands for (see [`payload_hash`]).
+    pub payload_hash: &'a str,
+    /// The time of the claim.
+    pub now: DateTime<Utc>,
+    /// When the claim lapses if the invocation never completes it.
+    pub in_progress_until: DateTime<Utc>,
+}
+
+/// The answer to a claim.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// First delivery (or the earlier attempt's claim lapsed, or its record expired): run.
+    Acquired,
+    /// Already handled: here is the result; do not run the handler again.
+    Completed(StoredResult),
+    /// Another invocation is handling it right now.
+    InProgress {
+        /// When that claim lapses if its invocation never finishes.
+        expires_at: DateTime<Utc>,
+    },
+    /// The key was handled before for a different payload: a producer reused an event id.
+    PayloadMismatch {
+        /// The hash stored with the key.
+        stored_hash: String,
+    },
+}
+
+/// The store could not answer. Handling must not go ahead unguarded: callers fail closed.
+#[derive(Debug, Error)]
+#[error("idempotency store unavailable (retry later): {action} on `{target}` failed")]
+pub struct StoreError {
+    /// The operation, e.g. `PutItem (claim)`.
+    pub action: &'static str,
+    /// The table (or store) it was aimed at.
+    pub target: String,
+    /// Why it failed.
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl StoreError {
+    /// A failure of `action` on `target`.
+    pub fn new(
+        action: &'static str,
+        target: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self {
+            action,
+            target: target.into(),
+            source: source.into(),
+        }
+    }
+}
+
+/// Timings of claims and records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdempotencyConfig {
+    /// How long after the invocation's deadline a claim still holds: the clocks of the function
+    /// and the store may differ a little, and a claim must never lapse under a live invocation.
+    pub in_progress_margin: Duration,
+    /// How long a claim holds when the invocation has no deadline (the CLI, tests).
+    pub in_progress_without_deadline: Duration,
+    /// How long a COMPLETED record is kept: at least the archive's retention (365 days), so a
+    /// replay of anything in the archive is recognised.
+    pub record_ttl: Duration,
+}
+
+impl Default for IdempotencyConfig {
+    fn default() -> Self {
+        Self {
+            in_progress_margin: Duration::from_secs(10),
+            in_progress_without_deadline: Duration::from_secs(300),
+            record_ttl: Duration::from_secs(366 * 24 * 60 * 60),
+        }
+    }
+}
+
+impl IdempotencyConfig {
+    /// When a claim made now by an invocation ending at `deadline` lapses.
+    pub fn in_progress_until(
+        &self,
+        now: DateTime<Utc>,
+        deadline: Option<DateTime<Utc>>,
+    ) -> DateTime<Utc> {
+        match deadline {
+            Some(deadline) => deadline.max(now) + self.in_progress_margin,
+            None => now + self.in_progress_without_deadline,
+        }
+    }
+}
+
+/// Claims and records of handled events, keyed by `handler#event_id`.
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims `request.key` for handling now.
+    async fn claim(&self, request: &ClaimRequest<'_>) -> Result<Claim, StoreError>;
+    /// Records the result of a claimed key (and the payload hash it stands for).
+    async fn complete(
+        &self,
+        key: &str,
+        payload_hash: &str,
+        result: &StoredResult,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Gives a claim back after a failure, so a retry can run at once.
+    async fn release(&self, key: &str) -> Result<(), StoreError>;
+}
+
+/// The hash a record keeps of its payload: SHA-256 over the canonical JSON of the value (object
+/// keys sorted), hex. The same event delivered again (or replayed) hashes the same.
+pub fn payload_hash(payload: &Value) -> String {
+    use sha2::{Digest, Sha256};
+    // serde_json's maps are sorted by key (no `preserve_order`), so this text is canonical.
+    let digest = Sha256::digest(payload.to_string().as_bytes());
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}

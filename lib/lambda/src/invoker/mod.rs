@@ -1,0 +1,160 @@
+//! One invocation, from raw payload to published events, the same in Lambda and in
+//! `alchemiser invoke`: [`Invoker`] for functions that consume contract events, [`TriggerInvoker`]
+//! for functions started by something else (a schedule). Both run the same [`pipeline`] steps.
+
+mod consumer;
+mod pipeline;
+mod trigger;
+
+use std::sync::Arc;
+
+use alchemiser_bus::{EventBus, PublishReport};
+use alchemiser_events::Event;
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::{json, Value};
+use thiserror::Error;
+
+pub use consumer::Invoker;
+pub use trigger::TriggerInvoker;
+
+use crate::failures::FailureSink;
+use crate::idempotency::{IdempotencyConfig, IdempotencyStore};
+use crate::metrics::Metrics;
+
+/// What the runtime knows of one invocation beyond its payload.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InvocationContext {
+    /// Lambda's request id (`local` outside Lambda).
+    pub request_id: String,
+    /// When the invocation times out, if it can.
+    pub deadline: Option<DateTime<Utc>>,
+    /// The X-Ray trace header of the invocation, if tracing is on.
+    pub trace_id: Option<String>,
+}
+
+impl InvocationContext {
+    /// An invocation outside Lambda: no deadline, no trace.
+    pub fn local() -> Self {
+        Self {
+            request_id: "local".into(),
+            ..Self::default()
+        }
+    }
+}
+
+impl From<&lambda_runtime::Context> for InvocationContext {
+    fn from(context: &lambda_runtime::Context) -> Self {
+        let deadline = i64::try_from(context.deadline)
+            .ok()
+            .filter(|&millis| millis > 0)
+            .and_then(|millis| Utc.timestamp_millis_opt(millis).single());
+        Self {
+            request_id: context.request_id.clone(),
+            deadline,
+            trace_id: context.xray_trace_id.clone(),
+        }
+    }
+}
+
+/// How an invocation ended without needing a retry.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InvocationOutcome {
+    /// The handler ran and its events were published (or parked in the outbox).
+    Handled {
+        /// The events the handler emitted.
+        emitted: Vec<Event>,
+        /// What the bus reported.
+        report: PublishReport,
+    },
+    /// The event had been handled before; the handler did not run again.
+    Duplicate {
+        /// Stored events published again because the first delivery stopped before publishing.
+        republished: usize,
+    },
+    /// A permanent failure, recorded in the failure queue and acknowledged.
+    RecordedFailure {
+        /// Why the event was refused.
+        reason: String,
+        /// Where it was recorded.
+        recorded_at: String,
+    },
+}
+
+impl InvocationOutcome {
+    /// The function's response payload: a short account for the invocation log.
+    pub fn to_response(&self) -> Value {
+        match self {
+            InvocationOutcome::Handled { emitted, report } => json!({
+                "status": "handled",
+                "emitted": emitted.iter().map(|e| json!({"event_type": e.event_type(), "event_id": e.event_id()})).collect::<Vec<_>>(),
+                "delivered": report.delivered.len(),
+                "parked": report.undelivered.len(),
+            }),
+            InvocationOutcome::Duplicate { republished } => {
+                json!({"status": "duplicate", "republished": republished})
+            }
+            InvocationOutcome::RecordedFailure {
+                reason,
+                recorded_at,
+            } => {
+                json!({"status": "permanent_failure_recorded", "reason": reason, "recorded_at": recorded_at})
+            }
+        }
+    }
+}
+
+/// An invocation that must be retried or kept by Lambda's on-failure destination.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum InvocationError {
+    /// A dependency failed; Lambda's async retries should run.
+    #[error("transient failure, will be retried: {0}")]
+    Transient(String),
+    /// A permanent failure that could not be written to the failure queue: the invocation
+    /// fails so that Lambda's on-failure destination keeps the event instead.
+    #[error("permanent failure ({reason}) could not be recorded: {record_error}")]
+    Unrecorded {
+        /// Why the event was refused.
+        reason: String,
+        /// Why recording failed.
+        record_error: String,
+    },
+}
+
+impl From<InvocationError> for lambda_runtime::Diagnostic {
+    fn from(error: InvocationError) -> Self {
+        let error_type = match &error {
+            InvocationError::Transient(_) => "Alchemiser.Transient",
+            InvocationError::Unrecorded { .. } => "Alchemiser.PermanentUnrecorded",
+        };
+        lambda_runtime::Diagnostic {
+            error_type: error_type.into(),
+            error_message: error.to_string(),
+        }
+    }
+}
+
+/// Anything a function runs per invocation.
+#[async_trait::async_trait]
+pub trait Invoke: Send + Sync {
+    /// Handles one invocation payload.
+    async fn invoke(
+        &self,
+        payload: Value,
+        context: &InvocationContext,
+    ) -> Result<InvocationOutcome, InvocationError>;
+}
+
+/// The adapters every invocation works with; a function's entry point picks them.
+#[derive(Clone)]
+pub struct Adapters {
+    /// Claims and results of handled events.
+    pub store: Arc<dyn IdempotencyStore>,
+    /// Where emitted events go.
+    pub bus: Arc<dyn EventBus>,
+    /// Where permanent failures are recorded.
+    pub failures: Arc<dyn FailureSink>,
+    /// Where measurements go.
+    pub metrics: Metrics,
+    /// Claim timings (must match the store's).
+    pub idempotency: IdempotencyConfig,
+}

@@ -1,0 +1,339 @@
+//! The steps every invocation shares once it knows what to run, each named: claim the key, run
+//! the handler, record the result, publish what it emitted, mark the record published. A
+//! permanent failure is recorded in the failure queue instead.
+
+use std::future::Future;
+use std::time::Instant;
+
+use alchemiser_bus::{error_chain, HandlerError, PublishReport};
+use alchemiser_events::{Event, FailureRecord};
+use chrono::Utc;
+use serde_json::Value;
+
+use super::{Adapters, InvocationContext, InvocationError, InvocationOutcome};
+use crate::idempotency::{payload_hash, Claim, ClaimRequest, StoredResult};
+
+/// What guards one unit of work: its idempotency key and the hash of the payload it stands for.
+pub(crate) struct Guard {
+    pub(crate) key: String,
+    pub(crate) payload_hash: String,
+}
+
+impl Guard {
+    pub(crate) fn new(key: String, payload: &Value) -> Self {
+        Self {
+            key,
+            payload_hash: payload_hash(payload),
+        }
+    }
+}
+
+/// What a permanent failure is about, for its record.
+#[derive(Default)]
+pub(crate) struct FailureContext {
+    pub(crate) event_id: Option<String>,
+    pub(crate) detail_type: Option<String>,
+    pub(crate) correlation_id: Option<String>,
+}
+
+impl FailureContext {
+    /// What can still be read from a payload that failed to decode, so that the DLQ record of a
+    /// bad event names it (an operator searches by event id and correlation id).
+    pub(crate) fn salvaged(payload: &Value) -> Self {
+        let detail = match payload.get("detail") {
+            Some(Value::String(text)) => serde_json::from_str(text).unwrap_or(Value::Null),
+            Some(detail) => detail.clone(),
+            None => payload.clone(),
+        };
+        let text = |value: &Value, field: &str| {
+            value.get(field).and_then(Value::as_str).map(str::to_owned)
+        };
+        Self {
+            event_id: text(&detail, "event_id"),
+            detail_type: text(payload, "detail-type").or_else(|| text(&detail, "event_type")),
+            correlation_id: text(&detail, "correlation_id"),
+        }
+    }
+
+    pub(crate) fn of(event: &Event) -> Self {
+        Self {
+            event_id: Some(event.event_id().to_owned()),
+            detail_type: Some(event.event_type().to_string()),
+            correlation_id: Some(event.header().correlation_id.clone()),
+        }
+    }
+}
+
+/// The shared steps of one function.
+pub(crate) struct Pipeline {
+    pub(crate) function: String,
+    pub(crate) adapters: Adapters,
+}
+
+impl Pipeline {
+    /// Records a permanent failure and acknowledges it; if it cannot be recorded, the invocation
+    /// fails so that Lambda's on-failure destination keeps the event.
+    pub(crate) async fn permanent(
+        &self,
+        payload: &Value,
+        context: FailureContext,
+        reason: String,
+    ) -> Result<InvocationOutcome, InvocationError> {
+        tracing::error!(error_class = "permanent", %reason, "event refused");
+        self.adapters.metrics.failure("permanent");
+        let record = FailureRecord {
+            function: self.function.clone(),
+            reason: reason.clone(),
+            error_class: "permanent".into(),
+            event_id: context.event_id,
+            detail_type: context.detail_type,
+            correlation_id: context.correlation_id,
+            failed_at: Utc::now(),
+            event: payload.clone(),
+        };
+        let failures = &self.adapters.failures;
+        match failures.record(&record).await {
+            Ok(()) => Ok(InvocationOutcome::RecordedFailure {
+                reason,
+                recorded_at: failures.location(),
+            }),
+            Err(error) => {
+                let record_error = error_chain(&error);
+                tracing::error!(%record_error, "could not record the permanent failure; failing the invocation");
+                Err(InvocationError::Unrecorded {
+                    reason,
+                    record_error,
+                })
+            }
+        }
+    }
+
+    /// Runs `work` at most once per guard (when there is one), publishes what it emits and
+    /// records the result.
+    pub(crate) async fn guarded<W>(
+        &self,
+        guard: Option<Guard>,
+        payload: &Value,
+        failure: FailureContext,
+        context: &InvocationContext,
+        work: W,
+    ) -> Result<InvocationOutcome, InvocationError>
+    where
+        W: Future<Output = Result<Vec<Event>, HandlerError>>,
+    {
+        let started = Instant::now();
+        if let Some(guard) = &guard {
+            if let Some(done) = self.claim(guard, payload, &failure, context).await? {
+                return Ok(done);
+            }
+        }
+        let emitted = match work.await {
+            Ok(emitted) => emitted,
+            Err(error) => {
+                return self
+                    .handler_failed(guard.as_ref(), payload, failure, error)
+                    .await
+            }
+        };
+        let stored = self.record(guard.as_ref(), &emitted).await;
+        let report = self.publish(&emitted).await?;
+        self.mark_published(guard.as_ref(), stored).await;
+        let orders: u32 = emitted
+            .iter()
+            .filter_map(|e| match e {
+                Event::TradeExecuted(t) => Some(t.orders_placed),
+                _ => None,
+            })
+            .sum();
+        self.adapters.metrics.handled(started.elapsed(), orders);
+        tracing::info!(
+            emitted = emitted.len(),
+            delivered = report.delivered.len(),
+            parked = report.undelivered.len(),
+            "handled"
+        );
+        Ok(InvocationOutcome::Handled { emitted, report })
+    }
+
+    /// Step 1: claims the key. `None` means run the handler; `Some` is the whole outcome (a
+    /// duplicate, or a refused payload); an error fails the invocation (Lambda retries).
+    async fn claim(
+        &self,
+        guard: &Guard,
+        payload: &Value,
+        failure: &FailureContext,
+        context: &InvocationContext,
+    ) -> Result<Option<InvocationOutcome>, InvocationError> {
+        let now = Utc::now();
+        let request = ClaimRequest {
+            key: &guard.key,
+            payload_hash: &guard.payload_hash,
+            now,
+            in_progress_until: self
+                .adapters
+                .idempotency
+                .in_progress_until(now, context.deadline),
+        };
+        match self.adapters.store.claim(&request).await {
+            // Fail closed: never run a handler with side effects unguarded.
+            Err(error) => {
+                let reason = error_chain(&error);
+                tracing::warn!(error_class = "transient", %reason, "idempotency store unavailable; failing closed");
+                self.adapters.metrics.failure("transient");
+                Err(InvocationError::Transient(reason))
+            }
+            Ok(Claim::Acquired) => Ok(None),
+            Ok(Claim::Completed(stored)) => self.duplicate(guard, stored).await.map(Some),
+            Ok(Claim::InProgress { expires_at }) => {
+                let reason = format!(
+                    "`{}` is being handled by another invocation (its claim lapses at {expires_at}); retry later",
+                    guard.key
+                );
+                tracing::warn!(error_class = "transient", %reason, "event in progress elsewhere; Lambda will retry");
+                self.adapters.metrics.failure("transient");
+                Err(InvocationError::Transient(reason))
+            }
+            Ok(Claim::PayloadMismatch { stored_hash }) => {
+                let reason = format!(
+                    "`{}` was handled before for a different payload (stored hash {stored_hash}, this one {}): \
+                     the producer reused an event id; this event was not handled — give it a new event_id and publish it again",
+                    guard.key, guard.payload_hash
+                );
+                let context = FailureContext {
+                    event_id: failure.event_id.clone(),
+                    detail_type: failure.detail_type.clone(),
+                    correlation_id: failure.correlation_id.clone(),
+                };
+                self.permanent(payload, context, reason).await.map(Some)
+            }
+        }
+    }
+
+    /// Step 2's failure path: a transient failure gives the claim back and fails the invocation
+    /// (Lambda retries); a permanent one gives it back too — so the event redriven from the DLQ
+    /// after a fix runs rather than being skipped as a duplicate — and is recorded.
+    async fn handler_failed(
+        &self,
+        guard: Option<&Guard>,
+        payload: &Value,
+        failure: FailureContext,
+        error: HandlerError,
+    ) -> Result<InvocationOutcome, InvocationError> {
+        if let Some(guard) = guard {
+            if let Err(error) = self.adapters.store.release(&guard.key).await {
+                let error = error_chain(&error);
+                tracing::warn!(%error, "could not release the claim; a retry waits for it to lapse");
+            }
+        }
+        match error {
+            HandlerError::Transient(reason) => {
+                tracing::warn!(error_class = "transient", %reason, "handler failed; Lambda will retry");
+                self.adapters.metrics.failure("transient");
+                Err(InvocationError::Transient(reason))
+            }
+            HandlerError::Permanent(reason) => self.permanent(payload, failure, reason).await,
+        }
+    }
+
+    /// Step 3: records what the handler emitted, before publishing: if this invocation dies
+    /// now, the next delivery publishes the stored events instead of running the handler (and
+    /// its orders) again.
+    async fn record(&self, guard: Option<&Guard>, emitted: &[Event]) -> StoredResult {
+        let stored = StoredResult {
+            events: emitted.iter().map(Event::to_value).collect(),
+            published: false,
+        };
+        // A handler that emitted nothing (the monitor) has nothing to lose between the two
+        // writes: the one write after the no-op publish is enough.
+        if let Some(guard) = guard.filter(|_| !emitted.is_empty()) {
+            if let Err(error) = self
+                .adapters
+                .store
+                .complete(&guard.key, &guard.payload_hash, &stored, Utc::now())
+                .await
+            {
+                let error = error_chain(&error);
+                tracing::error!(%error, "could not record the result; publishing anyway");
+            }
+        }
+        stored
+    }
+
+    /// Step 4: publishes; an event neither delivered nor parked fails the invocation.
+    async fn publish(&self, emitted: &[Event]) -> Result<PublishReport, InvocationError> {
+        let report = self.adapters.bus.publish(emitted.to_vec()).await;
+        let lost: Vec<String> = report
+            .undelivered
+            .iter()
+            .filter(|u| u.parked_at.is_none())
+            .map(|u| format!("{} {}: {}", u.event_type, u.event_id, u.reason))
+            .collect();
+        if !lost.is_empty() {
+            self.adapters.metrics.failure("transient");
+            return Err(InvocationError::Transient(format!(
+                "{} event(s) neither delivered nor parked in the outbox: {}",
+                lost.len(),
+                lost.join("; ")
+            )));
+        }
+        Ok(report)
+    }
+
+    /// Step 5: marks the record published, so a later duplicate publishes nothing.
+    async fn mark_published(&self, guard: Option<&Guard>, stored: StoredResult) {
+        let Some(guard) = guard else { return };
+        let published = StoredResult {
+            published: true,
+            ..stored
+        };
+        if let Err(error) = self
+            .adapters
+            .store
+            .complete(&guard.key, &guard.payload_hash, &published, Utc::now())
+            .await
+        {
+            let error = error_chain(&error);
+            tracing::warn!(%error, "published, but could not mark the record published");
+        }
+    }
+
+    /// A duplicate delivery: publish the stored events if the first delivery stopped before it.
+    async fn duplicate(
+        &self,
+        guard: &Guard,
+        stored: StoredResult,
+    ) -> Result<InvocationOutcome, InvocationError> {
+        let key = guard.key.as_str();
+        self.adapters.metrics.duplicate();
+        if stored.published {
+            tracing::info!(key, "duplicate delivery: already handled, skipped");
+            return Ok(InvocationOutcome::Duplicate { republished: 0 });
+        }
+        let events: Vec<Event> = stored
+            .events
+            .iter()
+            .filter_map(|value| match serde_json::from_value::<Event>(value.clone()) {
+                Ok(event) => Some(event),
+                Err(error) => {
+                    tracing::error!(%error, "a stored event no longer decodes; it cannot be republished");
+                    None
+                }
+            })
+            .collect();
+        tracing::warn!(
+            key,
+            events = events.len(),
+            "handled earlier but not published: publishing the stored events"
+        );
+        let report = self.adapters.bus.publish(events.clone()).await;
+        if report.undelivered.iter().any(|u| u.parked_at.is_none()) {
+            return Err(InvocationError::Transient(format!(
+                "republishing the stored events of `{key}` failed; retry later"
+            )));
+        }
+        self.mark_published(Some(guard), stored).await;
+        Ok(InvocationOutcome::Duplicate {
+            republished: events.len(),
+        })
+    }
+}

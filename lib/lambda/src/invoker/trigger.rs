@@ -1,0 +1,68 @@
+//! The invoker of a function started by something other than a contract event: the strategy,
+//! started by the schedule (or by hand).
+
+use std::sync::Arc;
+
+use alchemiser_bus::TriggerHandler;
+use serde_json::Value;
+use tracing::Instrument;
+
+use super::pipeline::{FailureContext, Guard, Pipeline};
+use super::{Adapters, InvocationContext, InvocationError, InvocationOutcome, Invoke};
+
+/// Runs a [`TriggerHandler`] on invocation payloads: a trigger with a key (a schedule's
+/// execution id) runs at most once per key, so a duplicate delivery of the same tick starts one
+/// workflow; a trigger without one runs every time.
+pub struct TriggerInvoker {
+    pipeline: Pipeline,
+    handler: Arc<dyn TriggerHandler>,
+}
+
+impl TriggerInvoker {
+    /// An invoker for the function `function`, running `handler` over `adapters`.
+    pub fn new(
+        function: impl Into<String>,
+        handler: Arc<dyn TriggerHandler>,
+        adapters: Adapters,
+    ) -> Self {
+        Self {
+            pipeline: Pipeline {
+                function: function.into(),
+                adapters,
+            },
+            handler,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Invoke for TriggerInvoker {
+    async fn invoke(
+        &self,
+        payload: Value,
+        context: &InvocationContext,
+    ) -> Result<InvocationOutcome, InvocationError> {
+        let key = self.handler.trigger_key(&payload);
+        let span = tracing::info_span!(
+            "invocation",
+            function = %self.pipeline.function,
+            request_id = %context.request_id,
+            trigger_id = key.as_deref().unwrap_or(""),
+        );
+        async {
+            let guard =
+                key.map(|key| Guard::new(format!("{}#{key}", self.pipeline.function), &payload));
+            self.pipeline
+                .guarded(
+                    guard,
+                    &payload,
+                    FailureContext::default(),
+                    context,
+                    self.handler.handle(&payload),
+                )
+                .await
+        }
+        .instrument(span)
+        .await
+    }
+}

@@ -1,0 +1,159 @@
+//! What every function builds from its environment at cold start — the idempotency store, the
+//! failure queue, the bus, the metrics — and its Lambda loop.
+
+use std::error::Error;
+use std::future::Future;
+use std::sync::Arc;
+
+use alchemiser_bus::{error_chain, EventHandler, TriggerHandler};
+use alchemiser_eventbridge::{bus_from_env, ConfigError};
+use alchemiser_events::HandlerName;
+use aws_config::SdkConfig;
+use lambda_runtime::{service_fn, tower, LambdaEvent};
+use serde_json::Value;
+use thiserror::Error;
+
+use crate::env::{required, seconds, EnvError};
+use crate::failures::SqsFailureSink;
+use crate::idempotency::{DynamoDbStore, IdempotencyConfig};
+use crate::invoker::{
+    Adapters, InvocationContext, InvocationError, Invoke, Invoker, TriggerInvoker,
+};
+use crate::logging;
+use crate::metrics::Metrics;
+
+/// The runtime's own settings are wrong.
+#[derive(Debug, Error)]
+pub enum RuntimeError {
+    /// A variable of the runtime (`IDEMPOTENCY_TABLE_NAME`, `FAILURE_QUEUE_URL`, ...).
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    /// The publisher's configuration (`USE_EVENTBRIDGE`, `EVENTBRIDGE_*`).
+    #[error(transparent)]
+    Publisher(#[from] ConfigError),
+}
+
+/// A function's environment, read at cold start: the AWS configuration and the adapters every
+/// invocation uses. The entry point adds its handler.
+pub struct FunctionEnvironment {
+    function: HandlerName,
+    sdk: SdkConfig,
+    adapters: Adapters,
+}
+
+impl FunctionEnvironment {
+    /// Reads `IDEMPOTENCY_TABLE_NAME`, `FAILURE_QUEUE_URL`, `IDEMPOTENCY_MARGIN_SECONDS`,
+    /// `IDEMPOTENCY_TTL_SECONDS`, `STAGE` and the publisher's variables (`USE_EVENTBRIDGE`,
+    /// `EVENTBRIDGE_*`). No AWS call is made here.
+    pub async fn from_env(function: HandlerName) -> Result<Self, RuntimeError> {
+        let sdk = alchemiser_aws::load_sdk_config().await;
+        let table = required(
+            "IDEMPOTENCY_TABLE_NAME",
+            "the DynamoDB table that guards against duplicate deliveries",
+        )?;
+        let queue = required(
+            "FAILURE_QUEUE_URL",
+            "the SQS queue where permanent failures are recorded",
+        )?;
+        let defaults = IdempotencyConfig::default();
+        let idempotency = IdempotencyConfig {
+            in_progress_margin: seconds(
+                "IDEMPOTENCY_MARGIN_SECONDS",
+                defaults.in_progress_margin.as_secs(),
+            )?,
+            record_ttl: seconds("IDEMPOTENCY_TTL_SECONDS", defaults.record_ttl.as_secs())?,
+            ..defaults
+        };
+        let stage = std::env::var("STAGE").unwrap_or_else(|_| "local".into());
+        let adapters = Adapters {
+            store: Arc::new(DynamoDbStore::new(
+                aws_sdk_dynamodb::Client::new(&sdk),
+                table,
+                idempotency,
+            )),
+            bus: bus_from_env()?,
+            failures: Arc::new(SqsFailureSink::new(aws_sdk_sqs::Client::new(&sdk), queue)),
+            metrics: Metrics::emf(stage, function.as_str()),
+            idempotency,
+        };
+        Ok(Self {
+            function,
+            sdk,
+            adapters,
+        })
+    }
+
+    /// The AWS configuration, for the clients the entry point creates (e.g. Secrets Manager).
+    pub fn sdk(&self) -> &SdkConfig {
+        &self.sdk
+    }
+
+    /// The invoker of a function that consumes contract events with `handler`.
+    pub fn consumer(self, handler: Arc<dyn EventHandler>) -> Arc<dyn Invoke> {
+        Arc::new(Invoker::new(self.function, handler, self.adapters))
+    }
+
+    /// The invoker of a function started by triggers, with `handler`.
+    pub fn trigger(self, handler: Arc<dyn TriggerHandler>) -> Arc<dyn Invoke> {
+        Arc::new(TriggerInvoker::new(
+            self.function.as_str(),
+            handler,
+            self.adapters,
+        ))
+    }
+}
+
+/// The Lambda loop of `function`: installs the JSON logs, reads the environment, lets `build`
+/// add the handler (the entry point picks its adapters), then serves invocations. A failed cold
+/// start is logged and fails the function's initialisation with its message.
+pub async fn run_function<F, Fut, E>(
+    function: HandlerName,
+    build: F,
+) -> Result<(), lambda_runtime::Error>
+where
+    F: FnOnce(FunctionEnvironment) -> Fut,
+    Fut: Future<Output = Result<Arc<dyn Invoke>, E>>,
+    E: Error + Send + Sync + 'static,
+{
+    logging::init_json();
+    let invoker = match FunctionEnvironment::from_env(function).await {
+        Ok(environment) => build(environment)
+            .await
+            .map_err(|e| cold_start_failed(&e))?,
+        Err(error) => return Err(cold_start_failed(&error)),
+    };
+    run(invoker).await
+}
+
+fn cold_start_failed(error: &dyn Error) -> lambda_runtime::Error {
+    let message = error_chain(error);
+    tracing::error!(error = %message, "cold start failed");
+    message.into()
+}
+
+/// Serves invocations with `invoker` until the Lambda environment ends.
+pub async fn run(invoker: Arc<dyn Invoke>) -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::run(handler_service(invoker)).await
+}
+
+/// The tower service lambda_runtime runs: a payload in, the outcome's response or a classified
+/// error out. Tests call it in-process with `LambdaEvent::new(payload, Context::default())`.
+pub fn handler_service(
+    invoker: Arc<dyn Invoke>,
+) -> impl tower::Service<
+    LambdaEvent<Value>,
+    Response = Value,
+    Error = InvocationError,
+    Future = impl Future<Output = Result<Value, InvocationError>> + Send,
+> + Clone {
+    service_fn(move |event: LambdaEvent<Value>| {
+        let invoker = invoker.clone();
+        async move {
+            let context = InvocationContext::from(&event.context);
+            invoker
+                .invoke(event.payload, &context)
+                .await
+                .map(|outcome| outcome.to_response())
+        }
+    })
+}

@@ -1,0 +1,275 @@
+//! The consumer runtime's steps with probe handlers (nothing of trading): decode, claim, run,
+//! record, publish; duplicates, reused ids, claims that lapse with the invocation's deadline,
+//! transient and permanent failures, and a store that cannot be reached.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use alchemiser_bus::{Delivery, EventHandler, HandlerError, InMemoryBus, RecordingHandler};
+use alchemiser_events::samples::sample_event;
+use alchemiser_events::{Event, EventType, HandlerName};
+use alchemiser_lambda::failures::MemoryFailureSink;
+use alchemiser_lambda::idempotency::{
+    Claim, ClaimRequest, IdempotencyConfig, IdempotencyStore, InMemoryStore, StoreError,
+    StoredResult,
+};
+use alchemiser_lambda::metrics::Metrics;
+use alchemiser_lambda::{
+    Adapters, InvocationContext, InvocationError, InvocationOutcome, Invoke, Invoker,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+/// Counts its calls; answers as told.
+struct Probe {
+    calls: AtomicUsize,
+    answer: Answer,
+}
+
+enum Answer {
+    Nothing,
+    Transient,
+    Permanent,
+    Hang,
+}
+
+#[async_trait]
+impl EventHandler for Probe {
+    fn name(&self) -> &str {
+        "probe"
+    }
+    async fn handle(&self, _: &Event, _: &Delivery) -> Result<Vec<Event>, HandlerError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        match self.answer {
+            Answer::Nothing => Ok(vec![]),
+            Answer::Transient => Err(HandlerError::Transient("dependency down".into())),
+            Answer::Permanent => Err(HandlerError::Permanent("bad input".into())),
+            Answer::Hang => {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Ok(vec![])
+            }
+        }
+    }
+}
+
+fn probe(answer: Answer) -> Arc<Probe> {
+    Arc::new(Probe {
+        calls: AtomicUsize::new(0),
+        answer,
+    })
+}
+
+struct Harness {
+    invoker: Invoker,
+    failures: Arc<MemoryFailureSink>,
+}
+
+fn harness(
+    handler: Arc<dyn EventHandler>,
+    store: Arc<dyn IdempotencyStore>,
+    idempotency: IdempotencyConfig,
+) -> Harness {
+    let bus = Arc::new(InMemoryBus::new());
+    RecordingHandler::on_every_type(&bus);
+    let failures = Arc::new(MemoryFailureSink::default());
+    let adapters = Adapters {
+        store,
+        bus,
+        failures: failures.clone(),
+        metrics: Metrics::Off,
+        idempotency,
+    };
+    Harness {
+        invoker: Invoker::new(HandlerName::Monitor, handler, adapters),
+        failures,
+    }
+}
+
+fn outcome_event() -> Value {
+    sample_event(EventType::WorkflowCompleted).to_value()
+}
+
+fn local() -> InvocationContext {
+    InvocationContext::local()
+}
+
+#[tokio::test]
+async fn a_duplicate_is_skipped_and_a_reused_id_with_another_payload_is_refused() {
+    let handler = probe(Answer::Nothing);
+    let h = harness(
+        handler.clone(),
+        Arc::new(InMemoryStore::new()),
+        IdempotencyConfig::default(),
+    );
+    let event = outcome_event();
+    let first = h.invoker.invoke(event.clone(), &local()).await.unwrap();
+    assert!(matches!(first, InvocationOutcome::Handled { .. }));
+    let again = h.invoker.invoke(event.clone(), &local()).await.unwrap();
+    assert_eq!(again, InvocationOutcome::Duplicate { republished: 0 });
+    // Only metadata differs (what producers and redrives add along the way): still the same event.
+    let mut annotated = event.clone();
+    annotated["metadata"] = json!({"redriven": true});
+    let annotated = h.invoker.invoke(annotated, &local()).await.unwrap();
+    assert_eq!(annotated, InvocationOutcome::Duplicate { republished: 0 });
+    // The same event id for another workflow outcome: refused, recorded, not run.
+    let mut reused = event.clone();
+    reused["workflow_duration_ms"] = json!(999_999);
+    let refused = h.invoker.invoke(reused.clone(), &local()).await.unwrap();
+    let InvocationOutcome::RecordedFailure { reason, .. } = refused else {
+        panic!("{refused:?}")
+    };
+    assert!(
+        reason.contains("different payload") && reason.contains("reused an event id"),
+        "{reason}"
+    );
+    assert_eq!(h.failures.records()[0].event, reused);
+    assert_eq!(handler.calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_crashed_invocations_claim_lapses_at_its_deadline_not_minutes_later() {
+    let store: Arc<dyn IdempotencyStore> = Arc::new(InMemoryStore::new());
+    let config = IdempotencyConfig {
+        in_progress_margin: Duration::from_millis(100),
+        ..IdempotencyConfig::default()
+    };
+    let event = outcome_event();
+    // The first invocation claims, then dies inside its handler (its future is dropped: no
+    // release, no record), 200 ms before its deadline.
+    let deadline = Utc::now() + Duration::from_millis(250);
+    let crashed = harness(probe(Answer::Hang), store.clone(), config);
+    let context = InvocationContext {
+        request_id: "req-1".into(),
+        deadline: Some(deadline),
+        trace_id: None,
+    };
+    let cut = tokio::time::timeout(
+        Duration::from_millis(50),
+        crashed.invoker.invoke(event.clone(), &context),
+    )
+    .await;
+    assert!(cut.is_err(), "the first invocation was cut off");
+    // Lambda's retry while the dead invocation's deadline has not passed: busy, retry later.
+    let handler = probe(Answer::Nothing);
+    let retry = harness(handler.clone(), store, config);
+    let busy = retry.invoker.invoke(event.clone(), &local()).await;
+    assert!(
+        matches!(busy, Err(InvocationError::Transient(ref m)) if m.contains("being handled by another invocation")),
+        "{busy:?}"
+    );
+    // Once the deadline and the margin have passed, the next retry takes over and runs.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let ran = retry.invoker.invoke(event, &local()).await.unwrap();
+    assert!(matches!(ran, InvocationOutcome::Handled { .. }), "{ran:?}");
+    assert_eq!(handler.calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_claim_lapses_after_the_deadline_plus_the_margin() {
+    let config = IdempotencyConfig::default();
+    let now = Utc::now();
+    let deadline = now + Duration::from_secs(120);
+    assert_eq!(
+        config.in_progress_until(now, Some(deadline)),
+        deadline + config.in_progress_margin
+    );
+    assert_eq!(
+        config.in_progress_until(now, None),
+        now + config.in_progress_without_deadline
+    );
+    // A deadline already in the past never shortens a claim below "now + margin".
+    assert_eq!(
+        config.in_progress_until(now, Some(now - Duration::from_secs(5))),
+        now + config.in_progress_margin
+    );
+}
+
+#[tokio::test]
+async fn transient_failures_give_the_claim_back_and_permanent_ones_are_recorded() {
+    let store: Arc<dyn IdempotencyStore> = Arc::new(InMemoryStore::new());
+    let event = outcome_event();
+    let flaky = harness(
+        probe(Answer::Transient),
+        store.clone(),
+        IdempotencyConfig::default(),
+    );
+    let error = flaky.invoker.invoke(event.clone(), &local()).await;
+    assert!(
+        matches!(error, Err(InvocationError::Transient(ref m)) if m.contains("dependency down"))
+    );
+    // Given back: a retry runs at once.
+    let refusing = harness(
+        probe(Answer::Permanent),
+        store.clone(),
+        IdempotencyConfig::default(),
+    );
+    let recorded = refusing
+        .invoker
+        .invoke(event.clone(), &local())
+        .await
+        .unwrap();
+    assert!(
+        matches!(recorded, InvocationOutcome::RecordedFailure { ref reason, .. } if reason == "bad input")
+    );
+    assert_eq!(refusing.failures.records()[0].function, "monitor");
+    // A permanent failure is not remembered as done: redriven after a fix, the event runs.
+    let fixed = probe(Answer::Nothing);
+    let h = harness(fixed.clone(), store, IdempotencyConfig::default());
+    let ran = h.invoker.invoke(event, &local()).await.unwrap();
+    assert!(matches!(ran, InvocationOutcome::Handled { .. }));
+}
+
+/// A store that cannot be reached.
+struct DownStore;
+
+fn refused() -> StoreError {
+    StoreError::new("PutItem (claim)", "test-table", "connection refused")
+}
+
+#[async_trait]
+impl IdempotencyStore for DownStore {
+    async fn claim(&self, _: &ClaimRequest<'_>) -> Result<Claim, StoreError> {
+        Err(refused())
+    }
+    async fn complete(
+        &self,
+        _: &str,
+        _: &str,
+        _: &StoredResult,
+        _: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        Err(refused())
+    }
+    async fn release(&self, _: &str) -> Result<(), StoreError> {
+        Err(refused())
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_store_fails_closed_and_says_why() {
+    let handler = probe(Answer::Nothing);
+    let h = harness(
+        handler.clone(),
+        Arc::new(DownStore),
+        IdempotencyConfig::default(),
+    );
+    let error = h
+        .invoker
+        .invoke(outcome_event(), &local())
+        .await
+        .unwrap_err();
+    let InvocationError::Transient(reason) = error else {
+        panic!("{error:?}")
+    };
+    assert!(
+        reason.contains("idempotency store unavailable") && reason.contains("connection refused"),
+        "{reason}"
+    );
+    assert_eq!(
+        handler.calls.load(Ordering::SeqCst),
+        0,
+        "never runs unguarded"
+    );
+}

@@ -1,0 +1,405 @@
+//! The dead-letter queue's operations: read it without consuming it, and redrive chosen records
+//! to the stage's bus, deleting a message only once its event was delivered.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use alchemiser_bus::error_chain;
+use alchemiser_eventbridge::{EventBridgePublisher, OutboxConfig, PublisherConfig};
+use aws_config::SdkConfig;
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, Message, MessageSystemAttributeName,
+};
+use chrono::DateTime;
+use serde::Serialize;
+
+use super::record::DeadLetter;
+use crate::error::OperationsError;
+use crate::stage::Stage;
+
+/// How long `list` and `show` hide the messages they read. Long enough to read the whole queue
+/// (each receive takes them out of sight so the next receive returns new ones), short enough
+/// that a crashed listing gives them back soon; they are made visible again right after.
+const PEEK_VISIBILITY: Duration = Duration::from_secs(30);
+/// How long `redrive` holds the messages it works on: publishing has a deadline of its own
+/// (20 s by default) and the delete must use a still-valid receipt handle.
+const REDRIVE_VISIBILITY: Duration = Duration::from_secs(300);
+/// Long-poll wait of one receive: long polling asks every SQS server, so an empty answer
+/// means the queue has no visible message left.
+const RECEIVE_WAIT_SECS: i32 = 1;
+
+/// Builds a dead letter from an SQS message: its body, message attributes, and the system
+/// attributes SentTimestamp and ApproximateReceiveCount.
+pub fn dead_letter_from_message(message: &Message) -> DeadLetter {
+    let system = message.attributes();
+    let system_value =
+        |name: MessageSystemAttributeName| system.and_then(|a| a.get(&name)).map(String::as_str);
+    let sent_at = system_value(MessageSystemAttributeName::SentTimestamp)
+        .and_then(|ms| ms.parse::<i64>().ok())
+        .and_then(DateTime::from_timestamp_millis);
+    let receive_count = system_value(MessageSystemAttributeName::ApproximateReceiveCount)
+        .and_then(|n| n.parse().ok());
+    let attributes = message
+        .message_attributes()
+        .map(|attrs| {
+            attrs
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.string_value()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    DeadLetter::parse(
+        message.message_id().unwrap_or_default(),
+        message.body().unwrap_or_default(),
+        attributes,
+        sent_at,
+        receive_count,
+    )
+}
+
+/// Which messages to redrive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedriveSelection {
+    /// Every message.
+    All,
+    /// These MessageIds.
+    Ids(Vec<String>),
+}
+
+/// A message redriven: published, then deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Redriven {
+    /// Its MessageId.
+    pub message_id: String,
+    /// The event published.
+    pub event_id: String,
+    /// Its type.
+    pub event_type: String,
+}
+
+/// A message not redriven (kept in the queue), and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RedriveFailure {
+    /// Its MessageId.
+    pub message_id: String,
+    /// Why, with what to do.
+    pub reason: String,
+}
+
+/// The result of a redrive.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RedriveReport {
+    /// Published and deleted.
+    pub redriven: Vec<Redriven>,
+    /// Kept in the queue.
+    pub failed: Vec<RedriveFailure>,
+    /// Asked-for ids not found in the queue.
+    pub not_found: Vec<String>,
+}
+
+impl RedriveReport {
+    /// True when everything asked for was redriven.
+    pub fn is_complete(&self) -> bool {
+        self.failed.is_empty() && self.not_found.is_empty()
+    }
+}
+
+/// A message held invisible, with the receipt handle that can release or delete it.
+struct Held {
+    letter: DeadLetter,
+    receipt: String,
+}
+
+/// The dead-letter queue of a stage.
+#[derive(Debug, Clone)]
+pub struct DeadLetterQueue {
+    sqs: aws_sdk_sqs::Client,
+    url: String,
+    max_messages: usize,
+}
+
+impl DeadLetterQueue {
+    /// Finds the stage's queue: `override_url` if given, else the SSM parameter
+    /// `/alchemiser/<stage>/dlq-url`, else GetQueueUrl of `alchemiser-event-dlq-<stage>`.
+    pub async fn for_stage(
+        sdk: &SdkConfig,
+        stage: &Stage,
+        override_url: Option<String>,
+    ) -> Result<Self, OperationsError> {
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        if let Some(url) = override_url {
+            return Ok(Self::new(sqs, url));
+        }
+        let parameter = stage.dlq_url_parameter();
+        let ssm = aws_sdk_ssm::Client::new(sdk);
+        let ssm_error = match ssm.get_parameter().name(&parameter).send().await {
+            Ok(output) => match output.parameter.and_then(|p| p.value) {
+                Some(url) if !url.trim().is_empty() => return Ok(Self::new(sqs, url)),
+                _ => "the parameter has no value".to_owned(),
+            },
+            Err(error) => aws_sdk_ssm::error::DisplayErrorContext(&error).to_string(),
+        };
+        let queue_name = stage.dlq_name();
+        match sqs.get_queue_url().queue_name(&queue_name).send().await {
+            Ok(output) => match output.queue_url {
+                Some(url) => Ok(Self::new(sqs, url)),
+                None => Err(OperationsError::QueueNotFound {
+                    stage: stage.to_string(),
+                    parameter,
+                    ssm_error,
+                    queue_name,
+                    queue_error: "no URL in the answer".into(),
+                }),
+            },
+            Err(error) => Err(OperationsError::QueueNotFound {
+                stage: stage.to_string(),
+                parameter,
+                ssm_error,
+                queue_name,
+                queue_error: aws_sdk_sqs::error::DisplayErrorContext(&error).to_string(),
+            }),
+        }
+    }
+
+    /// The queue at `url`.
+    pub fn new(sqs: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
+        Self {
+            sqs,
+            url: url.into(),
+            max_messages: 10_000,
+        }
+    }
+
+    /// Reads at most `max` messages (default 10,000): a bound, so a listing always ends.
+    pub fn with_max_messages(mut self, max: usize) -> Self {
+        self.max_messages = max.max(1);
+        self
+    }
+
+    /// The queue URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Receives every visible message, hiding each for `visibility` so the next receive returns
+    /// new ones. The caller must release (or delete) every one.
+    async fn hold_all(&self, visibility: Duration) -> Result<Vec<Held>, OperationsError> {
+        let mut held: Vec<Held> = Vec::new();
+        let mut seen = HashSet::new();
+        while held.len() < self.max_messages {
+            let want = (self.max_messages - held.len()).min(10) as i32;
+            let output = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.url)
+                .max_number_of_messages(want)
+                .visibility_timeout(visibility.as_secs() as i32)
+                .wait_time_seconds(RECEIVE_WAIT_SECS)
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .message_attribute_names("All")
+                .send()
+                .await;
+            let output = match output {
+                Ok(output) => output,
+                Err(error) => {
+                    // Give back what we hold before reporting.
+                    self.release(&held).await;
+                    return Err(OperationsError::aws(
+                        format!("ReceiveMessage {}", self.url),
+                        error,
+                        "Check the queue URL (--queue-url) and that your role may read it",
+                    ));
+                }
+            };
+            let messages = output.messages.unwrap_or_default();
+            if messages.is_empty() {
+                break;
+            }
+            for message in messages {
+                let letter = dead_letter_from_message(&message);
+                let receipt = message.receipt_handle.unwrap_or_default();
+                if seen.insert(letter.message_id.clone()) {
+                    held.push(Held { letter, receipt });
+                }
+            }
+        }
+        Ok(held)
+    }
+
+    /// Makes messages visible again at once (ChangeMessageVisibility 0), in batches of 10.
+    /// Failures are logged: the messages come back anyway when their visibility timeout ends.
+    async fn release(&self, held: &[Held]) {
+        for chunk in held.chunks(10) {
+            let entries: Vec<_> = chunk
+                .iter()
+                .enumerate()
+                .filter_map(|(i, h)| {
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(&h.receipt)
+                        .visibility_timeout(0)
+                        .build()
+                        .ok()
+                })
+                .collect();
+            if entries.is_empty() {
+                continue;
+            }
+            let result = self
+                .sqs
+                .change_message_visibility_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await;
+            match result {
+                Ok(output) if !output.failed.is_empty() => tracing::warn!(
+                    failed = output.failed.len(),
+                    "some messages could not be made visible again; they reappear when their visibility timeout ends"
+                ),
+                Ok(_) => {}
+                Err(error) => tracing::warn!(
+                    error = %aws_sdk_sqs::error::DisplayErrorContext(&error),
+                    "ChangeMessageVisibilityBatch failed; the messages reappear when their visibility timeout ends"
+                ),
+            }
+        }
+    }
+
+    /// Every message of the queue, oldest first, left in the queue.
+    ///
+    /// SQS has no "peek": reading a message means receiving it, which hides it from other
+    /// readers for the visibility timeout. So this receives with a short timeout
+    /// ([`PEEK_VISIBILITY`]; each receive must hide what it got, else the next receive would
+    /// return the same messages and the listing would never see the rest), then makes every
+    /// message visible again at once with ChangeMessageVisibility 0. A side effect:
+    /// `ApproximateReceiveCount` grows by one per listing (the DLQ has no redrive policy of its
+    /// own, so nothing moves because of it).
+    pub async fn list(&self) -> Result<Vec<DeadLetter>, OperationsError> {
+        let held = self.hold_all(PEEK_VISIBILITY).await?;
+        self.release(&held).await;
+        let mut letters: Vec<DeadLetter> = held.into_iter().map(|h| h.letter).collect();
+        letters.sort_by_key(|l| l.sent_at);
+        Ok(letters)
+    }
+
+    /// One message by its MessageId, left in the queue.
+    pub async fn show(&self, message_id: &str) -> Result<DeadLetter, OperationsError> {
+        self.list()
+            .await?
+            .into_iter()
+            .find(|l| l.message_id == message_id)
+            .ok_or_else(|| OperationsError::MessageNotFound(message_id.to_owned()))
+    }
+
+    /// Republishes the original event of each chosen message to the stage's bus through
+    /// `publisher`, and deletes a message only after its event was delivered (not parked).
+    /// Messages that cannot be decoded or delivered stay in the queue (made visible again) and
+    /// are reported with the reason.
+    pub async fn redrive(
+        &self,
+        selection: &RedriveSelection,
+        publisher: &EventBridgePublisher,
+    ) -> Result<RedriveReport, OperationsError> {
+        let held = self.hold_all(REDRIVE_VISIBILITY).await?;
+        let mut report = RedriveReport::default();
+        let (chosen, others): (Vec<Held>, Vec<Held>) = match selection {
+            RedriveSelection::All => (held, Vec::new()),
+            RedriveSelection::Ids(ids) => {
+                let wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
+                let found: HashSet<String> = held
+                    .iter()
+                    .filter(|h| wanted.contains(h.letter.message_id.as_str()))
+                    .map(|h| h.letter.message_id.clone())
+                    .collect();
+                report.not_found = ids
+                    .iter()
+                    .filter(|id| !found.contains(*id))
+                    .cloned()
+                    .collect();
+                held.into_iter()
+                    .partition(|h| wanted.contains(h.letter.message_id.as_str()))
+            }
+        };
+        self.release(&others).await;
+        let mut keep = Vec::new();
+        for item in chosen {
+            let message_id = item.letter.message_id.clone();
+            let received = match item.letter.original_event() {
+                Ok(received) => received,
+                Err(reason) => {
+                    report.failed.push(RedriveFailure {
+                        message_id,
+                        reason: format!(
+                            "not redriven, kept in the queue: {}",
+                            error_chain(&reason)
+                        ),
+                    });
+                    keep.push(item);
+                    continue;
+                }
+            };
+            let event = received.event;
+            let event_id = event.event_id().to_owned();
+            let event_type = event.event_type().to_string();
+            let published = publisher.publish(vec![event]).await;
+            if !published.delivered.contains(&event_id) {
+                let why = published
+                    .undelivered
+                    .iter()
+                    .map(|u| format!("{}: {}", u.code.as_deref().unwrap_or("error"), u.reason))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                report.failed.push(RedriveFailure {
+                    message_id,
+                    reason: format!("publish to {} failed, kept in the queue: {why}. Check the bus exists and try again", publisher.config().bus_name),
+                });
+                keep.push(item);
+                continue;
+            }
+            match self
+                .sqs
+                .delete_message()
+                .queue_url(&self.url)
+                .receipt_handle(&item.receipt)
+                .send()
+                .await
+            {
+                Ok(_) => report.redriven.push(Redriven {
+                    message_id,
+                    event_id,
+                    event_type,
+                }),
+                Err(error) => report.failed.push(RedriveFailure {
+                    message_id,
+                    reason: format!(
+                        "event {event_id} was published but the message could not be deleted ({}): delete it by hand (a second redrive would deliver the event again; consumers skip duplicates)",
+                        aws_sdk_sqs::error::DisplayErrorContext(&error)
+                    ),
+                }),
+            }
+        }
+        self.release(&keep).await;
+        Ok(report)
+    }
+}
+
+/// The publisher configuration of a redrive: the environment's settings (`EVENTBRIDGE_*`), the
+/// stage's bus, and a throw-away file outbox in the temporary directory. A redrive that cannot
+/// deliver keeps the message in the DLQ, which is the durable copy: parking it in the stage's
+/// outbox as well would deliver it twice.
+pub fn redrive_publisher_config(stage: &Stage) -> Result<PublisherConfig, OperationsError> {
+    let config = PublisherConfig::from_env().map_err(|e| OperationsError::Aws {
+        action: "reading the EVENTBRIDGE_* settings".into(),
+        message: e.to_string(),
+        hint: "Fix or unset the variable".into(),
+    })?;
+    let outbox = std::env::temp_dir().join(format!(
+        "alchemiser-redrive-{}-{}.jsonl",
+        stage,
+        std::process::id()
+    ));
+    Ok(config
+        .with_bus_name(stage.bus_name())
+        .with_outbox(OutboxConfig::File(outbox)))
+}

@@ -1,0 +1,116 @@
+//! The four workflow handlers over the bus and broker ports, one file each (mirroring
+//! `functions/<handler>`), and what they share: how a caused event's header is made.
+
+mod execution;
+mod monitor;
+mod portfolio;
+mod strategy;
+
+use std::sync::Arc;
+
+use alchemiser_bus::{EventHandler, HandlerError, InMemoryBus};
+use alchemiser_events::{Event, EventHeader, EventType, HandlerName, Timestamp, ROUTES};
+use serde_json::{json, Map, Value};
+
+pub use execution::ExecutionHandler;
+pub use monitor::{MonitorHandler, WorkflowOutcome};
+pub use portfolio::PortfolioHandler;
+pub use strategy::{AllocationError, StrategyHandler};
+
+use crate::broker::{Broker, BrokerError};
+use crate::planner::PlannerConfig;
+
+/// The `workflow_type` of every event this crate emits.
+pub const WORKFLOW_TYPE: &str = "trading";
+
+/// Metadata key carrying the workflow's start time from event to event, so that the last step
+/// can report the whole workflow's duration without a shared store.
+pub(crate) const WORKFLOW_STARTED_AT: &str = "workflow_started_at";
+
+impl From<BrokerError> for HandlerError {
+    fn from(error: BrokerError) -> Self {
+        match error {
+            BrokerError::Transient(reason) => HandlerError::Transient(reason),
+            BrokerError::Permanent(reason) => HandlerError::Permanent(reason),
+        }
+    }
+}
+
+/// A header for an event caused by `cause`, carrying the workflow's start time along.
+pub(crate) fn follow(cause: &EventHeader, event_type: EventType, module: &str) -> EventHeader {
+    let mut header = EventHeader::caused_by(cause, event_type, module);
+    let started = cause
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get(WORKFLOW_STARTED_AT))
+        .cloned()
+        .unwrap_or_else(|| json!(cause.timestamp.to_wire()));
+    header
+        .metadata
+        .get_or_insert_with(Map::new)
+        .insert(WORKFLOW_STARTED_AT.into(), started);
+    header
+}
+
+pub(crate) fn workflow_started_at(header: &EventHeader) -> Timestamp {
+    header
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get(WORKFLOW_STARTED_AT))
+        .and_then(Value::as_str)
+        .and_then(|text| Timestamp::parse(text).ok())
+        .unwrap_or(header.timestamp)
+}
+
+pub(crate) fn wrong_event(handler: &str, event: &Event) -> HandlerError {
+    HandlerError::Permanent(format!(
+        "the {handler} handler does not consume {} events (routing sends them elsewhere)",
+        event.event_type()
+    ))
+}
+
+/// The consuming handlers of one workflow, sharing one broker: what `alchemiser run`, the
+/// Lambda functions and the tests wire onto a bus.
+pub struct Workflow {
+    /// `SignalGenerated` → `RebalancePlanned`.
+    pub portfolio: Arc<PortfolioHandler>,
+    /// `RebalancePlanned` → outcome events.
+    pub execution: Arc<ExecutionHandler>,
+    /// Records outcomes.
+    pub monitor: Arc<MonitorHandler>,
+}
+
+impl Workflow {
+    /// Handlers over `broker`.
+    pub fn new(
+        broker: Arc<dyn Broker>,
+        planner: PlannerConfig,
+        allow_replay_execution: bool,
+    ) -> Self {
+        Self {
+            portfolio: Arc::new(PortfolioHandler::new(broker.clone(), planner)),
+            execution: Arc::new(ExecutionHandler::new(broker, allow_replay_execution)),
+            monitor: Arc::new(MonitorHandler::new()),
+        }
+    }
+
+    /// The handler that runs as `name`'s function; `None` for the strategy, which starts
+    /// workflows rather than consuming events.
+    pub fn handler(&self, name: HandlerName) -> Option<Arc<dyn EventHandler>> {
+        match name {
+            HandlerName::Strategy => None,
+            HandlerName::Portfolio => Some(self.portfolio.clone()),
+            HandlerName::Execution => Some(self.execution.clone()),
+            HandlerName::Monitor => Some(self.monitor.clone()),
+        }
+    }
+
+    /// Subscribes each handler to the event types the routing table sends it.
+    pub fn subscribe_all(&self, bus: &InMemoryBus) {
+        for route in ROUTES {
+            if let Some(handler) = route.consumer.and_then(|name| self.handler(name)) {
+                bus.subscribe(route.event_type, handler);
+            }
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The strategy handler: starts a workflow for a target allocation.
+
+use alchemiser_bus::{error_chain, HandlerError, TriggerHandler};
+use alchemiser_events::{
+    ConsolidatedPortfolio, Decimal, Event, EventHeader, EventType, SignalGenerated, SymbolMap,
+    WorkflowStarted, SCHEMA_VERSION,
+};
+use async_trait::async_trait;
+use serde_json::{json, Map, Value};
+use thiserror::Error;
+
+use super::{follow, WORKFLOW_STARTED_AT, WORKFLOW_TYPE};
+
+/// Emits `WorkflowStarted` then `SignalGenerated` for a fixed target allocation.
+pub struct StrategyHandler {
+    allocation: SymbolMap<Decimal>,
+    strategy_name: String,
+}
+
+impl StrategyHandler {
+    /// A strategy that always targets `allocation` (symbol → weight).
+    pub fn new(allocation: SymbolMap<Decimal>, strategy_name: impl Into<String>) -> Self {
+        Self {
+            allocation,
+            strategy_name: strategy_name.into(),
+        }
+    }
+
+    /// Reads a target-allocation file: either `{"SPY": "0.6", "TLT": "0.4"}` or
+    /// `{"strategy": "name", "target_allocations": {...}}`. Errors name the field at fault.
+    pub fn from_allocation_json(text: &str) -> Result<Self, AllocationError> {
+        #[derive(serde::Deserialize)]
+        struct Named {
+            #[serde(default = "default_strategy_name")]
+            strategy: String,
+            target_allocations: SymbolMap<Decimal>,
+        }
+        let value: Value = serde_json::from_str(text).map_err(AllocationError::NotJson)?;
+        let named = if value.get("target_allocations").is_some() {
+            serde_json::from_value::<Named>(value)
+        } else {
+            serde_json::from_value::<SymbolMap<Decimal>>(value).map(|target_allocations| Named {
+                strategy: default_strategy_name(),
+                target_allocations,
+            })
+        }
+        .map_err(AllocationError::NotAnAllocation)?;
+        Ok(Self::new(named.target_allocations, named.strategy))
+    }
+
+    /// Starts one workflow run. The allocation is validated here, so a bad allocation file is
+    /// reported before anything is published.
+    pub fn start(&self, requested_by: &str) -> Result<Vec<Event>, HandlerError> {
+        let mut started_header =
+            EventHeader::start_workflow(EventType::WorkflowStarted, "strategy");
+        let started_at = started_header.timestamp.to_wire();
+        started_header
+            .metadata
+            .get_or_insert_with(Map::new)
+            .insert(WORKFLOW_STARTED_AT.into(), json!(started_at));
+        let started = WorkflowStarted {
+            header: started_header,
+            workflow_type: WORKFLOW_TYPE.into(),
+            requested_by: requested_by.into(),
+            configuration: json!({ "strategy": self.strategy_name })
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        };
+        let header = follow(&started.header, EventType::SignalGenerated, "strategy");
+        let signal = SignalGenerated {
+            signals_data: json!({
+                self.strategy_name.clone(): {
+                    "action": "REBALANCE",
+                    "target_allocations": self.allocation,
+                }
+            })
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+            consolidated_portfolio: ConsolidatedPortfolio {
+                target_allocations: self.allocation.clone(),
+                correlation_id: header.correlation_id.clone(),
+                timestamp: header.timestamp,
+                strategy_count: 1,
+                source_strategies: vec![self.strategy_name.clone()],
+                schema_version: SCHEMA_VERSION.into(),
+                constraints: None,
+            },
+            signal_count: 1,
+            header,
+        };
+        let events = vec![Event::from(started), Event::from(signal)];
+        for event in &events {
+            event
+                .validate()
+                .map_err(|e| HandlerError::Permanent(format!("target allocation rejected: {e}")))?;
+        }
+        Ok(events)
+    }
+}
+
+/// Started by the schedule (an EventBridge Scheduler envelope: its `id` is the execution id, its
+/// `source` who asked) or by hand. A manual payload may carry `target_allocations` (top level or
+/// under `detail`) to override the configured allocation.
+#[async_trait]
+impl TriggerHandler for StrategyHandler {
+    fn trigger_key(&self, payload: &Value) -> Option<String> {
+        payload.get("id").and_then(Value::as_str).map(str::to_owned)
+    }
+
+    async fn handle(&self, payload: &Value) -> Result<Vec<Event>, HandlerError> {
+        let requested_by = payload
+            .get("source")
+            .and_then(Value::as_str)
+            .unwrap_or("manual invocation");
+        let override_allocation = payload.get("target_allocations").or_else(|| {
+            payload
+                .get("detail")
+                .and_then(|d| d.get("target_allocations"))
+        });
+        match override_allocation {
+            None => self.start(requested_by),
+            Some(allocation) => Self::from_allocation_json(&allocation.to_string())
+                .map_err(|error| {
+                    HandlerError::Permanent(format!("target_allocations: {}", error_chain(&error)))
+                })?
+                .start(requested_by),
+        }
+    }
+}
+
+fn default_strategy_name() -> String {
+    "static".into()
+}
+
+/// A target allocation that cannot be read.
+#[derive(Debug, Error)]
+pub enum AllocationError {
+    /// The text is not JSON.
+    #[error("not valid JSON")]
+    NotJson(#[source] serde_json::Error),
+    /// JSON, but not symbol → weight.
+    #[error(
+        "not a target allocation (symbol → weight, e.g. {{\"SPY\": \"0.6\", \"TLT\": \"0.4\"}})"
+    )]
+    NotAnAllocation(#[source] serde_json::Error),
+}

@@ -1,0 +1,128 @@
+//! What the trading functions build from their environment at cold start: the broker the
+//! portfolio and execution functions trade with, the strategy's target allocation, and the
+//! stage's execution settings. The consumer runtime (`alchemiser-lambda`) knows none of this;
+//! each function's entry point calls what it needs from here.
+
+#![warn(missing_docs)]
+
+use std::sync::Arc;
+
+use alchemiser_lambda::env::{flag, required, EnvError};
+use alchemiser_trading::{
+    AllocationError, AlpacaBroker, AlpacaConfig, Broker, BrokerError, MissingKey, PaperBroker,
+    PaperBrokerError, StrategyHandler,
+};
+use aws_config::SdkConfig;
+use serde_json::{Map, Value};
+use thiserror::Error;
+
+/// The trading settings of a function are incomplete or wrong.
+#[derive(Debug, Error)]
+pub enum WiringError {
+    /// A variable is missing or unusable.
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    /// The broker secret cannot be read.
+    #[error(
+        "broker secret `{name}` cannot be read; check that it exists and that the role may read it"
+    )]
+    SecretUnreadable {
+        /// The secret's name.
+        name: String,
+        /// What went wrong.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The broker secret holds no usable keys.
+    #[error("broker secret `{name}` must be JSON with ALPACA_API_KEY_ID and ALPACA_API_SECRET_KEY; set it with `aws secretsmanager put-secret-value --secret-id {name} --secret-string '{{\"ALPACA_API_KEY_ID\": \"...\", \"ALPACA_API_SECRET_KEY\": \"...\"}}'`")]
+    SecretContent {
+        /// The secret's name.
+        name: String,
+        /// What is wrong with it.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The Alpaca client cannot be built.
+    #[error("cannot create the Alpaca broker")]
+    Broker(#[source] BrokerError),
+    /// The paper account file cannot be used.
+    #[error(transparent)]
+    Paper(#[from] PaperBrokerError),
+    /// `STRATEGY_ALLOCATION` is not a target allocation.
+    #[error("STRATEGY_ALLOCATION is not a target allocation (e.g. {{\"SPY\": \"0.6\", \"TLT\": \"0.4\"}})")]
+    Allocation(#[source] AllocationError),
+}
+
+/// The broker `BROKER` names: `alpaca` (default; keys from the Secrets Manager secret
+/// `BROKER_SECRET_NAME`, read once per cold start, never from plain variables) or `paper` (the
+/// account file `PAPER_BROKER_STATE`).
+pub async fn broker(sdk: &SdkConfig) -> Result<Arc<dyn Broker>, WiringError> {
+    let kind = std::env::var("BROKER").unwrap_or_else(|_| "alpaca".into());
+    match kind.trim().to_ascii_lowercase().as_str() {
+        "paper" => {
+            let path = required(
+                "PAPER_BROKER_STATE",
+                "the paper account file (JSON) the paper broker trades in",
+            )?;
+            Ok(Arc::new(PaperBroker::open(path)?))
+        }
+        "alpaca" => {
+            let name = required(
+                "BROKER_SECRET_NAME",
+                "the Secrets Manager secret holding the Alpaca keys",
+            )?;
+            let keys = read_secret(sdk, &name).await?;
+            let config = AlpacaConfig::from_keys(|key| {
+                keys.get(key).and_then(Value::as_str).map(str::to_owned)
+            })
+            .map_err(|source: MissingKey| WiringError::SecretContent {
+                name: name.clone(),
+                source: Box::new(source),
+            })?;
+            Ok(Arc::new(
+                AlpacaBroker::new(config).map_err(WiringError::Broker)?,
+            ))
+        }
+        _ => Err(EnvError::Invalid {
+            variable: "BROKER",
+            value: kind,
+            hint: "`alpaca` or `paper`".into(),
+        }
+        .into()),
+    }
+}
+
+async fn read_secret(sdk: &SdkConfig, name: &str) -> Result<Map<String, Value>, WiringError> {
+    let text = aws_sdk_secretsmanager::Client::new(sdk)
+        .get_secret_value()
+        .secret_id(name)
+        .send()
+        .await
+        .map_err(|e| WiringError::SecretUnreadable {
+            name: name.to_owned(),
+            source: Box::new(e),
+        })?
+        .secret_string
+        .ok_or_else(|| WiringError::SecretContent {
+            name: name.to_owned(),
+            source: "it has no string value".into(),
+        })?;
+    serde_json::from_str(&text).map_err(|e| WiringError::SecretContent {
+        name: name.to_owned(),
+        source: Box::new(e),
+    })
+}
+
+/// `ALLOW_REPLAY_EXECUTION` (default false): whether replayed events may place orders.
+pub fn allow_replay_execution() -> Result<bool, EnvError> {
+    flag("ALLOW_REPLAY_EXECUTION", false)
+}
+
+/// The strategy of `STRATEGY_ALLOCATION` (symbol → weight, or `{"strategy": ..., "target_allocations": ...}`).
+pub fn strategy() -> Result<StrategyHandler, WiringError> {
+    let allocation = required(
+        "STRATEGY_ALLOCATION",
+        "the target allocation as JSON, e.g. {\"SPY\": \"0.6\", \"TLT\": \"0.4\"}",
+    )?;
+    StrategyHandler::from_allocation_json(&allocation).map_err(WiringError::Allocation)
+}
