@@ -41,7 +41,7 @@ pub use config::{
 pub use entry::{plan_batches, Entry, TIME_BYTES};
 pub use outbox::{
     FileOutbox, FileOutboxLock, OutboxError, OutboxLine, OutboxRecord, SqsOutbox, SqsOutboxMessage,
-    LOCK_WAIT,
+    UndecodableRecord, LOCK_WAIT,
 };
 pub use publisher::{
     DrainReport, EventBridgePublisher, PublisherStats, CODE_DEADLINE, CODE_ENTRY_TOO_LARGE,

@@ -68,14 +68,12 @@ impl OutboxRecord {
     }
 
     /// The parked event, decoded and validated again.
-    pub fn decode_event(&self) -> Result<Event, String> {
+    pub fn decode_event(&self) -> Result<Event, UndecodableRecord> {
         decode_value(self.event.clone())
             .map(|received| received.event)
-            .map_err(|error| {
-                format!(
-                    "outbox record of {} no longer decodes: {error}",
-                    self.event_id
-                )
+            .map_err(|source| UndecodableRecord {
+                event_id: self.event_id.clone(),
+                source,
             })
     }
 
@@ -98,6 +96,17 @@ impl OutboxRecord {
             )
         })
     }
+}
+
+/// A parked event that no longer passes the contract (it is left in the outbox).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("outbox record of {event_id} no longer decodes; it is left in the outbox for a person to look at")]
+pub struct UndecodableRecord {
+    /// The parked event's id.
+    pub event_id: String,
+    /// Why it does not decode.
+    #[source]
+    pub source: alchemiser_events::ContractError,
 }
 
 /// An outbox operation that failed; the message says what to do about it.

@@ -149,22 +149,16 @@ pub(crate) fn decode_detail(value: Value) -> Result<Event, ContractError> {
             })
         }
     };
-    let label = event_type.as_str();
-    let value = Value::Object(object);
-    let event = match event_type {
-        EventType::WorkflowStarted => Event::WorkflowStarted(deserialize_at(label, value)?),
-        EventType::SignalGenerated => Event::SignalGenerated(deserialize_at(label, value)?),
-        EventType::RebalancePlanned => Event::RebalancePlanned(deserialize_at(label, value)?),
-        EventType::TradeExecuted => Event::TradeExecuted(deserialize_at(label, value)?),
-        EventType::WorkflowCompleted => Event::WorkflowCompleted(deserialize_at(label, value)?),
-        EventType::WorkflowFailed => Event::WorkflowFailed(deserialize_at(label, value)?),
-    };
+    let event = Event::deserialize_payload(event_type, Value::Object(object))?;
     event.validate()?;
     Ok(event)
 }
 
 /// Deserialises with the failing field's path in the error; `root` names the top level.
-fn deserialize_at<T: DeserializeOwned>(root: &str, value: Value) -> Result<T, ContractError> {
+pub(crate) fn deserialize_at<T: DeserializeOwned>(
+    root: &str,
+    value: Value,
+) -> Result<T, ContractError> {
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
         ContractError::Malformed {

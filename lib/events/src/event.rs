@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::error::ParseError;
+use crate::error::{ContractError, ParseError};
 use crate::primitives::{Symbol, SymbolMap, Timestamp};
 
 /// The schema version this crate writes on every event.
@@ -19,60 +19,120 @@ fn schema_version() -> String {
     SCHEMA_VERSION.to_owned()
 }
 
-/// The kinds of event that flow through the workflow.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
-pub enum EventType {
+/// Defines, from one list, everything that enumerates the event types: [`EventType`] with its
+/// wire names and id prefixes, [`Event`] with one variant per payload type, and the dispatch by
+/// type (header, validation, decoding, schema). Adding an event type is one line here plus its
+/// payload struct (docs/adding-an-event-type.md).
+macro_rules! event_types {
+    ($( $(#[$doc:meta])* $name:ident => $prefix:literal, )*) => {
+        /// The kinds of event that flow through the workflow.
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+        )]
+        pub enum EventType {
+            $( $(#[$doc])* $name, )*
+        }
+
+        impl EventType {
+            /// Every event type, in workflow order.
+            pub const ALL: [EventType; [$(stringify!($name)),*].len()] = [$(EventType::$name),*];
+
+            /// The name used on the wire (`event_type` and EventBridge `DetailType`).
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $( EventType::$name => stringify!($name), )*
+                }
+            }
+
+            /// A kebab-case prefix for generated event ids, e.g. `rebalance-planned`.
+            pub const fn id_prefix(self) -> &'static str {
+                match self {
+                    $( EventType::$name => $prefix, )*
+                }
+            }
+        }
+
+        /// Any event of the contract. Serialises to the flat wire form with `event_type` first.
+        #[derive(Debug, Clone, PartialEq, Serialize)]
+        #[serde(tag = "event_type")]
+        #[allow(clippy::large_enum_variant)]
+        pub enum Event {
+            $( #[doc = concat!("See [`", stringify!($name), "`].")] $name($name), )*
+        }
+
+        impl Event {
+            /// The event's type.
+            pub fn event_type(&self) -> EventType {
+                match self {
+                    $( Event::$name(_) => EventType::$name, )*
+                }
+            }
+
+            /// The common fields.
+            pub fn header(&self) -> &EventHeader {
+                match self {
+                    $( Event::$name(event) => &event.header, )*
+                }
+            }
+
+            /// The common fields, to change (provenance, metadata).
+            pub fn header_mut(&mut self) -> &mut EventHeader {
+                match self {
+                    $( Event::$name(event) => &mut event.header, )*
+                }
+            }
+
+            /// Checks every rule of the contract that the type system cannot express.
+            pub fn validate(&self) -> Result<(), ContractError> {
+                match self {
+                    $( Event::$name(event) => event.validate(), )*
+                }
+            }
+
+            /// Deserialises the payload of `event_type` from a detail object (without its tag).
+            pub(crate) fn deserialize_payload(
+                event_type: EventType,
+                detail: Value,
+            ) -> Result<Event, ContractError> {
+                Ok(match event_type {
+                    $( EventType::$name => Event::$name(crate::decode::deserialize_at(stringify!($name), detail)?), )*
+                })
+            }
+        }
+
+        /// The JSON Schema of one event type's payload struct.
+        pub(crate) fn payload_schema(event_type: EventType) -> Value {
+            match event_type {
+                $( EventType::$name => schemars::schema_for!($name).to_value(), )*
+            }
+        }
+
+        $(
+            impl From<$name> for Event {
+                fn from(event: $name) -> Self {
+                    Event::$name(event)
+                }
+            }
+        )*
+    };
+}
+
+event_types! {
     /// A workflow run was requested.
-    WorkflowStarted,
+    WorkflowStarted => "workflow-started",
     /// A strategy produced target allocations.
-    SignalGenerated,
+    SignalGenerated => "signal-generated",
     /// The portfolio handler planned the trades that reach the target.
-    RebalancePlanned,
+    RebalancePlanned => "rebalance-planned",
     /// The execution handler placed the planned orders.
-    TradeExecuted,
+    TradeExecuted => "trade-executed",
     /// The workflow finished successfully.
-    WorkflowCompleted,
+    WorkflowCompleted => "workflow-completed",
     /// The workflow stopped at a step that failed.
-    WorkflowFailed,
+    WorkflowFailed => "workflow-failed",
 }
 
 impl EventType {
-    /// Every event type, in workflow order.
-    pub const ALL: [EventType; 6] = [
-        EventType::WorkflowStarted,
-        EventType::SignalGenerated,
-        EventType::RebalancePlanned,
-        EventType::TradeExecuted,
-        EventType::WorkflowCompleted,
-        EventType::WorkflowFailed,
-    ];
-
-    /// The name used on the wire (`event_type` and EventBridge `DetailType`).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            EventType::WorkflowStarted => "WorkflowStarted",
-            EventType::SignalGenerated => "SignalGenerated",
-            EventType::RebalancePlanned => "RebalancePlanned",
-            EventType::TradeExecuted => "TradeExecuted",
-            EventType::WorkflowCompleted => "WorkflowCompleted",
-            EventType::WorkflowFailed => "WorkflowFailed",
-        }
-    }
-
-    /// A kebab-case prefix for generated event ids, e.g. `rebalance-planned`.
-    pub const fn id_prefix(self) -> &'static str {
-        match self {
-            EventType::WorkflowStarted => "workflow-started",
-            EventType::SignalGenerated => "signal-generated",
-            EventType::RebalancePlanned => "rebalance-planned",
-            EventType::TradeExecuted => "trade-executed",
-            EventType::WorkflowCompleted => "workflow-completed",
-            EventType::WorkflowFailed => "workflow-failed",
-        }
-    }
-
     /// The known type names, comma-separated, for error messages.
     pub fn known_names() -> String {
         Self::ALL.map(Self::as_str).join(", ")
@@ -407,50 +467,7 @@ pub struct WorkflowFailed {
     pub error_details: Map<String, Value>,
 }
 
-/// Any event of the contract. Serialises to the flat wire form with `event_type` first.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "event_type")]
-#[allow(clippy::large_enum_variant)]
-pub enum Event {
-    /// See [`WorkflowStarted`].
-    WorkflowStarted(WorkflowStarted),
-    /// See [`SignalGenerated`].
-    SignalGenerated(SignalGenerated),
-    /// See [`RebalancePlanned`].
-    RebalancePlanned(RebalancePlanned),
-    /// See [`TradeExecuted`].
-    TradeExecuted(TradeExecuted),
-    /// See [`WorkflowCompleted`].
-    WorkflowCompleted(WorkflowCompleted),
-    /// See [`WorkflowFailed`].
-    WorkflowFailed(WorkflowFailed),
-}
-
 impl Event {
-    /// The event's type.
-    pub fn event_type(&self) -> EventType {
-        match self {
-            Event::WorkflowStarted(_) => EventType::WorkflowStarted,
-            Event::SignalGenerated(_) => EventType::SignalGenerated,
-            Event::RebalancePlanned(_) => EventType::RebalancePlanned,
-            Event::TradeExecuted(_) => EventType::TradeExecuted,
-            Event::WorkflowCompleted(_) => EventType::WorkflowCompleted,
-            Event::WorkflowFailed(_) => EventType::WorkflowFailed,
-        }
-    }
-
-    /// The common fields.
-    pub fn header(&self) -> &EventHeader {
-        match self {
-            Event::WorkflowStarted(event) => &event.header,
-            Event::SignalGenerated(event) => &event.header,
-            Event::RebalancePlanned(event) => &event.header,
-            Event::TradeExecuted(event) => &event.header,
-            Event::WorkflowCompleted(event) => &event.header,
-            Event::WorkflowFailed(event) => &event.header,
-        }
-    }
-
     /// The event's id.
     pub fn event_id(&self) -> &str {
         &self.header().event_id
@@ -475,21 +492,3 @@ impl<'de> Deserialize<'de> for Event {
         crate::decode::decode_detail(value).map_err(serde::de::Error::custom)
     }
 }
-
-macro_rules! impl_from_payload {
-    ($($payload:ident),*) => {$(
-        impl From<$payload> for Event {
-            fn from(event: $payload) -> Self {
-                Event::$payload(event)
-            }
-        }
-    )*};
-}
-impl_from_payload!(
-    WorkflowStarted,
-    SignalGenerated,
-    RebalancePlanned,
-    TradeExecuted,
-    WorkflowCompleted,
-    WorkflowFailed
-);

@@ -1,24 +1,12 @@
 //! JSON Schema for every event type, generated from the Rust types.
 
-use schemars::JsonSchema;
 use serde_json::{json, Value};
 
-use crate::event::{
-    EventType, RebalancePlanned, SignalGenerated, TradeExecuted, WorkflowCompleted, WorkflowFailed,
-    WorkflowStarted,
-};
+use crate::event::{payload_schema, EventType};
 
 /// The JSON Schema (draft 2020-12) of one event type's detail.
 pub fn schema_for(event_type: EventType) -> Value {
-    let schema = match event_type {
-        EventType::WorkflowStarted => payload_schema::<WorkflowStarted>(),
-        EventType::SignalGenerated => payload_schema::<SignalGenerated>(),
-        EventType::RebalancePlanned => payload_schema::<RebalancePlanned>(),
-        EventType::TradeExecuted => payload_schema::<TradeExecuted>(),
-        EventType::WorkflowCompleted => payload_schema::<WorkflowCompleted>(),
-        EventType::WorkflowFailed => payload_schema::<WorkflowFailed>(),
-    };
-    with_event_type(schema, event_type)
+    with_event_type(payload_schema(event_type), event_type)
 }
 
 /// Every event type's schema, in workflow order.
@@ -27,10 +15,6 @@ pub fn schemas() -> Vec<(EventType, Value)> {
         .into_iter()
         .map(|event_type| (event_type, schema_for(event_type)))
         .collect()
-}
-
-fn payload_schema<T: JsonSchema>() -> Value {
-    schemars::schema_for!(T).to_value()
 }
 
 /// The payload structs leave `event_type` to the enum tag; the schema states it explicitly.

@@ -6,8 +6,8 @@ use rust_decimal::Decimal;
 
 use crate::error::ContractError;
 use crate::event::{
-    ConsolidatedPortfolio, Event, EventHeader, PlanItem, RebalancePlanned, SignalGenerated,
-    TradeAction, TradeExecuted, WorkflowCompleted, WorkflowFailed, WorkflowStarted,
+    ConsolidatedPortfolio, EventHeader, PlanItem, RebalancePlanned, SignalGenerated, TradeAction,
+    TradeExecuted, WorkflowCompleted, WorkflowFailed, WorkflowStarted,
 };
 
 /// Target allocations must sum to 1 within this tolerance.
@@ -17,20 +17,6 @@ pub const ALLOCATION_SUM_TOLERANCE: Decimal = Decimal::from_parts(1, 0, 0, false
 const MAX_MONEY: Decimal = Decimal::from_parts(2_764_472_320, 232_830, 0, false, 0); // 1e15
 
 type Checked = Result<(), ContractError>;
-
-impl Event {
-    /// Checks every rule of the contract that the type system cannot express.
-    pub fn validate(&self) -> Checked {
-        match self {
-            Event::WorkflowStarted(event) => event.validate(),
-            Event::SignalGenerated(event) => event.validate(),
-            Event::RebalancePlanned(event) => event.validate(),
-            Event::TradeExecuted(event) => event.validate(),
-            Event::WorkflowCompleted(event) => event.validate(),
-            Event::WorkflowFailed(event) => event.validate(),
-        }
-    }
-}
 
 impl EventHeader {
     /// Ids present, producer named, schema version 1.x.
@@ -53,7 +39,7 @@ impl EventHeader {
 }
 
 impl WorkflowStarted {
-    fn validate(&self) -> Checked {
+    pub(crate) fn validate(&self) -> Checked {
         self.header.validate()?;
         non_empty("workflow_type", &self.workflow_type)?;
         non_empty("requested_by", &self.requested_by)
@@ -61,7 +47,7 @@ impl WorkflowStarted {
 }
 
 impl SignalGenerated {
-    fn validate(&self) -> Checked {
+    pub(crate) fn validate(&self) -> Checked {
         self.header.validate()?;
         self.consolidated_portfolio
             .validate("consolidated_portfolio", &self.header.correlation_id)
@@ -97,7 +83,7 @@ impl ConsolidatedPortfolio {
 }
 
 impl RebalancePlanned {
-    fn validate(&self) -> Checked {
+    pub(crate) fn validate(&self) -> Checked {
         self.header.validate()?;
         let plan = &self.rebalance_plan;
         same_correlation(
@@ -213,7 +199,7 @@ impl PlanItem {
 }
 
 impl TradeExecuted {
-    fn validate(&self) -> Checked {
+    pub(crate) fn validate(&self) -> Checked {
         self.header.validate()?;
         if self.orders_succeeded > self.orders_placed {
             return Err(ContractError::rule(
@@ -229,14 +215,14 @@ impl TradeExecuted {
 }
 
 impl WorkflowCompleted {
-    fn validate(&self) -> Checked {
+    pub(crate) fn validate(&self) -> Checked {
         self.header.validate()?;
         non_empty("workflow_type", &self.workflow_type)
     }
 }
 
 impl WorkflowFailed {
-    fn validate(&self) -> Checked {
+    pub(crate) fn validate(&self) -> Checked {
         self.header.validate()?;
         non_empty("workflow_type", &self.workflow_type)?;
         non_empty("failure_reason", &self.failure_reason)?;

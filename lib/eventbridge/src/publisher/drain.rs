@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use alchemiser_bus::Undelivered;
+use alchemiser_bus::{error_chain, Undelivered};
 use alchemiser_events::{Event, EventType};
 
 use super::delivery::EntryOutcome;
@@ -66,8 +66,9 @@ impl EventBridgePublisher {
             match line {
                 OutboxLine::Record(record) => match record.decode_event() {
                     Ok(event) => work.push((record, event)),
-                    Err(reason) => {
+                    Err(error) => {
                         report.unreadable += 1;
+                        let reason = error_chain(&error);
                         tracing::warn!(%reason, "outbox record left in place");
                         kept.push(OutboxLine::Record(record));
                     }
