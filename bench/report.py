@@ -10,7 +10,9 @@ import os
 import sys
 
 MIB = 1024 * 1024
-FUNCTIONS = ["strategy", "portfolio", "execution", "monitor"]
+# The functions are the routing table's handlers (lib/events/routes.json), the one list.
+with open(os.path.join(os.path.dirname(__file__), "..", "lib", "events", "routes.json")) as _routes:
+    FUNCTIONS = json.load(_routes)["handlers"]
 
 
 def load(work, name):

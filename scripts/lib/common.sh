@@ -107,3 +107,10 @@ hash_tree() {
       | LC_ALL=C sort -z | xargs -0 sha256sum)
   done | sha256sum | cut -d' ' -f1
 }
+
+# routing_handlers -> the handlers of the routing table (lib/events/routes.json), one per line:
+# every script that loops over the functions takes them from there, the one list.
+routing_handlers() {
+  python3 -c 'import json, sys; print("\n".join(json.load(open(sys.argv[1]))["handlers"]))' \
+    "$REPO_ROOT/lib/events/routes.json"
+}
