@@ -50,7 +50,7 @@ export function loadRoutingTable(file: string = DEFAULT_ROUTES_FILE): RoutingTab
   try {
     parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new Error(`Cannot read the routing table ${file}: ${(err as Error).message}`);
+    throw new Error(`Cannot read the routing table ${file}: ${(err as Error).message}`, { cause: err });
   }
   return validateRoutingTable(parsed, file);
 }

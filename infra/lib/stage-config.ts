@@ -136,12 +136,12 @@ function readStagesFile(file: string): StagesFile {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
-    throw new Error(`Cannot read the stage configuration ${file}: ${(err as Error).message}`);
+    throw new Error(`Cannot read the stage configuration ${file}: ${(err as Error).message}`, { cause: err });
   }
   try {
     return JSON.parse(text) as StagesFile;
   } catch (err) {
-    throw new Error(`${file} is not valid JSON: ${(err as Error).message}`);
+    throw new Error(`${file} is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
 }
 
