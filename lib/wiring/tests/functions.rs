@@ -10,10 +10,7 @@ use alchemiser_bus::{
 };
 use alchemiser_events::{Event, HandlerName};
 use alchemiser_lambda::failures::MemoryFailureSink;
-use alchemiser_lambda::idempotency::{
-    Claim, ClaimRequest, IdempotencyConfig, IdempotencyStore, InMemoryStore, StoreError,
-    StoredResult,
-};
+use alchemiser_lambda::idempotency::{IdempotencyConfig, IdempotencyStore, InMemoryStore};
 use alchemiser_lambda::metrics::Metrics;
 use alchemiser_lambda::{
     handler_service, Adapters, InvocationError, Invoke, Invoker, TriggerInvoker,
@@ -23,7 +20,6 @@ use alchemiser_trading::{
     StrategyHandler,
 };
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use lambda_runtime::tower::ServiceExt;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
@@ -390,51 +386,6 @@ async fn replays_are_dry_runs_unless_the_stage_allows_them() {
         .unwrap()
         .iter()
         .all(|o| o["status"] == "DRY_RUN"));
-}
-
-/// A store that cannot be reached.
-struct DownStore;
-
-fn refused() -> StoreError {
-    StoreError::new("PutItem (claim)", "test-table", "connection refused")
-}
-
-#[async_trait]
-impl IdempotencyStore for DownStore {
-    async fn claim(&self, _: &ClaimRequest<'_>) -> Result<Claim, StoreError> {
-        Err(refused())
-    }
-    async fn complete(
-        &self,
-        _: &str,
-        _: &str,
-        _: &StoredResult,
-        _: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        Err(refused())
-    }
-    async fn release(&self, _: &str) -> Result<(), StoreError> {
-        Err(refused())
-    }
-}
-
-#[tokio::test]
-async fn an_unreachable_store_fails_closed() {
-    let broker = account();
-    let h = harness(
-        HandlerName::Execution,
-        Arc::new(ExecutionHandler::new(broker.clone(), false)),
-        Arc::new(DownStore),
-    );
-    let error = call(&h.invoker, example(PLAN)).await.unwrap_err();
-    assert!(
-        matches!(error, InvocationError::Transient(ref m) if m.contains("idempotency store unavailable")),
-        "{error}"
-    );
-    assert!(
-        broker.snapshot().unwrap().orders.is_empty(),
-        "never executes unguarded"
-    );
 }
 
 /// A bus that delivers nothing and cannot park it either: an outage of EventBridge and the outbox.
