@@ -14,6 +14,33 @@ fn example(name: &str) -> String {
     )
 }
 
+/// A captured plan is older than any stage trades: its age is allowed explicitly.
+const ANY_AGE: &str = "3153600000";
+
+#[test]
+fn a_captured_plan_is_refused_as_stale_unless_its_age_is_allowed() {
+    let output = alchemiser()
+        .args([
+            "invoke",
+            "execution",
+            "--json",
+            "--event",
+            &example("RebalancePlanned.eventbridge.json"),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    assert_eq!(lines[0]["event_type"], "WorkflowFailed");
+    assert_eq!(lines[0]["error_details"]["check"], "plan_age");
+    let reason = lines[0]["failure_reason"].as_str().unwrap();
+    assert!(reason.contains("MAX_PLAN_AGE_SECONDS"), "{reason}");
+}
+
 #[test]
 fn execution_on_the_python_plan_prints_the_events_it_publishes() {
     let output = alchemiser()
@@ -21,6 +48,8 @@ fn execution_on_the_python_plan_prints_the_events_it_publishes() {
             "invoke",
             "execution",
             "--json",
+            "--max-plan-age",
+            ANY_AGE,
             "--event",
             &example("RebalancePlanned.eventbridge.json"),
         ])

@@ -1,5 +1,6 @@
 //! The execution Lambda: RebalancePlanned → TradeExecuted → WorkflowCompleted | WorkflowFailed,
-//! placing the orders; a dry run on archive replays unless ALLOW_REPLAY_EXECUTION=true.
+//! placing the orders of fresh, live plans; stale or drifted plans are refused, plans derived from
+//! archive replays run dry unless ALLOW_REPLAY_EXECUTION=true.
 //! A thin entry point: it picks the adapters; everything else lives in lib/.
 
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use alchemiser_trading::ExecutionHandler;
 async fn main() -> Result<(), lambda_runtime::Error> {
     run_function(HandlerName::Execution, |env| async move {
         let broker = alchemiser_wiring::broker(env.sdk()).await?;
-        let handler = ExecutionHandler::new(broker, alchemiser_wiring::allow_replay_execution()?);
+        let handler = ExecutionHandler::new(broker, alchemiser_wiring::execution_settings()?);
         Ok::<_, alchemiser_wiring::WiringError>(env.consumer(Arc::new(handler)))
     })
     .await

@@ -30,6 +30,19 @@ pub trait EventHandler: Send + Sync {
 
     /// Handles one event and returns the events it causes, to be published by the caller.
     async fn handle(&self, event: &Event, delivery: &Delivery) -> Result<Vec<Event>, HandlerError>;
+
+    /// A word the idempotency key of `event` gets besides the handler and the event id, when
+    /// handling it one way must not count as handling it another (a dry run of a replay must
+    /// never stand for the live run of the same event).
+    fn idempotency_scope(&self, _event: &Event) -> Option<&'static str> {
+        None
+    }
+
+    /// A name for what handling `event` must have to itself (an account: one plan at a time);
+    /// the runtime holds a lease on it while the handler runs.
+    fn exclusive_group(&self, _event: &Event) -> Option<String> {
+        None
+    }
 }
 
 /// Something that starts a chain of events from an input that is not a contract event: a
@@ -44,23 +57,24 @@ pub trait TriggerHandler: Send + Sync {
     async fn handle(&self, payload: &serde_json::Value) -> Result<Vec<Event>, HandlerError>;
 }
 
-/// How an event reached its handler, beyond the event itself.
+/// How an event reached its handler, beyond the event itself (where it came from is the event's
+/// own [`alchemiser_events::Provenance`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Delivery {
-    /// The archive replay that re-delivered the event (EventBridge `replay-name`), if any.
-    /// Handlers with side effects must not repeat them for a replay unless allowed.
-    pub replay_name: Option<String>,
+    /// When the invocation handling it times out, if it can: a handler that waits (for fills,
+    /// say) stops waiting well before.
+    pub deadline: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Delivery {
-    /// A first delivery (not a replay).
+    /// A delivery without a deadline (in-process, the CLI).
     pub fn live() -> Self {
         Self::default()
     }
 
-    /// Whether this delivery is a replay from an archive.
-    pub fn is_replay(&self) -> bool {
-        self.replay_name.is_some()
+    /// A delivery whose handling must end by `deadline`.
+    pub fn until(deadline: Option<chrono::DateTime<chrono::Utc>>) -> Self {
+        Self { deadline }
     }
 }
 

@@ -3,12 +3,19 @@
 use std::sync::{Arc, Mutex};
 
 use alchemiser_bus::{Delivery, EventBus, EventHandler, HandlerError, InMemoryBus};
-use alchemiser_events::{Event, EventHeader, EventType, WorkflowCompleted, WorkflowStarted};
+use alchemiser_events::{
+    Event, EventHeader, EventType, Timestamp, WorkflowCompleted, WorkflowStarted,
+};
 use async_trait::async_trait;
 
 fn started() -> Event {
     WorkflowStarted {
-        header: EventHeader::start_workflow(EventType::WorkflowStarted, "test"),
+        header: EventHeader::start_workflow(
+            EventType::WorkflowStarted,
+            "test",
+            Timestamp::now(),
+            None,
+        ),
         workflow_type: "trading".into(),
         requested_by: "test".into(),
         configuration: Default::default(),
@@ -18,7 +25,12 @@ fn started() -> Event {
 
 fn completed_after(cause: &Event) -> Event {
     WorkflowCompleted {
-        header: EventHeader::caused_by(cause.header(), EventType::WorkflowCompleted, "test"),
+        header: EventHeader::caused_by(
+            cause.header(),
+            EventType::WorkflowCompleted,
+            "test",
+            Timestamp::now(),
+        ),
         workflow_type: "trading".into(),
         workflow_duration_ms: 1,
         success: true,

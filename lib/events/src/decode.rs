@@ -111,12 +111,19 @@ pub fn decode_value(value: Value) -> Result<ReceivedEvent, ContractError> {
             .map_err(|err| ContractError::DetailNotJson(err.to_string()))?,
         other => other,
     };
-    let event = decode_detail(detail)?;
+    let mut event = decode_detail(detail)?;
     if event.event_type() != envelope_type {
         return Err(ContractError::DetailTypeMismatch {
             envelope: meta.detail_type,
             detail: event.event_type().to_string(),
         });
+    }
+    // A replay's mark is on the envelope only: put it on the event, where every event caused
+    // by this one inherits it.
+    if let Some(replay) = &meta.replay_name {
+        event
+            .header_mut()
+            .add_provenance(&crate::Provenance::replayed(replay.clone()));
     }
     Ok(ReceivedEvent {
         event,

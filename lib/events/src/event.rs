@@ -183,40 +183,89 @@ pub struct EventHeader {
     pub schema_version: String,
 }
 
+/// The namespace of every id this crate derives (UUID v5): ids derived from the same inputs are
+/// the same on every machine and in every run.
+const ID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6a1c_4e3b_9f27_4d8e_b1a0_5c3e_7d29_f014);
+
+/// A UUID derived from `parts` (UUID v5 over their text joined by `|`).
+pub fn derived_id(parts: &[&str]) -> uuid::Uuid {
+    uuid::Uuid::new_v5(&ID_NAMESPACE, parts.join("|").as_bytes())
+}
+
 impl EventHeader {
-    /// A header for the first event of a new workflow run: a fresh correlation id, caused by the
-    /// run request itself (causation = correlation).
-    pub fn start_workflow(event_type: EventType, source_module: &str) -> Self {
-        let correlation_id = format!("workflow-{}", uuid::Uuid::new_v4());
+    /// A header for the first event of a new workflow run, caused by the run request itself
+    /// (causation = correlation). With a `trigger_id` (a schedule's execution id) the ids derive
+    /// from it, so a trigger delivered twice starts the same workflow; without one they are new.
+    pub fn start_workflow(
+        event_type: EventType,
+        source_module: &str,
+        at: Timestamp,
+        trigger_id: Option<&str>,
+    ) -> Self {
+        let workflow = match trigger_id {
+            Some(trigger) => derived_id(&["workflow", trigger]),
+            None => uuid::Uuid::new_v4(),
+        };
+        let correlation_id = format!("workflow-{workflow}");
+        let event_id = format!(
+            "{}-{}",
+            event_type.id_prefix(),
+            derived_id(&[&correlation_id, source_module, event_type.as_str()])
+        );
         Self::new(
-            event_type,
-            source_module,
+            event_id,
             correlation_id.clone(),
             correlation_id,
+            source_module,
+            at,
         )
     }
 
-    /// A header for an event caused by `cause`: same correlation id, causation = cause's id.
-    pub fn caused_by(cause: &EventHeader, event_type: EventType, source_module: &str) -> Self {
-        Self::new(
-            event_type,
-            source_module,
+    /// A header for an event caused by `cause`: same correlation id and provenance, causation =
+    /// the cause's id. The event id derives from the cause, the producer, the type and the
+    /// provenance: a handler that runs twice on the same event emits the same ids (so consumers
+    /// recognise the duplicate), while an event derived from a replay never shares its id with
+    /// the live one.
+    pub fn caused_by(
+        cause: &EventHeader,
+        event_type: EventType,
+        source_module: &str,
+        at: Timestamp,
+    ) -> Self {
+        let provenance = cause.provenance();
+        let event_id = format!(
+            "{}-{}",
+            event_type.id_prefix(),
+            derived_id(&[
+                &cause.event_id,
+                source_module,
+                event_type.as_str(),
+                provenance.replay_name.as_deref().unwrap_or(""),
+            ])
+        );
+        let mut header = Self::new(
+            event_id,
             cause.correlation_id.clone(),
             cause.event_id.clone(),
-        )
+            source_module,
+            at,
+        );
+        header.set_provenance(&provenance);
+        header
     }
 
     fn new(
-        event_type: EventType,
-        source_module: &str,
+        event_id: String,
         correlation_id: String,
         causation_id: String,
+        source_module: &str,
+        at: Timestamp,
     ) -> Self {
         Self {
             correlation_id,
             causation_id,
-            event_id: format!("{}-{}", event_type.id_prefix(), uuid::Uuid::new_v4()),
-            timestamp: Timestamp::now(),
+            event_id,
+            timestamp: at,
             source_module: source_module.to_owned(),
             source_component: None,
             metadata: Some(Map::new()),
@@ -468,6 +517,18 @@ pub struct WorkflowFailed {
 }
 
 impl Event {
+    /// The correlation id a nested model carries when it differs from the event's own (the
+    /// Python strategy labels its consolidated portfolio `signal_handler_<time>`): kept as sent
+    /// and worth a log field, never a reason to refuse the event.
+    pub fn nested_correlation_id(&self) -> Option<&str> {
+        let nested = match self {
+            Event::SignalGenerated(e) => &e.consolidated_portfolio.correlation_id,
+            Event::RebalancePlanned(e) => &e.rebalance_plan.correlation_id,
+            _ => return None,
+        };
+        (nested != &self.header().correlation_id).then_some(nested.as_str())
+    }
+
     /// The event's id.
     pub fn event_id(&self) -> &str {
         &self.header().event_id

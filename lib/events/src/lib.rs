@@ -13,6 +13,7 @@ mod decode;
 mod error;
 mod event;
 mod primitives;
+mod provenance;
 mod routing;
 pub mod samples;
 mod schema;
@@ -22,11 +23,12 @@ pub use dead_letter::FailureRecord;
 pub use decode::{decode, decode_value, Envelope, EnvelopeMeta, ReceivedEvent};
 pub use error::{ContractError, ParseError};
 pub use event::{
-    AllocationComparison, ConsolidatedPortfolio, Event, EventHeader, EventType, ExecutionUrgency,
-    PlanItem, RebalancePlan, RebalancePlanned, SignalGenerated, TradeAction, TradeExecuted,
-    WorkflowCompleted, WorkflowFailed, WorkflowStarted, SCHEMA_VERSION,
+    derived_id, AllocationComparison, ConsolidatedPortfolio, Event, EventHeader, EventType,
+    ExecutionUrgency, PlanItem, RebalancePlan, RebalancePlanned, SignalGenerated, TradeAction,
+    TradeExecuted, WorkflowCompleted, WorkflowFailed, WorkflowStarted, SCHEMA_VERSION,
 };
 pub use primitives::{Symbol, SymbolMap, Timestamp};
+pub use provenance::{Provenance, PROVENANCE_KEY};
 pub use routing::{HandlerName, Route, RoutingDocument, DEFAULT_SOURCE_PREFIX, ROUTES};
 pub use schema::{schema_for, schemas};
 

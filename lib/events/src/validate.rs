@@ -25,6 +25,7 @@ impl EventHeader {
         non_empty("correlation_id", &self.correlation_id)?;
         non_empty("causation_id", &self.causation_id)?;
         non_empty("source_module", &self.source_module)?;
+        self.validate_provenance()?;
         if self.schema_version.split('.').next() != Some("1") {
             return Err(ContractError::rule(
                 "schema_version",
@@ -50,17 +51,15 @@ impl SignalGenerated {
     pub(crate) fn validate(&self) -> Checked {
         self.header.validate()?;
         self.consolidated_portfolio
-            .validate("consolidated_portfolio", &self.header.correlation_id)
+            .validate("consolidated_portfolio")
     }
 }
 
 impl ConsolidatedPortfolio {
-    fn validate(&self, path: &str, correlation_id: &str) -> Checked {
-        same_correlation(
-            &format!("{path}.correlation_id"),
-            &self.correlation_id,
-            correlation_id,
-        )?;
+    fn validate(&self, path: &str) -> Checked {
+        // Not compared with the event's: the Python strategy writes its own label here
+        // (`signal_handler_<time>`), and the event's correlation id is the workflow's.
+        non_empty(&format!("{path}.correlation_id"), &self.correlation_id)?;
         let allocations = format!("{path}.target_allocations");
         if self.target_allocations.is_empty() {
             return Err(ContractError::rule(
@@ -86,11 +85,9 @@ impl RebalancePlanned {
     pub(crate) fn validate(&self) -> Checked {
         self.header.validate()?;
         let plan = &self.rebalance_plan;
-        same_correlation(
-            "rebalance_plan.correlation_id",
-            &plan.correlation_id,
-            &self.header.correlation_id,
-        )?;
+        // A differing nested id is kept and reported (see `nested_correlation_id`), never fatal:
+        // the event's own correlation id is the workflow's.
+        non_empty("rebalance_plan.correlation_id", &plan.correlation_id)?;
         non_empty("rebalance_plan.causation_id", &plan.causation_id)?;
         non_empty("rebalance_plan.plan_id", &plan.plan_id)?;
         if plan.items.is_empty() {
@@ -233,17 +230,6 @@ impl WorkflowFailed {
 fn non_empty(field: &str, value: &str) -> Checked {
     if value.trim().is_empty() {
         return Err(ContractError::rule(field, "must not be empty"));
-    }
-    Ok(())
-}
-
-fn same_correlation(field: &str, value: &str, expected: &str) -> Checked {
-    non_empty(field, value)?;
-    if value != expected {
-        return Err(ContractError::rule(
-            field,
-            format!("is `{value}` but the event's correlation_id is `{expected}`: one workflow has one correlation id"),
-        ));
     }
     Ok(())
 }

@@ -286,15 +286,44 @@ fn rule_decimals_are_finite_and_sane() {
         "rebalance_plan.total_portfolio_value",
         "implausibly large",
     );
-    // A JSON number too large for any float is rejected by the parser, not turned into infinity.
+    // A JSON number too large for any decimal is rejected, naming the field, never turned
+    // into infinity or rounded.
     let raw = PLAN.replace(
         r#""total_trade_value": "5980.00""#,
         r#""total_trade_value": 1e400"#,
     );
-    assert!(matches!(
-        decode(raw.as_bytes()),
-        Err(ContractError::NotJson(_))
-    ));
+    assert_error(
+        decode(raw.as_bytes()).unwrap_err(),
+        "rebalance_plan.total_trade_value",
+        "",
+    );
+}
+
+#[test]
+fn money_given_as_json_numbers_keeps_every_digit() {
+    // Through f64 this would be 2940.1234567890124.
+    let raw = PLAN.replace(
+        r#""trade_amount": "2940.00""#,
+        r#""trade_amount": 2940.123456789012345"#,
+    );
+    let Event::RebalancePlanned(plan) = decode(raw.as_bytes()).unwrap().event else {
+        panic!("a plan")
+    };
+    let buy = &plan.rebalance_plan.items[1];
+    assert_eq!(buy.trade_amount.to_string(), "2940.123456789012345");
+    // And an integer wider than 64 bits in free-form details passes through unchanged.
+    let failed = r#"{"event_type": "WorkflowFailed", "event_id": "wf-1", "correlation_id": "c",
+        "causation_id": "c", "timestamp": "2026-12-01T00:00:00Z", "source_module": "portfolio_v2.handlers",
+        "workflow_type": "trading", "failure_reason": "x", "failure_step": "portfolio",
+        "error_details": {"order": 123456789012345678901234567890}}"#;
+    let event = decode(failed.as_bytes()).unwrap().event;
+    assert!(
+        event
+            .to_json()
+            .contains(r#""order":123456789012345678901234567890"#),
+        "{}",
+        event.to_json()
+    );
 }
 
 #[test]
@@ -332,11 +361,29 @@ fn rule_event_types_must_be_known() {
 }
 
 #[test]
-fn rule_one_workflow_has_one_correlation_id() {
+fn a_differing_nested_correlation_id_is_kept_and_reported_not_fatal() {
+    // The Python strategy labels its consolidated portfolio `signal_handler_<time>`: the
+    // event's own correlation id is the workflow's.
+    let mut value = envelope(SIGNAL);
+    value["detail"]["consolidated_portfolio"]["correlation_id"] =
+        json!("signal_handler_20261201_192530");
+    let received = decode_value(value).unwrap();
+    assert_eq!(received.event.header().correlation_id, "corr-0001");
+    assert_eq!(
+        received.event.nested_correlation_id(),
+        Some("signal_handler_20261201_192530")
+    );
+    assert!(received
+        .event
+        .to_json()
+        .contains("signal_handler_20261201_192530"));
+    let plan = decode(PLAN.as_bytes()).unwrap();
+    assert_eq!(plan.event.nested_correlation_id(), None);
+    // Empty is still refused.
     let error = error_after(PLAN, |v| {
-        v["detail"]["rebalance_plan"]["correlation_id"] = json!("other")
+        v["detail"]["rebalance_plan"]["correlation_id"] = json!(" ")
     });
-    assert_error(error, "rebalance_plan.correlation_id", "one correlation id");
+    assert_error(error, "rebalance_plan.correlation_id", "must not be empty");
 }
 
 #[test]

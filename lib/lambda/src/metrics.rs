@@ -10,6 +10,15 @@ use serde_json::{json, Map, Value};
 /// The namespace every metric is written to (the dashboard reads it).
 pub const NAMESPACE: &str = "Alchemiser/EventBridge";
 
+/// Orders an invocation's outcome events report (`TradeExecuted`): placed, and failed or skipped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OrderCounts {
+    /// Orders sent to the broker.
+    pub placed: u32,
+    /// Orders that failed or were skipped (an alarm watches this).
+    pub failed: u32,
+}
+
 /// Where metric lines go.
 #[derive(Clone, Default)]
 pub enum Metrics {
@@ -43,8 +52,8 @@ impl Metrics {
         }
     }
 
-    /// One event handled: count, latency and orders placed.
-    pub fn handled(&self, latency: Duration, orders_placed: u32) {
+    /// One event handled: count, latency, and the orders its outcome reports placed and failed.
+    pub fn handled(&self, latency: Duration, orders: OrderCounts) {
         self.write(
             &[
                 ("EventsHandled", json!(1), "Count"),
@@ -53,7 +62,8 @@ impl Metrics {
                     json!(latency.as_secs_f64() * 1000.0),
                     "Milliseconds",
                 ),
-                ("OrdersPlaced", json!(orders_placed), "Count"),
+                ("OrdersPlaced", json!(orders.placed), "Count"),
+                ("OrdersFailed", json!(orders.failed), "Count"),
             ],
             None,
         );

@@ -75,6 +75,7 @@ impl FunctionEnvironment {
             failures: Arc::new(SqsFailureSink::new(aws_sdk_sqs::Client::new(&sdk), queue)),
             metrics: Metrics::emf(stage, function.as_str()),
             idempotency,
+            clock: alchemiser_clock::system(),
         };
         Ok(Self {
             function,

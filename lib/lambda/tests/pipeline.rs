@@ -11,8 +11,8 @@ use alchemiser_events::samples::sample_event;
 use alchemiser_events::{Event, EventType, HandlerName};
 use alchemiser_lambda::failures::MemoryFailureSink;
 use alchemiser_lambda::idempotency::{
-    Claim, ClaimRequest, IdempotencyConfig, IdempotencyStore, InMemoryStore, StoreError,
-    StoredResult,
+    Claim, ClaimRequest, IdempotencyConfig, IdempotencyStore, InMemoryStore, Lease, LeaseRequest,
+    StoreError, StoredResult,
 };
 use alchemiser_lambda::metrics::Metrics;
 use alchemiser_lambda::{
@@ -80,6 +80,7 @@ fn harness(
         failures: failures.clone(),
         metrics: Metrics::Off,
         idempotency,
+        clock: alchemiser_clock::system(),
     };
     Harness {
         invoker: Invoker::new(HandlerName::Monitor, handler, adapters),
@@ -243,6 +244,12 @@ impl IdempotencyStore for DownStore {
         Err(refused())
     }
     async fn release(&self, _: &str) -> Result<(), StoreError> {
+        Err(refused())
+    }
+    async fn acquire_lease(&self, _: &LeaseRequest<'_>) -> Result<Lease, StoreError> {
+        Err(refused())
+    }
+    async fn release_lease(&self, _: &str, _: &str) -> Result<(), StoreError> {
         Err(refused())
     }
 }

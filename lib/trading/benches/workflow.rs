@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use alchemiser_bus::{EventBus, InMemoryBus};
 use alchemiser_events::{Decimal, Symbol, SymbolMap};
 use alchemiser_trading::{
-    plan_rebalance, PaperBroker, PlannerConfig, PortfolioFile, PortfolioSnapshot, Position,
-    StrategyHandler, Workflow,
+    plan_rebalance, ExecutionSettings, PaperBroker, PlannerConfig, PortfolioFile,
+    PortfolioSnapshot, Position, StrategyHandler, Workflow,
 };
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 
@@ -37,8 +37,20 @@ fn workflow(c: &mut Criterion) {
     let run_one = || {
         let broker = Arc::new(PaperBroker::in_memory(account()));
         let bus = InMemoryBus::new();
-        Workflow::new(broker, PlannerConfig::default(), false).subscribe_all(&bus);
-        let report = runtime.block_on(bus.publish(strategy.start("bench").expect("start")));
+        Workflow::new(
+            broker,
+            PlannerConfig::default(),
+            ExecutionSettings::default(),
+            alchemiser_clock::system(),
+        )
+        .subscribe_all(&bus);
+        let report = runtime.block_on(
+            bus.publish(
+                strategy
+                    .start("bench", alchemiser_events::Timestamp::now(), None)
+                    .expect("start"),
+            ),
+        );
         assert!(report.is_complete() && report.delivered.len() == 5);
     };
 
@@ -82,6 +94,7 @@ fn planner_500_symbols(c: &mut Criterion) {
             .step_by(2)
             .map(|s| (s.clone(), Decimal::new(5_000, 2)))
             .collect::<BTreeMap<_, _>>(),
+        portfolio_value: None,
     };
     let config = PlannerConfig::default();
     c.bench_function("planner/500_symbols", |b| {

@@ -14,13 +14,16 @@ mod orders;
 mod planner;
 
 pub use broker::{
-    Account, AlpacaBroker, AlpacaConfig, Broker, BrokerError, MissingKey, OrderOutcome,
-    OrderRequest, OrderSide, OrderStatus, PaperBroker, PaperBrokerError, PortfolioFile,
-    PortfolioFileError, Position, ScriptedBroker,
+    Account, AlpacaBroker, AlpacaConfig, Broker, BrokerError, Call, Fault, Holdings, MissingKey,
+    OrderOutcome, OrderRequest, OrderSide, OrderStatus, PaperBroker, PaperBrokerError,
+    PortfolioFile, PortfolioFileError, Position, ScriptedBroker, UnsupportedPosition,
 };
 pub use handlers::{
     AllocationError, ExecutionHandler, MonitorHandler, PortfolioHandler, StrategyHandler, Workflow,
-    WorkflowOutcome, WORKFLOW_TYPE,
+    WorkflowOutcome, DRY_RUN_SCOPE, WORKFLOW_TYPE,
 };
-pub use orders::{execute_plan, ExecutionMode, ExecutionReport, OrderRecord};
+pub use orders::{
+    client_order_id, execute_plan, ExecutionMode, ExecutionReport, ExecutionSettings, OrderRecord,
+    PlanOutcome, Refusal,
+};
 pub use planner::{plan_rebalance, PlanError, PlannerConfig, PortfolioSnapshot, RebalanceProposal};

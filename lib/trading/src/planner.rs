@@ -1,4 +1,14 @@
-//! The rebalance planner: the Python system's rules, in exact decimal arithmetic.
+//! The rebalance planner: the Python system's rules (portfolio_v2's `RebalancePlanCalculator`,
+//! as it produced the events the Python system sends), in exact, checked decimal arithmetic.
+//!
+//! 1. Effective value E = portfolio value × (1 − cash reserve); every target value is the raw
+//!    target weight × E (never the rounded weight).
+//! 2. Items in symbol order, each trade = raw target − raw current; weights are relative to the
+//!    larger of Σ current and Σ target values; priority from the raw trade's size.
+//! 3. Each field rounded on its own, half away from zero: money to cents, weights to 4 places.
+//! 4. Sorted SELL, BUY, HOLD and by priority (stable: ties stay in symbol order); then a trade
+//!    below the minimum (1% of the portfolio value, in cents) becomes a HOLD of `0.00` where it
+//!    stands.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,17 +27,17 @@ pub struct PortfolioSnapshot {
     pub positions: Vec<Position>,
     /// Prices of symbols that are targeted but not held.
     pub prices: BTreeMap<Symbol, Decimal>,
+    /// The account's value as the broker states it, when it does (the Python planner plans
+    /// from it); otherwise cash plus positions.
+    pub portfolio_value: Option<Decimal>,
 }
 
 impl PortfolioSnapshot {
-    /// Cash plus Σ quantity × price.
-    pub fn total_value(&self) -> Decimal {
-        self.cash
-            + self
-                .positions
-                .iter()
-                .map(|p| p.qty * p.price)
-                .sum::<Decimal>()
+    /// Cash plus Σ quantity × price; `None` when that overflows exact arithmetic.
+    pub fn total_value(&self) -> Option<Decimal> {
+        self.positions.iter().try_fold(self.cash, |sum, position| {
+            sum.checked_add(position.qty.checked_mul(position.price)?)
+        })
     }
 }
 
@@ -77,6 +87,9 @@ pub enum PlanError {
         /// The bad quantity.
         qty: Decimal,
     },
+    /// Values so large that exact decimal arithmetic overflows: a broken account feed.
+    #[error("{0} overflows exact decimal arithmetic: the account's values are implausible; check the broker's positions and prices")]
+    Overflow(String),
     /// A knob outside [0, 1).
     #[error("planner setting `{name}` is {value}: it must be at least 0 and below 1")]
     InvalidConfig {
@@ -117,13 +130,27 @@ pub fn plan_rebalance(
                 qty: position.qty,
             });
         }
+        check_price(&position.symbol, position.price)?;
     }
-    let portfolio_value = money(snapshot.total_value());
+    let portfolio_value = match snapshot.portfolio_value {
+        Some(stated) => stated,
+        None => snapshot
+            .total_value()
+            .ok_or_else(|| PlanError::Overflow("the portfolio's total value".into()))?,
+    };
     if portfolio_value <= Decimal::ZERO {
-        return Err(PlanError::EmptyPortfolio(portfolio_value));
+        return Err(PlanError::EmptyPortfolio(money(portfolio_value)));
     }
-    let effective_value = portfolio_value * (Decimal::ONE - config.cash_reserve);
-    let min_trade = portfolio_value * config.min_trade_fraction;
+    let effective_value = mul(
+        portfolio_value,
+        Decimal::ONE - config.cash_reserve,
+        "the effective portfolio value",
+    )?;
+    let min_trade = money(mul(
+        portfolio_value,
+        config.min_trade_fraction,
+        "the minimum trade",
+    )?);
 
     let held: BTreeMap<&Symbol, &Position> =
         snapshot.positions.iter().map(|p| (&p.symbol, p)).collect();
@@ -138,16 +165,16 @@ pub fn plan_rebalance(
         )
         .collect();
 
-    let mut items = Vec::with_capacity(symbols.len());
-    let mut comparison = AllocationComparison::default();
+    // Raw values first: rounding happens per field, after every raw figure is known.
+    struct Raw<'a> {
+        symbol: &'a Symbol,
+        target: Decimal,
+        current: Decimal,
+    }
+    let mut raws = Vec::with_capacity(symbols.len());
     for symbol in symbols {
-        let raw_target_weight = target.get(symbol).copied().unwrap_or_default();
-        let target_weight = weight(raw_target_weight);
-        let current_value = match held.get(symbol) {
-            Some(position) => {
-                check_price(symbol, position.price)?;
-                money(position.qty * position.price)
-            }
+        let current = match held.get(symbol) {
+            Some(position) => mul(position.qty, position.price, "a position's value")?,
             None => {
                 // A symbol we buy into needs a price to size the order later; fail now, not then.
                 let price = snapshot
@@ -155,50 +182,98 @@ pub fn plan_rebalance(
                     .get(symbol)
                     .ok_or_else(|| PlanError::MissingPrice(symbol.clone()))?;
                 check_price(symbol, *price)?;
-                money(Decimal::ZERO)
+                Decimal::ZERO
             }
         };
-        // Values come from the exact weight; the 4-place weight is for display.
-        let target_value = money(raw_target_weight * effective_value);
-        let trade_amount = target_value - current_value;
-        let current_weight = weight(current_value / portfolio_value);
-        let action = if trade_amount.abs() < min_trade {
-            TradeAction::Hold
-        } else if trade_amount > Decimal::ZERO {
-            TradeAction::Buy
-        } else {
-            TradeAction::Sell
-        };
-        comparison
-            .target_values
-            .insert(symbol.clone(), target_value);
-        comparison
-            .current_values
-            .insert(symbol.clone(), current_value);
-        comparison.deltas.insert(symbol.clone(), trade_amount);
-        items.push(PlanItem {
-            symbol: symbol.clone(),
-            current_weight,
-            target_weight,
-            weight_diff: target_weight - current_weight,
-            target_value,
-            current_value,
-            trade_amount,
-            action,
-            priority: priority(trade_amount),
+        let weight = target.get(symbol).copied().unwrap_or_default();
+        raws.push(Raw {
+            symbol,
+            target: mul(weight, effective_value, "a target value")?,
+            current,
         });
     }
-    items.sort_by(|a, b| (a.action, a.priority, &a.symbol).cmp(&(b.action, b.priority, &b.symbol)));
+    let invested = sum(
+        raws.iter().map(|r| r.current),
+        "the sum of the current values",
+    )?;
+    let targeted = sum(
+        raws.iter().map(|r| r.target),
+        "the sum of the target values",
+    )?;
+    let denominator = invested.max(targeted);
+
+    let mut items = Vec::with_capacity(raws.len());
+    let mut comparison = AllocationComparison::default();
+    for raw in &raws {
+        let trade = raw.target - raw.current;
+        let current_weight = div(raw.current, denominator)?;
+        let target_weight = div(raw.target, denominator)?;
+        let action = match trade {
+            t if t > Decimal::ZERO => TradeAction::Buy,
+            t if t < Decimal::ZERO => TradeAction::Sell,
+            _ => TradeAction::Hold,
+        };
+        let (target_value, current_value) = (money(raw.target), money(raw.current));
+        comparison
+            .target_values
+            .insert(raw.symbol.clone(), target_value);
+        comparison
+            .current_values
+            .insert(raw.symbol.clone(), current_value);
+        comparison.deltas.insert(raw.symbol.clone(), money(trade));
+        items.push(PlanItem {
+            symbol: raw.symbol.clone(),
+            current_weight: weight(current_weight),
+            target_weight: weight(target_weight),
+            weight_diff: weight(target_weight - current_weight),
+            target_value,
+            current_value,
+            trade_amount: money(trade),
+            action,
+            priority: priority(trade),
+        });
+    }
+    // Stable: equal keys stay in symbol order.
+    items.sort_by_key(|item| (item.action, item.priority));
+    for item in &mut items {
+        if item.action != TradeAction::Hold && item.trade_amount.abs() < min_trade {
+            // Below the minimum trade: held where it stands in the plan, as the Python planner does.
+            item.action = TradeAction::Hold;
+            item.trade_amount = money(Decimal::ZERO);
+        }
+    }
     let trading = items.iter().filter(|i| i.action != TradeAction::Hold);
-    let total_trade_value = money(trading.clone().map(|i| i.trade_amount.abs()).sum());
+    let total_trade_value = money(sum(
+        trading.clone().map(|i| i.trade_amount.abs()),
+        "the total trade value",
+    )?);
     let trades_required = trading.count() > 0;
     Ok(RebalanceProposal {
         items,
-        total_portfolio_value: portfolio_value,
+        total_portfolio_value: money(portfolio_value),
         total_trade_value,
         allocation_comparison: comparison,
         trades_required,
     })
+}
+
+fn sum(mut values: impl Iterator<Item = Decimal>, what: &str) -> Result<Decimal, PlanError> {
+    values
+        .try_fold(Decimal::ZERO, Decimal::checked_add)
+        .ok_or_else(|| PlanError::Overflow(what.to_owned()))
+}
+
+fn mul(a: Decimal, b: Decimal, what: &str) -> Result<Decimal, PlanError> {
+    a.checked_mul(b)
+        .ok_or_else(|| PlanError::Overflow(format!("{what} ({a} × {b})")))
+}
+
+fn div(a: Decimal, b: Decimal) -> Result<Decimal, PlanError> {
+    if b.is_zero() {
+        return Ok(Decimal::ZERO);
+    }
+    a.checked_div(b)
+        .ok_or_else(|| PlanError::Overflow(format!("a weight ({a} / {b})")))
 }
 
 /// Priority by the size of the trade: 1 for ≥ 10,000 down to 5 below 50.

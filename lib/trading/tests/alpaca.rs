@@ -59,7 +59,7 @@ async fn reads_account_positions_and_prices_with_the_keys() {
 
     let broker = broker(&server).await;
     assert_eq!(broker.account().await.unwrap().cash, dec!(1234.56));
-    let positions = broker.positions().await.unwrap();
+    let positions = broker.holdings().await.unwrap().positions;
     assert_eq!(positions[0].symbol.as_str(), "SPY");
     assert_eq!(positions[0].price, dec!(100.25));
     assert_eq!(
@@ -124,7 +124,7 @@ async fn a_duplicate_client_order_id_returns_the_first_order() {
         .await
         .unwrap();
     assert_eq!(outcome.order_id, "order-1");
-    assert_eq!(outcome.status, OrderStatus::Accepted);
+    assert_eq!(outcome.status, OrderStatus::Pending);
 }
 
 #[tokio::test]
@@ -188,7 +188,7 @@ async fn server_errors_throttling_and_timeouts_are_transient() {
         error.is_retryable() && error.to_string().contains("503"),
         "{error}"
     );
-    let error = broker.positions().await.unwrap_err();
+    let error = broker.holdings().await.unwrap_err();
     assert!(
         error.is_retryable() && error.to_string().contains("rate limit"),
         "{error}"
@@ -224,4 +224,170 @@ fn keys_come_from_the_environment_and_are_never_printed() {
         "{shown}"
     );
     assert_eq!(config.trading_url, "https://paper-api.alpaca.markets");
+}
+
+#[tokio::test]
+async fn every_alpaca_status_maps_and_only_working_or_filled_orders_count() {
+    let cases = [
+        ("filled", OrderStatus::Filled),
+        ("partially_filled", OrderStatus::PartiallyFilled),
+        ("new", OrderStatus::Pending),
+        ("accepted", OrderStatus::Pending),
+        ("pending_new", OrderStatus::Pending),
+        ("accepted_for_bidding", OrderStatus::Pending),
+        ("calculated", OrderStatus::Pending),
+        ("held", OrderStatus::Pending),
+        ("stopped", OrderStatus::Pending),
+        ("pending_cancel", OrderStatus::Pending),
+        ("pending_replace", OrderStatus::Pending),
+        ("replaced", OrderStatus::Pending),
+        ("canceled", OrderStatus::Canceled),
+        ("expired", OrderStatus::Expired),
+        ("done_for_day", OrderStatus::Expired),
+        ("rejected", OrderStatus::Rejected),
+        ("suspended", OrderStatus::Rejected),
+    ];
+    for (alpaca, expected) in cases {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/v2/orders:by_client_order_id"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"id": "o-1", "status": alpaca, "filled_qty": "0"})),
+            )
+            .mount(&server)
+            .await;
+        let found = broker(&server).await.order("any").await.unwrap().unwrap();
+        assert_eq!(found.status, expected, "{alpaca}");
+        let counts = matches!(
+            expected,
+            OrderStatus::Filled | OrderStatus::PartiallyFilled | OrderStatus::Pending
+        );
+        assert_eq!(found.status.is_working_or_filled(), counts, "{alpaca}");
+    }
+    // A status this adapter does not know is never taken for a success.
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v2/orders:by_client_order_id"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"id": "o-1", "status": "teleported"})),
+        )
+        .mount(&server)
+        .await;
+    let error = broker(&server).await.order("any").await.unwrap_err();
+    assert!(
+        error.is_retryable() && error.to_string().contains("teleported"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_duplicate_whose_first_order_was_canceled_is_reported_canceled_not_placed() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v2/orders"))
+        .respond_with(
+            ResponseTemplate::new(422).set_body_json(
+                json!({"code": 40010001, "message": "client_order_id must be unique"}),
+            ),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/orders:by_client_order_id"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": "order-1", "status": "canceled", "filled_qty": "0"})),
+        )
+        .mount(&server)
+        .await;
+    let outcome = broker(&server)
+        .await
+        .place_market_order(&order("SPY"))
+        .await
+        .unwrap();
+    assert_eq!(outcome.status, OrderStatus::Canceled);
+    assert!(!outcome.status.is_working_or_filled());
+}
+
+#[tokio::test]
+async fn a_post_that_times_out_is_looked_up_before_deciding() {
+    // The broker took the order but the answer never arrived in time: it is found, not lost.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v2/orders"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_delay(Duration::from_secs(3))
+                .set_body_json(json!({"id": "order-1", "status": "accepted"})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/orders:by_client_order_id"))
+        .and(query_param("client_order_id", "plan-1-SPY-buy"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"id": "order-1", "status": "filled", "filled_qty": "1.5", "filled_avg_price": "100"}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut config = AlpacaConfig::new("key-id", "secret");
+    config.trading_url = server.uri();
+    config.timeout = Duration::from_millis(300);
+    let broker = AlpacaBroker::new(config).unwrap();
+    let outcome = broker.place_market_order(&order("SPY")).await.unwrap();
+    assert_eq!(outcome.status, OrderStatus::Filled);
+
+    // Not there after a timeout: not placed, and a retry (same client_order_id) is safe.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v2/orders"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(3)))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/orders:by_client_order_id"))
+        .respond_with(
+            ResponseTemplate::new(404).set_body_json(json!({"message": "order not found"})),
+        )
+        .mount(&server)
+        .await;
+    let mut config = AlpacaConfig::new("key-id", "secret");
+    config.trading_url = server.uri();
+    config.timeout = Duration::from_millis(300);
+    let error = AlpacaBroker::new(config)
+        .unwrap()
+        .place_market_order(&order("SPY"))
+        .await
+        .unwrap_err();
+    assert!(
+        error.is_retryable() && error.to_string().contains("not placed"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn positions_the_contract_cannot_hold_are_left_alone_not_a_blocker() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v2/positions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"symbol": "SPY", "qty": "30", "current_price": "100", "asset_class": "us_equity"},
+            {"symbol": "AAPL240119C00150000", "qty": "1", "current_price": "4.2",
+             "market_value": "420", "asset_class": "us_option"},
+            {"symbol": "BTCUSD", "qty": "0.1", "current_price": "60000", "asset_class": "crypto"}
+        ])))
+        .mount(&server)
+        .await;
+    let holdings = broker(&server).await.holdings().await.unwrap();
+    assert_eq!(holdings.positions.len(), 1);
+    assert_eq!(holdings.positions[0].symbol.as_str(), "SPY");
+    let left: Vec<&str> = holdings
+        .unsupported
+        .iter()
+        .map(|p| p.symbol.as_str())
+        .collect();
+    assert_eq!(left, ["AAPL240119C00150000", "BTCUSD"]);
+    assert_eq!(holdings.unsupported[0].market_value, Some(dec!(420)));
 }

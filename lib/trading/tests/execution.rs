@@ -3,12 +3,23 @@
 use std::sync::Arc;
 
 use alchemiser_bus::{error_chain, Delivery, EventBus, EventHandler, InMemoryBus};
-use alchemiser_events::{decode, Decimal, Event, RebalancePlanned, Symbol, SymbolMap};
+use alchemiser_events::{
+    decode, Decimal, Event, Provenance, RebalancePlanned, Symbol, SymbolMap, Timestamp,
+};
 use alchemiser_trading::{
-    BrokerError, ExecutionHandler, PaperBroker, PlannerConfig, PortfolioFile, ScriptedBroker,
-    StrategyHandler, Workflow,
+    BrokerError, ExecutionHandler, ExecutionSettings, PaperBroker, PlannerConfig, PortfolioFile,
+    ScriptedBroker, StrategyHandler, Workflow,
 };
 use rust_decimal_macros::dec;
+
+/// Execution settings for the captured example plans, which are older than any stage would
+/// trade (their age is not what these tests are about).
+fn captured() -> ExecutionSettings {
+    ExecutionSettings {
+        max_plan_age: std::time::Duration::from_secs(100 * 366 * 24 * 3600),
+        ..ExecutionSettings::default()
+    }
+}
 
 const PLAN: &[u8] = include_bytes!("../../../examples/events/RebalancePlanned.eventbridge.json");
 
@@ -39,7 +50,7 @@ fn qty(account: &PortfolioFile, symbol: &str) -> Decimal {
 #[tokio::test]
 async fn sells_first_then_buys_with_the_freed_cash() {
     let broker = Arc::new(PaperBroker::in_memory(contract_account()));
-    let handler = ExecutionHandler::new(broker.clone(), false);
+    let handler = ExecutionHandler::new(broker.clone(), captured());
     let events = handler
         .handle(&contract_plan().into(), &Delivery::live())
         .await
@@ -75,8 +86,11 @@ async fn buys_are_limited_to_available_cash() {
     )
     .unwrap();
     let broker = Arc::new(PaperBroker::in_memory(account));
-    let events = ExecutionHandler::new(broker.clone(), false)
-        .handle(&contract_plan().into(), &Delivery::live())
+    // A plan that tolerates this much drift (the drift check has tests of its own).
+    let mut plan = contract_plan();
+    plan.rebalance_plan.max_drift_tolerance = Decimal::ONE;
+    let events = ExecutionHandler::new(broker.clone(), captured())
+        .handle(&plan.into(), &Delivery::live())
         .await
         .unwrap();
     let Event::TradeExecuted(executed) = &events[0] else {
@@ -104,7 +118,7 @@ async fn hold_items_place_nothing() {
     }
     plan.trades_required = false;
     let broker = Arc::new(PaperBroker::in_memory(contract_account()));
-    let events = ExecutionHandler::new(broker.clone(), false)
+    let events = ExecutionHandler::new(broker.clone(), captured())
         .handle(&plan.into(), &Delivery::live())
         .await
         .unwrap();
@@ -117,14 +131,14 @@ async fn hold_items_place_nothing() {
 }
 
 #[tokio::test]
-async fn a_broker_error_fails_that_order_not_the_batch() {
+async fn a_refused_order_fails_that_order_not_the_batch() {
     let broker = Arc::new(
         ScriptedBroker::new(PaperBroker::in_memory(contract_account())).fail_orders_for(
             Symbol::parse("SPY").unwrap(),
-            BrokerError::Transient("HTTP 503".into()),
+            BrokerError::Permanent("HTTP 403: insufficient buying power".into()),
         ),
     );
-    let events = ExecutionHandler::new(broker.clone(), false)
+    let events = ExecutionHandler::new(broker.clone(), captured())
         .handle(&contract_plan().into(), &Delivery::live())
         .await
         .unwrap();
@@ -137,7 +151,7 @@ async fn a_broker_error_fails_that_order_not_the_batch() {
         .failure_reason
         .as_deref()
         .unwrap()
-        .contains("HTTP 503"));
+        .contains("insufficient buying power"));
     let Event::WorkflowFailed(failed) = &events[1] else {
         panic!("{:?}", events[1])
     };
@@ -149,12 +163,14 @@ async fn a_broker_error_fails_that_order_not_the_batch() {
 
 #[tokio::test]
 async fn replays_are_dry_runs_unless_allowed() {
-    let replay = Delivery {
-        replay_name: Some("after-outage".into()),
-    };
+    let mut replayed = contract_plan();
+    replayed
+        .header
+        .add_provenance(&Provenance::replayed("after-outage"));
+    let replay: Event = replayed.into();
     let broker = Arc::new(PaperBroker::in_memory(contract_account()));
-    let events = ExecutionHandler::new(broker.clone(), false)
-        .handle(&contract_plan().into(), &replay)
+    let events = ExecutionHandler::new(broker.clone(), captured())
+        .handle(&replay, &Delivery::live())
         .await
         .unwrap();
     let Event::TradeExecuted(executed) = &events[0] else {
@@ -177,18 +193,21 @@ async fn replays_are_dry_runs_unless_allowed() {
         "a replay placed orders"
     );
 
-    let allowed = ExecutionHandler::new(broker.clone(), true);
-    allowed
-        .handle(&contract_plan().into(), &replay)
-        .await
-        .unwrap();
+    let allowed = ExecutionHandler::new(
+        broker.clone(),
+        ExecutionSettings {
+            allow_replay_execution: true,
+            ..captured()
+        },
+    );
+    allowed.handle(&replay, &Delivery::live()).await.unwrap();
     assert_eq!(broker.snapshot().unwrap().orders.len(), 2);
 }
 
 #[tokio::test]
 async fn a_redelivered_plan_does_not_trade_twice_at_the_broker() {
     let broker = Arc::new(PaperBroker::in_memory(contract_account()));
-    let handler = ExecutionHandler::new(broker.clone(), false);
+    let handler = ExecutionHandler::new(broker.clone(), captured());
     for _ in 0..3 {
         handler
             .handle(&contract_plan().into(), &Delivery::live())
@@ -214,7 +233,7 @@ async fn the_paper_account_file_is_shared_safely_and_survives_reopening() {
             let path = path.clone();
             tokio::spawn(async move {
                 let broker = Arc::new(PaperBroker::open(&path).unwrap());
-                ExecutionHandler::new(broker, false)
+                ExecutionHandler::new(broker, captured())
                     .handle(&contract_plan().into(), &Delivery::live())
                     .await
                     .unwrap()
@@ -260,12 +279,17 @@ fn bad_portfolio_files_are_named() {
 async fn the_whole_workflow_runs_on_the_in_memory_bus() {
     let broker = Arc::new(PaperBroker::in_memory(contract_account()));
     let bus = InMemoryBus::new();
-    let workflow = Workflow::new(broker.clone(), PlannerConfig::default(), false);
+    let workflow = Workflow::new(
+        broker.clone(),
+        PlannerConfig::default(),
+        ExecutionSettings::default(),
+        alchemiser_clock::system(),
+    );
     workflow.subscribe_all(&bus);
     let allocation: SymbolMap<Decimal> =
         serde_json::from_str(r#"{"SPY": "0.6", "TLT": "0.4"}"#).unwrap();
     let start = StrategyHandler::new(allocation, "static")
-        .start("test")
+        .start("test", Timestamp::now(), None)
         .unwrap();
     let report = bus.publish(start).await;
     assert!(report.is_complete(), "{report:?}");
@@ -281,7 +305,7 @@ fn a_bad_allocation_is_refused_before_anything_is_published() {
     let allocation: SymbolMap<Decimal> =
         serde_json::from_str(r#"{"SPY": "0.6", "TLT": "0.2"}"#).unwrap();
     let error = StrategyHandler::new(allocation, "static")
-        .start("test")
+        .start("test", Timestamp::now(), None)
         .unwrap_err();
     assert!(error.to_string().contains("sum to 1"), "{error}");
 }

@@ -34,6 +34,7 @@ fn snapshot(
             })
             .collect(),
         prices: quotes.iter().map(|(s, p)| (sym(s), *p)).collect(),
+        portfolio_value: None,
     }
 }
 
@@ -179,7 +180,9 @@ fn trades_below_the_minimum_become_hold() {
     )
     .unwrap();
     let spy = item(&plan.items, "SPY");
-    assert_eq!(spy.trade_amount.to_string(), "99.00");
+    // As the Python planner writes a held trade: 0.00, the target kept.
+    assert_eq!(spy.trade_amount.to_string(), "0.00");
+    assert_eq!(spy.target_value.to_string(), "5000.00");
     assert_eq!(spy.action, TradeAction::Hold);
     assert!(!plan.trades_required);
     assert_eq!(plan.total_trade_value.to_string(), "0.00");
@@ -304,9 +307,11 @@ fn allocation_comparison_is_in_dollars_and_weights_follow_values() {
         "7000.00"
     );
     assert_eq!(comparison.deltas[&sym("TLT")].to_string(), "-3040.00");
+    // Weights are relative to the larger of Σ current (10,000) and Σ target (9,900) values.
     let spy = item(&plan.items, "SPY");
     assert_eq!(spy.current_weight.to_string(), "0.3000");
-    assert_eq!(spy.weight_diff.to_string(), "0.3000");
+    assert_eq!(spy.target_weight.to_string(), "0.5940");
+    assert_eq!(spy.weight_diff.to_string(), "0.2940");
 }
 
 #[test]

@@ -7,10 +7,10 @@
 
 use std::sync::Arc;
 
-use alchemiser_lambda::env::{flag, required, EnvError};
+use alchemiser_lambda::env::{flag, required, seconds, EnvError};
 use alchemiser_trading::{
-    AllocationError, AlpacaBroker, AlpacaConfig, Broker, BrokerError, MissingKey, PaperBroker,
-    PaperBrokerError, StrategyHandler,
+    AllocationError, AlpacaBroker, AlpacaConfig, Broker, BrokerError, ExecutionSettings,
+    MissingKey, PaperBroker, PaperBrokerError, StrategyHandler,
 };
 use aws_config::SdkConfig;
 use serde_json::{Map, Value};
@@ -113,9 +113,17 @@ async fn read_secret(sdk: &SdkConfig, name: &str) -> Result<Map<String, Value>, 
     })
 }
 
-/// `ALLOW_REPLAY_EXECUTION` (default false): whether replayed events may place orders.
-pub fn allow_replay_execution() -> Result<bool, EnvError> {
-    flag("ALLOW_REPLAY_EXECUTION", false)
+/// The stage's rules for trading a plan: `ALLOW_REPLAY_EXECUTION` (default false: plans derived
+/// from archive replays run dry), `MAX_PLAN_AGE_SECONDS` (default 900: older plans are refused)
+/// and `MAX_FILL_WAIT_SECONDS` (default 60: how long the sells may take to fill before the buys).
+pub fn execution_settings() -> Result<ExecutionSettings, EnvError> {
+    let defaults = ExecutionSettings::default();
+    Ok(ExecutionSettings {
+        allow_replay_execution: flag("ALLOW_REPLAY_EXECUTION", false)?,
+        max_plan_age: seconds("MAX_PLAN_AGE_SECONDS", defaults.max_plan_age.as_secs())?,
+        max_fill_wait: seconds("MAX_FILL_WAIT_SECONDS", defaults.max_fill_wait.as_secs())?,
+        ..defaults
+    })
 }
 
 /// The strategy of `STRATEGY_ALLOCATION` (symbol → weight, or `{"strategy": ..., "target_allocations": ...}`).

@@ -16,8 +16,19 @@ use alchemiser_lambda::{
     Adapters, InvocationContext, InvocationError, InvocationOutcome, Invoke, Invoker,
 };
 use alchemiser_testkit::{sdk_at, unique, Emulator};
-use alchemiser_trading::{ExecutionHandler, PaperBroker, PortfolioFile, ScriptedBroker};
+use alchemiser_trading::{
+    ExecutionHandler, ExecutionSettings, PaperBroker, PortfolioFile, ScriptedBroker,
+};
 use serde_json::Value;
+
+/// Execution settings for the captured example plans, which are older than any stage would
+/// trade (their age is not what these tests are about).
+fn captured() -> ExecutionSettings {
+    ExecutionSettings {
+        max_plan_age: std::time::Duration::from_secs(100 * 366 * 24 * 3600),
+        ..ExecutionSettings::default()
+    }
+}
 
 const PLAN: &str = include_str!("../../../examples/events/RebalancePlanned.eventbridge.json");
 
@@ -55,10 +66,11 @@ async fn a_plan_delivered_three_times_concurrently_and_in_sequence_trades_once()
                 failures: Arc::new(MemoryFailureSink::default()),
                 metrics: Metrics::Off,
                 idempotency: IdempotencyConfig::default(),
+                clock: alchemiser_clock::system(),
             };
             Arc::new(Invoker::new(
                 HandlerName::Execution,
-                Arc::new(ExecutionHandler::new(broker.clone(), false)),
+                Arc::new(ExecutionHandler::new(broker.clone(), captured())),
                 adapters,
             )) as Arc<dyn Invoke>
         })

@@ -16,13 +16,22 @@ use alchemiser_lambda::{
     handler_service, Adapters, InvocationError, Invoke, Invoker, TriggerInvoker,
 };
 use alchemiser_trading::{
-    ExecutionHandler, MonitorHandler, PaperBroker, PlannerConfig, PortfolioFile, PortfolioHandler,
-    StrategyHandler,
+    ExecutionHandler, ExecutionSettings, MonitorHandler, PaperBroker, PlannerConfig, PortfolioFile,
+    PortfolioHandler, StrategyHandler,
 };
 use async_trait::async_trait;
 use lambda_runtime::tower::ServiceExt;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
+
+/// Execution settings for the captured example plans, which are older than any stage would
+/// trade (their age is not what these tests are about).
+fn captured() -> ExecutionSettings {
+    ExecutionSettings {
+        max_plan_age: std::time::Duration::from_secs(100 * 366 * 24 * 3600),
+        ..ExecutionSettings::default()
+    }
+}
 
 const SIGNAL: &str = include_str!("../../../examples/events/SignalGenerated.eventbridge.json");
 const PLAN: &str = include_str!("../../../examples/events/RebalancePlanned.eventbridge.json");
@@ -88,6 +97,7 @@ fn harness_on(
         failures: failures.clone(),
         metrics,
         idempotency: IdempotencyConfig::default(),
+        clock: alchemiser_clock::system(),
     };
     Harness {
         invoker: Arc::new(Invoker::new(function, handler, adapters)),
@@ -123,7 +133,7 @@ async fn execution_places_the_python_plan_and_reports_the_outcome() {
     let broker = account();
     let h = harness(
         HandlerName::Execution,
-        Arc::new(ExecutionHandler::new(broker.clone(), false)),
+        Arc::new(ExecutionHandler::new(broker.clone(), captured())),
         Arc::new(InMemoryStore::new()),
     );
     call(&h.invoker, example(PLAN)).await.unwrap();
@@ -136,7 +146,7 @@ async fn monitor_records_outcomes_and_publishes_nothing() {
     let monitor = Arc::new(MonitorHandler::new());
     let execution = harness(
         HandlerName::Execution,
-        Arc::new(ExecutionHandler::new(account(), false)),
+        Arc::new(ExecutionHandler::new(account(), captured())),
         Arc::new(InMemoryStore::new()),
     );
     call(&execution.invoker, example(PLAN)).await.unwrap();
@@ -166,6 +176,7 @@ async fn strategy_starts_one_workflow_per_schedule_tick() {
         failures: Arc::new(MemoryFailureSink::default()),
         metrics: Metrics::Off,
         idempotency: IdempotencyConfig::default(),
+        clock: alchemiser_clock::system(),
     };
     let invoker: Arc<dyn Invoke> = Arc::new(TriggerInvoker::new(
         "strategy",
@@ -265,7 +276,7 @@ async fn a_refused_event_runs_when_redriven_after_the_fix() {
     let broker = account();
     let buggy = Arc::new(Buggy {
         fixed: false.into(),
-        inner: Arc::new(ExecutionHandler::new(broker.clone(), false)),
+        inner: Arc::new(ExecutionHandler::new(broker.clone(), captured())),
     });
     let h = harness(
         HandlerName::Execution,
@@ -315,7 +326,7 @@ async fn transient_failures_are_returned_for_lambda_to_retry_and_the_retry_runs(
         HandlerName::Execution,
         Arc::new(Flaky {
             left: Mutex::new(1),
-            inner: Arc::new(ExecutionHandler::new(broker.clone(), false)),
+            inner: Arc::new(ExecutionHandler::new(broker.clone(), captured())),
         }),
         Arc::new(InMemoryStore::new()),
     );
@@ -337,7 +348,7 @@ async fn duplicates_in_sequence_and_concurrently_place_orders_once() {
     let broker = account();
     let h = harness(
         HandlerName::Execution,
-        Arc::new(ExecutionHandler::new(broker.clone(), false)),
+        Arc::new(ExecutionHandler::new(broker.clone(), captured())),
         Arc::new(InMemoryStore::new()),
     );
     let (first, second, third) = tokio::join!(
@@ -374,7 +385,7 @@ async fn replays_are_dry_runs_unless_the_stage_allows_them() {
     let broker = account();
     let h = harness(
         HandlerName::Execution,
-        Arc::new(ExecutionHandler::new(broker.clone(), false)),
+        Arc::new(ExecutionHandler::new(broker.clone(), captured())),
         Arc::new(InMemoryStore::new()),
     );
     call(&h.invoker, replay.clone()).await.unwrap();
@@ -414,7 +425,8 @@ impl EventBus for LostBus {
 async fn a_completed_but_unpublished_event_is_published_by_the_next_delivery() {
     let store: Arc<dyn IdempotencyStore> = Arc::new(InMemoryStore::new());
     let broker = account();
-    let handler: Arc<dyn EventHandler> = Arc::new(ExecutionHandler::new(broker.clone(), false));
+    let handler: Arc<dyn EventHandler> =
+        Arc::new(ExecutionHandler::new(broker.clone(), captured()));
     // The first delivery records its result, then cannot publish: it fails for Lambda to retry.
     let down = harness_on(
         HandlerName::Execution,
@@ -445,7 +457,7 @@ async fn a_completed_but_unpublished_event_is_published_by_the_next_delivery() {
 async fn metrics_are_embedded_metric_format_lines() {
     let h = harness(
         HandlerName::Execution,
-        Arc::new(ExecutionHandler::new(account(), false)),
+        Arc::new(ExecutionHandler::new(account(), captured())),
         Arc::new(InMemoryStore::new()),
     );
     call(&h.invoker, example(PLAN)).await.unwrap();
@@ -471,7 +483,15 @@ async fn metrics_are_embedded_metric_format_lines() {
         .iter()
         .map(|m| m["Name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["EventsHandled", "HandlerLatencyMs", "OrdersPlaced"]);
+    assert_eq!(
+        names,
+        [
+            "EventsHandled",
+            "HandlerLatencyMs",
+            "OrdersPlaced",
+            "OrdersFailed"
+        ]
+    );
     assert!(handled["_aws"]["Timestamp"].as_i64().unwrap() > 1_600_000_000_000);
     let failure = documents
         .iter()

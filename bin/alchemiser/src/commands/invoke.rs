@@ -6,16 +6,16 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use alchemiser_bus::{InMemoryBus, RecordingHandler};
 use alchemiser_events::{HandlerName, ParseError};
-use alchemiser_lambda::failures::MemoryFailureSink;
-use alchemiser_lambda::idempotency::{IdempotencyConfig, InMemoryStore};
-use alchemiser_lambda::metrics::Metrics;
 use alchemiser_lambda::{
     Adapters, InvocationContext, InvocationOutcome, Invoke, Invoker, TriggerInvoker,
 };
-use alchemiser_trading::{PaperBroker, PlannerConfig, PortfolioFile, StrategyHandler, Workflow};
+use alchemiser_trading::{
+    ExecutionSettings, PaperBroker, PlannerConfig, PortfolioFile, StrategyHandler, Workflow,
+};
 use anyhow::Context;
 
 /// Arguments of `invoke`.
@@ -37,6 +37,10 @@ pub struct Args {
     /// Place orders even for replayed events (what ALLOW_REPLAY_EXECUTION=true does in Lambda).
     #[arg(long)]
     allow_replay_execution: bool,
+    /// The oldest plan execution still trades, in seconds (MAX_PLAN_AGE_SECONDS in Lambda;
+    /// default 900). A captured plan is usually older: raise it to replay one on a laptop.
+    #[arg(long, value_name = "SECONDS")]
+    max_plan_age: Option<u64>,
     /// Print only the published events, one JSON line each.
     #[arg(long)]
     json: bool,
@@ -61,14 +65,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let bus = Arc::new(InMemoryBus::new());
     let published = RecordingHandler::on_every_type(bus.as_ref());
-    let failures = Arc::new(MemoryFailureSink::default());
-    let adapters = Adapters {
-        store: Arc::new(InMemoryStore::new()),
-        bus,
-        failures: failures.clone(),
-        metrics: Metrics::Off,
-        idempotency: IdempotencyConfig::default(),
-    };
+    let (adapters, _) = Adapters::in_memory(bus);
 
     let invoker: Arc<dyn Invoke> = match args.handler {
         HandlerName::Strategy => {
@@ -88,10 +85,19 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 Some(path) => PaperBroker::open(path)?,
                 None => PaperBroker::in_memory(PortfolioFile::from_json(super::SAMPLE_PORTFOLIO)?),
             };
+            let defaults = ExecutionSettings::default();
+            let settings = ExecutionSettings {
+                allow_replay_execution: args.allow_replay_execution,
+                max_plan_age: args
+                    .max_plan_age
+                    .map_or(defaults.max_plan_age, Duration::from_secs),
+                ..defaults
+            };
             let workflow = Workflow::new(
                 Arc::new(broker),
                 PlannerConfig::default(),
-                args.allow_replay_execution,
+                settings,
+                alchemiser_clock::system(),
             );
             let handler = workflow
                 .handler(consumer)

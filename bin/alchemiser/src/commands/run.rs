@@ -5,8 +5,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use alchemiser_bus::{EventBus, InMemoryBus, RecordingHandler};
-use alchemiser_events::{Decimal, Event, Symbol};
-use alchemiser_trading::{PaperBroker, PlannerConfig, PortfolioFile, StrategyHandler, Workflow};
+use alchemiser_events::{Decimal, Event, Symbol, Timestamp};
+use alchemiser_trading::{
+    ExecutionSettings, PaperBroker, PlannerConfig, PortfolioFile, StrategyHandler, Workflow,
+};
 use anyhow::Context;
 
 /// Arguments of `run`.
@@ -56,12 +58,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let before = broker.snapshot()?;
 
     let bus = InMemoryBus::new();
-    let workflow = Workflow::new(broker.clone(), PlannerConfig::default(), false);
+    let workflow = Workflow::new(
+        broker.clone(),
+        PlannerConfig::default(),
+        ExecutionSettings::default(),
+        alchemiser_clock::system(),
+    );
     workflow.subscribe_all(&bus);
     let recorder = RecordingHandler::on_every_type(&bus);
 
     let start = strategy
-        .start("alchemiser run")
+        .start("alchemiser run", Timestamp::now(), None)
         .map_err(|e| anyhow::anyhow!("allocation `{allocation_name}`: {}", e.reason()))?;
     let report = bus.publish(start).await;
     let events = recorder.events();

@@ -4,7 +4,8 @@
 //!
 //! Item: `pk` (S), `status` (`IN_PROGRESS` | `COMPLETED`), `in_progress_expires_at` (N, epoch
 //! milliseconds), `payload_hash` (S), `result` (S, JSON of [`StoredResult`]), `expires_at` (N,
-//! epoch seconds: the table's TTL attribute), `updated_at` (S).
+//! epoch seconds: the table's TTL attribute), `updated_at` (S). A lease is an item `pk` =
+//! `lease#<name>` with `holder` (S) and `lease_expires_at` (N, epoch milliseconds).
 
 use std::collections::HashMap;
 
@@ -13,7 +14,10 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailur
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, TimeZone, Utc};
 
-use super::{Claim, ClaimRequest, IdempotencyConfig, IdempotencyStore, StoreError, StoredResult};
+use super::{
+    Claim, ClaimRequest, IdempotencyConfig, IdempotencyStore, Lease, LeaseRequest, StoreError,
+    StoredResult,
+};
 
 const IN_PROGRESS: &str = "IN_PROGRESS";
 const COMPLETED: &str = "COMPLETED";
@@ -210,6 +214,78 @@ impl IdempotencyStore for DynamoDbStore {
                     return Ok(());
                 }
                 Err(self.unavailable("DeleteItem (release)", error))
+            }
+        }
+    }
+
+    async fn acquire_lease(&self, request: &LeaseRequest<'_>) -> Result<Lease, StoreError> {
+        let key = format!("lease#{}", request.name);
+        let attempt = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(key.clone()))
+            .item("holder", AttributeValue::S(request.holder.to_owned()))
+            .item("lease_expires_at", n(request.until.timestamp_millis()))
+            .item(
+                "expires_at",
+                n((request.until + self.config.in_progress_without_deadline).timestamp()),
+            )
+            .condition_expression(
+                "attribute_not_exists(pk) OR lease_expires_at < :now_ms OR holder = :holder",
+            )
+            .expression_attribute_values(":now_ms", n(request.now.timestamp_millis()))
+            .expression_attribute_values(":holder", AttributeValue::S(request.holder.to_owned()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let error = match attempt {
+            Ok(_) => return Ok(Lease::Acquired),
+            Err(error) => error.into_service_error(),
+        };
+        if !error.is_conditional_check_failed_exception() {
+            return Err(self.unavailable("PutItem (lease)", error));
+        }
+        let returned = match &error {
+            aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(
+                failed,
+            ) => failed.item().cloned(),
+            _ => None,
+        };
+        let item = match returned {
+            Some(item) => Some(item),
+            None => self.read(&key).await?,
+        };
+        let holder = item
+            .as_ref()
+            .and_then(|i| i.get("holder"))
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default();
+        let until = number(item.as_ref().and_then(|i| i.get("lease_expires_at")))
+            .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+            .unwrap_or(request.now);
+        Ok(Lease::Held { holder, until })
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        let outcome = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("lease#{name}")))
+            .condition_expression("holder = :holder")
+            .expression_attribute_values(":holder", AttributeValue::S(holder.to_owned()))
+            .send()
+            .await;
+        match outcome {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                let error = error.into_service_error();
+                if error.is_conditional_check_failed_exception() {
+                    return Ok(());
+                }
+                Err(self.unavailable("DeleteItem (lease)", error))
             }
         }
     }

@@ -7,7 +7,10 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{Claim, ClaimRequest, IdempotencyConfig, IdempotencyStore, StoreError, StoredResult};
+use super::{
+    Claim, ClaimRequest, IdempotencyConfig, IdempotencyStore, Lease, LeaseRequest, StoreError,
+    StoredResult,
+};
 
 #[derive(Debug, Clone)]
 enum Record {
@@ -25,6 +28,7 @@ enum Record {
 #[derive(Debug, Default)]
 pub struct InMemoryStore {
     records: Mutex<HashMap<String, Record>>,
+    leases: Mutex<HashMap<String, (String, DateTime<Utc>)>>,
     config: IdempotencyConfig,
 }
 
@@ -38,6 +42,7 @@ impl InMemoryStore {
     pub fn with_config(config: IdempotencyConfig) -> Self {
         Self {
             records: Mutex::default(),
+            leases: Mutex::default(),
             config,
         }
     }
@@ -99,6 +104,31 @@ impl IdempotencyStore for InMemoryStore {
         let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
         if matches!(records.get(key), Some(Record::InProgress { .. })) {
             records.remove(key);
+        }
+        Ok(())
+    }
+
+    async fn acquire_lease(&self, request: &LeaseRequest<'_>) -> Result<Lease, StoreError> {
+        let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((holder, until)) = leases.get(request.name) {
+            if holder != request.holder && *until > request.now {
+                return Ok(Lease::Held {
+                    holder: holder.clone(),
+                    until: *until,
+                });
+            }
+        }
+        leases.insert(
+            request.name.to_owned(),
+            (request.holder.to_owned(), request.until),
+        );
+        Ok(Lease::Acquired)
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        if leases.get(name).is_some_and(|(h, _)| h == holder) {
+            leases.remove(name);
         }
         Ok(())
     }

@@ -147,6 +147,40 @@ pub trait IdempotencyStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Gives a claim back after a failure, so a retry can run at once.
     async fn release(&self, key: &str) -> Result<(), StoreError>;
+
+    /// Takes the lease `name` for `holder` until `until`, unless another holder has it and it
+    /// has not lapsed.
+    async fn acquire_lease(&self, request: &LeaseRequest<'_>) -> Result<Lease, StoreError>;
+
+    /// Gives the lease `name` back, if `holder` still has it.
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+}
+
+/// What a lease asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseRequest<'a> {
+    /// What is leased, e.g. `execution#broker-account`.
+    pub name: &'a str,
+    /// Who asks (the idempotency key of the work it guards).
+    pub holder: &'a str,
+    /// The time of the request.
+    pub now: DateTime<Utc>,
+    /// When the lease lapses if it is never given back.
+    pub until: DateTime<Utc>,
+}
+
+/// The answer to a lease request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lease {
+    /// Taken (or already held by the same holder).
+    Acquired,
+    /// Someone else holds it.
+    Held {
+        /// Who.
+        holder: String,
+        /// When it lapses if never given back.
+        until: DateTime<Utc>,
+    },
 }
 
 /// The hash a record keeps of its payload: SHA-256 over the canonical JSON of the value (object

@@ -59,13 +59,16 @@ impl Invoker {
                 )
                 .await;
         }
-        let delivery = Delivery {
-            replay_name: received.replay_name().map(str::to_owned),
+        let delivery = Delivery::until(context.deadline);
+        let key = match self.handler.idempotency_scope(event) {
+            Some(scope) => format!("{function}#{}#{scope}", event.event_id()),
+            None => format!("{function}#{}", event.event_id()),
         };
-        let guard = Guard::new(
-            format!("{function}#{}", event.event_id()),
-            &hashed_content(event),
-        );
+        let lease = self
+            .handler
+            .exclusive_group(event)
+            .map(|group| format!("{function}#{group}"));
+        let guard = Guard::new(key, &hashed_content(event)).with_lease(lease);
         self.pipeline
             .guarded(
                 Some(guard),
@@ -126,6 +129,7 @@ impl Invoke for Invoker {
             causation_id = %header.causation_id,
             detail_type = %event.event_type(),
             replay_name = received.replay_name().unwrap_or(""),
+            nested_correlation_id = event.nested_correlation_id().unwrap_or(""),
         );
         self.handle(&payload, &received, context)
             .instrument(span)

@@ -9,6 +9,7 @@ mod trigger;
 use std::sync::Arc;
 
 use alchemiser_bus::{EventBus, PublishReport};
+use alchemiser_clock::Clock;
 use alchemiser_events::Event;
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{json, Value};
@@ -157,4 +158,23 @@ pub struct Adapters {
     pub metrics: Metrics,
     /// Claim timings (must match the store's).
     pub idempotency: IdempotencyConfig,
+    /// What time it is (claims, failure records).
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Adapters {
+    /// In-process adapters: an in-memory store, the given bus, failures kept in memory, no
+    /// metrics, the system clock. What `alchemiser invoke` and most tests use.
+    pub fn in_memory(bus: Arc<dyn EventBus>) -> (Self, Arc<crate::failures::MemoryFailureSink>) {
+        let failures = Arc::new(crate::failures::MemoryFailureSink::default());
+        let adapters = Self {
+            store: Arc::new(crate::idempotency::InMemoryStore::new()),
+            bus,
+            failures: failures.clone(),
+            metrics: Metrics::Off,
+            idempotency: IdempotencyConfig::default(),
+            clock: alchemiser_clock::system(),
+        };
+        (adapters, failures)
+    }
 }

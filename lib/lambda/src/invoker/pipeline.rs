@@ -7,16 +7,19 @@ use std::time::Instant;
 
 use alchemiser_bus::{error_chain, HandlerError, PublishReport};
 use alchemiser_events::{Event, FailureRecord};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{Adapters, InvocationContext, InvocationError, InvocationOutcome};
-use crate::idempotency::{payload_hash, Claim, ClaimRequest, StoredResult};
+use crate::idempotency::{payload_hash, Claim, ClaimRequest, Lease, LeaseRequest, StoredResult};
+use crate::metrics::OrderCounts;
 
-/// What guards one unit of work: its idempotency key and the hash of the payload it stands for.
+/// What guards one unit of work: its idempotency key, the hash of the payload it stands for, and
+/// the lease it must hold while it runs, if any.
 pub(crate) struct Guard {
     pub(crate) key: String,
     pub(crate) payload_hash: String,
+    pub(crate) lease: Option<String>,
 }
 
 impl Guard {
@@ -24,7 +27,13 @@ impl Guard {
         Self {
             key,
             payload_hash: payload_hash(payload),
+            lease: None,
         }
+    }
+
+    pub(crate) fn with_lease(mut self, lease: Option<String>) -> Self {
+        self.lease = lease;
+        self
     }
 }
 
@@ -71,6 +80,10 @@ pub(crate) struct Pipeline {
 }
 
 impl Pipeline {
+    fn now(&self) -> DateTime<Utc> {
+        self.adapters.clock.now()
+    }
+
     /// Records a permanent failure and acknowledges it; if it cannot be recorded, the invocation
     /// fails so that Lambda's on-failure destination keeps the event.
     pub(crate) async fn permanent(
@@ -88,7 +101,7 @@ impl Pipeline {
             event_id: context.event_id,
             detail_type: context.detail_type,
             correlation_id: context.correlation_id,
-            failed_at: Utc::now(),
+            failed_at: self.now(),
             event: payload.clone(),
         };
         let failures = &self.adapters.failures;
@@ -126,25 +139,30 @@ impl Pipeline {
             if let Some(done) = self.claim(guard, payload, &failure, context).await? {
                 return Ok(done);
             }
+            self.lease(guard, context).await?;
         }
-        let emitted = match work.await {
-            Ok(emitted) => emitted,
-            Err(error) => {
-                return self
-                    .handler_failed(guard.as_ref(), payload, failure, error)
-                    .await
-            }
+        let outcome = self
+            .run_and_publish(guard.as_ref(), payload, failure, work)
+            .await;
+        if let Some(guard) = &guard {
+            self.release_lease(guard).await;
+        }
+        let (emitted, report) = match outcome? {
+            Ran::Published(emitted, report) => (emitted, report),
+            Ran::Refused(outcome) => return Ok(outcome),
         };
-        let stored = self.record(guard.as_ref(), &emitted).await;
-        let report = self.publish(&emitted).await?;
-        self.mark_published(guard.as_ref(), stored).await;
-        let orders: u32 = emitted
+        let orders = emitted
             .iter()
             .filter_map(|e| match e {
-                Event::TradeExecuted(t) => Some(t.orders_placed),
+                Event::TradeExecuted(t) => Some(t),
                 _ => None,
             })
-            .sum();
+            .fold(OrderCounts::default(), |sum, t| OrderCounts {
+                placed: sum.placed.saturating_add(t.orders_placed),
+                failed: sum
+                    .failed
+                    .saturating_add(u32::try_from(t.failed_symbols.len()).unwrap_or(u32::MAX)),
+            });
         self.adapters.metrics.handled(started.elapsed(), orders);
         tracing::info!(
             emitted = emitted.len(),
@@ -153,6 +171,76 @@ impl Pipeline {
             "handled"
         );
         Ok(InvocationOutcome::Handled { emitted, report })
+    }
+
+    /// Steps 2 to 5: run the handler, record what it emitted, publish it, mark it published.
+    async fn run_and_publish<W>(
+        &self,
+        guard: Option<&Guard>,
+        payload: &Value,
+        failure: FailureContext,
+        work: W,
+    ) -> Result<Ran, InvocationError>
+    where
+        W: Future<Output = Result<Vec<Event>, HandlerError>>,
+    {
+        let emitted = match work.await {
+            Ok(emitted) => emitted,
+            Err(error) => {
+                return self
+                    .handler_failed(guard, payload, failure, error)
+                    .await
+                    .map(Ran::Refused)
+            }
+        };
+        let stored = self.record(guard, &emitted).await?;
+        let report = self.publish(&emitted).await?;
+        self.mark_published(guard, stored).await;
+        Ok(Ran::Published(emitted, report))
+    }
+
+    /// Takes the guard's lease, if it has one; someone else holding it gives the claim back and
+    /// fails the invocation for a later retry.
+    async fn lease(
+        &self,
+        guard: &Guard,
+        context: &InvocationContext,
+    ) -> Result<(), InvocationError> {
+        let Some(name) = &guard.lease else {
+            return Ok(());
+        };
+        let now = self.now();
+        let request = LeaseRequest {
+            name,
+            holder: &guard.key,
+            now,
+            until: self
+                .adapters
+                .idempotency
+                .in_progress_until(now, context.deadline),
+        };
+        let refusal = match self.adapters.store.acquire_lease(&request).await {
+            Ok(Lease::Acquired) => return Ok(()),
+            Ok(Lease::Held { holder, until }) => format!(
+                "`{name}` is held by `{holder}` until {until} at the latest: one at a time; retry later"
+            ),
+            Err(error) => error_chain(&error),
+        };
+        tracing::warn!(error_class = "transient", reason = %refusal, "lease not taken; Lambda will retry");
+        if let Err(error) = self.adapters.store.release(&guard.key).await {
+            let error = error_chain(&error);
+            tracing::warn!(%error, "could not release the claim; a retry waits for it to lapse");
+        }
+        self.adapters.metrics.failure("transient");
+        Err(InvocationError::Transient(refusal))
+    }
+
+    async fn release_lease(&self, guard: &Guard) {
+        let Some(name) = &guard.lease else { return };
+        if let Err(error) = self.adapters.store.release_lease(name, &guard.key).await {
+            let error = error_chain(&error);
+            tracing::warn!(%error, "could not give the lease back; it lapses at the invocation's deadline");
+        }
     }
 
     /// Step 1: claims the key. `None` means run the handler; `Some` is the whole outcome (a
@@ -164,7 +252,7 @@ impl Pipeline {
         failure: &FailureContext,
         context: &InvocationContext,
     ) -> Result<Option<InvocationOutcome>, InvocationError> {
-        let now = Utc::now();
+        let now = self.now();
         let request = ClaimRequest {
             key: &guard.key,
             payload_hash: &guard.payload_hash,
@@ -237,26 +325,45 @@ impl Pipeline {
 
     /// Step 3: records what the handler emitted, before publishing: if this invocation dies
     /// now, the next delivery publishes the stored events instead of running the handler (and
-    /// its orders) again.
-    async fn record(&self, guard: Option<&Guard>, emitted: &[Event]) -> StoredResult {
+    /// its orders) again. A record that cannot be written fails the invocation without
+    /// publishing: Lambda's retry finds the claim lapsed or released, runs the handler again, and
+    /// the handler's derived ids make its second run the same as its first.
+    async fn record(
+        &self,
+        guard: Option<&Guard>,
+        emitted: &[Event],
+    ) -> Result<StoredResult, InvocationError> {
         let stored = StoredResult {
             events: emitted.iter().map(Event::to_value).collect(),
             published: false,
         };
         // A handler that emitted nothing (the monitor) has nothing to lose between the two
         // writes: the one write after the no-op publish is enough.
-        if let Some(guard) = guard.filter(|_| !emitted.is_empty()) {
-            if let Err(error) = self
-                .adapters
-                .store
-                .complete(&guard.key, &guard.payload_hash, &stored, Utc::now())
-                .await
-            {
-                let error = error_chain(&error);
-                tracing::error!(%error, "could not record the result; publishing anyway");
+        let Some(guard) = guard.filter(|_| !emitted.is_empty()) else {
+            return Ok(stored);
+        };
+        match self
+            .adapters
+            .store
+            .complete(&guard.key, &guard.payload_hash, &stored, self.now())
+            .await
+        {
+            Ok(()) => Ok(stored),
+            Err(error) => {
+                let reason = format!(
+                    "the result of `{}` could not be recorded, so nothing was published: {}",
+                    guard.key,
+                    error_chain(&error)
+                );
+                tracing::error!(error_class = "transient", %reason, "failing closed");
+                if let Err(error) = self.adapters.store.release(&guard.key).await {
+                    let error = error_chain(&error);
+                    tracing::warn!(%error, "could not release the claim; a retry waits for it to lapse");
+                }
+                self.adapters.metrics.failure("transient");
+                Err(InvocationError::Transient(reason))
             }
         }
-        stored
     }
 
     /// Step 4: publishes; an event neither delivered nor parked fails the invocation.
@@ -289,7 +396,7 @@ impl Pipeline {
         if let Err(error) = self
             .adapters
             .store
-            .complete(&guard.key, &guard.payload_hash, &published, Utc::now())
+            .complete(&guard.key, &guard.payload_hash, &published, self.now())
             .await
         {
             let error = error_chain(&error);
@@ -309,17 +416,23 @@ impl Pipeline {
             tracing::info!(key, "duplicate delivery: already handled, skipped");
             return Ok(InvocationOutcome::Duplicate { republished: 0 });
         }
-        let events: Vec<Event> = stored
-            .events
-            .iter()
-            .filter_map(|value| match serde_json::from_value::<Event>(value.clone()) {
-                Ok(event) => Some(event),
+        let mut events = Vec::with_capacity(stored.events.len());
+        for value in &stored.events {
+            match serde_json::from_value::<Event>(value.clone()) {
+                Ok(event) => events.push(event),
+                // Never marked published: the record stays as it is, and the invocation fails
+                // until a version of this function that reads it publishes it.
                 Err(error) => {
-                    tracing::error!(%error, "a stored event no longer decodes; it cannot be republished");
-                    None
+                    let reason = format!(
+                        "`{key}` was handled, but a stored event no longer decodes ({error}); nothing was published \
+                         and the record is kept: deploy a version that reads it (or roll back), then redrive"
+                    );
+                    tracing::error!(error_class = "transient", %reason, "stored result unreadable");
+                    self.adapters.metrics.failure("transient");
+                    return Err(InvocationError::Transient(reason));
                 }
-            })
-            .collect();
+            }
+        }
         tracing::warn!(
             key,
             events = events.len(),
@@ -336,4 +449,12 @@ impl Pipeline {
             republished: events.len(),
         })
     }
+}
+
+/// What running the handler came to, short of an invocation error.
+pub(crate) enum Ran {
+    /// It emitted these events, and they were published.
+    Published(Vec<Event>, PublishReport),
+    /// It refused the event for good (recorded as a permanent failure).
+    Refused(InvocationOutcome),
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use alchemiser_bus::error_chain;
 use alchemiser_eventbridge::{EventBridgePublisher, OutboxConfig, PublisherConfig};
+use alchemiser_events::Provenance;
 use aws_config::SdkConfig;
 use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, Message, MessageSystemAttributeName,
@@ -339,7 +340,13 @@ impl DeadLetterQueue {
                     continue;
                 }
             };
-            let event = received.event;
+            // Where it came from travels on: a redriven replay is still a replay (and never
+            // trades live), and every event says which dead letter it was redriven from.
+            let mut event = received.event;
+            event.header_mut().add_provenance(&Provenance {
+                redriven_from: Some(message_id.clone()),
+                ..Provenance::default()
+            });
             let event_id = event.event_id().to_owned();
             let event_type = event.event_type().to_string();
             let published = publisher.publish(vec![event]).await;

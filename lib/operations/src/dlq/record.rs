@@ -485,6 +485,31 @@ mod tests {
     }
 
     #[test]
+    fn a_lambda_failure_record_of_a_replayed_event_keeps_its_replay_provenance() {
+        use alchemiser_events::samples::sample_event;
+        use alchemiser_events::EventType;
+        let event = sample_event(EventType::RebalancePlanned);
+        let mut replayed = envelope();
+        replayed["detail-type"] = json!("RebalancePlanned");
+        replayed["detail"] = event.to_value();
+        replayed["replay-name"] = json!("after-outage");
+        let body = json!({
+            "requestContext": {"condition": "RetriesExhausted", "approximateInvokeCount": 3},
+            "requestPayload": replayed,
+            "responsePayload": {"errorType": "Alchemiser.Transient", "errorMessage": "broker 503"}
+        });
+        let letter = parse(&body.to_string(), &[]);
+        let received = letter.original_event().unwrap();
+        // What a redrive publishes (the detail) says it came from the replay.
+        let wire = received.event.to_value();
+        assert_eq!(
+            wire["metadata"]["provenance"]["replay_name"],
+            "after-outage"
+        );
+        assert!(!received.event.header().provenance().is_live());
+    }
+
+    #[test]
     fn ages_are_short_and_readable() {
         let d = chrono::TimeDelta::seconds;
         assert_eq!(format_age(None), "-");

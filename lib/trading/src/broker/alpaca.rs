@@ -11,7 +11,10 @@ use serde_json::json;
 
 use thiserror::Error;
 
-use super::{Account, Broker, BrokerError, OrderOutcome, OrderRequest, OrderStatus, Position};
+use super::{
+    Account, Broker, BrokerError, Holdings, OrderOutcome, OrderRequest, OrderStatus, Position,
+    UnsupportedPosition,
+};
 
 /// Paper trading endpoint: the default, so nothing trades real money by accident.
 pub const PAPER_TRADING_URL: &str = "https://paper-api.alpaca.markets";
@@ -91,6 +94,10 @@ pub struct AlpacaBroker {
 #[derive(Deserialize)]
 struct AccountBody {
     cash: Decimal,
+    #[serde(default)]
+    portfolio_value: Option<Decimal>,
+    #[serde(default)]
+    equity: Option<Decimal>,
 }
 
 #[derive(Deserialize)]
@@ -98,6 +105,10 @@ struct PositionBody {
     symbol: String,
     qty: Decimal,
     current_price: Decimal,
+    #[serde(default)]
+    market_value: Option<Decimal>,
+    #[serde(default)]
+    asset_class: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -148,17 +159,20 @@ impl AlpacaBroker {
         &self,
         what: &str,
         request: RequestBuilder,
-    ) -> Result<T, BrokerError> {
-        let response = request.send().await.map_err(|e| {
-            // Timeouts, refused connections and resets are worth retrying; nothing was decided.
-            BrokerError::Transient(format!("{what}: {e}"))
+    ) -> Result<T, Failure> {
+        let response = request.send().await.map_err(|e| Failure {
+            error: BrokerError::Transient(format!("{what}: {e}")),
+            // A request that never connected decided nothing; any other lost answer may have.
+            maybe_done: !e.is_connect(),
+            status: None,
         })?;
         let status = response.status();
         if status.is_success() {
-            return response
-                .json::<T>()
-                .await
-                .map_err(|e| BrokerError::Transient(format!("{what}: unreadable response: {e}")));
+            return response.json::<T>().await.map_err(|e| Failure {
+                error: BrokerError::Transient(format!("{what}: unreadable response: {e}")),
+                maybe_done: true,
+                status: Some(status),
+            });
         }
         let body = response.text().await.unwrap_or_default();
         let message = serde_json::from_str::<ErrorBody>(&body)
@@ -166,18 +180,39 @@ impl AlpacaBroker {
             .ok()
             .filter(|m| !m.is_empty())
             .unwrap_or(body);
-        Err(classify(what, status, &message))
+        Err(Failure {
+            error: classify(what, status, &message),
+            maybe_done: status.is_server_error(),
+            status: Some(status),
+        })
     }
 
-    async fn order_by_client_id(&self, client_order_id: &str) -> Result<OrderBody, BrokerError> {
+    /// The order with `client_order_id`, or `None` when Alpaca has none (404).
+    async fn order_by_client_id(
+        &self,
+        client_order_id: &str,
+    ) -> Result<Option<OrderOutcome>, BrokerError> {
         let url = format!("{}/v2/orders:by_client_order_id", self.config.trading_url);
-        self.send(
-            "look up order by client_order_id",
-            self.request(Method::GET, url)
-                .query(&[("client_order_id", client_order_id)]),
-        )
-        .await
+        let found = self
+            .send::<OrderBody>(
+                "look up order by client_order_id",
+                self.request(Method::GET, url)
+                    .query(&[("client_order_id", client_order_id)]),
+            )
+            .await;
+        match found {
+            Ok(body) => outcome(body).map(Some),
+            Err(failure) if failure.status == Some(StatusCode::NOT_FOUND) => Ok(None),
+            Err(failure) => Err(failure.error),
+        }
     }
+}
+
+/// A failed request: the error, and whether the broker may have acted on it anyway.
+struct Failure {
+    error: BrokerError,
+    maybe_done: bool,
+    status: Option<StatusCode>,
 }
 
 /// 429 and 5xx are the broker's trouble (retry); other 4xx are ours (do not).
@@ -190,17 +225,34 @@ fn classify(what: &str, status: StatusCode, message: &str) -> BrokerError {
     }
 }
 
-fn outcome(order: OrderBody) -> OrderOutcome {
-    OrderOutcome {
-        status: if order.status == "filled" {
-            OrderStatus::Filled
-        } else {
-            OrderStatus::Accepted
-        },
+/// Alpaca's order statuses (all eighteen of its documented ones) on the port's: anything else is
+/// a transient error — the order's state is unknown, so nothing is counted as done.
+fn status(alpaca: &str) -> Result<OrderStatus, BrokerError> {
+    Ok(match alpaca {
+        "filled" => OrderStatus::Filled,
+        "partially_filled" => OrderStatus::PartiallyFilled,
+        // Working: may still fill.
+        "new" | "accepted" | "pending_new" | "accepted_for_bidding" | "calculated" | "held"
+        | "stopped" | "pending_cancel" | "pending_replace" | "replaced" => OrderStatus::Pending,
+        "canceled" => OrderStatus::Canceled,
+        // Done for the day: no more fills today, so for this plan it expired.
+        "expired" | "done_for_day" => OrderStatus::Expired,
+        "rejected" | "suspended" => OrderStatus::Rejected,
+        other => {
+            return Err(BrokerError::Transient(format!(
+                "Alpaca reported order status `{other}`, which this adapter does not know; the order's state is unknown"
+            )))
+        }
+    })
+}
+
+fn outcome(order: OrderBody) -> Result<OrderOutcome, BrokerError> {
+    Ok(OrderOutcome {
+        status: status(&order.status)?,
         order_id: order.id,
         filled_qty: order.filled_qty.unwrap_or_default(),
         fill_price: order.filled_avg_price,
-    }
+    })
 }
 
 #[async_trait]
@@ -209,26 +261,50 @@ impl Broker for AlpacaBroker {
         let url = format!("{}/v2/account", self.config.trading_url);
         let body: AccountBody = self
             .send("read account", self.request(Method::GET, url))
-            .await?;
-        Ok(Account { cash: body.cash })
+            .await
+            .map_err(|f| f.error)?;
+        Ok(Account {
+            cash: body.cash,
+            portfolio_value: body.portfolio_value.or(body.equity),
+        })
     }
 
-    async fn positions(&self) -> Result<Vec<Position>, BrokerError> {
+    async fn holdings(&self) -> Result<Holdings, BrokerError> {
         let url = format!("{}/v2/positions", self.config.trading_url);
         let body: Vec<PositionBody> = self
             .send("read positions", self.request(Method::GET, url))
-            .await?;
-        body.into_iter()
-            .map(|p| {
-                let symbol = Symbol::parse(&p.symbol)
-                    .map_err(|e| BrokerError::Permanent(format!("Alpaca position: {e}")))?;
-                Ok(Position {
+            .await
+            .map_err(|f| f.error)?;
+        let mut holdings = Holdings::default();
+        for position in body {
+            let unsupported = |reason: String| UnsupportedPosition {
+                symbol: position.symbol.clone(),
+                reason,
+                market_value: position.market_value,
+            };
+            if let Some(class) = position
+                .asset_class
+                .as_deref()
+                .filter(|c| *c != "us_equity")
+            {
+                holdings.unsupported.push(unsupported(format!(
+                    "asset class `{class}`: only US equities are traded"
+                )));
+                continue;
+            }
+            match Symbol::parse(&position.symbol) {
+                Ok(symbol) => holdings.positions.push(Position {
                     symbol,
-                    qty: p.qty,
-                    price: p.current_price,
-                })
-            })
-            .collect()
+                    qty: position.qty,
+                    price: position.current_price,
+                }),
+                Err(error) => holdings.unsupported.push(unsupported(error.to_string())),
+            }
+        }
+        for left in &holdings.unsupported {
+            tracing::warn!(symbol = %left.symbol, reason = %left.reason, "position left alone");
+        }
+        Ok(holdings)
     }
 
     async fn latest_price(&self, symbol: &Symbol) -> Result<Decimal, BrokerError> {
@@ -238,7 +314,8 @@ impl Broker for AlpacaBroker {
                 &format!("latest trade of {symbol}"),
                 self.request(Method::GET, url),
             )
-            .await?;
+            .await
+            .map_err(|f| f.error)?;
         Ok(body.trade.p)
     }
 
@@ -252,24 +329,37 @@ impl Broker for AlpacaBroker {
             "time_in_force": "day",
             "client_order_id": order.client_order_id,
         }));
-        match self
-            .send::<OrderBody>(
-                &format!("{} {} {}", order.side.as_str(), order.qty, order.symbol),
-                request,
-            )
-            .await
-        {
-            Ok(body) => Ok(outcome(body)),
-            // Alpaca refuses a second order with the same client_order_id: the first one stands.
-            Err(BrokerError::Permanent(message))
-                if message.contains("client_order_id must be unique") =>
-            {
-                tracing::info!(client_order_id = %order.client_order_id, "order already placed, returning it");
-                self.order_by_client_id(&order.client_order_id)
-                    .await
-                    .map(outcome)
-            }
-            Err(error) => Err(error),
+        let what = format!("{} {} {}", order.side.as_str(), order.qty, order.symbol);
+        let failure = match self.send::<OrderBody>(&what, request).await {
+            Ok(body) => return outcome(body),
+            Err(failure) => failure,
+        };
+        let duplicate = matches!(&failure.error, BrokerError::Permanent(message)
+            if message.contains("client_order_id must be unique"));
+        if !duplicate && !failure.maybe_done {
+            return Err(failure.error);
         }
+        // Alpaca refuses a second order with the same client_order_id (the first one stands), and
+        // a lost answer may hide a placed order: either way, what the broker has decides.
+        tracing::info!(client_order_id = %order.client_order_id, error = %failure.error, "looking the order up by client_order_id");
+        match self.order_by_client_id(&order.client_order_id).await {
+            Ok(Some(found)) => Ok(found),
+            Ok(None) if duplicate => Err(BrokerError::Transient(format!(
+                "{what}: Alpaca says client_order_id {} is taken but has no such order; retry later",
+                order.client_order_id
+            ))),
+            Ok(None) => Err(BrokerError::Transient(format!(
+                "{what}: not placed ({}); retry: the same client_order_id keeps it from being placed twice",
+                failure.error
+            ))),
+            Err(lookup) => Err(BrokerError::Transient(format!(
+                "{what}: outcome unknown ({}), and looking it up failed ({lookup}); retry: the same client_order_id keeps it from being placed twice",
+                failure.error
+            ))),
+        }
+    }
+
+    async fn order(&self, client_order_id: &str) -> Result<Option<OrderOutcome>, BrokerError> {
+        self.order_by_client_id(client_order_id).await
     }
 }

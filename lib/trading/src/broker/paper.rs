@@ -9,17 +9,23 @@
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use alchemiser_bus::error_chain;
+use alchemiser_clock::Clock;
 use alchemiser_events::{Decimal, Symbol, SymbolMap, Timestamp};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::{
-    Account, Broker, BrokerError, OrderOutcome, OrderRequest, OrderSide, OrderStatus, Position,
+    Account, Broker, BrokerError, Holdings, OrderOutcome, OrderRequest, OrderSide, OrderStatus,
+    Position,
 };
+
+/// The largest cash balance or position value a paper account may hold (1e15): beyond it the
+/// file is a mistake, and bounded values keep every sum and product exact.
+const MAX_PAPER_VALUE: Decimal = Decimal::from_parts(2_764_472_320, 232_830, 0, false, 0);
 
 /// The paper account as stored on disk.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,6 +131,16 @@ impl PortfolioFile {
                     format!("is {}: it must be positive", position.price),
                 ));
             }
+            let value = position.qty.checked_mul(position.price);
+            if value.is_none_or(|value| value > MAX_PAPER_VALUE) {
+                return Err(rule(
+                    format!("positions[{index}]"),
+                    format!(
+                        "is worth {} × {}: a paper position is worth at most {MAX_PAPER_VALUE}",
+                        position.qty, position.price
+                    ),
+                ));
+            }
         }
         if let Some((symbol, price)) = self.prices.iter().find(|(_, p)| **p <= Decimal::ZERO) {
             return Err(rule(
@@ -153,7 +169,7 @@ impl PortfolioFile {
                 .sum::<Decimal>()
     }
 
-    fn fill(&mut self, order: &OrderRequest) -> Result<OrderOutcome, BrokerError> {
+    fn fill(&mut self, order: &OrderRequest, at: Timestamp) -> Result<OrderOutcome, BrokerError> {
         if let Some(done) = self
             .orders
             .iter()
@@ -174,7 +190,12 @@ impl PortfolioFile {
                 order.symbol
             ))
         })?;
-        let cost = order.qty * price;
+        let cost = order.qty.checked_mul(price).ok_or_else(|| {
+            BrokerError::Permanent(format!(
+                "order of {} {} at {price} is too large to price",
+                order.qty, order.symbol
+            ))
+        })?;
         match order.side {
             OrderSide::Buy => {
                 if cost > self.cash {
@@ -224,7 +245,7 @@ impl PortfolioFile {
             side: order.side.as_str().to_owned(),
             qty: order.qty,
             price,
-            filled_at: Timestamp::now(),
+            filled_at: at,
         };
         let outcome = filled.outcome();
         self.orders.push(filled);
@@ -281,6 +302,7 @@ pub enum PaperBrokerError {
 pub struct PaperBroker {
     state: Mutex<PortfolioFile>,
     path: Option<PathBuf>,
+    clock: Arc<dyn Clock>,
 }
 
 impl PaperBroker {
@@ -289,7 +311,14 @@ impl PaperBroker {
         Self {
             state: Mutex::new(portfolio),
             path: None,
+            clock: alchemiser_clock::system(),
         }
+    }
+
+    /// Fills are timed by `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// A paper account kept in `path`.
@@ -299,6 +328,7 @@ impl PaperBroker {
         Ok(Self {
             state: Mutex::new(portfolio),
             path: Some(path),
+            clock: alchemiser_clock::system(),
         })
     }
 
@@ -368,10 +398,16 @@ fn lock_file(path: &Path) -> Result<File, BrokerError> {
 #[async_trait]
 impl Broker for PaperBroker {
     async fn account(&self) -> Result<Account, BrokerError> {
-        self.with_state(|state| Ok((Account { cash: state.cash }, false)))
+        self.with_state(|state| {
+            let account = Account {
+                cash: state.cash,
+                portfolio_value: None,
+            };
+            Ok((account, false))
+        })
     }
 
-    async fn positions(&self) -> Result<Vec<Position>, BrokerError> {
+    async fn holdings(&self) -> Result<Holdings, BrokerError> {
         self.with_state(|state| {
             let positions = state
                 .positions
@@ -382,7 +418,13 @@ impl Broker for PaperBroker {
                     price: p.price,
                 })
                 .collect();
-            Ok((positions, false))
+            Ok((
+                Holdings {
+                    positions,
+                    unsupported: Vec::new(),
+                },
+                false,
+            ))
         })
     }
 
@@ -398,10 +440,22 @@ impl Broker for PaperBroker {
     }
 
     async fn place_market_order(&self, order: &OrderRequest) -> Result<OrderOutcome, BrokerError> {
+        let at = Timestamp(self.clock.now());
         self.with_state(|state| {
             let before = state.orders.len();
-            let outcome = state.fill(order)?;
+            let outcome = state.fill(order, at)?;
             Ok((outcome, state.orders.len() != before))
+        })
+    }
+
+    async fn order(&self, client_order_id: &str) -> Result<Option<OrderOutcome>, BrokerError> {
+        self.with_state(|state| {
+            let found = state
+                .orders
+                .iter()
+                .find(|o| o.client_order_id == client_order_id)
+                .map(PaperOrder::outcome);
+            Ok((found, false))
         })
     }
 }

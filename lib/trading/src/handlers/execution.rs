@@ -1,45 +1,65 @@
 //! The execution handler: `RebalancePlanned` → `TradeExecuted` → `WorkflowCompleted` |
-//! `WorkflowFailed`, placing the plan's orders.
+//! `WorkflowFailed`, placing the plan's orders — or, for a plan that is stale, made from an account
+//! that has moved, or derived from an archive replay, refusing or dry-running it visibly.
 
 use std::sync::Arc;
 
 use alchemiser_bus::{Delivery, EventHandler, HandlerError};
+use alchemiser_clock::Clock;
 use alchemiser_events::{
-    Event, EventType, RebalancePlanned, TradeExecuted, WorkflowCompleted, WorkflowFailed,
+    Event, EventHeader, EventType, RebalancePlanned, Timestamp, TradeExecuted, WorkflowCompleted,
+    WorkflowFailed,
 };
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
 use super::{follow, workflow_started_at, wrong_event, WORKFLOW_TYPE};
 use crate::broker::Broker;
-use crate::orders::{execute_plan, ExecutionMode};
+use crate::orders::{
+    execute_plan, ExecutionMode, ExecutionReport, ExecutionSettings, PlanOutcome, Refusal,
+};
+
+/// The `idempotency_scope` of a dry run: its completion never stands for the live run.
+pub const DRY_RUN_SCOPE: &str = "dry-run";
 
 /// `RebalancePlanned` → `TradeExecuted` → `WorkflowCompleted` | `WorkflowFailed`.
 pub struct ExecutionHandler {
     broker: Arc<dyn Broker>,
-    allow_replay_execution: bool,
+    settings: ExecutionSettings,
+    clock: Arc<dyn Clock>,
 }
 
 impl ExecutionHandler {
-    /// An execution handler placing orders with `broker`. Replayed events place orders only when
-    /// `allow_replay_execution` is set.
-    pub fn new(broker: Arc<dyn Broker>, allow_replay_execution: bool) -> Self {
+    /// An execution handler placing orders with `broker` under `settings`.
+    pub fn new(broker: Arc<dyn Broker>, settings: ExecutionSettings) -> Self {
         Self {
             broker,
-            allow_replay_execution,
+            settings,
+            clock: alchemiser_clock::system(),
         }
     }
 
-    /// Whether orders are placed for this delivery.
-    pub fn mode_for(&self, delivery: &Delivery) -> ExecutionMode {
-        match &delivery.replay_name {
-            Some(replay) if !self.allow_replay_execution => ExecutionMode::DryRun {
+    /// Ages and waits are measured by `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Whether orders are placed for this plan: not when it (or any event before it) came from
+    /// an archive replay, unless the stage allows replay execution.
+    pub fn mode_for(&self, planned: &RebalancePlanned) -> ExecutionMode {
+        match planned.header.provenance().replay_name {
+            Some(replay) if !self.settings.allow_replay_execution => ExecutionMode::DryRun {
                 reason: format!(
-                    "replayed from the archive by `{replay}`; set ALLOW_REPLAY_EXECUTION=true to place orders on replays"
+                    "derived from the archive replay `{replay}`; set ALLOW_REPLAY_EXECUTION=true to place orders on replays"
                 ),
             },
             _ => ExecutionMode::Live,
         }
+    }
+
+    fn now(&self) -> Timestamp {
+        Timestamp(self.clock.now())
     }
 
     /// Executes one plan.
@@ -47,13 +67,38 @@ impl ExecutionHandler {
         &self,
         planned: &RebalancePlanned,
         mode: &ExecutionMode,
+        delivery: &Delivery,
     ) -> Result<Vec<Event>, HandlerError> {
-        let report = execute_plan(&planned.rebalance_plan, self.broker.as_ref(), mode).await?;
+        let outcome = execute_plan(
+            &planned.rebalance_plan,
+            self.broker.as_ref(),
+            mode,
+            &self.settings,
+            self.clock.as_ref(),
+            delivery.deadline,
+        )
+        .await?;
+        match outcome {
+            PlanOutcome::Executed(report) => Ok(self.executed(planned, &report)),
+            PlanOutcome::Refused(refusal) => Ok(vec![self.refused(planned, &refusal)]),
+        }
+    }
+
+    fn executed(&self, planned: &RebalancePlanned, report: &ExecutionReport) -> Vec<Event> {
+        let plan = &planned.rebalance_plan;
         let mut execution_data = Map::new();
-        execution_data.insert("plan_id".into(), json!(planned.rebalance_plan.plan_id));
+        execution_data.insert("plan_id".into(), json!(plan.plan_id));
         execution_data.insert("dry_run".into(), json!(report.dry_run));
         if let Some(reason) = &report.dry_run_reason {
             execution_data.insert("dry_run_reason".into(), json!(reason));
+        }
+        // Read by the Python system's consumers.
+        execution_data.insert(
+            "total_trade_value".into(),
+            json!(report.total_trade_value()),
+        );
+        if report.resumed > 0 {
+            execution_data.insert("orders_resumed".into(), json!(report.resumed));
         }
         execution_data.insert(
             "orders".into(),
@@ -61,7 +106,12 @@ impl ExecutionHandler {
         );
         let failure_reason = report.failure_reason();
         let executed = TradeExecuted {
-            header: follow(&planned.header, EventType::TradeExecuted, "execution"),
+            header: follow(
+                &planned.header,
+                EventType::TradeExecuted,
+                "execution",
+                self.now(),
+            ),
             execution_data,
             success: failure_reason.is_none(),
             orders_placed: report.orders_placed(),
@@ -69,48 +119,89 @@ impl ExecutionHandler {
             failure_reason: failure_reason.clone(),
             failed_symbols: report.failed_symbols(),
         };
-        let started_at = workflow_started_at(&planned.header);
         let finale = match failure_reason {
-            None => {
-                let header = follow(&executed.header, EventType::WorkflowCompleted, "execution");
-                let duration = (header.timestamp.0 - started_at.0)
-                    .num_milliseconds()
-                    .max(0) as u64;
-                Event::from(WorkflowCompleted {
-                    workflow_type: WORKFLOW_TYPE.into(),
-                    workflow_duration_ms: duration,
-                    success: true,
-                    summary: json!({
-                        "plan_id": planned.rebalance_plan.plan_id,
-                        "trades_required": planned.trades_required,
-                        "orders_placed": executed.orders_placed,
-                        "orders_succeeded": executed.orders_succeeded,
-                        "total_trade_value": planned.rebalance_plan.total_trade_value,
-                        "dry_run": report.dry_run,
-                    })
-                    .as_object()
-                    .cloned()
-                    .unwrap_or_default(),
-                    header,
-                })
-            }
+            None => self.completed(planned, &executed, report),
             Some(reason) => Event::from(WorkflowFailed {
-                header: follow(&executed.header, EventType::WorkflowFailed, "execution"),
+                header: follow(
+                    &executed.header,
+                    EventType::WorkflowFailed,
+                    "execution",
+                    self.now(),
+                ),
                 workflow_type: WORKFLOW_TYPE.into(),
                 failure_reason: reason,
                 failure_step: "execution".into(),
-                error_details: json!({
-                    "plan_id": planned.rebalance_plan.plan_id,
+                error_details: object(json!({
+                    "plan_id": plan.plan_id,
                     "failed_symbols": executed.failed_symbols,
                     "orders_placed": executed.orders_placed,
                     "orders_succeeded": executed.orders_succeeded,
-                })
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
+                })),
             }),
         };
-        Ok(vec![executed.into(), finale])
+        vec![executed.into(), finale]
+    }
+
+    fn completed(
+        &self,
+        planned: &RebalancePlanned,
+        executed: &TradeExecuted,
+        report: &ExecutionReport,
+    ) -> Event {
+        let header = follow(
+            &executed.header,
+            EventType::WorkflowCompleted,
+            "execution",
+            self.now(),
+        );
+        let started_at = workflow_started_at(&planned.header);
+        let duration = u64::try_from((header.timestamp.0 - started_at.0).num_milliseconds())
+            .unwrap_or_default();
+        Event::from(WorkflowCompleted {
+            workflow_type: WORKFLOW_TYPE.into(),
+            workflow_duration_ms: duration,
+            success: true,
+            summary: object(json!({
+                "plan_id": planned.rebalance_plan.plan_id,
+                "trades_required": planned.trades_required,
+                "orders_placed": executed.orders_placed,
+                "orders_succeeded": executed.orders_succeeded,
+                "total_trade_value": report.total_trade_value(),
+                "dry_run": report.dry_run,
+            })),
+            header,
+        })
+    }
+
+    /// A plan not traded at all: the workflow fails, naming the check and the numbers.
+    fn refused(&self, planned: &RebalancePlanned, refusal: &Refusal) -> Event {
+        let plan = &planned.rebalance_plan;
+        tracing::warn!(plan_id = %plan.plan_id, check = refusal.check(), %refusal, "plan refused");
+        let header: EventHeader = follow(
+            &planned.header,
+            EventType::WorkflowFailed,
+            "execution",
+            self.now(),
+        );
+        Event::from(WorkflowFailed {
+            header,
+            workflow_type: WORKFLOW_TYPE.into(),
+            failure_reason: format!("plan {} refused: {refusal}", plan.plan_id),
+            failure_step: "execution".into(),
+            error_details: object(json!({
+                "plan_id": plan.plan_id,
+                "check": refusal.check(),
+                "plan_timestamp": plan.timestamp,
+                "orders_placed": 0,
+            })),
+        })
+    }
+}
+
+fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
     }
 }
 
@@ -123,9 +214,31 @@ impl EventHandler for ExecutionHandler {
     async fn handle(&self, event: &Event, delivery: &Delivery) -> Result<Vec<Event>, HandlerError> {
         match event {
             Event::RebalancePlanned(planned) => {
-                self.execute(planned, &self.mode_for(delivery)).await
+                self.execute(planned, &self.mode_for(planned), delivery)
+                    .await
             }
             other => Err(wrong_event("execution", other)),
+        }
+    }
+
+    fn idempotency_scope(&self, event: &Event) -> Option<&'static str> {
+        match event {
+            Event::RebalancePlanned(planned) => {
+                matches!(self.mode_for(planned), ExecutionMode::DryRun { .. })
+                    .then_some(DRY_RUN_SCOPE)
+            }
+            _ => None,
+        }
+    }
+
+    /// One plan per account at a time: two plans placing orders at once would each size their
+    /// buys from the same cash.
+    fn exclusive_group(&self, event: &Event) -> Option<String> {
+        match event {
+            Event::RebalancePlanned(planned) if self.mode_for(planned) == ExecutionMode::Live => {
+                Some("broker-account".into())
+            }
+            _ => None,
         }
     }
 }

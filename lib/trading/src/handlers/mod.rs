@@ -9,15 +9,17 @@ mod strategy;
 use std::sync::Arc;
 
 use alchemiser_bus::{EventHandler, HandlerError, InMemoryBus};
+use alchemiser_clock::Clock;
 use alchemiser_events::{Event, EventHeader, EventType, HandlerName, Timestamp, ROUTES};
 use serde_json::{json, Map, Value};
 
-pub use execution::ExecutionHandler;
+pub use execution::{ExecutionHandler, DRY_RUN_SCOPE};
 pub use monitor::{MonitorHandler, WorkflowOutcome};
 pub use portfolio::PortfolioHandler;
 pub use strategy::{AllocationError, StrategyHandler};
 
 use crate::broker::{Broker, BrokerError};
+use crate::orders::ExecutionSettings;
 use crate::planner::PlannerConfig;
 
 /// The `workflow_type` of every event this crate emits.
@@ -36,9 +38,15 @@ impl From<BrokerError> for HandlerError {
     }
 }
 
-/// A header for an event caused by `cause`, carrying the workflow's start time along.
-pub(crate) fn follow(cause: &EventHeader, event_type: EventType, module: &str) -> EventHeader {
-    let mut header = EventHeader::caused_by(cause, event_type, module);
+/// A header for an event caused by `cause` at `at`, carrying the workflow's start time (and the
+/// cause's provenance) along.
+pub(crate) fn follow(
+    cause: &EventHeader,
+    event_type: EventType,
+    module: &str,
+    at: Timestamp,
+) -> EventHeader {
+    let mut header = EventHeader::caused_by(cause, event_type, module, at);
     let started = cause
         .metadata
         .as_ref()
@@ -81,15 +89,18 @@ pub struct Workflow {
 }
 
 impl Workflow {
-    /// Handlers over `broker`.
+    /// Handlers over `broker`, timed by `clock`.
     pub fn new(
         broker: Arc<dyn Broker>,
         planner: PlannerConfig,
-        allow_replay_execution: bool,
+        execution: ExecutionSettings,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
-            portfolio: Arc::new(PortfolioHandler::new(broker.clone(), planner)),
-            execution: Arc::new(ExecutionHandler::new(broker, allow_replay_execution)),
+            portfolio: Arc::new(
+                PortfolioHandler::new(broker.clone(), planner).with_clock(clock.clone()),
+            ),
+            execution: Arc::new(ExecutionHandler::new(broker, execution).with_clock(clock)),
             monitor: Arc::new(MonitorHandler::new()),
         }
     }

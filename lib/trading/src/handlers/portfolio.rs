@@ -4,59 +4,95 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use alchemiser_bus::{Delivery, EventHandler, HandlerError};
+use alchemiser_clock::Clock;
 use alchemiser_events::{
-    Event, EventType, RebalancePlan, RebalancePlanned, SignalGenerated, SCHEMA_VERSION,
+    derived_id, Event, EventType, RebalancePlan, RebalancePlanned, SignalGenerated, Timestamp,
+    SCHEMA_VERSION,
 };
 use async_trait::async_trait;
+use serde_json::{json, Map};
 
 use super::{follow, wrong_event};
-use crate::broker::{Broker, BrokerError};
+use crate::broker::{Broker, BrokerError, UnsupportedPosition};
 use crate::planner::{plan_rebalance, PlannerConfig, PortfolioSnapshot};
 
 /// `SignalGenerated` → `RebalancePlanned`, from the broker's account.
 pub struct PortfolioHandler {
     broker: Arc<dyn Broker>,
     config: PlannerConfig,
+    clock: Arc<dyn Clock>,
 }
 
 impl PortfolioHandler {
     /// A portfolio handler planning against `broker`'s account.
     pub fn new(broker: Arc<dyn Broker>, config: PlannerConfig) -> Self {
-        Self { broker, config }
+        Self {
+            broker,
+            config,
+            clock: alchemiser_clock::system(),
+        }
     }
 
-    async fn snapshot(&self, signal: &SignalGenerated) -> Result<PortfolioSnapshot, BrokerError> {
-        let cash = self.broker.account().await?.cash;
-        let positions = self.broker.positions().await?;
+    /// Plans are timed by `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    async fn snapshot(
+        &self,
+        signal: &SignalGenerated,
+    ) -> Result<(PortfolioSnapshot, Vec<UnsupportedPosition>), BrokerError> {
+        let account = self.broker.account().await?;
+        let holdings = self.broker.holdings().await?;
         let mut prices = BTreeMap::new();
         for symbol in signal.consolidated_portfolio.target_allocations.keys() {
-            if !positions.iter().any(|p| &p.symbol == symbol) {
+            if !holdings.positions.iter().any(|p| &p.symbol == symbol) {
                 prices.insert(symbol.clone(), self.broker.latest_price(symbol).await?);
             }
         }
-        Ok(PortfolioSnapshot {
-            cash,
-            positions,
+        let snapshot = PortfolioSnapshot {
+            cash: account.cash,
+            positions: holdings.positions,
             prices,
-        })
+            portfolio_value: account.portfolio_value,
+        };
+        Ok((snapshot, holdings.unsupported))
+    }
+
+    /// The plan id of a signal: derived from the signal's event id alone, so planning the same
+    /// signal again (a redelivery after a lost record, a replay) gives the same plan id — hence
+    /// the same client order ids, which the broker never places twice.
+    pub fn plan_id(signal: &SignalGenerated) -> String {
+        format!("plan-{}", derived_id(&["plan", &signal.header.event_id]))
     }
 
     /// Plans the rebalance for one signal.
     pub async fn plan(&self, signal: &SignalGenerated) -> Result<RebalancePlanned, HandlerError> {
-        let snapshot = self.snapshot(signal).await?;
+        let (snapshot, left_alone) = self.snapshot(signal).await?;
         let proposal = plan_rebalance(
             &signal.consolidated_portfolio.target_allocations,
             &snapshot,
             &self.config,
         )
         .map_err(|e| HandlerError::Permanent(e.to_string()))?;
-        let header = follow(&signal.header, EventType::RebalancePlanned, "portfolio");
+        let header = follow(
+            &signal.header,
+            EventType::RebalancePlanned,
+            "portfolio",
+            Timestamp(self.clock.now()),
+        );
+        let mut metadata = Map::new();
+        if !left_alone.is_empty() {
+            // Reported, never traded: positions the contract cannot represent.
+            metadata.insert("positions_left_alone".into(), json!(left_alone));
+        }
         let plan = RebalancePlan {
             schema_version: SCHEMA_VERSION.into(),
             correlation_id: header.correlation_id.clone(),
             causation_id: signal.header.event_id.clone(),
             timestamp: header.timestamp,
-            plan_id: format!("plan-{}", uuid_suffix(&header.event_id)),
+            plan_id: Self::plan_id(signal),
             strategy_id: None,
             items: proposal.items,
             total_portfolio_value: proposal.total_portfolio_value,
@@ -64,7 +100,7 @@ impl PortfolioHandler {
             max_drift_tolerance: self.config.max_drift_tolerance,
             execution_urgency: Default::default(),
             estimated_duration_minutes: None,
-            metadata: None,
+            metadata: (!metadata.is_empty()).then_some(metadata),
         };
         Ok(RebalancePlanned {
             header,
@@ -73,14 +109,6 @@ impl PortfolioHandler {
             trades_required: proposal.trades_required,
         })
     }
-}
-
-/// The random part of a generated event id, reused so a plan's id names its event.
-fn uuid_suffix(event_id: &str) -> &str {
-    event_id
-        .strip_prefix(EventType::RebalancePlanned.id_prefix())
-        .map(|rest| rest.trim_start_matches('-'))
-        .unwrap_or(event_id)
 }
 
 #[async_trait]

@@ -1,9 +1,12 @@
 //! The strategy handler: starts a workflow for a target allocation.
 
+use std::sync::Arc;
+
 use alchemiser_bus::{error_chain, HandlerError, TriggerHandler};
+use alchemiser_clock::Clock;
 use alchemiser_events::{
     ConsolidatedPortfolio, Decimal, Event, EventHeader, EventType, SignalGenerated, SymbolMap,
-    WorkflowStarted, SCHEMA_VERSION,
+    Timestamp, WorkflowStarted, SCHEMA_VERSION,
 };
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
@@ -15,6 +18,7 @@ use super::{follow, WORKFLOW_STARTED_AT, WORKFLOW_TYPE};
 pub struct StrategyHandler {
     allocation: SymbolMap<Decimal>,
     strategy_name: String,
+    clock: Arc<dyn Clock>,
 }
 
 impl StrategyHandler {
@@ -23,7 +27,14 @@ impl StrategyHandler {
         Self {
             allocation,
             strategy_name: strategy_name.into(),
+            clock: alchemiser_clock::system(),
         }
+    }
+
+    /// Triggers are timed by `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Reads a target-allocation file: either `{"SPY": "0.6", "TLT": "0.4"}` or
@@ -48,11 +59,18 @@ impl StrategyHandler {
         Ok(Self::new(named.target_allocations, named.strategy))
     }
 
-    /// Starts one workflow run. The allocation is validated here, so a bad allocation file is
-    /// reported before anything is published.
-    pub fn start(&self, requested_by: &str) -> Result<Vec<Event>, HandlerError> {
+    /// Starts one workflow run at `at`. With a `trigger_id` (a schedule's execution id) the
+    /// workflow's ids derive from it, so the same tick delivered twice starts the same workflow.
+    /// The allocation is validated here, so a bad allocation file is reported before anything is
+    /// published.
+    pub fn start(
+        &self,
+        requested_by: &str,
+        at: Timestamp,
+        trigger_id: Option<&str>,
+    ) -> Result<Vec<Event>, HandlerError> {
         let mut started_header =
-            EventHeader::start_workflow(EventType::WorkflowStarted, "strategy");
+            EventHeader::start_workflow(EventType::WorkflowStarted, "strategy", at, trigger_id);
         let started_at = started_header.timestamp.to_wire();
         started_header
             .metadata
@@ -67,7 +85,7 @@ impl StrategyHandler {
                 .cloned()
                 .unwrap_or_default(),
         };
-        let header = follow(&started.header, EventType::SignalGenerated, "strategy");
+        let header = follow(&started.header, EventType::SignalGenerated, "strategy", at);
         let signal = SignalGenerated {
             signals_data: json!({
                 self.strategy_name.clone(): {
@@ -114,18 +132,20 @@ impl TriggerHandler for StrategyHandler {
             .get("source")
             .and_then(Value::as_str)
             .unwrap_or("manual invocation");
+        let trigger = self.trigger_key(payload);
+        let at = Timestamp(self.clock.now());
         let override_allocation = payload.get("target_allocations").or_else(|| {
             payload
                 .get("detail")
                 .and_then(|d| d.get("target_allocations"))
         });
         match override_allocation {
-            None => self.start(requested_by),
+            None => self.start(requested_by, at, trigger.as_deref()),
             Some(allocation) => Self::from_allocation_json(&allocation.to_string())
                 .map_err(|error| {
                     HandlerError::Permanent(format!("target_allocations: {}", error_chain(&error)))
                 })?
-                .start(requested_by),
+                .start(requested_by, at, trigger.as_deref()),
         }
     }
 }
