@@ -43,6 +43,17 @@ pub trait EventHandler: Send + Sync {
     fn exclusive_group(&self, _event: &Event) -> Option<String> {
         None
     }
+
+    /// The events that say `event` failed for good (its workflow's WorkflowFailed), published
+    /// once the failure is recorded as the dead letter `dead_letter`.
+    fn on_permanent_failure(
+        &self,
+        _event: &Event,
+        _reason: &str,
+        _dead_letter: &str,
+    ) -> Vec<Event> {
+        Vec::new()
+    }
 }
 
 /// Something that starts a chain of events from an input that is not a contract event: a
@@ -55,6 +66,17 @@ pub trait TriggerHandler: Send + Sync {
 
     /// Handles one trigger and returns the events it starts, to be published by the caller.
     async fn handle(&self, payload: &serde_json::Value) -> Result<Vec<Event>, HandlerError>;
+
+    /// The events that say the trigger failed for good, published once the failure is recorded
+    /// as the dead letter `dead_letter`.
+    fn on_permanent_failure(
+        &self,
+        _payload: &serde_json::Value,
+        _reason: &str,
+        _dead_letter: &str,
+    ) -> Vec<Event> {
+        Vec::new()
+    }
 }
 
 /// How an event reached its handler, beyond the event itself (where it came from is the event's
@@ -64,17 +86,28 @@ pub struct Delivery {
     /// When the invocation handling it times out, if it can: a handler that waits (for fills,
     /// say) stops waiting well before.
     pub deadline: Option<chrono::DateTime<chrono::Utc>>,
+    /// The EventBridge `source` it came with, when it came in an envelope.
+    pub source: Option<String>,
 }
 
 impl Delivery {
-    /// A delivery without a deadline (in-process, the CLI).
+    /// A delivery without a deadline or envelope (in-process, the CLI).
     pub fn live() -> Self {
         Self::default()
     }
 
     /// A delivery whose handling must end by `deadline`.
     pub fn until(deadline: Option<chrono::DateTime<chrono::Utc>>) -> Self {
-        Self { deadline }
+        Self {
+            deadline,
+            source: None,
+        }
+    }
+
+    /// The same delivery, from `source`.
+    pub fn from_source(mut self, source: Option<String>) -> Self {
+        self.source = source;
+        self
     }
 }
 

@@ -19,7 +19,7 @@ pub mod samples;
 mod schema;
 mod validate;
 
-pub use dead_letter::FailureRecord;
+pub use dead_letter::{DeadLetter, DeadLetterKind, FailureRecord, NotRedrivable};
 pub use decode::{decode, decode_value, Envelope, EnvelopeMeta, ReceivedEvent};
 pub use error::{ContractError, ParseError};
 pub use event::{

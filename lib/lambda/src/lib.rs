@@ -15,12 +15,14 @@
 
 #![warn(missing_docs)]
 
+/// CloudWatch EMF metrics (the `alchemiser-metrics` crate).
+pub use alchemiser_metrics as metrics;
+
 pub mod env;
 pub mod failures;
 pub mod idempotency;
 mod invoker;
 pub mod logging;
-pub mod metrics;
 mod runtime;
 
 pub use invoker::{

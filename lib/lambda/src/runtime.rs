@@ -20,7 +20,7 @@ use crate::invoker::{
     Adapters, InvocationContext, InvocationError, Invoke, Invoker, TriggerInvoker,
 };
 use crate::logging;
-use crate::metrics::Metrics;
+use alchemiser_metrics::Metrics;
 
 /// The runtime's own settings are wrong.
 #[derive(Debug, Error)]

@@ -54,6 +54,9 @@ pub enum OperationsError {
         /// What to check next.
         hint: String,
     },
+    /// The dead-letter queue could not be read or changed.
+    #[error(transparent)]
+    Queue(#[from] alchemiser_deadletters::QueueError),
     /// Neither the SSM parameter nor the queue name led to the dead-letter queue.
     #[error("cannot find the dead-letter queue of stage {stage}: SSM parameter {parameter}: {ssm_error}; GetQueueUrl {queue_name}: {queue_error}. Deploy the stage (scripts/deploy {stage}) or pass --queue-url")]
     QueueNotFound {

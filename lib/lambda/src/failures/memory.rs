@@ -20,12 +20,10 @@ impl MemoryFailureSink {
 
 #[async_trait]
 impl FailureSink for MemoryFailureSink {
-    async fn record(&self, failure: &FailureRecord) -> Result<(), SinkError> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(failure.clone());
-        Ok(())
+    async fn record(&self, failure: &FailureRecord) -> Result<String, SinkError> {
+        let mut records = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        records.push(failure.clone());
+        Ok(format!("memory-{}", records.len()))
     }
 
     fn location(&self) -> String {

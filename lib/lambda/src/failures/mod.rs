@@ -26,8 +26,9 @@ pub struct SinkError {
 /// Records permanent failures.
 #[async_trait]
 pub trait FailureSink: Send + Sync {
-    /// Records one failure; an error means it was NOT recorded.
-    async fn record(&self, failure: &FailureRecord) -> Result<(), SinkError>;
+    /// Records one failure and returns the record's id (the SQS message id); an error means it
+    /// was NOT recorded.
+    async fn record(&self, failure: &FailureRecord) -> Result<String, SinkError>;
     /// Where records go, for messages.
     fn location(&self) -> String;
 }

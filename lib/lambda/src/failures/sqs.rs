@@ -31,14 +31,15 @@ impl SqsFailureSink {
 
 #[async_trait]
 impl FailureSink for SqsFailureSink {
-    async fn record(&self, failure: &FailureRecord) -> Result<(), SinkError> {
+    async fn record(&self, failure: &FailureRecord) -> Result<String, SinkError> {
         let body = serde_json::to_string(failure).map_err(|e| self.error(e))?;
         let error_class = MessageAttributeValue::builder()
             .data_type("String")
             .string_value(&failure.error_class)
             .build()
             .map_err(|e| self.error(e))?;
-        self.client
+        let sent = self
+            .client
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(body)
@@ -46,7 +47,7 @@ impl FailureSink for SqsFailureSink {
             .send()
             .await
             .map_err(|e| self.error(e))?;
-        Ok(())
+        Ok(sent.message_id.unwrap_or_default())
     }
 
     fn location(&self) -> String {

@@ -59,7 +59,8 @@ impl Invoker {
                 )
                 .await;
         }
-        let delivery = Delivery::until(context.deadline);
+        let delivery = Delivery::until(context.deadline)
+            .from_source(received.envelope.as_ref().map(|meta| meta.source.clone()));
         let key = match self.handler.idempotency_scope(event) {
             Some(scope) => format!("{function}#{}#{scope}", event.event_id()),
             None => format!("{function}#{}", event.event_id()),
@@ -69,7 +70,8 @@ impl Invoker {
             .exclusive_group(event)
             .map(|group| format!("{function}#{group}"));
         let guard = Guard::new(key, &hashed_content(event)).with_lease(lease);
-        self.pipeline
+        let outcome = self
+            .pipeline
             .guarded(
                 Some(guard),
                 payload,
@@ -77,7 +79,15 @@ impl Invoker {
                 context,
                 self.handler.handle(event, &delivery),
             )
-            .await
+            .await?;
+        if let InvocationOutcome::RecordedFailure {
+            reason, record_id, ..
+        } = &outcome
+        {
+            let announced = self.handler.on_permanent_failure(event, reason, record_id);
+            self.pipeline.announce(announced).await;
+        }
+        Ok(outcome)
     }
 }
 

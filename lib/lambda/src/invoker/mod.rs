@@ -20,7 +20,7 @@ pub use trigger::TriggerInvoker;
 
 use crate::failures::FailureSink;
 use crate::idempotency::{IdempotencyConfig, IdempotencyStore};
-use crate::metrics::Metrics;
+use alchemiser_metrics::Metrics;
 
 /// What the runtime knows of one invocation beyond its payload.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -78,6 +78,8 @@ pub enum InvocationOutcome {
         reason: String,
         /// Where it was recorded.
         recorded_at: String,
+        /// The record's id there (the dead letter's message id).
+        record_id: String,
     },
 }
 
@@ -97,8 +99,9 @@ impl InvocationOutcome {
             InvocationOutcome::RecordedFailure {
                 reason,
                 recorded_at,
+                record_id,
             } => {
-                json!({"status": "permanent_failure_recorded", "reason": reason, "recorded_at": recorded_at})
+                json!({"status": "permanent_failure_recorded", "reason": reason, "recorded_at": recorded_at, "record_id": record_id})
             }
         }
     }

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::{Adapters, InvocationContext, InvocationError, InvocationOutcome};
 use crate::idempotency::{payload_hash, Claim, ClaimRequest, Lease, LeaseRequest, StoredResult};
-use crate::metrics::OrderCounts;
+use alchemiser_metrics::OrderCounts;
 
 /// What guards one unit of work: its idempotency key, the hash of the payload it stands for, and
 /// the lease it must hold while it runs, if any.
@@ -106,9 +106,10 @@ impl Pipeline {
         };
         let failures = &self.adapters.failures;
         match failures.record(&record).await {
-            Ok(()) => Ok(InvocationOutcome::RecordedFailure {
+            Ok(record_id) => Ok(InvocationOutcome::RecordedFailure {
                 reason,
                 recorded_at: failures.location(),
+                record_id,
             }),
             Err(error) => {
                 let record_error = error_chain(&error);
@@ -363,6 +364,19 @@ impl Pipeline {
                 self.adapters.metrics.failure("transient");
                 Err(InvocationError::Transient(reason))
             }
+        }
+    }
+
+    /// After a recorded permanent failure: publishes what the handler says about it (its
+    /// workflow's WorkflowFailed). Best effort: the dead letter is the durable record, and the
+    /// sweep fails the workflow from it if this publish is lost.
+    pub(crate) async fn announce(&self, events: Vec<Event>) {
+        if events.is_empty() {
+            return;
+        }
+        let report = self.adapters.bus.publish(events).await;
+        for lost in report.undelivered.iter().filter(|u| u.parked_at.is_none()) {
+            tracing::warn!(event_id = %lost.event_id, reason = %lost.reason, "the failure's announcement was not published; the sweep will fail the workflow from the dead letter");
         }
     }
 

@@ -52,7 +52,8 @@ impl Invoke for TriggerInvoker {
         async {
             let guard =
                 key.map(|key| Guard::new(format!("{}#{key}", self.pipeline.function), &payload));
-            self.pipeline
+            let outcome = self
+                .pipeline
                 .guarded(
                     guard,
                     &payload,
@@ -60,7 +61,17 @@ impl Invoke for TriggerInvoker {
                     context,
                     self.handler.handle(&payload),
                 )
-                .await
+                .await?;
+            if let InvocationOutcome::RecordedFailure {
+                reason, record_id, ..
+            } = &outcome
+            {
+                let announced = self
+                    .handler
+                    .on_permanent_failure(&payload, reason, record_id);
+                self.pipeline.announce(announced).await;
+            }
+            Ok(outcome)
         }
         .instrument(span)
         .await

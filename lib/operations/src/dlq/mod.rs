@@ -1,7 +1,8 @@
-//! The dead-letter queue: understand a record ([`record`]), read and redrive the queue ([`queue`]).
+//! The dead-letter queue: read and redrive it ([`queue`]); what a record means is the contract's
+//! ([`DeadLetter`]).
 //!
 //! Three kinds of record land in `alchemiser-event-dlq-<stage>`:
-//! 1. [`FailureRecord`]s our functions write for permanent failures (`function`, `reason`,
+//! 1. [`alchemiser_events::FailureRecord`]s our functions write for permanent failures (`function`, `reason`,
 //!    `error_class`, `event` as received, ...);
 //! 2. Lambda asynchronous-invocation on-failure destination records (`requestContext` with
 //!    `condition` and `functionArn`, `requestPayload` = the original event, `responsePayload`
@@ -13,10 +14,49 @@
 //! deleted.
 
 mod queue;
-mod record;
 
+pub use alchemiser_deadletters::dead_letter_from_message;
+pub use alchemiser_events::{DeadLetter, DeadLetterKind, NotRedrivable};
 pub use queue::{
-    dead_letter_from_message, redrive_publisher_config, DeadLetterQueue, RedriveFailure,
-    RedriveReport, RedriveSelection, Redriven,
+    redrive_publisher_config, DeadLetterQueue, RedriveFailure, RedriveReport, RedriveSelection,
+    Redriven,
 };
-pub use record::{format_age, DeadLetter, DeadLetterKind, NotRedrivable};
+
+/// Formats an age like `3d4h`, `2h5m`, `42s`.
+pub fn format_age(age: Option<chrono::TimeDelta>) -> String {
+    let Some(age) = age else {
+        return "-".into();
+    };
+    let secs = age.num_seconds().max(0);
+    let (d, h, m, s) = (
+        secs / 86_400,
+        secs % 86_400 / 3_600,
+        secs % 3_600 / 60,
+        secs % 60,
+    );
+    if d > 0 {
+        format!("{d}d{h}h")
+    } else if h > 0 {
+        format!("{h}h{m}m")
+    } else if m > 0 {
+        format!("{m}m{s}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_are_short_and_readable() {
+        let d = chrono::TimeDelta::seconds;
+        assert_eq!(format_age(None), "-");
+        assert_eq!(format_age(Some(d(42))), "42s");
+        assert_eq!(format_age(Some(d(125))), "2m5s");
+        assert_eq!(format_age(Some(d(7_500))), "2h5m");
+        assert_eq!(format_age(Some(d(3 * 86_400 + 4 * 3_600))), "3d4h");
+        assert_eq!(format_age(Some(d(-5))), "0s");
+    }
+}

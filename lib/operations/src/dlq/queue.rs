@@ -1,62 +1,23 @@
-//! The dead-letter queue's operations: read it without consuming it, and redrive chosen records
-//! to the stage's bus, deleting a message only once its event was delivered.
+//! The dead-letter queue's operations: find a stage's queue, read it without consuming it, and
+//! redrive chosen records to the stage's bus, deleting a message only once its event was
+//! delivered. Reading the queue is `alchemiser-deadletters`'.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use alchemiser_bus::error_chain;
+use alchemiser_deadletters::{DeadLetters, Held, SqsDeadLetters};
 use alchemiser_eventbridge::{EventBridgePublisher, OutboxConfig, PublisherConfig};
-use alchemiser_events::Provenance;
+use alchemiser_events::{DeadLetter, Provenance};
 use aws_config::SdkConfig;
-use aws_sdk_sqs::types::{
-    ChangeMessageVisibilityBatchRequestEntry, Message, MessageSystemAttributeName,
-};
-use chrono::DateTime;
 use serde::Serialize;
 
-use super::record::DeadLetter;
 use crate::error::OperationsError;
 use crate::stage::Stage;
 
-/// How long `list` and `show` hide the messages they read. Long enough to read the whole queue
-/// (each receive takes them out of sight so the next receive returns new ones), short enough
-/// that a crashed listing gives them back soon; they are made visible again right after.
-const PEEK_VISIBILITY: Duration = Duration::from_secs(30);
 /// How long `redrive` holds the messages it works on: publishing has a deadline of its own
 /// (20 s by default) and the delete must use a still-valid receipt handle.
 const REDRIVE_VISIBILITY: Duration = Duration::from_secs(300);
-/// Long-poll wait of one receive: long polling asks every SQS server, so an empty answer
-/// means the queue has no visible message left.
-const RECEIVE_WAIT_SECS: i32 = 1;
-
-/// Builds a dead letter from an SQS message: its body, message attributes, and the system
-/// attributes SentTimestamp and ApproximateReceiveCount.
-pub fn dead_letter_from_message(message: &Message) -> DeadLetter {
-    let system = message.attributes();
-    let system_value =
-        |name: MessageSystemAttributeName| system.and_then(|a| a.get(&name)).map(String::as_str);
-    let sent_at = system_value(MessageSystemAttributeName::SentTimestamp)
-        .and_then(|ms| ms.parse::<i64>().ok())
-        .and_then(DateTime::from_timestamp_millis);
-    let receive_count = system_value(MessageSystemAttributeName::ApproximateReceiveCount)
-        .and_then(|n| n.parse().ok());
-    let attributes = message
-        .message_attributes()
-        .map(|attrs| {
-            attrs
-                .iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.string_value()?.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default();
-    DeadLetter::parse(
-        message.message_id().unwrap_or_default(),
-        message.body().unwrap_or_default(),
-        attributes,
-        sent_at,
-        receive_count,
-    )
-}
 
 /// Which messages to redrive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,18 +66,10 @@ impl RedriveReport {
     }
 }
 
-/// A message held invisible, with the receipt handle that can release or delete it.
-struct Held {
-    letter: DeadLetter,
-    receipt: String,
-}
-
 /// The dead-letter queue of a stage.
 #[derive(Debug, Clone)]
 pub struct DeadLetterQueue {
-    sqs: aws_sdk_sqs::Client,
-    url: String,
-    max_messages: usize,
+    queue: SqsDeadLetters,
 }
 
 impl DeadLetterQueue {
@@ -165,123 +118,32 @@ impl DeadLetterQueue {
     /// The queue at `url`.
     pub fn new(sqs: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
         Self {
-            sqs,
-            url: url.into(),
-            max_messages: 10_000,
+            queue: SqsDeadLetters::new(sqs, url),
         }
     }
 
     /// Reads at most `max` messages (default 10,000): a bound, so a listing always ends.
     pub fn with_max_messages(mut self, max: usize) -> Self {
-        self.max_messages = max.max(1);
+        self.queue = self.queue.with_max_messages(max);
         self
     }
 
     /// The queue URL.
     pub fn url(&self) -> &str {
-        &self.url
-    }
-
-    /// Receives every visible message, hiding each for `visibility` so the next receive returns
-    /// new ones. The caller must release (or delete) every one.
-    async fn hold_all(&self, visibility: Duration) -> Result<Vec<Held>, OperationsError> {
-        let mut held: Vec<Held> = Vec::new();
-        let mut seen = HashSet::new();
-        while held.len() < self.max_messages {
-            let want = (self.max_messages - held.len()).min(10) as i32;
-            let output = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.url)
-                .max_number_of_messages(want)
-                .visibility_timeout(visibility.as_secs() as i32)
-                .wait_time_seconds(RECEIVE_WAIT_SECS)
-                .message_system_attribute_names(MessageSystemAttributeName::All)
-                .message_attribute_names("All")
-                .send()
-                .await;
-            let output = match output {
-                Ok(output) => output,
-                Err(error) => {
-                    // Give back what we hold before reporting.
-                    self.release(&held).await;
-                    return Err(OperationsError::aws(
-                        format!("ReceiveMessage {}", self.url),
-                        error,
-                        "Check the queue URL (--queue-url) and that your role may read it",
-                    ));
-                }
-            };
-            let messages = output.messages.unwrap_or_default();
-            if messages.is_empty() {
-                break;
-            }
-            for message in messages {
-                let letter = dead_letter_from_message(&message);
-                let receipt = message.receipt_handle.unwrap_or_default();
-                if seen.insert(letter.message_id.clone()) {
-                    held.push(Held { letter, receipt });
-                }
-            }
-        }
-        Ok(held)
-    }
-
-    /// Makes messages visible again at once (ChangeMessageVisibility 0), in batches of 10.
-    /// Failures are logged: the messages come back anyway when their visibility timeout ends.
-    async fn release(&self, held: &[Held]) {
-        for chunk in held.chunks(10) {
-            let entries: Vec<_> = chunk
-                .iter()
-                .enumerate()
-                .filter_map(|(i, h)| {
-                    ChangeMessageVisibilityBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(&h.receipt)
-                        .visibility_timeout(0)
-                        .build()
-                        .ok()
-                })
-                .collect();
-            if entries.is_empty() {
-                continue;
-            }
-            let result = self
-                .sqs
-                .change_message_visibility_batch()
-                .queue_url(&self.url)
-                .set_entries(Some(entries))
-                .send()
-                .await;
-            match result {
-                Ok(output) if !output.failed.is_empty() => tracing::warn!(
-                    failed = output.failed.len(),
-                    "some messages could not be made visible again; they reappear when their visibility timeout ends"
-                ),
-                Ok(_) => {}
-                Err(error) => tracing::warn!(
-                    error = %aws_sdk_sqs::error::DisplayErrorContext(&error),
-                    "ChangeMessageVisibilityBatch failed; the messages reappear when their visibility timeout ends"
-                ),
-            }
-        }
+        self.queue.url()
     }
 
     /// Every message of the queue, oldest first, left in the queue.
     ///
     /// SQS has no "peek": reading a message means receiving it, which hides it from other
     /// readers for the visibility timeout. So this receives with a short timeout
-    /// ([`PEEK_VISIBILITY`]; each receive must hide what it got, else the next receive would
+    /// ([`alchemiser_deadletters::PEEK_VISIBILITY`]; each receive must hide what it got, else the next receive would
     /// return the same messages and the listing would never see the rest), then makes every
     /// message visible again at once with ChangeMessageVisibility 0. A side effect:
     /// `ApproximateReceiveCount` grows by one per listing (the DLQ has no redrive policy of its
     /// own, so nothing moves because of it).
     pub async fn list(&self) -> Result<Vec<DeadLetter>, OperationsError> {
-        let held = self.hold_all(PEEK_VISIBILITY).await?;
-        self.release(&held).await;
-        let mut letters: Vec<DeadLetter> = held.into_iter().map(|h| h.letter).collect();
-        letters.sort_by_key(|l| l.sent_at);
-        Ok(letters)
+        Ok(self.queue.peek().await?)
     }
 
     /// One message by its MessageId, left in the queue.
@@ -302,7 +164,7 @@ impl DeadLetterQueue {
         selection: &RedriveSelection,
         publisher: &EventBridgePublisher,
     ) -> Result<RedriveReport, OperationsError> {
-        let held = self.hold_all(REDRIVE_VISIBILITY).await?;
+        let held = self.queue.hold_all(REDRIVE_VISIBILITY).await?;
         let mut report = RedriveReport::default();
         let (chosen, others): (Vec<Held>, Vec<Held>) = match selection {
             RedriveSelection::All => (held, Vec::new()),
@@ -322,7 +184,7 @@ impl DeadLetterQueue {
                     .partition(|h| wanted.contains(h.letter.message_id.as_str()))
             }
         };
-        self.release(&others).await;
+        self.queue.release(&others).await;
         let mut keep = Vec::new();
         for item in chosen {
             let message_id = item.letter.message_id.clone();
@@ -364,14 +226,7 @@ impl DeadLetterQueue {
                 keep.push(item);
                 continue;
             }
-            match self
-                .sqs
-                .delete_message()
-                .queue_url(&self.url)
-                .receipt_handle(&item.receipt)
-                .send()
-                .await
-            {
+            match self.queue.delete(&item).await {
                 Ok(_) => report.redriven.push(Redriven {
                     message_id,
                     event_id,
@@ -381,12 +236,12 @@ impl DeadLetterQueue {
                     message_id,
                     reason: format!(
                         "event {event_id} was published but the message could not be deleted ({}): delete it by hand (a second redrive would deliver the event again; consumers skip duplicates)",
-                        aws_sdk_sqs::error::DisplayErrorContext(&error)
+                        error_chain(&error)
                     ),
                 }),
             }
         }
-        self.release(&keep).await;
+        self.queue.release(&keep).await;
         Ok(report)
     }
 }

@@ -13,7 +13,7 @@ use alchemiser_events::{
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
-use super::{follow, workflow_started_at, wrong_event, WORKFLOW_TYPE};
+use super::{failed_workflow, follow, workflow_started_at, wrong_event, WORKFLOW_TYPE};
 use crate::broker::Broker;
 use crate::orders::{
     execute_plan, ExecutionMode, ExecutionReport, ExecutionSettings, PlanOutcome, Refusal,
@@ -229,6 +229,16 @@ impl EventHandler for ExecutionHandler {
             }
             _ => None,
         }
+    }
+
+    fn on_permanent_failure(&self, event: &Event, reason: &str, dead_letter: &str) -> Vec<Event> {
+        vec![failed_workflow(
+            event.header(),
+            "execution",
+            reason,
+            dead_letter,
+            self.now(),
+        )]
     }
 
     /// One plan per account at a time: two plans placing orders at once would each size their

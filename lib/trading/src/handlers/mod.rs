@@ -70,6 +70,30 @@ pub(crate) fn workflow_started_at(header: &EventHeader) -> Timestamp {
         .unwrap_or(header.timestamp)
 }
 
+/// The WorkflowFailed a handler publishes when it refuses `cause` for good: the workflow ends
+/// visibly at `step`, naming the dead letter that keeps the event.
+pub(crate) fn failed_workflow(
+    cause: &EventHeader,
+    step: &str,
+    reason: &str,
+    dead_letter: &str,
+    at: Timestamp,
+) -> Event {
+    Event::from(alchemiser_events::WorkflowFailed {
+        header: follow(cause, EventType::WorkflowFailed, step, at),
+        workflow_type: WORKFLOW_TYPE.into(),
+        failure_reason: reason.to_owned(),
+        failure_step: step.to_owned(),
+        error_details: json!({
+            "failed_event_id": cause.event_id,
+            "dead_letter_message_id": dead_letter,
+        })
+        .as_object()
+        .cloned()
+        .unwrap_or_default(),
+    })
+}
+
 pub(crate) fn wrong_event(handler: &str, event: &Event) -> HandlerError {
     HandlerError::Permanent(format!(
         "the {handler} handler does not consume {} events (routing sends them elsewhere)",

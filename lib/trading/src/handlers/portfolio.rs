@@ -12,7 +12,7 @@ use alchemiser_events::{
 use async_trait::async_trait;
 use serde_json::{json, Map};
 
-use super::{follow, wrong_event};
+use super::{failed_workflow, follow, wrong_event};
 use crate::broker::{Broker, BrokerError, UnsupportedPosition};
 use crate::planner::{plan_rebalance, PlannerConfig, PortfolioSnapshot};
 
@@ -122,5 +122,15 @@ impl EventHandler for PortfolioHandler {
             Event::SignalGenerated(signal) => Ok(vec![self.plan(signal).await?.into()]),
             other => Err(wrong_event("portfolio", other)),
         }
+    }
+
+    fn on_permanent_failure(&self, event: &Event, reason: &str, dead_letter: &str) -> Vec<Event> {
+        vec![failed_workflow(
+            event.header(),
+            "portfolio",
+            reason,
+            dead_letter,
+            Timestamp(self.clock.now()),
+        )]
     }
 }

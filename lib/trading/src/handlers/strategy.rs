@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 use thiserror::Error;
 
-use super::{follow, WORKFLOW_STARTED_AT, WORKFLOW_TYPE};
+use super::{failed_workflow, follow, WORKFLOW_STARTED_AT, WORKFLOW_TYPE};
 
 /// Emits `WorkflowStarted` then `SignalGenerated` for a fixed target allocation.
 pub struct StrategyHandler {
@@ -147,6 +147,29 @@ impl TriggerHandler for StrategyHandler {
                 })?
                 .start(requested_by, at, trigger.as_deref()),
         }
+    }
+
+    /// A run that could not start still shows as a workflow, started and failed at `strategy`.
+    fn on_permanent_failure(&self, payload: &Value, reason: &str, dead_letter: &str) -> Vec<Event> {
+        let at = Timestamp(self.clock.now());
+        let trigger = self.trigger_key(payload);
+        let requested_by = payload
+            .get("source")
+            .and_then(Value::as_str)
+            .unwrap_or("manual invocation");
+        let started = WorkflowStarted {
+            header: EventHeader::start_workflow(
+                EventType::WorkflowStarted,
+                "strategy",
+                at,
+                trigger.as_deref(),
+            ),
+            workflow_type: WORKFLOW_TYPE.into(),
+            requested_by: requested_by.into(),
+            configuration: Map::new(),
+        };
+        let failed = failed_workflow(&started.header, "strategy", reason, dead_letter, at);
+        vec![started.into(), failed]
     }
 }
 

@@ -2,6 +2,8 @@
 //! Logs turns into metrics in namespace `Alchemiser/EventBridge` with dimensions `stage` and
 //! `function` (failures also by `failure_class`). No API calls, no extra latency.
 
+#![warn(missing_docs)]
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -77,6 +79,12 @@ impl Metrics {
     /// A failure of `class` (`permanent` or `transient`).
     pub fn failure(&self, class: &str) {
         self.write(&[("Failures", json!(1), "Count")], Some(class));
+    }
+
+    /// Any measurements: `(name, value, unit)` each, with the `failure_class` dimension when
+    /// given.
+    pub fn emit(&self, values: &[(&str, Value, &str)], failure_class: Option<&str>) {
+        self.write(values, failure_class);
     }
 
     fn write(&self, values: &[(&str, Value, &str)], failure_class: Option<&str>) {

@@ -1,5 +1,11 @@
-//! The dead-letter format: what a function writes to the failure queue when it refuses an event
-//! for good. Producers (the consumer runtime) and readers (`alchemiser dlq`) share this one type.
+//! The dead-letter formats: what a function writes to the failure queue when it refuses an event
+//! for good ([`FailureRecord`]: the consumer runtime writes it, `alchemiser dlq` and the sweep
+//! read it), and how any message of the queue is understood ([`DeadLetter`]: ours, Lambda's
+//! on-failure records, EventBridge rule-target dead letters).
+
+mod record;
+
+pub use record::{DeadLetter, DeadLetterKind, NotRedrivable};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use alchemiser_events::{decode_value, ContractError, FailureRecord, ReceivedEvent};
+use super::FailureRecord;
+use crate::{decode_value, ContractError, ReceivedEvent};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -277,29 +278,6 @@ impl DeadLetter {
     }
 }
 
-/// Formats an age like `3d4h`, `2h5m`, `42s`.
-pub fn format_age(age: Option<chrono::TimeDelta>) -> String {
-    let Some(age) = age else {
-        return "-".into();
-    };
-    let secs = age.num_seconds().max(0);
-    let (d, h, m, s) = (
-        secs / 86_400,
-        secs % 86_400 / 3_600,
-        secs % 3_600 / 60,
-        secs % 60,
-    );
-    if d > 0 {
-        format!("{d}d{h}h")
-    } else if h > 0 {
-        format!("{h}h{m}m")
-    } else if m > 0 {
-        format!("{m}m{s}s")
-    } else {
-        format!("{s}s")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -463,8 +441,8 @@ mod tests {
 
     #[test]
     fn valid_events_decode_for_redrive_in_every_record_kind() {
-        use alchemiser_events::samples::sample_event;
-        use alchemiser_events::EventType;
+        use crate::samples::sample_event;
+        use crate::EventType;
         let event = sample_event(EventType::RebalancePlanned);
         let mut wire = envelope();
         wire["detail-type"] = json!("RebalancePlanned");
@@ -486,8 +464,8 @@ mod tests {
 
     #[test]
     fn a_lambda_failure_record_of_a_replayed_event_keeps_its_replay_provenance() {
-        use alchemiser_events::samples::sample_event;
-        use alchemiser_events::EventType;
+        use crate::samples::sample_event;
+        use crate::EventType;
         let event = sample_event(EventType::RebalancePlanned);
         let mut replayed = envelope();
         replayed["detail-type"] = json!("RebalancePlanned");
@@ -507,17 +485,6 @@ mod tests {
             "after-outage"
         );
         assert!(!received.event.header().provenance().is_live());
-    }
-
-    #[test]
-    fn ages_are_short_and_readable() {
-        let d = chrono::TimeDelta::seconds;
-        assert_eq!(format_age(None), "-");
-        assert_eq!(format_age(Some(d(42))), "42s");
-        assert_eq!(format_age(Some(d(125))), "2m5s");
-        assert_eq!(format_age(Some(d(7_500))), "2h5m");
-        assert_eq!(format_age(Some(d(3 * 86_400 + 4 * 3_600))), "3d4h");
-        assert_eq!(format_age(Some(d(-5))), "0s");
     }
 
     fn parse_utc(text: &str) -> DateTime<Utc> {

@@ -1,0 +1,27 @@
+//! The workflow ledger: every workflow visible from start to end.
+//!
+//! A workflow is a chain of events with no owner; the ledger gives it one record per
+//! correlation id — every event seen (type, ids, producer, consumer, time, outcome), its dead
+//! letters, its timeout — and a state that is a pure function of those entries, so duplicate
+//! and out-of-order deliveries change nothing (an execution history, as Step Functions and
+//! Temporal give theirs, for a choreography).
+//!
+//! - [`model`]: entries, states, [`summarize`];
+//! - [`store`]: the port, in memory and on DynamoDB;
+//! - [`Monitor`]: the event handler that records every event;
+//! - [`Sweep`]: the scheduled job that ends stalled workflows and those with dead letters,
+//!   publishing WorkflowFailed;
+//! - [`render`]: the causation tree, the Mermaid diagram, the list line.
+
+#![warn(missing_docs)]
+
+pub mod model;
+mod monitor;
+pub mod render;
+pub mod store;
+mod sweep;
+
+pub use model::{summarize, Entry, EventEntry, Summary, WorkflowState};
+pub use monitor::{Monitor, DEFAULT_WORKFLOW_DEADLINE};
+pub use store::{DynamoDbLedger, LedgerError, LedgerStore, MemoryLedger};
+pub use sweep::{Sweep, DEFAULT_LOOKBACK, SWEEP_MODULE};

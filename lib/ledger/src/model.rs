@@ -1,0 +1,438 @@
+//! What the ledger knows of a workflow — its entries — and what follows from them: the
+//! workflow's state, a pure function of the set of entries (so a duplicate changes nothing and
+//! the order of arrival does not matter).
+
+use std::time::Duration;
+
+use alchemiser_events::{Event, EventType, Route, Timestamp};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One thing the ledger knows about a workflow. Each has a key: recording the same entry twice
+/// is recording it once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Entry {
+    /// An event of the workflow was seen on the bus.
+    Event(EventEntry),
+    /// An event of the workflow sits in the dead-letter queue.
+    DeadLetter(DeadLetterEntry),
+    /// The sweep found the workflow without a terminal event past its deadline.
+    TimedOut(TimeoutEntry),
+    /// What a consumer in shadow mode would have emitted for an event of the workflow.
+    Shadow(ShadowEntry),
+}
+
+impl Entry {
+    /// The entry's key within its workflow.
+    pub fn key(&self) -> String {
+        match self {
+            Entry::Event(e) => format!("event#{}", e.event_id),
+            Entry::DeadLetter(d) => format!("dlq#{}", d.message_id),
+            Entry::TimedOut(_) => "timeout".into(),
+            Entry::Shadow(s) => format!("shadow#{}#{}", s.handler, s.cause_event_id),
+        }
+    }
+
+    /// When it happened, for ordering.
+    pub fn time(&self) -> DateTime<Utc> {
+        match self {
+            Entry::Event(e) => e.time.0,
+            Entry::DeadLetter(d) => d.sent_at.unwrap_or(d.recorded_at),
+            Entry::TimedOut(t) => t.at,
+            Entry::Shadow(s) => s.recorded_at,
+        }
+    }
+}
+
+/// An event seen on the bus.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventEntry {
+    /// Its id.
+    pub event_id: String,
+    /// Its type.
+    pub event_type: EventType,
+    /// The event that caused it.
+    pub causation_id: String,
+    /// Who produced it (`source_module`, e.g. `portfolio` or `portfolio_v2.handlers`).
+    pub producer: String,
+    /// The EventBridge source it came with, when it came in an envelope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// When it was created (the event's timestamp).
+    pub time: Timestamp,
+    /// When the ledger recorded it.
+    pub recorded_at: DateTime<Utc>,
+    /// The function the routing table sends it to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handled_by: Option<String>,
+    /// What it says happened, in one line (orders, the failure's step and reason, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// The archive replay it derives from: recorded, but not part of the live workflow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<String>,
+    /// The event itself, for plans and outcomes (what `shadow diff` compares).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<Value>,
+}
+
+impl EventEntry {
+    /// The entry for `event`, received from `source` (when in an envelope), recorded `at`.
+    pub fn of(event: &Event, source: Option<&str>, at: DateTime<Utc>) -> Self {
+        let header = event.header();
+        let event_type = event.event_type();
+        let outcome = match event {
+            Event::TradeExecuted(e) => Some(format!(
+                "{}/{} orders succeeded{}",
+                e.orders_succeeded,
+                e.orders_placed,
+                e.failure_reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            )),
+            Event::WorkflowCompleted(e) => {
+                Some(format!("completed in {} ms", e.workflow_duration_ms))
+            }
+            Event::WorkflowFailed(e) => Some(format!(
+                "failed at {}: {}",
+                e.failure_step,
+                if e.failure_reason.is_empty() {
+                    "(no reason given)"
+                } else {
+                    &e.failure_reason
+                }
+            )),
+            Event::RebalancePlanned(e) => Some(format!(
+                "plan {}: {} item(s), {} to trade",
+                e.rebalance_plan.plan_id,
+                e.rebalance_plan.items.len(),
+                e.rebalance_plan.total_trade_value
+            )),
+            _ => None,
+        };
+        let keep_detail = matches!(
+            event_type,
+            EventType::RebalancePlanned | EventType::TradeExecuted | EventType::WorkflowFailed
+        );
+        Self {
+            event_id: header.event_id.clone(),
+            event_type,
+            causation_id: header.causation_id.clone(),
+            producer: header.source_module.clone(),
+            source: source.map(str::to_owned),
+            time: header.timestamp,
+            recorded_at: at,
+            handled_by: Route::of(event_type).consumer.map(|c| c.to_string()),
+            outcome,
+            replay: header.provenance().replay_name,
+            detail: keep_detail.then(|| event.to_value()),
+        }
+    }
+
+    fn is_live(&self) -> bool {
+        self.replay.is_none()
+    }
+
+    /// Whether this is the sweep's own WorkflowFailed for a timeout.
+    fn is_timeout_failure(&self) -> bool {
+        self.event_type == EventType::WorkflowFailed
+            && self
+                .detail
+                .as_ref()
+                .and_then(|d| d.pointer("/error_details/check"))
+                .and_then(Value::as_str)
+                == Some(TIMEOUT_CHECK)
+    }
+}
+
+/// The `error_details.check` of the WorkflowFailed the sweep publishes for a stalled workflow.
+pub const TIMEOUT_CHECK: &str = "workflow_deadline";
+/// The `error_details.check` of the WorkflowFailed the sweep publishes for a dead letter.
+pub const DEAD_LETTER_CHECK: &str = "dead_letter";
+
+/// A dead letter of the workflow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetterEntry {
+    /// The SQS message id (what `alchemiser dlq show|redrive` take).
+    pub message_id: String,
+    /// The record kind (`function-failure`, `lambda-on-failure`, `rule-target`).
+    pub kind: String,
+    /// The function (or rule) that gave up.
+    pub origin: Option<String>,
+    /// The event it carries.
+    pub event_id: Option<String>,
+    /// That event's type.
+    pub event_type: Option<String>,
+    /// Why it is there.
+    pub reason: String,
+    /// When it was sent to the queue.
+    pub sent_at: Option<DateTime<Utc>>,
+    /// When the sweep recorded it.
+    pub recorded_at: DateTime<Utc>,
+    /// The event it carries derives from a replay: not part of the live workflow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<String>,
+}
+
+/// The sweep's verdict on a stalled workflow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimeoutEntry {
+    /// When the sweep found it.
+    pub at: DateTime<Utc>,
+    /// The deadline it had (from its start).
+    pub deadline_secs: u64,
+    /// The last step it reached.
+    pub last_step: WorkflowState,
+}
+
+/// What a shadow consumer would have emitted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShadowEntry {
+    /// The consumer, e.g. `portfolio`.
+    pub handler: String,
+    /// The event it handled.
+    pub cause_event_id: String,
+    /// When.
+    pub recorded_at: DateTime<Utc>,
+    /// The events it would have published (wire JSON).
+    pub events: Vec<Value>,
+}
+
+/// Where a workflow stands. Ordered by progress: a later state never gives way to an earlier one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkflowState {
+    /// WorkflowStarted (or its first event) seen.
+    Started,
+    /// SignalGenerated seen.
+    Signalled,
+    /// RebalancePlanned seen.
+    Planned,
+    /// TradeExecuted seen.
+    Executing,
+    /// No terminal event within the deadline.
+    TimedOut,
+    /// WorkflowFailed seen, or an event of it in the dead-letter queue.
+    Failed,
+    /// WorkflowCompleted seen.
+    Completed,
+}
+
+impl WorkflowState {
+    /// Whether the workflow has ended.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            WorkflowState::Completed | WorkflowState::Failed | WorkflowState::TimedOut
+        )
+    }
+
+    /// The name on the wire and in the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkflowState::Started => "started",
+            WorkflowState::Signalled => "signalled",
+            WorkflowState::Planned => "planned",
+            WorkflowState::Executing => "executing",
+            WorkflowState::TimedOut => "timed_out",
+            WorkflowState::Failed => "failed",
+            WorkflowState::Completed => "completed",
+        }
+    }
+
+    fn reached_by(event_type: EventType) -> WorkflowState {
+        match event_type {
+            EventType::WorkflowStarted => WorkflowState::Started,
+            EventType::SignalGenerated => WorkflowState::Signalled,
+            EventType::RebalancePlanned => WorkflowState::Planned,
+            EventType::TradeExecuted => WorkflowState::Executing,
+            EventType::WorkflowCompleted => WorkflowState::Completed,
+            EventType::WorkflowFailed => WorkflowState::Failed,
+        }
+    }
+}
+
+impl std::fmt::Display for WorkflowState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl std::str::FromStr for WorkflowState {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        [
+            WorkflowState::Started,
+            WorkflowState::Signalled,
+            WorkflowState::Planned,
+            WorkflowState::Executing,
+            WorkflowState::TimedOut,
+            WorkflowState::Failed,
+            WorkflowState::Completed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+        .ok_or_else(|| {
+            format!("unknown workflow state `{text}`; use started, signalled, planned, executing, completed, failed or timed_out")
+        })
+    }
+}
+
+/// Why a workflow failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailureSummary {
+    /// The step (the WorkflowFailed's `failure_step`, or the function that gave up).
+    pub step: String,
+    /// The reason.
+    pub reason: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// A workflow, summed up from its entries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// The workflow's correlation id.
+    pub correlation_id: String,
+    /// Where it stands.
+    pub state: WorkflowState,
+    /// Its first live event's time.
+    pub started_at: DateTime<Utc>,
+    /// Its latest live event's time.
+    pub last_event_at: DateTime<Utc>,
+    /// The furthest step it reached before ending (or now).
+    pub last_step: WorkflowState,
+    /// When it ended, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Why it failed, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<FailureSummary>,
+    /// Dead letters of it (message ids).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dead_letters: Vec<String>,
+    /// It completed after failing or timing out first (a redrive after a fix, a late event).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recovered: bool,
+    /// How many entries it has (so the newest summary can be told from an older one).
+    pub entries: usize,
+}
+
+impl Summary {
+    /// How long it ran: start to end, or start to its latest event.
+    pub fn duration(&self) -> chrono::TimeDelta {
+        self.ended_at.unwrap_or(self.last_event_at) - self.started_at
+    }
+
+    /// Whether the sweep should time it out at `now` under `deadline`.
+    pub fn is_overdue(&self, now: DateTime<Utc>, deadline: Duration) -> bool {
+        !self.state.is_terminal()
+            && chrono::TimeDelta::from_std(deadline).is_ok_and(|d| now - self.started_at > d)
+    }
+}
+
+/// The summary of a workflow's entries (in any order, with duplicates). `None` when no live
+/// event of it has been seen (only a replay of it, say).
+pub fn summarize(correlation_id: &str, entries: &[Entry]) -> Option<Summary> {
+    let mut entries: Vec<&Entry> = entries.iter().collect();
+    entries.sort_by_cached_key(|e| (e.time(), e.key()));
+    entries.dedup_by_key(|e| e.key());
+    let live: Vec<&EventEntry> = entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Event(event) if event.is_live() => Some(event),
+            _ => None,
+        })
+        .collect();
+    let first = live.first()?;
+    let started_at = live
+        .iter()
+        .find(|e| e.event_type == EventType::WorkflowStarted)
+        .map_or(first.time.0, |e| e.time.0);
+    let last_event_at = live.iter().map(|e| e.time.0).max().unwrap_or(started_at);
+    let last_step = live
+        .iter()
+        .map(|e| WorkflowState::reached_by(e.event_type))
+        .filter(|s| !s.is_terminal())
+        .max()
+        .unwrap_or(WorkflowState::Started);
+    let completed = live
+        .iter()
+        .find(|e| e.event_type == EventType::WorkflowCompleted);
+    let failed = live
+        .iter()
+        .find(|e| e.event_type == EventType::WorkflowFailed && !e.is_timeout_failure());
+    let dead_letters: Vec<&DeadLetterEntry> = entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::DeadLetter(d) if d.replay.is_none() => Some(d),
+            _ => None,
+        })
+        .collect();
+    let timed_out = entries.iter().find_map(|e| match e {
+        Entry::TimedOut(t) => Some(t),
+        _ => None,
+    });
+    let failure = failed
+        .map(|e| failure_of(e))
+        .or_else(|| {
+            dead_letters.first().map(|d| FailureSummary {
+                step: d.origin.clone().unwrap_or_else(|| "unknown".into()),
+                reason: format!("in the dead-letter queue ({}): {}", d.message_id, d.reason),
+                at: d.sent_at.unwrap_or(d.recorded_at),
+            })
+        })
+        .or_else(|| {
+            timed_out.map(|t| FailureSummary {
+                step: t.last_step.to_string(),
+                reason: format!(
+                    "no terminal event within {}s of its start; the last step reached was {}",
+                    t.deadline_secs, t.last_step
+                ),
+                at: t.at,
+            })
+        });
+    // Completed beats failed beats timed out: the latest truth about a workflow that recovered
+    // is that it completed, and its failures stay in the record.
+    let (state, ended_at) = if let Some(done) = completed {
+        (WorkflowState::Completed, Some(done.time.0))
+    } else if failed.is_some() || !dead_letters.is_empty() {
+        (WorkflowState::Failed, failure.as_ref().map(|f| f.at))
+    } else if let Some(timeout) = timed_out {
+        (WorkflowState::TimedOut, Some(timeout.at))
+    } else {
+        (last_step, None)
+    };
+    Some(Summary {
+        correlation_id: correlation_id.to_owned(),
+        state,
+        started_at,
+        last_event_at,
+        last_step,
+        ended_at,
+        recovered: state == WorkflowState::Completed && failure.is_some(),
+        failure,
+        dead_letters: dead_letters.iter().map(|d| d.message_id.clone()).collect(),
+        entries: entries.len(),
+    })
+}
+
+fn failure_of(event: &EventEntry) -> FailureSummary {
+    let detail = event.detail.as_ref();
+    let text = |pointer: &str| {
+        detail
+            .and_then(|d| d.pointer(pointer))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    FailureSummary {
+        step: text("/failure_step").unwrap_or_else(|| event.producer.clone()),
+        reason: text("/failure_reason")
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| "(no reason given)".into()),
+        at: event.time.0,
+    }
+}

@@ -1,0 +1,239 @@
+//! The ledger on DynamoDB. One item per entry and one summary item per workflow, all under the
+//! workflow's correlation id:
+//!
+//! - `pk` (S) = correlation id, `sk` (S) = the entry's key (`event#<id>`, `dlq#<message id>`,
+//!   `timeout`, `shadow#<handler>#<event id>`) or `summary`;
+//! - `entry` / `summary` (S): the JSON; `expires_at` (N): the table's TTL attribute;
+//! - summaries also carry `state` (S), `entries` (N) and, for the `by_start` index,
+//!   `gsi1pk` = `workflow` and `gsi1sk` = the start time (RFC 3339, UTC): listing by time is one
+//!   Query.
+//!
+//! An entry is written only if its key is new (`attribute_not_exists`), a summary only if it
+//! counts more entries than the stored one: duplicates change nothing, and of two concurrent
+//! writers the one that saw more entries wins.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use super::{LedgerError, LedgerStore};
+use crate::model::{Entry, Summary};
+
+/// The index that lists workflows by start time.
+pub const BY_START_INDEX: &str = "by_start";
+const SUMMARY_KEY: &str = "summary";
+const INDEX_PARTITION: &str = "workflow";
+/// Entries bigger than this lose their `detail` (DynamoDB items are at most 400 KB).
+const MAX_ENTRY_BYTES: usize = 300 * 1024;
+
+/// The ledger table.
+#[derive(Debug, Clone)]
+pub struct DynamoDbLedger {
+    client: Client,
+    table: String,
+    retention: Duration,
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+fn s(text: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(text.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn rfc3339(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+impl DynamoDbLedger {
+    /// The ledger in `table`, whose items expire `retention` after they are written.
+    pub fn new(client: Client, table: impl Into<String>, retention: Duration) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            retention,
+        }
+    }
+
+    fn error(
+        &self,
+        action: &'static str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> LedgerError {
+        LedgerError::new(action, self.table.clone(), source)
+    }
+
+    fn expires_at(&self) -> AttributeValue {
+        let retention = chrono::TimeDelta::from_std(self.retention).unwrap_or_default();
+        n((Utc::now() + retention).timestamp())
+    }
+
+    async fn query(
+        &self,
+        action: &'static str,
+        mut request: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<Vec<Item>, LedgerError> {
+        let mut items = Vec::new();
+        loop {
+            let output = request
+                .clone()
+                .send()
+                .await
+                .map_err(|e| self.error(action, e.into_service_error()))?;
+            items.extend(output.items.unwrap_or_default());
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => {
+                    request = request.set_exclusive_start_key(Some(key));
+                }
+                _ => return Ok(items),
+            }
+        }
+    }
+}
+
+fn json_of<T: serde::de::DeserializeOwned>(item: &Item, attribute: &str) -> Option<T> {
+    let text = item.get(attribute)?.as_s().ok()?;
+    match serde_json::from_str(text) {
+        Ok(value) => Some(value),
+        Err(error) => {
+            tracing::warn!(%error, attribute, "a ledger item no longer reads; left out");
+            None
+        }
+    }
+}
+
+#[async_trait]
+impl LedgerStore for DynamoDbLedger {
+    async fn record(&self, correlation_id: &str, entry: &Entry) -> Result<bool, LedgerError> {
+        let mut text =
+            serde_json::to_string(entry).map_err(|e| self.error("encoding an entry", e))?;
+        if text.len() > MAX_ENTRY_BYTES {
+            if let Entry::Event(event) = entry {
+                let mut slim = event.clone();
+                slim.detail = None;
+                slim.outcome = Some(format!(
+                    "{} (detail of {} bytes not kept: over the ledger's item size)",
+                    slim.outcome.unwrap_or_default(),
+                    text.len()
+                ));
+                text = serde_json::to_string(&Entry::Event(slim))
+                    .map_err(|e| self.error("encoding an entry", e))?;
+            }
+        }
+        let written = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(correlation_id))
+            .item("sk", s(entry.key()))
+            .item("entry", s(text))
+            .item("expires_at", self.expires_at())
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match written {
+            Ok(_) => Ok(true),
+            Err(error) => {
+                let error = error.into_service_error();
+                if error.is_conditional_check_failed_exception() {
+                    Ok(false)
+                } else {
+                    Err(self.error("PutItem (entry)", error))
+                }
+            }
+        }
+    }
+
+    async fn entries(&self, correlation_id: &str) -> Result<Vec<Entry>, LedgerError> {
+        let request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(correlation_id))
+            .consistent_read(true);
+        let items = self.query("Query (entries)", request).await?;
+        Ok(items
+            .iter()
+            .filter(|item| {
+                item.get("sk")
+                    .and_then(|v| v.as_s().ok())
+                    .map(String::as_str)
+                    != Some(SUMMARY_KEY)
+            })
+            .filter_map(|item| json_of(item, "entry"))
+            .collect())
+    }
+
+    async fn put_summary(&self, summary: &Summary) -> Result<(), LedgerError> {
+        let text =
+            serde_json::to_string(summary).map_err(|e| self.error("encoding a summary", e))?;
+        let written = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(&summary.correlation_id))
+            .item("sk", s(SUMMARY_KEY))
+            .item("summary", s(text))
+            .item("state", s(summary.state.as_str()))
+            .item("entries", n(summary.entries))
+            .item("gsi1pk", s(INDEX_PARTITION))
+            .item("gsi1sk", s(rfc3339(summary.started_at)))
+            .item("expires_at", self.expires_at())
+            .condition_expression("attribute_not_exists(pk) OR entries < :entries")
+            .expression_attribute_values(":entries", n(summary.entries))
+            .send()
+            .await;
+        match written {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                let error = error.into_service_error();
+                if error.is_conditional_check_failed_exception() {
+                    Ok(())
+                } else {
+                    Err(self.error("PutItem (summary)", error))
+                }
+            }
+        }
+    }
+
+    async fn summary(&self, correlation_id: &str) -> Result<Option<Summary>, LedgerError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(correlation_id))
+            .key("sk", s(SUMMARY_KEY))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.error("GetItem (summary)", e.into_service_error()))?;
+        Ok(output
+            .item
+            .as_ref()
+            .and_then(|item| json_of(item, "summary")))
+    }
+
+    async fn summaries_since(&self, since: DateTime<Utc>) -> Result<Vec<Summary>, LedgerError> {
+        let request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_START_INDEX)
+            .key_condition_expression("gsi1pk = :workflow AND gsi1sk >= :since")
+            .expression_attribute_values(":workflow", s(INDEX_PARTITION))
+            .expression_attribute_values(":since", s(rfc3339(since)));
+        let items = self.query("Query (by_start)", request).await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| json_of(item, "summary"))
+            .collect())
+    }
+}

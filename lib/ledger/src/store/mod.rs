@@ -1,0 +1,63 @@
+//! The ledger store port: entries per workflow, written once each, and a summary per workflow
+//! that only a summary of more entries replaces — so concurrent writers converge on the
+//! summary of every entry.
+
+mod dynamodb;
+mod memory;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use thiserror::Error;
+
+pub use dynamodb::DynamoDbLedger;
+pub use memory::MemoryLedger;
+
+use crate::model::{Entry, Summary};
+
+/// The ledger store could not answer.
+#[derive(Debug, Error)]
+#[error("workflow ledger unavailable (retry later): {action} on `{target}` failed")]
+pub struct LedgerError {
+    /// The operation, e.g. `PutItem (entry)`.
+    pub action: &'static str,
+    /// The table (or store).
+    pub target: String,
+    /// Why.
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl LedgerError {
+    /// A failure of `action` on `target`.
+    pub fn new(
+        action: &'static str,
+        target: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self {
+            action,
+            target: target.into(),
+            source: source.into(),
+        }
+    }
+}
+
+/// Where the ledger is kept.
+#[async_trait]
+pub trait LedgerStore: Send + Sync {
+    /// Records `entry` of `correlation_id` unless an entry with its key is already there;
+    /// returns whether it was new.
+    async fn record(&self, correlation_id: &str, entry: &Entry) -> Result<bool, LedgerError>;
+
+    /// Every entry of a workflow (none for an unknown one).
+    async fn entries(&self, correlation_id: &str) -> Result<Vec<Entry>, LedgerError>;
+
+    /// Stores `summary` unless the stored one counts as many entries or more.
+    async fn put_summary(&self, summary: &Summary) -> Result<(), LedgerError>;
+
+    /// One workflow's summary.
+    async fn summary(&self, correlation_id: &str) -> Result<Option<Summary>, LedgerError>;
+
+    /// The workflows started at or after `since`, oldest first.
+    async fn summaries_since(&self, since: DateTime<Utc>) -> Result<Vec<Summary>, LedgerError>;
+}

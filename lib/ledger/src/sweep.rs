@@ -1,0 +1,323 @@
+//! The sweep, run on a schedule: every workflow whose event sits in the dead-letter queue, and
+//! every workflow with no terminal event past its deadline, ends visibly — the ledger records
+//! why and a WorkflowFailed is published (naming the step reached and the commands to inspect
+//! it). A workflow is never failed twice for the same reason: the WorkflowFailed's id derives
+//! from the workflow and the reason.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use alchemiser_bus::{HandlerError, TriggerHandler};
+use alchemiser_clock::Clock;
+use alchemiser_deadletters::DeadLetters;
+use alchemiser_events::{
+    derived_id, DeadLetter, Event, EventHeader, EventType, Timestamp, WorkflowFailed,
+    SCHEMA_VERSION,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Map, Value};
+
+use crate::model::{
+    DeadLetterEntry, Entry, Summary, TimeoutEntry, WorkflowState, DEAD_LETTER_CHECK, TIMEOUT_CHECK,
+};
+use crate::monitor::refresh;
+use crate::store::LedgerStore;
+
+/// The `source_module` of what the sweep publishes: it runs in the monitor function.
+pub const SWEEP_MODULE: &str = "monitor";
+/// How far back the sweep looks for workflows that never ended.
+pub const DEFAULT_LOOKBACK: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The sweep.
+pub struct Sweep {
+    store: Arc<dyn LedgerStore>,
+    dead_letters: Arc<dyn DeadLetters>,
+    clock: Arc<dyn Clock>,
+    deadline: Duration,
+    lookback: Duration,
+    stage: String,
+}
+
+impl Sweep {
+    /// A sweep over `store` and the dead-letter queue `dead_letters`, timing out workflows older
+    /// than `deadline`; `stage` names the commands its messages suggest.
+    pub fn new(
+        store: Arc<dyn LedgerStore>,
+        dead_letters: Arc<dyn DeadLetters>,
+        deadline: Duration,
+        stage: impl Into<String>,
+    ) -> Self {
+        Self {
+            store,
+            dead_letters,
+            clock: alchemiser_clock::system(),
+            deadline,
+            lookback: DEFAULT_LOOKBACK.max(deadline * 2),
+            stage: stage.into(),
+        }
+    }
+
+    /// Time is read from `clock`.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Runs one sweep; returns the WorkflowFailed events to publish.
+    pub async fn sweep(&self) -> Result<Vec<Event>, HandlerError> {
+        let mut failed = self.dead_letters().await?;
+        failed.extend(self.timeouts().await?);
+        if !failed.is_empty() {
+            tracing::warn!(workflows = failed.len(), "sweep ended workflows");
+        }
+        Ok(failed)
+    }
+
+    async fn dead_letters(&self) -> Result<Vec<Event>, HandlerError> {
+        let letters = self
+            .dead_letters
+            .peek()
+            .await
+            .map_err(|e| HandlerError::transient(&e))?;
+        let mut events = Vec::new();
+        for letter in letters {
+            let Some(correlation_id) = letter.correlation_id.clone() else {
+                continue; // Unreadable: the DLQ alarm and `alchemiser dlq list` show it.
+            };
+            let replay = letter
+                .original_event()
+                .ok()
+                .and_then(|received| received.event.header().provenance().replay_name);
+            let entry = DeadLetterEntry {
+                message_id: letter.message_id.clone(),
+                kind: letter.kind.to_string(),
+                origin: letter.origin.as_deref().map(function_name),
+                event_id: letter.event_id.clone(),
+                event_type: letter.detail_type.clone(),
+                reason: letter.reason.clone(),
+                sent_at: letter.sent_at,
+                recorded_at: self.clock.now(),
+                replay: replay.clone(),
+            };
+            let new = self
+                .store
+                .record(&correlation_id, &Entry::DeadLetter(entry.clone()))
+                .await
+                .map_err(|e| HandlerError::transient(&e))?;
+            let summary = refresh(self.store.as_ref(), &correlation_id).await?;
+            // A replay's dead letter is not the live workflow's; the monitor's own is a gap in
+            // the record, not a failure of the workflow.
+            let fails_workflow = replay.is_none() && entry.origin.as_deref() != Some(SWEEP_MODULE);
+            let completed = summary
+                .as_ref()
+                .is_some_and(|s| s.state == WorkflowState::Completed);
+            if new && fails_workflow && !completed {
+                events.push(
+                    self.dead_letter_failure(&correlation_id, &letter, &entry)
+                        .await?,
+                );
+            }
+        }
+        Ok(events)
+    }
+
+    async fn timeouts(&self) -> Result<Vec<Event>, HandlerError> {
+        let now = self.clock.now();
+        let lookback = chrono::TimeDelta::from_std(self.lookback).unwrap_or_default();
+        let open = self
+            .store
+            .summaries_since(now - lookback)
+            .await
+            .map_err(|e| HandlerError::transient(&e))?;
+        let mut events = Vec::new();
+        for summary in open
+            .into_iter()
+            .filter(|s| s.is_overdue(now, self.deadline))
+        {
+            let entry = Entry::TimedOut(TimeoutEntry {
+                at: now,
+                deadline_secs: self.deadline.as_secs(),
+                last_step: summary.last_step,
+            });
+            let new = self
+                .store
+                .record(&summary.correlation_id, &entry)
+                .await
+                .map_err(|e| HandlerError::transient(&e))?;
+            refresh(self.store.as_ref(), &summary.correlation_id).await?;
+            if new {
+                events.push(self.timeout_failure(&summary, now).await?);
+            }
+        }
+        Ok(events)
+    }
+
+    async fn dead_letter_failure(
+        &self,
+        correlation_id: &str,
+        letter: &DeadLetter,
+        entry: &DeadLetterEntry,
+    ) -> Result<Event, HandlerError> {
+        let step = entry.origin.clone().unwrap_or_else(|| "unknown".into());
+        let reason = format!(
+            "an event of this workflow ({} {}) is in the dead-letter queue: {}. Inspect it with \
+             `alchemiser dlq show {} --stage {stage}`; once the cause is fixed, `alchemiser dlq redrive {} --stage {stage}`",
+            letter.detail_type.as_deref().unwrap_or("event"),
+            letter.event_id.as_deref().unwrap_or("?"),
+            letter.reason,
+            letter.message_id,
+            letter.message_id,
+            stage = self.stage
+        );
+        let details = json!({
+            "check": DEAD_LETTER_CHECK,
+            "dead_letter_message_id": letter.message_id,
+            "dead_letter_kind": entry.kind,
+            "event_id": letter.event_id,
+            "redrive_command": format!("alchemiser dlq redrive {} --stage {}", letter.message_id, self.stage),
+        });
+        self.failure(
+            correlation_id,
+            &["dead-letter", &letter.message_id],
+            &step,
+            reason,
+            details,
+        )
+        .await
+    }
+
+    async fn timeout_failure(
+        &self,
+        summary: &Summary,
+        now: DateTime<Utc>,
+    ) -> Result<Event, HandlerError> {
+        let reason = format!(
+            "no terminal event within {} of its start at {}: the last step reached was {} (at {}). \
+             Inspect it with `alchemiser workflows show {} --stage {}`",
+            human(self.deadline.as_secs()),
+            summary.started_at.to_rfc3339(),
+            summary.last_step,
+            summary.last_event_at.to_rfc3339(),
+            summary.correlation_id,
+            self.stage
+        );
+        let details = json!({
+            "check": TIMEOUT_CHECK,
+            "deadline_seconds": self.deadline.as_secs(),
+            "started_at": summary.started_at.to_rfc3339(),
+            "timed_out_at": now.to_rfc3339(),
+            "last_step": summary.last_step,
+        });
+        self.failure(
+            &summary.correlation_id,
+            &["timeout"],
+            summary.last_step.as_str(),
+            reason,
+            details,
+        )
+        .await
+    }
+
+    /// A WorkflowFailed of the workflow, caused by its latest event, its id derived from
+    /// `why` (so a second sweep publishing it again is recognised downstream).
+    async fn failure(
+        &self,
+        correlation_id: &str,
+        why: &[&str],
+        step: &str,
+        reason: String,
+        details: Value,
+    ) -> Result<Event, HandlerError> {
+        let entries = self
+            .store
+            .entries(correlation_id)
+            .await
+            .map_err(|e| HandlerError::transient(&e))?;
+        let cause = entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Event(event) if event.replay.is_none() => Some(event),
+                _ => None,
+            })
+            .max_by_key(|e| e.time)
+            .map_or_else(|| correlation_id.to_owned(), |e| e.event_id.clone());
+        let mut parts = vec!["sweep", correlation_id];
+        parts.extend_from_slice(why);
+        let header = EventHeader {
+            correlation_id: correlation_id.to_owned(),
+            causation_id: cause,
+            event_id: format!(
+                "{}-{}",
+                EventType::WorkflowFailed.id_prefix(),
+                derived_id(&parts)
+            ),
+            timestamp: Timestamp(self.clock.now()),
+            source_module: SWEEP_MODULE.into(),
+            source_component: Some("sweep".into()),
+            metadata: Some(Map::new()),
+            schema_version: SCHEMA_VERSION.into(),
+        };
+        Ok(Event::from(WorkflowFailed {
+            header,
+            workflow_type: "trading".into(),
+            failure_reason: reason,
+            failure_step: step.to_owned(),
+            error_details: match details {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            },
+        }))
+    }
+}
+
+/// `alchemiser-execution-dev` (or its ARN) → `execution`; a plain name stays as it is.
+fn function_name(origin: &str) -> String {
+    let name = origin
+        .rsplit(':')
+        .find(|part| part.starts_with("alchemiser-"))
+        .unwrap_or(origin);
+    name.strip_prefix("alchemiser-")
+        .and_then(|rest| rest.split('-').next())
+        .unwrap_or(name)
+        .to_owned()
+}
+
+fn human(seconds: u64) -> String {
+    match seconds {
+        s if s >= 3600 => format!("{}h{}m", s / 3600, s % 3600 / 60),
+        s if s >= 60 => format!("{}m{}s", s / 60, s % 60),
+        s => format!("{s}s"),
+    }
+}
+
+#[async_trait]
+impl TriggerHandler for Sweep {
+    fn trigger_key(&self, payload: &Value) -> Option<String> {
+        payload
+            .get("id")
+            .and_then(Value::as_str)
+            .map(|id| format!("sweep#{id}"))
+    }
+
+    async fn handle(&self, _: &Value) -> Result<Vec<Event>, HandlerError> {
+        self.sweep().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_name_the_function() {
+        assert_eq!(
+            function_name(
+                "arn:aws:lambda:us-east-1:000000000000:function:alchemiser-execution-dev:$LATEST"
+            ),
+            "execution"
+        );
+        assert_eq!(function_name("portfolio"), "portfolio");
+        assert_eq!(function_name("alchemiser-monitor-prod"), "monitor");
+    }
+}

@@ -1,0 +1,284 @@
+//! The ledger's state machine and its sweep, in memory: duplicates change nothing, the order of
+//! arrival does not matter, late events after a timeout, dead letters and stalls end a workflow
+//! visibly, replays never touch the live workflow.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use alchemiser_bus::{Delivery, EventHandler};
+use alchemiser_clock::{Clock, ManualClock};
+use alchemiser_deadletters::MemoryDeadLetters;
+use alchemiser_events::{
+    DeadLetter, Event, EventHeader, EventType, Provenance, Timestamp, TradeExecuted,
+    WorkflowCompleted, WorkflowFailed, WorkflowStarted,
+};
+use alchemiser_ledger::model::TIMEOUT_CHECK;
+use alchemiser_ledger::render::{mermaid, tree};
+use alchemiser_ledger::{
+    summarize, Entry, EventEntry, LedgerStore, MemoryLedger, Monitor, Sweep, WorkflowState,
+};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+fn start() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-12-01T14:35:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn at(seconds: u64) -> Timestamp {
+    Timestamp(start() + Duration::from_secs(seconds))
+}
+
+/// A workflow's events: started → signal → plan → trade → completed, a few seconds apart.
+fn workflow(id: &str) -> Vec<Event> {
+    let started = WorkflowStarted {
+        header: EventHeader::start_workflow(
+            EventType::WorkflowStarted,
+            "strategy",
+            at(0),
+            Some(id),
+        ),
+        workflow_type: "trading".into(),
+        requested_by: "test".into(),
+        configuration: Default::default(),
+    };
+    let signal = alchemiser_events::samples::sample_event(EventType::SignalGenerated);
+    let Event::SignalGenerated(mut signal) = signal else {
+        unreachable!()
+    };
+    signal.header = EventHeader::caused_by(
+        &started.header,
+        EventType::SignalGenerated,
+        "strategy",
+        at(1),
+    );
+    let plan = alchemiser_events::samples::sample_event(EventType::RebalancePlanned);
+    let Event::RebalancePlanned(mut plan) = plan else {
+        unreachable!()
+    };
+    plan.header = EventHeader::caused_by(
+        &signal.header,
+        EventType::RebalancePlanned,
+        "portfolio",
+        at(2),
+    );
+    let traded = TradeExecuted {
+        header: EventHeader::caused_by(&plan.header, EventType::TradeExecuted, "execution", at(4)),
+        execution_data: Default::default(),
+        success: true,
+        orders_placed: 2,
+        orders_succeeded: 2,
+        failure_reason: None,
+        failed_symbols: vec![],
+    };
+    let completed = WorkflowCompleted {
+        header: EventHeader::caused_by(
+            &traded.header,
+            EventType::WorkflowCompleted,
+            "execution",
+            at(5),
+        ),
+        workflow_type: "trading".into(),
+        workflow_duration_ms: 5000,
+        success: true,
+        summary: Default::default(),
+    };
+    vec![
+        started.into(),
+        signal.into(),
+        plan.into(),
+        traded.into(),
+        completed.into(),
+    ]
+}
+
+fn entries(events: &[Event]) -> Vec<Entry> {
+    events
+        .iter()
+        .map(|e| Entry::Event(EventEntry::of(e, None, start())))
+        .collect()
+}
+
+#[test]
+fn the_state_follows_the_events_and_ignores_duplicates_and_arrival_order() {
+    let events = workflow("tick-1");
+    let id = events[0].header().correlation_id.clone();
+    let in_order = summarize(&id, &entries(&events)).unwrap();
+    assert_eq!(in_order.state, WorkflowState::Completed);
+    assert_eq!(in_order.duration(), chrono::TimeDelta::seconds(5));
+    // Reversed, with every event twice: the same summary.
+    let mut shuffled = entries(&events);
+    shuffled.reverse();
+    shuffled.extend(entries(&events));
+    assert_eq!(summarize(&id, &shuffled).unwrap(), in_order);
+    // Prefixes: the furthest step so far.
+    let states: Vec<WorkflowState> = (1..=events.len())
+        .map(|n| summarize(&id, &entries(&events[..n])).unwrap().state)
+        .collect();
+    assert_eq!(
+        states,
+        [
+            WorkflowState::Started,
+            WorkflowState::Signalled,
+            WorkflowState::Planned,
+            WorkflowState::Executing,
+            WorkflowState::Completed
+        ]
+    );
+    // Only the plan arrived yet: planned, started when the plan's cause chain says.
+    let planned = summarize(&id, &entries(&events[2..3])).unwrap();
+    assert_eq!(planned.state, WorkflowState::Planned);
+}
+
+#[test]
+fn a_replay_of_a_workflow_is_recorded_but_never_changes_it() {
+    let events = workflow("tick-2");
+    let id = events[0].header().correlation_id.clone();
+    let mut replayed_failure: Event = WorkflowFailed {
+        header: EventHeader::caused_by(
+            events[3].header(),
+            EventType::WorkflowFailed,
+            "execution",
+            at(9),
+        ),
+        workflow_type: "trading".into(),
+        failure_reason: "dry run of a replay".into(),
+        failure_step: "execution".into(),
+        error_details: Default::default(),
+    }
+    .into();
+    replayed_failure
+        .header_mut()
+        .add_provenance(&Provenance::replayed("after-outage"));
+    let mut all = entries(&events);
+    all.extend(entries(&[replayed_failure]));
+    let summary = summarize(&id, &all).unwrap();
+    assert_eq!(summary.state, WorkflowState::Completed);
+    assert!(summary.failure.is_none());
+    assert_eq!(summary.entries, 6, "the replay is still in the record");
+}
+
+#[tokio::test]
+async fn a_stalled_workflow_is_timed_out_once_and_a_late_completion_still_counts() {
+    let clock = ManualClock::starting_at(start());
+    let store: Arc<dyn LedgerStore> = Arc::new(MemoryLedger::new());
+    let monitor = Monitor::new(store.clone()).with_clock(Arc::new(clock.clone()));
+    let events = workflow("tick-3");
+    let id = events[0].header().correlation_id.clone();
+    for event in &events[..3] {
+        monitor.handle(event, &Delivery::live()).await.unwrap();
+    }
+    let sweep = Sweep::new(
+        store.clone(),
+        Arc::new(MemoryDeadLetters::new()),
+        Duration::from_secs(1800),
+        "dev",
+    )
+    .with_clock(Arc::new(clock.clone()));
+    // Within its deadline: nothing.
+    clock.advance(Duration::from_secs(600));
+    assert!(sweep.sweep().await.unwrap().is_empty());
+    // Past it: one WorkflowFailed naming the step reached; a second sweep adds nothing.
+    clock.advance(Duration::from_secs(1800));
+    let published = sweep.sweep().await.unwrap();
+    let [Event::WorkflowFailed(failed)] = &published[..] else {
+        panic!("{published:?}")
+    };
+    assert_eq!(failed.header.correlation_id, id);
+    assert_eq!(failed.failure_step, "planned");
+    assert_eq!(failed.error_details["check"], TIMEOUT_CHECK);
+    assert!(
+        failed.failure_reason.contains("alchemiser workflows show"),
+        "{}",
+        failed.failure_reason
+    );
+    assert_eq!(failed.header.causation_id, events[2].event_id());
+    assert!(sweep.sweep().await.unwrap().is_empty());
+    // The monitor then receives the sweep's WorkflowFailed: timed out, not failed.
+    monitor
+        .handle(&published[0], &Delivery::live())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.summary(&id).await.unwrap().unwrap().state,
+        WorkflowState::TimedOut
+    );
+    // Late events after the timeout: the workflow did complete, and says it recovered.
+    for event in &events[3..] {
+        monitor.handle(event, &Delivery::live()).await.unwrap();
+    }
+    let summary = store.summary(&id).await.unwrap().unwrap();
+    assert_eq!(summary.state, WorkflowState::Completed);
+    assert!(summary.recovered);
+}
+
+#[tokio::test]
+async fn a_dead_letter_fails_its_workflow_with_the_commands_to_inspect_and_redrive() {
+    let clock = ManualClock::starting_at(start());
+    let store: Arc<dyn LedgerStore> = Arc::new(MemoryLedger::new());
+    let monitor = Monitor::new(store.clone()).with_clock(Arc::new(clock.clone()));
+    let events = workflow("tick-4");
+    let id = events[0].header().correlation_id.clone();
+    for event in &events[..3] {
+        monitor.handle(event, &Delivery::live()).await.unwrap();
+    }
+    let queue = Arc::new(MemoryDeadLetters::new());
+    let body = json!({
+        "requestContext": {"condition": "RetriesExhausted", "approximateInvokeCount": 3,
+                           "functionArn": "arn:aws:lambda:us-east-1:1:function:alchemiser-execution-dev:$LATEST"},
+        "requestPayload": events[2].to_value(),
+        "responsePayload": {"errorType": "Alchemiser.Transient", "errorMessage": "broker 503"}
+    });
+    queue.push(DeadLetter::parse(
+        "m-1",
+        body.to_string(),
+        Default::default(),
+        Some(start()),
+        None,
+    ));
+    let sweep = Sweep::new(store.clone(), queue, Duration::from_secs(1800), "prod")
+        .with_clock(Arc::new(clock.clone()));
+    let published = sweep.sweep().await.unwrap();
+    let [Event::WorkflowFailed(failed)] = &published[..] else {
+        panic!("{published:?}")
+    };
+    assert_eq!(failed.failure_step, "execution");
+    assert!(
+        failed.failure_reason.contains("broker 503")
+            && failed
+                .failure_reason
+                .contains("alchemiser dlq redrive m-1 --stage prod"),
+        "{}",
+        failed.failure_reason
+    );
+    assert!(
+        sweep.sweep().await.unwrap().is_empty(),
+        "once per dead letter"
+    );
+    monitor
+        .handle(&published[0], &Delivery::live())
+        .await
+        .unwrap();
+    let summary = store.summary(&id).await.unwrap().unwrap();
+    assert_eq!(summary.state, WorkflowState::Failed);
+    assert_eq!(summary.dead_letters, ["m-1"]);
+    // The tree and the diagram a person reads.
+    let entries = store.entries(&id).await.unwrap();
+    let text = tree(&summary, &entries, "prod");
+    assert!(
+        text.contains("└─ SignalGenerated") && text.contains("dead letter m-1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("alchemiser dlq redrive m-1 --stage prod"),
+        "{text}"
+    );
+    let diagram = mermaid(&summary, &entries);
+    assert!(diagram.starts_with("sequenceDiagram\n"), "{diagram}");
+    assert!(
+        diagram.contains("portfolio->>execution: RebalancePlanned"),
+        "{diagram}"
+    );
+    let _ = clock.now();
+}
