@@ -14,6 +14,10 @@ fn example(name: &str) -> String {
     )
 }
 
+fn example_text(name: &str) -> String {
+    std::fs::read_to_string(example(name)).unwrap()
+}
+
 /// A captured plan is older than any stage trades: its age is allowed explicitly.
 const ANY_AGE: &str = "3153600000";
 
@@ -102,14 +106,37 @@ fn the_wrong_function_or_bad_input_fails_clearly() {
     alchemiser()
         .args([
             "invoke",
-            "monitor",
+            "execution",
             "--event",
             &example("SignalGenerated.eventbridge.json"),
         ])
         .assert()
         .failure()
         .stderr(predicate::str::contains(
-            "the routing table sends them to the portfolio function",
+            "the routing table sends them to: portfolio, monitor",
+        ));
+    // A plan that claims to come from the strategy is refused, whatever its detail says.
+    let forged = example_text("RebalancePlanned.eventbridge.json").replace(
+        "\"source\": \"alchemiser.portfolio\"",
+        "\"source\": \"alchemiser.strategy\"",
+    );
+    assert!(forged.contains("alchemiser.strategy"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("forged.json");
+    std::fs::write(&path, forged).unwrap();
+    alchemiser()
+        .args([
+            "invoke",
+            "execution",
+            "--max-plan-age",
+            "4000000000",
+            "--event",
+            path.to_str().unwrap(),
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "RebalancePlanned from source `alchemiser.strategy` is not from a producer",
         ));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("junk.json");

@@ -10,6 +10,7 @@ use alchemiser_lambda::run_function;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     run_function(HandlerName::Strategy, |env| async move {
+        alchemiser_wiring::live_only(&env, HandlerName::Strategy)?;
         let strategy = alchemiser_wiring::strategy()?;
         Ok::<_, alchemiser_wiring::WiringError>(env.trigger(Arc::new(strategy)))
     })

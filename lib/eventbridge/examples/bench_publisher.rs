@@ -68,7 +68,8 @@ fn parse_args() -> Result<Args, String> {
 fn write_samples(path: &str, count: usize) -> std::io::Result<()> {
     let mut out = String::new();
     for _ in 0..count {
-        let entry = Entry::from_event(&sample_event(EVENT_TYPE), "alchemiser");
+        let entry = Entry::from_event(&sample_event(EVENT_TYPE), "alchemiser")
+            .map_err(std::io::Error::other)?;
         let line = json!({
             "Source": entry.source,
             "DetailType": entry.detail_type,

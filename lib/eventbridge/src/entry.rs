@@ -1,8 +1,76 @@
 //! Event → PutEvents entry mapping, the AWS entry-size formula and batching.
 
-use alchemiser_events::{Event, EventType};
+use alchemiser_events::{Event, EventType, Provenance, ReceivedEvent, UnknownProducer};
 use aws_sdk_eventbridge::primitives::DateTime;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use serde_json::{Map, Value};
+
+/// An event on its way out: the validated event (ids, type, time) and the `Detail` and `Source`
+/// it is sent with. A new event is sent as it serialises; a forwarded one (a redrive, a captured
+/// event published again, a drained outbox record) as its sender wrote it: an absent field stays
+/// absent, unknown fields and wide integers stay as they were.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    /// The event, validated.
+    pub event: Event,
+    /// What is sent as `Detail`.
+    pub detail: Value,
+    /// The `Source` it came with, kept when forwarding; `None`: its producer's, by the routing
+    /// table and its `source_module`.
+    pub source: Option<String>,
+}
+
+impl Outgoing {
+    /// A new event, sent as it serialises.
+    pub fn new(event: Event) -> Self {
+        Self {
+            detail: event.to_value(),
+            event,
+            source: None,
+        }
+    }
+
+    /// A received event, to send on as its sender wrote it (with its envelope's `Source`). A
+    /// replay's mark, which EventBridge puts on the envelope only, is written into the detail's
+    /// provenance: a forwarded replay stays a replay.
+    pub fn forward(received: ReceivedEvent) -> Self {
+        let forwarded = Self {
+            event: received.event,
+            detail: received.detail,
+            source: received.envelope.map(|meta| meta.source),
+        };
+        if forwarded.event.header().provenance().is_live() {
+            forwarded
+        } else {
+            forwarded.with_provenance(&Provenance::default())
+        }
+    }
+
+    /// Adds `provenance` to the event, and the event's whole provenance to the detail's
+    /// `metadata` (created when the sender wrote none): the one change forwarding makes.
+    pub fn with_provenance(mut self, provenance: &Provenance) -> Self {
+        self.event.header_mut().add_provenance(provenance);
+        let merged = self
+            .event
+            .header()
+            .metadata
+            .as_ref()
+            .and_then(|m| m.get(alchemiser_events::PROVENANCE_KEY))
+            .cloned();
+        if let (Some(merged), Some(detail)) = (merged, self.detail.as_object_mut()) {
+            let metadata = detail
+                .entry("metadata")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !metadata.is_object() {
+                *metadata = Value::Object(Map::new());
+            }
+            if let Some(metadata) = metadata.as_object_mut() {
+                metadata.insert(alchemiser_events::PROVENANCE_KEY.to_owned(), merged);
+            }
+        }
+        self
+    }
+}
 
 /// Bytes the entry-size formula counts for a set `Time`.
 pub const TIME_BYTES: usize = 14;
@@ -14,7 +82,7 @@ pub struct Entry {
     pub event_id: String,
     /// The event's type (`DetailType`).
     pub event_type: EventType,
-    /// `Source`: `{prefix}.{producer}` from the routing table.
+    /// `Source`: the producer's, from the routing table (or the forwarded event's own).
     pub source: String,
     /// `DetailType`: the event type's name.
     pub detail_type: String,
@@ -27,15 +95,42 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// Maps an event with the routing table's `Source` for `source_prefix`.
-    pub fn from_event(event: &Event, source_prefix: &str) -> Self {
+    /// Maps a new event; its `Source` is its producer's (by `source_module`) for `source_prefix`.
+    pub fn from_event(event: &Event, source_prefix: &str) -> Result<Self, UnknownProducer> {
+        let route = event.event_type().route();
+        let source = route.source_of(&event.header().source_module, source_prefix)?;
+        Ok(Self::build(event, source, event.to_json()))
+    }
+
+    /// Maps an outgoing event. A kept `Source` must be its producer's: a forwarded event is
+    /// refused rather than sent under a source its consumers would not accept.
+    pub fn from_outgoing(
+        outgoing: &Outgoing,
+        source_prefix: &str,
+    ) -> Result<Self, UnknownProducer> {
+        let route = outgoing.event.event_type().route();
+        let source = match &outgoing.source {
+            Some(source) => {
+                route.check_source(source, source_prefix)?;
+                source.clone()
+            }
+            None => route.source_of(&outgoing.event.header().source_module, source_prefix)?,
+        };
+        Ok(Self::build(
+            &outgoing.event,
+            source,
+            outgoing.detail.to_string(),
+        ))
+    }
+
+    fn build(event: &Event, source: String, detail: String) -> Self {
         let header = event.header();
         Self {
             event_id: header.event_id.clone(),
             event_type: event.event_type(),
-            source: event.event_type().route().source(source_prefix),
+            source,
             detail_type: event.event_type().as_str().to_owned(),
-            detail: event.to_json(),
+            detail,
             time: header.timestamp.0,
             resources: vec![
                 format!("correlation:{}", header.correlation_id),
@@ -111,9 +206,12 @@ mod tests {
     fn mapping_follows_the_routing_table_and_the_event() {
         for event_type in EventType::ALL {
             let event = sample_event(event_type);
-            let entry = Entry::from_event(&event, "acme");
+            let entry = Entry::from_event(&event, "acme").unwrap();
             let header = event.header();
-            assert_eq!(entry.source, event_type.route().source("acme"));
+            assert_eq!(
+                entry.source,
+                format!("acme.{}", event.header().source_module)
+            );
             assert_eq!(entry.detail_type, event_type.as_str());
             assert_eq!(entry.detail, event.to_json());
             assert_eq!(entry.time, header.timestamp.0);
@@ -137,7 +235,8 @@ mod tests {
                 header.timestamp.0.timestamp_subsec_nanos()
             );
         }
-        let signal = Entry::from_event(&sample_event(EventType::SignalGenerated), "alchemiser");
+        let signal =
+            Entry::from_event(&sample_event(EventType::SignalGenerated), "alchemiser").unwrap();
         assert_eq!(signal.source, "alchemiser.strategy");
     }
 
@@ -197,7 +296,9 @@ mod tests {
     #[test]
     fn real_entry_sizes_respect_the_limit() {
         let entries: Vec<Entry> = (0..25)
-            .map(|_| Entry::from_event(&sample_event(EventType::RebalancePlanned), "alchemiser"))
+            .map(|_| {
+                Entry::from_event(&sample_event(EventType::RebalancePlanned), "alchemiser").unwrap()
+            })
             .collect();
         let sizes: Vec<usize> = entries.iter().map(Entry::size).collect();
         let limit = sizes[0] * 3 + 1;

@@ -38,12 +38,13 @@ pub use config::{
     parse_flag, ConfigError, OutboxConfig, PublisherConfig, DEFAULT_BUS_NAME,
     DEFAULT_MAX_REQUEST_BYTES, DEFAULT_OUTBOX_PATH, MAX_ENTRIES_PER_REQUEST,
 };
-pub use entry::{plan_batches, Entry, TIME_BYTES};
+pub use entry::{plan_batches, Entry, Outgoing, TIME_BYTES};
 pub use outbox::{
     FileOutbox, FileOutboxLock, OutboxError, OutboxLine, OutboxRecord, SqsOutbox, SqsOutboxMessage,
     UndecodableRecord, LOCK_WAIT,
 };
 pub use publisher::{
     DrainReport, EventBridgePublisher, PublisherStats, CODE_DEADLINE, CODE_ENTRY_TOO_LARGE,
+    CODE_UNKNOWN_PRODUCER,
 };
 pub use retry::{is_retryable_entry_code, Failure, RETRYABLE_ENTRY_CODES};

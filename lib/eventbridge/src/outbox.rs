@@ -12,7 +12,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use alchemiser_events::{decode_value, Event, Timestamp};
+use alchemiser_events::{decode_value, Timestamp};
+
+use crate::entry::Outgoing;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
@@ -23,8 +25,12 @@ pub const LOCK_WAIT: Duration = Duration::from_secs(30);
 /// One parked event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutboxRecord {
-    /// The event's wire JSON (the EventBridge `Detail`), as an object.
+    /// The event's wire JSON (the EventBridge `Detail`), as an object: exactly what would have
+    /// been sent.
     pub event: Value,
+    /// The `Source` a forwarded event kept; absent: its producer's, from the routing table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// The event's id.
     pub event_id: String,
     /// The event's type.
@@ -47,15 +53,17 @@ pub struct OutboxRecord {
 impl OutboxRecord {
     /// A record for an event that just failed.
     pub fn new(
-        event: &Event,
+        outgoing: &Outgoing,
         bus_name: &str,
         code: Option<String>,
         reason: String,
         attempts: u32,
     ) -> Self {
         let now = Timestamp::now().to_wire();
+        let event = &outgoing.event;
         Self {
-            event: event.to_value(),
+            event: outgoing.detail.clone(),
+            source: outgoing.source.clone(),
             event_id: event.event_id().to_owned(),
             event_type: event.event_type().as_str().to_owned(),
             bus_name: bus_name.to_owned(),
@@ -67,10 +75,14 @@ impl OutboxRecord {
         }
     }
 
-    /// The parked event, decoded and validated again.
-    pub fn decode_event(&self) -> Result<Event, UndecodableRecord> {
+    /// The parked event, decoded and validated again, to send exactly as it was parked.
+    pub fn decode_event(&self) -> Result<Outgoing, UndecodableRecord> {
         decode_value(self.event.clone())
-            .map(|received| received.event)
+            .map(|received| Outgoing {
+                event: received.event,
+                detail: received.detail,
+                source: self.source.clone(),
+            })
             .map_err(|source| UndecodableRecord {
                 event_id: self.event_id.clone(),
                 source,
@@ -143,8 +155,8 @@ pub enum OutboxError {
 /// A line of a file outbox: a record, or text that is not one (kept as it is).
 #[derive(Debug, Clone, PartialEq)]
 pub enum OutboxLine {
-    /// A parsed record.
-    Record(OutboxRecord),
+    /// A parsed record (boxed: a record is much larger than an unreadable line).
+    Record(Box<OutboxRecord>),
     /// A line that does not parse; a drain keeps it untouched.
     Unreadable(String),
 }
@@ -248,7 +260,7 @@ impl FileOutbox {
             .lines()
             .filter(|line| !line.trim().is_empty())
             .map(|line| match serde_json::from_str::<OutboxRecord>(line) {
-                Ok(record) => OutboxLine::Record(record),
+                Ok(record) => OutboxLine::Record(Box::new(record)),
                 Err(_) => OutboxLine::Unreadable(line.to_owned()),
             })
             .collect())
@@ -369,7 +381,7 @@ impl SqsOutbox {
                 let receipt_handle = message.receipt_handle()?.to_owned();
                 let body = message.body().unwrap_or_default();
                 let line = match serde_json::from_str::<OutboxRecord>(body) {
-                    Ok(record) => OutboxLine::Record(record),
+                    Ok(record) => OutboxLine::Record(Box::new(record)),
                     Err(_) => OutboxLine::Unreadable(body.to_owned()),
                 };
                 Some(SqsOutboxMessage {
@@ -425,7 +437,7 @@ mod tests {
             .iter()
             .map(|&t| {
                 OutboxRecord::new(
-                    &sample_event(t),
+                    &Outgoing::new(sample_event(t)),
                     "bus",
                     Some("MalformedDetail".into()),
                     "bad".into(),
@@ -443,10 +455,13 @@ mod tests {
             .unwrap();
         let lines = outbox.read().unwrap();
         assert_eq!(lines.len(), 7);
-        assert_eq!(lines[0], OutboxLine::Record(records[0].clone()));
+        assert_eq!(lines[0], OutboxLine::Record(Box::new(records[0].clone())));
         assert_eq!(lines[6], OutboxLine::Unreadable("not json".into()));
         for record in &records {
-            assert_eq!(record.decode_event().unwrap().event_id(), record.event_id);
+            assert_eq!(
+                record.decode_event().unwrap().event.event_id(),
+                record.event_id
+            );
         }
         let _lock = outbox.lock().await.unwrap();
         outbox.rewrite(&lines[5..]).unwrap();
@@ -456,7 +471,7 @@ mod tests {
     #[test]
     fn failed_again_keeps_the_first_failure_time_and_adds_attempts() {
         let record = OutboxRecord::new(
-            &sample_event(EventType::TradeExecuted),
+            &Outgoing::new(sample_event(EventType::TradeExecuted)),
             "bus",
             None,
             "x".into(),

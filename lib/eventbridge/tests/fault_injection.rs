@@ -100,7 +100,7 @@ async fn ten_thousand_events_through_faults_lose_nothing() {
             .unwrap()
             .into_iter()
             .map(|line| match line {
-                OutboxLine::Record(record) => (record.event_id.clone(), record),
+                OutboxLine::Record(record) => (record.event_id.clone(), *record),
                 OutboxLine::Unreadable(text) => panic!("unreadable outbox line: {text}"),
             })
             .collect();

@@ -37,7 +37,7 @@ fn outbox_records(path: &std::path::Path) -> Vec<alchemiser_eventbridge::OutboxR
         .unwrap()
         .into_iter()
         .filter_map(|line| match line {
-            OutboxLine::Record(record) => Some(record),
+            OutboxLine::Record(record) => Some(*record),
             OutboxLine::Unreadable(_) => None,
         })
         .collect()

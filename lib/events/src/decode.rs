@@ -63,6 +63,9 @@ pub struct ReceivedEvent {
     pub event: Event,
     /// The envelope, absent for a bare detail.
     pub envelope: Option<EnvelopeMeta>,
+    /// The detail exactly as the sender wrote it (key order, numbers, unknown fields, absent
+    /// fields left absent): what a republish sends on, so that nothing the sender wrote is lost.
+    pub detail: Value,
 }
 
 impl ReceivedEvent {
@@ -86,9 +89,11 @@ pub fn decode(input: &[u8]) -> Result<ReceivedEvent, ContractError> {
 pub fn decode_value(value: Value) -> Result<ReceivedEvent, ContractError> {
     let mut object = into_object(value)?;
     if !looks_like_envelope(&object) {
+        let detail = Value::Object(object);
         return Ok(ReceivedEvent {
-            event: decode_detail(Value::Object(object))?,
+            event: decode_detail(detail.clone())?,
             envelope: None,
+            detail,
         });
     }
     let detail = object
@@ -111,7 +116,7 @@ pub fn decode_value(value: Value) -> Result<ReceivedEvent, ContractError> {
             .map_err(|err| ContractError::DetailNotJson(err.to_string()))?,
         other => other,
     };
-    let mut event = decode_detail(detail)?;
+    let mut event = decode_detail(detail.clone())?;
     if event.event_type() != envelope_type {
         return Err(ContractError::DetailTypeMismatch {
             envelope: meta.detail_type,
@@ -128,6 +133,7 @@ pub fn decode_value(value: Value) -> Result<ReceivedEvent, ContractError> {
     Ok(ReceivedEvent {
         event,
         envelope: Some(meta),
+        detail,
     })
 }
 

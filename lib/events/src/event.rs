@@ -175,8 +175,9 @@ pub struct EventHeader {
     /// The component within the module, if any.
     #[serde(default)]
     pub source_component: Option<String>,
-    /// Free-form metadata.
-    #[serde(default)]
+    /// Free-form metadata. Absent stays absent when written (never `null`: the Python models
+    /// refuse a null `metadata`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Map<String, Value>>,
     /// Contract version; `1.x` is accepted.
     #[serde(default = "schema_version")]
@@ -321,7 +322,7 @@ pub struct ConsolidatedPortfolio {
     #[serde(default = "schema_version")]
     pub schema_version: String,
     /// Optional constraints, free-form.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub constraints: Option<Map<String, Value>>,
 }
 
@@ -386,8 +387,9 @@ pub struct RebalancePlan {
     /// Expected duration, if estimated.
     #[serde(default)]
     pub estimated_duration_minutes: Option<u32>,
-    /// Free-form metadata.
-    #[serde(default)]
+    /// Free-form metadata. Absent stays absent when written (never `null`: the Python models
+    /// refuse a null `metadata`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Map<String, Value>>,
 }
 

@@ -29,7 +29,10 @@ pub use event::{
 };
 pub use primitives::{Symbol, SymbolMap, Timestamp};
 pub use provenance::{Provenance, PROVENANCE_KEY};
-pub use routing::{HandlerName, Route, RoutingDocument, DEFAULT_SOURCE_PREFIX, ROUTES};
+pub use routing::{
+    HandlerName, Language, Producer, Route, RoutingDocument, UnknownProducer,
+    DEFAULT_SOURCE_PREFIX, PYTHON_SOURCE_PREFIX, ROUTES,
+};
 pub use schema::{schema_for, schemas};
 
 /// Money, prices, quantities and weights: exact decimals, never floats.

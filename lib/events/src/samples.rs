@@ -1,7 +1,7 @@
 //! Valid sample events of every type with fresh ids: what `alchemiser publish --example` sends,
 //! and what the tests and the benchmark publish.
 
-use crate::{decode_value, Event, EventType, Timestamp};
+use crate::{decode_value, Event, EventType, HandlerName, Language, Timestamp};
 use serde_json::{json, Value};
 
 /// A valid event of `event_type` with a fresh `event_id`, a fresh correlation id (the event
@@ -53,7 +53,7 @@ fn template(
         "event_id": event_id,
         "event_type": event_type.as_str(),
         "timestamp": now,
-        "source_module": event_type.route().producer.as_str(),
+        "source_module": sample_producer(event_type),
         "source_component": "alchemiser-publish-example",
         "metadata": {},
         "schema_version": "1.0",
@@ -135,6 +135,17 @@ fn template(
         detail.extend(payload);
     }
     detail
+}
+
+/// The Rust handler whose events a sample claims to be: the workflow's last Rust producer of the
+/// type that is a stage (the sample WorkflowFailed fails in execution, not in the monitor).
+fn sample_producer(event_type: EventType) -> &'static str {
+    event_type
+        .route()
+        .producers
+        .iter()
+        .rfind(|p| p.language == Language::Rust && p.module != HandlerName::Monitor.as_str())
+        .map_or(HandlerName::Strategy.as_str(), |p| p.module)
 }
 
 #[cfg(test)]

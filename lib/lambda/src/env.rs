@@ -56,16 +56,22 @@ pub fn flag(variable: &'static str, default: bool) -> Result<bool, EnvError> {
 
 /// A whole number of seconds; unset means `default`.
 pub fn seconds(variable: &'static str, default: u64) -> Result<Duration, EnvError> {
+    whole(variable, default, "a whole number of seconds").map(Duration::from_secs)
+}
+
+/// A whole number of days; unset means `default`.
+pub fn days(variable: &'static str, default: u64) -> Result<Duration, EnvError> {
+    let days = whole(variable, default, "a whole number of days")?;
+    Ok(Duration::from_secs(days.saturating_mul(24 * 3600)))
+}
+
+fn whole(variable: &'static str, default: u64, hint: &str) -> Result<u64, EnvError> {
     match std::env::var(variable) {
-        Err(_) => Ok(Duration::from_secs(default)),
-        Ok(value) => value
-            .trim()
-            .parse::<u64>()
-            .map(Duration::from_secs)
-            .map_err(|_| EnvError::Invalid {
-                variable,
-                value,
-                hint: "a whole number of seconds".into(),
-            }),
+        Err(_) => Ok(default),
+        Ok(value) => value.trim().parse::<u64>().map_err(|_| EnvError::Invalid {
+            variable,
+            value,
+            hint: hint.into(),
+        }),
     }
 }

@@ -27,6 +27,6 @@ mod runtime;
 
 pub use invoker::{
     Adapters, InvocationContext, InvocationError, InvocationOutcome, Invoke, Invoker,
-    TriggerInvoker,
+    ScheduleOrEvent, TriggerInvoker, SCHEDULER_SOURCE,
 };
-pub use runtime::{handler_service, run, run_function, FunctionEnvironment, RuntimeError};
+pub use runtime::{handler_service, run, run_function, FunctionEnvironment, RunMode, RuntimeError};

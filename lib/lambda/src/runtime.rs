@@ -5,9 +5,9 @@ use std::error::Error;
 use std::future::Future;
 use std::sync::Arc;
 
-use alchemiser_bus::{error_chain, EventHandler, TriggerHandler};
+use alchemiser_bus::{error_chain, EventBus, EventHandler, TriggerHandler};
 use alchemiser_eventbridge::{bus_from_env, ConfigError};
-use alchemiser_events::HandlerName;
+use alchemiser_events::{HandlerName, DEFAULT_SOURCE_PREFIX};
 use aws_config::SdkConfig;
 use lambda_runtime::{service_fn, tower, LambdaEvent};
 use serde_json::Value;
@@ -17,7 +17,7 @@ use crate::env::{required, seconds, EnvError};
 use crate::failures::SqsFailureSink;
 use crate::idempotency::{DynamoDbStore, IdempotencyConfig};
 use crate::invoker::{
-    Adapters, InvocationContext, InvocationError, Invoke, Invoker, TriggerInvoker,
+    Adapters, InvocationContext, InvocationError, Invoke, Invoker, ScheduleOrEvent, TriggerInvoker,
 };
 use crate::logging;
 use alchemiser_metrics::Metrics;
@@ -39,6 +39,44 @@ pub struct FunctionEnvironment {
     function: HandlerName,
     sdk: SdkConfig,
     adapters: Adapters,
+    mode: RunMode,
+    source_prefix: String,
+}
+
+/// How a function runs (`ALCHEMISER_MODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RunMode {
+    /// It owns its step: it places orders and publishes what it emits.
+    #[default]
+    Live,
+    /// It runs beside the live owner (the Python system) on the same events, in dry run: the
+    /// entry point gives it a bus that records instead of publishing and no way to trade. Its
+    /// idempotency keys are its own (`…#shadow`).
+    Shadow,
+}
+
+impl RunMode {
+    /// The idempotency-key scope of this mode.
+    pub const fn key_scope(self) -> Option<&'static str> {
+        match self {
+            RunMode::Live => None,
+            RunMode::Shadow => Some("shadow"),
+        }
+    }
+
+    /// Reads `ALCHEMISER_MODE`: `live` (the default) or `shadow`.
+    pub fn from_env() -> Result<Self, EnvError> {
+        let value = std::env::var("ALCHEMISER_MODE").unwrap_or_default();
+        match value.trim().to_ascii_lowercase().as_str() {
+            "" | "live" => Ok(RunMode::Live),
+            "shadow" => Ok(RunMode::Shadow),
+            _ => Err(EnvError::Invalid {
+                variable: "ALCHEMISER_MODE",
+                value,
+                hint: "expected live or shadow (the stage's owner of this function)".into(),
+            }),
+        }
+    }
 }
 
 impl FunctionEnvironment {
@@ -77,11 +115,38 @@ impl FunctionEnvironment {
             idempotency,
             clock: alchemiser_clock::system(),
         };
+        let source_prefix = std::env::var("EVENTBRIDGE_SOURCE_PREFIX")
+            .ok()
+            .filter(|prefix| !prefix.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_SOURCE_PREFIX.to_owned());
         Ok(Self {
             function,
             sdk,
             adapters,
+            mode: RunMode::from_env()?,
+            source_prefix,
         })
+    }
+
+    /// The function's mode (`ALCHEMISER_MODE`).
+    pub fn mode(&self) -> RunMode {
+        self.mode
+    }
+
+    /// The stage name (`STAGE`, `local` when unset).
+    pub fn stage(&self) -> String {
+        std::env::var("STAGE").unwrap_or_else(|_| "local".into())
+    }
+
+    /// The same environment with emitted events going to `bus` instead (a shadow's recorder).
+    pub fn with_bus(mut self, bus: Arc<dyn EventBus>) -> Self {
+        self.adapters.bus = bus;
+        self
+    }
+
+    /// The adapters every invocation uses.
+    pub fn adapters(&self) -> &Adapters {
+        &self.adapters
     }
 
     /// The AWS configuration, for the clients the entry point creates (e.g. Secrets Manager).
@@ -91,16 +156,43 @@ impl FunctionEnvironment {
 
     /// The invoker of a function that consumes contract events with `handler`.
     pub fn consumer(self, handler: Arc<dyn EventHandler>) -> Arc<dyn Invoke> {
-        Arc::new(Invoker::new(self.function, handler, self.adapters))
+        Arc::new(self.consumer_invoker(handler))
+    }
+
+    fn consumer_invoker(&self, handler: Arc<dyn EventHandler>) -> Invoker {
+        let invoker = Invoker::new(self.function, handler, self.adapters.clone())
+            .with_source_prefix(self.source_prefix.clone());
+        match self.mode.key_scope() {
+            Some(scope) => invoker.with_key_scope(scope),
+            None => invoker,
+        }
+    }
+
+    fn trigger_invoker(&self, handler: Arc<dyn TriggerHandler>) -> TriggerInvoker {
+        let invoker = TriggerInvoker::new(self.function.as_str(), handler, self.adapters.clone());
+        match self.mode.key_scope() {
+            Some(scope) => invoker.with_key_scope(scope),
+            None => invoker,
+        }
     }
 
     /// The invoker of a function started by triggers, with `handler`.
     pub fn trigger(self, handler: Arc<dyn TriggerHandler>) -> Arc<dyn Invoke> {
-        Arc::new(TriggerInvoker::new(
-            self.function.as_str(),
-            handler,
-            self.adapters,
-        ))
+        Arc::new(self.trigger_invoker(handler))
+    }
+
+    /// The invoker of a function that consumes events with `events` and runs `scheduled` when
+    /// its schedule fires (an EventBridge Scheduler envelope, `source` `aws.scheduler`): the
+    /// monitor keeps the ledger from events and sweeps it on a schedule.
+    pub fn consumer_and_schedule(
+        self,
+        events: Arc<dyn EventHandler>,
+        scheduled: Arc<dyn TriggerHandler>,
+    ) -> Arc<dyn Invoke> {
+        Arc::new(ScheduleOrEvent {
+            events: self.consumer_invoker(events),
+            scheduled: self.trigger_invoker(scheduled),
+        })
     }
 }
 

@@ -11,17 +11,21 @@
 //! - [`Monitor`]: the event handler that records every event;
 //! - [`Sweep`]: the scheduled job that ends stalled workflows and those with dead letters,
 //!   publishing WorkflowFailed;
-//! - [`render`]: the causation tree, the Mermaid diagram, the list line.
+//! - [`render`]: the causation tree, the Mermaid diagram, the list line;
+//! - [`shadow`]: the bus of a consumer in shadow mode, and the comparison of its results with
+//!   the live owner's.
 
 #![warn(missing_docs)]
 
 pub mod model;
 mod monitor;
 pub mod render;
+pub mod shadow;
 pub mod store;
 mod sweep;
 
 pub use model::{summarize, Entry, EventEntry, Summary, WorkflowState};
 pub use monitor::{Monitor, DEFAULT_WORKFLOW_DEADLINE};
+pub use shadow::{compare, Comparison, DiffSummary, ShadowRecorder, Verdict};
 pub use store::{DynamoDbLedger, LedgerError, LedgerStore, MemoryLedger};
 pub use sweep::{Sweep, DEFAULT_LOOKBACK, SWEEP_MODULE};

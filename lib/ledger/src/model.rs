@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use alchemiser_events::{Event, EventType, Route, Timestamp};
+use alchemiser_events::{Event, EventType, HandlerName, Route, Timestamp};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -125,7 +125,11 @@ impl EventEntry {
             source: source.map(str::to_owned),
             time: header.timestamp,
             recorded_at: at,
-            handled_by: Route::of(event_type).consumer.map(|c| c.to_string()),
+            handled_by: Route::of(event_type)
+                .consumers
+                .iter()
+                .find(|&&c| c != HandlerName::Monitor)
+                .map(|c| c.to_string()),
             outcome,
             replay: header.provenance().replay_name,
             detail: keep_detail.then(|| event.to_value()),

@@ -100,8 +100,7 @@ impl Sweep {
                 recorded_at: self.clock.now(),
                 replay: replay.clone(),
             };
-            let new = self
-                .store
+            self.store
                 .record(&correlation_id, &Entry::DeadLetter(entry.clone()))
                 .await
                 .map_err(|e| HandlerError::transient(&e))?;
@@ -112,8 +111,8 @@ impl Sweep {
             let completed = summary
                 .as_ref()
                 .is_some_and(|s| s.state == WorkflowState::Completed);
-            if new && fails_workflow && !completed {
-                events.push(
+            if fails_workflow && !completed {
+                events.extend(
                     self.dead_letter_failure(&correlation_id, &letter, &entry)
                         .await?,
                 );
@@ -131,24 +130,22 @@ impl Sweep {
             .await
             .map_err(|e| HandlerError::transient(&e))?;
         let mut events = Vec::new();
-        for summary in open
-            .into_iter()
-            .filter(|s| s.is_overdue(now, self.deadline))
-        {
-            let entry = Entry::TimedOut(TimeoutEntry {
-                at: now,
-                deadline_secs: self.deadline.as_secs(),
-                last_step: summary.last_step,
-            });
-            let new = self
-                .store
-                .record(&summary.correlation_id, &entry)
-                .await
-                .map_err(|e| HandlerError::transient(&e))?;
-            refresh(self.store.as_ref(), &summary.correlation_id).await?;
-            if new {
-                events.push(self.timeout_failure(&summary, now).await?);
+        for summary in open {
+            if summary.is_overdue(now, self.deadline) {
+                let entry = Entry::TimedOut(TimeoutEntry {
+                    at: now,
+                    deadline_secs: self.deadline.as_secs(),
+                    last_step: summary.last_step,
+                });
+                self.store
+                    .record(&summary.correlation_id, &entry)
+                    .await
+                    .map_err(|e| HandlerError::transient(&e))?;
+                refresh(self.store.as_ref(), &summary.correlation_id).await?;
+            } else if summary.state != WorkflowState::TimedOut {
+                continue;
             }
+            events.extend(self.timeout_failure(&summary, now).await?);
         }
         Ok(events)
     }
@@ -158,7 +155,7 @@ impl Sweep {
         correlation_id: &str,
         letter: &DeadLetter,
         entry: &DeadLetterEntry,
-    ) -> Result<Event, HandlerError> {
+    ) -> Result<Option<Event>, HandlerError> {
         let step = entry.origin.clone().unwrap_or_else(|| "unknown".into());
         let reason = format!(
             "an event of this workflow ({} {}) is in the dead-letter queue: {}. Inspect it with \
@@ -191,7 +188,7 @@ impl Sweep {
         &self,
         summary: &Summary,
         now: DateTime<Utc>,
-    ) -> Result<Event, HandlerError> {
+    ) -> Result<Option<Event>, HandlerError> {
         let reason = format!(
             "no terminal event within {} of its start at {}: the last step reached was {} (at {}). \
              Inspect it with `alchemiser workflows show {} --stage {}`",
@@ -220,7 +217,9 @@ impl Sweep {
     }
 
     /// A WorkflowFailed of the workflow, caused by its latest event, its id derived from
-    /// `why` (so a second sweep publishing it again is recognised downstream).
+    /// `why`; `None` once the ledger has it (the monitor recorded it from the bus). Until then
+    /// every sweep announces it again — a publish lost after the ledger took the failure is
+    /// made good by the next sweep, and downstream the same id is a duplicate.
     async fn failure(
         &self,
         correlation_id: &str,
@@ -228,12 +227,25 @@ impl Sweep {
         step: &str,
         reason: String,
         details: Value,
-    ) -> Result<Event, HandlerError> {
+    ) -> Result<Option<Event>, HandlerError> {
         let entries = self
             .store
             .entries(correlation_id)
             .await
             .map_err(|e| HandlerError::transient(&e))?;
+        let mut parts = vec!["sweep", correlation_id];
+        parts.extend_from_slice(why);
+        let event_id = format!(
+            "{}-{}",
+            EventType::WorkflowFailed.id_prefix(),
+            derived_id(&parts)
+        );
+        let announced = entries
+            .iter()
+            .any(|e| matches!(e, Entry::Event(event) if event.event_id == event_id));
+        if announced {
+            return Ok(None);
+        }
         let cause = entries
             .iter()
             .filter_map(|e| match e {
@@ -242,23 +254,17 @@ impl Sweep {
             })
             .max_by_key(|e| e.time)
             .map_or_else(|| correlation_id.to_owned(), |e| e.event_id.clone());
-        let mut parts = vec!["sweep", correlation_id];
-        parts.extend_from_slice(why);
         let header = EventHeader {
             correlation_id: correlation_id.to_owned(),
             causation_id: cause,
-            event_id: format!(
-                "{}-{}",
-                EventType::WorkflowFailed.id_prefix(),
-                derived_id(&parts)
-            ),
+            event_id,
             timestamp: Timestamp(self.clock.now()),
             source_module: SWEEP_MODULE.into(),
             source_component: Some("sweep".into()),
             metadata: Some(Map::new()),
             schema_version: SCHEMA_VERSION.into(),
         };
-        Ok(Event::from(WorkflowFailed {
+        Ok(Some(Event::from(WorkflowFailed {
             header,
             workflow_type: "trading".into(),
             failure_reason: reason,
@@ -267,7 +273,7 @@ impl Sweep {
                 Value::Object(map) => map,
                 _ => Map::new(),
             },
-        }))
+        })))
     }
 }
 

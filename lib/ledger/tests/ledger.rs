@@ -179,7 +179,7 @@ async fn a_stalled_workflow_is_timed_out_once_and_a_late_completion_still_counts
     // Within its deadline: nothing.
     clock.advance(Duration::from_secs(600));
     assert!(sweep.sweep().await.unwrap().is_empty());
-    // Past it: one WorkflowFailed naming the step reached; a second sweep adds nothing.
+    // Past it: one WorkflowFailed naming the step reached.
     clock.advance(Duration::from_secs(1800));
     let published = sweep.sweep().await.unwrap();
     let [Event::WorkflowFailed(failed)] = &published[..] else {
@@ -194,12 +194,17 @@ async fn a_stalled_workflow_is_timed_out_once_and_a_late_completion_still_counts
         failed.failure_reason
     );
     assert_eq!(failed.header.causation_id, events[2].event_id());
-    assert!(sweep.sweep().await.unwrap().is_empty());
-    // The monitor then receives the sweep's WorkflowFailed: timed out, not failed.
+    // Until the monitor has it from the bus, every sweep announces it again under the same id
+    // (a lost publish is made good; downstream it is a duplicate); then never again.
+    let again = sweep.sweep().await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].event_id(), published[0].event_id());
     monitor
         .handle(&published[0], &Delivery::live())
         .await
         .unwrap();
+    assert!(sweep.sweep().await.unwrap().is_empty());
+    // Timed out, not failed.
     assert_eq!(
         store.summary(&id).await.unwrap().unwrap().state,
         WorkflowState::TimedOut
@@ -252,14 +257,20 @@ async fn a_dead_letter_fails_its_workflow_with_the_commands_to_inspect_and_redri
         "{}",
         failed.failure_reason
     );
-    assert!(
-        sweep.sweep().await.unwrap().is_empty(),
-        "once per dead letter"
+    let again = sweep.sweep().await.unwrap();
+    assert_eq!(
+        again.iter().map(Event::event_id).collect::<Vec<_>>(),
+        [published[0].event_id()],
+        "announced again, under the same id, until the monitor has it"
     );
     monitor
         .handle(&published[0], &Delivery::live())
         .await
         .unwrap();
+    assert!(
+        sweep.sweep().await.unwrap().is_empty(),
+        "once the ledger has it, never again"
+    );
     let summary = store.summary(&id).await.unwrap().unwrap();
     assert_eq!(summary.state, WorkflowState::Failed);
     assert_eq!(summary.dead_letters, ["m-1"]);

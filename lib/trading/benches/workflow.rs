@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use alchemiser_bus::{EventBus, InMemoryBus};
 use alchemiser_events::{Decimal, Symbol, SymbolMap};
+use alchemiser_ledger::{MemoryLedger, Monitor};
 use alchemiser_trading::{
     plan_rebalance, ExecutionSettings, PaperBroker, PlannerConfig, PortfolioFile,
     PortfolioSnapshot, Position, StrategyHandler, Workflow,
@@ -42,6 +43,7 @@ fn workflow(c: &mut Criterion) {
             PlannerConfig::default(),
             ExecutionSettings::default(),
             alchemiser_clock::system(),
+            Arc::new(Monitor::new(Arc::new(MemoryLedger::new()))),
         )
         .subscribe_all(&bus);
         let report = runtime.block_on(

@@ -16,14 +16,15 @@ mod planner;
 pub use broker::{
     Account, AlpacaBroker, AlpacaConfig, Broker, BrokerError, Call, Fault, Holdings, MissingKey,
     OrderOutcome, OrderRequest, OrderSide, OrderStatus, PaperBroker, PaperBrokerError,
-    PortfolioFile, PortfolioFileError, Position, ScriptedBroker, UnsupportedPosition,
+    PortfolioFile, PortfolioFileError, Position, ReadOnlyBroker, ScriptedBroker,
+    UnsupportedPosition,
 };
 pub use handlers::{
-    AllocationError, ExecutionHandler, MonitorHandler, PortfolioHandler, StrategyHandler, Workflow,
-    WorkflowOutcome, DRY_RUN_SCOPE, WORKFLOW_TYPE,
+    AllocationError, ExecutionHandler, PortfolioHandler, StrategyHandler, Workflow, DRY_RUN_SCOPE,
+    WORKFLOW_TYPE,
 };
 pub use orders::{
     client_order_id, execute_plan, ExecutionMode, ExecutionReport, ExecutionSettings, OrderRecord,
-    PlanOutcome, Refusal,
+    PlanOutcome, Refusal, When,
 };
 pub use planner::{plan_rebalance, PlanError, PlannerConfig, PortfolioSnapshot, RebalanceProposal};

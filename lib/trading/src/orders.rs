@@ -41,6 +41,10 @@ pub struct ExecutionSettings {
     /// What is kept of the invocation's time after the wait, for the buys, the record and the
     /// publish.
     pub deadline_reserve: Duration,
+    /// The oldest workflow whose plan is still traded (`WORKFLOW_DEADLINE_SECONDS`, the
+    /// monitor's deadline): once the sweep has declared a workflow timed out, a plan of it that
+    /// arrives late places nothing.
+    pub max_workflow_age: Duration,
 }
 
 impl Default for ExecutionSettings {
@@ -51,6 +55,7 @@ impl Default for ExecutionSettings {
         Self {
             allow_replay_execution: false,
             max_plan_age: Duration::from_secs(15 * 60),
+            max_workflow_age: Duration::from_secs(30 * 60),
             max_clock_skew: Duration::from_secs(60),
             max_fill_wait: Duration::from_secs(60),
             deadline_reserve: Duration::from_secs(20),
@@ -190,6 +195,13 @@ pub enum Refusal {
         /// The stage's limit.
         max: Duration,
     },
+    /// The plan's workflow started longer ago than its deadline: the monitor times it out.
+    WorkflowTooOld {
+        /// The workflow's age.
+        age: chrono::TimeDelta,
+        /// The deadline.
+        max: Duration,
+    },
     /// The plan is dated in the future, beyond any clock skew.
     FromTheFuture {
         /// How far ahead.
@@ -211,10 +223,12 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// A short name for the check that failed: `plan_age`, `clock_skew` or `drift`.
+    /// A short name for the check that failed: `plan_age`, `workflow_age`, `clock_skew` or
+    /// `drift`.
     pub fn check(&self) -> &'static str {
         match self {
             Refusal::TooOld { .. } => "plan_age",
+            Refusal::WorkflowTooOld { .. } => "workflow_age",
             Refusal::FromTheFuture { .. } => "clock_skew",
             Refusal::Drift { .. } => "drift",
         }
@@ -227,6 +241,12 @@ impl std::fmt::Display for Refusal {
             Refusal::TooOld { age, max } => write!(
                 f,
                 "the plan is {} old and the stage trades plans up to {} old (MAX_PLAN_AGE_SECONDS): no order placed; plan again from a fresh signal",
+                human(age.num_seconds()),
+                human(i64::try_from(max.as_secs()).unwrap_or(i64::MAX))
+            ),
+            Refusal::WorkflowTooOld { age, max } => write!(
+                f,
+                "the plan's workflow started {} ago and workflows end after {} (WORKFLOW_DEADLINE_SECONDS): no order placed; the workflow is timed out, start a new one",
                 human(age.num_seconds()),
                 human(i64::try_from(max.as_secs()).unwrap_or(i64::MAX))
             ),
@@ -305,7 +325,16 @@ struct Execution<'a> {
     mode: &'a ExecutionMode,
     settings: &'a ExecutionSettings,
     clock: &'a dyn Clock,
-    deadline: Option<DateTime<Utc>>,
+    when: When,
+}
+
+/// The times a plan's execution is judged by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct When {
+    /// When the invocation must be done by, if it has a deadline.
+    pub deadline: Option<DateTime<Utc>>,
+    /// When the plan's workflow started (the plan's own time when its producer did not say).
+    pub workflow_started_at: DateTime<Utc>,
 }
 
 /// Executes `plan` with `broker`. `Err` is a transient failure (nothing decided, or the rest of the
@@ -317,7 +346,7 @@ pub async fn execute_plan(
     mode: &ExecutionMode,
     settings: &ExecutionSettings,
     clock: &dyn Clock,
-    deadline: Option<DateTime<Utc>>,
+    when: When,
 ) -> Result<PlanOutcome, HandlerError> {
     Execution {
         plan,
@@ -325,7 +354,7 @@ pub async fn execute_plan(
         mode,
         settings,
         clock,
-        deadline,
+        when,
     }
     .run()
     .await
@@ -411,9 +440,17 @@ impl Execution<'_> {
             return Some(Refusal::FromTheFuture { ahead: -age });
         }
         let max = chrono::TimeDelta::from_std(self.settings.max_plan_age).unwrap_or_default();
-        (age > max).then_some(Refusal::TooOld {
-            age,
-            max: self.settings.max_plan_age,
+        if age > max {
+            return Some(Refusal::TooOld {
+                age,
+                max: self.settings.max_plan_age,
+            });
+        }
+        let workflow_age = self.clock.now() - self.when.workflow_started_at;
+        let max = chrono::TimeDelta::from_std(self.settings.max_workflow_age).unwrap_or_default();
+        (workflow_age > max).then_some(Refusal::WorkflowTooOld {
+            age: workflow_age,
+            max: self.settings.max_workflow_age,
         })
     }
 
@@ -593,7 +630,7 @@ impl Execution<'_> {
         let started = self.clock.now();
         let mut until =
             started + chrono::TimeDelta::from_std(self.settings.max_fill_wait).unwrap_or_default();
-        if let Some(deadline) = self.deadline {
+        if let Some(deadline) = self.when.deadline {
             let reserve =
                 chrono::TimeDelta::from_std(self.settings.deadline_reserve).unwrap_or_default();
             until = until.min(deadline - reserve);

@@ -6,6 +6,7 @@ use alchemiser_bus::{error_chain, Delivery, EventBus, EventHandler, InMemoryBus}
 use alchemiser_events::{
     decode, Decimal, Event, Provenance, RebalancePlanned, Symbol, SymbolMap, Timestamp,
 };
+use alchemiser_ledger::{summarize, LedgerStore, MemoryLedger, Monitor, WorkflowState};
 use alchemiser_trading::{
     BrokerError, ExecutionHandler, ExecutionSettings, PaperBroker, PlannerConfig, PortfolioFile,
     ScriptedBroker, StrategyHandler, Workflow,
@@ -17,6 +18,7 @@ use rust_decimal_macros::dec;
 fn captured() -> ExecutionSettings {
     ExecutionSettings {
         max_plan_age: std::time::Duration::from_secs(100 * 366 * 24 * 3600),
+        max_workflow_age: std::time::Duration::from_secs(100 * 366 * 24 * 3600),
         ..ExecutionSettings::default()
     }
 }
@@ -279,11 +281,13 @@ fn bad_portfolio_files_are_named() {
 async fn the_whole_workflow_runs_on_the_in_memory_bus() {
     let broker = Arc::new(PaperBroker::in_memory(contract_account()));
     let bus = InMemoryBus::new();
+    let ledger = Arc::new(MemoryLedger::new());
     let workflow = Workflow::new(
         broker.clone(),
         PlannerConfig::default(),
         ExecutionSettings::default(),
         alchemiser_clock::system(),
+        Arc::new(Monitor::new(ledger.clone())),
     );
     workflow.subscribe_all(&bus);
     let allocation: SymbolMap<Decimal> =
@@ -291,12 +295,14 @@ async fn the_whole_workflow_runs_on_the_in_memory_bus() {
     let start = StrategyHandler::new(allocation, "static")
         .start("test", Timestamp::now(), None)
         .unwrap();
+    let correlation_id = start[0].header().correlation_id.clone();
     let report = bus.publish(start).await;
     assert!(report.is_complete(), "{report:?}");
     assert_eq!(report.delivered.len(), 5);
-    let outcomes = workflow.monitor.outcomes();
-    assert_eq!(outcomes.len(), 2);
-    assert!(outcomes.iter().all(|o| o.success));
+    let entries = ledger.entries(&correlation_id).await.unwrap();
+    assert_eq!(entries.len(), 5, "the monitor saw every event: {entries:?}");
+    let summary = summarize(&correlation_id, &entries).unwrap();
+    assert_eq!(summary.state, WorkflowState::Completed);
     assert_eq!(qty(&broker.snapshot().unwrap(), "SPY"), dec!(59.4));
 }
 

@@ -110,6 +110,48 @@ async fn a_plan_older_than_the_stage_allows_is_refused_naming_the_check_and_the_
 }
 
 #[tokio::test]
+async fn a_fresh_plan_of_a_workflow_past_its_deadline_is_refused_the_sweep_has_timed_it_out() {
+    let clock = ManualClock::starting_at(now());
+    let broker = Arc::new(thirty_seventy());
+    // Planned a minute ago, in a workflow that started 31 minutes ago (its portfolio step was
+    // retried for half an hour): the monitor has timed the workflow out at 30.
+    let mut planned = plan_made_at(now() - Duration::from_secs(60));
+    planned
+        .header
+        .metadata
+        .get_or_insert_with(Default::default)
+        .insert(
+            "workflow_started_at".into(),
+            serde_json::json!(Timestamp(now() - Duration::from_secs(31 * 60)).to_wire()),
+        );
+    let events = execute(&handler(broker.clone(), &clock), &planned)
+        .await
+        .unwrap();
+    let (check, reason) = refusal(&events);
+    assert_eq!(check, "workflow_age");
+    assert!(
+        reason.contains("31m0s ago") && reason.contains("WORKFLOW_DEADLINE_SECONDS"),
+        "{reason}"
+    );
+    assert!(
+        broker.snapshot().unwrap().orders.is_empty(),
+        "a timed-out workflow traded"
+    );
+    // Within its deadline, the same plan trades.
+    planned.header.metadata.as_mut().unwrap().insert(
+        "workflow_started_at".into(),
+        serde_json::json!(Timestamp(now() - Duration::from_secs(29 * 60)).to_wire()),
+    );
+    let events = execute(&handler(broker.clone(), &clock), &planned)
+        .await
+        .unwrap();
+    assert!(matches!(
+        events[..],
+        [Event::TradeExecuted(_), Event::WorkflowCompleted(_)]
+    ));
+}
+
+#[tokio::test]
 async fn a_plan_from_an_account_that_has_since_rebalanced_is_refused_not_traded_to_89_9() {
     // A newer workflow already moved the account to 60/40; the older plan (30/70 → 60/40),
     // redriven, would have moved it to 89/9.
@@ -335,9 +377,11 @@ async fn the_same_signal_planned_twice_gets_the_same_plan_and_event_ids() {
 
 #[tokio::test]
 async fn positions_the_contract_cannot_hold_are_reported_and_left_alone() {
-    let Event::SignalGenerated(signal) = decode(SIGNAL).unwrap().event else {
+    let Event::SignalGenerated(mut signal) = decode(SIGNAL).unwrap().event else {
         unreachable!()
     };
+    // Its workflow starts now (the example's is a year old: execution would refuse its plan).
+    signal.header.timestamp = Timestamp::now();
     let option = UnsupportedPosition {
         symbol: "SPY261218C00600000".into(),
         reason: "symbol `SPY261218C00600000` must be 1–10 characters long (it has 18)".into(),

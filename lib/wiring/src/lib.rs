@@ -1,16 +1,23 @@
 //! What the trading functions build from their environment at cold start: the broker the
-//! portfolio and execution functions trade with, the strategy's target allocation, and the
-//! stage's execution settings. The consumer runtime (`alchemiser-lambda`) knows none of this;
-//! each function's entry point calls what it needs from here.
+//! portfolio and execution functions trade with, the strategy's target allocation, the stage's
+//! execution settings, the workflow ledger and the dead-letter queue the monitor keeps and
+//! sweeps, and what a function in shadow mode gets instead of a live bus and broker. The
+//! consumer runtime (`alchemiser-lambda`) knows none of this; each function's entry point calls
+//! what it needs from here.
 
 #![warn(missing_docs)]
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use alchemiser_lambda::env::{flag, required, seconds, EnvError};
+use alchemiser_deadletters::{DeadLetters, SqsDeadLetters};
+use alchemiser_events::HandlerName;
+use alchemiser_lambda::env::{days, flag, required, seconds, EnvError};
+use alchemiser_lambda::{FunctionEnvironment, RunMode};
+use alchemiser_ledger::{DynamoDbLedger, LedgerStore, ShadowRecorder, DEFAULT_WORKFLOW_DEADLINE};
 use alchemiser_trading::{
     AllocationError, AlpacaBroker, AlpacaConfig, Broker, BrokerError, ExecutionSettings,
-    MissingKey, PaperBroker, PaperBrokerError, StrategyHandler,
+    MissingKey, PaperBroker, PaperBrokerError, ReadOnlyBroker, StrategyHandler,
 };
 use aws_config::SdkConfig;
 use serde_json::{Map, Value};
@@ -51,6 +58,14 @@ pub enum WiringError {
     /// `STRATEGY_ALLOCATION` is not a target allocation.
     #[error("STRATEGY_ALLOCATION is not a target allocation (e.g. {{\"SPY\": \"0.6\", \"TLT\": \"0.4\"}})")]
     Allocation(#[source] AllocationError),
+    /// The function cannot run in the mode its stage gives it.
+    #[error("the {function} function cannot run with ALCHEMISER_MODE=shadow: {why}")]
+    NoShadow {
+        /// The function.
+        function: HandlerName,
+        /// Why, and what to set instead.
+        why: &'static str,
+    },
 }
 
 /// The broker `BROKER` names: `alpaca` (default; keys from the Secrets Manager secret
@@ -114,16 +129,92 @@ async fn read_secret(sdk: &SdkConfig, name: &str) -> Result<Map<String, Value>, 
 }
 
 /// The stage's rules for trading a plan: `ALLOW_REPLAY_EXECUTION` (default false: plans derived
-/// from archive replays run dry), `MAX_PLAN_AGE_SECONDS` (default 900: older plans are refused)
-/// and `MAX_FILL_WAIT_SECONDS` (default 60: how long the sells may take to fill before the buys).
+/// from archive replays run dry), `MAX_PLAN_AGE_SECONDS` (default 900: older plans are refused),
+/// `MAX_FILL_WAIT_SECONDS` (default 60: how long the sells may take to fill before the buys) and
+/// `WORKFLOW_DEADLINE_SECONDS` (default 1800: plans of workflows older than the monitor's
+/// deadline are refused).
 pub fn execution_settings() -> Result<ExecutionSettings, EnvError> {
     let defaults = ExecutionSettings::default();
     Ok(ExecutionSettings {
         allow_replay_execution: flag("ALLOW_REPLAY_EXECUTION", false)?,
         max_plan_age: seconds("MAX_PLAN_AGE_SECONDS", defaults.max_plan_age.as_secs())?,
         max_fill_wait: seconds("MAX_FILL_WAIT_SECONDS", defaults.max_fill_wait.as_secs())?,
+        max_workflow_age: workflow_deadline()?,
         ..defaults
     })
+}
+
+/// How long a workflow may run without a terminal event (`WORKFLOW_DEADLINE_SECONDS`, default
+/// 1800): the monitor's sweep times it out then, and execution no longer trades its plans.
+pub fn workflow_deadline() -> Result<Duration, EnvError> {
+    seconds(
+        "WORKFLOW_DEADLINE_SECONDS",
+        DEFAULT_WORKFLOW_DEADLINE.as_secs(),
+    )
+}
+
+/// The workflow ledger: the DynamoDB table `LEDGER_TABLE_NAME`, items kept
+/// `LEDGER_RETENTION_DAYS` (default 90).
+pub fn ledger(sdk: &SdkConfig) -> Result<Arc<dyn LedgerStore>, EnvError> {
+    let table = required(
+        "LEDGER_TABLE_NAME",
+        "the DynamoDB table of the workflow ledger (alchemiser-workflow-ledger-<stage>)",
+    )?;
+    Ok(Arc::new(DynamoDbLedger::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        table,
+        days("LEDGER_RETENTION_DAYS", 90)?,
+    )))
+}
+
+/// The dead-letter queue the sweep reads (`FAILURE_QUEUE_URL`, where the runtime records
+/// permanent failures and the rules send what they could not deliver).
+pub fn dead_letters(sdk: &SdkConfig) -> Result<Arc<dyn DeadLetters>, EnvError> {
+    let url = required(
+        "FAILURE_QUEUE_URL",
+        "the SQS queue where permanent failures are recorded",
+    )?;
+    Ok(Arc::new(SqsDeadLetters::new(
+        aws_sdk_sqs::Client::new(sdk),
+        url,
+    )))
+}
+
+/// A consumer's environment and broker for its mode. Live: as given. Shadow: what it emits is
+/// recorded in the ledger (`LEDGER_TABLE_NAME`) instead of published, and its broker reads the
+/// account but refuses every order — a shadow can neither publish live nor trade.
+pub fn for_mode(
+    env: FunctionEnvironment,
+    function: HandlerName,
+    broker: Arc<dyn Broker>,
+) -> Result<(FunctionEnvironment, Arc<dyn Broker>), WiringError> {
+    match env.mode() {
+        RunMode::Live => Ok((env, broker)),
+        RunMode::Shadow => {
+            let recorder = ShadowRecorder::new(ledger(env.sdk())?, function);
+            tracing::info!(%function, "shadow mode: nothing is published and no order is placed");
+            Ok((
+                env.with_bus(Arc::new(recorder)),
+                Arc::new(ReadOnlyBroker::new(broker)),
+            ))
+        }
+    }
+}
+
+/// Refuses shadow mode for a function that has none: the strategy starts workflows rather than
+/// consuming a live one's events (there is nothing of the live owner's to compare with), and
+/// the monitor only observes.
+pub fn live_only(env: &FunctionEnvironment, function: HandlerName) -> Result<(), WiringError> {
+    match env.mode() {
+        RunMode::Live => Ok(()),
+        RunMode::Shadow => Err(WiringError::NoShadow {
+            function,
+            why: match function {
+                HandlerName::Monitor => "the monitor only observes and always runs live; remove the setting",
+                _ => "it starts workflows instead of consuming the live owner's events; give it the owner rust or python",
+            },
+        }),
+    }
 }
 
 /// The strategy of `STRATEGY_ALLOCATION` (symbol → weight, or `{"strategy": ..., "target_allocations": ...}`).

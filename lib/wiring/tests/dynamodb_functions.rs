@@ -26,6 +26,7 @@ use serde_json::Value;
 fn captured() -> ExecutionSettings {
     ExecutionSettings {
         max_plan_age: std::time::Duration::from_secs(100 * 366 * 24 * 3600),
+        max_workflow_age: std::time::Duration::from_secs(100 * 366 * 24 * 3600),
         ..ExecutionSettings::default()
     }
 }

@@ -15,8 +15,9 @@ use alchemiser_lambda::metrics::Metrics;
 use alchemiser_lambda::{
     handler_service, Adapters, InvocationError, Invoke, Invoker, TriggerInvoker,
 };
+use alchemiser_ledger::{summarize, LedgerStore, MemoryLedger, Monitor, WorkflowState};
 use alchemiser_trading::{
-    ExecutionHandler, ExecutionSettings, MonitorHandler, PaperBroker, PlannerConfig, PortfolioFile,
+    ExecutionHandler, ExecutionSettings, PaperBroker, PlannerConfig, PortfolioFile,
     PortfolioHandler, StrategyHandler,
 };
 use async_trait::async_trait;
@@ -29,6 +30,7 @@ use serde_json::{json, Value};
 fn captured() -> ExecutionSettings {
     ExecutionSettings {
         max_plan_age: std::time::Duration::from_secs(100 * 366 * 24 * 3600),
+        max_workflow_age: std::time::Duration::from_secs(100 * 366 * 24 * 3600),
         ..ExecutionSettings::default()
     }
 }
@@ -142,8 +144,9 @@ async fn execution_places_the_python_plan_and_reports_the_outcome() {
 }
 
 #[tokio::test]
-async fn monitor_records_outcomes_and_publishes_nothing() {
-    let monitor = Arc::new(MonitorHandler::new());
+async fn monitor_records_every_event_in_the_ledger_and_publishes_nothing() {
+    let ledger = Arc::new(MemoryLedger::new());
+    let monitor = Arc::new(Monitor::new(ledger.clone()));
     let execution = harness(
         HandlerName::Execution,
         Arc::new(ExecutionHandler::new(account(), captured())),
@@ -156,11 +159,15 @@ async fn monitor_records_outcomes_and_publishes_nothing() {
         Arc::new(InMemoryStore::new()),
     );
     let outcome_events = execution.published.events();
+    let correlation_id = outcome_events[0].header().correlation_id.clone();
     for event in outcome_events {
         let response = call(&h.invoker, event.to_value()).await.unwrap();
         assert_eq!(response["status"], "handled");
     }
-    assert_eq!(monitor.outcomes().len(), 2);
+    let entries = ledger.entries(&correlation_id).await.unwrap();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    let summary = summarize(&correlation_id, &entries).expect("a summary");
+    assert_eq!(summary.state, WorkflowState::Completed);
     assert!(types(&h.published).is_empty());
 }
 
@@ -203,7 +210,8 @@ async fn bad_input_is_a_recorded_permanent_failure_never_a_panic() {
         ({ let mut v = example(SIGNAL); v["detail"]["consolidated_portfolio"]["target_allocations"] = json!({"SPY": "2"}); v }, "between 0 and 1"),
         ({ let mut v = example(SIGNAL); v["detail-type"] = json!("RebalancePlanned"); v }, "must be equal"),
         ({ let mut v = example(SIGNAL); v["detail-type"] = json!("OrderPlaced"); v }, "unknown event type"),
-        (example(PLAN), "does not consume RebalancePlanned events; the routing table sends them to the execution function"),
+        (example(PLAN), "does not consume RebalancePlanned events; the routing table sends them to: execution, monitor"),
+        ({ let mut v = example(SIGNAL); v["source"] = json!("alchemiser.portfolio"); v }, "SignalGenerated from source `alchemiser.portfolio` is not from a producer"),
     ];
     let h = harness(
         HandlerName::Portfolio,

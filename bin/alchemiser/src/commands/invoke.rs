@@ -13,6 +13,7 @@ use alchemiser_events::{HandlerName, ParseError};
 use alchemiser_lambda::{
     Adapters, InvocationContext, InvocationOutcome, Invoke, Invoker, TriggerInvoker,
 };
+use alchemiser_ledger::{MemoryLedger, Monitor};
 use alchemiser_trading::{
     ExecutionSettings, PaperBroker, PlannerConfig, PortfolioFile, StrategyHandler, Workflow,
 };
@@ -41,6 +42,11 @@ pub struct Args {
     /// default 900). A captured plan is usually older: raise it to replay one on a laptop.
     #[arg(long, value_name = "SECONDS")]
     max_plan_age: Option<u64>,
+    /// The oldest workflow execution still trades a plan of, in seconds
+    /// (WORKFLOW_DEADLINE_SECONDS in Lambda; default 1800, or --max-plan-age when that is more:
+    /// a captured plan's workflow is at least as old as the plan).
+    #[arg(long, value_name = "SECONDS")]
+    max_workflow_age: Option<u64>,
     /// Print only the published events, one JSON line each.
     #[arg(long)]
     json: bool,
@@ -91,6 +97,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 max_plan_age: args
                     .max_plan_age
                     .map_or(defaults.max_plan_age, Duration::from_secs),
+                max_workflow_age: args.max_workflow_age.map_or_else(
+                    || {
+                        args.max_plan_age
+                            .map_or(defaults.max_workflow_age, Duration::from_secs)
+                            .max(defaults.max_workflow_age)
+                    },
+                    Duration::from_secs,
+                ),
                 ..defaults
             };
             let workflow = Workflow::new(
@@ -98,6 +112,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 PlannerConfig::default(),
                 settings,
                 alchemiser_clock::system(),
+                Arc::new(Monitor::new(Arc::new(MemoryLedger::new()))),
             );
             let handler = workflow
                 .handler(consumer)

@@ -6,9 +6,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use alchemiser_eventbridge::{EventBridgePublisher, PublisherConfig, MAX_ENTRIES_PER_REQUEST};
+use alchemiser_eventbridge::{
+    EventBridgePublisher, Outgoing, PublisherConfig, MAX_ENTRIES_PER_REQUEST,
+};
 use alchemiser_events::samples::sample_event;
-use alchemiser_events::{decode, Event, EventType, ParseError};
+use alchemiser_events::{decode, EventType, ParseError};
 use anyhow::Context;
 
 /// Events per publish call: each call has its own deadline, and the progress bar moves per call.
@@ -20,7 +22,8 @@ const LISTED: usize = 20;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// An EventBridge envelope or bare event detail (JSON) to publish; `-` reads standard input.
-    /// It is validated against the contract first.
+    /// It is validated against the contract first, then sent as written: the detail unchanged,
+    /// an envelope's `source` kept (it must be a producer of the type).
     #[arg(
         long,
         value_name = "FILE",
@@ -59,9 +62,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let received = decode(&bytes).map_err(|error| {
                 anyhow::anyhow!("invalid event in `{}`: {error}", path.display())
             })?;
-            vec![received.event]
+            vec![Outgoing::forward(received)]
         }
-        (None, Some(event_type)) => (0..args.count).map(|_| sample_event(event_type)).collect(),
+        (None, Some(event_type)) => (0..args.count)
+            .map(|_| Outgoing::new(sample_event(event_type)))
+            .collect(),
         (None, None) => anyhow::bail!("give --event FILE or --example EVENT_TYPE"),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -71,7 +76,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     runtime.block_on(publish(config, events))
 }
 
-async fn publish(config: PublisherConfig, events: Vec<Event>) -> anyhow::Result<ExitCode> {
+async fn publish(config: PublisherConfig, events: Vec<Outgoing>) -> anyhow::Result<ExitCode> {
     let total = events.len();
     let bus_name = config.bus_name.clone();
     let publisher = EventBridgePublisher::new(config);
@@ -93,7 +98,7 @@ async fn publish(config: PublisherConfig, events: Vec<Event>) -> anyhow::Result<
     while !batch.is_empty() {
         let rest = batch.split_off(batch.len().min(EVENTS_PER_CALL));
         let count = batch.len() as u64;
-        let report = publisher.publish(batch).await;
+        let report = publisher.send(batch).await;
         delivered += report.delivered.len();
         undelivered.extend(report.undelivered);
         progress.inc(count);

@@ -22,10 +22,39 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         print!("{}", document.to_pretty_json());
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{:<18} {:<24} CONSUMER", "EVENT TYPE", "SOURCE");
+    println!("{:<18} {:<62} CONSUMERS", "EVENT TYPE", "SOURCE (LANGUAGE)");
     for route in &document.routes {
-        let consumer = route.consumer.map_or("(archive only)", |c| c.as_str());
-        println!("{:<18} {:<24} {}", route.event_type, route.source, consumer);
+        let consumers = route
+            .consumers
+            .iter()
+            .map(|c| c.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        for (i, producer) in route.producers.iter().enumerate() {
+            let (event_type, consumers) = if i == 0 {
+                (route.event_type.as_str(), consumers.as_str())
+            } else {
+                ("", "")
+            };
+            let source = format!("{} ({:?})", producer.source, producer.language);
+            println!("{event_type:<18} {source:<62} {consumers}");
+        }
+    }
+    println!();
+    println!("{:<10} {:<28} MATCHES", "CONSUMER", "RULE (+ -<stage>)");
+    for rule in &document.rules {
+        let types = rule
+            .event_types
+            .iter()
+            .map(|t| t.as_str())
+            .collect::<Vec<_>>();
+        println!(
+            "{:<10} {:<28} {} from {} sources",
+            rule.handler,
+            rule.name,
+            types.join(", "),
+            rule.sources.len()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

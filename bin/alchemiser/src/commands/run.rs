@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use alchemiser_bus::{EventBus, InMemoryBus, RecordingHandler};
 use alchemiser_events::{Decimal, Event, Symbol, Timestamp};
+use alchemiser_ledger::{LedgerStore, MemoryLedger, Monitor};
 use alchemiser_trading::{
     ExecutionSettings, PaperBroker, PlannerConfig, PortfolioFile, StrategyHandler, Workflow,
 };
@@ -58,11 +59,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let before = broker.snapshot()?;
 
     let bus = InMemoryBus::new();
+    let ledger = Arc::new(MemoryLedger::new());
     let workflow = Workflow::new(
         broker.clone(),
         PlannerConfig::default(),
         ExecutionSettings::default(),
         alchemiser_clock::system(),
+        Arc::new(Monitor::new(ledger.clone())),
     );
     workflow.subscribe_all(&bus);
     let recorder = RecordingHandler::on_every_type(&bus);
@@ -80,6 +83,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     } else {
         print_summary(&events, &before, &after, &account_note);
+        if let Some(first) = events.first() {
+            print_ledger(ledger.as_ref(), &first.header().correlation_id).await;
+        }
     }
     for failure in &report.handler_failures {
         eprintln!(
@@ -184,6 +190,18 @@ fn print_summary(
             ),
             _ => {}
         }
+    }
+}
+
+/// The workflow as the ledger saw it: the same tree `alchemiser workflows show` prints.
+async fn print_ledger(ledger: &MemoryLedger, correlation_id: &str) {
+    let entries = ledger.entries(correlation_id).await.unwrap_or_default();
+    if let Some(summary) = alchemiser_ledger::summarize(correlation_id, &entries) {
+        println!();
+        print!(
+            "{}",
+            alchemiser_ledger::render::tree(&summary, &entries, "local")
+        );
     }
 }
 

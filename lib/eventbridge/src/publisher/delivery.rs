@@ -350,14 +350,12 @@ impl Delivery<'_> {
         self.states
             .into_iter()
             .map(|state| {
-                state.outcome.unwrap_or_else(|| EntryOutcome::Failed {
-                    failure: Failure {
-                        code: "Internal".into(),
-                        reason: "the publisher lost track of this entry (a bug); it was parked"
-                            .into(),
-                        retryable: false,
+                state.outcome.unwrap_or_else(|| match lost_track() {
+                    EntryOutcome::Failed { failure, .. } => EntryOutcome::Failed {
+                        failure,
+                        sends: state.sends,
                     },
-                    sends: state.sends,
+                    delivered => delivered,
                 })
             })
             .collect()
@@ -372,5 +370,17 @@ pub(super) fn deadline_failure(config: &PublisherConfig) -> Failure {
             config.deadline
         ),
         retryable: true,
+    }
+}
+
+/// The outcome of an entry the publisher lost track of: a bug, but the event is parked, not lost.
+pub(super) fn lost_track() -> EntryOutcome {
+    EntryOutcome::Failed {
+        failure: Failure {
+            code: "Internal".into(),
+            reason: "the publisher lost track of this entry (a bug); it was parked".into(),
+            retryable: false,
+        },
+        sends: 0,
     }
 }

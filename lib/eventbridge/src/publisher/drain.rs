@@ -4,12 +4,12 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use alchemiser_bus::{error_chain, Undelivered};
-use alchemiser_events::{Event, EventType};
+use alchemiser_events::EventType;
 
 use super::delivery::EntryOutcome;
 use super::EventBridgePublisher;
 use crate::config::OutboxConfig;
-use crate::entry::Entry;
+use crate::entry::Outgoing;
 use crate::outbox::{FileOutbox, OutboxError, OutboxLine, OutboxRecord, SqsOutbox};
 
 /// Outbox records resent per delivery round of a drain (each round has its own deadline).
@@ -61,11 +61,11 @@ impl EventBridgePublisher {
             ..DrainReport::default()
         };
         let mut kept: Vec<OutboxLine> = Vec::new();
-        let mut work: Vec<(OutboxRecord, Event)> = Vec::new();
+        let mut work: Vec<(OutboxRecord, Outgoing)> = Vec::new();
         for line in lines {
             match line {
                 OutboxLine::Record(record) => match record.decode_event() {
-                    Ok(event) => work.push((record, event)),
+                    Ok(event) => work.push((*record, event)),
                     Err(error) => {
                         report.unreadable += 1;
                         let reason = error_chain(&error);
@@ -85,7 +85,7 @@ impl EventBridgePublisher {
                     None => report.resent.push(record.event_id.clone()),
                     Some(updated) => {
                         report.remaining.push(remaining(&updated, &report.location));
-                        kept.push(OutboxLine::Record(updated));
+                        kept.push(OutboxLine::Record(Box::new(updated)));
                     }
                 }
             }
@@ -121,7 +121,7 @@ impl EventBridgePublisher {
                             continue;
                         }
                         match record.decode_event() {
-                            Ok(event) => work.push((message.receipt_handle, record, event)),
+                            Ok(event) => work.push((message.receipt_handle, *record, event)),
                             Err(_) => report.unreadable += 1,
                         }
                     }
@@ -131,7 +131,7 @@ impl EventBridgePublisher {
             if work.is_empty() {
                 break;
             }
-            let chunk: Vec<(OutboxRecord, Event)> = work
+            let chunk: Vec<(OutboxRecord, Outgoing)> = work
                 .iter()
                 .map(|(_, record, event)| (record.clone(), event.clone()))
                 .collect();
@@ -161,13 +161,11 @@ impl EventBridgePublisher {
     /// Resends parked events; for each, `None` when delivered, else the updated record.
     async fn resend<'a>(
         &self,
-        work: &'a [(OutboxRecord, Event)],
+        work: &'a [(OutboxRecord, Outgoing)],
     ) -> Vec<(&'a OutboxRecord, Option<OutboxRecord>)> {
-        let entries: Vec<Entry> = work
-            .iter()
-            .map(|(_, event)| Entry::from_event(event, &self.config.source_prefix))
-            .collect();
-        let outcomes = self.deliver(&entries).await;
+        let outcomes = self
+            .deliver_outgoing(work.iter().map(|(_, outgoing)| outgoing))
+            .await;
         work.iter()
             .zip(outcomes)
             .map(|((record, _), outcome)| match outcome {

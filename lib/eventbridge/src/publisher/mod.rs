@@ -22,14 +22,18 @@ use tokio::sync::OnceCell;
 pub use drain::DrainReport;
 
 use crate::config::PublisherConfig;
-use crate::entry::Entry;
+use crate::entry::{Entry, Outgoing};
 use crate::outbox::OutboxRecord;
-use delivery::EntryOutcome;
+use crate::retry::Failure;
+use alchemiser_events::UnknownProducer;
+use delivery::{lost_track, EntryOutcome};
 
 /// Local error code of an entry larger than the request limit.
 pub const CODE_ENTRY_TOO_LARGE: &str = "EntryTooLarge";
 /// Local error code of entries not sent because the publish deadline had passed.
 pub const CODE_DEADLINE: &str = "DeadlineExceeded";
+/// Local error code of an event from a producer the routing table does not know for its type.
+pub const CODE_UNKNOWN_PRODUCER: &str = "UnknownProducer";
 
 /// Cumulative counters of one publisher, for benchmarks, tests and logs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -172,18 +176,22 @@ impl EventBridgePublisher {
     /// reason and parked in the outbox (`parked_at`). Never panics; returns within about
     /// `deadline` plus one outbox write.
     pub async fn publish(&self, events: Vec<Event>) -> PublishReport {
-        let entries: Vec<Entry> = events
-            .iter()
-            .map(|event| Entry::from_event(event, &self.config.source_prefix))
-            .collect();
-        let outcomes = self.deliver(&entries).await;
+        self.send(events.into_iter().map(Outgoing::new).collect())
+            .await
+    }
+
+    /// Publishes outgoing events (new or forwarded) with the same guarantees as
+    /// [`publish`](Self::publish). An event whose `source_module` or kept `Source` is not a
+    /// producer of its type is not sent: it is reported and parked with code `UnknownProducer`.
+    pub async fn send(&self, outgoing: Vec<Outgoing>) -> PublishReport {
+        let outcomes = self.deliver_outgoing(outgoing.iter()).await;
         let mut report = PublishReport::default();
         let mut failed = Vec::new();
-        for ((event, entry), outcome) in events.iter().zip(&entries).zip(outcomes) {
+        for (item, outcome) in outgoing.iter().zip(outcomes) {
             match outcome {
-                EntryOutcome::Delivered => report.delivered.push(entry.event_id.clone()),
+                EntryOutcome::Delivered => report.delivered.push(item.event.event_id().to_owned()),
                 EntryOutcome::Failed { failure, sends } => failed.push(OutboxRecord::new(
-                    event,
+                    item,
                     &self.config.bus_name,
                     Some(failure.code),
                     failure.reason,
@@ -195,6 +203,38 @@ impl EventBridgePublisher {
             report.undelivered = self.park(failed).await;
         }
         report
+    }
+
+    /// Maps and delivers outgoing events; one outcome per item, in order. Items whose producer
+    /// the routing table does not know are not sent.
+    pub(super) async fn deliver_outgoing<'a>(
+        &self,
+        items: impl Iterator<Item = &'a Outgoing>,
+    ) -> Vec<EntryOutcome> {
+        let prefix = &self.config.source_prefix;
+        let mapped: Vec<Result<Entry, UnknownProducer>> = items
+            .map(|item| Entry::from_outgoing(item, prefix))
+            .collect();
+        let entries: Vec<Entry> = mapped
+            .iter()
+            .filter_map(|m| m.as_ref().ok())
+            .cloned()
+            .collect();
+        let mut delivered = self.deliver(&entries).await.into_iter();
+        mapped
+            .iter()
+            .map(|mapped| match mapped {
+                Ok(_) => delivered.next().unwrap_or_else(lost_track),
+                Err(unknown) => EntryOutcome::Failed {
+                    failure: Failure {
+                        code: CODE_UNKNOWN_PRODUCER.into(),
+                        reason: unknown.to_string(),
+                        retryable: false,
+                    },
+                    sends: 0,
+                },
+            })
+            .collect()
     }
 }
 

@@ -187,7 +187,70 @@ pub enum Lease {
 /// keys sorted), hex. The same event delivered again (or replayed) hashes the same.
 pub fn payload_hash(payload: &Value) -> String {
     use sha2::{Digest, Sha256};
-    // serde_json's maps are sorted by key (no `preserve_order`), so this text is canonical.
-    let digest = Sha256::digest(payload.to_string().as_bytes());
+    let mut text = String::new();
+    write_canonical(payload, &mut text);
+    let digest = Sha256::digest(text.as_bytes());
     digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// JSON text with every object's keys sorted and its null members left out: maps keep their
+/// senders' key order (serde_json's `preserve_order`, for lossless republishing), and an absent
+/// optional field is written either way; neither must change the hash.
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map
+                .iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, _)| k)
+                .collect();
+            keys.sort();
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                write_canonical(&map[key], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::payload_hash;
+
+    #[test]
+    fn the_payload_hash_ignores_key_order_but_not_values() {
+        let a: serde_json::Value =
+            serde_json::from_str(r#"{"b": {"y": 1, "x": [2, {"q": 1, "p": 2}]}, "a": "1.50"}"#)
+                .unwrap();
+        let b: serde_json::Value =
+            serde_json::from_str(r#"{"a": "1.50", "b": {"x": [2, {"p": 2, "q": 1}], "y": 1}}"#)
+                .unwrap();
+        let c: serde_json::Value =
+            serde_json::from_str(r#"{"a": "1.5", "b": {"x": [2, {"p": 2, "q": 1}], "y": 1}}"#)
+                .unwrap();
+        let with_null: serde_json::Value = serde_json::from_str(
+            r#"{"a": "1.50", "m": null, "b": {"x": [2, {"p": 2, "q": 1}], "y": 1}}"#,
+        )
+        .unwrap();
+        assert_eq!(payload_hash(&a), payload_hash(&b));
+        assert_eq!(payload_hash(&a), payload_hash(&with_null));
+        assert_ne!(payload_hash(&a), payload_hash(&c));
+    }
 }

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use alchemiser_bus::{Delivery, EventHandler};
-use alchemiser_events::{decode_value, Event, HandlerName, ReceivedEvent, Route};
+use alchemiser_events::{
+    decode_value, Event, HandlerName, ReceivedEvent, Route, DEFAULT_SOURCE_PREFIX,
+};
 use serde_json::Value;
 use tracing::Instrument;
 
@@ -17,6 +19,8 @@ pub struct Invoker {
     function: HandlerName,
     pipeline: Pipeline,
     handler: Arc<dyn EventHandler>,
+    source_prefix: String,
+    scope: Option<&'static str>,
 }
 
 impl Invoker {
@@ -29,6 +33,50 @@ impl Invoker {
                 adapters,
             },
             handler,
+            source_prefix: DEFAULT_SOURCE_PREFIX.to_owned(),
+            scope: None,
+        }
+    }
+
+    /// Rust sources are `{prefix}.{handler}` (`EVENTBRIDGE_SOURCE_PREFIX`).
+    pub fn with_source_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.source_prefix = prefix.into();
+        self
+    }
+
+    /// Idempotency keys get `#{scope}` (e.g. `shadow`): a shadow run of an event never counts as
+    /// its live handling, nor the other way round.
+    pub fn with_key_scope(mut self, scope: &'static str) -> Self {
+        self.scope = Some(scope);
+        self
+    }
+
+    /// Refuses an event this function does not consume, or one that came in an envelope whose
+    /// `Source` is not a producer of its type (the rule matches sources and types separately).
+    /// A bare detail has no `Source`: only a direct invocation delivers one, and whoever may
+    /// invoke the function is trusted as far as that.
+    fn check_route(&self, received: &ReceivedEvent) -> Result<(), String> {
+        let function = self.function;
+        let event = &received.event;
+        let route = Route::of(event.event_type());
+        if !function.consumes_type(event.event_type()) {
+            let consumers = route
+                .consumers
+                .iter()
+                .map(|c| format!("{c}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(format!(
+                "the {function} function does not consume {} events; the routing table sends them to: {consumers}",
+                event.event_type()
+            ));
+        }
+        match &received.envelope {
+            Some(envelope) => route
+                .check_source(&envelope.source, &self.source_prefix)
+                .map(|_| ())
+                .map_err(|unknown| unknown.to_string()),
+            None => Ok(()),
         }
     }
 
@@ -40,31 +88,20 @@ impl Invoker {
     ) -> Result<InvocationOutcome, InvocationError> {
         let function = self.function;
         let event = &received.event;
-        if !function.consumes_type(event.event_type()) {
-            let route = Route::of(event.event_type());
-            let owner = route
-                .consumer
-                .map_or("no function (it is only archived)".to_owned(), |c| {
-                    format!("the {c} function")
-                });
+        if let Err(refusal) = self.check_route(received) {
             return self
                 .pipeline
-                .permanent(
-                    payload,
-                    FailureContext::of(event),
-                    format!(
-                        "the {function} function does not consume {} events; the routing table sends them to {owner}",
-                        event.event_type()
-                    ),
-                )
+                .permanent(payload, FailureContext::of(event), refusal)
                 .await;
         }
         let delivery = Delivery::until(context.deadline)
             .from_source(received.envelope.as_ref().map(|meta| meta.source.clone()));
-        let key = match self.handler.idempotency_scope(event) {
-            Some(scope) => format!("{function}#{}#{scope}", event.event_id()),
-            None => format!("{function}#{}", event.event_id()),
-        };
+        let key = [Some(function.as_str()), Some(event.event_id())]
+            .into_iter()
+            .chain([self.scope, self.handler.idempotency_scope(event)])
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("#");
         let lease = self
             .handler
             .exclusive_group(event)

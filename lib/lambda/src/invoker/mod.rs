@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use thiserror::Error;
 
 pub use consumer::Invoker;
-pub use trigger::TriggerInvoker;
+pub use trigger::{ScheduleOrEvent, TriggerInvoker, SCHEDULER_SOURCE};
 
 use crate::failures::FailureSink;
 use crate::idempotency::{IdempotencyConfig, IdempotencyStore};

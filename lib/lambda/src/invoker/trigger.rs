@@ -16,6 +16,7 @@ use super::{Adapters, InvocationContext, InvocationError, InvocationOutcome, Inv
 pub struct TriggerInvoker {
     pipeline: Pipeline,
     handler: Arc<dyn TriggerHandler>,
+    scope: Option<&'static str>,
 }
 
 impl TriggerInvoker {
@@ -31,9 +32,43 @@ impl TriggerInvoker {
                 adapters,
             },
             handler,
+            scope: None,
+        }
+    }
+
+    /// Idempotency keys get `#{scope}` (a shadow's tick is not the live one's).
+    pub fn with_key_scope(mut self, scope: &'static str) -> Self {
+        self.scope = Some(scope);
+        self
+    }
+}
+
+/// Payloads from EventBridge Scheduler (`source` `aws.scheduler`) go to `scheduled`, everything
+/// else to `events`.
+pub struct ScheduleOrEvent {
+    /// The event consumer.
+    pub events: super::consumer::Invoker,
+    /// The scheduled job.
+    pub scheduled: TriggerInvoker,
+}
+
+#[async_trait::async_trait]
+impl Invoke for ScheduleOrEvent {
+    async fn invoke(
+        &self,
+        payload: Value,
+        context: &InvocationContext,
+    ) -> Result<InvocationOutcome, InvocationError> {
+        if payload.get("source").and_then(Value::as_str) == Some(SCHEDULER_SOURCE) {
+            self.scheduled.invoke(payload, context).await
+        } else {
+            self.events.invoke(payload, context).await
         }
     }
 }
+
+/// The `source` of the envelopes EventBridge Scheduler delivers (as the stack configures them).
+pub const SCHEDULER_SOURCE: &str = "aws.scheduler";
 
 #[async_trait::async_trait]
 impl Invoke for TriggerInvoker {
@@ -50,8 +85,13 @@ impl Invoke for TriggerInvoker {
             trigger_id = key.as_deref().unwrap_or(""),
         );
         async {
-            let guard =
-                key.map(|key| Guard::new(format!("{}#{key}", self.pipeline.function), &payload));
+            let guard = key.map(|key| {
+                let scoped = match self.scope {
+                    Some(scope) => format!("{}#{key}#{scope}", self.pipeline.function),
+                    None => format!("{}#{key}", self.pipeline.function),
+                };
+                Guard::new(scoped, &payload)
+            });
             let outcome = self
                 .pipeline
                 .guarded(

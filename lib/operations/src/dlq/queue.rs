@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use alchemiser_bus::error_chain;
 use alchemiser_deadletters::{DeadLetters, Held, SqsDeadLetters};
-use alchemiser_eventbridge::{EventBridgePublisher, OutboxConfig, PublisherConfig};
+use alchemiser_eventbridge::{EventBridgePublisher, OutboxConfig, Outgoing, PublisherConfig};
 use alchemiser_events::{DeadLetter, Provenance};
 use aws_config::SdkConfig;
 use serde::Serialize;
@@ -202,16 +202,16 @@ impl DeadLetterQueue {
                     continue;
                 }
             };
-            // Where it came from travels on: a redriven replay is still a replay (and never
-            // trades live), and every event says which dead letter it was redriven from.
-            let mut event = received.event;
-            event.header_mut().add_provenance(&Provenance {
+            // Sent on as its sender wrote it, with its source. Where it came from travels on: a
+            // redriven replay is still a replay (and never trades live), and every event says
+            // which dead letter it was redriven from.
+            let outgoing = Outgoing::forward(received).with_provenance(&Provenance {
                 redriven_from: Some(message_id.clone()),
                 ..Provenance::default()
             });
-            let event_id = event.event_id().to_owned();
-            let event_type = event.event_type().to_string();
-            let published = publisher.publish(vec![event]).await;
+            let event_id = outgoing.event.event_id().to_owned();
+            let event_type = outgoing.event.event_type().to_string();
+            let published = publisher.send(vec![outgoing]).await;
             if !published.delivered.contains(&event_id) {
                 let why = published
                     .undelivered

@@ -4,10 +4,12 @@
 
 mod alpaca;
 mod paper;
+mod read_only;
 mod scripted;
 
 pub use alpaca::{AlpacaBroker, AlpacaConfig, MissingKey};
 pub use paper::{PaperBroker, PaperBrokerError, PortfolioFile, PortfolioFileError};
+pub use read_only::ReadOnlyBroker;
 pub use scripted::{Call, Fault, ScriptedBroker};
 
 use alchemiser_events::{Decimal, Symbol};

@@ -16,7 +16,7 @@ use serde_json::{json, Map, Value};
 use super::{failed_workflow, follow, workflow_started_at, wrong_event, WORKFLOW_TYPE};
 use crate::broker::Broker;
 use crate::orders::{
-    execute_plan, ExecutionMode, ExecutionReport, ExecutionSettings, PlanOutcome, Refusal,
+    execute_plan, ExecutionMode, ExecutionReport, ExecutionSettings, PlanOutcome, Refusal, When,
 };
 
 /// The `idempotency_scope` of a dry run: its completion never stands for the live run.
@@ -27,6 +27,7 @@ pub struct ExecutionHandler {
     broker: Arc<dyn Broker>,
     settings: ExecutionSettings,
     clock: Arc<dyn Clock>,
+    shadow: bool,
 }
 
 impl ExecutionHandler {
@@ -36,6 +37,7 @@ impl ExecutionHandler {
             broker,
             settings,
             clock: alchemiser_clock::system(),
+            shadow: false,
         }
     }
 
@@ -45,9 +47,21 @@ impl ExecutionHandler {
         self
     }
 
-    /// Whether orders are placed for this plan: not when it (or any event before it) came from
-    /// an archive replay, unless the stage allows replay execution.
+    /// A shadow of the live owner: every plan runs dry (no order, whatever the broker), so the
+    /// outcome can be compared with the live one's.
+    pub fn in_shadow(mut self) -> Self {
+        self.shadow = true;
+        self
+    }
+
+    /// Whether orders are placed for this plan: never in a shadow; not when it (or any event
+    /// before it) came from an archive replay, unless the stage allows replay execution.
     pub fn mode_for(&self, planned: &RebalancePlanned) -> ExecutionMode {
+        if self.shadow {
+            return ExecutionMode::DryRun {
+                reason: "shadow: the live owner of execution is another deployment".into(),
+            };
+        }
         match planned.header.provenance().replay_name {
             Some(replay) if !self.settings.allow_replay_execution => ExecutionMode::DryRun {
                 reason: format!(
@@ -75,7 +89,12 @@ impl ExecutionHandler {
             mode,
             &self.settings,
             self.clock.as_ref(),
-            delivery.deadline,
+            When {
+                deadline: delivery.deadline,
+                // Carried in metadata from the workflow's first event; a plan from a producer
+                // that does not carry it counts from the plan.
+                workflow_started_at: workflow_started_at(&planned.header).0,
+            },
         )
         .await?;
         match outcome {

@@ -1,8 +1,8 @@
-//! The four workflow handlers over the bus and broker ports, one file each (mirroring
-//! `functions/<handler>`), and what they share: how a caused event's header is made.
+//! The three trading handlers over the bus and broker ports, one file each (mirroring
+//! `functions/<handler>`), and what they share: how a caused event's header is made. The fourth
+//! function, the monitor, keeps the workflow ledger (`alchemiser-ledger`).
 
 mod execution;
-mod monitor;
 mod portfolio;
 mod strategy;
 
@@ -14,7 +14,6 @@ use alchemiser_events::{Event, EventHeader, EventType, HandlerName, Timestamp, R
 use serde_json::{json, Map, Value};
 
 pub use execution::{ExecutionHandler, DRY_RUN_SCOPE};
-pub use monitor::{MonitorHandler, WorkflowOutcome};
 pub use portfolio::PortfolioHandler;
 pub use strategy::{AllocationError, StrategyHandler};
 
@@ -102,30 +101,31 @@ pub(crate) fn wrong_event(handler: &str, event: &Event) -> HandlerError {
 }
 
 /// The consuming handlers of one workflow, sharing one broker: what `alchemiser run`, the
-/// Lambda functions and the tests wire onto a bus.
+/// CLI's `invoke` and the tests wire onto a bus.
 pub struct Workflow {
     /// `SignalGenerated` → `RebalancePlanned`.
     pub portfolio: Arc<PortfolioHandler>,
     /// `RebalancePlanned` → outcome events.
     pub execution: Arc<ExecutionHandler>,
-    /// Records outcomes.
-    pub monitor: Arc<MonitorHandler>,
+    /// Receives every event (the ledger's monitor, in practice).
+    pub monitor: Arc<dyn EventHandler>,
 }
 
 impl Workflow {
-    /// Handlers over `broker`, timed by `clock`.
+    /// Handlers over `broker`, timed by `clock`, every event also going to `monitor`.
     pub fn new(
         broker: Arc<dyn Broker>,
         planner: PlannerConfig,
         execution: ExecutionSettings,
         clock: Arc<dyn Clock>,
+        monitor: Arc<dyn EventHandler>,
     ) -> Self {
         Self {
             portfolio: Arc::new(
                 PortfolioHandler::new(broker.clone(), planner).with_clock(clock.clone()),
             ),
             execution: Arc::new(ExecutionHandler::new(broker, execution).with_clock(clock)),
-            monitor: Arc::new(MonitorHandler::new()),
+            monitor,
         }
     }
 
@@ -143,7 +143,11 @@ impl Workflow {
     /// Subscribes each handler to the event types the routing table sends it.
     pub fn subscribe_all(&self, bus: &InMemoryBus) {
         for route in ROUTES {
-            if let Some(handler) = route.consumer.and_then(|name| self.handler(name)) {
+            for handler in route
+                .consumers
+                .iter()
+                .filter_map(|&name| self.handler(name))
+            {
                 bus.subscribe(route.event_type, handler);
             }
         }
