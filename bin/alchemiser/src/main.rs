@@ -11,6 +11,9 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "alchemiser", version, about, long_about = None)]
 struct Cli {
+    /// Print the whole story of an error (every cause, the AWS providers' answers).
+    #[arg(short, long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -35,11 +38,15 @@ enum Command {
     Replay(commands::replay::Args),
     /// List, show and redrive a stage's dead letters.
     Dlq(commands::dlq::Args),
+    /// List a stage's workflows, or show one: its events, timings, failure and dead letters.
+    Workflows(commands::workflows::Args),
+    /// Compare what shadow consumers would have done with what the live owner did.
+    Shadow(commands::shadow::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    init_logging(cli.verbose);
     let result = match cli.command {
         Command::Run(args) => block_on(commands::run::run(args)),
         Command::Invoke(args) => block_on(commands::invoke::run(args)),
@@ -50,11 +57,28 @@ fn main() -> ExitCode {
         Command::Outbox(args) => commands::outbox::run(args),
         Command::Replay(args) => block_on(commands::replay::run(args)),
         Command::Dlq(args) => block_on(commands::dlq::run(args)),
+        Command::Workflows(args) => block_on(commands::workflows::run(args)),
+        Command::Shadow(args) => block_on(commands::shadow::run(args)),
     };
     match result {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
+            let details = error
+                .downcast_ref::<alchemiser_aws::SetupError>()
+                .and_then(alchemiser_aws::SetupError::details)
+                .or_else(|| {
+                    error
+                        .downcast_ref::<commands::Explained>()
+                        .map(|e| e.details.as_str())
+                });
+            if let Some(details) = details {
+                if cli.verbose {
+                    eprintln!("details: {details}");
+                } else {
+                    eprintln!("(run with -v for the details)");
+                }
+            }
             ExitCode::FAILURE
         }
     }
@@ -68,10 +92,12 @@ fn block_on<T>(future: impl std::future::Future<Output = anyhow::Result<T>>) -> 
         .block_on(future)
 }
 
-/// Logs go to stderr so that stdout carries only results (JSON lines where asked).
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+/// Logs go to stderr so that stdout carries only results (JSON lines where asked); `-v` shows
+/// the info lines too.
+fn init_logging(verbose: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(if verbose { "info" } else { "warn" })
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -68,3 +68,178 @@ pub async fn load_with(loader: ConfigLoader, settings: ClientSettings) -> SdkCon
         .load()
         .await
 }
+
+/// Why no AWS call can work yet, said in one line with what to set or run (as the AWS CLI
+/// does); the provider chain's full story is in [`SetupError::details`].
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// No region from `AWS_REGION` or the profile.
+    #[error("no AWS region: set AWS_REGION (e.g. `export AWS_REGION=us-east-1`) or give the profile one (`aws configure set region us-east-1{profile_flag}`)")]
+    NoRegion {
+        /// ` --profile NAME` when a profile is selected, else empty.
+        profile_flag: String,
+    },
+    /// `AWS_PROFILE` names a profile neither the config nor the credentials file has.
+    #[error("the AWS profile `{profile}` is not in {files}: check AWS_PROFILE (`aws configure list-profiles` lists them)")]
+    NoProfile {
+        /// The profile named.
+        profile: String,
+        /// The files looked in.
+        files: String,
+    },
+    /// No credentials from any provider of the chain.
+    #[error("no AWS credentials{for_profile}: {hint}")]
+    NoCredentials {
+        /// ` for profile NAME` when a profile is selected, else empty.
+        for_profile: String,
+        /// What to set or run.
+        hint: &'static str,
+        /// Every provider's answer (shown with `-v`).
+        details: String,
+    },
+}
+
+impl SetupError {
+    /// The full account of what each credential provider said, for `-v`.
+    pub fn details(&self) -> Option<&str> {
+        match self {
+            SetupError::NoRegion { .. } | SetupError::NoProfile { .. } => None,
+            SetupError::NoCredentials { details, .. } => Some(details),
+        }
+    }
+}
+
+/// Checks that `sdk` has a region and that its credential chain yields credentials, before any
+/// call: a missing region or profile, an expired SSO session or no credentials at all each
+/// become one [`SetupError`] line instead of the chain of every provider's failure on each call.
+pub async fn check_setup(sdk: &SdkConfig) -> Result<(), SetupError> {
+    use aws_credential_types::provider::error::CredentialsError;
+    use aws_credential_types::provider::ProvideCredentials;
+
+    let profile = std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty());
+    if let Some(profile) = &profile {
+        let files = profile_files();
+        let known = files.iter().any(|path| {
+            std::fs::read_to_string(path).is_ok_and(|text| {
+                text.lines().map(str::trim).any(|line| {
+                    line == format!("[{profile}]") || line == format!("[profile {profile}]")
+                })
+            })
+        });
+        if !known {
+            return Err(SetupError::NoProfile {
+                profile: profile.clone(),
+                files: files
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+            });
+        }
+    }
+    if sdk.region().is_none() {
+        return Err(SetupError::NoRegion {
+            profile_flag: profile
+                .as_ref()
+                .map(|p| format!(" --profile {p}"))
+                .unwrap_or_default(),
+        });
+    }
+    let for_profile = profile
+        .as_ref()
+        .map(|p| format!(" for profile `{p}`"))
+        .unwrap_or_default();
+    let Some(provider) = sdk.credentials_provider() else {
+        return Err(SetupError::NoCredentials {
+            for_profile,
+            hint: "no credential provider is configured",
+            details: String::new(),
+        });
+    };
+    match provider.provide_credentials().await {
+        Ok(_) => Ok(()),
+        Err(error) => {
+            let hint = match &error {
+                CredentialsError::CredentialsNotLoaded(_) => {
+                    "set AWS_PROFILE to a profile in ~/.aws/config (after `aws sso login --profile NAME` for an SSO profile), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+                }
+                CredentialsError::InvalidConfiguration(_) => {
+                    "the profile's configuration is not usable: check AWS_PROFILE and ~/.aws/config (run with -v for the provider's message)"
+                }
+                CredentialsError::ProviderTimedOut(_) => {
+                    "loading credentials timed out (no instance metadata here?): set AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+                }
+                _ => {
+                    "the credential provider failed (an expired SSO session? run `aws sso login`); run with -v for its message"
+                }
+            };
+            Err(SetupError::NoCredentials {
+                for_profile,
+                hint,
+                details: chain(&error),
+            })
+        }
+    }
+}
+
+/// The shared config and credentials files, where the AWS CLI and SDKs look for profiles.
+fn profile_files() -> Vec<std::path::PathBuf> {
+    let home = std::env::var_os("HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_default();
+    let file = |variable: &str, default: &str| {
+        std::env::var_os(variable)
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| home.join(".aws").join(default))
+    };
+    vec![
+        file("AWS_CONFIG_FILE", "config"),
+        file("AWS_SHARED_CREDENTIALS_FILE", "credentials"),
+    ]
+}
+
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_config::Region;
+    use aws_credential_types::Credentials;
+
+    #[tokio::test]
+    async fn a_missing_region_or_credentials_is_one_line_with_what_to_set() {
+        let no_region = aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .build();
+        let error = check_setup(&no_region).await.unwrap_err();
+        assert!(error.to_string().contains("set AWS_REGION"), "{error}");
+        assert!(!error.to_string().contains('\n'));
+
+        let no_credentials = aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .build();
+        let error = check_setup(&no_credentials).await.unwrap_err();
+        assert!(matches!(error, SetupError::NoCredentials { .. }), "{error}");
+
+        let ready = aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
+                    "AKID", "secret", None, None, "test",
+                )),
+            )
+            .build();
+        check_setup(&ready).await.unwrap();
+    }
+}

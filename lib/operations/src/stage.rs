@@ -63,6 +63,11 @@ impl Stage {
         format!("/alchemiser/{}/dlq-url", self.0)
     }
 
+    /// The workflow ledger table: `alchemiser-workflow-ledger-<stage>`.
+    pub fn ledger_table_name(&self) -> String {
+        format!("alchemiser-workflow-ledger-{}", self.0)
+    }
+
     /// The default replay name: `alchemiser-<stage>-<yyyymmddThhmmss>` (UTC).
     pub fn replay_name(&self, at: DateTime<Utc>) -> String {
         format!("alchemiser-{}-{}", self.0, at.format("%Y%m%dT%H%M%S"))
@@ -78,6 +83,10 @@ mod tests {
     fn names_follow_the_cdk_app() {
         let stage: Stage = "pr-42".parse().unwrap();
         assert_eq!(stage.bus_name(), "alchemiser-trading-events-pr-42");
+        assert_eq!(
+            stage.ledger_table_name(),
+            "alchemiser-workflow-ledger-pr-42"
+        );
         assert_eq!(stage.archive_name(), "alchemiser-event-archive-pr-42");
         assert_eq!(stage.dlq_name(), "alchemiser-event-dlq-pr-42");
         assert_eq!(stage.dlq_url_parameter(), "/alchemiser/pr-42/dlq-url");

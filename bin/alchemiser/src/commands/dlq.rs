@@ -59,8 +59,10 @@ struct QueueArgs {
 impl QueueArgs {
     async fn open(self) -> anyhow::Result<(Stage, DeadLetterQueue)> {
         let stage: Stage = self.stage.parse()?;
-        let sdk = alchemiser_aws::load_sdk_config().await;
-        let queue = DeadLetterQueue::for_stage(&sdk, &stage, self.queue_url).await?;
+        let sdk = super::aws_config().await?;
+        let queue = DeadLetterQueue::for_stage(&sdk, &stage, self.queue_url)
+            .await
+            .map_err(|e| super::aws_failure(&e, &stage, "dead-letter queue"))?;
         Ok((stage, queue))
     }
 }

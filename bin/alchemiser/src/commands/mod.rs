@@ -8,12 +8,73 @@ pub mod replay;
 pub mod routes;
 pub mod run;
 pub mod schemas;
+pub mod shadow;
 pub mod validate;
+pub mod workflows;
 
 use std::io::Read;
 use std::path::Path;
+use std::time::Duration;
 
+use alchemiser_operations::Stage;
 use anyhow::Context;
+
+/// The AWS configuration of an operator command, checked first: without a region or
+/// credentials the command stops with one line saying what to set (`-v` for the details).
+pub async fn aws_config() -> anyhow::Result<aws_config::SdkConfig> {
+    let sdk = alchemiser_aws::load_sdk_config().await;
+    alchemiser_aws::check_setup(&sdk).await?;
+    Ok(sdk)
+}
+
+/// An AWS failure of a command on `stage`, in one line: a resource that does not exist means
+/// the stage is not deployed where the configuration points.
+pub fn aws_failure(
+    error: &(dyn std::error::Error + 'static),
+    stage: &Stage,
+    what: &str,
+) -> anyhow::Error {
+    let debug = format!("{error:?}");
+    if debug.contains("ResourceNotFoundException") || debug.contains("QueueDoesNotExist") {
+        let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "the configured region".into());
+        return anyhow::anyhow!(
+            "stage {stage} has no {what} in {region}: deploy it with `scripts/deploy {stage}`, or check AWS_PROFILE and AWS_REGION"
+        );
+    }
+    if debug.contains("DispatchFailure") || debug.contains("TimeoutError") {
+        return Explained {
+            line: format!(
+                "cannot reach AWS for the {what} of stage {stage}: check the network, AWS_REGION and AWS_ENDPOINT_URL"
+            ),
+            details: alchemiser_bus::error_chain(error),
+        }
+        .into();
+    }
+    anyhow::anyhow!("{}", alchemiser_bus::error_chain(error))
+}
+
+/// An error said in one line, with the whole story kept for `-v`.
+#[derive(Debug)]
+pub struct Explained {
+    /// What went wrong and what to do.
+    pub line: String,
+    /// Every cause.
+    pub details: String,
+}
+
+impl std::fmt::Display for Explained {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.line)
+    }
+}
+
+impl std::error::Error for Explained {}
+
+/// A time window: `90m`, `24h`, `7d`, `1w`, `2h30m`.
+pub fn parse_window(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. 90m, 24h or 7d"))
+}
 
 /// The sample target allocation `run` and `invoke` use when none is given.
 pub const SAMPLE_ALLOCATION: &str = include_str!("../../../../examples/allocation.json");

@@ -54,8 +54,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         rules: args.rules,
     };
     println!("{DRY_RUN_REMINDER}");
-    let replayer = Replayer::new(&alchemiser_aws::load_sdk_config().await);
-    let started = replayer.start(&request).await?;
+    let replayer = Replayer::new(&super::aws_config().await?);
+    let started = replayer
+        .start(&request)
+        .await
+        .map_err(|e| super::aws_failure(&e, &request.stage, "event archive"))?;
     let rules = if started.filter_arns.is_empty() {
         "every rule".to_owned()
     } else {
