@@ -35,6 +35,43 @@ impl Entry {
         }
     }
 
+    /// The entry without its bulk, for a store whose items are limited: an event without its
+    /// detail, a shadow result without its events, a reason cut to 4 KiB — each saying so.
+    pub fn slimmed(&self, bytes: usize) -> Entry {
+        const KEPT: usize = 4096;
+        let cut = |text: &str| -> String {
+            if text.len() <= KEPT {
+                return text.to_owned();
+            }
+            let mut end = KEPT;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            format!("{}… (cut: {} bytes in all)", &text[..end], text.len())
+        };
+        let note = format!("not kept: {bytes} bytes, over the ledger's item size");
+        match self {
+            Entry::Event(event) => Entry::Event(EventEntry {
+                detail: None,
+                outcome: Some(match &event.outcome {
+                    Some(outcome) => format!("{} (detail {note})", cut(outcome)),
+                    None => format!("detail {note}"),
+                }),
+                ..event.clone()
+            }),
+            Entry::Shadow(shadow) => Entry::Shadow(ShadowEntry {
+                events: Vec::new(),
+                omitted: Some(format!("events {note}")),
+                ..shadow.clone()
+            }),
+            Entry::DeadLetter(letter) => Entry::DeadLetter(DeadLetterEntry {
+                reason: cut(&letter.reason),
+                ..letter.clone()
+            }),
+            Entry::TimedOut(timeout) => Entry::TimedOut(timeout.clone()),
+        }
+    }
+
     /// When it happened, for ordering.
     pub fn time(&self) -> DateTime<Utc> {
         match self {
@@ -203,6 +240,9 @@ pub struct ShadowEntry {
     pub recorded_at: DateTime<Utc>,
     /// The events it would have published (wire JSON).
     pub events: Vec<Value>,
+    /// Why `events` is empty although it emitted some (they were too large to keep).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub omitted: Option<String>,
 }
 
 /// Where a workflow stands. Ordered by progress: a later state never gives way to an earlier one.

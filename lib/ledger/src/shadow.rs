@@ -70,6 +70,7 @@ impl EventBus for ShadowRecorder {
                 cause_event_id: cause,
                 recorded_at: self.clock.now(),
                 events: events.iter().map(Event::to_value).collect(),
+                omitted: None,
             });
             match self.store.record(&correlation_id, &entry).await {
                 Ok(_) => report

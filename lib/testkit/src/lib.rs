@@ -178,6 +178,11 @@ impl Emulator {
         self.tables.push(name.to_owned());
     }
 
+    /// A table made by someone else (an adapter's own `create_table`), deleted in cleanup.
+    pub fn adopt_table(&mut self, name: &str) {
+        self.tables.push(name.to_owned());
+    }
+
     /// Receives (and deletes) messages from `queue_url` until `want` bodies arrived or `within`
     /// passed; each body parsed as JSON.
     pub async fn receive(&self, queue_url: &str, want: usize, within: Duration) -> Vec<Value> {

@@ -62,6 +62,54 @@ impl DynamoDbLedger {
         }
     }
 
+    /// Creates the ledger table as the stack defines it (pk/sk, the `by_start` index), for tests
+    /// and local runs; deployed stages get it from the CDK app.
+    pub async fn create_table(&self) -> Result<(), LedgerError> {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+            Projection, ProjectionType, ScalarAttributeType,
+        };
+        let attribute = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+        };
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+        };
+        let build = |e: aws_sdk_dynamodb::error::BuildError| self.error("describing the table", e);
+        let index = GlobalSecondaryIndex::builder()
+            .index_name(BY_START_INDEX)
+            .key_schema(key("gsi1pk", KeyType::Hash).map_err(build)?)
+            .key_schema(key("gsi1sk", KeyType::Range).map_err(build)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
+            .build()
+            .map_err(build)?;
+        self.client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attribute("pk").map_err(build)?)
+            .attribute_definitions(attribute("sk").map_err(build)?)
+            .attribute_definitions(attribute("gsi1pk").map_err(build)?)
+            .attribute_definitions(attribute("gsi1sk").map_err(build)?)
+            .key_schema(key("pk", KeyType::Hash).map_err(build)?)
+            .key_schema(key("sk", KeyType::Range).map_err(build)?)
+            .global_secondary_indexes(index)
+            .send()
+            .await
+            .map_err(|e| self.error("CreateTable", e.into_service_error()))?;
+        Ok(())
+    }
+
     fn error(
         &self,
         action: &'static str,
@@ -115,17 +163,8 @@ impl LedgerStore for DynamoDbLedger {
         let mut text =
             serde_json::to_string(entry).map_err(|e| self.error("encoding an entry", e))?;
         if text.len() > MAX_ENTRY_BYTES {
-            if let Entry::Event(event) = entry {
-                let mut slim = event.clone();
-                slim.detail = None;
-                slim.outcome = Some(format!(
-                    "{} (detail of {} bytes not kept: over the ledger's item size)",
-                    slim.outcome.unwrap_or_default(),
-                    text.len()
-                ));
-                text = serde_json::to_string(&Entry::Event(slim))
-                    .map_err(|e| self.error("encoding an entry", e))?;
-            }
+            text = serde_json::to_string(&entry.slimmed(text.len()))
+                .map_err(|e| self.error("encoding an entry", e))?;
         }
         let written = self
             .client

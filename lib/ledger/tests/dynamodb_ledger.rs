@@ -1,0 +1,98 @@
+//! The ledger on DynamoDB (moto): entries written once each, summaries replaced only by a
+//! summary of more entries, workflows listed by start time through the `by_start` index, and
+//! entries too large for an item kept without their bulk instead of failing for ever.
+//!
+//! Run by scripts/test, which starts moto and sets ALCHEMISER_TEST_DYNAMODB_ENDPOINT.
+
+use std::time::Duration;
+
+use alchemiser_events::samples::sample_event;
+use alchemiser_events::EventType;
+use alchemiser_ledger::model::ShadowEntry;
+use alchemiser_ledger::{summarize, DynamoDbLedger, Entry, EventEntry, LedgerStore, WorkflowState};
+use alchemiser_testkit::{sdk_at, unique, Emulator};
+use chrono::{TimeDelta, Utc};
+
+async fn ledger() -> (DynamoDbLedger, Emulator) {
+    let endpoint = std::env::var("ALCHEMISER_TEST_DYNAMODB_ENDPOINT").expect(
+        "ALCHEMISER_TEST_DYNAMODB_ENDPOINT is not set: run this test through scripts/test, which starts moto",
+    );
+    let sdk = sdk_at(Some(&endpoint)).await;
+    let mut emulator = Emulator::with_sdk(&sdk);
+    let table = unique("ledger-test-");
+    let ledger = DynamoDbLedger::new(emulator.dynamodb.clone(), &table, Duration::from_secs(3600));
+    ledger.create_table().await.expect("CreateTable");
+    emulator.adopt_table(&table);
+    (ledger, emulator)
+}
+
+#[tokio::test]
+async fn entries_are_written_once_and_the_fullest_summary_wins() {
+    let (ledger, emulator) = ledger().await;
+    let started = sample_event(EventType::WorkflowStarted);
+    let id = started.header().correlation_id.clone();
+    let entry = Entry::Event(EventEntry::of(&started, None, Utc::now()));
+    assert!(ledger.record(&id, &entry).await.unwrap(), "new");
+    assert!(!ledger.record(&id, &entry).await.unwrap(), "a duplicate");
+    let entries = ledger.entries(&id).await.unwrap();
+    assert_eq!(entries, vec![entry]);
+    let one = summarize(&id, &entries).unwrap();
+    ledger.put_summary(&one).await.unwrap();
+
+    let mut failed = sample_event(EventType::WorkflowFailed);
+    failed.header_mut().correlation_id = id.clone();
+    ledger
+        .record(
+            &id,
+            &Entry::Event(EventEntry::of(&failed, None, Utc::now())),
+        )
+        .await
+        .unwrap();
+    let two = summarize(&id, &ledger.entries(&id).await.unwrap()).unwrap();
+    assert_eq!(two.state, WorkflowState::Failed);
+    ledger.put_summary(&two).await.unwrap();
+    // A late writer with the older view does not win.
+    ledger.put_summary(&one).await.unwrap();
+    assert_eq!(ledger.summary(&id).await.unwrap().unwrap(), two);
+
+    let listed = ledger
+        .summaries_since(Utc::now() - TimeDelta::hours(1))
+        .await
+        .unwrap();
+    assert!(listed.iter().any(|s| s.correlation_id == id), "{listed:?}");
+    let none = ledger
+        .summaries_since(Utc::now() + TimeDelta::hours(1))
+        .await
+        .unwrap();
+    assert!(none.iter().all(|s| s.correlation_id != id));
+    emulator.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_entry_too_large_for_an_item_is_kept_without_its_bulk() {
+    let (ledger, emulator) = ledger().await;
+    let event = sample_event(EventType::RebalancePlanned);
+    let id = event.header().correlation_id.clone();
+    let huge = serde_json::Value::String("x".repeat(500 * 1024));
+    let shadow = Entry::Shadow(ShadowEntry {
+        handler: "portfolio".into(),
+        cause_event_id: "signal-1".into(),
+        recorded_at: Utc::now(),
+        events: vec![huge],
+        omitted: None,
+    });
+    assert!(ledger.record(&id, &shadow).await.unwrap());
+    let stored = ledger.entries(&id).await.unwrap();
+    let [Entry::Shadow(kept)] = &stored[..] else {
+        panic!("{stored:?}")
+    };
+    assert!(kept.events.is_empty());
+    assert!(
+        kept.omitted
+            .as_deref()
+            .unwrap()
+            .contains("over the ledger's item size"),
+        "{kept:?}"
+    );
+    emulator.cleanup().await;
+}
