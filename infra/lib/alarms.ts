@@ -1,11 +1,13 @@
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { CUSTOM_METRICS_NAMESPACE } from './dashboard';
 
 /** Properties of {@link WorkflowAlarms}. */
 export interface WorkflowAlarmsProps {
@@ -13,16 +15,45 @@ export interface WorkflowAlarmsProps {
   readonly eventBusName: string;
   readonly deadLetterQueue: sqs.IQueue;
   readonly outboxQueue: sqs.IQueue;
-  /** Event type → physical rule name, for FailedInvocations. */
+  /** Rule label (consuming handler, notified type) → physical rule name, for FailedInvocations. */
   readonly ruleNames: ReadonlyMap<string, string>;
   /** Handler name → function, for Errors and Throttles. */
   readonly functions: ReadonlyMap<string, lambda.IFunction>;
+  /** Encrypts the alarm topic; its policy lets CloudWatch use it. */
+  readonly encryptionKey: kms.IKey;
   readonly alarmEmail?: string;
 }
 
 /**
- * Alarms that say "an event is stuck or lost": dead-letter queue or outbox not empty, a rule
- * failing to invoke its target, a handler erroring or being throttled. All notify the topic
+ * The handlers' own metrics (EMF, lib/metrics) that alarm on the first occurrence: a workflow
+ * that failed or timed out, an order the broker refused. The monitor counts workflow outcomes,
+ * execution its orders.
+ */
+export const OUTCOME_ALARMS = [
+  {
+    metricName: 'WorkflowsFailed',
+    handler: 'monitor',
+    alarmSuffix: 'workflows-failed',
+    description: 'A workflow ended in WorkflowFailed (see the workflow notification topic, or alchemiser workflows).',
+  },
+  {
+    metricName: 'WorkflowsTimedOut',
+    handler: 'monitor',
+    alarmSuffix: 'workflows-timed-out',
+    description: 'A workflow passed its deadline without a terminal event and the sweep timed it out.',
+  },
+  {
+    metricName: 'OrdersFailed',
+    handler: 'execution',
+    alarmSuffix: 'orders-failed',
+    description: 'Execution reported an order that failed or was skipped (TradeExecuted failed_symbols).',
+  },
+] as const;
+
+/**
+ * Alarms that say "an event is stuck or lost, or a workflow went wrong": dead-letter queue or
+ * outbox not empty, a rule failing to invoke its target, a handler erroring or being throttled, a
+ * workflow failed or timed out, an order failed. All notify the KMS-encrypted topic
  * `alchemiser-alarms-<stage>` (optionally subscribed to an e-mail address).
  */
 export class WorkflowAlarms extends Construct {
@@ -36,14 +67,8 @@ export class WorkflowAlarms extends Construct {
     this.topic = new sns.Topic(this, 'Topic', {
       topicName: `alchemiser-alarms-${stage}`,
       displayName: `Alchemiser alarms (${stage})`,
+      masterKey: props.encryptionKey,
       enforceSSL: true,
-    });
-    Validations.of(this.topic).acknowledge({
-      id: 'AwsSolutions-SNS2',
-      reason:
-        'Carries only alarm state changes (alarm name, metric value), no trading data. CloudWatch ' +
-        'cannot publish to a topic encrypted with the AWS-managed SNS key, so encryption would need a ' +
-        'customer-managed KMS key per stage for non-sensitive notifications.',
     });
     if (props.alarmEmail) {
       this.topic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
@@ -82,10 +107,10 @@ export class WorkflowAlarms extends Construct {
       ...firstOccurrence,
     });
 
-    for (const [eventType, ruleName] of props.ruleNames) {
-      add(`FailedInvocations${eventType}`, {
-        alarmName: `alchemiser-${stage}-${eventType}-failed-invocations`,
-        alarmDescription: `The ${eventType} rule could not invoke its target (events go to the DLQ).`,
+    for (const [label, ruleName] of props.ruleNames) {
+      add(`FailedInvocations${capitalize(label)}`, {
+        alarmName: `alchemiser-${stage}-${label}-rule-failed-invocations`,
+        alarmDescription: `The rule ${ruleName} could not invoke its target (events go to the DLQ).`,
         // On a custom bus the metric is only published with both dimensions.
         metric: new cloudwatch.Metric({
           namespace: 'AWS/Events',
@@ -109,6 +134,21 @@ export class WorkflowAlarms extends Construct {
         alarmName: `alchemiser-${stage}-${handler}-throttles`,
         alarmDescription: `The ${handler} function was throttled (events are delayed, possibly past their max age).`,
         metric: fn.metricThrottles({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
+        ...firstOccurrence,
+      });
+    }
+
+    for (const alarm of OUTCOME_ALARMS) {
+      add(alarm.metricName, {
+        alarmName: `alchemiser-${stage}-${alarm.alarmSuffix}`,
+        alarmDescription: alarm.description,
+        metric: new cloudwatch.Metric({
+          namespace: CUSTOM_METRICS_NAMESPACE,
+          metricName: alarm.metricName,
+          dimensionsMap: { stage, function: alarm.handler },
+          statistic: cloudwatch.Stats.SUM,
+          period: Duration.minutes(5),
+        }),
         ...firstOccurrence,
       });
     }

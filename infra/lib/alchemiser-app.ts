@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
-import { AwsSolutionsChecks } from 'cdk-nag';
+import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { AlchemiserStack } from './alchemiser-stack';
 import { artifactsFromContext } from './artifacts';
 import { DEFAULT_ROUTES_FILE, loadRoutingTable } from './routing-table';
@@ -18,14 +18,14 @@ export interface AlchemiserAppInputs {
  * All validation happens here, before synthesis, so a bad stage name or config fails with its reason.
  */
 export function addAlchemiserStack(app: App, inputs: AlchemiserAppInputs = {}): AlchemiserStack {
-  const config = resolveStageConfig(app.node, inputs.stagesFile ?? DEFAULT_STAGES_FILE);
   const routesContext: unknown = app.node.tryGetContext('routesFile');
   const routesFile =
     typeof routesContext === 'string' && routesContext !== ''
       ? path.resolve(INFRA_DIR, routesContext)
       : (inputs.routesFile ?? DEFAULT_ROUTES_FILE);
   const routing = loadRoutingTable(routesFile);
-  const artifacts = artifactsFromContext(app.node, routing.handlers);
+  const config = resolveStageConfig(app.node, routing, inputs.stagesFile ?? DEFAULT_STAGES_FILE);
+  const artifacts = artifactsFromContext(app.node, routing.handlers, config);
 
   return new AlchemiserStack(app, `Alchemiser-${config.stage}`, {
     config,
@@ -38,12 +38,12 @@ export function addAlchemiserStack(app: App, inputs: AlchemiserAppInputs = {}): 
 }
 
 /**
- * Runs cdk-nag's AWS Solutions checks on every synth: a finding that is not acknowledged (with
- * its reason, next to the construct it concerns) fails the synth.
+ * Runs cdk-nag's AWS Solutions and Serverless checks on every synth: a finding that is not
+ * acknowledged (with its reason, next to the construct it concerns) fails the synth.
  */
 export function addNagChecks(app: App): void {
   // cdk-nag 3.0.x's EventBusOpenAccess rule reads the deprecated CfnEventBusPolicy.principal, which
   // prints a deprecation warning on every synth; it concerns cdk-nag's code, not ours.
   process.env.JSII_DEPRECATED ??= 'quiet';
-  Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }), new ServerlessChecks(app, { verbose: true }));
 }

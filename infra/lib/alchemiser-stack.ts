@@ -1,19 +1,23 @@
-import { Duration, Stack, StackProps, Tags } from 'aws-cdk-lib';
+import { Duration, Stack, StackProps, Tags, TimeZone } from 'aws-cdk-lib';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import { Construct } from 'constructs';
 import { WorkflowAlarms } from './alarms';
 import type { ArtifactLocator } from './artifacts';
 import { BrokerSecret } from './broker-secret';
 import { WorkflowDashboard } from './dashboard';
 import { TradingEventBus } from './event-bus';
+import { FunctionSchedule } from './function-schedule';
 import { HandlerFunction } from './handler-function';
-import { profileFor } from './handler-profiles';
+import { profileFor, type HandlerProfile } from './handler-profiles';
 import { IdempotencyTable } from './idempotency-table';
+import { NotificationKey } from './notification-key';
 import { ParkingQueue } from './parking-queue';
-import { RoutingRules } from './routing-rules';
-import { RoutingTable, deliveredRoutes, publishingHandlers } from './routing-table';
+import { RoutingRules, rulesOwnedHere } from './routing-rules';
+import { RoutingTable, rustSourceOf, sourcesOf, typesPublishedBy } from './routing-table';
 import { StackOutputs } from './stack-outputs';
-import type { StageConfig } from './stage-config';
-import { StrategySchedule } from './strategy-schedule';
+import type { Owner, StageConfig } from './stage-config';
+import { WorkflowLedgerTable } from './workflow-ledger-table';
+import { WorkflowNotifications } from './workflow-notifications';
 
 /**
  * How long an event may wait for delivery or a successful handler run before it is parked in the
@@ -28,13 +32,20 @@ export const DELIVERY_RETRY_ATTEMPTS = 50;
 export const ASYNC_RETRY_ATTEMPTS = 2;
 /** How long the archive keeps events for replay. */
 export const ARCHIVE_RETENTION = Duration.days(365);
+/**
+ * How often the monitor sweeps the ledger for stalled workflows and dead letters. A sweep that
+ * cannot be delivered within one interval is superseded by the next one, so that is its max age.
+ */
+export const SWEEP_INTERVAL = Duration.minutes(5);
 
 /** Environment variable names the stack sets itself; `extraEnvironment` may not override them. */
 export const MANAGED_ENVIRONMENT = [
   'STAGE',
+  'ALCHEMISER_MODE',
   'USE_EVENTBRIDGE',
   'EVENTBRIDGE_BUS_NAME',
   'EVENTBRIDGE_VERIFY_BUS',
+  'EVENTBRIDGE_SOURCE_PREFIX',
   'FAILURE_QUEUE_URL',
   'EVENTBRIDGE_OUTBOX_QUEUE_URL',
   'IDEMPOTENCY_TABLE_NAME',
@@ -43,6 +54,9 @@ export const MANAGED_ENVIRONMENT = [
   'BROKER_SECRET_NAME',
   'ALLOW_REPLAY_EXECUTION',
   'STRATEGY_ALLOCATION',
+  'WORKFLOW_DEADLINE_SECONDS',
+  'LEDGER_TABLE_NAME',
+  'LEDGER_RETENTION_DAYS',
 ] as const;
 
 /** Properties of {@link AlchemiserStack}. */
@@ -54,20 +68,26 @@ export interface AlchemiserStackProps extends StackProps {
 
 /**
  * Everything one stage of the Alchemiser event backbone needs: the bus and its archive, the
- * dead-letter queue and the outbox, the idempotency table, the broker secret, one Lambda per
- * handler, one rule per route (from the routing table), the strategy schedule, alarms, a
- * dashboard, and the outputs/SSM parameters that let clients find them.
+ * dead-letter queue and the outbox, the idempotency table, the workflow ledger, the broker
+ * secret, one Lambda per handler, one rule per consuming handler (from the routing table, except
+ * handlers the Python system owns on this stage), the strategy and sweep schedules, workflow
+ * notifications, alarms, a dashboard, and the outputs/SSM parameters that let clients find them.
  */
 export class AlchemiserStack extends Stack {
   public readonly eventBus: TradingEventBus;
   public readonly deadLetterQueue: ParkingQueue;
   public readonly outbox: ParkingQueue;
   public readonly idempotencyTable: IdempotencyTable;
+  public readonly ledgerTable: WorkflowLedgerTable;
   public readonly brokerSecret: BrokerSecret;
   /** Handler name → function, in routing-table order. */
   public readonly functions = new Map<string, HandlerFunction>();
   public readonly routingRules: RoutingRules;
-  public readonly strategySchedule?: StrategySchedule;
+  /** Absent when the Python system owns the strategy on this stage. */
+  public readonly strategySchedule?: FunctionSchedule;
+  public readonly sweepSchedule: FunctionSchedule;
+  public readonly notificationKey: NotificationKey;
+  public readonly notifications: WorkflowNotifications;
   public readonly alarms: WorkflowAlarms;
   public readonly dashboard: WorkflowDashboard;
 
@@ -84,13 +104,13 @@ export class AlchemiserStack extends Stack {
 
     this.eventBus = new TradingEventBus(this, 'EventBus', {
       stage,
-      sourcePrefix: routing.source_prefix,
+      sourcePrefixes: [routing.source_prefix, routing.python_source_prefix],
       archiveRetention: ARCHIVE_RETENTION,
     });
     const bus = this.eventBus.bus;
     this.deadLetterQueue = new ParkingQueue(this, 'DeadLetterQueue', {
       queueName: `alchemiser-event-dlq-${stage}`,
-      purpose: 'events that rules, Lambda async invocation or the schedule could not deliver or handle',
+      purpose: 'events that rules, Lambda async invocation or the schedules could not deliver or handle',
       retain: config.retainData,
     });
     this.outbox = new ParkingQueue(this, 'Outbox', {
@@ -101,27 +121,18 @@ export class AlchemiserStack extends Stack {
     const dlq = this.deadLetterQueue.queue;
     const outbox = this.outbox.queue;
     this.idempotencyTable = new IdempotencyTable(this, 'IdempotencyTable', { stage, retain: config.retainData });
+    this.ledgerTable = new WorkflowLedgerTable(this, 'WorkflowLedger', { stage, retain: config.retainData });
     this.brokerSecret = new BrokerSecret(this, 'BrokerSecret', { stage, retain: config.retainData });
 
-    const commonEnvironment: Record<string, string> = {
-      STAGE: stage,
-      USE_EVENTBRIDGE: 'true',
-      EVENTBRIDGE_BUS_NAME: bus.eventBusName,
-      EVENTBRIDGE_VERIFY_BUS: 'true',
-      FAILURE_QUEUE_URL: dlq.queueUrl,
-      EVENTBRIDGE_OUTBOX_QUEUE_URL: outbox.queueUrl,
-      IDEMPOTENCY_TABLE_NAME: this.idempotencyTable.table.tableName,
-      RUST_LOG: 'info',
-    };
     for (const name of Object.keys(config.extraEnvironment)) {
       if ((MANAGED_ENVIRONMENT as readonly string[]).includes(name)) {
         throw new Error(`extraEnvironment of stage ${stage} sets ${name}, which the stack manages itself.`);
       }
     }
 
-    const publishers = publishingHandlers(routing);
     for (const handler of routing.handlers) {
       const profile = profileFor(handler);
+      const owner = ownerOf(config, handler);
       const fn = new HandlerFunction(this, `Handler-${handler}`, {
         stage,
         handler,
@@ -131,33 +142,21 @@ export class AlchemiserStack extends Stack {
         timeout: profile.timeout,
         logRetention: config.logRetentionDays,
         retainLogs: config.retainData,
-        environment: {
-          ...commonEnvironment,
-          ...this.handlerEnvironment(handler, profile.usesBroker, config),
-          ...config.extraEnvironment,
-        },
+        environment: { ...this.environmentOf(handler, owner, profile, config, routing), ...config.extraEnvironment },
         failureQueue: dlq,
         asyncRetryAttempts: ASYNC_RETRY_ATTEMPTS,
         asyncMaxEventAge: STALE_EVENT_AGE,
       });
-      if (publishers.has(handler)) {
-        fn.grantPublish(bus, outbox);
-      } else {
-        fn.grantVerifyBus(bus);
-      }
-      this.idempotencyTable.grantIdempotencyStore(fn.role);
-      if (profile.usesBroker) {
-        this.brokerSecret.grantReadBrokerKeys(fn.role);
-      }
+      this.grantAccess(fn, handler, owner, profile, routing);
       this.functions.set(handler, fn);
     }
     const lambdas = new Map([...this.functions].map(([handler, fn]) => [handler, fn.function]));
+    const monitor = this.functionOf('monitor');
 
-    const routes = deliveredRoutes(routing);
     this.routingRules = new RoutingRules(this, 'Rules', {
       stage,
       bus,
-      routes,
+      rules: rulesOwnedHere(routing.rules, config.owners),
       consumers: lambdas,
       deadLetterQueue: dlq,
       enabled: config.rulesEnabled,
@@ -165,32 +164,62 @@ export class AlchemiserStack extends Stack {
       deliveryRetryAttempts: DELIVERY_RETRY_ATTEMPTS,
     });
 
-    const strategy = lambdas.get('strategy');
-    if (strategy !== undefined) {
-      this.strategySchedule = new StrategySchedule(this, 'StrategySchedule', {
-        stage,
-        strategyFunction: strategy,
+    // A stage whose strategy is the Python system's gets no schedule: our strategy receives nothing.
+    if (ownerOf(config, 'strategy') !== 'python') {
+      this.strategySchedule = new FunctionSchedule(this, 'StrategySchedule', {
+        scheduleName: `alchemiser-strategy-${stage}`,
+        description: `Runs the Alchemiser strategy at 09:35 New York time on weekdays, five minutes after the open (${stage})`,
+        schedule: scheduler.ScheduleExpression.cron({ minute: '35', hour: '9', weekDay: 'MON-FRI', timeZone: TimeZone.AMERICA_NEW_YORK }),
+        targetFunction: this.functionOf('strategy').function,
         deadLetterQueue: dlq,
         enabled: config.scheduleEnabled,
         maxEventAge: STALE_EVENT_AGE,
         retryAttempts: DELIVERY_RETRY_ATTEMPTS,
       });
     }
+    this.sweepSchedule = new FunctionSchedule(this, 'SweepSchedule', {
+      scheduleName: `alchemiser-workflow-sweep-${stage}`,
+      description: `Lets the monitor time out stalled workflows and fail those with dead letters (${stage})`,
+      schedule: scheduler.ScheduleExpression.rate(SWEEP_INTERVAL),
+      targetFunction: monitor.function,
+      deadLetterQueue: dlq,
+      // The sweep publishes WorkflowFailed: it runs where the rules deliver, like the rest of the workflow.
+      enabled: config.rulesEnabled,
+      maxEventAge: SWEEP_INTERVAL,
+      retryAttempts: DELIVERY_RETRY_ATTEMPTS,
+    });
 
+    this.notificationKey = new NotificationKey(this, 'NotificationKey', { stage, retain: config.retainData });
+    this.notifications = new WorkflowNotifications(this, 'Notifications', {
+      stage,
+      bus,
+      encryptionKey: this.notificationKey.key,
+      failedSources: sourcesOf(routing, ['WorkflowFailed']),
+      completedSources: config.notifyOnCompleted ? sourcesOf(routing, ['WorkflowCompleted']) : undefined,
+      email: config.notificationEmail,
+      enabled: config.rulesEnabled,
+      deadLetterQueue: dlq,
+      deliveryMaxEventAge: STALE_EVENT_AGE,
+      deliveryRetryAttempts: DELIVERY_RETRY_ATTEMPTS,
+    });
+
+    // Alarms and the dashboard label each rule by what it serves: a handler, or a notification.
+    const ruleNames = new Map([...this.routingRules.ruleNames, ...this.notifications.ruleNames]);
     this.alarms = new WorkflowAlarms(this, 'Alarms', {
       stage,
       eventBusName: bus.eventBusName,
       deadLetterQueue: dlq,
       outboxQueue: outbox,
-      ruleNames: this.routingRules.ruleNames,
+      ruleNames,
       functions: lambdas,
+      encryptionKey: this.notificationKey.key,
       alarmEmail: config.alarmEmail,
     });
     this.dashboard = new WorkflowDashboard(this, 'Dashboard', {
       stage,
       eventBusName: bus.eventBusName,
-      routes,
-      ruleNames: this.routingRules.ruleNames,
+      routing,
+      ruleNames,
       functions: lambdas,
       deadLetterQueue: dlq,
       outboxQueue: outbox,
@@ -209,16 +238,58 @@ export class AlchemiserStack extends Stack {
           value: this.idempotencyTable.table.tableName,
           description: 'Name of the idempotency table',
         },
+        {
+          outputId: 'WorkflowLedgerTableName',
+          parameter: 'ledger-table',
+          value: this.ledgerTable.table.tableName,
+          description: 'Name of the workflow ledger table',
+        },
+        {
+          outputId: 'WorkflowNotificationTopicArn',
+          parameter: 'notification-topic-arn',
+          value: this.notifications.topic.topicArn,
+          description: 'ARN of the workflow notification topic',
+        },
       ],
     });
   }
 
-  /** The variables only some handlers get: broker settings, replay guard, strategy allocation. */
-  private handlerEnvironment(handler: string, usesBroker: boolean, config: StageConfig): Record<string, string> {
-    const env: Record<string, string> = {};
-    if (usesBroker) {
+  /** The function of `handler`, or a clear error when the routing table has no such handler. */
+  private functionOf(handler: string): HandlerFunction {
+    const fn = this.functions.get(handler);
+    if (fn === undefined) throw new Error(`The routing table has no "${handler}" handler, which the stack needs.`);
+    return fn;
+  }
+
+  /**
+   * A function's environment: what every function reads (bus, queues, idempotency table, mode),
+   * and what only some do (broker, replay guard, allocation, workflow deadline, ledger).
+   */
+  private environmentOf(
+    handler: string,
+    owner: Owner,
+    profile: HandlerProfile,
+    config: StageConfig,
+    routing: RoutingTable,
+  ): Record<string, string> {
+    const shadow = owner === 'shadow';
+    const env: Record<string, string> = {
+      STAGE: config.stage,
+      // A Python-owned function stays live: it receives nothing, and switching back is a config change.
+      ALCHEMISER_MODE: shadow ? 'shadow' : 'live',
+      USE_EVENTBRIDGE: 'true',
+      EVENTBRIDGE_BUS_NAME: this.eventBus.bus.eventBusName,
+      EVENTBRIDGE_VERIFY_BUS: 'true',
+      // The publish grant allows `<prefix>.<handler>` only: the functions must build the same source.
+      EVENTBRIDGE_SOURCE_PREFIX: routing.source_prefix,
+      FAILURE_QUEUE_URL: this.deadLetterQueue.queue.queueUrl,
+      EVENTBRIDGE_OUTBOX_QUEUE_URL: this.outbox.queue.queueUrl,
+      IDEMPOTENCY_TABLE_NAME: this.idempotencyTable.table.tableName,
+      RUST_LOG: 'info',
+    };
+    if (profile.usesBroker) {
       env.BROKER = config.broker;
-      env.BROKER_SECRET_NAME = this.brokerSecret.secretName;
+      if (readsBrokerKeys(handler, owner, profile)) env.BROKER_SECRET_NAME = this.brokerSecret.secretName;
     }
     if (handler === 'execution') {
       env.ALLOW_REPLAY_EXECUTION = String(config.allowReplayExecution);
@@ -226,6 +297,48 @@ export class AlchemiserStack extends Stack {
     if (handler === 'strategy') {
       env.STRATEGY_ALLOCATION = JSON.stringify(config.strategyAllocation);
     }
+    if (handler === 'monitor' || handler === 'execution') {
+      env.WORKFLOW_DEADLINE_SECONDS = String(config.workflowDeadlineMinutes * 60);
+    }
+    if (handler === 'monitor' || shadow) {
+      env.LEDGER_TABLE_NAME = this.ledgerTable.table.tableName;
+      env.LEDGER_RETENTION_DAYS = String(config.ledgerRetentionDays);
+    }
     return env;
   }
+
+  /** A function's IAM grants, each on its own resource (see HandlerFunction and the tables). */
+  private grantAccess(fn: HandlerFunction, handler: string, owner: Owner, profile: HandlerProfile, routing: RoutingTable): void {
+    const shadow = owner === 'shadow';
+    fn.grantVerifyBus(this.eventBus.bus);
+    this.idempotencyTable.grantIdempotencyStore(fn.role, handler);
+    const produces = typesPublishedBy(routing, handler);
+    // A shadow gets no events:PutEvents at all: whatever its code does, it cannot publish live.
+    if (produces.length > 0 && !shadow) {
+      fn.grantPublish({ bus: this.eventBus.bus, outbox: this.outbox.queue, source: rustSourceOf(routing, handler), detailTypes: produces });
+    }
+    if (readsBrokerKeys(handler, owner, profile)) {
+      this.brokerSecret.grantReadBrokerKeys(fn.role);
+    }
+    if (handler === 'monitor') {
+      this.ledgerTable.grantKeepLedger(fn.role);
+      fn.grantPeekDeadLetters(this.deadLetterQueue.queue);
+    }
+    if (shadow) {
+      this.ledgerTable.grantRecordShadow(fn.role);
+    }
+  }
+}
+
+/** The owner of `handler` on this stage; handlers that are not ownable (the monitor) are always ours. */
+function ownerOf(config: StageConfig, handler: string): Owner {
+  return config.owners[handler] ?? 'rust';
+}
+
+/**
+ * Whether the function may read the broker keys: the broker users, except execution in shadow,
+ * which never trades (a shadow portfolio still reads the account to plan against it).
+ */
+function readsBrokerKeys(handler: string, owner: Owner, profile: HandlerProfile): boolean {
+  return profile.usesBroker && !(owner === 'shadow' && handler === 'execution');
 }

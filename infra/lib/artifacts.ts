@@ -1,8 +1,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { INFRA_DIR, booleanContext } from './stage-config';
 import type { Node } from 'constructs';
+import { bootstrapKind } from './bootstrap-architecture';
+import { INFRA_DIR, booleanContext, type LambdaArchitecture } from './stage-config';
 
 /** Where `scripts/build` leaves the zips: `<repo>/target/lambda/<function>/bootstrap.zip`. */
 export const DEFAULT_ARTIFACTS_DIR = path.resolve(INFRA_DIR, '..', 'target', 'lambda');
@@ -20,32 +21,51 @@ export interface ArtifactLocator {
   codePath(handler: string): string;
 }
 
+/** The stage the artifacts are for: its name (for the build command in errors) and architecture. */
+export interface ArtifactTarget {
+  readonly stage: string;
+  readonly architecture: LambdaArchitecture;
+}
+
 /**
  * Chooses the artifacts from context:
  * - `-c placeholderArtifacts=true`: generated placeholders in a temporary folder, so `cdk synth`
  *   works without Rust and without AWS credentials;
  * - `-c artifactsDir=<dir>`: `<dir>/<function>/bootstrap.zip` (relative paths are from infra/);
  * - otherwise `<repo>/target/lambda/<function>/bootstrap.zip`.
- * A missing zip is an error that says how to produce it.
+ * A missing zip, or one whose bootstrap is not built for the stage's architecture, is an error
+ * that says how to produce the right one.
  */
-export function artifactsFromContext(node: Node, handlers: readonly string[]): ArtifactLocator {
+export function artifactsFromContext(node: Node, handlers: readonly string[], target: ArtifactTarget): ArtifactLocator {
   if (booleanContext(node, 'placeholderArtifacts')) {
     return placeholderArtifacts(handlers);
   }
   const dirContext: unknown = node.tryGetContext('artifactsDir');
   const dir = typeof dirContext === 'string' && dirContext !== '' ? path.resolve(INFRA_DIR, dirContext) : DEFAULT_ARTIFACTS_DIR;
-  return zipArtifacts(dir);
+  return zipArtifacts(dir, target);
 }
 
-/** The zips of `scripts/build` (or any folder laid out the same way). */
-export function zipArtifacts(dir: string): ArtifactLocator {
+/** The zips of `scripts/build` (or any folder laid out the same way), checked against `target`. */
+export function zipArtifacts(dir: string, target: ArtifactTarget): ArtifactLocator {
+  const build = `scripts/build --stage ${target.stage}`;
   return {
     codePath(handler: string): string {
       const zip = path.join(dir, handler, 'bootstrap.zip');
       if (!fs.existsSync(zip)) {
         throw new Error(
-          `Lambda artifact not found: ${zip}. Run scripts/build first, point -c artifactsDir=<dir> at ` +
+          `Lambda artifact not found: ${zip}. Run ${build} first, point -c artifactsDir=<dir> at ` +
             'a folder with <function>/bootstrap.zip, or synthesize with -c placeholderArtifacts=true.',
+        );
+      }
+      // Lambda would accept the wrong binary and fail every invocation with "exec format error".
+      const found = bootstrapKind(zip);
+      if (found.kind === 'other') {
+        throw new Error(`Lambda artifact ${zip}: its bootstrap is ${found.description}. Build it with ${build}.`);
+      }
+      if (found.architecture !== target.architecture) {
+        throw new Error(
+          `Lambda artifact ${zip} is built for ${found.architecture}, but stage ${target.stage} deploys ` +
+            `${target.architecture}: rebuild with ${build} (or scripts/build --${target.architecture}).`,
         );
       }
       return zip;

@@ -2,6 +2,7 @@ import { RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { skipCheckov } from './template-checks';
 
 /** Properties of {@link BrokerSecret}. */
 export interface BrokerSecretProps {
@@ -38,6 +39,13 @@ export class BrokerSecret extends Construct {
       reason:
         'The secret holds API keys issued by the broker (Alpaca); they can only be rotated in the ' +
         "broker's dashboard, so a Secrets Manager rotation Lambda has nothing to call. Rotated manually.",
+    });
+    skipCheckov(this.secret, {
+      id: 'CKV_AWS_149',
+      reason:
+        'Encrypted with the Secrets Manager key of the account (aws/secretsmanager). A customer key would ' +
+        'add a key policy but no isolation: IAM lets only the portfolio and execution roles read the ' +
+        'secret, and it has no resource policy that could share it.',
     });
   }
 

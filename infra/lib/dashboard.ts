@@ -3,21 +3,19 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import type { DeliveredRoute } from './routing-table';
+import type { RoutingTable } from './routing-table';
 
 /** Namespace of the metrics the Rust handlers emit (EMF), with dimensions `stage` and `function`. */
 export const CUSTOM_METRICS_NAMESPACE = 'Alchemiser/EventBridge';
 
-/** Custom metric names the handlers emit; OrdersPlaced comes from execution only. */
-export const CUSTOM_METRIC_NAMES = ['EventsHandled', 'Failures', 'DuplicatesSkipped', 'OrdersPlaced', 'HandlerLatencyMs'] as const;
 
 /** Properties of {@link WorkflowDashboard}. */
 export interface WorkflowDashboardProps {
   readonly stage: string;
   readonly eventBusName: string;
-  /** The routes with a consumer, to describe the flow. */
-  readonly routes: readonly DeliveredRoute[];
-  /** Event type → physical rule name. */
+  /** The routing table, to describe the flow. */
+  readonly routing: RoutingTable;
+  /** Rule label (consuming handler, notified type) → physical rule name. */
   readonly ruleNames: ReadonlyMap<string, string>;
   /** Handler name → function. */
   readonly functions: ReadonlyMap<string, lambda.IFunction>;
@@ -26,9 +24,10 @@ export interface WorkflowDashboardProps {
 }
 
 /**
- * The CloudWatch dashboard `alchemiser-<stage>`: the workflow's events per rule (matched,
- * invoked, failed), the functions' errors, throttles and durations, the DLQ and outbox depth,
- * and the handlers' own metrics (events handled, failures, duplicates skipped, orders, latency).
+ * The CloudWatch dashboard `alchemiser-<stage>`: workflow outcomes and durations (from the
+ * monitor's ledger), the workflow's events per rule (matched, invoked, failed), the functions'
+ * errors, throttles and durations, the DLQ and outbox depth, and the handlers' own metrics
+ * (events handled, failures, duplicates skipped, orders, latency).
  */
 export class WorkflowDashboard extends Construct {
   public readonly dashboard: cloudwatch.Dashboard;
@@ -41,30 +40,29 @@ export class WorkflowDashboard extends Construct {
 
     const ruleMetric = (metricName: string) =>
       rules.map(
-        ([eventType, ruleName]) =>
+        ([label, ruleName]) =>
           new cloudwatch.Metric({
             namespace: 'AWS/Events',
             metricName,
             dimensionsMap: { EventBusName: props.eventBusName, RuleName: ruleName },
             statistic: cloudwatch.Stats.SUM,
             period,
-            label: eventType,
+            label,
           }),
       );
-    const perFunction = (metric: (fn: lambda.IFunction) => cloudwatch.IMetric) =>
-      functions.map(([handler, fn]) => withLabel(metric(fn), handler));
+    const perFunction = (metricOf: (fn: lambda.IFunction) => cloudwatch.IMetric) =>
+      functions.map(([handler, fn]) => withLabel(metricOf(fn), handler));
+    const metric = (metricName: string, statistic: string, handler: string, label = handler) =>
+      new cloudwatch.Metric({
+        namespace: CUSTOM_METRICS_NAMESPACE,
+        metricName,
+        dimensionsMap: { stage: props.stage, function: handler },
+        statistic,
+        period,
+        label,
+      });
     const custom = (metricName: string, statistic: string, handlers: readonly string[]) =>
-      handlers.map(
-        (handler) =>
-          new cloudwatch.Metric({
-            namespace: CUSTOM_METRICS_NAMESPACE,
-            metricName,
-            dimensionsMap: { stage: props.stage, function: handler },
-            statistic,
-            period,
-            label: handler,
-          }),
-      );
+      handlers.map((handler) => metric(metricName, statistic, handler));
     const handlers = functions.map(([handler]) => handler);
     const graph = (title: string, left: cloudwatch.IMetric[]) =>
       new cloudwatch.GraphWidget({ title, left, width: 8, height: 6 });
@@ -77,13 +75,28 @@ export class WorkflowDashboard extends Construct {
       new cloudwatch.TextWidget({
         markdown: [
           `# Alchemiser (${props.stage})`,
-          props.routes.map((r) => `${r.producer} → **${r.event_type}** → ${r.consumer}`).join(' · '),
+          props.routing.rules.map((r) => `**${r.handler}** ← ${r.event_types.join(', ')}`).join(' · '),
           '',
           'Anything in the DLQ or the outbox needs a person (`alchemiser dlq`).',
         ].join('\n'),
         width: 24,
         height: 3,
       }),
+    );
+    this.dashboard.addWidgets(
+      graph('Workflows', [
+        metric('WorkflowsCompleted', cloudwatch.Stats.SUM, 'monitor', 'completed'),
+        metric('WorkflowsFailed', cloudwatch.Stats.SUM, 'monitor', 'failed'),
+        metric('WorkflowsTimedOut', cloudwatch.Stats.SUM, 'monitor', 'timed out'),
+      ]),
+      graph(
+        'Workflow duration (ms)',
+        [50, 90, 99].map((p) => metric('WorkflowDurationMs', cloudwatch.Stats.p(p), 'monitor', `p${p}`)),
+      ),
+      graph('Orders (execution)', [
+        metric('OrdersPlaced', cloudwatch.Stats.SUM, 'execution', 'placed'),
+        metric('OrdersFailed', cloudwatch.Stats.SUM, 'execution', 'failed'),
+      ]),
     );
     this.dashboard.addWidgets(
       graph('Events matched per rule', ruleMetric('MatchedEvents')),
@@ -101,7 +114,6 @@ export class WorkflowDashboard extends Construct {
       graph('Duplicates skipped', custom('DuplicatesSkipped', cloudwatch.Stats.SUM, handlers)),
     );
     this.dashboard.addWidgets(
-      graph('Orders placed', custom('OrdersPlaced', cloudwatch.Stats.SUM, handlers.filter((h) => h === 'execution'))),
       graph('Handler latency p99 (ms)', custom('HandlerLatencyMs', cloudwatch.Stats.p(99), handlers)),
       graph('Parked events (DLQ, outbox)', [
         withLabel(props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period, statistic: cloudwatch.Stats.MAXIMUM }), 'DLQ'),

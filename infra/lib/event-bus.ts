@@ -6,16 +6,17 @@ import { Construct } from 'constructs';
 /** Properties of {@link TradingEventBus}. */
 export interface TradingEventBusProps {
   readonly stage: string;
-  /** Events whose `source` starts with `<sourcePrefix>.` are archived (from the routing table). */
-  readonly sourcePrefix: string;
+  /** Events whose `source` starts with `<prefix>.` for one of these are archived (the routing table's Rust and Python prefixes). */
+  readonly sourcePrefixes: readonly string[];
   /** How long the archive keeps events. */
   readonly archiveRetention: Duration;
 }
 
 /**
  * The stage's custom event bus `alchemiser-trading-events-<stage>` and its archive
- * `alchemiser-event-archive-<stage>`, which keeps every `alchemiser.*` event so that a
- * workflow can be replayed. The bus's resource policy lets only this account put events.
+ * `alchemiser-event-archive-<stage>`, which keeps every event of the workflow's sources (ours and
+ * the Python system's: `alchemiser.*`) so that a workflow can be replayed. The bus's resource
+ * policy lets only this account put events.
  */
 export class TradingEventBus extends Construct {
   public readonly bus: events.EventBus;
@@ -40,10 +41,13 @@ export class TradingEventBus extends Construct {
       }),
     );
 
+    const prefixes = [...new Set(props.sourcePrefixes)];
     this.archive = this.bus.archive('Archive', {
       archiveName: `alchemiser-event-archive-${props.stage}`,
-      description: `Every ${props.sourcePrefix}.* event, for replay (${props.stage})`,
-      eventPattern: { source: events.Match.prefix(`${props.sourcePrefix}.`) },
+      description: `Every ${prefixes.map((p) => `${p}.*`).join(' and ')} event, for replay (${props.stage})`,
+      eventPattern: {
+        source: prefixes.length === 1 ? events.Match.prefix(`${prefixes[0]}.`) : events.Match.anyOf(...prefixes.map((p) => events.Match.prefix(`${p}.`))),
+      },
       retention: props.archiveRetention,
     });
   }

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -6,6 +6,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { LambdaArchitecture } from './stage-config';
+import { ignoreCfnLint, skipCheckov } from './template-checks';
 
 /** Properties of {@link HandlerFunction}. */
 export interface HandlerFunctionProps {
@@ -29,13 +30,26 @@ export interface HandlerFunctionProps {
   readonly asyncMaxEventAge: Duration;
 }
 
+/** What a live function may put on the bus: its own `source` and the detail-types it produces. */
+export interface PublishGrant {
+  readonly bus: events.IEventBus;
+  /** Where the publisher parks events it could not deliver. */
+  readonly outbox: sqs.IQueue;
+  /** `<prefix>.<handler>`: the only `source` its entries may carry. */
+  readonly source: string;
+  /** The only `detail-type`s its entries may carry. */
+  readonly detailTypes: readonly string[];
+}
+
 /**
  * One workflow handler deployed as `alchemiser-<handler>-<stage>`: the Rust `bootstrap` on
- * provided.al2023, with its own IAM role (no managed policies), its own log group with a retention
- * period, and an async invoke config that retries handler errors and then sends the event to the
- * failure queue. A rule's RetryPolicy covers delivery to Lambda only, never handler errors.
+ * provided.al2023, X-Ray tracing active, with its own IAM role (no managed policies), its own log
+ * group with a retention period, and an async invoke config that retries handler errors and then
+ * sends the event to the failure queue. A rule's RetryPolicy covers delivery to Lambda only,
+ * never handler errors.
  *
- * Every grant is a statement with a Sid on one resource ARN, added through the grant methods here.
+ * Every grant is a statement with a Sid on one resource ARN, added through the grant methods
+ * here or by the construct that owns the resource (tables, secret, ledger).
  */
 export class HandlerFunction extends Construct {
   public readonly function: lambda.Function;
@@ -58,6 +72,13 @@ export class HandlerFunction extends Construct {
     });
     // Instead of AWSLambdaBasicExecutionRole (logs:* on every log group): this group only.
     this.logGroup.grantWrite(this.role);
+    skipCheckov(this.logGroup, {
+      id: 'CKV_AWS_158',
+      reason:
+        'CloudWatch Logs encrypts every log group at rest; a KMS key would need a key policy for the ' +
+        'logs service of the region and guards lines that carry ids, types and reasons, never broker keys ' +
+        '(the secret is read by the SDK, not logged).',
+    });
 
     // Lambda's on-failure destination, without the GetQueueAttributes/GetQueueUrl that the stock
     // SqsDestination grants: the role gets exactly sqs:SendMessage below (grantRecordFailures).
@@ -77,12 +98,62 @@ export class HandlerFunction extends Construct {
       role: this.role,
       logGroup: this.logGroup,
       environment: { ...props.environment },
+      // One trace per workflow: the functions pass the trace header on through PutEvents.
+      tracing: lambda.Tracing.ACTIVE,
       retryAttempts: props.asyncRetryAttempts,
       maxEventAge: props.asyncMaxEventAge,
       onFailure: failureDestination,
     });
-
+    this.acceptTemplateFindings();
     this.grantRecordFailures(props.failureQueue);
+  }
+
+  /** The checker findings every handler function has, each with the reason it is accepted. */
+  private acceptTemplateFindings(): void {
+    const onFailureDestination =
+      "Failed async events go to the dead-letter queue through the async invoke config's OnFailure " +
+      'destination (AWS::Lambda::EventInvokeConfig), which records the request and the error; a ' +
+      'DeadLetterConfig as well would put every failure in the queue twice.';
+    Validations.of(this.function).acknowledge({ id: 'Serverless-LambdaDLQ', reason: onFailureDestination });
+    skipCheckov(
+      this.function,
+      { id: 'CKV_AWS_116', reason: onFailureDestination },
+      {
+        id: 'CKV_AWS_117',
+        reason:
+          "No VPC: the functions call only public AWS APIs and the broker's HTTPS API; a VPC would add " +
+          'NAT cost and cold-start latency and no isolation.',
+      },
+      {
+        id: 'CKV_AWS_115',
+        reason:
+          'No reserved concurrency: a new account has 10 concurrent executions and Lambda refuses any ' +
+          'reservation that leaves fewer than 100 unreserved, so the first deploy would fail. Orders are ' +
+          'serialised by the execution lease in the idempotency table, not by concurrency.',
+      },
+      {
+        id: 'CKV_AWS_173',
+        reason:
+          'The variables hold resource names, URLs and settings, no secrets (broker keys stay in Secrets ' +
+          'Manager); Lambda encrypts them at rest with its service key.',
+      },
+    );
+    ignoreCfnLint(this.function, {
+      id: 'W3005',
+      reason:
+        'CDK makes every function depend on its role and role policy so the policy exists before the ' +
+        'first invocation; the GetAtt of the role repeats one of the two dependencies, harmlessly.',
+    });
+    // X-Ray's PutTraceSegments/PutTelemetryRecords take no resource: CDK's tracing grant is on "*".
+    const tracingPolicy = this.role.node.tryFindChild('DefaultPolicy');
+    if (tracingPolicy !== undefined) {
+      Validations.of(tracingPolicy).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'Only the X-Ray statement CDK adds for active tracing uses "*": xray:PutTraceSegments and ' +
+          'xray:PutTelemetryRecords support no resource-level permissions. Every other grant names one ARN.',
+      });
+    }
   }
 
   /** sqs:SendMessage on the failure queue: for the on-failure destination and FAILURE_QUEUE_URL. */
@@ -97,29 +168,41 @@ export class HandlerFunction extends Construct {
   }
 
   /**
-   * For publishers: PutEvents (and DescribeEventBus, for the start-up check that the bus exists)
-   * on the stage's bus, and SendMessage on the outbox where undeliverable events are parked.
+   * For live publishers: PutEvents on the stage's bus for entries whose every `source` is the
+   * function's own and every `detail-type` one it produces, so a compromised strategy cannot
+   * forge a RebalancePlanned; and SendMessage on the outbox where undeliverable events are parked.
+   *
+   * The keys are multi-valued (one value per entry of a PutEvents call), hence `ForAllValues`, as
+   * in AWS's example policies for these keys; `ForAllValues` also holds when a key is absent, so
+   * the `Null` guard requires both to be present.
    */
-  public grantPublish(bus: events.IEventBus, outbox: sqs.IQueue): void {
+  public grantPublish(grant: PublishGrant): void {
+    if (grant.detailTypes.length === 0) {
+      throw new Error(`${this.function.node.path}: a publish grant needs at least one detail-type`);
+    }
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        sid: 'PublishToEventBus',
-        actions: ['events:PutEvents', 'events:DescribeEventBus'],
-        resources: [bus.eventBusArn],
+        sid: 'PublishOwnEventsToEventBus',
+        actions: ['events:PutEvents'],
+        resources: [grant.bus.eventBusArn],
+        conditions: {
+          'ForAllValues:StringEquals': { 'events:source': [grant.source], 'events:detail-type': [...grant.detailTypes] },
+          Null: { 'events:source': 'false', 'events:detail-type': 'false' },
+        },
       }),
     );
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'ParkUndeliveredEventsInOutbox',
         actions: ['sqs:SendMessage'],
-        resources: [outbox.queueArn],
+        resources: [grant.outbox.queueArn],
       }),
     );
   }
 
   /**
-   * For handlers that publish nothing but share the bus configuration: the start-up check
-   * (EVENTBRIDGE_VERIFY_BUS=true) describes the bus, so they may describe it and nothing more.
+   * The start-up check that the bus exists (EVENTBRIDGE_VERIFY_BUS=true) describes it: every
+   * function reads the bus configuration, publisher or not.
    */
   public grantVerifyBus(bus: events.IEventBus): void {
     this.role.addToPrincipalPolicy(
@@ -127,6 +210,20 @@ export class HandlerFunction extends Construct {
         sid: 'VerifyEventBusExists',
         actions: ['events:DescribeEventBus'],
         resources: [bus.eventBusArn],
+      }),
+    );
+  }
+
+  /**
+   * For the monitor's sweep: looks at the dead letters of workflows (receive and put back by
+   * changing the visibility), never deletes them: a person or `alchemiser dlq redrive` does.
+   */
+  public grantPeekDeadLetters(queue: sqs.IQueue): void {
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'PeekDeadLetterQueue',
+        actions: ['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'],
+        resources: [queue.queueArn],
       }),
     );
   }

@@ -6,8 +6,14 @@ export interface HandlerProfile {
   readonly timeout: Duration;
   /** MB. The Rust handlers peak at a few MB of RSS; 128 MB is Lambda's smallest useful size. */
   readonly memorySize: number;
-  /** Needs the broker credentials (and gets BROKER / BROKER_SECRET_NAME). */
+  /** Needs the broker credentials (and gets BROKER / BROKER_SECRET_NAME) when it owns its step. */
   readonly usesBroker: boolean;
+  /**
+   * Why the function refuses `ALCHEMISER_MODE=shadow` at cold start, so that a stage asking for
+   * it fails the synth instead of deploying a function that fails every invocation; absent when
+   * it can run in shadow.
+   */
+  readonly shadowRefusal?: string;
 }
 
 /**
@@ -17,14 +23,22 @@ export interface HandlerProfile {
 export const HANDLER_PROFILES: Readonly<Record<string, HandlerProfile>> = {
   // Computes signals from market data: one or two HTTP calls, well under a second when warm.
   // 30 s leaves room for a slow data API and a cold start without letting a hang run for minutes.
-  strategy: { timeout: Duration.seconds(30), memorySize: 128, usesBroker: false },
+  strategy: {
+    timeout: Duration.seconds(30),
+    memorySize: 128,
+    usesBroker: false,
+    shadowRefusal:
+      "the strategy starts workflows instead of consuming the live owner's events, so there is nothing " +
+      'to shadow (functions/strategy refuses ALCHEMISER_MODE=shadow); give it the owner "rust" or "python"',
+  },
   // Reads positions and account from the broker and plans the rebalance: a few broker calls.
   portfolio: { timeout: Duration.seconds(30), memorySize: 128, usesBroker: true },
   // Places orders and waits for the broker to acknowledge or fill them, with the broker's own
   // retries on 5xx/429: the slowest handler by far, so 120 s. Still short enough that a hung
   // broker call ends (and is retried or parked) long before the next market day.
   execution: { timeout: Duration.seconds(120), memorySize: 128, usesBroker: true },
-  // Records the outcome of a workflow (logs, metrics): no external calls beyond AWS.
+  // Keeps the workflow ledger (DynamoDB) and, on its sweep, reads the dead-letter queue and times
+  // out stalled workflows: AWS calls only, a handful per workflow.
   monitor: { timeout: Duration.seconds(30), memorySize: 128, usesBroker: false },
 };
 
@@ -34,7 +48,7 @@ export function profileFor(handler: string): HandlerProfile {
   if (profile === undefined) {
     throw new Error(
       `Handler "${handler}" from the routing table has no deployment profile: add one to ` +
-        'infra/lib/handler-profiles.ts (timeout, memory, broker access).',
+        'infra/lib/handler-profiles.ts (timeout, memory, broker access, shadow support).',
     );
   }
   return profile;

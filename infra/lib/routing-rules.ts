@@ -4,14 +4,19 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import type { DeliveredRoute } from './routing-table';
+import type { RuleSpec } from './routing-table';
+import type { Owner } from './stage-config';
+import { ignoreCfnLint } from './template-checks';
+
+/** EventBridge's limit on a rule name. */
+export const RULE_NAME_MAX_LENGTH = 64;
 
 /** Properties of {@link RoutingRules}. */
 export interface RoutingRulesProps {
   readonly stage: string;
   readonly bus: events.IEventBus;
-  /** The routes with a consumer, straight from the routing table. */
-  readonly routes: readonly DeliveredRoute[];
+  /** The rules to create, straight from the routing table (see {@link rulesOwnedHere}). */
+  readonly rules: readonly RuleSpec[];
   /** The Lambda function of each consuming handler. */
   readonly consumers: ReadonlyMap<string, lambda.IFunction>;
   /** Events EventBridge could not deliver to the consumer land here. */
@@ -24,44 +29,54 @@ export interface RoutingRulesProps {
   readonly deliveryRetryAttempts: number;
 }
 
-/** The physical name of a route's rule: `alchemiser-<EventType>-to-<consumer>-<stage>`. */
-export function ruleNameFor(route: DeliveredRoute, stage: string): string {
-  const name = `alchemiser-${route.event_type}-to-${route.consumer}-${stage}`;
-  if (name.length > 64) {
-    throw new Error(`Rule name ${name} is longer than EventBridge's 64 characters: use a shorter stage name.`);
+/** The physical name of a handler's rule: the routing table's stem and the stage. */
+export function ruleNameFor(spec: RuleSpec, stage: string): string {
+  const name = `${spec.name}-${stage}`;
+  if (name.length > RULE_NAME_MAX_LENGTH) {
+    throw new Error(
+      `Rule name ${name} is longer than EventBridge's ${RULE_NAME_MAX_LENGTH} characters: use a shorter stage name.`,
+    );
   }
   return name;
 }
 
 /**
- * One rule per route of the routing table, matching exactly the `source` and `detail-type` the
- * producer publishes, with the consumer's Lambda as target. Delivery failures (throttling,
- * Lambda unavailable) are retried by the rule's RetryPolicy and then sent to the dead-letter
- * queue; the target adds the Lambda permission and the queue policy for this rule only.
+ * The rules a stage creates: every rule of the routing table except those of handlers the Python
+ * system owns there, whose functions stay deployed but receive nothing.
+ */
+export function rulesOwnedHere(rules: readonly RuleSpec[], owners: Readonly<Record<string, Owner>>): RuleSpec[] {
+  return rules.filter((spec) => owners[spec.handler] !== 'python');
+}
+
+/**
+ * One rule per consuming handler, matching every source that produces any of the handler's
+ * types and exactly those types, with the handler's Lambda as target. Delivery failures
+ * (throttling, Lambda unavailable) are retried by the rule's RetryPolicy and then sent to the
+ * dead-letter queue; the target adds the Lambda permission and the queue policy for this rule only.
  */
 export class RoutingRules extends Construct {
-  /** Rules keyed by event type, in routing-table order. */
+  /** Rules keyed by consuming handler, in routing-table order. */
   public readonly rules = new Map<string, events.Rule>();
   /**
-   * Physical rule names keyed by event type. Metrics and alarms use these literal names rather
+   * Physical rule names keyed by handler. Metrics and alarms use these literal names rather
    * than `rule.ruleName`, a `Ref` whose value for a rule on a custom bus is not just the name.
    */
   public readonly ruleNames = new Map<string, string>();
 
   constructor(scope: Construct, id: string, props: RoutingRulesProps) {
     super(scope, id);
-    for (const route of props.routes) {
-      const consumer = props.consumers.get(route.consumer);
+    for (const spec of props.rules) {
+      const consumer = props.consumers.get(spec.handler);
       if (consumer === undefined) {
-        throw new Error(`Route ${route.event_type}: no function for consumer "${route.consumer}"`);
+        throw new Error(`Rule ${spec.name}: no function for handler "${spec.handler}"`);
       }
-      const ruleName = ruleNameFor(route, props.stage);
-      const rule = new events.Rule(this, route.event_type, {
+      const ruleName = ruleNameFor(spec, props.stage);
+      const rule = new events.Rule(this, spec.handler, {
         ruleName,
-        description: `${route.event_type} from ${route.source} to ${route.consumer}`,
+        description: `${spec.event_types.join(', ')} to ${spec.handler}`,
         eventBus: props.bus,
         enabled: props.enabled,
-        eventPattern: { source: [route.source], detailType: [route.event_type] },
+        eventPattern: { source: [...spec.sources], detailType: [...spec.event_types] },
       });
       rule.addTarget(
         new targets.LambdaFunction(consumer, {
@@ -70,8 +85,17 @@ export class RoutingRules extends Construct {
           deadLetterQueue: props.deadLetterQueue,
         }),
       );
-      this.rules.set(route.event_type, rule);
-      this.ruleNames.set(route.event_type, ruleName);
+      for (const permission of rule.node.findAll().filter((c) => c instanceof lambda.CfnPermission)) {
+        ignoreCfnLint(permission, {
+          id: 'ES1007',
+          reason:
+            'The function has its EventInvokeConfig with an OnFailure destination (HandlerFunction). The ' +
+            'rule matches the two FunctionName values literally, and CDK names the function by ARN in ' +
+            'the permission and by name in the invoke config.',
+        });
+      }
+      this.rules.set(spec.handler, rule);
+      this.ruleNames.set(spec.handler, ruleName);
     }
   }
 }

@@ -2,6 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Node } from 'constructs';
+import { profileFor } from './handler-profiles';
+import type { RoutingTable } from './routing-table';
 
 /** The infra/ folder: every default path is resolved from here, never from the working directory. */
 export const INFRA_DIR = path.resolve(__dirname, '..');
@@ -11,8 +13,8 @@ export const DEFAULT_STAGES_FILE = path.join(INFRA_DIR, 'config', 'stages.json')
 
 /**
  * Stage names end up in resource names with tight length limits (a rule name such as
- * `alchemiser-WorkflowCompleted-to-monitor-<stage>` must stay within EventBridge's 64
- * characters), so they are short: lowercase letters, digits and inner hyphens.
+ * `alchemiser-portfolio-events-<stage>` must stay within EventBridge's 64 characters), so they
+ * are short: lowercase letters, digits and inner hyphens.
  */
 export const STAGE_NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
 export const STAGE_NAME_MAX_LENGTH = 20;
@@ -22,6 +24,26 @@ export type BrokerKind = 'alpaca' | 'paper';
 
 /** CPU architecture of the Lambda artifacts `scripts/build` produced. */
 export type LambdaArchitecture = 'x86_64' | 'arm64';
+
+/**
+ * Who does an ownable handler's job on this stage's bus:
+ * - `rust`: our function, live (its rule delivers, it publishes and trades);
+ * - `python`: the Python system; our function stays deployed but gets no rule (or schedule), so
+ *   switching back is a config change;
+ * - `shadow`: our function receives the same events as the Python owner but only records what it
+ *   would have emitted in the workflow ledger: it may not publish, and execution may not trade.
+ */
+export type Owner = 'rust' | 'python' | 'shadow';
+
+/** The owners a stage may give a handler. */
+export const OWNERS: readonly Owner[] = ['rust', 'python', 'shadow'];
+
+/** Architecture of stages that do not set one: Graviton, about 20% cheaper per GB-second than x86_64. */
+export const DEFAULT_ARCHITECTURE: LambdaArchitecture = 'arm64';
+/** How long a workflow may run before the monitor's sweep times it out (and execution refuses its plans). */
+export const DEFAULT_WORKFLOW_DEADLINE_MINUTES = 30;
+/** How long the workflow ledger keeps a workflow's records. */
+export const DEFAULT_LEDGER_RETENTION_DAYS = 90;
 
 /** Everything that may differ between stages, fully resolved (no optional fields). */
 export interface StageConfig {
@@ -35,8 +57,18 @@ export interface StageConfig {
   readonly broker: BrokerKind;
   /** `ALLOW_REPLAY_EXECUTION` for execution: whether replayed events may place orders. */
   readonly allowReplayExecution: boolean;
-  /** Architecture the functions are deployed as; must match the built artifacts. */
+  /** Architecture the functions are deployed as; synth refuses artifacts built for the other one. */
   readonly architecture: LambdaArchitecture;
+  /** The owner of every ownable handler of the routing table (`rust` unless the stage says otherwise). */
+  readonly owners: Readonly<Record<string, Owner>>;
+  /** `WORKFLOW_DEADLINE_SECONDS` (× 60) for the monitor and execution. */
+  readonly workflowDeadlineMinutes: number;
+  /** `LEDGER_RETENTION_DAYS` for the functions that write the workflow ledger. */
+  readonly ledgerRetentionDays: number;
+  /** Optional e-mail address subscribed to the workflow notification topic. */
+  readonly notificationEmail?: string;
+  /** Notify on WorkflowCompleted too, not only on WorkflowFailed. */
+  readonly notifyOnCompleted: boolean;
   /** CloudWatch Logs retention for every function's log group. */
   readonly logRetentionDays: RetentionDays;
   /** Keep the table, secret and log groups when the stack is deleted (prod), or delete them (dev, e2e). */
@@ -50,7 +82,7 @@ export interface StageConfig {
 }
 
 /** The shape of one entry (or the defaults) in config/stages.json: every key optional. */
-type StageSettings = Partial<Omit<StageConfig, 'stage'>>;
+type StageSettings = Partial<Omit<StageConfig, 'stage' | 'owners'>> & { readonly owners?: Readonly<Record<string, Owner>> };
 
 interface StagesFile {
   readonly defaults?: StageSettings;
@@ -68,6 +100,11 @@ const KNOWN_SETTINGS: ReadonlySet<string> = new Set([
   'strategyAllocation',
   'extraEnvironment',
   'alarmEmail',
+  'owners',
+  'workflowDeadlineMinutes',
+  'ledgerRetentionDays',
+  'notificationEmail',
+  'notifyOnCompleted',
 ]);
 
 /** Throws unless `stage` is a usable stage name; the message says what is allowed. */
@@ -105,13 +142,21 @@ export function booleanContext(node: Node, key: string): boolean | undefined {
  * Resolves the configuration of the stage named by `-c stage=<name>`:
  * defaults from the stages file, then the stage's own entry (unknown stages get the defaults,
  * so their rules stay disabled), then the context overrides `rulesEnabled` and `scheduleEnabled`.
+ * `owners` merges per handler (a stage that sets only `execution` keeps the defaults' others);
+ * every other key is replaced whole. The routing table says which handlers are ownable.
  */
-export function resolveStageConfig(node: Node, stagesFile: string = DEFAULT_STAGES_FILE): StageConfig {
+export function resolveStageConfig(
+  node: Node,
+  routing: Pick<RoutingTable, 'ownable'>,
+  stagesFile: string = DEFAULT_STAGES_FILE,
+): StageConfig {
   const stage = validateStageName(node.tryGetContext('stage'));
   const file = readStagesFile(stagesFile);
-  const defaults = checkSettings(file.defaults ?? {}, `${stagesFile}: defaults`);
-  const own = checkSettings(file.stages?.[stage] ?? {}, `${stagesFile}: stages.${stage}`);
+  const ownable = routing.ownable.map((o) => o.handler);
+  const defaults = checkSettings(file.defaults ?? {}, `${stagesFile}: defaults`, ownable);
+  const own = checkSettings(file.stages?.[stage] ?? {}, `${stagesFile}: stages.${stage}`, ownable);
   const merged: StageSettings = { ...defaults, ...own };
+  const ownerSettings = { ...defaults.owners, ...own.owners };
 
   const rulesEnabled = booleanContext(node, 'rulesEnabled') ?? merged.rulesEnabled ?? false;
   const scheduleEnabled = booleanContext(node, 'scheduleEnabled') ?? merged.scheduleEnabled ?? rulesEnabled;
@@ -122,7 +167,12 @@ export function resolveStageConfig(node: Node, stagesFile: string = DEFAULT_STAG
     scheduleEnabled,
     broker: merged.broker ?? 'alpaca',
     allowReplayExecution: merged.allowReplayExecution ?? false,
-    architecture: merged.architecture ?? 'x86_64',
+    architecture: merged.architecture ?? DEFAULT_ARCHITECTURE,
+    owners: Object.fromEntries(ownable.map((handler) => [handler, ownerSettings[handler] ?? 'rust'])),
+    workflowDeadlineMinutes: merged.workflowDeadlineMinutes ?? DEFAULT_WORKFLOW_DEADLINE_MINUTES,
+    ledgerRetentionDays: merged.ledgerRetentionDays ?? DEFAULT_LEDGER_RETENTION_DAYS,
+    notificationEmail: merged.notificationEmail,
+    notifyOnCompleted: merged.notifyOnCompleted ?? false,
     logRetentionDays: merged.logRetentionDays ?? RetentionDays.ONE_MONTH,
     retainData: merged.retainData ?? false,
     strategyAllocation: merged.strategyAllocation ?? {},
@@ -146,14 +196,14 @@ function readStagesFile(file: string): StagesFile {
 }
 
 /** Validates one settings object, naming the file, key and rule on the first problem. */
-function checkSettings(settings: StageSettings, where: string): StageSettings {
+function checkSettings(settings: StageSettings, where: string, ownable: readonly string[]): StageSettings {
   const fail = (key: string, rule: string): never => {
     throw new Error(`${where}.${key}: ${rule}`);
   };
   for (const key of Object.keys(settings)) {
     if (!KNOWN_SETTINGS.has(key)) fail(key, `unknown setting (known: ${[...KNOWN_SETTINGS].join(', ')})`);
   }
-  for (const key of ['rulesEnabled', 'scheduleEnabled', 'allowReplayExecution', 'retainData'] as const) {
+  for (const key of ['rulesEnabled', 'scheduleEnabled', 'allowReplayExecution', 'retainData', 'notifyOnCompleted'] as const) {
     if (settings[key] !== undefined && typeof settings[key] !== 'boolean') fail(key, 'must be true or false');
   }
   if (settings.broker !== undefined && settings.broker !== 'alpaca' && settings.broker !== 'paper') {
@@ -185,10 +235,36 @@ function checkSettings(settings: StageSettings, where: string): StageSettings {
       if (typeof value !== 'string') fail('extraEnvironment', `value of ${name} must be a string`);
     }
   }
-  if (settings.alarmEmail !== undefined && (typeof settings.alarmEmail !== 'string' || !settings.alarmEmail.includes('@'))) {
-    fail('alarmEmail', 'must be an e-mail address');
+  for (const key of ['alarmEmail', 'notificationEmail'] as const) {
+    const value = settings[key];
+    if (value !== undefined && (typeof value !== 'string' || !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(value))) {
+      fail(key, 'must be an e-mail address');
+    }
+  }
+  // 1 minute to 1 day: a workflow is a few Lambda invocations; a day-long one would cross market days.
+  checkInteger(settings.workflowDeadlineMinutes, 1, 24 * 60, (rule) => fail('workflowDeadlineMinutes', rule));
+  // DynamoDB TTL: at least a day so a workflow can be looked at the next morning; at most ten years.
+  checkInteger(settings.ledgerRetentionDays, 1, 3650, (rule) => fail('ledgerRetentionDays', rule));
+  if (settings.owners !== undefined) {
+    if (!isPlainObject(settings.owners)) fail('owners', `must be an object of handler → ${OWNERS.join(' | ')}`);
+    for (const [handler, owner] of Object.entries(settings.owners)) {
+      if (!ownable.includes(handler)) {
+        fail(`owners.${handler}`, `not an ownable handler of the routing table (ownable: ${ownable.join(', ')})`);
+      }
+      if (!(OWNERS as readonly unknown[]).includes(owner)) {
+        fail(`owners.${handler}`, `must be ${OWNERS.map((o) => `"${o}"`).join(', ')}; got ${JSON.stringify(owner)}`);
+      }
+      const refusal = profileFor(handler).shadowRefusal;
+      if (owner === 'shadow' && refusal !== undefined) fail(`owners.${handler}`, `"shadow" is not possible: ${refusal}`);
+    }
   }
   return settings;
+}
+
+function checkInteger(value: unknown, min: number, max: number, fail: (rule: string) => never): void {
+  if (value !== undefined && (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max)) {
+    fail(`must be a whole number from ${min} to ${max}`);
+  }
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

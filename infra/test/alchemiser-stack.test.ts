@@ -1,11 +1,12 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { ruleNameFor } from '../lib/routing-rules';
-import { deliveredRoutes } from '../lib/routing-table';
+import { rustSourceOf, sourcesOf, typesPublishedBy } from '../lib/routing-table';
 import {
   ROUTES,
   allStatements,
   asList,
   buildStack,
+  joinedText,
   onlyResource,
   referencedId,
   resourceById,
@@ -17,9 +18,10 @@ import {
 } from './helpers';
 
 const HANDLERS = ROUTES.handlers;
-const PUBLISHERS = new Set(ROUTES.routes.map((r) => r.producer));
 const BROKER_USERS = new Set(['portfolio', 'execution']);
 const TIMEOUTS: Record<string, number> = { strategy: 30, portfolio: 30, execution: 120, monitor: 30 };
+/** The X-Ray statement CDK adds for active tracing: the only Allow on "*" (X-Ray has no resource-level permissions). */
+const XRAY_STATEMENT = { Effect: 'Allow', Action: ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], Resource: '*' };
 
 /** The properties of an `AWS::Lambda::Function` the tests read. */
 interface FunctionProperties {
@@ -30,6 +32,7 @@ interface FunctionProperties {
   readonly Timeout: number;
   readonly LoggingConfig?: unknown;
   readonly Role: unknown;
+  readonly TracingConfig?: unknown;
   readonly Environment: { readonly Variables: Record<string, unknown> };
 }
 
@@ -46,16 +49,17 @@ interface StageCase {
   readonly rulesEnabled: boolean;
   readonly scheduleEnabled: boolean;
   readonly broker: 'alpaca' | 'paper';
+  readonly architecture: 'arm64' | 'x86_64';
   readonly retained: boolean;
 }
 
 const STAGES: StageCase[] = [
-  { stage: 'dev', rulesEnabled: false, scheduleEnabled: false, broker: 'alpaca', retained: false },
-  { stage: 'prod', rulesEnabled: true, scheduleEnabled: true, broker: 'alpaca', retained: true },
-  { stage: 'e2e', rulesEnabled: true, scheduleEnabled: false, broker: 'paper', retained: false },
+  { stage: 'dev', rulesEnabled: false, scheduleEnabled: false, broker: 'alpaca', architecture: 'arm64', retained: false },
+  { stage: 'prod', rulesEnabled: true, scheduleEnabled: true, broker: 'alpaca', architecture: 'arm64', retained: true },
+  { stage: 'e2e', rulesEnabled: true, scheduleEnabled: false, broker: 'paper', architecture: 'x86_64', retained: false },
 ];
 
-describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, broker, retained }) => {
+describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, broker, architecture, retained }) => {
   let template: Template;
   beforeAll(() => {
     template = templateFor({ stage });
@@ -65,6 +69,8 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
   const dlqId = () => onlyResource(template, 'AWS::SQS::Queue', { QueueName: `alchemiser-event-dlq-${stage}` })[0];
   const outboxId = () => onlyResource(template, 'AWS::SQS::Queue', { QueueName: `alchemiser-event-outbox-${stage}` })[0];
   const tableId = () => onlyResource(template, 'AWS::DynamoDB::Table', { TableName: `alchemiser-idempotency-${stage}` })[0];
+  const ledgerId = () => onlyResource(template, 'AWS::DynamoDB::Table', { TableName: `alchemiser-workflow-ledger-${stage}` })[0];
+  const ruleId = (name: string) => onlyResource(template, 'AWS::Events::Rule', { Name: name })[0];
   const secretId = () => onlyResource(template, 'AWS::SecretsManager::Secret', { Name: `alchemiser/${stage}/broker` })[0];
   const functionOf = (handler: string) =>
     onlyResource<FunctionProperties>(template, 'AWS::Lambda::Function', { FunctionName: `alchemiser-${handler}-${stage}` });
@@ -135,16 +141,54 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
     });
   });
 
-  test('idempotency table: pk string key, TTL expires_at, on demand, PITR', () => {
-    template.hasResourceProperties('AWS::DynamoDB::Table', {
-      TableName: `alchemiser-idempotency-${stage}`,
-      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-      TimeToLiveSpecification: { AttributeName: 'expires_at', Enabled: true },
-      BillingMode: 'PAY_PER_REQUEST',
-      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+  describe('tables', () => {
+    test('idempotency table: pk string key, TTL expires_at, on demand, PITR', () => {
+      template.hasResource('AWS::DynamoDB::Table', {
+        Properties: {
+          TableName: `alchemiser-idempotency-${stage}`,
+          KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+          AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+          TimeToLiveSpecification: { AttributeName: 'expires_at', Enabled: true },
+          BillingMode: 'PAY_PER_REQUEST',
+          PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+          SSESpecification: Match.absent(),
+        },
+        DeletionPolicy: retained ? 'Retain' : 'Delete',
+      });
     });
-    template.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: retained ? 'Retain' : 'Delete' });
+
+    test('workflow ledger: pk/sk, by_start index on gsi1pk/gsi1sk (ALL), TTL, on demand, PITR, encrypted as the idempotency table', () => {
+      template.hasResource('AWS::DynamoDB::Table', {
+        Properties: {
+          TableName: `alchemiser-workflow-ledger-${stage}`,
+          KeySchema: [
+            { AttributeName: 'pk', KeyType: 'HASH' },
+            { AttributeName: 'sk', KeyType: 'RANGE' },
+          ],
+          AttributeDefinitions: Match.arrayEquals([
+            { AttributeName: 'pk', AttributeType: 'S' },
+            { AttributeName: 'sk', AttributeType: 'S' },
+            { AttributeName: 'gsi1pk', AttributeType: 'S' },
+            { AttributeName: 'gsi1sk', AttributeType: 'S' },
+          ]),
+          GlobalSecondaryIndexes: [
+            {
+              IndexName: 'by_start',
+              KeySchema: [
+                { AttributeName: 'gsi1pk', KeyType: 'HASH' },
+                { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
+              ],
+              Projection: { ProjectionType: 'ALL' },
+            },
+          ],
+          TimeToLiveSpecification: { AttributeName: 'expires_at', Enabled: true },
+          BillingMode: 'PAY_PER_REQUEST',
+          PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+          SSESpecification: Match.absent(),
+        },
+        DeletionPolicy: retained ? 'Retain' : 'Delete',
+      });
+    });
   });
 
   test('broker secret is created with a generated placeholder, never a value in the template', () => {
@@ -160,28 +204,32 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
       template.resourceCountIs('AWS::Lambda::Function', HANDLERS.length);
     });
 
-    test.each(HANDLERS)('%s: provided.al2023, bootstrap, x86_64, 128 MB, deliberate timeout, own role and log group', (handler) => {
-      const [, fn] = functionOf(handler);
-      const p = fn.Properties;
-      expect(p.Runtime).toBe('provided.al2023');
-      expect(p.Handler).toBe('bootstrap');
-      expect(p.Architectures).toEqual(['x86_64']);
-      expect(p.MemorySize).toBe(128);
-      expect(p.Timeout).toBe(TIMEOUTS[handler]);
+    test.each(HANDLERS)(
+      `%s: provided.al2023, bootstrap, ${architecture}, 128 MB, deliberate timeout, X-Ray active, own role and log group`,
+      (handler) => {
+        const [, fn] = functionOf(handler);
+        const p = fn.Properties;
+        expect(p.Runtime).toBe('provided.al2023');
+        expect(p.Handler).toBe('bootstrap');
+        expect(p.Architectures).toEqual([architecture]);
+        expect(p.MemorySize).toBe(128);
+        expect(p.Timeout).toBe(TIMEOUTS[handler]);
+        expect(p.TracingConfig).toEqual({ Mode: 'Active' });
 
-      const [logsId] = onlyResource(template, 'AWS::Logs::LogGroup', { LogGroupName: `/aws/lambda/alchemiser-${handler}-${stage}` });
-      expect(p.LoggingConfig).toEqual({ LogGroup: { Ref: logsId } });
-      const logGroup = resourceById(template, logsId);
-      expect(logGroup.Properties.RetentionInDays).toEqual(expect.any(Number));
-      expect(logGroup.DeletionPolicy).toBe(retained ? 'Retain' : 'Delete');
+        const [logsId] = onlyResource(template, 'AWS::Logs::LogGroup', { LogGroupName: `/aws/lambda/alchemiser-${handler}-${stage}` });
+        expect(p.LoggingConfig).toEqual({ LogGroup: { Ref: logsId } });
+        const logGroup = resourceById(template, logsId);
+        expect(logGroup.Properties.RetentionInDays).toEqual(expect.any(Number));
+        expect(logGroup.DeletionPolicy).toBe(retained ? 'Retain' : 'Delete');
 
-      const role = resourceById<RoleProperties>(template, referencedId(p.Role));
-      expect(role.Type).toBe('AWS::IAM::Role');
-      expect(role.Properties.ManagedPolicyArns).toBeUndefined();
-      expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
-        { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } },
-      ]);
-    });
+        const role = resourceById<RoleProperties>(template, referencedId(p.Role));
+        expect(role.Type).toBe('AWS::IAM::Role');
+        expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+        expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
+          { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } },
+        ]);
+      },
+    );
 
     test('no role uses a managed policy (AWSLambdaBasicExecutionRole or any other)', () => {
       for (const role of Object.values(resourcesOf<RoleProperties>(template, 'AWS::IAM::Role'))) {
@@ -194,9 +242,11 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
       const env = fn.Properties.Environment.Variables;
       const expected: Record<string, unknown> = {
         STAGE: stage,
+        ALCHEMISER_MODE: 'live',
         USE_EVENTBRIDGE: 'true',
         EVENTBRIDGE_BUS_NAME: { Ref: busId() },
         EVENTBRIDGE_VERIFY_BUS: 'true',
+        EVENTBRIDGE_SOURCE_PREFIX: 'alchemiser',
         FAILURE_QUEUE_URL: { Ref: dlqId() },
         EVENTBRIDGE_OUTBOX_QUEUE_URL: { Ref: outboxId() },
         IDEMPOTENCY_TABLE_NAME: { Ref: tableId() },
@@ -208,6 +258,11 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
       }
       if (handler === 'execution') expected.ALLOW_REPLAY_EXECUTION = 'false';
       if (handler === 'strategy') expected.STRATEGY_ALLOCATION = JSON.stringify({ SPY: '0.6', TLT: '0.4' });
+      if (handler === 'execution' || handler === 'monitor') expected.WORKFLOW_DEADLINE_SECONDS = '1800';
+      if (handler === 'monitor') {
+        expected.LEDGER_TABLE_NAME = { Ref: ledgerId() };
+        expected.LEDGER_RETENTION_DAYS = '90';
+      }
       if (stage === 'e2e') {
         expected.PAPER_BROKER_STATE = '/tmp/alchemiser-e2e-paper-broker.json';
         // LocalStack's DynamoDB is forwarded to moto; the functions talk to moto directly (localstack-plugins/README.md).
@@ -228,72 +283,148 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
     });
   });
 
-  describe('rules, generated from the routing table', () => {
-    const routed = deliveredRoutes(ROUTES);
-
-    test('one rule per route with a consumer; archive-only routes get none', () => {
-      template.resourceCountIs('AWS::Events::Rule', routed.length);
-      for (const route of ROUTES.routes.filter((r) => r.consumer === null)) {
-        expect(JSON.stringify(template.findResources('AWS::Events::Rule'))).not.toContain(`"${route.event_type}"`);
-      }
+  describe('rules, one per consuming handler of the routing table', () => {
+    test('exactly the rules of routes.json, and the notification rule', () => {
+      const names = Object.values(resourcesOf<{ Name: string }>(template, 'AWS::Events::Rule')).map((r) => r.Properties.Name);
+      expect(names.sort()).toEqual(
+        [...ROUTES.rules.map((r) => `${r.name}-${stage}`), `alchemiser-notify-workflow-failed-${stage}`].sort(),
+      );
     });
 
-    test.each(routed.map((r) => [r.event_type, r] as const))('%s: exact pattern, consumer target, retry policy, DLQ', (_, route) => {
-      const [fnId] = functionOf(route.consumer);
-      const [, rule] = onlyResource<RuleProperties>(template, 'AWS::Events::Rule', { Name: ruleNameFor(route, stage) });
-      const p = rule.Properties;
-      expect(p.EventBusName).toEqual({ Ref: busId() });
-      expect(p.EventPattern).toEqual({ source: [route.source], 'detail-type': [route.event_type] });
-      expect(p.State).toBe(rulesEnabled ? 'ENABLED' : 'DISABLED');
-      expect(p.Targets).toHaveLength(1);
-      expect(p.Targets[0]).toEqual({
-        Id: expect.any(String) as unknown,
-        Arn: { 'Fn::GetAtt': [fnId, 'Arn'] },
-        RetryPolicy: { MaximumEventAgeInSeconds: 2 * 3600, MaximumRetryAttempts: 50 },
-        DeadLetterConfig: { Arn: { 'Fn::GetAtt': [dlqId(), 'Arn'] } },
-      });
-    });
+    test.each(ROUTES.rules.map((r) => [r.handler, r] as const))(
+      '%s: pattern {source: sources, detail-type: types}, the handler as only target, retry policy, DLQ',
+      (handler, spec) => {
+        const [fnId] = functionOf(handler);
+        const [, rule] = onlyResource<RuleProperties>(template, 'AWS::Events::Rule', { Name: ruleNameFor(spec, stage) });
+        const p = rule.Properties;
+        expect(p.EventBusName).toEqual({ Ref: busId() });
+        expect(p.EventPattern).toEqual({ source: spec.sources, 'detail-type': spec.event_types });
+        expect(p.State).toBe(rulesEnabled ? 'ENABLED' : 'DISABLED');
+        expect(p.Targets).toEqual([
+          {
+            Id: expect.any(String) as unknown,
+            Arn: { 'Fn::GetAtt': [fnId, 'Arn'] },
+            RetryPolicy: { MaximumEventAgeInSeconds: 2 * 3600, MaximumRetryAttempts: 50 },
+            DeadLetterConfig: { Arn: { 'Fn::GetAtt': [dlqId(), 'Arn'] } },
+          },
+        ]);
+      },
+    );
 
-    test('each rule may invoke its consumer, and nothing else may', () => {
+    test('each rule may invoke its handler, and nothing else may', () => {
       const permissions = Object.values(template.findResources('AWS::Lambda::Permission'));
-      expect(permissions).toHaveLength(routed.length);
-      for (const route of routed) {
-        const [ruleId] = onlyResource(template, 'AWS::Events::Rule', { Name: ruleNameFor(route, stage) });
-        const [fnId] = functionOf(route.consumer);
+      expect(permissions).toHaveLength(ROUTES.rules.length);
+      for (const spec of ROUTES.rules) {
+        const [fnId] = functionOf(spec.handler);
         expect(permissions).toContainEqual(
           expect.objectContaining({
             Properties: {
               Action: 'lambda:InvokeFunction',
               FunctionName: { 'Fn::GetAtt': [fnId, 'Arn'] },
               Principal: 'events.amazonaws.com',
-              SourceArn: { 'Fn::GetAtt': [ruleId, 'Arn'] },
+              SourceArn: { 'Fn::GetAtt': [ruleId(ruleNameFor(spec, stage)), 'Arn'] },
             },
           }),
         );
       }
     });
+
+    test('a stage name that makes a rule name longer than 64 characters fails with the name', () => {
+      const stem = 'x'.repeat(64 - `-${stage}`.length);
+      expect(ruleNameFor({ ...ROUTES.rules[0], name: stem }, stage)).toHaveLength(64);
+      expect(() => ruleNameFor({ ...ROUTES.rules[0], name: `${stem}x` }, stage)).toThrow(/longer than EventBridge's 64 characters/);
+    });
   });
 
-  test(`strategy schedule: 09:35 New York on weekdays, ${scheduleEnabled ? 'enabled' : 'disabled'}, DLQ`, () => {
-    const [strategyId] = functionOf('strategy');
-    template.resourceCountIs('AWS::Scheduler::Schedule', 1);
-    template.hasResourceProperties('AWS::Scheduler::Schedule', {
-      Name: `alchemiser-strategy-${stage}`,
-      ScheduleExpression: 'cron(35 9 ? * MON-FRI *)',
-      ScheduleExpressionTimezone: 'America/New_York',
-      FlexibleTimeWindow: { Mode: 'OFF' },
-      State: scheduleEnabled ? 'ENABLED' : 'DISABLED',
-      Target: Match.objectLike({
-        Arn: { 'Fn::GetAtt': [strategyId, 'Arn'] },
-        DeadLetterConfig: { Arn: { 'Fn::GetAtt': [dlqId(), 'Arn'] } },
-        RetryPolicy: { MaximumEventAgeInSeconds: 2 * 3600, MaximumRetryAttempts: 50 },
-      }),
+  describe('schedules', () => {
+    /** The schedule named `name`, its role's policy statements and its role's trust statements. */
+    const scheduleOf = (name: string) => {
+      const [, schedule] = onlyResource<{ Target: { RoleArn: unknown; Input: unknown } }>(template, 'AWS::Scheduler::Schedule', { Name: name });
+      const roleId = referencedId(schedule.Properties.Target.RoleArn);
+      const [, policy] = onlyResource<PolicyProperties>(template, 'AWS::IAM::Policy', { Roles: [{ Ref: roleId }] });
+      const trust = resourceById<RoleProperties>(template, roleId).Properties.AssumeRolePolicyDocument.Statement;
+      return { schedule, statements: policy.Properties.PolicyDocument.Statement, trust };
+    };
+
+    test('two schedules: the strategy and the workflow sweep', () => {
+      template.resourceCountIs('AWS::Scheduler::Schedule', 2);
+    });
+
+    test(`strategy: 09:35 New York on weekdays, ${scheduleEnabled ? 'enabled' : 'disabled'}, DLQ`, () => {
+      template.hasResourceProperties('AWS::Scheduler::Schedule', {
+        Name: `alchemiser-strategy-${stage}`,
+        ScheduleExpression: 'cron(35 9 ? * MON-FRI *)',
+        ScheduleExpressionTimezone: 'America/New_York',
+        FlexibleTimeWindow: { Mode: 'OFF' },
+        State: scheduleEnabled ? 'ENABLED' : 'DISABLED',
+        Target: Match.objectLike({
+          Arn: { 'Fn::GetAtt': [functionOf('strategy')[0], 'Arn'] },
+          DeadLetterConfig: { Arn: { 'Fn::GetAtt': [dlqId(), 'Arn'] } },
+          RetryPolicy: { MaximumEventAgeInSeconds: 2 * 3600, MaximumRetryAttempts: 50 },
+        }),
+      });
+    });
+
+    test(`sweep: every 5 minutes, invokes the monitor, ${rulesEnabled ? 'enabled' : 'disabled'} with the rules, DLQ`, () => {
+      template.hasResourceProperties('AWS::Scheduler::Schedule', {
+        Name: `alchemiser-workflow-sweep-${stage}`,
+        ScheduleExpression: 'rate(5 minutes)',
+        FlexibleTimeWindow: { Mode: 'OFF' },
+        State: rulesEnabled ? 'ENABLED' : 'DISABLED',
+        Target: Match.objectLike({
+          Arn: { 'Fn::GetAtt': [functionOf('monitor')[0], 'Arn'] },
+          DeadLetterConfig: { Arn: { 'Fn::GetAtt': [dlqId(), 'Arn'] } },
+          // An older sweep is superseded by the next one.
+          RetryPolicy: { MaximumEventAgeInSeconds: 300, MaximumRetryAttempts: 50 },
+        }),
+      });
+    });
+
+    test.each(['strategy', 'workflow-sweep'])('%s: the same Scheduler envelope as an EventBridge event, with the execution id as id', (schedule) => {
+      const input = JSON.parse(joinedText(scheduleOf(`alchemiser-${schedule}-${stage}`).schedule.Properties.Target.Input)) as Record<string, unknown>;
+      expect(input).toEqual({
+        version: '0',
+        id: '<aws.scheduler.execution-id>',
+        'detail-type': 'Scheduled Event',
+        source: 'aws.scheduler',
+        account: 'Ref:AWS::AccountId',
+        time: '<aws.scheduler.scheduled-time>',
+        region: expect.any(String) as unknown,
+        resources: ['<aws.scheduler.schedule-arn>'],
+        detail: {},
+      });
+    });
+
+    test.each([
+      ['strategy', 'strategy'],
+      ['workflow-sweep', 'monitor'],
+    ])('%s role: invoke its function ($LATEST only) and write to the DLQ, assumable for this schedule only', (schedule, handler) => {
+      const { statements, trust } = scheduleOf(`alchemiser-${schedule}-${stage}`);
+      expect(statements).toEqual([
+        { Sid: 'InvokeScheduledFunction', Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: { 'Fn::GetAtt': [functionOf(handler)[0], 'Arn'] } },
+        { Sid: 'RecordUndeliveredInDeadLetterQueue', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: { 'Fn::GetAtt': [dlqId(), 'Arn'] } },
+      ]);
+      const sourceArn = JSON.stringify(asList(trust)[0]?.Condition?.StringEquals['aws:SourceArn']);
+      expect(trust).toEqual([
+        expect.objectContaining({
+          Principal: { Service: 'scheduler.amazonaws.com' },
+          Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' }, 'aws:SourceArn': expect.anything() as unknown } },
+        }),
+      ]);
+      expect(sourceArn).toContain(`:schedule/default/alchemiser-${schedule}-${stage}`);
     });
   });
 
   describe('IAM: least privilege, every grant on one resource', () => {
-    /** Statements of the role of `handler`, as `Sid → {actions, resource}` with resources as logical ids. */
-    const grantsOf = (handler: string) => {
+    /** A statement of a function's role, with its resource as a logical id (or "*"). */
+    interface Grant {
+      readonly sid: string;
+      readonly actions: string[];
+      readonly resource: string;
+      readonly condition?: unknown;
+    }
+    /** The statements of the role of `handler`. */
+    const grantsOf = (handler: string): Grant[] => {
       const [, fn] = functionOf(handler);
       const roleId = referencedId(fn.Properties.Role);
       const policies = Object.values(resourcesOf<PolicyProperties>(template, 'AWS::IAM::Policy')).filter((p) =>
@@ -304,45 +435,76 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
         const resources = asList<unknown>(s.Resource);
         expect(resources).toHaveLength(1); // one resource ARN per grant
         expect(s.Effect).toBe('Allow');
-        return { sid: s.Sid ?? 'logs', actions: [...asList<string>(s.Action)].sort(), resource: referencedId(resources[0]) };
+        const resource = resources[0] === '*' ? '*' : resourceKey(resources[0]);
+        const grant: Grant = { sid: s.Sid ?? (resource === '*' ? 'xray' : 'logs'), actions: [...asList<string>(s.Action)].sort(), resource };
+        return s.Condition === undefined ? grant : { ...grant, condition: s.Condition };
       });
     };
+    /** A resource as `<logical id>` or, for an ARN built with Fn::Join (an index), `<logical id><suffix>`. */
+    const resourceKey = (resource: unknown): string => {
+      const join = (resource as { 'Fn::Join'?: [string, unknown[]] })['Fn::Join'];
+      return join === undefined ? referencedId(resource) : join[1].map((part) => (typeof part === 'string' ? part : referencedId(part))).join('');
+    };
+    const byId = (a: Grant, b: Grant) => a.sid.localeCompare(b.sid);
 
     test.each(HANDLERS)('%s: exactly the statements it needs', (handler) => {
       const [logsId] = onlyResource(template, 'AWS::Logs::LogGroup', { LogGroupName: `/aws/lambda/alchemiser-${handler}-${stage}` });
-      const expected = [
+      const expected: Grant[] = [
         { sid: 'logs', actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resource: logsId },
+        { sid: 'xray', actions: ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], resource: '*' },
         { sid: 'RecordFailuresInDeadLetterQueue', actions: ['sqs:SendMessage'], resource: dlqId() },
+        { sid: 'VerifyEventBusExists', actions: ['events:DescribeEventBus'], resource: busId() },
         {
-          sid: 'IdempotencyStore',
+          sid: 'IdempotencyStoreOwnKeys',
           actions: ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
           resource: tableId(),
+          condition: {
+            'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${handler}#*`, `lease#${handler}#*`] },
+            Null: { 'dynamodb:LeadingKeys': 'false' },
+          },
         },
+        {
+          sid: 'PublishOwnEventsToEventBus',
+          actions: ['events:PutEvents'],
+          resource: busId(),
+          condition: {
+            'ForAllValues:StringEquals': { 'events:source': [`alchemiser.${handler}`], 'events:detail-type': typesPublishedBy(ROUTES, handler) },
+            Null: { 'events:source': 'false', 'events:detail-type': 'false' },
+          },
+        },
+        { sid: 'ParkUndeliveredEventsInOutbox', actions: ['sqs:SendMessage'], resource: outboxId() },
       ];
-      if (PUBLISHERS.has(handler)) {
-        expected.push(
-          { sid: 'PublishToEventBus', actions: ['events:DescribeEventBus', 'events:PutEvents'], resource: busId() },
-          { sid: 'ParkUndeliveredEventsInOutbox', actions: ['sqs:SendMessage'], resource: outboxId() },
-        );
-      } else {
-        expected.push({ sid: 'VerifyEventBusExists', actions: ['events:DescribeEventBus'], resource: busId() });
-      }
       if (BROKER_USERS.has(handler)) {
-        expected.push({
-          sid: 'ReadBrokerSecret',
-          actions: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
-          resource: secretId(),
-        });
+        expected.push({ sid: 'ReadBrokerSecret', actions: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'], resource: secretId() });
       }
-      const sortBySid = (a: { sid: string }, b: { sid: string }) => a.sid.localeCompare(b.sid);
-      expect(grantsOf(handler).sort(sortBySid)).toEqual(expected.sort(sortBySid));
+      if (handler === 'monitor') {
+        expected.push(
+          {
+            sid: 'KeepWorkflowLedger',
+            actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
+            resource: ledgerId(),
+          },
+          { sid: 'ListWorkflowsByStart', actions: ['dynamodb:Query'], resource: `${ledgerId()}/index/by_start` },
+          {
+            sid: 'PeekDeadLetterQueue',
+            actions: ['sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage'],
+            resource: dlqId(),
+          },
+        );
+      }
+      expect(grantsOf(handler).sort(byId)).toEqual(expected.sort(byId));
     });
 
-    test('monitor publishes nothing: no events:PutEvents, no outbox', () => {
-      expect(PUBLISHERS.has('monitor')).toBe(false);
-      const actions = grantsOf('monitor').flatMap((g) => g.actions);
-      expect(actions).not.toContain('events:PutEvents');
-      expect(grantsOf('monitor').map((g) => g.resource)).not.toContain(outboxId());
+    test('each function may publish only its own source and the types it produces: no one can forge another step', () => {
+      expect(typesPublishedBy(ROUTES, 'monitor')).toEqual(['WorkflowFailed']);
+      for (const handler of HANDLERS) {
+        const publish = grantsOf(handler).find((g) => g.actions.includes('events:PutEvents'));
+        const allowed = (publish?.condition as { 'ForAllValues:StringEquals': Record<string, string[]> })['ForAllValues:StringEquals'];
+        expect(allowed['events:source']).toEqual([rustSourceOf(ROUTES, handler)]);
+        // RebalancePlanned only from portfolio; TradeExecuted and WorkflowCompleted only from execution.
+        expect(allowed['events:detail-type'].includes('RebalancePlanned')).toBe(handler === 'portfolio');
+        expect(allowed['events:detail-type'].includes('WorkflowCompleted')).toBe(handler === 'execution');
+      }
     });
 
     test('only portfolio and execution can read the broker secret', () => {
@@ -355,41 +517,104 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
       expect(template.findResources('AWS::SecretsManager::ResourcePolicy')).toEqual({});
     });
 
-    test('the schedule role may invoke strategy ($LATEST only) and write to the DLQ, nothing else', () => {
-      const [, schedule] = onlyResource<{ Target: { RoleArn: unknown } }>(template, 'AWS::Scheduler::Schedule');
-      const roleId = referencedId(schedule.Properties.Target.RoleArn);
-      const [, policy] = onlyResource<PolicyProperties>(template, 'AWS::IAM::Policy', { Roles: [{ Ref: roleId }] });
-      expect(policy.Properties.PolicyDocument.Statement).toEqual([
-        { Sid: 'InvokeStrategyFunction', Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: { 'Fn::GetAtt': [functionOf('strategy')[0], 'Arn'] } },
-        { Sid: 'RecordUndeliveredInDeadLetterQueue', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: { 'Fn::GetAtt': [dlqId(), 'Arn'] } },
-      ]);
-      const trust = resourceById<RoleProperties>(template, roleId).Properties.AssumeRolePolicyDocument.Statement;
-      expect(trust).toEqual([
-        expect.objectContaining({
-          Principal: { Service: 'scheduler.amazonaws.com' },
-          Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' }, 'aws:SourceArn': expect.anything() as unknown } },
-        }),
-      ]);
-    });
-
-    test('no Allow statement anywhere has a "*" action or a "*" resource', () => {
-      // The only wildcards are in Deny statements: the TLS-only queue/topic policies deny sqs:*/sns:*
-      // to every principal over plain HTTP, which is what a wildcard is for.
+    test('no Allow statement has a "*" action or resource, but X-Ray\'s and the key policy\'s "this key"', () => {
+      // The TLS-only queue/topic policies deny sqs:*/sns:* to every principal over plain HTTP, which is what
+      // a wildcard is for; X-Ray's two write actions take no resource; in a key policy "*" means the key itself.
       const statements = allStatements(template);
       expect(statements.length).toBeGreaterThan(10);
       for (const { from, statement } of statements) {
-        if (statement.Effect === 'Deny') continue;
-        for (const action of asList<string>(statement.Action)) {
-          expect(`${from}: ${action}`).not.toMatch(/\*/);
+        if (statement.Effect === 'Deny' || from.endsWith('(key policy)')) continue;
+        if (statement.Resource === '*') {
+          expect(statement).toEqual(XRAY_STATEMENT);
+          continue;
         }
-        for (const resource of asList<unknown>(statement.Resource)) {
-          expect(`${from}: ${JSON.stringify(resource)}`).not.toMatch(/\*/);
-        }
+        for (const action of asList<string>(statement.Action)) expect(`${from}: ${action}`).not.toMatch(/\*/);
+        for (const resource of asList<unknown>(statement.Resource)) expect(`${from}: ${JSON.stringify(resource)}`).not.toMatch(/\*/);
       }
     });
   });
 
+  describe('workflow notifications', () => {
+    const topicId = () => onlyResource(template, 'AWS::SNS::Topic', { TopicName: `alchemiser-workflow-notifications-${stage}` })[0];
+    const keyId = () => onlyResource(template, 'AWS::KMS::Key')[0];
+
+    test('topic encrypted with the stage notification key, TLS only', () => {
+      template.hasResourceProperties('AWS::SNS::Topic', {
+        TopicName: `alchemiser-workflow-notifications-${stage}`,
+        KmsMasterKeyId: { 'Fn::GetAtt': [keyId(), 'Arn'] },
+      });
+      template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+        Topics: [{ Ref: topicId() }],
+        PolicyDocument: {
+          Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]),
+        },
+      });
+    });
+
+    test('WorkflowFailed from every producer (Rust and Python) goes to the topic with a sentence to act on', () => {
+      const name = `alchemiser-notify-workflow-failed-${stage}`;
+      const [, rule] = onlyResource<RuleProperties>(template, 'AWS::Events::Rule', { Name: name });
+      expect(rule.Properties.EventPattern).toEqual({ source: sourcesOf(ROUTES, ['WorkflowFailed']), 'detail-type': ['WorkflowFailed'] });
+      expect(rule.Properties.State).toBe(rulesEnabled ? 'ENABLED' : 'DISABLED');
+      expect(rule.Properties.Targets).toEqual([
+        {
+          Id: expect.any(String) as unknown,
+          Arn: { Ref: topicId() },
+          RetryPolicy: { MaximumEventAgeInSeconds: 2 * 3600, MaximumRetryAttempts: 50 },
+          DeadLetterConfig: { Arn: { 'Fn::GetAtt': [dlqId(), 'Arn'] } },
+          InputTransformer: {
+            InputPathsMap: {
+              'detail-correlation_id': '$.detail.correlation_id',
+              'detail-failure_step': '$.detail.failure_step',
+              'detail-failure_reason': '$.detail.failure_reason',
+            },
+            InputTemplate:
+              '"Workflow <detail-correlation_id> failed at <detail-failure_step>: <detail-failure_reason>. ' +
+              `Inspect: alchemiser workflows show <detail-correlation_id> --stage ${stage}"`,
+          },
+        },
+      ]);
+    });
+
+    test('the topic policy lets events.amazonaws.com publish for the notification rule only', () => {
+      const [, policy] = onlyResource<PolicyProperties>(template, 'AWS::SNS::TopicPolicy', { Topics: [{ Ref: topicId() }] });
+      const allows = asList(policy.Properties.PolicyDocument.Statement).filter((s) => s.Effect === 'Allow');
+      expect(allows).toEqual([
+        {
+          Sid: 'PublishWorkflowFailedNotifications',
+          Effect: 'Allow',
+          Principal: { Service: 'events.amazonaws.com' },
+          Action: 'sns:Publish',
+          Resource: { Ref: topicId() },
+          Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [ruleId(`alchemiser-notify-workflow-failed-${stage}`), 'Arn'] } } },
+        },
+      ]);
+    });
+
+    test('no e-mail subscription unless the stage names an address', () => {
+      template.resourceCountIs('AWS::SNS::Subscription', 0);
+    });
+  });
+
   describe('alarms and dashboard', () => {
+    const alarmTopicId = () => onlyResource(template, 'AWS::SNS::Topic', { TopicName: `alchemiser-alarms-${stage}` })[0];
+    const ruleNames = () => [
+      ...ROUTES.rules.map((r) => ruleNameFor(r, stage)),
+      `alchemiser-notify-workflow-failed-${stage}`,
+    ];
+
+    test('the alarm topic is encrypted with the stage key, whose policy lets CloudWatch and EventBridge use it', () => {
+      const [keyId, key] = onlyResource<{ EnableKeyRotation: boolean; KeyPolicy: { Statement: Statement[] } }>(template, 'AWS::KMS::Key');
+      template.hasResourceProperties('AWS::SNS::Topic', { TopicName: `alchemiser-alarms-${stage}`, KmsMasterKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] } });
+      expect(key.Properties.EnableKeyRotation).toBe(true);
+      template.hasResourceProperties('AWS::KMS::Alias', { AliasName: `alias/alchemiser-notifications-${stage}` });
+      const services = key.Properties.KeyPolicy.Statement.filter((s) => s.Sid !== undefined && s.Sid.endsWith('PublishToEncryptedTopics'));
+      expect(services.map((s) => [s.Principal, [...asList(s.Action)].sort()])).toEqual([
+        [{ Service: 'cloudwatch.amazonaws.com' }, ['kms:Decrypt', 'kms:GenerateDataKey*']],
+        [{ Service: 'events.amazonaws.com' }, ['kms:Decrypt', 'kms:GenerateDataKey*']],
+      ]);
+    });
+
     test('DLQ and outbox depth ≥ 1', () => {
       for (const queue of [dlqId(), outboxId()]) {
         template.hasResourceProperties('AWS::CloudWatch::Alarm', {
@@ -403,21 +628,20 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
       }
     });
 
-    test.each(deliveredRoutes(ROUTES).map((r) => [r.event_type, r] as const))(
-      'FailedInvocations of the %s rule, by EventBusName and RuleName',
-      (_, route) => {
+    test('FailedInvocations of every rule, by EventBusName and RuleName', () => {
+      for (const name of ruleNames()) {
         template.hasResourceProperties('AWS::CloudWatch::Alarm', {
           Namespace: 'AWS/Events',
           MetricName: 'FailedInvocations',
           Dimensions: Match.arrayWith([
             { Name: 'EventBusName', Value: { Ref: busId() } },
-            { Name: 'RuleName', Value: ruleNameFor(route, stage) },
+            { Name: 'RuleName', Value: name },
           ]),
           Threshold: 1,
           ComparisonOperator: 'GreaterThanOrEqualToThreshold',
         });
-      },
-    );
+      }
+    });
 
     test.each(HANDLERS)('%s: Errors and Throttles alarms', (handler) => {
       const [fnId] = functionOf(handler);
@@ -432,37 +656,68 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
       }
     });
 
-    test('every alarm notifies the stage alarm topic', () => {
-      const [topicId] = onlyResource(template, 'AWS::SNS::Topic', { TopicName: `alchemiser-alarms-${stage}` });
-      const alarms = Object.values(resourcesOf(template, 'AWS::CloudWatch::Alarm'));
-      expect(alarms).toHaveLength(2 + deliveredRoutes(ROUTES).length + 2 * HANDLERS.length);
-      for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
+    test.each([
+      ['WorkflowsFailed', 'monitor', 'workflows-failed'],
+      ['WorkflowsTimedOut', 'monitor', 'workflows-timed-out'],
+      ['OrdersFailed', 'execution', 'orders-failed'],
+    ])('%s ≥ 1 (function=%s): Sum over 5 minutes, missing data not breaching', (metric, handler, suffix) => {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        AlarmName: `alchemiser-${stage}-${suffix}`,
+        Namespace: 'Alchemiser/EventBridge',
+        MetricName: metric,
+        Dimensions: [
+          { Name: 'function', Value: handler },
+          { Name: 'stage', Value: stage },
+        ],
+        Statistic: 'Sum',
+        Period: 300,
+        EvaluationPeriods: 1,
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+      });
     });
 
-    test('dashboard alchemiser-<stage> shows rules, functions and the custom metrics', () => {
-      const [, dashboard] = onlyResource<{ DashboardBody: { 'Fn::Join': [string, unknown[]] } }>(
+    test('every alarm notifies the stage alarm topic', () => {
+      const alarms = Object.values(resourcesOf(template, 'AWS::CloudWatch::Alarm'));
+      expect(alarms).toHaveLength(2 + ruleNames().length + 2 * HANDLERS.length + 3);
+      for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([{ Ref: alarmTopicId() }]);
+    });
+
+    test('dashboard alchemiser-<stage> shows workflows, rules, functions and the custom metrics', () => {
+      const [, dashboard] = onlyResource<{ DashboardBody: unknown }>(
         template,
         'AWS::CloudWatch::Dashboard',
         { DashboardName: `alchemiser-${stage}` },
       );
       // The body is a Fn::Join of JSON text and references: render references as "Ref:<id>" and parse it.
-      const parts = dashboard.Properties.DashboardBody['Fn::Join'][1];
-      const body = JSON.parse(parts.map((p) => (typeof p === 'string' ? p : `Ref:${referencedId(p)}`)).join('')) as {
-        widgets: { properties: { metrics?: unknown[][] } }[];
+      const body = JSON.parse(joinedText(dashboard.Properties.DashboardBody)) as {
+        widgets: { properties: { title?: string; metrics?: unknown[][] } }[];
       };
-      const metrics: string[][] = body.widgets.flatMap((w) => w.properties.metrics ?? []).map((m: unknown[]) =>
-        m.filter((x): x is string => typeof x === 'string'),
-      );
-      const has = (namespace: string, name: string, dimensions: Record<string, string>) =>
-        metrics.some((m) => {
-          if (m[0] !== namespace || m[1] !== name) return false;
-          const dims = Object.fromEntries(Array.from({ length: (m.length - 2) / 2 }, (_, i) => [m[2 + 2 * i], m[3 + 2 * i]]));
-          return JSON.stringify(Object.entries(dims).sort()) === JSON.stringify(Object.entries(dimensions).sort());
-        });
+      /** Each metric as [namespace, name, {dimensions}, {options}]. */
+      const metrics = body.widgets.flatMap((w) => w.properties.metrics ?? []).map((m: unknown[]) => {
+        const strings = m.filter((x): x is string => typeof x === 'string');
+        const options = (m.find((x) => typeof x === 'object') ?? {}) as { stat?: string };
+        const dims = Object.fromEntries(Array.from({ length: (strings.length - 2) / 2 }, (_, i) => [strings[2 + 2 * i], strings[3 + 2 * i]]));
+        return { namespace: strings[0], name: strings[1], dims, stat: options.stat };
+      });
+      const has = (namespace: string, name: string, dimensions: Record<string, string>, stat?: string) =>
+        metrics.some(
+          (m) =>
+            m.namespace === namespace &&
+            m.name === name &&
+            JSON.stringify(Object.entries(m.dims).sort()) === JSON.stringify(Object.entries(dimensions).sort()) &&
+            (stat === undefined || m.stat === stat),
+        );
 
-      for (const route of deliveredRoutes(ROUTES)) {
-        for (const name of ['MatchedEvents', 'Invocations', 'FailedInvocations']) {
-          expect(has('AWS/Events', name, { EventBusName: `Ref:${busId()}`, RuleName: ruleNameFor(route, stage) })).toBe(true);
+      const monitor = { stage, function: 'monitor' };
+      for (const name of ['WorkflowsCompleted', 'WorkflowsFailed', 'WorkflowsTimedOut']) {
+        expect(has('Alchemiser/EventBridge', name, monitor, 'Sum')).toBe(true);
+      }
+      for (const p of ['p50', 'p90', 'p99']) expect(has('Alchemiser/EventBridge', 'WorkflowDurationMs', monitor, p)).toBe(true);
+      for (const name of ruleNames()) {
+        for (const metric of ['MatchedEvents', 'Invocations', 'FailedInvocations']) {
+          expect(has('AWS/Events', metric, { EventBusName: `Ref:${busId()}`, RuleName: name })).toBe(true);
         }
       }
       for (const handler of HANDLERS) {
@@ -473,17 +728,20 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
           expect(has('Alchemiser/EventBridge', name, { stage, function: handler })).toBe(true);
         }
       }
-      expect(has('Alchemiser/EventBridge', 'OrdersPlaced', { stage, function: 'execution' })).toBe(true);
+      for (const name of ['OrdersPlaced', 'OrdersFailed']) expect(has('Alchemiser/EventBridge', name, { stage, function: 'execution' })).toBe(true);
     });
   });
 
-  test('outputs and SSM parameters for bus, DLQ, outbox and table', () => {
+  test('outputs and SSM parameters for bus, DLQ, outbox, tables and the notification topic', () => {
+    const topic = onlyResource(template, 'AWS::SNS::Topic', { TopicName: `alchemiser-workflow-notifications-${stage}` })[0];
     const expected: [string, string, unknown][] = [
       ['EventBusName', 'bus-name', { Ref: busId() }],
       ['EventBusArn', 'bus-arn', { 'Fn::GetAtt': [busId(), 'Arn'] }],
       ['DeadLetterQueueUrl', 'dlq-url', { Ref: dlqId() }],
       ['OutboxQueueUrl', 'outbox-url', { Ref: outboxId() }],
       ['IdempotencyTableName', 'idempotency-table', { Ref: tableId() }],
+      ['WorkflowLedgerTableName', 'ledger-table', { Ref: ledgerId() }],
+      ['WorkflowNotificationTopicArn', 'notification-topic-arn', { Ref: topic }],
     ];
     for (const [output, parameter, value] of expected) {
       template.hasOutput(output, { Value: value });

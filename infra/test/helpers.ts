@@ -1,12 +1,14 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { AlchemiserStack } from '../lib/alchemiser-stack';
 import { addAlchemiserStack, type AlchemiserAppInputs } from '../lib/alchemiser-app';
+import { ELF_MACHINES } from '../lib/bootstrap-architecture';
 import { DEFAULT_ROUTES_FILE, loadRoutingTable, type RoutingTable } from '../lib/routing-table';
-import { INFRA_DIR } from '../lib/stage-config';
+import { DEFAULT_STAGES_FILE, INFRA_DIR, resolveStageConfig, type LambdaArchitecture } from '../lib/stage-config';
 
 /** The routing table the app reads, parsed independently of the app's loader for expectations. */
 export const ROUTES: RoutingTable = JSON.parse(fs.readFileSync(DEFAULT_ROUTES_FILE, 'utf8')) as RoutingTable;
@@ -17,31 +19,94 @@ export const CDK_JSON_CONTEXT: Record<string, unknown> = (
   JSON.parse(fs.readFileSync(path.join(INFRA_DIR, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }
 ).context;
 
-let artifactsDir: string | undefined;
-
 /**
- * A folder laid out like `target/lambda` with a stand-in `bootstrap.zip` per handler, so the
- * tests exercise the real zip-asset path without a Rust build.
+ * The first 64 bytes of a 64-bit little-endian ELF executable for `machine` (an `e_machine`
+ * value): all the architecture check reads. The rest of a real binary does not matter to it.
  */
-export function fakeArtifactsDir(): string {
-  if (artifactsDir === undefined) {
-    artifactsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'alchemiser-infra-test-'));
-    for (const handler of ROUTES.handlers) {
-      fs.mkdirSync(path.join(artifactsDir, handler));
-      fs.writeFileSync(path.join(artifactsDir, handler, 'bootstrap.zip'), `stand-in zip for ${handler}`);
-    }
-  }
-  return artifactsDir;
+export function elfHeader(machine: number): Buffer {
+  const header = Buffer.alloc(64);
+  header.write('\x7fELF', 0, 'latin1');
+  header[4] = 2; // ELFCLASS64
+  header[5] = 1; // little endian
+  header[6] = 1; // EV_CURRENT
+  header.writeUInt16LE(3, 16); // ET_DYN, as a PIE bootstrap is
+  header.writeUInt16LE(machine, 18);
+  return header;
 }
 
-/** A fresh app with the cdk.json flags and the given context (artifacts default to the stand-in zips). */
-export function newApp(context: Record<string, unknown>): App {
-  return new App({ context: { ...CDK_JSON_CONTEXT, artifactsDir: fakeArtifactsDir(), ...context } });
+/**
+ * Writes a one-entry zip by hand (no zip tool in the tests): local header, data, central
+ * directory, end record. `deflated` compresses the entry as cargo-lambda's zips do.
+ */
+export function writeZip(file: string, name: string, data: Buffer, method: 'stored' | 'deflated' = 'deflated'): void {
+  const body = method === 'deflated' ? zlib.deflateRawSync(data) : data;
+  const code = method === 'deflated' ? 8 : 0;
+  const fileName = Buffer.from(name, 'utf8');
+  const crc = zlib.crc32(data);
+  const local = Buffer.alloc(30);
+  local.writeUInt32LE(0x04034b50, 0);
+  local.writeUInt16LE(20, 4);
+  local.writeUInt16LE(code, 8);
+  local.writeUInt32LE(crc, 14);
+  local.writeUInt32LE(body.length, 18);
+  local.writeUInt32LE(data.length, 22);
+  local.writeUInt16LE(fileName.length, 26);
+  const central = Buffer.alloc(46);
+  central.writeUInt32LE(0x02014b50, 0);
+  central.writeUInt16LE(20, 4);
+  central.writeUInt16LE(20, 6);
+  central.writeUInt16LE(code, 10);
+  central.writeUInt32LE(crc, 16);
+  central.writeUInt32LE(body.length, 20);
+  central.writeUInt32LE(data.length, 24);
+  central.writeUInt16LE(fileName.length, 28);
+  central.writeUInt32LE(0o100755 * 0x10000, 38); // unix mode in the high half: an executable file
+  const centralOffset = local.length + fileName.length + body.length;
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(1, 8);
+  end.writeUInt16LE(1, 10);
+  end.writeUInt32LE(central.length + fileName.length, 12);
+  end.writeUInt32LE(centralOffset, 16);
+  fs.writeFileSync(file, Buffer.concat([local, fileName, body, central, fileName, end]));
+}
+
+const artifactsDirs = new Map<LambdaArchitecture, string>();
+
+/**
+ * A folder laid out like `target/lambda`, with a `bootstrap.zip` per handler whose bootstrap is an
+ * ELF header for `architecture`, so the tests exercise the real zip-asset path and its
+ * architecture check without a Rust build.
+ */
+export function fakeArtifactsDir(architecture: LambdaArchitecture): string {
+  let dir = artifactsDirs.get(architecture);
+  if (dir === undefined) {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), `alchemiser-infra-test-${architecture}-`));
+    for (const handler of ROUTES.handlers) {
+      fs.mkdirSync(path.join(dir, handler));
+      writeZip(path.join(dir, handler, 'bootstrap.zip'), 'bootstrap', elfHeader(ELF_MACHINES[architecture]));
+    }
+    artifactsDirs.set(architecture, dir);
+  }
+  return dir;
+}
+
+/**
+ * A fresh app with the cdk.json flags and the given context; the artifacts default to stand-in
+ * zips built for the stage's architecture (resolved from `stagesFile` as the app will).
+ */
+export function newApp(context: Record<string, unknown>, stagesFile: string = DEFAULT_STAGES_FILE): App {
+  return new App({ context: { ...CDK_JSON_CONTEXT, artifactsDir: artifactsDirFor(context, stagesFile), ...context } });
+}
+
+/** {@link fakeArtifactsDir} for the architecture the stage of `context` deploys. */
+export function artifactsDirFor(context: Record<string, unknown>, stagesFile: string = DEFAULT_STAGES_FILE): string {
+  return fakeArtifactsDir(resolveStageConfig(new App({ context }).node, ROUTES, stagesFile).architecture);
 }
 
 /** Adds the stack for `context` to a fresh app. */
 export function buildStack(context: Record<string, unknown>, inputs: AlchemiserAppInputs = {}): AlchemiserStack {
-  return addAlchemiserStack(newApp(context), inputs);
+  return addAlchemiserStack(newApp(context, inputs.stagesFile), inputs);
 }
 
 const templates = new Map<string, Template>();
@@ -135,9 +200,21 @@ export function referencedId(value: unknown): string {
   throw new Error(`not a reference: ${JSON.stringify(value)}`);
 }
 
+/**
+ * A string property as text: itself, or the parts of its `Fn::Join` with each reference written
+ * as `Ref:<logical id>` (dashboard bodies, schedule inputs).
+ */
+export function joinedText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  const join = (value as { 'Fn::Join'?: [string, unknown[]] })['Fn::Join'];
+  if (join === undefined) throw new Error(`neither a string nor a Fn::Join: ${JSON.stringify(value)}`);
+  return join[1].map((part) => (typeof part === 'string' ? part : `Ref:${referencedId(part)}`)).join(join[0]);
+}
+
 /** The properties that may hold policy statements, by resource type (see `allStatements`). */
 interface PolicyHolder extends Partial<RoleProperties> {
   readonly PolicyDocument?: PolicyDocument;
+  readonly KeyPolicy?: PolicyDocument;
   readonly Statement?: Statement | Statement[];
   readonly ResourcePolicy?: PolicyDocument;
 }
@@ -168,6 +245,9 @@ export function allStatements(template: Template): { from: string; statement: St
         break;
       case 'AWS::SecretsManager::ResourcePolicy':
         push(id, p.ResourcePolicy);
+        break;
+      case 'AWS::KMS::Key':
+        push(`${id} (key policy)`, p.KeyPolicy);
         break;
       default:
         break;

@@ -5,7 +5,7 @@ import { App, Stack } from 'aws-cdk-lib';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { IConstruct } from 'constructs';
 import { addAlchemiserStack, addNagChecks } from '../lib/alchemiser-app';
-import { CDK_JSON_CONTEXT, fakeArtifactsDir } from './helpers';
+import { CDK_JSON_CONTEXT, artifactsDirFor } from './helpers';
 
 /** Every `Validations.of(x).acknowledge(...)` under `root`: rule id, construct path and reason. */
 function acknowledgements(root: IConstruct): { id: string; path: string; reason: unknown }[] {
@@ -31,15 +31,15 @@ function synthWithNag(app: App): { pluginReports: unknown[] } {
 const appFor = (stage: string) =>
   new App({
     outdir: fs.mkdtempSync(path.join(os.tmpdir(), `alchemiser-nag-${stage}-`)),
-    context: { ...CDK_JSON_CONTEXT, artifactsDir: fakeArtifactsDir(), stage },
+    context: { ...CDK_JSON_CONTEXT, artifactsDir: artifactsDirFor({ stage }), stage },
   });
 
-describe('cdk-nag AwsSolutionsChecks', () => {
-  test('the checks run and fail the synth on an unacknowledged finding', () => {
-    // Guards the guard: if the plugin were not wired in, the tests below would pass vacuously.
+describe('cdk-nag AwsSolutions and Serverless checks', () => {
+  test.each(['AwsSolutions-SQS4', 'Serverless-SQSRedrivePolicy'])('the checks run: %s fails the synth of an unacknowledged queue', (rule) => {
+    // Guards the guard: if a pack were not wired in, the tests below would pass vacuously.
     const app = appFor('dev');
     new sqs.Queue(new Stack(app, 'Probe'), 'QueueWithoutTlsOrDlq');
-    expect(() => synthWithNag(app)).toThrow(/AwsSolutions-SQS4/);
+    expect(() => synthWithNag(app)).toThrow(new RegExp(rule));
   });
 
   test.each(['dev', 'prod'])('stage %s: zero unacknowledged findings', (stage) => {
@@ -59,11 +59,19 @@ describe('cdk-nag AwsSolutionsChecks', () => {
     }
     // CDK stores an acknowledgement without a plugin name as `Annotation::<id>`.
     const ids = acks.map((a) => `${a.id.replace(/^\w+::/, '')} @ ${a.path.replace(/^Alchemiser-prod\//, '')}`);
-    expect(ids.sort()).toEqual([
-      'AwsSolutions-SMG4 @ BrokerSecret/Secret',
-      'AwsSolutions-SNS2 @ Alarms/Topic',
-      'AwsSolutions-SQS3 @ DeadLetterQueue/Queue',
-      'AwsSolutions-SQS3 @ Outbox/Queue',
+    const perFunction = ['strategy', 'portfolio', 'execution', 'monitor'].flatMap((handler) => [
+      `AwsSolutions-IAM5[Resource::*] @ Handler-${handler}/Role/DefaultPolicy`,
+      `Serverless-LambdaDLQ @ Handler-${handler}/Function`,
     ]);
+    expect(ids.sort()).toEqual(
+      [
+        'AwsSolutions-SMG4 @ BrokerSecret/Secret',
+        'AwsSolutions-SQS3 @ DeadLetterQueue/Queue',
+        'AwsSolutions-SQS3 @ Outbox/Queue',
+        'Serverless-SQSRedrivePolicy @ DeadLetterQueue/Queue',
+        'Serverless-SQSRedrivePolicy @ Outbox/Queue',
+        ...perFunction,
+      ].sort(),
+    );
   });
 });

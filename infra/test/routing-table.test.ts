@@ -2,60 +2,116 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
-import { deliveredRoutes, publishingHandlers, validateRoutingTable } from '../lib/routing-table';
+import { rustSourceOf, sourcesOf, typesPublishedBy, validateRoutingTable } from '../lib/routing-table';
 import { ROUTES, buildStack } from './helpers';
 
 /** The table as plain, writable JSON, for tests that break it on purpose (the validator takes `unknown`). */
 interface RawTable {
   source_prefix: string;
+  python_source_prefix: string;
   handlers: string[];
-  routes: { event_type: string; producer: string; source: string; consumer: string | null }[];
+  ownable: { handler: string; python_module: string }[];
+  routes: { event_type: string; producers: { module: string; language: string; source: string }[]; consumers: string[] }[];
+  rules: { handler: string; name: string; event_types: string[]; sources: string[] }[];
 }
 
 const valid = () => JSON.parse(JSON.stringify(ROUTES)) as RawTable;
+const route = (t: RawTable, type: string) => t.routes.find((r) => r.event_type === type)!;
+const rule = (t: RawTable, handler: string) => t.rules.find((r) => r.handler === handler)!;
+
+function writeTable(table: RawTable): string {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'alchemiser-routes-')), 'routes.json');
+  fs.writeFileSync(file, JSON.stringify(table));
+  return file;
+}
 
 describe('routing table', () => {
-  test('the checked-in table has the four handlers and an archive-only WorkflowStarted', () => {
+  test('the checked-in table: four handlers, three ownable, a rule per consuming handler', () => {
     expect(validateRoutingTable(valid())).toEqual(ROUTES);
     expect(ROUTES.handlers).toEqual(['strategy', 'portfolio', 'execution', 'monitor']);
-    expect(deliveredRoutes(ROUTES).map((r) => r.event_type)).not.toContain('WorkflowStarted');
-    expect([...publishingHandlers(ROUTES)].sort()).toEqual(['execution', 'portfolio', 'strategy']);
+    expect(ROUTES.ownable.map((o) => o.handler)).toEqual(['strategy', 'portfolio', 'execution']);
+    expect(ROUTES.rules.map((r) => r.handler)).toEqual(['portfolio', 'execution', 'monitor']);
+  });
+
+  test('what each Rust handler publishes, and with which source', () => {
+    expect(typesPublishedBy(ROUTES, 'strategy')).toEqual(['WorkflowStarted', 'SignalGenerated', 'WorkflowFailed']);
+    expect(typesPublishedBy(ROUTES, 'portfolio')).toEqual(['RebalancePlanned', 'WorkflowFailed']);
+    expect(typesPublishedBy(ROUTES, 'execution')).toEqual(['TradeExecuted', 'WorkflowCompleted', 'WorkflowFailed']);
+    expect(typesPublishedBy(ROUTES, 'monitor')).toEqual(['WorkflowFailed']);
+    expect(rustSourceOf(ROUTES, 'portfolio')).toBe('alchemiser.portfolio');
+  });
+
+  test('sources of a type: every Rust and Python producer, sorted, once each', () => {
+    expect(sourcesOf(ROUTES, ['WorkflowFailed'])).toEqual([
+      'alchemiser.execution',
+      'alchemiser.execution_v2.handlers',
+      'alchemiser.monitor',
+      'alchemiser.portfolio',
+      'alchemiser.portfolio_v2.handlers',
+      'alchemiser.strategy',
+      'alchemiser.strategy_v2.handlers',
+    ]);
+    expect(sourcesOf(ROUTES, ['RebalancePlanned'])).toEqual(rule(valid(), 'execution').sources);
   });
 
   test.each<[string, (t: RawTable) => void, RegExp]>([
-    ['a source outside the prefix', (t) => (t.routes[1].source = 'other.strategy'), /routes\[1\]\.source must start with "alchemiser\."/],
-    ['an unknown consumer', (t) => (t.routes[1].consumer = 'nobody'), /consumer "nobody" is not in handlers/],
-    ['an unknown producer', (t) => (t.routes[1].producer = 'nobody'), /producer "nobody" is not in handlers/],
-    ['a duplicated event type', (t) => t.routes.push({ ...t.routes[1] }), /appears twice/],
-    ['no routes', (t) => (t.routes = []), /routes must be a non-empty array/],
+    ['a missing python_source_prefix', (t) => delete (t as Partial<RawTable>).python_source_prefix, /python_source_prefix must be/],
     ['a handler name unfit for resource names', (t) => t.handlers.push('Bad_Name'), /lowercase letters/],
-  ])('rejects %s', (_, mutate, message) => {
+    ['a handler listed twice', (t) => t.handlers.push('monitor'), /handler "monitor" appears twice/],
+    ['an unknown ownable handler', (t) => t.ownable.push({ handler: 'nobody', python_module: 'x.y' }), /ownable\[3\]\.handler "nobody" is not in handlers/],
+    ['no routes', (t) => (t.routes = []), /routes must be a non-empty array/],
+    ['a duplicated event type', (t) => t.routes.push({ ...t.routes[1] }), /appears twice/],
+    ['a route without producers', (t) => (route(t, 'TradeExecuted').producers = []), /producers must be a non-empty array/],
+    ['a producer language other than rust or python', (t) => (route(t, 'TradeExecuted').producers[0].language = 'go'), /language must be "rust" or "python"/],
+    ['a Rust producer that is not a handler', (t) => (route(t, 'TradeExecuted').producers[0].module = 'nobody'), /module "nobody" is not in handlers/],
+    [
+      'a Rust source that is not <prefix>.<handler>',
+      (t) => (route(t, 'TradeExecuted').producers[0].source = 'alchemiser.portfolio'),
+      /source must be "alchemiser\.execution"/,
+    ],
+    [
+      'a Python source that is not <python prefix>.<module>',
+      (t) => (route(t, 'TradeExecuted').producers[1].source = 'alchemiser.execution'),
+      /source must be "alchemiser\.execution_v2\.handlers"/,
+    ],
+    ['an unknown consumer', (t) => route(t, 'TradeExecuted').consumers.push('nobody'), /consumers: "nobody" is not in handlers/],
+    ['a consuming handler without a rule', (t) => (t.rules = t.rules.filter((r) => r.handler !== 'execution')), /"execution" consumes RebalancePlanned but has no rule/],
+    ['two rules for one handler', (t) => t.rules.push({ ...rule(t, 'monitor'), name: 'other' }), /handler "monitor" has a second rule/],
+    ['a rule missing a type its handler consumes', (t) => rule(t, 'monitor').event_types.pop(), /event_types must be the types it consumes/],
+    ['a rule missing a producer source', (t) => (rule(t, 'execution').sources = ['alchemiser.portfolio']), /sources must be every producer source of its types/],
+    ['a rule name EventBridge refuses', (t) => (rule(t, 'monitor').name = 'monitor events'), /name must be letters, digits/],
+  ])('rejects %s, naming where', (_, mutate, message) => {
     const table = valid();
     mutate(table);
     expect(() => validateRoutingTable(table)).toThrow(message);
   });
 
-  test('rules follow the file: a route added to the table becomes a rule without touching TypeScript', () => {
+  test('the stack follows the file: a new consumer with its rule becomes a rule without touching TypeScript', () => {
     const table = valid();
-    table.routes.push({ event_type: 'OrderRejected', producer: 'execution', source: 'alchemiser.execution', consumer: 'monitor' });
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'alchemiser-routes-'));
-    const file = path.join(dir, 'routes.json');
-    fs.writeFileSync(file, JSON.stringify(table));
-    const template = Template.fromStack(buildStack({ stage: 'dev' }, { routesFile: file }));
-    template.resourceCountIs('AWS::Events::Rule', deliveredRoutes(ROUTES).length + 1);
+    route(table, 'TradeExecuted').consumers.push('portfolio');
+    const portfolio = rule(table, 'portfolio');
+    portfolio.event_types.push('TradeExecuted');
+    portfolio.sources = [...new Set([...portfolio.sources, ...route(table, 'TradeExecuted').producers.map((p) => p.source)])].sort();
+    const template = Template.fromStack(buildStack({ stage: 'dev' }, { routesFile: writeTable(table) }));
     template.hasResourceProperties('AWS::Events::Rule', {
-      Name: 'alchemiser-OrderRejected-to-monitor-dev',
-      EventPattern: { source: ['alchemiser.execution'], 'detail-type': ['OrderRejected'] },
+      Name: 'alchemiser-portfolio-events-dev',
+      EventPattern: { source: portfolio.sources, 'detail-type': ['SignalGenerated', 'TradeExecuted'] },
     });
+  });
+
+  test('a malformed file fails the synth with the file and the reason', () => {
+    const table = valid();
+    route(table, 'TradeExecuted').producers[0].source = 'other.execution';
+    const file = writeTable(table);
+    expect(() => buildStack({ stage: 'dev' }, { routesFile: file })).toThrow(
+      `${file}: routes[3].producers[0].source must be "alchemiser.execution"`,
+    );
   });
 
   test('a handler without a deployment profile fails the synth with the file to edit', () => {
     const table = valid();
     table.handlers.push('reporter');
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'alchemiser-routes-'));
-    const file = path.join(dir, 'routes.json');
-    fs.writeFileSync(file, JSON.stringify(table));
-    expect(() => buildStack({ stage: 'dev', placeholderArtifacts: true }, { routesFile: file })).toThrow(
+    expect(() => buildStack({ stage: 'dev', placeholderArtifacts: true }, { routesFile: writeTable(table) })).toThrow(
       /Handler "reporter" .* has no deployment profile: add one to infra\/lib\/handler-profiles\.ts/,
     );
   });

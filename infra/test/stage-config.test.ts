@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { resolveStageConfig, validateStageName } from '../lib/stage-config';
-import { buildStack, resourcesOf } from './helpers';
+import { ROUTES, buildStack, onlyResource, resourcesOf } from './helpers';
 
 /** Writes a stages file into a temporary folder and returns its path. */
 function stagesFile(content: unknown): string {
@@ -15,7 +15,7 @@ function stagesFile(content: unknown): string {
 }
 
 const configOf = (context: Record<string, unknown>, file?: string) =>
-  resolveStageConfig(new App({ context }).node, file);
+  resolveStageConfig(new App({ context }).node, ROUTES, file);
 
 describe('stage name', () => {
   test.each(['dev', 'prod', 'e2e', 'pr-42', 'a', '9', 'x'.repeat(20)])('accepts %p', (stage) => {
@@ -42,25 +42,49 @@ describe('stage name', () => {
 
 describe('stage configuration', () => {
   test('checked-in stages: dev rules off, prod rules on with alpaca, e2e rules on with paper and no replay execution', () => {
-    expect(configOf({ stage: 'dev' })).toMatchObject({ rulesEnabled: false, scheduleEnabled: false, broker: 'alpaca' });
-    expect(configOf({ stage: 'prod' })).toMatchObject({ rulesEnabled: true, scheduleEnabled: true, broker: 'alpaca', retainData: true });
+    expect(configOf({ stage: 'dev' })).toMatchObject({ rulesEnabled: false, scheduleEnabled: false, broker: 'alpaca', architecture: 'arm64' });
+    expect(configOf({ stage: 'prod' })).toMatchObject({
+      rulesEnabled: true,
+      scheduleEnabled: true,
+      broker: 'alpaca',
+      retainData: true,
+      architecture: 'arm64',
+    });
+    // LocalStack runs the e2e bootstraps as processes on this (x86_64) host.
     expect(configOf({ stage: 'e2e' })).toMatchObject({
       rulesEnabled: true,
       scheduleEnabled: false,
       broker: 'paper',
       allowReplayExecution: false,
+      architecture: 'x86_64',
     });
   });
 
-  test('unknown stages get the defaults: rules off, alpaca, no replay execution, x86_64', () => {
-    expect(configOf({ stage: 'someone-else' })).toMatchObject({
+  test('unknown stages get the defaults: rules off, alpaca, no replay execution, arm64, every handler ours', () => {
+    expect(configOf({ stage: 'someone-else' })).toEqual({
+      stage: 'someone-else',
       rulesEnabled: false,
       scheduleEnabled: false,
       broker: 'alpaca',
       allowReplayExecution: false,
-      architecture: 'x86_64',
+      architecture: 'arm64',
+      owners: { strategy: 'rust', portfolio: 'rust', execution: 'rust' },
+      workflowDeadlineMinutes: 30,
+      ledgerRetentionDays: 90,
+      notificationEmail: undefined,
+      notifyOnCompleted: false,
+      logRetentionDays: 30,
       retainData: false,
+      strategyAllocation: { SPY: '0.6', TLT: '0.4' },
+      extraEnvironment: {},
+      alarmEmail: undefined,
     });
+  });
+
+  test('owners merge per handler: a stage that sets one keeps the defaults of the others', () => {
+    const file = stagesFile({ defaults: { owners: { strategy: 'python' } }, stages: { lab: { owners: { execution: 'shadow' } } } });
+    expect(configOf({ stage: 'lab' }, file).owners).toEqual({ strategy: 'python', portfolio: 'rust', execution: 'shadow' });
+    expect(configOf({ stage: 'other' }, file).owners).toEqual({ strategy: 'python', portfolio: 'rust', execution: 'rust' });
   });
 
   test('context flags override the file; "true"/"false" strings as the CLI passes them', () => {
@@ -80,6 +104,15 @@ describe('stage configuration', () => {
       [{ stages: { dev: { strategyAllocation: { SPY: '1.5' } } } }, /weight of SPY must be a decimal string between 0 and 1/],
       [{ stages: { dev: { extraEnvironment: { 'BAD-NAME': 'x' } } } }, /"BAD-NAME" is not a valid variable name/],
       [{ stages: { dev: { rulesEnabeld: true } } }, /stages\.dev\.rulesEnabeld: unknown setting/],
+      [{ stages: { dev: { owners: { monitor: 'rust' } } } }, /stages\.dev\.owners\.monitor: not an ownable handler .*\(ownable: strategy, portfolio, execution\)/],
+      [{ stages: { dev: { owners: { execution: 'java' } } } }, /stages\.dev\.owners\.execution: must be "rust", "python", "shadow"; got "java"/],
+      [{ defaults: { owners: ['rust'] } }, /defaults\.owners: must be an object of handler/],
+      [{ stages: { dev: { owners: { strategy: 'shadow' } } } }, /stages\.dev\.owners\.strategy: "shadow" is not possible: the strategy starts workflows/],
+      [{ stages: { dev: { workflowDeadlineMinutes: 0 } } }, /stages\.dev\.workflowDeadlineMinutes: must be a whole number from 1 to 1440/],
+      [{ stages: { dev: { workflowDeadlineMinutes: 7.5 } } }, /workflowDeadlineMinutes: must be a whole number/],
+      [{ stages: { dev: { ledgerRetentionDays: '90' } } }, /stages\.dev\.ledgerRetentionDays: must be a whole number from 1 to 3650/],
+      [{ stages: { dev: { notificationEmail: 'ops' } } }, /stages\.dev\.notificationEmail: must be an e-mail address/],
+      [{ stages: { dev: { notifyOnCompleted: 'yes' } } }, /stages\.dev\.notifyOnCompleted: must be true or false/],
     ];
     for (const [content, message] of cases) {
       expect(() => configOf({ stage: 'dev' }, stagesFile(content))).toThrow(message);
@@ -87,11 +120,11 @@ describe('stage configuration', () => {
     expect(() => configOf({ stage: 'dev' }, '/nonexistent/stages.json')).toThrow('Cannot read the stage configuration');
   });
 
-  test('per-stage settings reach the functions: arm64, paper broker, replay, allocation, extra environment', () => {
+  test('per-stage settings reach the functions: x86_64, paper broker, replay, allocation, extra environment', () => {
     const file = stagesFile({
       stages: {
         lab: {
-          architecture: 'arm64',
+          architecture: 'x86_64',
           broker: 'paper',
           allowReplayExecution: true,
           strategyAllocation: { QQQ: '1' },
@@ -105,7 +138,7 @@ describe('stage configuration', () => {
       'AWS::Lambda::Function',
     );
     for (const fn of Object.values(functions)) {
-      expect(fn.Properties.Architectures).toEqual(['arm64']);
+      expect(fn.Properties.Architectures).toEqual(['x86_64']);
       expect(fn.Properties.Environment.Variables.PAPER_BROKER_STATE).toBe('/tmp/lab.json');
     }
     template.hasResourceProperties('AWS::Lambda::Function', {
@@ -125,11 +158,11 @@ describe('stage configuration', () => {
     );
   });
 
-  test('an alarm e-mail in the config subscribes it to the alarm topic', () => {
+  test('an alarm e-mail in the config subscribes it to the alarm topic, and only to it', () => {
     const file = stagesFile({ stages: { lab: { alarmEmail: 'ops@example.com' } } });
-    Template.fromStack(buildStack({ stage: 'lab' }, { stagesFile: file })).hasResourceProperties('AWS::SNS::Subscription', {
-      Protocol: 'email',
-      Endpoint: 'ops@example.com',
-    });
+    const template = Template.fromStack(buildStack({ stage: 'lab' }, { stagesFile: file }));
+    const [alarmTopic] = onlyResource(template, 'AWS::SNS::Topic', { TopicName: 'alchemiser-alarms-lab' });
+    const subscriptions = Object.values(resourcesOf(template, 'AWS::SNS::Subscription'));
+    expect(subscriptions.map((s) => s.Properties)).toEqual([{ Protocol: 'email', Endpoint: 'ops@example.com', TopicArn: { Ref: alarmTopic } }]);
   });
 });

@@ -1,0 +1,51 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import { Construct } from 'constructs';
+
+/** Properties of {@link NotificationKey}. */
+export interface NotificationKeyProps {
+  readonly stage: string;
+  /** Keep the key when the stack is deleted (a retained topic's messages stay readable). */
+  readonly retain: boolean;
+}
+
+/**
+ * The customer-managed KMS key `alias/alchemiser-notifications-<stage>` that encrypts the stage's
+ * SNS topics (alarms, workflow notifications) at rest.
+ *
+ * A customer key, not the AWS-managed `alias/aws/sns`: CloudWatch alarms and EventBridge rules
+ * publish to an encrypted topic only if the key policy lets their service principal use the key,
+ * and the policy of an AWS-managed key cannot be changed. Each service gets exactly the two
+ * operations SNS asks of a publisher; which alarms and rules may publish at all is decided by
+ * each topic's own policy, so the key policy does not repeat it.
+ */
+export class NotificationKey extends Construct {
+  public readonly key: kms.Key;
+
+  constructor(scope: Construct, id: string, props: NotificationKeyProps) {
+    super(scope, id);
+    this.key = new kms.Key(this, 'Key', {
+      alias: `alias/alchemiser-notifications-${props.stage}`,
+      description: `Encrypts the Alchemiser SNS topics of stage ${props.stage} (alarms, workflow notifications)`,
+      enableKeyRotation: true,
+      // A deleted stage's key waits the shortest window KMS allows before it is gone.
+      pendingWindow: Duration.days(7),
+      removalPolicy: props.retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+    });
+    for (const [sid, service] of [
+      ['AlarmsPublishToEncryptedTopics', 'cloudwatch.amazonaws.com'],
+      ['RulesPublishToEncryptedTopics', 'events.amazonaws.com'],
+    ] as const) {
+      this.key.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid,
+          principals: [new iam.ServicePrincipal(service)],
+          actions: ['kms:GenerateDataKey*', 'kms:Decrypt'],
+          // In a key policy, "*" is this key.
+          resources: ['*'],
+        }),
+      );
+    }
+  }
+}
