@@ -9,9 +9,13 @@ Run with the LocalStack venv's python (boto3). Endpoints come from LOCALSTACK_EN
 (default http://127.0.0.1:4566) and MOTO_ENDPOINT (default http://127.0.0.1:5050).
 `forwarding` checks, before a deploy, that LocalStack's DynamoDB is moto's (the table needs it).
 `deployed` checks what issue 7 step 2 asks for that needs no Rust (bus, archive, DLQ, rules vs
-lib/events/routes.json, targets, functions Active, idempotency table with TTL in moto) plus the
-other resources of the stack; it prints one line per check and exits 1 on the first failure.
-With --json it writes the facts later steps need (names, ARNs, URLs, the functions' environment).
+lib/events/routes.json and the stage's owners, targets, functions Active, idempotency table and
+workflow ledger in moto) plus the other resources of the stack; it prints one line per check and
+exits 1 on the first failure. With --json it writes the facts later steps need (names, ARNs,
+URLs, the functions' environment, the rules by consuming handler).
+
+The stage's settings (owners, architecture, notifications) come from infra/bin/stage-config.ts,
+which resolves infra/config/stages.json as the CDK app does; it needs infra/node_modules.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import argparse
 import base64
 import contextlib
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -39,22 +44,48 @@ def error_code(e: ClientError) -> str:
     return e.response.get("Error", {}).get("Code", "")
 
 
-def load_routes(path: Path) -> list[dict]:
-    table = json.loads(path.read_text())
-    return [r for r in table["routes"] if r.get("consumer")]
+def stage_config(stage: str) -> dict:
+    """The stage's configuration as the CDK app resolves it (infra/bin/stage-config.ts)."""
+    run = subprocess.run(
+        ["npx", "--no-install", "tsx", "bin/stage-config.ts", stage],
+        cwd=REPO / "infra",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if run.returncode != 0:
+        raise CheckFailed(f"infra/bin/stage-config.ts {stage} failed: {run.stderr.strip()}")
+    return json.loads(run.stdout)
 
 
-def rule_name(route: dict, stage: str) -> str:
-    # infra/lib/routing-rules.ts ruleNameFor
-    return f"alchemiser-{route['event_type']}-to-{route['consumer']}-{stage}"
+def expected_rules(routing: dict, config: dict) -> dict[str, dict]:
+    """Rule name -> its routes.json entry: every rule but those of Python-owned handlers
+    (infra/lib/routing-rules.ts rulesOwnedHere, ruleNameFor)."""
+    owners = config["owners"]
+    return {
+        f"{rule['name']}-{config['stage']}": rule
+        for rule in routing["rules"]
+        if owners.get(rule["handler"], "rust") != "python"
+    }
 
 
-def handlers(path: Path) -> list[str]:
-    return json.loads(path.read_text())["handlers"]
+def notification_rules(routing: dict, config: dict) -> dict[str, dict]:
+    """Rule name -> the pattern of the workflow notification rules (infra/lib/workflow-notifications.ts)."""
+    notified = {"WorkflowFailed": "workflow-failed"}
+    if config["notifyOnCompleted"]:
+        notified["WorkflowCompleted"] = "workflow-completed"
+    rules = {}
+    for event_type, label in notified.items():
+        route = next(r for r in routing["routes"] if r["event_type"] == event_type)
+        sources = sorted({p["source"] for p in route["producers"]})
+        rules[f"alchemiser-notify-{label}-{config['stage']}"] = {"source": sources, "detail-type": [event_type]}
+    return rules
 
 
 def assert_deployed(args) -> dict:
     stage = args.stage
+    routing = json.loads(args.routes.read_text())
+    config = stage_config(stage)
     facts: dict = {"stage": stage, "localstack": LOCALSTACK, "moto": MOTO}
     cfn, events, sqs, lam = client("cloudformation"), client("events"), client("sqs"), client("lambda")
 
@@ -116,7 +147,7 @@ def assert_deployed(args) -> dict:
 
     # --- functions
     functions = {}
-    for handler in handlers(args.routes):
+    for handler in routing["handlers"]:
         fname = f"alchemiser-{handler}-{stage}"
         cfg = lam.get_function_configuration(FunctionName=fname)
         check(
@@ -125,10 +156,20 @@ def assert_deployed(args) -> dict:
             f"{cfg['State']} {cfg.get('StateReason', '')}",
         )
         check(
-            cfg["Runtime"] == "provided.al2023" and cfg["Handler"] == "bootstrap",
-            f"function {fname} provided.al2023/bootstrap",
-            f"{cfg['Runtime']} {cfg['Handler']}",
+            cfg["Runtime"] == "provided.al2023"
+            and cfg["Handler"] == "bootstrap"
+            and cfg.get("Architectures") == [config["architecture"]],
+            f"function {fname} provided.al2023/bootstrap on {config['architecture']}",
+            f"{cfg['Runtime']} {cfg['Handler']} {cfg.get('Architectures')}",
         )
+        check(
+            cfg.get("TracingConfig", {}).get("Mode") == "Active",
+            f"function {fname} X-Ray tracing Active",
+            cfg.get("TracingConfig"),
+        )
+        mode = "shadow" if config["owners"].get(handler) == "shadow" else "live"
+        env = cfg.get("Environment", {}).get("Variables", {})
+        check(env.get("ALCHEMISER_MODE") == mode, f"function {fname} ALCHEMISER_MODE={mode}", env)
         invoke_cfg = lam.get_function_event_invoke_config(FunctionName=fname)
         on_failure = invoke_cfg.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
         check(
@@ -156,8 +197,7 @@ def assert_deployed(args) -> dict:
             f"{r.get('FunctionError')} payload={payload} logs={logs[-300:]}",
         )
 
-    # --- rules: exactly the routes of lib/events/routes.json
-    routes = load_routes(args.routes)
+    # --- rules: exactly the rules of lib/events/routes.json the stage's owners keep, and the notifications
     rules = []
     for page in events.get_paginator("list_rules").paginate(EventBusName=bus_name):
         rules += page["Rules"]
@@ -165,29 +205,19 @@ def assert_deployed(args) -> dict:
     managed = [r["Name"] for r in rules if r.get("ManagedBy") or r["Name"].startswith("Events-Archive-")]
     check(managed == [f"Events-Archive-{archive_name}"], "the archive's managed rule, and no other", managed)
     rules = [r for r in rules if r["Name"] not in managed]
-    expected = {rule_name(r, stage): r for r in routes}
+    expected = expected_rules(routing, config)
+    notifications = notification_rules(routing, config)
     check(
-        sorted(r["Name"] for r in rules) == sorted(expected),
-        f"bus has exactly the {len(expected)} rules of routes.json",
+        sorted(r["Name"] for r in rules) == sorted([*expected, *notifications]),
+        f"bus has exactly the {len(expected)} rules of routes.json for its owners"
+        f" and {len(notifications)} notification rule(s)",
         sorted(r["Name"] for r in rules),
     )
+    topic_arn = None
     facts["rules"] = {}
     for rule in rules:
-        route = expected[rule["Name"]]
-        want_pattern = {"source": [route["source"]], "detail-type": [route["event_type"]]}
-        check(
-            json.loads(rule["EventPattern"]) == want_pattern,
-            f"rule {rule['Name']} pattern {json.dumps(want_pattern)}",
-            rule["EventPattern"],
-        )
-        check(rule["State"] == args.rules_state, f"rule {rule['Name']} {args.rules_state}", rule["State"])
         targets = events.list_targets_by_rule(Rule=rule["Name"], EventBusName=bus_name)["Targets"]
-        fn = functions[route["consumer"]]["arn"]
-        check(
-            [t["Arn"] for t in targets] == [fn],
-            f"rule {rule['Name']} targets only {route['consumer']}",
-            [t["Arn"] for t in targets],
-        )
+        check(len(targets) == 1, f"rule {rule['Name']} has one target", targets)
         target = targets[0]
         check(
             target.get("DeadLetterConfig", {}).get("Arn") == queues["dlq"]["arn"]
@@ -195,7 +225,34 @@ def assert_deployed(args) -> dict:
             f"rule {rule['Name']} target has a RetryPolicy and the DLQ",
             target,
         )
-        facts["rules"][route["event_type"]] = {"name": rule["Name"], "arn": rule["Arn"], "consumer": route["consumer"]}
+        check(rule["State"] == args.rules_state, f"rule {rule['Name']} {args.rules_state}", rule["State"])
+        if rule["Name"] in notifications:
+            want_pattern = notifications[rule["Name"]]
+            topic_arn = target["Arn"]
+            check(
+                topic_arn.endswith(f":alchemiser-workflow-notifications-{stage}")
+                and "InputTemplate" in target.get("InputTransformer", {}),
+                f"rule {rule['Name']} sends a sentence to the workflow notification topic",
+                target,
+            )
+        else:
+            spec = expected[rule["Name"]]
+            want_pattern = {"source": spec["sources"], "detail-type": spec["event_types"]}
+            fn = functions[spec["handler"]]["arn"]
+            check(target["Arn"] == fn, f"rule {rule['Name']} targets only {spec['handler']}", target["Arn"])
+            facts["rules"][spec["handler"]] = {
+                "name": rule["Name"],
+                "arn": rule["Arn"],
+                "handler": spec["handler"],
+                "event_types": spec["event_types"],
+                "sources": spec["sources"],
+            }
+        check(
+            json.loads(rule["EventPattern"]) == want_pattern,
+            f"rule {rule['Name']} pattern {json.dumps(want_pattern)}",
+            rule["EventPattern"],
+        )
+    facts["notification_topic_arn"] = topic_arn
 
     # --- idempotency table, in moto
     table_name = f"alchemiser-idempotency-{stage}"
@@ -216,30 +273,78 @@ def assert_deployed(args) -> dict:
     )
     facts["table_name"], facts["table_arn"] = table_name, table["TableArn"]
 
-    # --- the rest of the stack: schedule, secret, alarms, dashboard, SNS, SSM
-    sched = client("scheduler").get_schedule(Name=f"alchemiser-strategy-{stage}")
+    # --- workflow ledger, in moto
+    ledger_name = f"alchemiser-workflow-ledger-{stage}"
+    ledger = ddb.describe_table(TableName=ledger_name)["Table"]
+    indexes = {
+        i["IndexName"]: (i["KeySchema"], i["Projection"]["ProjectionType"])
+        for i in ledger.get("GlobalSecondaryIndexes", [])
+    }
     check(
-        sched["Target"]["Arn"] == functions["strategy"]["arn"]
-        and sched["ScheduleExpression"] == "cron(35 9 ? * MON-FRI *)"
-        and sched["ScheduleExpressionTimezone"] == "America/New_York",
-        f"schedule alchemiser-strategy-{stage} ({sched['State']}) targets the strategy function",
-        sched,
+        ledger["TableStatus"] == "ACTIVE"
+        and ledger["KeySchema"]
+        == [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
+        and indexes
+        == {
+            "by_start": (
+                [{"AttributeName": "gsi1pk", "KeyType": "HASH"}, {"AttributeName": "gsi1sk", "KeyType": "RANGE"}],
+                "ALL",
+            )
+        },
+        f"table {ledger_name} in moto: ACTIVE, keys pk/sk, index by_start (gsi1pk/gsi1sk, ALL)",
+        ledger,
+    )
+    ttl = ddb.describe_time_to_live(TableName=ledger_name)["TimeToLiveDescription"]
+    check(
+        ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"},
+        f"table {ledger_name} TTL on expires_at",
+        ttl,
+    )
+    facts["ledger_table_name"] = ledger_name
+
+    # --- the rest of the stack: schedules, secret, alarms, dashboard, SNS, SSM
+    scheduler = client("scheduler")
+    if config["owners"]["strategy"] == "python":
+        try:
+            scheduler.get_schedule(Name=f"alchemiser-strategy-{stage}")
+            raise CheckFailed(f"schedule alchemiser-strategy-{stage} exists, but the Python system owns the strategy")
+        except ClientError as e:
+            check(error_code(e) == "ResourceNotFoundException", "no strategy schedule (Python owns the strategy)", e)
+    else:
+        sched = scheduler.get_schedule(Name=f"alchemiser-strategy-{stage}")
+        check(
+            sched["Target"]["Arn"] == functions["strategy"]["arn"]
+            and sched["ScheduleExpression"] == "cron(35 9 ? * MON-FRI *)"
+            and sched["ScheduleExpressionTimezone"] == "America/New_York",
+            f"schedule alchemiser-strategy-{stage} ({sched['State']}) targets the strategy function",
+            sched,
+        )
+    sweep = scheduler.get_schedule(Name=f"alchemiser-workflow-sweep-{stage}")
+    check(
+        sweep["Target"]["Arn"] == functions["monitor"]["arn"] and sweep["ScheduleExpression"] == "rate(5 minutes)",
+        f"schedule alchemiser-workflow-sweep-{stage} ({sweep['State']}) runs the monitor every 5 minutes",
+        sweep,
     )
     secret = client("secretsmanager").describe_secret(SecretId=f"alchemiser/{stage}/broker")
     check(secret["Name"] == f"alchemiser/{stage}/broker", f"secret alchemiser/{stage}/broker exists")
     cw = client("cloudwatch")
     alarms = cw.describe_alarms(AlarmNamePrefix=f"alchemiser-{stage}-")["MetricAlarms"]
-    want_alarms = 2 + 2 * len(functions) + len(routes)  # DLQ + outbox, errors + throttles, per rule
+    # DLQ + outbox, errors + throttles per function, failed invocations per rule,
+    # workflows failed and timed out, orders failed
+    want_alarms = 2 + 2 * len(functions) + len(expected) + len(notifications) + 3
     check(len(alarms) == want_alarms, f"{want_alarms} alarms", sorted(a["AlarmName"] for a in alarms))
     body = json.loads(cw.get_dashboard(DashboardName=f"alchemiser-{stage}")["DashboardBody"])
     check(len(body.get("widgets", [])) > 0, f"dashboard alchemiser-{stage} ({len(body['widgets'])} widgets)")
     topics = [t["TopicArn"] for t in client("sns").list_topics()["Topics"]]
     check(any(t.endswith(f":alchemiser-alarms-{stage}") for t in topics), f"SNS topic alchemiser-alarms-{stage}")
+    check(topic_arn in topics, f"SNS topic alchemiser-workflow-notifications-{stage}", topics)
     params = client("ssm").get_parameters_by_path(Path=f"/alchemiser/{stage}/")["Parameters"]
     got = {p["Name"].rsplit("/", 1)[1]: p["Value"] for p in params}
     check(
         got.get("bus-name") == bus_name
         and got.get("idempotency-table") == table_name
+        and got.get("ledger-table") == ledger_name
+        and got.get("notification-topic-arn") == topic_arn
         and got.get("dlq-url") == queues["dlq"]["url"],
         f"SSM parameters /alchemiser/{stage}/* ({', '.join(sorted(got))})",
         got,
@@ -290,6 +395,7 @@ def assert_destroyed(args) -> dict:
     check(not left, "functions gone", left)
     tables = client("dynamodb", MOTO).list_tables()["TableNames"]
     check(f"alchemiser-idempotency-{stage}" not in tables, "idempotency table gone from moto", tables)
+    check(f"alchemiser-workflow-ledger-{stage}" not in tables, "workflow ledger gone from moto", tables)
     return {"stage": stage}
 
 
@@ -309,7 +415,7 @@ def main() -> int:
     try:
         assertions = {"deployed": assert_deployed, "destroyed": assert_destroyed, "forwarding": assert_forwarding}
         facts = assertions[args.mode](args)
-    except (CheckFailed, ClientError) as e:
+    except (CheckFailed, ClientError, subprocess.TimeoutExpired) as e:
         print(f"FAIL  {e}", file=sys.stderr)
         return 1
     if args.json:
