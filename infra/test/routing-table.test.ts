@@ -19,6 +19,9 @@ const valid = () => JSON.parse(JSON.stringify(ROUTES)) as RawTable;
 const route = (t: RawTable, type: string) => t.routes.find((r) => r.event_type === type)!;
 const rule = (t: RawTable, handler: string) => t.rules.find((r) => r.handler === handler)!;
 
+/** The raw table as the helpers type it (sourcesOf reads only the routes, so half-edited rules do not matter). */
+const asTable = (t: RawTable) => t as unknown as Parameters<typeof sourcesOf>[0];
+
 function writeTable(table: RawTable): string {
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'alchemiser-routes-')), 'routes.json');
   fs.writeFileSync(file, JSON.stringify(table));
@@ -96,6 +99,23 @@ describe('routing table', () => {
     template.hasResourceProperties('AWS::Events::Rule', {
       Name: 'alchemiser-portfolio-events-dev',
       EventPattern: { source: portfolio.sources, 'detail-type': ['SignalGenerated', 'TradeExecuted'] },
+    });
+  });
+
+  test('a Python prefix of its own: rules match its sources and the archive keeps both prefixes', () => {
+    const table = valid();
+    table.python_source_prefix = 'legacy';
+    for (const r of table.routes) {
+      for (const p of r.producers) if (p.language === 'python') p.source = `legacy.${p.module}`;
+    }
+    for (const spec of table.rules) spec.sources = sourcesOf(asTable(table), spec.event_types);
+    const template = Template.fromStack(buildStack({ stage: 'dev' }, { routesFile: writeTable(table) }));
+    template.hasResourceProperties('AWS::Events::Archive', {
+      EventPattern: { source: [{ prefix: 'alchemiser.' }, { prefix: 'legacy.' }] },
+    });
+    template.hasResourceProperties('AWS::Events::Rule', {
+      Name: 'alchemiser-execution-events-dev',
+      EventPattern: { source: ['alchemiser.portfolio', 'legacy.portfolio_v2.handlers'], 'detail-type': ['RebalancePlanned'] },
     });
   });
 
