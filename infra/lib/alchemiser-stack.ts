@@ -289,7 +289,9 @@ export class AlchemiserStack extends Stack {
     };
     if (profile.usesBroker) {
       env.BROKER = config.broker;
-      if (readsBrokerKeys(handler, owner, profile)) env.BROKER_SECRET_NAME = this.brokerSecret.secretName;
+      // A shadow execution reads the account for its dry run too; it cannot trade with it: its
+      // code wraps the broker in one that refuses every order and runs every plan dry.
+      env.BROKER_SECRET_NAME = this.brokerSecret.secretName;
     }
     if (handler === 'execution') {
       env.ALLOW_REPLAY_EXECUTION = String(config.allowReplayExecution);
@@ -304,6 +306,14 @@ export class AlchemiserStack extends Stack {
       env.LEDGER_TABLE_NAME = this.ledgerTable.table.tableName;
       env.LEDGER_RETENTION_DAYS = String(config.ledgerRetentionDays);
     }
+    if (handler === 'monitor') {
+      // A shadow's dead letters are the shadow's: the sweep must not fail the live owner's workflow.
+      env.SHADOW_FUNCTIONS = Object.entries(config.owners)
+        .filter(([, who]) => who === 'shadow')
+        .map(([name]) => name)
+        .sort()
+        .join(',');
+    }
     return env;
   }
 
@@ -317,7 +327,7 @@ export class AlchemiserStack extends Stack {
     if (produces.length > 0 && !shadow) {
       fn.grantPublish({ bus: this.eventBus.bus, outbox: this.outbox.queue, source: rustSourceOf(routing, handler), detailTypes: produces });
     }
-    if (readsBrokerKeys(handler, owner, profile)) {
+    if (profile.usesBroker) {
       this.brokerSecret.grantReadBrokerKeys(fn.role);
     }
     if (handler === 'monitor') {
@@ -335,10 +345,4 @@ function ownerOf(config: StageConfig, handler: string): Owner {
   return config.owners[handler] ?? 'rust';
 }
 
-/**
- * Whether the function may read the broker keys: the broker users, except execution in shadow,
- * which never trades (a shadow portfolio still reads the account to plan against it).
- */
-function readsBrokerKeys(handler: string, owner: Owner, profile: HandlerProfile): boolean {
-  return profile.usesBroker && !(owner === 'shadow' && handler === 'execution');
-}
+

@@ -16,13 +16,17 @@ export interface WorkflowLedgerTableProps {
  * The workflow ledger `alchemiser-workflow-ledger-<stage>` the monitor keeps: under each
  * workflow's correlation id (`pk`), one item per event, dead letter, timeout or shadow record
  * (`sk`), and a summary. The `by_start` index lists workflows by start time (`gsi1pk` =
- * `workflow`, `gsi1sk` = start time), for the sweep and `alchemiser workflows`. Items expire
+ * `workflow`, `gsi1sk` = start time), for `alchemiser workflows`; the sparse `open_by_start`
+ * index (`gsi2pk` = `open`, `gsi2sk` = start time, only on summaries of workflows that have not
+ * ended) is what the sweep reads every five minutes. Items expire
  * through the TTL attribute `expires_at` (LEDGER_RETENTION_DAYS). Layout:
  * lib/ledger/src/store/dynamodb.rs.
  */
 export class WorkflowLedgerTable extends Construct {
   /** Name of the index that lists workflows by start time. */
   public static readonly BY_START_INDEX = 'by_start';
+  /** Name of the sparse index of the open workflows, by start time. */
+  public static readonly OPEN_BY_START_INDEX = 'open_by_start';
 
   public readonly table: dynamodb.Table;
 
@@ -43,6 +47,12 @@ export class WorkflowLedgerTable extends Construct {
       sortKey: { name: 'gsi1sk', type: dynamodb.AttributeType.STRING },
       projectionType: dynamodb.ProjectionType.ALL,
     });
+    this.table.addGlobalSecondaryIndex({
+      indexName: WorkflowLedgerTable.OPEN_BY_START_INDEX,
+      partitionKey: { name: 'gsi2pk', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'gsi2sk', type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.ALL,
+    });
     skipCheckov(this.table, DYNAMODB_DEFAULT_ENCRYPTION);
   }
 
@@ -61,6 +71,13 @@ export class WorkflowLedgerTable extends Construct {
         sid: 'ListWorkflowsByStart',
         actions: ['dynamodb:Query'],
         resources: [`${this.table.tableArn}/index/${WorkflowLedgerTable.BY_START_INDEX}`],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'SweepOpenWorkflows',
+        actions: ['dynamodb:Query'],
+        resources: [`${this.table.tableArn}/index/${WorkflowLedgerTable.OPEN_BY_START_INDEX}`],
       }),
     );
   }

@@ -157,7 +157,7 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
       });
     });
 
-    test('workflow ledger: pk/sk, by_start index on gsi1pk/gsi1sk (ALL), TTL, on demand, PITR, encrypted as the idempotency table', () => {
+    test('workflow ledger: pk/sk, by_start and the sparse open_by_start index (ALL), TTL, on demand, PITR, encrypted as the idempotency table', () => {
       template.hasResource('AWS::DynamoDB::Table', {
         Properties: {
           TableName: `alchemiser-workflow-ledger-${stage}`,
@@ -170,6 +170,8 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
             { AttributeName: 'sk', AttributeType: 'S' },
             { AttributeName: 'gsi1pk', AttributeType: 'S' },
             { AttributeName: 'gsi1sk', AttributeType: 'S' },
+            { AttributeName: 'gsi2pk', AttributeType: 'S' },
+            { AttributeName: 'gsi2sk', AttributeType: 'S' },
           ]),
           GlobalSecondaryIndexes: [
             {
@@ -177,6 +179,14 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
               KeySchema: [
                 { AttributeName: 'gsi1pk', KeyType: 'HASH' },
                 { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
+              ],
+              Projection: { ProjectionType: 'ALL' },
+            },
+            {
+              IndexName: 'open_by_start',
+              KeySchema: [
+                { AttributeName: 'gsi2pk', KeyType: 'HASH' },
+                { AttributeName: 'gsi2sk', KeyType: 'RANGE' },
               ],
               Projection: { ProjectionType: 'ALL' },
             },
@@ -262,6 +272,8 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
       if (handler === 'monitor') {
         expected.LEDGER_TABLE_NAME = { Ref: ledgerId() };
         expected.LEDGER_RETENTION_DAYS = '90';
+        // No consumer is a shadow on these stages: the sweep fails workflows from every dead letter.
+        expected.SHADOW_FUNCTIONS = '';
       }
       if (stage === 'e2e') {
         expected.PAPER_BROKER_STATE = '/tmp/alchemiser-e2e-paper-broker.json';
@@ -485,6 +497,7 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
             resource: ledgerId(),
           },
           { sid: 'ListWorkflowsByStart', actions: ['dynamodb:Query'], resource: `${ledgerId()}/index/by_start` },
+          { sid: 'SweepOpenWorkflows', actions: ['dynamodb:Query'], resource: `${ledgerId()}/index/open_by_start` },
           {
             sid: 'PeekDeadLetterQueue',
             actions: ['sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage'],

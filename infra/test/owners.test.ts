@@ -97,15 +97,16 @@ describe('owners: who does a handler’s job on the stage', () => {
     expect(envOf(template, 'execution').ALCHEMISER_MODE).toBe('live');
   });
 
-  test('shadow execution: never publishes, and never sees the broker keys (it cannot trade)', () => {
+  test('shadow execution: never publishes; reads the account for its dry run; the sweep knows it is a shadow', () => {
     const template = labTemplate({ owners: { execution: 'shadow' } });
     template.hasResourceProperties('AWS::Events::Rule', { Name: 'alchemiser-execution-events-lab', State: 'ENABLED' });
     const env = envOf(template, 'execution');
     expect(env.ALCHEMISER_MODE).toBe('shadow');
-    expect(env.BROKER_SECRET_NAME).toBeUndefined();
+    // Holdings and prices for the dry run; orders are refused in code (a read-only broker).
+    expect(env.BROKER_SECRET_NAME).toBeDefined();
     expect(env.WORKFLOW_DEADLINE_SECONDS).toBe('1800');
     expect(actionsOf(template, 'execution')).not.toContain('events:PutEvents');
-    expect(actionsOf(template, 'execution')).not.toContain('secretsmanager:GetSecretValue');
+    expect(envOf(template, 'monitor').SHADOW_FUNCTIONS).toBe('execution');
     expect(sidsOf(template, 'execution')).toContain('RecordShadowOutcomesInLedger');
     // The shadow's idempotency keys (`execution#<id>#shadow`) are still its own.
     expect(JSON.stringify(statementsOf(template, 'execution').find((s) => s.Sid === 'IdempotencyStoreOwnKeys'))).toContain('"execution#*"');

@@ -42,11 +42,19 @@ enum Command {
     Workflows(commands::workflows::Args),
     /// Compare what shadow consumers would have done with what the live owner did.
     Shadow(commands::shadow::Args),
+    /// Run many workflows under simulated cloud faults and check the order invariants.
+    Simulate(commands::simulate::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    // A simulation's thousands of injected faults each log a warning; its report says it all.
+    let quiet = matches!(cli.command, Command::Simulate(_));
+    init_logging(match (cli.verbose, quiet) {
+        (true, _) => "info",
+        (false, true) => "off",
+        (false, false) => "warn",
+    });
     let result = match cli.command {
         Command::Run(args) => block_on(commands::run::run(args)),
         Command::Invoke(args) => block_on(commands::invoke::run(args)),
@@ -59,6 +67,7 @@ fn main() -> ExitCode {
         Command::Dlq(args) => block_on(commands::dlq::run(args)),
         Command::Workflows(args) => block_on(commands::workflows::run(args)),
         Command::Shadow(args) => block_on(commands::shadow::run(args)),
+        Command::Simulate(args) => block_on(commands::simulate::run(args)),
     };
     match result {
         Ok(code) => code,
@@ -93,11 +102,10 @@ fn block_on<T>(future: impl std::future::Future<Output = anyhow::Result<T>>) -> 
 }
 
 /// Logs go to stderr so that stdout carries only results (JSON lines where asked); `-v` shows
-/// the info lines too.
-fn init_logging(verbose: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(if verbose { "info" } else { "warn" })
-    });
+/// the info lines too; `RUST_LOG` overrides.
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

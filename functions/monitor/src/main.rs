@@ -20,7 +20,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             alchemiser_wiring::dead_letters(env.sdk())?,
             alchemiser_wiring::workflow_deadline()?,
             env.stage(),
-        );
+        )
+        .with_shadows(alchemiser_wiring::shadow_functions());
         Ok::<_, alchemiser_wiring::WiringError>(
             env.consumer_and_schedule(Arc::new(monitor), Arc::new(sweep)),
         )

@@ -216,6 +216,9 @@ pub struct DeadLetterEntry {
     /// The event it carries derives from a replay: not part of the live workflow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay: Option<String>,
+    /// A function in shadow mode gave up on it: the shadow's failure, not the workflow's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shadow: bool,
 }
 
 /// The sweep's verdict on a stalled workflow.
@@ -361,6 +364,10 @@ pub struct Summary {
     /// It completed after failing or timing out first (a redrive after a fix, a late event).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub recovered: bool,
+    /// A WorkflowFailed of it was seen on the bus (the sweep's announcement included): the
+    /// sweep need not announce it again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub announced: bool,
     /// How many entries it has (so the newest summary can be told from an older one).
     pub entries: usize,
 }
@@ -369,6 +376,13 @@ impl Summary {
     /// How long it ran: start to end, or start to its latest event.
     pub fn duration(&self) -> chrono::TimeDelta {
         self.ended_at.unwrap_or(self.last_event_at) - self.started_at
+    }
+
+    /// Whether the sweep still has work with it: it has not ended, or it timed out and the
+    /// WorkflowFailed saying so has not been seen on the bus yet. The stores index only these
+    /// ("open"), so a sweep reads the open workflows, not every workflow of the lookback.
+    pub fn is_open(&self) -> bool {
+        !self.state.is_terminal() || (self.state == WorkflowState::TimedOut && !self.announced)
     }
 
     /// Whether the sweep should time it out at `now` under `deadline`.
@@ -412,7 +426,7 @@ pub fn summarize(correlation_id: &str, entries: &[Entry]) -> Option<Summary> {
     let dead_letters: Vec<&DeadLetterEntry> = entries
         .iter()
         .filter_map(|e| match e {
-            Entry::DeadLetter(d) if d.replay.is_none() => Some(d),
+            Entry::DeadLetter(d) if d.replay.is_none() && !d.shadow => Some(d),
             _ => None,
         })
         .collect();
@@ -458,6 +472,9 @@ pub fn summarize(correlation_id: &str, entries: &[Entry]) -> Option<Summary> {
         last_step,
         ended_at,
         recovered: state == WorkflowState::Completed && failure.is_some(),
+        announced: live
+            .iter()
+            .any(|e| e.event_type == EventType::WorkflowFailed),
         failure,
         dead_letters: dead_letters.iter().map(|d| d.message_id.clone()).collect(),
         entries: entries.len(),

@@ -37,6 +37,7 @@ pub struct Sweep {
     deadline: Duration,
     lookback: Duration,
     stage: String,
+    shadows: std::collections::BTreeSet<String>,
 }
 
 impl Sweep {
@@ -55,7 +56,15 @@ impl Sweep {
             deadline,
             lookback: DEFAULT_LOOKBACK.max(deadline * 2),
             stage: stage.into(),
+            shadows: Default::default(),
         }
+    }
+
+    /// The functions running in shadow on this stage: their dead letters are recorded, but a
+    /// shadow's failure never ends the live owner's workflow.
+    pub fn with_shadows(mut self, functions: impl IntoIterator<Item = String>) -> Self {
+        self.shadows = functions.into_iter().collect();
+        self
     }
 
     /// Time is read from `clock`.
@@ -89,29 +98,44 @@ impl Sweep {
                 .original_event()
                 .ok()
                 .and_then(|received| received.event.header().provenance().replay_name);
+            let origin = letter.origin.as_deref().map(function_name);
+            let shadow = origin.as_ref().is_some_and(|o| self.shadows.contains(o));
             let entry = DeadLetterEntry {
                 message_id: letter.message_id.clone(),
                 kind: letter.kind.to_string(),
-                origin: letter.origin.as_deref().map(function_name),
+                origin,
                 event_id: letter.event_id.clone(),
                 event_type: letter.detail_type.clone(),
                 reason: letter.reason.clone(),
                 sent_at: letter.sent_at,
                 recorded_at: self.clock.now(),
                 replay: replay.clone(),
+                shadow,
             };
-            self.store
+            let new = self
+                .store
                 .record(&correlation_id, &Entry::DeadLetter(entry.clone()))
                 .await
                 .map_err(|e| HandlerError::transient(&e))?;
-            let summary = refresh(self.store.as_ref(), &correlation_id).await?;
+            // A letter seen before needs only its workflow's summary (one read), not a refresh.
+            let summary = if new {
+                refresh(self.store.as_ref(), &correlation_id).await?
+            } else {
+                self.store
+                    .summary(&correlation_id)
+                    .await
+                    .map_err(|e| HandlerError::transient(&e))?
+            };
             // A replay's dead letter is not the live workflow's; the monitor's own is a gap in
-            // the record, not a failure of the workflow.
-            let fails_workflow = replay.is_none() && entry.origin.as_deref() != Some(SWEEP_MODULE);
-            let completed = summary
+            // the record, not a failure of the workflow; a shadow's is the shadow's.
+            let fails_workflow =
+                replay.is_none() && entry.origin.as_deref() != Some(SWEEP_MODULE) && !shadow;
+            // Once a WorkflowFailed of it is on the bus (this one, or the failing stage's own),
+            // the workflow has been announced: `workflows show` lists its dead letters.
+            let settled = summary
                 .as_ref()
-                .is_some_and(|s| s.state == WorkflowState::Completed);
-            if fails_workflow && !completed {
+                .is_some_and(|s| s.state == WorkflowState::Completed || s.announced);
+            if fails_workflow && !settled {
                 events.extend(
                     self.dead_letter_failure(&correlation_id, &letter, &entry)
                         .await?,
@@ -126,7 +150,7 @@ impl Sweep {
         let lookback = chrono::TimeDelta::from_std(self.lookback).unwrap_or_default();
         let open = self
             .store
-            .summaries_since(now - lookback)
+            .open_since(now - lookback)
             .await
             .map_err(|e| HandlerError::transient(&e))?;
         let mut events = Vec::new();
@@ -142,7 +166,7 @@ impl Sweep {
                     .await
                     .map_err(|e| HandlerError::transient(&e))?;
                 refresh(self.store.as_ref(), &summary.correlation_id).await?;
-            } else if summary.state != WorkflowState::TimedOut {
+            } else if summary.state != WorkflowState::TimedOut || summary.announced {
                 continue;
             }
             events.extend(self.timeout_failure(&summary, now).await?);

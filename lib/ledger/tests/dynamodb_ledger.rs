@@ -38,6 +38,11 @@ async fn entries_are_written_once_and_the_fullest_summary_wins() {
     assert_eq!(entries, vec![entry]);
     let one = summarize(&id, &entries).unwrap();
     ledger.put_summary(&one).await.unwrap();
+    let open = ledger
+        .open_since(Utc::now() - TimeDelta::hours(1))
+        .await
+        .unwrap();
+    assert!(open.iter().any(|s| s.correlation_id == id), "started: open");
 
     let mut failed = sample_event(EventType::WorkflowFailed);
     failed.header_mut().correlation_id = id.clone();
@@ -65,6 +70,12 @@ async fn entries_are_written_once_and_the_fullest_summary_wins() {
         .await
         .unwrap();
     assert!(none.iter().all(|s| s.correlation_id != id));
+    // Failed: it has left the sparse index of open workflows the sweep reads.
+    let open = ledger
+        .open_since(Utc::now() - TimeDelta::hours(1))
+        .await
+        .unwrap();
+    assert!(open.iter().all(|s| s.correlation_id != id), "{open:?}");
     emulator.cleanup().await;
 }
 

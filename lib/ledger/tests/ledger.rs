@@ -293,3 +293,44 @@ async fn a_dead_letter_fails_its_workflow_with_the_commands_to_inspect_and_redri
     );
     let _ = clock.now();
 }
+
+#[tokio::test]
+async fn a_shadows_dead_letter_is_recorded_but_never_fails_the_live_workflow() {
+    let clock = ManualClock::starting_at(start());
+    let store: Arc<dyn LedgerStore> = Arc::new(MemoryLedger::new());
+    let monitor = Monitor::new(store.clone()).with_clock(Arc::new(clock.clone()));
+    let events = workflow("tick-5");
+    let id = events[0].header().correlation_id.clone();
+    for event in &events[..3] {
+        monitor.handle(event, &Delivery::live()).await.unwrap();
+    }
+    let queue = Arc::new(MemoryDeadLetters::new());
+    let body = json!({
+        "requestContext": {"condition": "RetriesExhausted", "approximateInvokeCount": 3,
+                           "functionArn": "arn:aws:lambda:us-east-1:1:function:alchemiser-execution-dev:$LATEST"},
+        "requestPayload": events[2].to_value(),
+        "responsePayload": {"errorType": "Alchemiser.Transient", "errorMessage": "broker 503"}
+    });
+    queue.push(DeadLetter::parse(
+        "m-9",
+        body.to_string(),
+        Default::default(),
+        Some(start()),
+        None,
+    ));
+    let sweep = Sweep::new(store.clone(), queue, Duration::from_secs(1800), "prod")
+        .with_shadows(["execution".to_owned()])
+        .with_clock(Arc::new(clock.clone()));
+    assert!(
+        sweep.sweep().await.unwrap().is_empty(),
+        "a shadow failed the live workflow"
+    );
+    let entries = store.entries(&id).await.unwrap();
+    assert!(entries
+        .iter()
+        .any(|e| matches!(e, Entry::DeadLetter(d) if d.message_id == "m-9")));
+    assert_ne!(
+        store.summary(&id).await.unwrap().unwrap().state,
+        WorkflowState::Failed
+    );
+}

@@ -17,7 +17,7 @@ pub use broker::{
     Account, AlpacaBroker, AlpacaConfig, Broker, BrokerError, Call, Fault, Holdings, MissingKey,
     OrderOutcome, OrderRequest, OrderSide, OrderStatus, PaperBroker, PaperBrokerError,
     PortfolioFile, PortfolioFileError, Position, ReadOnlyBroker, ScriptedBroker,
-    UnsupportedPosition,
+    UnsupportedPosition, LOST_ANSWER,
 };
 pub use handlers::{
     AllocationError, ExecutionHandler, PortfolioHandler, StrategyHandler, Workflow, DRY_RUN_SCOPE,

@@ -180,6 +180,17 @@ pub fn dead_letters(sdk: &SdkConfig) -> Result<Arc<dyn DeadLetters>, EnvError> {
     )))
 }
 
+/// The functions in shadow on this stage (`SHADOW_FUNCTIONS`, comma-separated; the stack sets
+/// it on the monitor from the stage's owners).
+pub fn shadow_functions() -> Vec<String> {
+    std::env::var("SHADOW_FUNCTIONS")
+        .unwrap_or_default()
+        .split(',')
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .collect()
+}
+
 /// A consumer's environment and broker for its mode. Live: as given. Shadow: what it emits is
 /// recorded in the ledger (`LEDGER_TABLE_NAME`) instead of published, and its broker reads the
 /// account but refuses every order — a shadow can neither publish live nor trade.

@@ -9,6 +9,7 @@ pub mod routes;
 pub mod run;
 pub mod schemas;
 pub mod shadow;
+pub mod simulate;
 pub mod validate;
 pub mod workflows;
 

@@ -6,7 +6,9 @@
 //! - `entry` / `summary` (S): the JSON; `expires_at` (N): the table's TTL attribute;
 //! - summaries also carry `state` (S), `entries` (N) and, for the `by_start` index,
 //!   `gsi1pk` = `workflow` and `gsi1sk` = the start time (RFC 3339, UTC): listing by time is one
-//!   Query.
+//!   Query; an open workflow's summary also carries `gsi2pk` = `open` and `gsi2sk` = the start
+//!   time, for the sparse `open_by_start` index the sweep reads (a summary written once the
+//!   workflow has ended leaves them out, and so leaves the index).
 //!
 //! An entry is written only if its key is new (`attribute_not_exists`), a summary only if it
 //! counts more entries than the stored one: duplicates change nothing, and of two concurrent
@@ -25,8 +27,11 @@ use crate::model::{Entry, Summary};
 
 /// The index that lists workflows by start time.
 pub const BY_START_INDEX: &str = "by_start";
+/// The sparse index of the open workflows (only their summaries carry `gsi2pk`), by start time.
+pub const OPEN_BY_START_INDEX: &str = "open_by_start";
 const SUMMARY_KEY: &str = "summary";
 const INDEX_PARTITION: &str = "workflow";
+const OPEN_PARTITION: &str = "open";
 /// Entries bigger than this lose their `detail` (DynamoDB items are at most 400 KB).
 const MAX_ENTRY_BYTES: usize = 300 * 1024;
 
@@ -93,6 +98,17 @@ impl DynamoDbLedger {
             )
             .build()
             .map_err(build)?;
+        let open = GlobalSecondaryIndex::builder()
+            .index_name(OPEN_BY_START_INDEX)
+            .key_schema(key("gsi2pk", KeyType::Hash).map_err(build)?)
+            .key_schema(key("gsi2sk", KeyType::Range).map_err(build)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
+            .build()
+            .map_err(build)?;
         self.client
             .create_table()
             .table_name(&self.table)
@@ -101,9 +117,12 @@ impl DynamoDbLedger {
             .attribute_definitions(attribute("sk").map_err(build)?)
             .attribute_definitions(attribute("gsi1pk").map_err(build)?)
             .attribute_definitions(attribute("gsi1sk").map_err(build)?)
+            .attribute_definitions(attribute("gsi2pk").map_err(build)?)
+            .attribute_definitions(attribute("gsi2sk").map_err(build)?)
             .key_schema(key("pk", KeyType::Hash).map_err(build)?)
             .key_schema(key("sk", KeyType::Range).map_err(build)?)
             .global_secondary_indexes(index)
+            .global_secondary_indexes(open)
             .send()
             .await
             .map_err(|e| self.error("CreateTable", e.into_service_error()))?;
@@ -214,7 +233,7 @@ impl LedgerStore for DynamoDbLedger {
     async fn put_summary(&self, summary: &Summary) -> Result<(), LedgerError> {
         let text =
             serde_json::to_string(summary).map_err(|e| self.error("encoding a summary", e))?;
-        let written = self
+        let mut request = self
             .client
             .put_item()
             .table_name(&self.table)
@@ -224,7 +243,13 @@ impl LedgerStore for DynamoDbLedger {
             .item("state", s(summary.state.as_str()))
             .item("entries", n(summary.entries))
             .item("gsi1pk", s(INDEX_PARTITION))
-            .item("gsi1sk", s(rfc3339(summary.started_at)))
+            .item("gsi1sk", s(rfc3339(summary.started_at)));
+        if summary.is_open() {
+            request = request
+                .item("gsi2pk", s(OPEN_PARTITION))
+                .item("gsi2sk", s(rfc3339(summary.started_at)));
+        }
+        let written = request
             .item("expires_at", self.expires_at())
             .condition_expression("attribute_not_exists(pk) OR entries < :entries")
             .expression_attribute_values(":entries", n(summary.entries))
@@ -270,6 +295,22 @@ impl LedgerStore for DynamoDbLedger {
             .expression_attribute_values(":workflow", s(INDEX_PARTITION))
             .expression_attribute_values(":since", s(rfc3339(since)));
         let items = self.query("Query (by_start)", request).await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| json_of(item, "summary"))
+            .collect())
+    }
+
+    async fn open_since(&self, since: DateTime<Utc>) -> Result<Vec<Summary>, LedgerError> {
+        let request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(OPEN_BY_START_INDEX)
+            .key_condition_expression("gsi2pk = :open AND gsi2sk >= :since")
+            .expression_attribute_values(":open", s(OPEN_PARTITION))
+            .expression_attribute_values(":since", s(rfc3339(since)));
+        let items = self.query("Query (open_by_start)", request).await?;
         Ok(items
             .iter()
             .filter_map(|item| json_of(item, "summary"))

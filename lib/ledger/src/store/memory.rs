@@ -19,6 +19,8 @@ struct Workflow {
 #[derive(Debug, Default)]
 pub struct MemoryLedger {
     workflows: Mutex<BTreeMap<String, Workflow>>,
+    /// The open workflows by (start, id): the sparse index the DynamoDB table has too.
+    open: Mutex<BTreeMap<(DateTime<Utc>, String), Summary>>,
 }
 
 impl MemoryLedger {
@@ -66,6 +68,16 @@ impl LedgerStore for MemoryLedger {
                 .as_ref()
                 .is_none_or(|stored| stored.entries < summary.entries)
             {
+                let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(stored) = &workflow.summary {
+                    open.remove(&(stored.started_at, stored.correlation_id.clone()));
+                }
+                if summary.is_open() {
+                    open.insert(
+                        (summary.started_at, summary.correlation_id.clone()),
+                        summary.clone(),
+                    );
+                }
                 workflow.summary = Some(summary.clone());
             }
         });
@@ -92,5 +104,13 @@ impl LedgerStore for MemoryLedger {
             (a.started_at, &a.correlation_id).cmp(&(b.started_at, &b.correlation_id))
         });
         Ok(summaries)
+    }
+
+    async fn open_since(&self, since: DateTime<Utc>) -> Result<Vec<Summary>, LedgerError> {
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(open
+            .range((since, String::new())..)
+            .map(|(_, summary)| summary.clone())
+            .collect())
     }
 }

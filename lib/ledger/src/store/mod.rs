@@ -60,4 +60,8 @@ pub trait LedgerStore: Send + Sync {
 
     /// The workflows started at or after `since`, oldest first.
     async fn summaries_since(&self, since: DateTime<Utc>) -> Result<Vec<Summary>, LedgerError>;
+
+    /// The open workflows ([`Summary::is_open`]) started at or after `since`, oldest first:
+    /// what the sweep looks at.
+    async fn open_since(&self, since: DateTime<Utc>) -> Result<Vec<Summary>, LedgerError>;
 }

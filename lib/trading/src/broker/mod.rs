@@ -10,7 +10,7 @@ mod scripted;
 pub use alpaca::{AlpacaBroker, AlpacaConfig, MissingKey};
 pub use paper::{PaperBroker, PaperBrokerError, PortfolioFile, PortfolioFileError};
 pub use read_only::ReadOnlyBroker;
-pub use scripted::{Call, Fault, ScriptedBroker};
+pub use scripted::{Call, Fault, ScriptedBroker, LOST_ANSWER};
 
 use alchemiser_events::{Decimal, Symbol};
 use async_trait::async_trait;

@@ -18,6 +18,9 @@ use super::{
     UnsupportedPosition,
 };
 
+/// How the error of an order whose answer was lost ends: the broker has the order.
+pub const LOST_ANSWER: &str = "the request timed out (the broker may have the order)";
+
 /// What a scripted call does instead of (or besides) the real thing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
@@ -59,6 +62,8 @@ pub struct ScriptedBroker<B> {
     failing: Mutex<BTreeMap<Symbol, BrokerError>>,
     faults: Option<Box<FaultFn>>,
     pending: Mutex<Vec<Pending>>,
+    /// Late orders the broker underneath refused when they came due, by client order id.
+    rejected: Mutex<BTreeMap<String, String>>,
     clock: Arc<dyn Clock>,
     order_delay: Duration,
     orders_sent: AtomicUsize,
@@ -73,6 +78,7 @@ impl<B: Broker> ScriptedBroker<B> {
             failing: Mutex::new(BTreeMap::new()),
             faults: None,
             pending: Mutex::new(Vec::new()),
+            rejected: Mutex::new(BTreeMap::new()),
             clock: alchemiser_clock::system(),
             order_delay: Duration::ZERO,
             orders_sent: AtomicUsize::new(0),
@@ -138,7 +144,9 @@ impl<B: Broker> ScriptedBroker<B> {
         self.faults.as_ref().and_then(|faults| faults(call))
     }
 
-    /// Applies the late fills that are due.
+    /// Applies the late fills that are due. A late order the broker underneath refuses (the
+    /// shares or the cash went elsewhere meanwhile) ends rejected, as at a real broker: the
+    /// order's status says so, no other call fails because of it.
     async fn settle(&self) -> Result<(), BrokerError> {
         let now = self.clock.now();
         let due: Vec<OrderRequest> = {
@@ -148,12 +156,34 @@ impl<B: Broker> ScriptedBroker<B> {
             due.into_iter().map(|p: Pending| p.request).collect()
         };
         for request in due {
-            self.inner.place_market_order(&request).await?;
+            match self.inner.place_market_order(&request).await {
+                Ok(_) => {}
+                Err(BrokerError::Permanent(reason)) => {
+                    self.rejected
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(request.client_order_id.clone(), reason);
+                }
+                Err(transient) => return Err(transient),
+            }
         }
         Ok(())
     }
 
     fn pending_outcome(&self, client_order_id: &str) -> Option<OrderOutcome> {
+        if self
+            .rejected
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(client_order_id)
+        {
+            return Some(OrderOutcome {
+                order_id: format!("late-{client_order_id}"),
+                status: OrderStatus::Rejected,
+                filled_qty: Decimal::ZERO,
+                fill_price: None,
+            });
+        }
         let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         pending
             .iter()
@@ -221,7 +251,7 @@ impl<B: Broker> Broker for ScriptedBroker<B> {
             Some(Fault::LostAnswer) => {
                 self.inner.place_market_order(order).await?;
                 Err(BrokerError::Transient(format!(
-                    "{} {} {}: the request timed out (the broker may have the order)",
+                    "{} {} {}: {LOST_ANSWER}",
                     order.side.as_str(),
                     order.qty,
                     order.symbol
