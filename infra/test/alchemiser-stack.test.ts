@@ -279,6 +279,9 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
         expected.PAPER_BROKER_STATE = '/tmp/alchemiser-e2e-paper-broker.json';
         // LocalStack's DynamoDB is forwarded to moto; the functions talk to moto directly (localstack-plugins/README.md).
         expected.AWS_ENDPOINT_URL_DYNAMODB = 'http://127.0.0.1:5050';
+        // LocalStack's limits are the pre-2026 256 KiB.
+        expected.EVENTBRIDGE_MAX_REQUEST_BYTES = '262144';
+        expected.FAILURE_QUEUE_MAX_BYTES = '262144';
       }
       expect(env).toEqual(expected);
     });

@@ -68,6 +68,8 @@ emulator_credentials_env() {
   export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
   unset AWS_PROFILE AWS_SESSION_TOKEN
   unset EVENTBRIDGE_BUS_NAME EVENTBRIDGE_OUTBOX_QUEUE_URL EVENTBRIDGE_OUTBOX_PATH EVENTBRIDGE_SOURCE_PREFIX
+  # LocalStack still enforces the pre-2026 limits: 256 KiB per PutEvents request and SQS message.
+  export EVENTBRIDGE_MAX_REQUEST_BYTES=262144 FAILURE_QUEUE_MAX_BYTES=262144
 }
 
 emulator_client_env() {

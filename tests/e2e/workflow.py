@@ -1,22 +1,33 @@
 #!/usr/bin/env python3
-"""Steps 3-6 of the end-to-end test, on the e2e stack deployed to LocalStack with the real
-release builds of the functions (run by scripts/test-e2e-deploy --real-artifacts).
+"""The end-to-end steps on a stack deployed to LocalStack with the real release builds of the
+functions (run by scripts/test-e2e-deploy --real-artifacts), in two phases chosen by the stage's
+owners (read from the deployed functions' ALCHEMISER_MODE and rules):
 
     workflow.py --facts .local/e2e-deploy/facts.json --alchemiser target/debug/alchemiser
 
-3. Routing proof: every deployed rule gets an extra SQS target (test only); the Rust publisher
-   (`alchemiser publish --example TYPE`) sends one event of each type; each rule's queue receives
-   exactly the event types its rule routes, no more, no less.
-4. Whole workflow: the strategy function is invoked as the schedule would (async, a Scheduled
-   Event); the rules invoke portfolio, execution and monitor -- real binaries, through the
-   process executor -- until WorkflowCompleted arrives; one correlation id, each causation id its
-   predecessor's event id; the paper account shows the trades.
-   A handler failure: a permanent one lands in the DLQ with its reason; a transient one is
-   retried by Lambda's async invoke config and then succeeds.
-5. Duplicates: the RebalancePlanned delivered twice more; the paper broker still shows one set of
-   orders, and no second TradeExecuted appears.
-6. Bad input: malformed events reach the functions, are recorded in the DLQ with their reason,
-   and a valid workflow published right after still runs.
+Every consumer Rust-owned (stage e2e):
+3. Routing proof: every deployed rule (one per consuming function) gets an extra SQS target
+   (test only); one sample of each type from the Rust publisher and every event of
+   examples/python/ with the Python system's own sources are published; each rule's queue
+   receives exactly the types and sources its function consumes, each event as it was written.
+4. Whole workflow: the strategy function is invoked as the schedule would; the rules invoke
+   portfolio, execution and monitor until WorkflowCompleted; one correlation id, each causation
+   id its predecessor's event id; the paper account shows the trades; the ledger
+   (`alchemiser workflows show/list`) holds the workflow's events in causal order with timings.
+   A plan published with the Python portfolio's source is traded by the Rust execution.
+5. Duplicates: the RebalancePlanned delivered twice more; one set of orders, one TradeExecuted.
+6. Failures: a permanent failure in the portfolio stage lands in the DLQ with its reason,
+   publishes WorkflowFailed (source alchemiser.portfolio) and shows in the ledger; malformed
+   input is recorded; a transient failure is retried by Lambda and then succeeds.
+
+Beside the Python system (stage e2e-mix: portfolio in shadow, execution owned by Python, a
+one-minute workflow deadline):
+7. The Python-owned execution receives nothing: a plan is published, no execution runs.
+8. The shadow portfolio plans the Python strategy's signal, publishes nothing live, records its
+   plan in the ledger; `alchemiser shadow diff` reports a match for an identical Python plan and
+   a mismatch for a changed one.
+9. Those workflows never execute (Python owns execution and no Python runs here): the sweep
+   times them out and publishes WorkflowFailed naming the last step.
 
 Prints one line per proven statement; exits 1 at the first failure.
 """
@@ -106,10 +117,22 @@ class Queues:
             self.seen[name] = []
 
 
+EXAMPLE_SIGNAL = REPO / "examples/events/SignalGenerated.eventbridge.json"
+PYTHON_EVENTS = REPO / "examples/python"
+MONITOR_QUEUE = "e2e-rule-monitor"
+EVERYTHING = "e2e-observer-all"
+
+
+def now_wire() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 class Stack:
-    def __init__(self, facts: dict, alchemiser: str):
+    def __init__(self, facts: dict, alchemiser: str, out: Path):
         self.facts = facts
         self.alchemiser = alchemiser
+        self.out = out
+        self.stage = facts["bus_name"].removeprefix("alchemiser-trading-events-")
         self.bus = facts["bus_name"]
         self.events = client("events")
         self.lam = client("lambda")
@@ -121,21 +144,50 @@ class Stack:
         self.sqs = client("sqs")
         self.paper = Path(facts["functions"]["execution"]["environment"]["PAPER_BROKER_STATE"])
         self.table = facts["table_name"]
-        self.outbox = Path(os.environ.get("E2E_OUT", REPO / ".local/e2e-deploy")) / "publish-outbox.jsonl"
+        self.outbox = out / "publish-outbox.jsonl"
+
+    def mode(self, handler: str) -> str:
+        return self.facts["functions"][handler]["environment"].get("ALCHEMISER_MODE", "live")
+
+    def beside_python(self) -> bool:
+        """Whether this stage shares the bus with the Python system (some consumer not Rust-owned)."""
+        return any(self.mode(h) == "shadow" for h in self.facts["functions"]) or "execution" not in self.facts["rules"]
 
     # -- helpers
-    def publish(self, *args: str) -> str:
+    def cli(self, *args: str, ok_codes: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess:
         env = dict(
             os.environ,
             **client_environment(LOCALSTACK),
+            AWS_ENDPOINT_URL_DYNAMODB=MOTO,
             EVENTBRIDGE_BUS_NAME=self.bus,
             EVENTBRIDGE_OUTBOX_PATH=str(self.outbox),
             USE_EVENTBRIDGE="true",
         )
-        result = subprocess.run([self.alchemiser, "publish", *args], env=env, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise CheckFailed(f"alchemiser publish {' '.join(args)} failed: {result.stderr[-800:]}")
+        result = subprocess.run([self.alchemiser, *args], env=env, capture_output=True, text=True)
+        if result.returncode not in ok_codes:
+            raise CheckFailed(f"alchemiser {' '.join(args)} exited {result.returncode}: {result.stderr[-1200:]}")
+        return result
+
+    def publish(self, *args: str) -> str:
+        result = self.cli("publish", *args)
         return result.stdout + result.stderr
+
+    def publish_envelope(self, detail: dict, source: str) -> None:
+        """Publishes `detail` under `source`, as its producer would (the CLI keeps an envelope's source)."""
+        envelope = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": detail["event_type"],
+            "source": source,
+            "account": "000000000000",
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": REGION,
+            "resources": [f"correlation:{detail['correlation_id']}", f"causation:{detail['causation_id']}"],
+            "detail": detail,
+        }
+        path = self.out / f"publish-{detail['event_id']}.json"
+        path.write_text(json.dumps(envelope))
+        self.publish("--event", str(path))
 
     def put_raw(self, source: str, detail_type: str, detail: str) -> None:
         response = self.events.put_events(
@@ -149,6 +201,42 @@ class Stack:
 
     def paper_orders(self) -> list[dict]:
         return json.loads(self.paper.read_text()).get("orders", [])
+
+    def python_signal(self) -> dict:
+        """A fresh SignalGenerated as the Python strategy writes it (its nested correlation id is
+        its own `signal_handler_<time>` label, as in real traffic)."""
+        signal = json.loads(EXAMPLE_SIGNAL.read_text())["detail"]
+        correlation = f"workflow-e2e-{uuid.uuid4()}"
+        signal.update(
+            correlation_id=correlation,
+            causation_id=correlation,
+            event_id=f"signal-generated-{uuid.uuid4()}",
+            timestamp=now_wire(),
+            source_module="strategy_v2.handlers",
+        )
+        signal["consolidated_portfolio"]["correlation_id"] = datetime.now(UTC).strftime("signal_handler_%Y%m%d_%H%M%S")
+        signal["consolidated_portfolio"]["timestamp"] = now_wire()
+        return signal
+
+    def python_plan(self, signal: dict) -> dict:
+        """The plan the Python portfolio stage publishes for `signal` and the paper account as it is:
+        planned here by the same planner (the Rust planner equals the Python one item for item,
+        lib/trading/tests/python_parity.rs), written under the Python module's name and ids."""
+        signal_path = self.out / f"signal-{signal['event_id']}.json"
+        signal_path.write_text(json.dumps(signal))
+        account = self.out / "account-for-planning.json"
+        shutil.copy(self.paper, account)
+        result = self.cli("invoke", "portfolio", "--event", str(signal_path), "--portfolio", str(account), "--json")
+        plans = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+        plans = [p for p in plans if p["event_type"] == "RebalancePlanned"]
+        check(len(plans) == 1, "the signal plans locally (alchemiser invoke portfolio)", result.stderr[-500:])
+        plan = plans[0]
+        plan["event_id"] = f"rebalance-planned-{uuid.uuid4()}"
+        plan["source_module"] = "portfolio_v2.handlers"
+        plan["source_component"] = "PortfolioAnalysisHandler"
+        plan["metadata"] = {"analysis_timestamp": now_wire(), "source": "event_driven_handler"}
+        plan["rebalance_plan"]["plan_id"] = f"portfolio_v2_{signal['correlation_id']}_{int(time.time())}"
+        return plan
 
     def dlq_records(self, timeout: float, predicate, what: str) -> dict:
         """The first DLQ record matching `predicate`, among those read so far or arriving."""
@@ -180,26 +268,48 @@ class Stack:
         return []
 
     def record(self, key: str) -> dict | None:
-        item = self.ddb.get_item(TableName=self.table, Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
-        return item
+        return self.ddb.get_item(TableName=self.table, Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
 
-    # -- steps
+    def wait_record_completed(self, key: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if (self.record(key) or {}).get("status", {}).get("S") == "COMPLETED":
+                return True
+            time.sleep(0.5)
+        return False
+
+    def ledger(self, correlation_id: str) -> dict | None:
+        """`alchemiser workflows show ID --json`: the summary and every entry, or None before the first."""
+        result = self.cli("workflows", "show", correlation_id, "--stage", self.stage, "--json", ok_codes=(0, 1))
+        return json.loads(result.stdout) if result.returncode == 0 else None
+
+    def wait_ledger(self, correlation_id: str, predicate, timeout: float, what: str) -> dict:
+        deadline = time.monotonic() + timeout
+        shown = None
+        while time.monotonic() < deadline:
+            shown = self.ledger(correlation_id)
+            if shown is not None and predicate(shown):
+                return shown
+            time.sleep(1)
+        raise CheckFailed(f"timed out waiting for {what} in the ledger of {correlation_id}: {json.dumps(shown)[:1500]}")
+
+    # -- set-up
     def observe(self) -> None:
         """Adds the test-only SQS targets: one per deployed rule, and one rule seeing everything."""
-        for event_type, rule in self.facts["rules"].items():
-            arn = self.queues.create(f"e2e-route-{event_type}")
+        for handler, rule in self.facts["rules"].items():
+            arn = self.queues.create(f"e2e-rule-{handler}")
             self.events.put_targets(
                 Rule=rule["name"], EventBusName=self.bus, Targets=[{"Id": OBSERVER_TARGET_ID, "Arn": arn}]
             )
-        arn = self.queues.create("e2e-observer-all")
+        arn = self.queues.create(EVERYTHING)
         self.events.put_rule(
-            Name="e2e-observer-all",
+            Name=EVERYTHING,
             EventBusName=self.bus,
             State="ENABLED",
             EventPattern=json.dumps({"source": [{"prefix": "alchemiser."}]}),
         )
         self.events.put_targets(
-            Rule="e2e-observer-all", EventBusName=self.bus, Targets=[{"Id": OBSERVER_TARGET_ID, "Arn": arn}]
+            Rule=EVERYTHING, EventBusName=self.bus, Targets=[{"Id": OBSERVER_TARGET_ID, "Arn": arn}]
         )
         # Drain anything left from an earlier run.
         self.sqs.purge_queue(QueueUrl=self.dlq_url)
@@ -207,16 +317,26 @@ class Stack:
     def unobserve(self) -> None:
         for rule in self.facts["rules"].values():
             self.events.remove_targets(Rule=rule["name"], EventBusName=self.bus, Ids=[OBSERVER_TARGET_ID])
-        self.events.remove_targets(Rule="e2e-observer-all", EventBusName=self.bus, Ids=[OBSERVER_TARGET_ID])
-        self.events.delete_rule(Name="e2e-observer-all", EventBusName=self.bus)
+        self.events.remove_targets(Rule=EVERYTHING, EventBusName=self.bus, Ids=[OBSERVER_TARGET_ID])
+        self.events.delete_rule(Name=EVERYTHING, EventBusName=self.bus)
         for url in self.queues.urls.values():
             self.sqs.delete_queue(QueueUrl=url)
 
+    # -- phase 1: every consumer Rust-owned
     def routing_proof(self) -> None:
         self.reset_paper_account()
         routes = json.loads((REPO / "lib/events/routes.json").read_text())["routes"]
         for route in routes:
             self.publish("--example", route["event_type"], "--count", "1")
+        entries = json.loads((PYTHON_EVENTS / "putevents-entries.json").read_text())
+        python_ids = {}
+        for name, entry in entries.items():
+            if "replayed" in name:
+                continue
+            envelope = json.loads((PYTHON_EVENTS / name).read_text())
+            detail = envelope["detail"] if isinstance(envelope["detail"], dict) else json.loads(envelope["detail"])
+            python_ids[detail["event_id"]] = (entry["DetailType"], entry["Source"], detail)
+            self.publish("--event", str(PYTHON_EVENTS / name))
 
         def sample(event_type):
             return lambda b: (
@@ -224,49 +344,48 @@ class Stack:
             )
 
         for route in routes:
-            self.queues.wait_for(
-                "e2e-observer-all", sample(route["event_type"]), 30, f"the sample {route['event_type']}"
-            )
-        for route in routes:
-            if route["consumer"] is None:
-                continue
-            name = f"e2e-route-{route['event_type']}"
-            body = self.queues.wait_for(name, sample(route["event_type"]), 30, f"the sample {route['event_type']}")
-            check(
-                body["source"] == route["source"]
-                and body["resources"]
-                == [f"correlation:{body['detail']['correlation_id']}", f"causation:{body['detail']['causation_id']}"],
-                f"{route['event_type']} arrives with Source {route['source']} and correlation/causation Resources",
-                body,
-            )
-            decoded = subprocess.run(
-                [self.alchemiser, "validate", "-"], input=json.dumps(body), capture_output=True, text=True
-            )
-            check(
-                decoded.returncode == 0 and f"valid {route['event_type']}" in decoded.stdout,
-                f"{route['event_type']} as delivered decodes back with the Rust contract",
-                decoded.stderr,
-            )
-        # The samples start chains of their own (a SignalGenerated is planned and executed): let
-        # them finish, so every queue has seen all it will, before counting types.
+            for consumer in route["consumers"]:
+                self.queues.wait_for(
+                    f"e2e-rule-{consumer}", sample(route["event_type"]), 30, f"the sample {route['event_type']}"
+                )
+        for event_id, (detail_type, source, detail) in python_ids.items():
+            route = next(r for r in routes if r["event_type"] == detail_type)
+            for consumer in route["consumers"]:
+                body = self.queues.wait_for(
+                    f"e2e-rule-{consumer}",
+                    lambda b, i=event_id: b["detail"].get("event_id") == i,
+                    30,
+                    f"the Python {detail_type} {event_id}",
+                )
+                check(
+                    body["source"] == source and body["detail"] == detail,
+                    f"the Python system's {detail_type} reaches the Rust {consumer} under {source}, as it was written",
+                    (body["source"], body["detail"] == detail),
+                )
+        rust = next(r for r in routes if r["event_type"] == "RebalancePlanned")
+        body = self.queues.wait_for("e2e-rule-execution", sample("RebalancePlanned"), 5, "the sample plan")
+        check(
+            body["source"] == rust["producers"][0]["source"]
+            and body["resources"]
+            == [f"correlation:{body['detail']['correlation_id']}", f"causation:{body['detail']['causation_id']}"],
+            "the Rust RebalancePlanned arrives with Source alchemiser.portfolio and correlation/causation Resources",
+            body,
+        )
+        decoded = subprocess.run(
+            [self.alchemiser, "validate", "-"], input=json.dumps(body), capture_output=True, text=True
+        )
+        check(decoded.returncode == 0, "the plan as delivered decodes back with the Rust contract", decoded.stderr)
+        # The samples start chains of their own: let them finish before counting types.
         time.sleep(8)
-        for route in routes:
-            if route["consumer"] is None:
-                continue
-            name = f"e2e-route-{route['event_type']}"
-            types = {b["detail-type"] for b in self.queues.poll(name)}
+        for handler, rule in self.facts["rules"].items():
+            bodies = self.queues.poll(f"e2e-rule-{handler}")
+            pairs = {(b["detail-type"], b["source"]) for b in bodies}
+            allowed = {(t, src) for t in rule["event_types"] for src in rule["sources"]}
             check(
-                types == {route["event_type"]},
-                f"the {route['consumer']} rule for {route['event_type']} routed exactly that type",
-                types,
+                pairs <= allowed and {t for t, _ in pairs} == set(rule["event_types"]),
+                f"the {handler} rule delivered exactly its types {rule['event_types']} from its producers' sources",
+                sorted(pairs - allowed),
             )
-        routed = {
-            t
-            for name, bodies in self.queues.seen.items()
-            if name != "e2e-observer-all"
-            for t in (b["detail-type"] for b in bodies)
-        }
-        check("WorkflowStarted" not in routed, "WorkflowStarted reaches no rule (archive only)", routed)
 
     def whole_workflow(self) -> dict:
         self.reset_paper_account()
@@ -289,11 +408,19 @@ class Stack:
             Payload=json.dumps(tick).encode(),
         )
         check(response["StatusCode"] == 202, "strategy invoked asynchronously, as the schedule does", response)
+        # The strategy is invoked only here in this phase: its WorkflowStarted names the workflow.
+        started_event = self.queues.wait_for(
+            EVERYTHING,
+            lambda b: b["detail-type"] == "WorkflowStarted" and b["source"] == "alchemiser.strategy",
+            60,
+            "the strategy's WorkflowStarted",
+        )
+        workflow = started_event["detail"]["correlation_id"]
         completed = self.queues.wait_for(
-            "e2e-observer-all",
+            EVERYTHING,
             lambda b: (
                 b["detail-type"] in ("WorkflowCompleted", "WorkflowFailed")
-                and b["detail"].get("source_component") != "alchemiser-publish-example"
+                and b["detail"]["correlation_id"] == workflow
             ),
             120,
             "the workflow's outcome",
@@ -305,9 +432,7 @@ class Stack:
         )
         elapsed = time.monotonic() - started
         correlation = completed["detail"]["correlation_id"]
-        chain = [
-            b["detail"] for b in self.queues.poll("e2e-observer-all") if b["detail"]["correlation_id"] == correlation
-        ]
+        chain = [b["detail"] for b in self.queues.poll(EVERYTHING) if b["detail"]["correlation_id"] == correlation]
         by_type = {d["event_type"]: d for d in chain}
         order = ["WorkflowStarted", "SignalGenerated", "RebalancePlanned", "TradeExecuted", "WorkflowCompleted"]
         check(
@@ -322,35 +447,77 @@ class Stack:
                 (by_type[effect]["causation_id"], by_type[cause]["event_id"]),
             )
         check(len({d["correlation_id"] for d in chain}) == 1, f"one correlation id on every event ({correlation})")
-        monitor_queue = self.queues.wait_for(
-            "e2e-route-WorkflowCompleted",
-            lambda b: b["detail"]["correlation_id"] == correlation,
-            10,
-            "WorkflowCompleted on the monitor rule's queue",
-        )
-        check(
-            monitor_queue["detail"]["event_id"] == by_type["WorkflowCompleted"]["event_id"],
-            "the monitor rule delivered WorkflowCompleted",
-        )
+        for event_type in order:
+            self.queues.wait_for(
+                MONITOR_QUEUE,
+                lambda b, t=event_type: b["detail"]["event_id"] == by_type[t]["event_id"],
+                15,
+                f"{event_type} on the monitor rule's queue",
+            )
+        check(True, "the monitor rule delivered every event of the workflow, WorkflowStarted included")
         orders = self.paper_orders()
         check(
             len(orders) == 2 and {o["side"] for o in orders} == {"buy", "sell"},
             "the paper account shows one SELL and one BUY",
             orders,
         )
-        key = f"monitor#{by_type['WorkflowCompleted']['event_id']}"
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and (self.record(key) or {}).get("status", {}).get("S") != "COMPLETED":
-            time.sleep(0.5)
+        shown = self.wait_ledger(
+            correlation,
+            lambda s: s["summary"]["state"] == "completed" and s["summary"]["entries"] >= len(order),
+            30,
+            "the completed workflow",
+        )
+        recorded = sorted(
+            (e for e in shown["entries"] if e["kind"] == "event"), key=lambda e: (e["time"], e["event_id"])
+        )
         check(
-            (self.record(key) or {}).get("status", {}).get("S") == "COMPLETED",
-            "the monitor function handled WorkflowCompleted (its idempotency record is COMPLETED)",
+            [e["event_type"] for e in recorded] == order and all(e.get("recorded_at") for e in recorded),
+            "the ledger holds the workflow's events in causal order, each with its time and when it was recorded",
+            [e["event_type"] for e in recorded],
+        )
+        tree = self.cli("workflows", "show", correlation, "--stage", self.stage).stdout
+        check(
+            "completed" in tree and "└─ WorkflowCompleted" in tree and "after its cause" in tree,
+            "`alchemiser workflows show` prints the causation tree with timings",
+            tree,
+        )
+        mermaid = self.cli("workflows", "show", correlation, "--stage", self.stage, "--mermaid").stdout
+        check(
+            mermaid.startswith("sequenceDiagram"), "`workflows show --mermaid` writes a sequence diagram", mermaid[:200]
+        )
+        listed = [
+            json.loads(line)
+            for line in self.cli("workflows", "list", "--stage", self.stage, "--json").stdout.splitlines()
+        ]
+        check(
+            any(s["correlation_id"] == correlation and s["state"] == "completed" for s in listed),
+            "`alchemiser workflows list` shows it completed",
+            [s["correlation_id"] for s in listed],
         )
         return by_type
 
+    def python_plan_is_traded(self) -> None:
+        """A plan the Python portfolio stage publishes reaches the Rust execution, which trades it."""
+        self.reset_paper_account()
+        signal = self.python_signal()
+        plan = self.python_plan(signal)
+        self.publish_envelope(plan, "alchemiser.portfolio_v2.handlers")
+        executed = self.queues.wait_for(
+            EVERYTHING,
+            lambda b: b["detail-type"] == "TradeExecuted" and b["detail"]["causation_id"] == plan["event_id"],
+            60,
+            "the TradeExecuted of the Python plan",
+        )
+        check(
+            executed["source"] == "alchemiser.execution" and executed["detail"]["success"],
+            "a RebalancePlanned from alchemiser.portfolio_v2.handlers is traded by the Rust execution",
+            executed["detail"].get("failure_reason"),
+        )
+        check(len(self.paper_orders()) == 2, "its two orders are in the paper account", self.paper_orders())
+
     def duplicates(self, chain: dict) -> None:
         plan = chain["RebalancePlanned"]
-        path = Path(os.environ.get("E2E_OUT", REPO / ".local/e2e-deploy")) / "rebalance-planned.json"
+        path = self.out / "rebalance-planned.json"
         path.write_text(json.dumps(plan))
         before = self.paper_orders()
         for _ in range(2):
@@ -364,7 +531,7 @@ class Stack:
         check(len(lines) >= 2, "execution saw both redeliveries and skipped them as duplicates", lines)
         trades = [
             b["detail"]["event_id"]
-            for b in self.queues.poll("e2e-observer-all")
+            for b in self.queues.poll(EVERYTHING)
             if b["detail-type"] == "TradeExecuted" and b["detail"]["causation_id"] == plan["event_id"]
         ]
         check(
@@ -375,9 +542,11 @@ class Stack:
         check(self.paper_orders() == before, "the paper broker still shows one set of orders", len(self.paper_orders()))
 
     def failures(self) -> None:
-        signal = json.loads((REPO / "examples/events/SignalGenerated.eventbridge.json").read_text())["detail"]
+        signal = json.loads(EXAMPLE_SIGNAL.read_text())["detail"]
         bad = copy.deepcopy(signal)
         bad["event_id"] = f"signal-generated-bad-{uuid.uuid4()}"
+        bad["correlation_id"] = f"workflow-e2e-bad-{uuid.uuid4()}"
+        bad["source_module"] = "strategy"
         bad["consolidated_portfolio"]["target_allocations"] = {"SPY": "0.6", "TLT": "0.3"}
         self.put_raw("alchemiser.strategy", "SignalGenerated", json.dumps(bad))
         self.put_raw("alchemiser.strategy", "SignalGenerated", json.dumps({"hello": "not an event"}))
@@ -397,6 +566,33 @@ class Stack:
             "a permanent failure lands in the DLQ with its reason and the event",
             record["reason"],
         )
+        # A valid signal the portfolio stage cannot plan: the broker has no price for its symbol.
+        unpriced = self.python_signal()
+        unpriced["source_module"] = "strategy"
+        unpriced["consolidated_portfolio"]["target_allocations"] = {"NVDA": "1.0"}
+        self.publish_envelope(unpriced, "alchemiser.strategy")
+        failed = self.queues.wait_for(
+            EVERYTHING,
+            lambda b: (
+                b["detail-type"] == "WorkflowFailed" and b["detail"]["correlation_id"] == unpriced["correlation_id"]
+            ),
+            60,
+            "the portfolio stage's WorkflowFailed",
+        )
+        check(
+            failed["source"] == "alchemiser.portfolio" and failed["detail"]["failure_step"] == "portfolio",
+            "a permanent failure in the portfolio stage publishes WorkflowFailed under its own source and step",
+            (failed["source"], failed["detail"]["failure_step"]),
+        )
+        shown = self.wait_ledger(
+            unpriced["correlation_id"], lambda s: s["summary"]["state"] == "failed", 30, "the failed workflow"
+        )
+        check(
+            "NVDA" in shown["summary"]["failure"]["reason"]
+            and failed["detail"]["error_details"].get("dead_letter_message_id"),
+            "the ledger shows the workflow failed with its reason; the WorkflowFailed names the dead letter",
+            (shown["summary"].get("failure"), failed["detail"]["error_details"]),
+        )
         junk = self.dlq_records(
             60,
             lambda b: b.get("function") == "portfolio" and "event_type" in b.get("reason", ""),
@@ -404,7 +600,7 @@ class Stack:
         )
         check("missing" in junk["reason"], "malformed input is recorded in the DLQ with its reason", junk["reason"])
         self.queues.wait_for(
-            "e2e-observer-all",
+            EVERYTHING,
             lambda b: (
                 b["detail-type"] == "WorkflowCompleted"
                 and b["detail"].get("source_component") != "alchemiser-publish-example"
@@ -429,13 +625,7 @@ class Stack:
             },
         )
         self.put_raw("alchemiser.execution", "WorkflowFailed", json.dumps(failed))
-        deadline = time.monotonic() + 45
-        while time.monotonic() < deadline and (self.record(key) or {}).get("status", {}).get("S") != "COMPLETED":
-            time.sleep(0.5)
-        check(
-            (self.record(key) or {}).get("status", {}).get("S") == "COMPLETED",
-            "after a transient failure, Lambda's async retry handled the event",
-        )
+        check(self.wait_record_completed(key, 45), "after a transient failure, Lambda's async retry handled the event")
         transient = [
             line
             for line in self.function_log("monitor", "being handled by another invocation", 10)
@@ -445,16 +635,152 @@ class Stack:
             len(transient) >= 1, f"the first attempt failed transiently ({len(transient)} transient attempt(s) logged)"
         )
 
+    # -- phase 2: beside the Python system
+    def python_owned_execution_receives_nothing(self) -> dict:
+        self.reset_paper_account()
+        signal = self.python_signal()
+        plan = self.python_plan(signal)
+        self.publish_envelope(plan, "alchemiser.portfolio_v2.handlers")
+        self.wait_ledger(
+            plan["correlation_id"],
+            lambda s: any(e.get("event_id") == plan["event_id"] for e in s["entries"]),
+            30,
+            "the Python plan, recorded by the monitor",
+        )
+        time.sleep(5)
+        check(
+            self.record(f"execution#{plan['event_id']}") is None,
+            "with execution owned by Python, the Rust execution function never received the plan",
+        )
+        trades = [b for b in self.queues.poll(EVERYTHING) if b["detail"].get("causation_id") == plan["event_id"]]
+        check(not trades and not self.paper_orders(), "nothing traded it and nothing followed it", trades)
+        return plan
+
+    def shadow_portfolio(self, change=None) -> dict:
+        """A Python signal; the shadow's plan is recorded, not published; the Python plan follows."""
+        signal = self.python_signal()
+        self.publish_envelope(signal, "alchemiser.strategy_v2.handlers")
+        shown = self.wait_ledger(
+            signal["correlation_id"],
+            lambda s: any(e["kind"] == "shadow" and e["handler"] == "portfolio" for e in s["entries"]),
+            60,
+            "the shadow portfolio's plan",
+        )
+        shadow = next(e for e in shown["entries"] if e["kind"] == "shadow")
+        check(
+            [e["event_type"] for e in shadow["events"]] == ["RebalancePlanned"],
+            "the shadow portfolio recorded the plan it would have published in the ledger",
+            shadow,
+        )
+        check(
+            self.wait_record_completed(f"portfolio#{signal['event_id']}#shadow", 10),
+            "under its own idempotency key (portfolio#<event id>#shadow)",
+        )
+        live = [
+            b
+            for b in self.queues.poll(EVERYTHING)
+            if b["detail"].get("correlation_id") == signal["correlation_id"] and b["source"] == "alchemiser.portfolio"
+        ]
+        check(not live, "the shadow published nothing live", live)
+        plan = self.python_plan(signal)
+        if change is not None:
+            change(plan)
+        self.publish_envelope(plan, "alchemiser.portfolio_v2.handlers")
+        self.wait_ledger(
+            signal["correlation_id"],
+            lambda s: any(e.get("event_id") == plan["event_id"] for e in s["entries"]),
+            30,
+            "the Python plan",
+        )
+        return plan
+
+    def shadow_diff(self) -> tuple[dict, dict]:
+        self.reset_paper_account()
+        same = self.shadow_portfolio()
+
+        def nudge(plan):
+            item = next(i for i in plan["rebalance_plan"]["items"] if i["action"] != "HOLD")
+            item["target_value"] = f"{float(item['target_value']) + 1:.2f}"
+
+        changed = self.shadow_portfolio(change=nudge)
+        result = self.cli("shadow", "diff", "--stage", self.stage, "--json", ok_codes=(1,))
+        report = json.loads(result.stdout)
+        verdicts = {c["correlation_id"]: c for c in report["comparisons"]}
+        check(
+            verdicts.get(same["correlation_id"], {}).get("verdict") == "match",
+            "`alchemiser shadow diff` reports a match for the identical Python plan",
+            verdicts.get(same["correlation_id"]),
+        )
+        mismatch = verdicts.get(changed["correlation_id"], {})
+        check(
+            mismatch.get("verdict") == "mismatch"
+            and any(d["field"].endswith(".target_value") for d in mismatch.get("differences", [])),
+            "and a mismatch naming the changed target value for the other, exiting 1",
+            mismatch,
+        )
+        return same, changed
+
+    def sweep_times_out(self, stalled: list[dict]) -> None:
+        deadline = int(self.facts["functions"]["monitor"]["environment"]["WORKFLOW_DEADLINE_SECONDS"])
+        oldest = min(datetime.strptime(p["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC) for p in stalled)
+        wait = deadline + 2 - (datetime.now(UTC) - oldest).total_seconds()
+        if wait > 0:
+            time.sleep(wait)
+        tick = {
+            "version": "0",
+            "id": f"e2e-sweep-{uuid.uuid4()}",
+            "detail-type": "Scheduled Event",
+            "source": "aws.scheduler",
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "detail": {},
+        }
+        response = self.lam.invoke(
+            FunctionName=self.facts["functions"]["monitor"]["name"],
+            InvocationType="RequestResponse",
+            Payload=json.dumps(tick).encode(),
+        )
+        check(
+            response["StatusCode"] == 200 and "FunctionError" not in response,
+            "the sweep ran (as its schedule runs it)",
+            response,
+        )
+        for plan in stalled:
+            failed = self.queues.wait_for(
+                EVERYTHING,
+                lambda b, c=plan["correlation_id"]: (
+                    b["detail-type"] == "WorkflowFailed" and b["detail"]["correlation_id"] == c
+                ),
+                30,
+                f"the sweep's WorkflowFailed of {plan['correlation_id']}",
+            )
+            check(
+                failed["source"] == "alchemiser.monitor"
+                and failed["detail"]["error_details"]["check"] == "workflow_deadline"
+                and failed["detail"]["failure_step"] == "planned",
+                "a workflow whose execution never ran is timed out by the sweep, failing at its last step: planned",
+                failed["detail"],
+            )
+        timed_out = [
+            json.loads(line)["correlation_id"]
+            for line in self.cli(
+                "workflows", "list", "--stage", self.stage, "--state", "timed_out", "--json"
+            ).stdout.splitlines()
+        ]
+        check(
+            all(p["correlation_id"] in timed_out for p in stalled),
+            "`alchemiser workflows list --state timed_out` lists them",
+            timed_out,
+        )
+
 
 def workflow_failed_detail() -> dict:
     """A fresh, valid WorkflowFailed detail (the contract's rules, written out)."""
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return {
         "correlation_id": f"workflow-e2e-{uuid.uuid4()}",
         "causation_id": f"trade-executed-{uuid.uuid4()}",
         "event_id": f"workflow-failed-{uuid.uuid4()}",
         "event_type": "WorkflowFailed",
-        "timestamp": now,
+        "timestamp": now_wire(),
         "source_module": "execution",
         "metadata": {},
         "schema_version": "1.0",
@@ -470,17 +796,27 @@ def main() -> int:
     parser.add_argument("--facts", type=Path, required=True)
     parser.add_argument("--alchemiser", required=True, help="path to the alchemiser binary")
     args = parser.parse_args()
-    stack = Stack(json.loads(args.facts.read_text()), args.alchemiser)
+    out = Path(os.environ.get("E2E_OUT", REPO / ".local/e2e-deploy"))
+    stack = Stack(json.loads(args.facts.read_text()), args.alchemiser, out)
     stack.observe()
     try:
-        print("-- step 3: routing proof", flush=True)
-        stack.routing_proof()
-        print("-- step 4: whole workflow over LocalStack", flush=True)
-        chain = stack.whole_workflow()
-        print("-- step 5: duplicates", flush=True)
-        stack.duplicates(chain)
-        print("-- step 4/6: handler failures and bad input", flush=True)
-        stack.failures()
+        if stack.beside_python():
+            print("-- step 7: a consumer owned by Python receives nothing", flush=True)
+            first = stack.python_owned_execution_receives_nothing()
+            print("-- step 8: shadow portfolio and shadow diff", flush=True)
+            same, changed = stack.shadow_diff()
+            print("-- step 9: the sweep times out workflows that never execute", flush=True)
+            stack.sweep_times_out([first, same, changed])
+        else:
+            print("-- step 3: routing proof (Rust and Python sources)", flush=True)
+            stack.routing_proof()
+            print("-- step 4: whole workflow over LocalStack, and its ledger", flush=True)
+            chain = stack.whole_workflow()
+            stack.python_plan_is_traded()
+            print("-- step 5: duplicates", flush=True)
+            stack.duplicates(chain)
+            print("-- step 6: failures and bad input", flush=True)
+            stack.failures()
     except CheckFailed as failure:
         print(f"FAIL  {failure}", flush=True)
         return 1

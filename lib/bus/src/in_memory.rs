@@ -73,6 +73,12 @@ impl InMemoryBus {
 
 #[async_trait]
 impl EventBus for InMemoryBus {
+    fn refuses(&self, event: &Event) -> Option<String> {
+        self.remote
+            .as_ref()
+            .and_then(|remote| remote.refuses(event))
+    }
+
     async fn publish(&self, events: Vec<Event>) -> PublishReport {
         let mut report = PublishReport::default();
         let mut queue: VecDeque<Event> = events.into();

@@ -117,6 +117,12 @@ pub trait EventBus: Send + Sync {
     /// Publishes events and reports, per event, whether it was delivered; never panics and
     /// never drops a failure silently.
     async fn publish(&self, events: Vec<Event>) -> PublishReport;
+
+    /// Why this bus can never take `event` (it is larger than the bus's entries may be), so a
+    /// caller can refuse it for good rather than retry it; `None` when it can.
+    fn refuses(&self, _event: &Event) -> Option<String> {
+        None
+    }
 }
 
 /// A handler that keeps every event delivered to it, in order: what the CLI prints and what

@@ -8,8 +8,9 @@ use thiserror::Error;
 
 /// Default event bus (`EVENTBRIDGE_BUS_NAME`).
 pub const DEFAULT_BUS_NAME: &str = "alchemiser-trading-events-dev";
-/// Default PutEvents request limit in bytes (`EVENTBRIDGE_MAX_REQUEST_BYTES`): 256 KiB.
-pub const DEFAULT_MAX_REQUEST_BYTES: usize = 262_144;
+/// Default PutEvents request limit in bytes (`EVENTBRIDGE_MAX_REQUEST_BYTES`): 1 MiB, EventBridge's
+/// limit since January 2026 (LocalStack still enforces the former 256 KiB: its tests set that).
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1_048_576;
 /// PutEvents accepts at most this many entries per call.
 pub const MAX_ENTRIES_PER_REQUEST: usize = 10;
 /// Default outbox file relative to the current directory when neither
@@ -73,7 +74,7 @@ impl OutboxConfig {
 /// | `EVENTBRIDGE_BUS_NAME` | `alchemiser-trading-events-dev` | `EventBusName` of every entry |
 /// | `EVENTBRIDGE_SOURCE_PREFIX` | `alchemiser` | `Source` = `{prefix}.{producer}` |
 /// | `EVENTBRIDGE_VERIFY_BUS` | `true` | DescribeEventBus once before the first publish |
-/// | `EVENTBRIDGE_MAX_REQUEST_BYTES` | `262144` | PutEvents request size limit |
+/// | `EVENTBRIDGE_MAX_REQUEST_BYTES` | `1048576` | PutEvents request size limit (262144 on LocalStack) |
 /// | `EVENTBRIDGE_MAX_ATTEMPTS` | `5` | sends per entry, first one included |
 /// | `EVENTBRIDGE_DEADLINE_MS` | `20000` | time budget of one publish call |
 /// | `EVENTBRIDGE_BASE_BACKOFF_MS` / `EVENTBRIDGE_MAX_BACKOFF_MS` | `100` / `5000` | retry backoff |
@@ -173,7 +174,7 @@ impl PublisherConfig {
                     return Err(ConfigError::invalid(
                         "EVENTBRIDGE_MAX_REQUEST_BYTES",
                         &value,
-                        "expected a whole number of bytes ≥ 1024, e.g. 262144 (256 KiB, the default) or 1048576",
+                        "expected a whole number of bytes ≥ 1024, e.g. 1048576 (1 MiB, the default) or 262144 (256 KiB, LocalStack's)",
                     ))
                 }
             },
@@ -329,7 +330,7 @@ mod tests {
         assert_eq!(config, PublisherConfig::default());
         assert_eq!(config.bus_name, "alchemiser-trading-events-dev");
         assert_eq!(config.source_prefix, "alchemiser");
-        assert_eq!(config.max_request_bytes, 262_144);
+        assert_eq!(config.max_request_bytes, 1_048_576);
         assert!(config.verify_bus);
     }
 

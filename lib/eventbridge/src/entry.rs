@@ -72,6 +72,9 @@ impl Outgoing {
     }
 }
 
+/// Where Lambda puts the X-Ray trace header of the invocation running (set per invocation).
+pub const TRACE_ENV: &str = "_X_AMZN_TRACE_ID";
+
 /// Bytes the entry-size formula counts for a set `Time`.
 pub const TIME_BYTES: usize = 14;
 
@@ -92,6 +95,9 @@ pub struct Entry {
     pub time: chrono::DateTime<chrono::Utc>,
     /// `Resources`: `correlation:<id>`, `causation:<id>`.
     pub resources: Vec<String>,
+    /// `TraceHeader`: the X-Ray trace of the invocation that publishes (Lambda's
+    /// `_X_AMZN_TRACE_ID`), so the consumers' invocations join it and a workflow is one trace.
+    pub trace_header: Option<String>,
 }
 
 impl Entry {
@@ -136,6 +142,9 @@ impl Entry {
                 format!("correlation:{}", header.correlation_id),
                 format!("causation:{}", header.causation_id),
             ],
+            trace_header: std::env::var(TRACE_ENV)
+                .ok()
+                .filter(|trace| !trace.is_empty()),
         }
     }
 
@@ -158,6 +167,7 @@ impl Entry {
             .detail(&self.detail)
             .time(DateTime::from_secs_and_nanos(self.time.timestamp(), nanos))
             .set_resources(Some(self.resources.clone()))
+            .set_trace_header(self.trace_header.clone())
             .event_bus_name(bus_name)
             .build()
     }
@@ -250,8 +260,14 @@ mod tests {
             detail: r#"{"x":"é€😀"}"#.into(),     // 8 + 2 + 3 + 4 = 17
             time: chrono::Utc::now(),
             resources: vec!["c:ü".into(), "d".into()], // 4 + 1
+            trace_header: Some("Root=1-5759e988-bd862e3fe1be46a994272793".into()), // not counted
         };
         assert_eq!(entry.detail.len(), 17);
+        assert_eq!(
+            entry.to_sdk("bus").trace_header(),
+            entry.trace_header.as_deref(),
+            "the trace travels with the entry"
+        );
         assert_eq!(entry.size(), 14 + 3 + 14 + 17 + 4 + 1);
     }
 

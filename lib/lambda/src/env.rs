@@ -59,6 +59,11 @@ pub fn seconds(variable: &'static str, default: u64) -> Result<Duration, EnvErro
     whole(variable, default, "a whole number of seconds").map(Duration::from_secs)
 }
 
+/// A whole number (a size in bytes, say); unset means `default`.
+pub fn whole_number(variable: &'static str, default: u64) -> Result<u64, EnvError> {
+    whole(variable, default, "a whole number")
+}
+
 /// A whole number of days; unset means `default`.
 pub fn days(variable: &'static str, default: u64) -> Result<Duration, EnvError> {
     let days = whole(variable, default, "a whole number of days")?;

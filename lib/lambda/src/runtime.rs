@@ -22,6 +22,9 @@ use crate::invoker::{
 use crate::logging;
 use alchemiser_metrics::Metrics;
 
+/// Whether this execution environment has served an invocation (the first one is a cold start).
+static WARM: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// The runtime's own settings are wrong.
 #[derive(Debug, Error)]
 pub enum RuntimeError {
@@ -110,7 +113,15 @@ impl FunctionEnvironment {
                 idempotency,
             )),
             bus: bus_from_env()?,
-            failures: Arc::new(SqsFailureSink::new(aws_sdk_sqs::Client::new(&sdk), queue)),
+            failures: Arc::new(
+                SqsFailureSink::new(aws_sdk_sqs::Client::new(&sdk), queue).with_max_bytes(
+                    usize::try_from(crate::env::whole_number(
+                        "FAILURE_QUEUE_MAX_BYTES",
+                        crate::failures::DEFAULT_MAX_MESSAGE_BYTES as u64,
+                    )?)
+                    .unwrap_or(usize::MAX),
+                ),
+            ),
             metrics: Metrics::emf(stage, function.as_str()),
             idempotency,
             clock: alchemiser_clock::system(),
@@ -243,10 +254,20 @@ pub fn handler_service(
         let invoker = invoker.clone();
         async move {
             let context = InvocationContext::from(&event.context);
-            invoker
-                .invoke(event.payload, &context)
-                .await
-                .map(|outcome| outcome.to_response())
+            let ids = alchemiser_metrics::Invocation {
+                request_id: context.request_id.clone(),
+                trace_id: context.trace_id.clone(),
+            };
+            alchemiser_metrics::during(ids, async move {
+                if !WARM.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    invoker.metrics().cold_start();
+                }
+                invoker
+                    .invoke(event.payload, &context)
+                    .await
+                    .map(|outcome| outcome.to_response())
+            })
+            .await
         }
     })
 }

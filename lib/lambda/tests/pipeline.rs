@@ -33,6 +33,8 @@ enum Answer {
     Transient,
     Permanent,
     Hang,
+    /// Emits a WorkflowFailed whose `error_details` carry this many bytes.
+    Emit(usize),
 }
 
 #[async_trait]
@@ -49,6 +51,15 @@ impl EventHandler for Probe {
             Answer::Hang => {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
                 Ok(vec![])
+            }
+            Answer::Emit(bytes) => {
+                let mut event = sample_event(EventType::WorkflowFailed);
+                if let Event::WorkflowFailed(failed) = &mut event {
+                    failed
+                        .error_details
+                        .insert("padding".into(), json!("x".repeat(bytes)));
+                }
+                Ok(vec![event])
             }
         }
     }
@@ -279,4 +290,89 @@ async fn an_unreachable_store_fails_closed_and_says_why() {
         0,
         "never runs unguarded"
     );
+}
+
+/// A bus whose entries are at most `limit` bytes of JSON (as EventBridge's are).
+struct Small {
+    limit: usize,
+    inner: InMemoryBus,
+}
+
+#[async_trait]
+impl alchemiser_bus::EventBus for Small {
+    async fn publish(&self, events: Vec<Event>) -> alchemiser_bus::PublishReport {
+        self.inner.publish(events).await
+    }
+    fn refuses(&self, event: &Event) -> Option<String> {
+        let size = event.to_json().len();
+        (size > self.limit).then(|| format!("{size} bytes, over {}", self.limit))
+    }
+}
+
+#[tokio::test]
+async fn what_can_never_be_recorded_or_published_is_a_permanent_failure_not_a_retry_loop() {
+    // At the bus's limit: published.
+    let at_limit = probe(Answer::Emit(200 * 1024));
+    let mut h = harness(
+        at_limit,
+        Arc::new(InMemoryStore::new()),
+        IdempotencyConfig::default(),
+    );
+    let size = {
+        let mut event = sample_event(EventType::WorkflowFailed);
+        if let Event::WorkflowFailed(failed) = &mut event {
+            failed
+                .error_details
+                .insert("padding".into(), json!("x".repeat(200 * 1024)));
+        }
+        event.to_json().len()
+    };
+    let (mut adapters, _) = Adapters::in_memory(Arc::new(Small {
+        limit: size,
+        inner: InMemoryBus::new(),
+    }));
+    adapters.failures = h.failures.clone();
+    h.invoker = Invoker::new(
+        HandlerName::Monitor,
+        probe(Answer::Emit(200 * 1024)),
+        adapters,
+    );
+    let outcome = h.invoker.invoke(outcome_event(), &local()).await.unwrap();
+    assert!(
+        matches!(outcome, InvocationOutcome::Handled { .. }),
+        "{outcome:?}"
+    );
+
+    // One byte over the bus's limit: recorded as permanent, with the reason, at once.
+    let (mut adapters, _) = Adapters::in_memory(Arc::new(Small {
+        limit: size - 1,
+        inner: InMemoryBus::new(),
+    }));
+    adapters.failures = h.failures.clone();
+    let over = Invoker::new(
+        HandlerName::Monitor,
+        probe(Answer::Emit(200 * 1024)),
+        adapters,
+    );
+    let outcome = over.invoke(outcome_event(), &local()).await.unwrap();
+    let InvocationOutcome::RecordedFailure { reason, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(
+        reason.contains("can never be published") && reason.contains("over"),
+        "{reason}"
+    );
+
+    // A result over what an idempotency record holds (400 KB items): permanent too.
+    let h = harness(
+        probe(Answer::Emit(360 * 1024)),
+        Arc::new(InMemoryStore::new()),
+        IdempotencyConfig::default(),
+    );
+    let outcome = h.invoker.invoke(outcome_event(), &local()).await.unwrap();
+    let InvocationOutcome::RecordedFailure { reason, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(reason.contains("idempotency record holds"), "{reason}");
+    assert_eq!(h.failures.records().len(), 1);
 }

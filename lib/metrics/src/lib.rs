@@ -1,6 +1,8 @@
 //! CloudWatch Embedded Metric Format: one JSON line on stdout per measurement, which CloudWatch
 //! Logs turns into metrics in namespace `Alchemiser/EventBridge` with dimensions `stage` and
-//! `function` (failures also by `failure_class`). No API calls, no extra latency.
+//! `function` (failures also by `failure_class`). No API calls, no extra latency. A line written
+//! while an invocation runs ([`during`]) also carries its Lambda request id and X-Ray trace id
+//! (properties, not dimensions), so a metric's data point leads to its logs and its trace.
 
 #![warn(missing_docs)]
 
@@ -11,6 +13,24 @@ use serde_json::{json, Map, Value};
 
 /// The namespace every metric is written to (the dashboard reads it).
 pub const NAMESPACE: &str = "Alchemiser/EventBridge";
+
+/// The ids of the invocation a measurement belongs to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Invocation {
+    /// Lambda's request id.
+    pub request_id: String,
+    /// The X-Ray trace header, when tracing is on.
+    pub trace_id: Option<String>,
+}
+
+tokio::task_local! {
+    static INVOCATION: Invocation;
+}
+
+/// Runs `work` as the invocation `ids`: the metric lines it writes carry them.
+pub async fn during<F: std::future::Future>(ids: Invocation, work: F) -> F::Output {
+    INVOCATION.scope(ids, work).await
+}
 
 /// Orders an invocation's outcome events report (`TradeExecuted`): placed, and failed or skipped.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -76,6 +96,11 @@ impl Metrics {
         self.write(&[("DuplicatesSkipped", json!(1), "Count")], None);
     }
 
+    /// The first invocation of this execution environment (a cold start).
+    pub fn cold_start(&self) {
+        self.write(&[("ColdStart", json!(1), "Count")], None);
+    }
+
     /// A failure of `class` (`permanent` or `transient`).
     pub fn failure(&self, class: &str) {
         self.write(&[("Failures", json!(1), "Count")], Some(class));
@@ -95,13 +120,16 @@ impl Metrics {
                 stage, function, ..
             } => (stage, function),
         };
-        let line = render(
+        let mut line = render(
             stage,
             function,
             values,
             failure_class,
             chrono::Utc::now().timestamp_millis(),
         );
+        if let Ok(ids) = INVOCATION.try_with(Invocation::clone) {
+            line = with_invocation(&line, &ids);
+        }
         match self {
             Metrics::Capture { lines, .. } => {
                 lines.lock().unwrap_or_else(|e| e.into_inner()).push(line)
@@ -109,6 +137,18 @@ impl Metrics {
             _ => println!("{line}"),
         }
     }
+}
+
+/// An EMF line with the invocation's ids added as properties.
+fn with_invocation(line: &str, ids: &Invocation) -> String {
+    let Ok(Value::Object(mut document)) = serde_json::from_str::<Value>(line) else {
+        return line.to_owned();
+    };
+    document.insert("request_id".into(), json!(ids.request_id));
+    if let Some(trace) = &ids.trace_id {
+        document.insert("trace_id".into(), json!(trace));
+    }
+    Value::Object(document).to_string()
 }
 
 /// One EMF document.
@@ -146,4 +186,36 @@ pub fn render(
         }),
     );
     Value::Object(document).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn lines_written_during_an_invocation_carry_its_ids() {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let metrics = Metrics::Capture {
+            stage: "dev".into(),
+            function: "portfolio".into(),
+            lines: lines.clone(),
+        };
+        metrics.duplicate();
+        let ids = Invocation {
+            request_id: "req-1".into(),
+            trace_id: Some("Root=1-abc-def;Sampled=1".into()),
+        };
+        during(ids, async { metrics.cold_start() }).await;
+        let lines = lines.lock().unwrap().clone();
+        let outside: Value = serde_json::from_str(&lines[0]).unwrap();
+        let inside: Value = serde_json::from_str(&lines[1]).unwrap();
+        assert!(outside.get("request_id").is_none());
+        assert_eq!(inside["request_id"], "req-1");
+        assert_eq!(inside["trace_id"], "Root=1-abc-def;Sampled=1");
+        assert_eq!(inside["ColdStart"], 1);
+        assert_eq!(
+            inside["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["stage", "function"]])
+        );
+    }
 }

@@ -243,4 +243,17 @@ impl EventBus for EventBridgePublisher {
     async fn publish(&self, events: Vec<Event>) -> PublishReport {
         EventBridgePublisher::publish(self, events).await
     }
+
+    fn refuses(&self, event: &Event) -> Option<String> {
+        let entry = Entry::from_event(event, &self.config.source_prefix).ok()?;
+        let limit = self.config.max_request_bytes;
+        (entry.size() > limit).then(|| {
+            format!(
+                "{} {} is {} bytes as a PutEvents entry, over the bus's {limit} (EVENTBRIDGE_MAX_REQUEST_BYTES)",
+                entry.event_type,
+                entry.event_id,
+                entry.size()
+            )
+        })
+    }
 }

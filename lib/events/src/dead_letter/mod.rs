@@ -36,11 +36,79 @@ pub struct FailureRecord {
 }
 
 impl FailureRecord {
+    /// This record, small enough for a queue that takes at most `max_bytes` per message: an event
+    /// too large to travel with it is replaced by a note of its size and ids (the event itself
+    /// is in the bus's archive: replay its window to handle it again). Never a retry loop on a
+    /// record that can never be sent.
+    pub fn fitting(&self, max_bytes: usize) -> FailureRecord {
+        let size = serde_json::to_string(self).map_or(usize::MAX, |text| text.len());
+        if size <= max_bytes {
+            return self.clone();
+        }
+        let mut slim = self.clone();
+        slim.event = serde_json::json!({
+            "omitted": format!(
+                "the event ({size} bytes with its record) is over the failure queue's {max_bytes}-byte messages; \
+                 it is in the bus's archive: replay its window to handle it again"
+            ),
+        });
+        const KEPT: usize = 4096;
+        if slim.reason.len() > KEPT {
+            let mut end = KEPT;
+            while !slim.reason.is_char_boundary(end) {
+                end -= 1;
+            }
+            slim.reason = format!("{}… (cut)", &slim.reason[..end]);
+        }
+        slim
+    }
+
     /// Whether a JSON object has the shape of a failure record (its three identifying keys), so a
     /// reader can tell it from the other kinds of dead letter before parsing it.
     pub fn looks_like(object: &serde_json::Map<String, Value>) -> bool {
         ["function", "error_class", "event"]
             .iter()
             .all(|key| object.contains_key(*key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(event_bytes: usize) -> FailureRecord {
+        FailureRecord {
+            function: "portfolio".into(),
+            reason: "the plan is too large".into(),
+            error_class: "permanent".into(),
+            event_id: Some("signal-generated-1".into()),
+            detail_type: Some("SignalGenerated".into()),
+            correlation_id: Some("workflow-1".into()),
+            failed_at: chrono::Utc::now(),
+            event: serde_json::json!({"detail": "x".repeat(event_bytes)}),
+        }
+    }
+
+    #[test]
+    fn a_record_fits_its_queue_keeping_the_ids_and_saying_what_was_left_out() {
+        let small = record(1000);
+        assert_eq!(
+            small.fitting(262_144),
+            small,
+            "a record that fits is sent whole"
+        );
+        let large = record(300 * 1024);
+        let fitted = large.fitting(262_144);
+        assert!(serde_json::to_string(&fitted).unwrap().len() <= 262_144);
+        assert_eq!(fitted.event_id, large.event_id);
+        assert_eq!(fitted.correlation_id, large.correlation_id);
+        assert!(
+            fitted.event["omitted"]
+                .as_str()
+                .unwrap()
+                .contains("archive"),
+            "{}",
+            fitted.event
+        );
     }
 }

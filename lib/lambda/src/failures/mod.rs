@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use thiserror::Error;
 
 pub use memory::MemoryFailureSink;
-pub use sqs::SqsFailureSink;
+pub use sqs::{SqsFailureSink, DEFAULT_MAX_MESSAGE_BYTES};
 
 /// A failure record was NOT written. The invocation must fail so that Lambda keeps the event
 /// (on-failure destination) instead.

@@ -6,10 +6,14 @@ use aws_sdk_sqs::types::MessageAttributeValue;
 
 use super::{FailureSink, SinkError};
 
+/// SQS's largest message (1 MiB since 2025; LocalStack takes 256 KiB: `FAILURE_QUEUE_MAX_BYTES`).
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1_048_576;
+
 /// The SQS failure queue.
 pub struct SqsFailureSink {
     client: aws_sdk_sqs::Client,
     queue_url: String,
+    max_bytes: usize,
 }
 
 impl SqsFailureSink {
@@ -18,7 +22,14 @@ impl SqsFailureSink {
         Self {
             client,
             queue_url: queue_url.into(),
+            max_bytes: DEFAULT_MAX_MESSAGE_BYTES,
         }
+    }
+
+    /// Messages are at most `bytes` (a record over it travels without its event).
+    pub fn with_max_bytes(mut self, bytes: usize) -> Self {
+        self.max_bytes = bytes;
+        self
     }
 
     fn error(&self, source: impl std::error::Error + Send + Sync + 'static) -> SinkError {
@@ -32,7 +43,9 @@ impl SqsFailureSink {
 #[async_trait]
 impl FailureSink for SqsFailureSink {
     async fn record(&self, failure: &FailureRecord) -> Result<String, SinkError> {
-        let body = serde_json::to_string(failure).map_err(|e| self.error(e))?;
+        // The attribute and SQS's own overhead: a few hundred bytes.
+        let record = failure.fitting(self.max_bytes.saturating_sub(1024));
+        let body = serde_json::to_string(&record).map_err(|e| self.error(e))?;
         let error_class = MessageAttributeValue::builder()
             .data_type("String")
             .string_value(&failure.error_class)

@@ -143,6 +143,10 @@ fn hashed_content(event: &Event) -> Value {
 impl Invoke for Invoker {
     /// Handles one payload: an EventBridge envelope (detail as object or string) or a bare
     /// event detail (what an input transformer delivers).
+    fn metrics(&self) -> &alchemiser_metrics::Metrics {
+        &self.pipeline.adapters.metrics
+    }
+
     async fn invoke(
         &self,
         payload: Value,
@@ -154,10 +158,11 @@ impl Invoke for Invoker {
             Err(error) => {
                 let failure = FailureContext::salvaged(&payload);
                 let span = tracing::error_span!(
-                    "invocation",
-                    function = %function,
-                    request_id = %context.request_id,
-                );
+                        "invocation",
+                        function = %function,
+                        request_id = %context.request_id,
+                trace_id = context.trace_id.as_deref().unwrap_or(""),
+                    );
                 return self
                     .pipeline
                     .permanent(&payload, failure, format!("invalid event: {error}"))
@@ -171,6 +176,7 @@ impl Invoke for Invoker {
             "invocation",
             function = %function,
             request_id = %context.request_id,
+            trace_id = context.trace_id.as_deref().unwrap_or(""),
             event_id = %header.event_id,
             correlation_id = %header.correlation_id,
             causation_id = %header.causation_id,

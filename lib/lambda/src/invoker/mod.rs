@@ -146,6 +146,12 @@ pub trait Invoke: Send + Sync {
         payload: Value,
         context: &InvocationContext,
     ) -> Result<InvocationOutcome, InvocationError>;
+
+    /// Where this invoker's measurements go (the runtime adds the cold start to them).
+    fn metrics(&self) -> &Metrics {
+        static OFF: Metrics = Metrics::Off;
+        &OFF
+    }
 }
 
 /// The adapters every invocation works with; a function's entry point picks them.

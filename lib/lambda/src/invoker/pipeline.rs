@@ -73,6 +73,10 @@ impl FailureContext {
     }
 }
 
+/// The most event JSON an idempotency record keeps: DynamoDB items hold 400 KB, less the key,
+/// hash and attributes.
+pub const MAX_RECORDED_RESULT_BYTES: usize = 350 * 1024;
+
 /// The shared steps of one function.
 pub(crate) struct Pipeline {
     pub(crate) function: String,
@@ -194,6 +198,30 @@ impl Pipeline {
                     .map(Ran::Refused)
             }
         };
+        // What can never be recorded or published is a permanent failure now, not a retry loop.
+        let size: usize = emitted.iter().map(|e| e.to_json().len()).sum();
+        let never = if guard.is_some() && size > MAX_RECORDED_RESULT_BYTES {
+            Some(format!(
+                "the handler's result ({size} bytes of events) is over the {MAX_RECORDED_RESULT_BYTES} bytes an idempotency record holds (DynamoDB items are at most 400 KB): not recorded, not published"
+            ))
+        } else {
+            emitted
+                .iter()
+                .find_map(|event| self.adapters.bus.refuses(event))
+                .map(|why| format!("an event the handler emitted can never be published: {why}"))
+        };
+        if let Some(reason) = never {
+            if let Some(guard) = guard {
+                if let Err(error) = self.adapters.store.release(&guard.key).await {
+                    let error = error_chain(&error);
+                    tracing::warn!(%error, "could not release the claim; a retry waits for it to lapse");
+                }
+            }
+            return self
+                .permanent(payload, failure, reason)
+                .await
+                .map(Ran::Refused);
+        }
         let stored = self.record(guard, &emitted).await?;
         let report = self.publish(&emitted).await?;
         self.mark_published(guard, stored).await;

@@ -54,6 +54,10 @@ pub struct ScheduleOrEvent {
 
 #[async_trait::async_trait]
 impl Invoke for ScheduleOrEvent {
+    fn metrics(&self) -> &alchemiser_metrics::Metrics {
+        self.events.metrics()
+    }
+
     async fn invoke(
         &self,
         payload: Value,
@@ -72,6 +76,10 @@ pub const SCHEDULER_SOURCE: &str = "aws.scheduler";
 
 #[async_trait::async_trait]
 impl Invoke for TriggerInvoker {
+    fn metrics(&self) -> &alchemiser_metrics::Metrics {
+        &self.pipeline.adapters.metrics
+    }
+
     async fn invoke(
         &self,
         payload: Value,
@@ -82,6 +90,7 @@ impl Invoke for TriggerInvoker {
             "invocation",
             function = %self.pipeline.function,
             request_id = %context.request_id,
+            trace_id = context.trace_id.as_deref().unwrap_or(""),
             trigger_id = key.as_deref().unwrap_or(""),
         );
         async {
