@@ -390,17 +390,7 @@ class Stack:
     def whole_workflow(self) -> dict:
         self.reset_paper_account()
         self.queues.reset()
-        tick = {
-            "version": "0",
-            "id": f"e2e-tick-{uuid.uuid4()}",
-            "detail-type": "Scheduled Event",
-            "source": "aws.scheduler",
-            "account": "000000000000",
-            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": REGION,
-            "resources": [],
-            "detail": {},
-        }
+        tick = scheduler_tick("e2e-tick")
         started = time.monotonic()
         response = self.lam.invoke(
             FunctionName=self.facts["functions"]["strategy"]["name"],
@@ -726,14 +716,7 @@ class Stack:
         wait = deadline + 2 - (datetime.now(UTC) - oldest).total_seconds()
         if wait > 0:
             time.sleep(wait)
-        tick = {
-            "version": "0",
-            "id": f"e2e-sweep-{uuid.uuid4()}",
-            "detail-type": "Scheduled Event",
-            "source": "aws.scheduler",
-            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "detail": {},
-        }
+        tick = scheduler_tick("e2e-sweep")
         response = self.lam.invoke(
             FunctionName=self.facts["functions"]["monitor"]["name"],
             InvocationType="RequestResponse",
@@ -771,6 +754,21 @@ class Stack:
             "`alchemiser workflows list --state timed_out` lists them",
             timed_out,
         )
+
+
+def scheduler_tick(prefix: str) -> dict:
+    """The envelope EventBridge Scheduler delivers to a function (as the stack configures it)."""
+    return {
+        "version": "0",
+        "id": f"{prefix}-{uuid.uuid4()}",
+        "detail-type": "Scheduled Event",
+        "source": "aws.scheduler",
+        "account": "000000000000",
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [],
+        "detail": {},
+    }
 
 
 def workflow_failed_detail() -> dict:

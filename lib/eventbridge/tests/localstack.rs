@@ -3,14 +3,18 @@
 //! - one event of each type reaches an SQS queue through a rule on the `alchemiser.` source
 //!   prefix, with the mapped Source, DetailType and Resources, and decodes back to the same event;
 //! - a missing bus is a clear error and the events are parked (file and SQS outboxes), and
-//!   `drain` delivers them once the bus exists.
+//!   `drain` delivers them once the bus exists;
+//! - an entry of exactly the request limit (LocalStack's 256 KiB; 1 MiB on AWS) is delivered, and
+//!   one byte more is refused before anything is sent.
 //!
 //! Needs AWS_ENDPOINT_URL (e.g. http://127.0.0.1:4566), credentials and a region in the
 //! environment.
 
 use std::time::Duration;
 
-use alchemiser_eventbridge::{EventBridgePublisher, FileOutbox, OutboxConfig, PublisherConfig};
+use alchemiser_eventbridge::{
+    Entry, EventBridgePublisher, FileOutbox, OutboxConfig, PublisherConfig, CODE_ENTRY_TOO_LARGE,
+};
 use alchemiser_events::samples::sample_event;
 use alchemiser_events::{decode_value, Event, EventType, DEFAULT_SOURCE_PREFIX};
 use alchemiser_testkit::{unique, Emulator, EVERY_ALCHEMISER_SOURCE};
@@ -69,7 +73,10 @@ async fn each_event_type_arrives_with_the_mapped_fields_and_decodes_back() {
         let event_type = event.event_type();
         assert_eq!(
             body["source"],
-            event_type.route().source(DEFAULT_SOURCE_PREFIX)
+            event_type
+                .route()
+                .source_of(&header.source_module, DEFAULT_SOURCE_PREFIX)
+                .unwrap()
         );
         assert_eq!(body["detail-type"], event_type.as_str());
         assert_eq!(
@@ -151,5 +158,56 @@ async fn a_missing_bus_parks_the_events_and_drain_delivers_them_once_it_exists()
         .receive(&outbox_queue, 1, Duration::from_secs(3))
         .await;
     assert!(left.is_empty(), "drained messages are deleted: {left:?}");
+    fixture.cleanup().await;
+}
+
+/// A WorkflowFailed whose PutEvents entry is exactly `bytes` long.
+fn event_of_size(bytes: usize) -> Event {
+    let padded = |n: usize| {
+        let mut event = sample_event(EventType::WorkflowFailed);
+        if let Event::WorkflowFailed(failed) = &mut event {
+            failed
+                .error_details
+                .insert("padding".into(), serde_json::json!("x".repeat(n)));
+        }
+        event
+    };
+    let base = Entry::from_event(&padded(0), DEFAULT_SOURCE_PREFIX)
+        .unwrap()
+        .size();
+    let event = padded(bytes - base);
+    assert_eq!(
+        Entry::from_event(&event, DEFAULT_SOURCE_PREFIX)
+            .unwrap()
+            .size(),
+        bytes
+    );
+    event
+}
+
+#[tokio::test]
+async fn an_entry_at_the_limit_is_delivered_and_one_byte_more_is_refused_unsent() {
+    const LOCALSTACK_LIMIT: usize = 262_144;
+    let mut fixture = Emulator::new().await;
+    let bus = unique("alchemiser-it-bus-");
+    fixture.bus(&bus).await;
+    let dir = tempfile::tempdir().unwrap();
+    let publisher = EventBridgePublisher::new(
+        config(&bus, OutboxConfig::File(dir.path().join("outbox.jsonl")))
+            .with_max_request_bytes(LOCALSTACK_LIMIT),
+    );
+    let at_limit = event_of_size(LOCALSTACK_LIMIT);
+    let report = publisher.publish(vec![at_limit.clone()]).await;
+    assert_eq!(report.delivered, [at_limit.event_id()], "{report:?}");
+
+    let requests = publisher.stats().requests;
+    let over = event_of_size(LOCALSTACK_LIMIT + 1);
+    let report = publisher.publish(vec![over]).await;
+    assert_eq!(report.undelivered.len(), 1);
+    assert_eq!(
+        report.undelivered[0].code.as_deref(),
+        Some(CODE_ENTRY_TOO_LARGE)
+    );
+    assert_eq!(publisher.stats().requests, requests, "nothing was sent");
     fixture.cleanup().await;
 }

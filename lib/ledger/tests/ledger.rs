@@ -218,12 +218,21 @@ async fn a_stalled_workflow_is_timed_out_once_and_a_late_completion_still_counts
     assert!(summary.recovered);
 }
 
-#[tokio::test]
-async fn a_dead_letter_fails_its_workflow_with_the_commands_to_inspect_and_redrive() {
+/// A workflow planned (its first three events recorded), whose plan then went to the dead-letter
+/// queue as message `message_id` after execution's retries ran out.
+struct PlanInTheDeadLetterQueue {
+    clock: ManualClock,
+    store: Arc<dyn LedgerStore>,
+    monitor: Monitor,
+    id: String,
+    queue: Arc<MemoryDeadLetters>,
+}
+
+async fn plan_in_the_dead_letter_queue(tick: &str, message_id: &str) -> PlanInTheDeadLetterQueue {
     let clock = ManualClock::starting_at(start());
     let store: Arc<dyn LedgerStore> = Arc::new(MemoryLedger::new());
     let monitor = Monitor::new(store.clone()).with_clock(Arc::new(clock.clone()));
-    let events = workflow("tick-4");
+    let events = workflow(tick);
     let id = events[0].header().correlation_id.clone();
     for event in &events[..3] {
         monitor.handle(event, &Delivery::live()).await.unwrap();
@@ -236,12 +245,30 @@ async fn a_dead_letter_fails_its_workflow_with_the_commands_to_inspect_and_redri
         "responsePayload": {"errorType": "Alchemiser.Transient", "errorMessage": "broker 503"}
     });
     queue.push(DeadLetter::parse(
-        "m-1",
+        message_id,
         body.to_string(),
         Default::default(),
         Some(start()),
         None,
     ));
+    PlanInTheDeadLetterQueue {
+        clock,
+        store,
+        monitor,
+        id,
+        queue,
+    }
+}
+
+#[tokio::test]
+async fn a_dead_letter_fails_its_workflow_with_the_commands_to_inspect_and_redrive() {
+    let PlanInTheDeadLetterQueue {
+        clock,
+        store,
+        monitor,
+        id,
+        queue,
+    } = plan_in_the_dead_letter_queue("tick-4", "m-1").await;
     let sweep = Sweep::new(store.clone(), queue, Duration::from_secs(1800), "prod")
         .with_clock(Arc::new(clock.clone()));
     let published = sweep.sweep().await.unwrap();
@@ -296,28 +323,13 @@ async fn a_dead_letter_fails_its_workflow_with_the_commands_to_inspect_and_redri
 
 #[tokio::test]
 async fn a_shadows_dead_letter_is_recorded_but_never_fails_the_live_workflow() {
-    let clock = ManualClock::starting_at(start());
-    let store: Arc<dyn LedgerStore> = Arc::new(MemoryLedger::new());
-    let monitor = Monitor::new(store.clone()).with_clock(Arc::new(clock.clone()));
-    let events = workflow("tick-5");
-    let id = events[0].header().correlation_id.clone();
-    for event in &events[..3] {
-        monitor.handle(event, &Delivery::live()).await.unwrap();
-    }
-    let queue = Arc::new(MemoryDeadLetters::new());
-    let body = json!({
-        "requestContext": {"condition": "RetriesExhausted", "approximateInvokeCount": 3,
-                           "functionArn": "arn:aws:lambda:us-east-1:1:function:alchemiser-execution-dev:$LATEST"},
-        "requestPayload": events[2].to_value(),
-        "responsePayload": {"errorType": "Alchemiser.Transient", "errorMessage": "broker 503"}
-    });
-    queue.push(DeadLetter::parse(
-        "m-9",
-        body.to_string(),
-        Default::default(),
-        Some(start()),
-        None,
-    ));
+    let PlanInTheDeadLetterQueue {
+        clock,
+        store,
+        monitor: _,
+        id,
+        queue,
+    } = plan_in_the_dead_letter_queue("tick-5", "m-9").await;
     let sweep = Sweep::new(store.clone(), queue, Duration::from_secs(1800), "prod")
         .with_shadows(["execution".to_owned()])
         .with_clock(Arc::new(clock.clone()));

@@ -29,7 +29,11 @@ fn envelope(event: &Event) -> Value {
         "version": "0",
         "id": uuid::Uuid::new_v4().to_string(),
         "detail-type": event.event_type().to_string(),
-        "source": event.event_type().route().source(DEFAULT_SOURCE_PREFIX),
+        "source": event
+            .event_type()
+            .route()
+            .source_of(&event.header().source_module, DEFAULT_SOURCE_PREFIX)
+            .unwrap(),
         "account": "000000000000",
         "time": "2026-11-28T14:30:00Z",
         "region": "us-east-1",

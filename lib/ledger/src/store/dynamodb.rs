@@ -165,6 +165,57 @@ impl DynamoDbLedger {
     }
 }
 
+/// One of the two start-time indexes: its name, key attributes and partition value.
+struct StartIndex {
+    name: &'static str,
+    partition_key: &'static str,
+    sort_key: &'static str,
+    partition: &'static str,
+    action: &'static str,
+}
+
+impl StartIndex {
+    const ALL: StartIndex = StartIndex {
+        name: BY_START_INDEX,
+        partition_key: "gsi1pk",
+        sort_key: "gsi1sk",
+        partition: INDEX_PARTITION,
+        action: "Query (by_start)",
+    };
+    const OPEN: StartIndex = StartIndex {
+        name: OPEN_BY_START_INDEX,
+        partition_key: "gsi2pk",
+        sort_key: "gsi2sk",
+        partition: OPEN_PARTITION,
+        action: "Query (open_by_start)",
+    };
+}
+
+impl DynamoDbLedger {
+    /// The summaries in `index` of workflows started at or after `since`, oldest first.
+    async fn by_start(
+        &self,
+        index: &StartIndex,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<Summary>, LedgerError> {
+        let request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index.name)
+            .key_condition_expression("#pk = :partition AND #sk >= :since")
+            .expression_attribute_names("#pk", index.partition_key)
+            .expression_attribute_names("#sk", index.sort_key)
+            .expression_attribute_values(":partition", s(index.partition))
+            .expression_attribute_values(":since", s(rfc3339(since)));
+        let items = self.query(index.action, request).await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| json_of(item, "summary"))
+            .collect())
+    }
+}
+
 fn json_of<T: serde::de::DeserializeOwned>(item: &Item, attribute: &str) -> Option<T> {
     let text = item.get(attribute)?.as_s().ok()?;
     match serde_json::from_str(text) {
@@ -286,34 +337,10 @@ impl LedgerStore for DynamoDbLedger {
     }
 
     async fn summaries_since(&self, since: DateTime<Utc>) -> Result<Vec<Summary>, LedgerError> {
-        let request = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(BY_START_INDEX)
-            .key_condition_expression("gsi1pk = :workflow AND gsi1sk >= :since")
-            .expression_attribute_values(":workflow", s(INDEX_PARTITION))
-            .expression_attribute_values(":since", s(rfc3339(since)));
-        let items = self.query("Query (by_start)", request).await?;
-        Ok(items
-            .iter()
-            .filter_map(|item| json_of(item, "summary"))
-            .collect())
+        self.by_start(&StartIndex::ALL, since).await
     }
 
     async fn open_since(&self, since: DateTime<Utc>) -> Result<Vec<Summary>, LedgerError> {
-        let request = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(OPEN_BY_START_INDEX)
-            .key_condition_expression("gsi2pk = :open AND gsi2sk >= :since")
-            .expression_attribute_values(":open", s(OPEN_PARTITION))
-            .expression_attribute_values(":since", s(rfc3339(since)));
-        let items = self.query("Query (open_by_start)", request).await?;
-        Ok(items
-            .iter()
-            .filter_map(|item| json_of(item, "summary"))
-            .collect())
+        self.by_start(&StartIndex::OPEN, since).await
     }
 }
