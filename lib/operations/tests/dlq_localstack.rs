@@ -247,7 +247,15 @@ async fn dlq_list_show_and_redrive() {
         .receive(&target_url, 1, Duration::from_secs(20))
         .await;
     assert_eq!(arrived.len(), 1, "{arrived:?}");
-    assert_eq!(decode_value(arrived[0].clone()).unwrap().event, failed);
+    // The event as it was, saying which dead letter it was redriven from.
+    let mut expected = failed.clone();
+    expected
+        .header_mut()
+        .add_provenance(&alchemiser_events::Provenance {
+            redriven_from: Some(record_id.clone()),
+            ..Default::default()
+        });
+    assert_eq!(decode_value(arrived[0].clone()).unwrap().event, expected);
     let left: Vec<String> = queue
         .list()
         .await
