@@ -23,11 +23,23 @@ def setup():
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
     )
+    # The ledger the monitor keeps: its keys only; the sweep's indexes are not queried here.
+    ledger = f"smoke-ledger-{suffix}"
+    client("dynamodb", MOTO).create_table(
+        TableName=ledger,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    )
     queue = client("sqs", LOCALSTACK).create_queue(QueueName=f"smoke-failures-{suffix}")["QueueUrl"]
     environment = {
         "STAGE": "smoke",
         "USE_EVENTBRIDGE": "false",
         "IDEMPOTENCY_TABLE_NAME": table,
+        "LEDGER_TABLE_NAME": ledger,
         "FAILURE_QUEUE_URL": queue,
         **client_environment(LOCALSTACK),
         "AWS_ENDPOINT_URL_DYNAMODB": MOTO,
