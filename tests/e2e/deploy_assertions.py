@@ -289,9 +289,14 @@ def assert_deployed(args) -> dict:
             "by_start": (
                 [{"AttributeName": "gsi1pk", "KeyType": "HASH"}, {"AttributeName": "gsi1sk", "KeyType": "RANGE"}],
                 "ALL",
-            )
+            ),
+            "open_by_start": (
+                [{"AttributeName": "gsi2pk", "KeyType": "HASH"}, {"AttributeName": "gsi2sk", "KeyType": "RANGE"}],
+                "ALL",
+            ),
         },
-        f"table {ledger_name} in moto: ACTIVE, keys pk/sk, index by_start (gsi1pk/gsi1sk, ALL)",
+        f"table {ledger_name} in moto: ACTIVE, keys pk/sk, indexes by_start (gsi1pk/gsi1sk) and open_by_start "
+        "(gsi2pk/gsi2sk), ALL",
         ledger,
     )
     ttl = ddb.describe_time_to_live(TableName=ledger_name)["TimeToLiveDescription"]

@@ -1,10 +1,14 @@
-//! Publisher throughput against LocalStack: N events (default 2,000) to a bus with no rules,
-//! batched (10 entries per PutEvents) and one entry per call. Run by `scripts/bench-publisher`
-//! and `scripts/bench`, which set AWS_ENDPOINT_URL and the credentials.
+//! Publisher throughput against an EventBridge endpoint (LocalStack, or the fake one with a
+//! cloud-like round trip of `bench/fake_eventbridge.py`): N events (default 2,000) to a bus with no
+//! rules. Run by `scripts/bench-publisher` and `scripts/bench`, which set AWS_ENDPOINT_URL and
+//! the credentials.
 //!
 //! Usage: `cargo run -p alchemiser-eventbridge --example bench_publisher -- [EVENTS] [OPTIONS]`
 //!
-//! - `--modes batched,single`: what to measure (`batched` = 10 entries per PutEvents, `single` = 1).
+//! - `--modes batched,sequential,single`: what to measure. `batched`: 10 entries per PutEvents,
+//!   `--in-flight` requests at a time (the publisher's default); `sequential`: 10 entries per
+//!   PutEvents, one request at a time; `single`: one entry per PutEvents, one at a time.
+//! - `--in-flight N`: requests in flight in `batched` mode (default: the publisher's, 8).
 //! - `--bus NAME`: publish to this existing bus (e.g. one with a rule to SQS) instead of a fresh
 //!   bus without rules, created and deleted here.
 //! - `--json FILE`: also write the results as JSON.
@@ -14,7 +18,10 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use alchemiser_eventbridge::{Entry, EventBridgePublisher, OutboxConfig, PublisherConfig};
+use alchemiser_eventbridge::{
+    Entry, EventBridgePublisher, OutboxConfig, PublisherConfig, DEFAULT_MAX_IN_FLIGHT,
+    MAX_IN_FLIGHT_LIMIT,
+};
 use alchemiser_events::samples::sample_event;
 use alchemiser_events::{Event, EventType};
 use serde_json::json;
@@ -24,9 +31,16 @@ const EVENTS_PER_CALL: usize = 500;
 /// The event type benchmarked (~1 KB of Detail).
 const EVENT_TYPE: EventType = EventType::SignalGenerated;
 
+/// One measured way of publishing.
+struct Mode {
+    name: &'static str,
+    batch_size: usize,
+    in_flight: usize,
+}
+
 struct Args {
     count: usize,
-    modes: Vec<(String, usize)>,
+    modes: Vec<Mode>,
     bus: Option<String>,
     json: Option<String>,
     samples_out: Option<String>,
@@ -41,11 +55,18 @@ fn parse_args() -> Result<Args, String> {
         samples_out: None,
     };
     let mut modes = "batched,single".to_owned();
+    let mut in_flight = DEFAULT_MAX_IN_FLIGHT;
     let mut iter = std::env::args().skip(1);
     while let Some(arg) = iter.next() {
         let mut value = |name: &str| iter.next().ok_or(format!("{name} needs a value"));
         match arg.as_str() {
             "--modes" => modes = value("--modes")?,
+            "--in-flight" => {
+                in_flight = match value("--in-flight")?.parse() {
+                    Ok(n) if (1..=MAX_IN_FLIGHT_LIMIT).contains(&n) => n,
+                    _ => return Err(format!("--in-flight takes 1 to {MAX_IN_FLIGHT_LIMIT}")),
+                }
+            }
             "--bus" => args.bus = Some(value("--bus")?),
             "--json" => args.json = Some(value("--json")?),
             "--samples-out" => args.samples_out = Some(value("--samples-out")?),
@@ -56,11 +77,21 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     for mode in modes.split(',') {
-        match mode {
-            "batched" => args.modes.push(("batched".into(), 10)),
-            "single" => args.modes.push(("single".into(), 1)),
-            other => return Err(format!("unknown mode `{other}` (batched, single)")),
-        }
+        let (name, batch_size, in_flight) = match mode {
+            "batched" => ("batched", 10, in_flight),
+            "sequential" => ("sequential", 10, 1),
+            "single" => ("single", 1, 1),
+            other => {
+                return Err(format!(
+                    "unknown mode `{other}` (batched, sequential, single)"
+                ))
+            }
+        };
+        args.modes.push(Mode {
+            name,
+            batch_size,
+            in_flight,
+        });
     }
     Ok(args)
 }
@@ -87,7 +118,7 @@ async fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(args) => args,
         Err(error) => {
-            eprintln!("{error}\nusage: bench_publisher [EVENTS] [--modes batched,single] [--bus NAME] [--json FILE] [--samples-out FILE]");
+            eprintln!("{error}\nusage: bench_publisher [EVENTS] [--modes batched,sequential,single] [--in-flight N] [--bus NAME] [--json FILE] [--samples-out FILE]");
             return ExitCode::FAILURE;
         }
     };
@@ -101,12 +132,12 @@ async fn main() -> ExitCode {
             }
         };
     }
-    if std::env::var("AWS_ENDPOINT_URL").is_err() {
+    let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") else {
         eprintln!(
             "set AWS_ENDPOINT_URL (e.g. http://127.0.0.1:4566); scripts/bench-publisher does"
         );
         return ExitCode::FAILURE;
-    }
+    };
     let sdk = alchemiser_aws::load_sdk_config().await;
     let admin = aws_sdk_eventbridge::Client::new(&sdk);
     let (bus, own_bus) = match &args.bus {
@@ -130,17 +161,19 @@ async fn main() -> ExitCode {
     }
     let outbox = std::env::temp_dir().join(format!("{bus}-outbox.jsonl"));
     let rules = if own_bus { "no rules" } else { "as given" };
-    println!("{count} events ({EVENT_TYPE}, ~1 KB each) to LocalStack bus {bus} ({rules})");
+    println!("{count} events ({EVENT_TYPE}, ~1 KB each) to bus {bus} ({rules}) at {endpoint}");
     let mut ok = true;
     let mut results = Vec::new();
-    for (mode, batch_size) in &args.modes {
+    for mode in &args.modes {
         let config = PublisherConfig::default()
             .with_bus_name(&bus)
-            .with_batch_size(*batch_size)
+            .with_batch_size(mode.batch_size)
+            .with_max_in_flight(mode.in_flight)
             .with_outbox(OutboxConfig::File(outbox.clone()));
-        let label = match *batch_size {
-            1 => "one entry per PutEvents".to_owned(),
-            n => format!("batched ({n} per PutEvents)"),
+        let label = match (mode.batch_size, mode.in_flight) {
+            (1, _) => "one entry per PutEvents".to_owned(),
+            (n, 1) => format!("batched ({n} per PutEvents), sequential"),
+            (n, k) => format!("batched ({n} per PutEvents), {k} in flight"),
         };
         let events: Vec<Event> = (0..count).map(|_| sample_event(EVENT_TYPE)).collect();
         let publisher = EventBridgePublisher::new(config);
@@ -164,14 +197,15 @@ async fn main() -> ExitCode {
         let stats = publisher.stats();
         let rate = delivered as f64 / elapsed.as_secs_f64();
         println!(
-            "{label:<28} delivered={delivered} failed={failed} in {:.2}s ({rate:.0} events/s) requests={} retries={}",
+            "{label:<44} delivered={delivered} failed={failed} in {:.2}s ({rate:.0} events/s) requests={} retries={}",
             elapsed.as_secs_f64(),
             stats.requests - warm.requests,
             stats.entry_retries - warm.entry_retries,
         );
         results.push(json!({
-            "mode": mode,
-            "batch_size": batch_size,
+            "mode": mode.name,
+            "batch_size": mode.batch_size,
+            "in_flight": mode.in_flight,
             "events": count,
             "delivered": delivered,
             "failed": failed,

@@ -13,6 +13,13 @@ pub const DEFAULT_BUS_NAME: &str = "alchemiser-trading-events-dev";
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1_048_576;
 /// PutEvents accepts at most this many entries per call.
 pub const MAX_ENTRIES_PER_REQUEST: usize = 10;
+/// Default PutEvents requests one publish call keeps in flight (`EVENTBRIDGE_MAX_IN_FLIGHT`). At a
+/// cloud round trip of 20–40 ms one request at a time caps a publisher at 250–500 events/s; eight
+/// raise the ceiling eightfold while staying far below the account's PutEvents quota (which
+/// throttling answers, and the publisher resends).
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 8;
+/// Largest accepted `EVENTBRIDGE_MAX_IN_FLIGHT`.
+pub const MAX_IN_FLIGHT_LIMIT: usize = 64;
 /// Default outbox file relative to the current directory when neither
 /// `EVENTBRIDGE_OUTBOX_PATH` nor `XDG_STATE_HOME` is set.
 pub const DEFAULT_OUTBOX_PATH: &str = ".alchemiser/outbox.jsonl";
@@ -75,6 +82,7 @@ impl OutboxConfig {
 /// | `EVENTBRIDGE_SOURCE_PREFIX` | `alchemiser` | `Source` = `{prefix}.{producer}` |
 /// | `EVENTBRIDGE_VERIFY_BUS` | `true` | DescribeEventBus once before the first publish |
 /// | `EVENTBRIDGE_MAX_REQUEST_BYTES` | `1048576` | PutEvents request size limit (262144 on LocalStack) |
+/// | `EVENTBRIDGE_MAX_IN_FLIGHT` | `8` | PutEvents requests in flight per publish call (1 = sequential) |
 /// | `EVENTBRIDGE_MAX_ATTEMPTS` | `5` | sends per entry, first one included |
 /// | `EVENTBRIDGE_DEADLINE_MS` | `20000` | time budget of one publish call |
 /// | `EVENTBRIDGE_BASE_BACKOFF_MS` / `EVENTBRIDGE_MAX_BACKOFF_MS` | `100` / `5000` | retry backoff |
@@ -124,7 +132,7 @@ impl Default for PublisherConfig {
             verify_bus: true,
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             batch_size: MAX_ENTRIES_PER_REQUEST,
-            max_in_flight: 1,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             max_attempts: 5,
             deadline: Duration::from_secs(20),
             base_backoff: Duration::from_millis(100),
@@ -180,6 +188,19 @@ impl PublisherConfig {
             },
             _ => defaults.max_request_bytes,
         };
+        let max_in_flight = match lookup("EVENTBRIDGE_MAX_IN_FLIGHT") {
+            Some(value) if !value.trim().is_empty() => match value.trim().parse::<usize>() {
+                Ok(requests) if (1..=MAX_IN_FLIGHT_LIMIT).contains(&requests) => requests,
+                _ => {
+                    return Err(ConfigError::invalid(
+                        "EVENTBRIDGE_MAX_IN_FLIGHT",
+                        &value,
+                        format!("expected a whole number from 1 to {MAX_IN_FLIGHT_LIMIT} (PutEvents requests in flight; 1 sends one at a time)"),
+                    ))
+                }
+            },
+            _ => defaults.max_in_flight,
+        };
         let max_attempts =
             match lookup("EVENTBRIDGE_MAX_ATTEMPTS") {
                 Some(value) if !value.trim().is_empty() => match value.trim().parse::<u32>() {
@@ -215,7 +236,7 @@ impl PublisherConfig {
             },
             max_request_bytes,
             batch_size: defaults.batch_size,
-            max_in_flight: defaults.max_in_flight,
+            max_in_flight,
             max_attempts,
             deadline: millis("EVENTBRIDGE_DEADLINE_MS", defaults.deadline)?,
             base_backoff: millis("EVENTBRIDGE_BASE_BACKOFF_MS", defaults.base_backoff)?,
@@ -331,6 +352,7 @@ mod tests {
         assert_eq!(config.bus_name, "alchemiser-trading-events-dev");
         assert_eq!(config.source_prefix, "alchemiser");
         assert_eq!(config.max_request_bytes, 1_048_576);
+        assert_eq!(config.max_in_flight, DEFAULT_MAX_IN_FLIGHT);
         assert!(config.verify_bus);
     }
 
@@ -342,6 +364,7 @@ mod tests {
             ("EVENTBRIDGE_VERIFY_BUS", "FALSE"),
             ("EVENTBRIDGE_MAX_REQUEST_BYTES", "1048576"),
             ("EVENTBRIDGE_MAX_ATTEMPTS", "3"),
+            ("EVENTBRIDGE_MAX_IN_FLIGHT", "1"),
             ("EVENTBRIDGE_DEADLINE_MS", "1500"),
             ("EVENTBRIDGE_OUTBOX_PATH", "/tmp/o.jsonl"),
         ])
@@ -351,6 +374,7 @@ mod tests {
         assert!(!config.verify_bus);
         assert_eq!(config.max_request_bytes, 1_048_576);
         assert_eq!(config.max_attempts, 3);
+        assert_eq!(config.max_in_flight, 1);
         assert_eq!(config.deadline, Duration::from_millis(1500));
         assert_eq!(config.outbox, OutboxConfig::File("/tmp/o.jsonl".into()));
     }
@@ -381,6 +405,14 @@ mod tests {
         assert!(error.to_string().contains("EVENTBRIDGE_DEADLINE_MS"));
         let error = from(&[("EVENTBRIDGE_MAX_ATTEMPTS", "0")]).unwrap_err();
         assert!(error.to_string().contains("1 to 100"));
+        for bad in ["0", "65", "eight"] {
+            let error = from(&[("EVENTBRIDGE_MAX_IN_FLIGHT", bad)]).unwrap_err();
+            assert!(
+                error.to_string().contains("EVENTBRIDGE_MAX_IN_FLIGHT")
+                    && error.to_string().contains("1 to 64"),
+                "{error}"
+            );
+        }
     }
 
     #[test]

@@ -36,7 +36,8 @@ mod retry;
 pub use bus::{bus_from_env, bus_from_lookup, configured_bus, ConfiguredBus};
 pub use config::{
     parse_flag, ConfigError, OutboxConfig, PublisherConfig, DEFAULT_BUS_NAME,
-    DEFAULT_MAX_REQUEST_BYTES, DEFAULT_OUTBOX_PATH, MAX_ENTRIES_PER_REQUEST,
+    DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_OUTBOX_PATH, MAX_ENTRIES_PER_REQUEST,
+    MAX_IN_FLIGHT_LIMIT,
 };
 pub use entry::{plan_batches, Entry, Outgoing, TIME_BYTES};
 pub use outbox::{
@@ -44,7 +45,7 @@ pub use outbox::{
     UndecodableRecord, LOCK_WAIT,
 };
 pub use publisher::{
-    DrainReport, EventBridgePublisher, PublisherStats, CODE_DEADLINE, CODE_ENTRY_TOO_LARGE,
-    CODE_UNKNOWN_PRODUCER,
+    DrainProgress, DrainReport, EventBridgePublisher, PublisherStats, CODE_DEADLINE,
+    CODE_ENTRY_TOO_LARGE, CODE_UNKNOWN_PRODUCER,
 };
 pub use retry::{is_retryable_entry_code, Failure, RETRYABLE_ENTRY_CODES};

@@ -1,7 +1,7 @@
 //! 10,000 events through a fake EventBridge that throttles, fails with 5xx, fails entries
 //! partially (ThrottlingException, InternalFailure, MalformedDetail) and refuses connections
 //! for two seconds: every event must be received by the server or sit in the outbox with its
-//! code and reason. Nothing lost.
+//! code and reason. Nothing lost — with eight PutEvents requests in flight, as bulk work sends.
 
 mod support;
 
@@ -16,6 +16,7 @@ use support::{FakeEventBridge, Faults, POISON};
 const EVENTS: usize = 10_000;
 const CHUNK: usize = 250;
 const POISON_EVERY: usize = 487;
+const IN_FLIGHT: usize = 8;
 
 fn poisoned(event: Event) -> Event {
     let mut value = event.to_value();
@@ -36,6 +37,8 @@ async fn ten_thousand_events_through_faults_lose_nothing() {
         outage: Duration::from_secs(2),
         bus_exists: true,
         seed: 20_261_128,
+        // Long enough for requests to overlap, short enough for 10,000 events in seconds.
+        delay: Duration::from_millis(3),
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
@@ -43,6 +46,7 @@ async fn ten_thousand_events_through_faults_lose_nothing() {
     let config = PublisherConfig::default()
         .with_bus_name("fault-bus")
         .with_max_attempts(20)
+        .with_max_in_flight(IN_FLIGHT)
         .with_deadline(Duration::from_secs(15))
         .with_backoff(Duration::from_millis(5), Duration::from_millis(400))
         .with_timeouts(Duration::from_secs(2), Duration::from_millis(500))
@@ -146,6 +150,11 @@ async fn ten_thousand_events_through_faults_lose_nothing() {
     );
     assert!(record.max_entries <= 10);
     assert!(
+        (2..=IN_FLIGHT).contains(&record.max_in_flight),
+        "requests in flight at once: {} (bounded by {IN_FLIGHT}, and concurrent)",
+        record.max_in_flight
+    );
+    assert!(
         record.resent_after_permanent.is_empty(),
         "sent again after MalformedDetail: {:?}",
         record.resent_after_permanent
@@ -162,7 +171,7 @@ async fn ten_thousand_events_through_faults_lose_nothing() {
     println!(
         "fault injection: events={EVENTS} delivered={} parked={} lost={} in {:.2}s ({:.0} events/s)\n  \
          requests={} failed_requests={} entries_sent={} entry_retries={} duplicates_received={}\n  \
-         server: throttled_requests={} server_errors={} accepted_then_500={} entry_errors={:?} outages={}\n  \
+         server: throttled_requests={} server_errors={} accepted_then_500={} entry_errors={:?} outages={} max_in_flight={}\n  \
          parked by code: {:?}",
         delivered.len(),
         parked.len(),
@@ -179,6 +188,7 @@ async fn ten_thousand_events_through_faults_lose_nothing() {
         record.accepted_then_500,
         record.entry_errors,
         record.outages,
+        record.max_in_flight,
         parked_by_code,
     );
     assert!(
@@ -191,4 +201,35 @@ async fn ten_thousand_events_through_faults_lose_nothing() {
     assert!(record.throttled_requests > 0 && record.server_errors > 0);
     assert!(stats.entry_retries > 0);
     assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
+}
+
+/// The fake's own accounting: a request it accepts and then answers with a 500 takes the valid
+/// entries and not a malformed one, which EventBridge would have rejected. Counting the malformed
+/// entry as received would hide a lost event from the test above.
+#[tokio::test]
+async fn accepted_then_500_does_not_accept_a_malformed_entry() {
+    let server = FakeEventBridge::start(Faults {
+        accept_then_500: 1.0,
+        ..Faults::none()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let publisher = server.publisher(
+        PublisherConfig::default()
+            .with_bus_name("fault-bus")
+            .with_max_attempts(2)
+            .with_deadline(Duration::from_secs(3))
+            .with_backoff(Duration::from_millis(1), Duration::from_millis(5))
+            .with_outbox(OutboxConfig::File(dir.path().join("outbox.jsonl"))),
+    );
+    let valid = sample_event(EventType::SignalGenerated);
+    let malformed = poisoned(sample_event(EventType::TradeExecuted));
+    let report = publisher
+        .publish(vec![valid.clone(), malformed.clone()])
+        .await;
+    assert_eq!(report.undelivered.len(), 2, "no answer ever came back");
+    let record = server.record.lock().unwrap();
+    assert!(record.accepted_then_500 >= 1);
+    assert!(record.accepted.get(valid.event_id()).copied().unwrap_or(0) >= 1);
+    assert_eq!(record.accepted.get(malformed.event_id()), None);
 }

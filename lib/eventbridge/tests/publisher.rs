@@ -125,6 +125,32 @@ async fn an_oversized_entry_is_rejected_before_sending_and_the_others_go() {
 }
 
 #[tokio::test]
+async fn requests_in_flight_are_bounded_by_max_in_flight() {
+    let server = FakeEventBridge::start(Faults {
+        delay: Duration::from_millis(20),
+        ..Faults::none()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    for in_flight in [1, 4] {
+        server.record.lock().unwrap().max_in_flight = 0;
+        let config = quick(&dir.path().join("o.jsonl")).with_max_in_flight(in_flight);
+        let publisher = server.publisher(config);
+        let events: Vec<Event> = (0..200)
+            .map(|_| sample_event(EventType::SignalGenerated))
+            .collect();
+        let report = publisher.publish(events).await;
+        assert_eq!(report.delivered.len(), 200, "{report:?}");
+        assert_eq!(publisher.stats().requests, 20, "ten entries per request");
+        assert_eq!(
+            server.record.lock().unwrap().max_in_flight,
+            in_flight,
+            "twenty requests with {in_flight} in flight"
+        );
+    }
+}
+
+#[tokio::test]
 async fn batch_size_one_sends_one_entry_per_request() {
     let server = FakeEventBridge::start(Faults::none()).await;
     let dir = tempfile::tempdir().unwrap();

@@ -369,3 +369,108 @@ async fn redrive_to_a_missing_bus_keeps_the_message() {
     assert_eq!(left[0].message_id, message_id);
     emulator.cleanup().await;
 }
+
+/// A redrive of more messages than one publish call takes: chunks go out one after the other
+/// (their PutEvents requests concurrently), every message is settled once, two messages that
+/// carry the same event are both redriven, and an unreadable one among them is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redrive_all_of_many_messages_goes_in_chunks_and_settles_each_once() {
+    const MESSAGES: usize = 1_003;
+    let sdk = alchemiser_aws::load_sdk_config().await;
+    let mut emulator = Emulator::with_sdk(&sdk);
+    let sqs = emulator.sqs.clone();
+    let stage = unique_stage("dqm");
+    let bus = stage.bus_name();
+    emulator.bus(&bus).await;
+    let (target_url, target_arn) = emulator.queue(&format!("ops-many-{stage}")).await;
+    emulator
+        .rule_to_queue(
+            &bus,
+            &format!("ops-many-{stage}"),
+            EVERY_ALCHEMISER_SOURCE,
+            &target_arn,
+        )
+        .await;
+    let (dlq_url, _) = emulator.queue(&stage.dlq_name()).await;
+
+    let twice = sample_event(EventType::SignalGenerated);
+    let mut bodies: Vec<String> = (0..MESSAGES - 3)
+        .map(|i| envelope(&sample_event(EventType::ALL[i % EventType::ALL.len()])).to_string())
+        .collect();
+    bodies.push(envelope(&twice).to_string());
+    bodies.push(envelope(&twice).to_string());
+    bodies.push("not an event".to_owned());
+    for chunk in bodies.chunks(10) {
+        let mut batch = sqs.send_message_batch().queue_url(&dlq_url);
+        for (i, body) in chunk.iter().enumerate() {
+            batch = batch.entries(
+                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(body)
+                    .message_attributes("ERROR_CODE", text("SDK_CLIENT_ERROR"))
+                    .build()
+                    .unwrap(),
+            );
+        }
+        batch.send().await.unwrap();
+    }
+
+    let queue = DeadLetterQueue::new(sqs.clone(), &dlq_url).with_max_messages(5_000);
+    let publisher = publisher(&stage);
+    let steps = std::sync::Mutex::new(Vec::new());
+    let report = queue
+        .redrive_reporting(&RedriveSelection::All, &publisher, |settled, total| {
+            steps.lock().unwrap().push((settled, total));
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.redriven.len(), MESSAGES - 1, "{:?}", report.failed);
+    assert_eq!(report.failed.len(), 1, "{:?}", report.failed);
+    assert!(report.failed[0].reason.contains("not redriven"));
+    let sendable = MESSAGES - 1;
+    assert_eq!(
+        steps.into_inner().unwrap(),
+        vec![(500, sendable), (1_000, sendable), (sendable, sendable)]
+    );
+    let mut messages: HashMap<String, usize> = HashMap::new();
+    for item in &report.redriven {
+        *messages.entry(item.message_id.clone()).or_default() += 1;
+    }
+    assert!(
+        messages.values().all(|&n| n == 1),
+        "a message settled twice"
+    );
+    assert_eq!(
+        report
+            .redriven
+            .iter()
+            .filter(|r| r.event_id == twice.event_id())
+            .count(),
+        2
+    );
+    assert!(publisher.stats().requests >= (sendable / 10) as u64);
+    // Counted, not received one by one: every redriven event reaches the rule's queue.
+    let started = std::time::Instant::now();
+    let mut arrived = 0;
+    while arrived < sendable && started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let attributes = sqs
+            .get_queue_attributes()
+            .queue_url(&target_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .unwrap();
+        arrived = attributes
+            .attributes()
+            .and_then(|a| {
+                a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            })
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+    }
+    assert_eq!(arrived, sendable);
+    let left = queue.list().await.unwrap();
+    assert_eq!(left.len(), 1, "only the unreadable message is left");
+    emulator.cleanup().await;
+}

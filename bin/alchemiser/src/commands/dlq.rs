@@ -147,7 +147,18 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let config = redrive_publisher_config(&stage)?;
             let outbox = config.outbox.clone();
             let publisher = EventBridgePublisher::new(config);
-            let report = queue.redrive(&selection, &publisher).await;
+            let progress = std::cell::RefCell::new(None::<indicatif::ProgressBar>);
+            let report = queue
+                .redrive_reporting(&selection, &publisher, |settled, total| {
+                    let mut bar = progress.borrow_mut();
+                    let bar =
+                        bar.get_or_insert_with(|| super::progress_bar(total, 1_000, "messages"));
+                    bar.set_position(settled as u64);
+                })
+                .await;
+            if let Some(bar) = progress.into_inner() {
+                bar.finish_and_clear();
+            }
             if let alchemiser_eventbridge::OutboxConfig::File(path) = outbox {
                 // The DLQ keeps what was not delivered; this run's outbox copy is not needed.
                 let _ = std::fs::remove_file(path);

@@ -71,6 +71,33 @@ impl std::fmt::Display for Explained {
 
 impl std::error::Error for Explained {}
 
+/// A progress bar on standard error for a long bulk run (`what`: "events", "messages"), with
+/// the count, the rate and the time left; hidden for `total` below `shown_from`, and by
+/// indicatif itself when standard error is not a terminal.
+pub fn progress_bar(total: usize, shown_from: usize, what: &str) -> indicatif::ProgressBar {
+    if total < shown_from {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total as u64);
+    let template = format!(
+        "{{elapsed_precise}} [{{bar:40}}] {{pos}}/{{len}} {what} ({{per_sec}}, {{eta}} left)"
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(&template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// A running count on standard error for a bulk run of unknown length, with its rate.
+pub fn progress_counter(what: &str) -> indicatif::ProgressBar {
+    let counter = indicatif::ProgressBar::new_spinner();
+    let template = format!("{{elapsed_precise}} {{pos}} {what} ({{per_sec}})");
+    if let Ok(style) = indicatif::ProgressStyle::with_template(&template) {
+        counter.set_style(style);
+    }
+    counter
+}
+
 /// A time window: `90m`, `24h`, `7d`, `1w`, `2h30m`.
 pub fn parse_window(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text)

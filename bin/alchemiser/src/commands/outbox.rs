@@ -53,9 +53,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     let publisher = EventBridgePublisher::new(config);
+    let progress = std::cell::RefCell::new(None::<indicatif::ProgressBar>);
     let report = runtime
-        .block_on(publisher.drain(&outbox))
+        .block_on(publisher.drain_reporting(&outbox, |step| {
+            let mut bar = progress.borrow_mut();
+            let bar = bar.get_or_insert_with(|| match step.total {
+                Some(total) => super::progress_bar(total, 1_000, "events"),
+                None => super::progress_counter("events"),
+            });
+            bar.set_position(step.settled as u64);
+        }))
         .with_context(|| format!("cannot drain {}", outbox.location()))?;
+    if let Some(bar) = progress.into_inner() {
+        bar.finish_and_clear();
+    }
     for id in &report.resent {
         println!("resent {id}");
     }

@@ -13,7 +13,8 @@ use alchemiser_events::samples::sample_event;
 use alchemiser_events::{decode, EventType, ParseError};
 use anyhow::Context;
 
-/// Events per publish call: each call has its own deadline, and the progress bar moves per call.
+/// Events per publish call: each call has its own deadline and keeps the publisher's
+/// `max_in_flight` PutEvents requests going; the progress bar moves per call.
 const EVENTS_PER_CALL: usize = 500;
 /// Undelivered events listed one by one; beyond this only the count is printed.
 const LISTED: usize = 20;
@@ -80,17 +81,7 @@ async fn publish(config: PublisherConfig, events: Vec<Outgoing>) -> anyhow::Resu
     let total = events.len();
     let bus_name = config.bus_name.clone();
     let publisher = EventBridgePublisher::new(config);
-    let progress = if total >= 2 * EVENTS_PER_CALL {
-        let bar = indicatif::ProgressBar::new(total as u64);
-        if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:40}] {pos}/{len} events ({per_sec})",
-        ) {
-            bar.set_style(style.progress_chars("=> "));
-        }
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let progress = super::progress_bar(total, 2 * EVENTS_PER_CALL, "events");
     let started = Instant::now();
     let mut delivered = 0usize;
     let mut undelivered = Vec::new();

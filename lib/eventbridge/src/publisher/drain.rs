@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use alchemiser_bus::{error_chain, Undelivered};
 use alchemiser_events::EventType;
+use futures_util::stream::{self, StreamExt};
 
 use super::delivery::EntryOutcome;
 use super::EventBridgePublisher;
@@ -12,8 +13,11 @@ use crate::config::OutboxConfig;
 use crate::entry::Outgoing;
 use crate::outbox::{FileOutbox, OutboxError, OutboxLine, OutboxRecord, SqsOutbox};
 
-/// Outbox records resent per delivery round of a drain (each round has its own deadline).
-const DRAIN_CHUNK: usize = 100;
+/// Outbox records resent per publish call of a drain: each call has its own deadline and keeps
+/// the publisher's `max_in_flight` PutEvents requests going.
+const DRAIN_CHUNK: usize = 500;
+/// SQS calls (delete, replace) in flight at once after a chunk is resent.
+const QUEUE_CALLS_IN_FLIGHT: usize = 8;
 /// How long a drain hides the SQS messages it works on from other consumers.
 const DRAIN_VISIBILITY: Duration = Duration::from_secs(300);
 /// How long a record that failed again during an SQS drain stays invisible.
@@ -34,17 +38,43 @@ pub struct DrainReport {
     pub unreadable: usize,
 }
 
+/// How far a drain has come, after each chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DrainProgress {
+    /// Records resent so far, delivered or kept.
+    pub settled: usize,
+    /// Records to resend, when known (a file; an SQS queue is read as it goes).
+    pub total: Option<usize>,
+}
+
 impl EventBridgePublisher {
     /// Resends the events parked in `outbox` to this publisher's bus (whatever bus a record
     /// names: it keeps `bus_name` for reference) and removes those delivered; the others stay,
     /// with their attempts and last failure updated. Unreadable lines/messages are left untouched.
     pub async fn drain(&self, outbox: &OutboxConfig) -> Result<DrainReport, OutboxError> {
+        self.drain_reporting(outbox, |_| {}).await
+    }
+
+    /// [`drain`](Self::drain), calling `progress` after each chunk of records is resent (for a
+    /// progress bar on long drains).
+    pub async fn drain_reporting(
+        &self,
+        outbox: &OutboxConfig,
+        progress: impl Fn(DrainProgress),
+    ) -> Result<DrainReport, OutboxError> {
         match outbox {
-            OutboxConfig::File(path) => self.drain_file(&FileOutbox::new(path), outbox).await,
+            OutboxConfig::File(path) => {
+                self.drain_file(&FileOutbox::new(path), outbox, progress)
+                    .await
+            }
             OutboxConfig::Sqs { queue_url } => {
                 let clients = self.clients().await;
-                self.drain_sqs(&SqsOutbox::new(clients.sqs.clone(), queue_url), outbox)
-                    .await
+                self.drain_sqs(
+                    &SqsOutbox::new(clients.sqs.clone(), queue_url),
+                    outbox,
+                    progress,
+                )
+                .await
             }
         }
     }
@@ -53,6 +83,7 @@ impl EventBridgePublisher {
         &self,
         file: &FileOutbox,
         outbox: &OutboxConfig,
+        progress: impl Fn(DrainProgress),
     ) -> Result<DrainReport, OutboxError> {
         let _lock = file.lock().await?;
         let lines = file.read()?;
@@ -79,6 +110,7 @@ impl EventBridgePublisher {
                 }
             }
         }
+        let mut settled = 0;
         for chunk in work.chunks(DRAIN_CHUNK) {
             for (record, delivered) in self.resend(chunk).await {
                 match delivered {
@@ -89,6 +121,11 @@ impl EventBridgePublisher {
                     }
                 }
             }
+            settled += chunk.len();
+            progress(DrainProgress {
+                settled,
+                total: Some(work.len()),
+            });
         }
         file.rewrite(&kept)?;
         Ok(report)
@@ -98,6 +135,7 @@ impl EventBridgePublisher {
         &self,
         queue: &SqsOutbox,
         outbox: &OutboxConfig,
+        progress: impl Fn(DrainProgress),
     ) -> Result<DrainReport, OutboxError> {
         let mut report = DrainReport {
             location: outbox.location(),
@@ -105,27 +143,32 @@ impl EventBridgePublisher {
         };
         let mut seen = 0usize;
         let mut handled: HashSet<String> = HashSet::new();
-        while seen < DRAIN_MAX_MESSAGES {
-            let messages = queue.receive(DRAIN_VISIBILITY).await?;
-            if messages.is_empty() {
-                break;
-            }
-            seen += messages.len();
+        let mut queue_empty = false;
+        while !queue_empty && seen < DRAIN_MAX_MESSAGES {
+            // A chunk's worth of messages (ten per receive), resent in one publish call.
             let mut work = Vec::new();
-            for message in messages {
-                match message.line {
-                    OutboxLine::Record(record) => {
-                        // Seen in this drain already (a duplicate, or a replaced record come
-                        // back early): leave it for the next drain.
-                        if handled.contains(&record.event_id) {
-                            continue;
+            while work.len() < DRAIN_CHUNK && seen < DRAIN_MAX_MESSAGES {
+                let messages = queue.receive(DRAIN_VISIBILITY).await?;
+                if messages.is_empty() {
+                    queue_empty = true;
+                    break;
+                }
+                seen += messages.len();
+                for message in messages {
+                    match message.line {
+                        OutboxLine::Record(record) => {
+                            // Seen in this drain already (a duplicate, or a replaced record come
+                            // back early): leave it for the next drain.
+                            if !handled.insert(record.event_id.clone()) {
+                                continue;
+                            }
+                            match record.decode_event() {
+                                Ok(event) => work.push((message.receipt_handle, *record, event)),
+                                Err(_) => report.unreadable += 1,
+                            }
                         }
-                        match record.decode_event() {
-                            Ok(event) => work.push((message.receipt_handle, *record, event)),
-                            Err(_) => report.unreadable += 1,
-                        }
+                        OutboxLine::Unreadable(_) => report.unreadable += 1,
                     }
-                    OutboxLine::Unreadable(_) => report.unreadable += 1,
                 }
             }
             if work.is_empty() {
@@ -136,24 +179,30 @@ impl EventBridgePublisher {
                 .map(|(_, record, event)| (record.clone(), event.clone()))
                 .collect();
             let results = self.resend(&chunk).await;
-            for ((receipt, _, _), (record, outcome)) in work.iter().zip(results) {
-                handled.insert(record.event_id.clone());
+            // Delivered: only now may the message go. Failed again: kept with its new attempt
+            // count, out of sight for the rest of this drain so that it is not retried in a loop.
+            let settled: Vec<_> = stream::iter(work.iter().zip(results))
+                .map(|((receipt, _, _), (record, outcome))| async move {
+                    let done = match &outcome {
+                        None => queue.delete(receipt).await,
+                        Some(updated) => queue.replace(receipt, updated, DRAIN_REPLACE_DELAY).await,
+                    };
+                    (record, outcome, done)
+                })
+                .buffer_unordered(QUEUE_CALLS_IN_FLIGHT)
+                .collect()
+                .await;
+            for (record, outcome, done) in settled {
+                done?;
                 match outcome {
-                    None => {
-                        // Delivered: only now may the message go.
-                        queue.delete(receipt).await?;
-                        report.resent.push(record.event_id.clone());
-                    }
-                    Some(updated) => {
-                        // Kept with its new attempt count, out of sight for the rest of this
-                        // drain so that it is not retried in a loop.
-                        queue
-                            .replace(receipt, &updated, DRAIN_REPLACE_DELAY)
-                            .await?;
-                        report.remaining.push(remaining(&updated, &report.location));
-                    }
+                    None => report.resent.push(record.event_id.clone()),
+                    Some(updated) => report.remaining.push(remaining(&updated, &report.location)),
                 }
             }
+            progress(DrainProgress {
+                settled: report.resent.len() + report.remaining.len(),
+                total: None,
+            });
         }
         Ok(report)
     }

@@ -2,14 +2,16 @@
 //! AWSEvents.PutEvents` / `AWSEvents.DescribeEventBus`) and injects faults: whole-request
 //! throttling (400), 500/503s, partial failures with mixed entry codes, requests accepted but
 //! answered with a 500 (to provoke duplicates), and an outage during which the port refuses
-//! connections (the listener is closed, then bound again on the same port).
+//! connections (the listener is closed, then bound again on the same port). Each PutEvents
+//! answer can wait a fixed delay, so concurrent requests overlap; the server records how many
+//! were in flight at once.
 
 #![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -37,7 +39,8 @@ pub struct Faults {
     /// Whole request answered 503 (plain text, no error code).
     pub http503: f64,
     /// Entries recorded as received, then the request answered 500 (the client must resend:
-    /// duplicates, never losses).
+    /// duplicates, never losses). Malformed entries are not accepted: EventBridge would have
+    /// rejected them.
     pub accept_then_500: f64,
     /// Entry answered ThrottlingException.
     pub entry_throttle: f64,
@@ -51,6 +54,8 @@ pub struct Faults {
     pub bus_exists: bool,
     /// Random seed.
     pub seed: u64,
+    /// How long each PutEvents answer takes (a cloud round trip).
+    pub delay: Duration,
 }
 
 impl Faults {
@@ -67,6 +72,7 @@ impl Faults {
             outage: Duration::ZERO,
             bus_exists: true,
             seed: 7,
+            delay: Duration::ZERO,
         }
     }
 }
@@ -96,6 +102,8 @@ pub struct Record {
     pub outages: u64,
     /// Events answered MalformedDetail.
     pub rejected_permanently: HashMap<String, u32>,
+    /// Most PutEvents requests being answered at once.
+    pub max_in_flight: usize,
     /// Events sent again after a MalformedDetail answer (must stay empty).
     pub resent_after_permanent: Vec<String>,
 }
@@ -117,6 +125,7 @@ struct Shared {
     requests: AtomicU64,
     outage: Notify,
     outage_started: AtomicBool,
+    in_flight: AtomicUsize,
 }
 
 impl FakeEventBridge {
@@ -134,6 +143,7 @@ impl FakeEventBridge {
             requests: AtomicU64::new(0),
             outage: Notify::new(),
             outage_started: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
         });
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(serve(listener, address, shared, stopped));
@@ -262,7 +272,17 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
                 )
             }
         }
-        "AWSEvents.PutEvents" => put_events(shared, &faults, &input),
+        "AWSEvents.PutEvents" => {
+            let in_flight = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            {
+                let mut record = shared.record.lock().unwrap();
+                record.max_in_flight = record.max_in_flight.max(in_flight);
+            }
+            tokio::time::sleep(faults.delay).await;
+            let response = put_events(shared, &faults, &input);
+            shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+            response
+        }
         other => error(
             400,
             "UnknownOperationException",
@@ -316,18 +336,17 @@ fn put_events(shared: &Shared, faults: &Faults, input: &Value) -> Response<Full<
     if roll < threshold {
         record.accepted_then_500 += 1;
         record.server_errors += 1;
-        for id in &ids {
-            *record.accepted.entry(id.clone()).or_default() += 1;
+        for (entry, id) in entries.iter().zip(&ids) {
+            if !is_poisoned(entry) {
+                *record.accepted.entry(id.clone()).or_default() += 1;
+            }
         }
         return error(500, "InternalException", "accepted, then failed to answer");
     }
     let mut results = Vec::new();
     let mut failed = 0;
     for (entry, id) in entries.iter().zip(&ids) {
-        let poisoned = entry["Detail"]
-            .as_str()
-            .and_then(|detail| serde_json::from_str::<Value>(detail).ok())
-            .is_some_and(|detail| detail["metadata"]["inject"] == POISON);
+        let poisoned = is_poisoned(entry);
         let roll = rng.f64();
         let code = if poisoned {
             Some(POISON)
@@ -355,6 +374,14 @@ fn put_events(shared: &Shared, faults: &Faults, input: &Value) -> Response<Full<
         }
     }
     reply(200, json!({"FailedEntryCount": failed, "Entries": results}))
+}
+
+/// Whether an entry's Detail carries the poison that EventBridge answers with MalformedDetail.
+fn is_poisoned(entry: &Value) -> bool {
+    entry["Detail"]
+        .as_str()
+        .and_then(|detail| serde_json::from_str::<Value>(detail).ok())
+        .is_some_and(|detail| detail["metadata"]["inject"] == POISON)
 }
 
 /// The event id inside an entry's Detail.

@@ -2,7 +2,7 @@
 //! redrive chosen records to the stage's bus, deleting a message only once its event was
 //! delivered. Reading the queue is `alchemiser-deadletters`'.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use alchemiser_bus::error_chain;
@@ -10,6 +10,7 @@ use alchemiser_deadletters::{DeadLetters, Held, SqsDeadLetters};
 use alchemiser_eventbridge::{EventBridgePublisher, OutboxConfig, Outgoing, PublisherConfig};
 use alchemiser_events::{DeadLetter, Provenance};
 use aws_config::SdkConfig;
+use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 
 use crate::error::OperationsError;
@@ -18,6 +19,11 @@ use crate::stage::Stage;
 /// How long `redrive` holds the messages it works on: publishing has a deadline of its own
 /// (20 s by default) and the delete must use a still-valid receipt handle.
 const REDRIVE_VISIBILITY: Duration = Duration::from_secs(300);
+/// Messages per publish call: their PutEvents requests go out concurrently (the publisher's
+/// `max_in_flight`), and each call has its own deadline, well inside `REDRIVE_VISIBILITY`.
+const REDRIVE_CHUNK: usize = 500;
+/// DeleteMessage calls in flight at once after a chunk is delivered.
+const DELETES_IN_FLIGHT: usize = 8;
 
 /// Which messages to redrive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,6 +170,18 @@ impl DeadLetterQueue {
         selection: &RedriveSelection,
         publisher: &EventBridgePublisher,
     ) -> Result<RedriveReport, OperationsError> {
+        self.redrive_reporting(selection, publisher, |_, _| {})
+            .await
+    }
+
+    /// [`redrive`](Self::redrive), calling `progress(settled, total)` after each chunk of
+    /// messages is published and deleted (for a progress bar on long redrives).
+    pub async fn redrive_reporting(
+        &self,
+        selection: &RedriveSelection,
+        publisher: &EventBridgePublisher,
+        progress: impl Fn(usize, usize),
+    ) -> Result<RedriveReport, OperationsError> {
         let held = self.queue.hold_all(REDRIVE_VISIBILITY).await?;
         let mut report = RedriveReport::default();
         let (chosen, others): (Vec<Held>, Vec<Held>) = match selection {
@@ -186,51 +204,109 @@ impl DeadLetterQueue {
         };
         self.queue.release(&others).await;
         let mut keep = Vec::new();
+        let mut sendable = Vec::new();
         for item in chosen {
-            let message_id = item.letter.message_id.clone();
-            let received = match item.letter.original_event() {
-                Ok(received) => received,
+            match item.letter.original_event() {
+                // Sent on as its sender wrote it, with its source. Where it came from travels
+                // on: a redriven replay is still a replay (and never trades live), and every
+                // event says which dead letter it was redriven from.
+                Ok(received) => {
+                    let outgoing = Outgoing::forward(received).with_provenance(&Provenance {
+                        redriven_from: Some(item.letter.message_id.clone()),
+                        ..Provenance::default()
+                    });
+                    sendable.push((item, outgoing));
+                }
                 Err(reason) => {
                     report.failed.push(RedriveFailure {
-                        message_id,
+                        message_id: item.letter.message_id.clone(),
                         reason: format!(
                             "not redriven, kept in the queue: {}",
                             error_chain(&reason)
                         ),
                     });
                     keep.push(item);
-                    continue;
                 }
-            };
-            // Sent on as its sender wrote it, with its source. Where it came from travels on: a
-            // redriven replay is still a replay (and never trades live), and every event says
-            // which dead letter it was redriven from.
-            let outgoing = Outgoing::forward(received).with_provenance(&Provenance {
-                redriven_from: Some(message_id.clone()),
-                ..Provenance::default()
-            });
-            let event_id = outgoing.event.event_id().to_owned();
-            let event_type = outgoing.event.event_type().to_string();
-            let published = publisher.send(vec![outgoing]).await;
-            if !published.delivered.contains(&event_id) {
-                let why = published
-                    .undelivered
-                    .iter()
-                    .map(|u| format!("{}: {}", u.code.as_deref().unwrap_or("error"), u.reason))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                report.failed.push(RedriveFailure {
-                    message_id,
-                    reason: format!("publish to {} failed, kept in the queue: {why}. Check the bus exists and try again", publisher.config().bus_name),
-                });
-                keep.push(item);
-                continue;
             }
-            match self.queue.delete(&item).await {
-                Ok(_) => report.redriven.push(Redriven {
+        }
+        let total = sendable.len();
+        let mut settled = 0;
+        let mut rest = sendable;
+        while !rest.is_empty() {
+            let later = rest.split_off(rest.len().min(REDRIVE_CHUNK));
+            settled += rest.len();
+            self.redrive_chunk(rest, publisher, &mut report, &mut keep)
+                .await;
+            progress(settled, total);
+            rest = later;
+        }
+        self.queue.release(&keep).await;
+        Ok(report)
+    }
+
+    /// Publishes one chunk of redrivable messages in one publish call (its requests in flight
+    /// together), then deletes the delivered ones, several at a time.
+    async fn redrive_chunk(
+        &self,
+        chunk: Vec<(Held, Outgoing)>,
+        publisher: &EventBridgePublisher,
+        report: &mut RedriveReport,
+        keep: &mut Vec<Held>,
+    ) {
+        let published = publisher
+            .send(chunk.iter().map(|(_, outgoing)| outgoing.clone()).collect())
+            .await;
+        // By event id, counted: two messages may carry the same event (it failed at two rules),
+        // and each delivery settles one of them.
+        let mut delivered: HashMap<&str, usize> = HashMap::new();
+        for id in &published.delivered {
+            *delivered.entry(id.as_str()).or_default() += 1;
+        }
+        let mut why: HashMap<&str, String> = HashMap::new();
+        for item in &published.undelivered {
+            why.insert(
+                item.event_id.as_str(),
+                format!(
+                    "{}: {}",
+                    item.code.as_deref().unwrap_or("error"),
+                    item.reason
+                ),
+            );
+        }
+        let mut to_delete = Vec::new();
+        for (item, outgoing) in &chunk {
+            let event_id = outgoing.event.event_id();
+            match delivered.get_mut(event_id) {
+                Some(count) if *count > 0 => {
+                    *count -= 1;
+                    to_delete.push((item, outgoing));
+                }
+                _ => {
+                    let why = why.get(event_id).map_or("not delivered", String::as_str);
+                    report.failed.push(RedriveFailure {
+                        message_id: item.letter.message_id.clone(),
+                        reason: format!(
+                            "publish to {} failed, kept in the queue: {why}. Check the bus exists and try again",
+                            publisher.config().bus_name
+                        ),
+                    });
+                    keep.push(item.clone());
+                }
+            }
+        }
+        let deletions: Vec<_> = stream::iter(to_delete)
+            .map(|(item, outgoing)| async move { (item, outgoing, self.queue.delete(item).await) })
+            .buffer_unordered(DELETES_IN_FLIGHT)
+            .collect()
+            .await;
+        for (item, outgoing, deleted) in deletions {
+            let message_id = item.letter.message_id.clone();
+            let event_id = outgoing.event.event_id().to_owned();
+            match deleted {
+                Ok(()) => report.redriven.push(Redriven {
                     message_id,
                     event_id,
-                    event_type,
+                    event_type: outgoing.event.event_type().to_string(),
                 }),
                 Err(error) => report.failed.push(RedriveFailure {
                     message_id,
@@ -241,8 +317,6 @@ impl DeadLetterQueue {
                 }),
             }
         }
-        self.queue.release(&keep).await;
-        Ok(report)
     }
 }
 
