@@ -457,9 +457,9 @@ class Stack:
             30,
             "the completed workflow",
         )
-        recorded = sorted(
-            (e for e in shown["entries"] if e["kind"] == "event"), key=lambda e: (e["time"], e["event_id"])
-        )
+        # As `workflows show --json` lists them: in causal order (the strategy's two events share
+        # one timestamp, so time alone cannot order them).
+        recorded = [e for e in shown["entries"] if e["kind"] == "event"]
         check(
             [e["event_type"] for e in recorded] == order and all(e.get("recorded_at") for e in recorded),
             "the ledger holds the workflow's events in causal order, each with its time and when it was recorded",
@@ -604,14 +604,14 @@ class Stack:
         # lapses in 2 s; the first attempt fails transiently and Lambda's async retry succeeds.
         failed = workflow_failed_detail()
         key = f"monitor#{failed['event_id']}"
-        lapse = int(time.time()) + 2
+        lapse_ms = int(time.time() * 1000) + 2000  # the claim's expiry is in epoch milliseconds
         self.ddb.put_item(
             TableName=self.table,
             Item={
                 "pk": {"S": key},
                 "status": {"S": "IN_PROGRESS"},
-                "in_progress_expires_at": {"N": str(lapse)},
-                "expires_at": {"N": str(lapse + 3600)},
+                "in_progress_expires_at": {"N": str(lapse_ms)},
+                "expires_at": {"N": str(lapse_ms // 1000 + 3600)},  # TTL: epoch seconds
             },
         )
         self.put_raw("alchemiser.execution", "WorkflowFailed", json.dumps(failed))

@@ -24,7 +24,7 @@ pub mod shadow;
 pub mod store;
 mod sweep;
 
-pub use model::{summarize, Entry, EventEntry, Summary, WorkflowState};
+pub use model::{in_causal_order, summarize, Entry, EventEntry, Summary, WorkflowState};
 pub use monitor::{Monitor, DEFAULT_WORKFLOW_DEADLINE};
 pub use shadow::{compare, Comparison, DiffSummary, ShadowRecorder, Verdict};
 pub use store::{DynamoDbLedger, LedgerError, LedgerStore, MemoryLedger};

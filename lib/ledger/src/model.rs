@@ -392,6 +392,66 @@ impl Summary {
     }
 }
 
+/// A workflow's entries in causal order: every event after the event that caused it (when the
+/// ledger has that one), ties and independent branches by time, then by key; the entries that
+/// are not events (dead letters, timeouts, shadow results) after the events, by time. Events of
+/// one step often share a timestamp (the strategy stamps WorkflowStarted and its SignalGenerated
+/// with one instant) and clocks of different functions drift, so time alone cannot order them.
+/// Duplicates (same key) are kept once.
+pub fn in_causal_order(entries: &[Entry]) -> Vec<Entry> {
+    use std::cmp::Reverse;
+    use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
+
+    let mut unique: BTreeMap<String, &Entry> = BTreeMap::new();
+    for entry in entries {
+        unique.entry(entry.key()).or_insert(entry);
+    }
+    let (events, others): (Vec<&Entry>, Vec<&Entry>) = unique
+        .into_values()
+        .partition(|e| matches!(e, Entry::Event(_)));
+    let event_of = |entry: &Entry| match entry {
+        Entry::Event(event) => Some(event.clone()),
+        _ => None,
+    };
+    let events: Vec<EventEntry> = events.into_iter().filter_map(event_of).collect();
+    let ids: HashSet<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+    // Kahn's algorithm: an event is ready once its cause (if recorded) is out; the earliest
+    // ready one goes next.
+    let mut effects: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut ready = BinaryHeap::new();
+    for (index, event) in events.iter().enumerate() {
+        let cause = event.causation_id.as_str();
+        if cause != event.event_id && ids.contains(cause) {
+            effects.entry(cause).or_default().push(index);
+        } else {
+            ready.push(Reverse((event.time.0, event.event_id.as_str(), index)));
+        }
+    }
+    let mut ordered = Vec::with_capacity(events.len() + others.len());
+    let mut placed = vec![false; events.len()];
+    while let Some(Reverse((_, id, index))) = ready.pop() {
+        placed[index] = true;
+        ordered.push(Entry::Event(events[index].clone()));
+        for &effect in effects.get(id).map(Vec::as_slice).unwrap_or_default() {
+            let event = &events[effect];
+            ready.push(Reverse((event.time.0, event.event_id.as_str(), effect)));
+        }
+    }
+    // A causation cycle (only a forged chain has one): its events go last, by time.
+    let mut cyclic: Vec<&EventEntry> = events
+        .iter()
+        .zip(&placed)
+        .filter(|(_, placed)| !**placed)
+        .map(|(event, _)| event)
+        .collect();
+    cyclic.sort_by(|a, b| (a.time, &a.event_id).cmp(&(b.time, &b.event_id)));
+    ordered.extend(cyclic.into_iter().cloned().map(Entry::Event));
+    let mut others: Vec<&Entry> = others;
+    others.sort_by_cached_key(|e| (e.time(), e.key()));
+    ordered.extend(others.into_iter().cloned());
+    ordered
+}
+
 /// The summary of a workflow's entries (in any order, with duplicates). `None` when no live
 /// event of it has been seen (only a replay of it, say).
 pub fn summarize(correlation_id: &str, entries: &[Entry]) -> Option<Summary> {

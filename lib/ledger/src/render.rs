@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::model::{Entry, EventEntry, Summary};
+use crate::model::{in_causal_order, Entry, EventEntry, Summary};
 
 fn time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -44,16 +44,14 @@ pub fn list_header() -> String {
     )
 }
 
-fn events(entries: &[Entry]) -> Vec<&EventEntry> {
-    let mut events: Vec<&EventEntry> = entries
-        .iter()
+fn events(entries: &[Entry]) -> Vec<EventEntry> {
+    in_causal_order(entries)
+        .into_iter()
         .filter_map(|e| match e {
             Entry::Event(event) => Some(event),
             _ => None,
         })
-        .collect();
-    events.sort_by(|a, b| (a.time, &a.event_id).cmp(&(b.time, &b.event_id)));
-    events
+        .collect()
 }
 
 /// The causation tree of a workflow with each event's producer, consumer, time since the start
@@ -62,7 +60,7 @@ fn events(entries: &[Entry]) -> Vec<&EventEntry> {
 pub fn tree(summary: &Summary, entries: &[Entry], stage: &str) -> String {
     let events = events(entries);
     let by_id: BTreeMap<&str, &EventEntry> =
-        events.iter().map(|e| (e.event_id.as_str(), *e)).collect();
+        events.iter().map(|e| (e.event_id.as_str(), e)).collect();
     let mut children: BTreeMap<&str, Vec<&EventEntry>> = BTreeMap::new();
     let mut roots = Vec::new();
     for event in &events {
@@ -71,7 +69,7 @@ pub fn tree(summary: &Summary, entries: &[Entry], stage: &str) -> String {
                 .entry(event.causation_id.as_str())
                 .or_default()
                 .push(event),
-            _ => roots.push(*event),
+            _ => roots.push(event),
         }
     }
     let mut out = String::new();

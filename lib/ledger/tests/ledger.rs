@@ -132,6 +132,50 @@ fn the_state_follows_the_events_and_ignores_duplicates_and_arrival_order() {
 }
 
 #[test]
+fn events_come_in_causal_order_whatever_their_timestamps_say() {
+    let events = workflow("tick-causal");
+    let mut recorded = entries(&events);
+    for (index, entry) in recorded.iter_mut().enumerate() {
+        let Entry::Event(event) = entry else {
+            unreachable!()
+        };
+        // One instant for the strategy's two events (ids that sort the wrong way round), and an
+        // execution clock running two seconds behind the portfolio's.
+        event.time = match index {
+            0 | 1 => at(0),
+            2 => at(3),
+            _ => at(index as u64 - 2),
+        };
+    }
+    let mut shuffled = recorded.clone();
+    shuffled.reverse();
+    shuffled.extend(recorded);
+    let ordered: Vec<EventType> = alchemiser_ledger::in_causal_order(&shuffled)
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Event(event) => Some(event.event_type),
+            _ => None,
+        })
+        .collect();
+    let expected = [
+        EventType::WorkflowStarted,
+        EventType::SignalGenerated,
+        EventType::RebalancePlanned,
+        EventType::TradeExecuted,
+        EventType::WorkflowCompleted,
+    ];
+    assert_eq!(ordered, expected);
+    let id = events[0].header().correlation_id.clone();
+    let summary = summarize(&id, &shuffled).unwrap();
+    let shown = tree(&summary, &shuffled, "dev");
+    let positions: Vec<usize> = expected
+        .iter()
+        .map(|t| shown.find(&t.to_string()).expect("every event in the tree"))
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{shown}");
+}
+
+#[test]
 fn a_replay_of_a_workflow_is_recorded_but_never_changes_it() {
     let events = workflow("tick-2");
     let id = events[0].header().correlation_id.clone();

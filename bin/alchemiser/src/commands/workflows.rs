@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alchemiser_ledger::render::{list_header, list_line, mermaid, tree};
-use alchemiser_ledger::{summarize, DynamoDbLedger, LedgerStore, WorkflowState};
+use alchemiser_ledger::{in_causal_order, summarize, DynamoDbLedger, LedgerStore, WorkflowState};
 use alchemiser_operations::Stage;
 use anyhow::Context;
 use chrono::Utc;
@@ -140,7 +140,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             if json {
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(&json!({"summary": summary, "entries": entries}))?
+                    serde_json::to_string_pretty(
+                        &json!({"summary": summary, "entries": in_causal_order(&entries)})
+                    )?
                 );
             } else if diagram {
                 print!("{}", mermaid(&summary, &entries));
