@@ -712,8 +712,9 @@ class Stack:
 
     def sweep_times_out(self, stalled: list[dict]) -> None:
         deadline = int(self.facts["functions"]["monitor"]["environment"]["WORKFLOW_DEADLINE_SECONDS"])
-        oldest = min(datetime.strptime(p["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC) for p in stalled)
-        wait = deadline + 2 - (datetime.now(UTC) - oldest).total_seconds()
+        # Every stalled workflow past its deadline: wait for the youngest.
+        youngest = max(datetime.strptime(p["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC) for p in stalled)
+        wait = deadline + 2 - (datetime.now(UTC) - youngest).total_seconds()
         if wait > 0:
             time.sleep(wait)
         tick = scheduler_tick("e2e-sweep")

@@ -137,6 +137,25 @@ impl DynamoDbLedger {
         LedgerError::new(action, self.table.clone(), source)
     }
 
+    /// A conditional PutItem: `Ok(true)` written, `Ok(false)` its condition did not hold.
+    async fn put_if(
+        &self,
+        action: &'static str,
+        request: aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder,
+    ) -> Result<bool, LedgerError> {
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(error) => {
+                let error = error.into_service_error();
+                if error.is_conditional_check_failed_exception() {
+                    Ok(false)
+                } else {
+                    Err(self.error(action, error))
+                }
+            }
+        }
+    }
+
     fn expires_at(&self) -> AttributeValue {
         let retention = chrono::TimeDelta::from_std(self.retention).unwrap_or_default();
         n((Utc::now() + retention).timestamp())
@@ -236,7 +255,7 @@ impl LedgerStore for DynamoDbLedger {
             text = serde_json::to_string(&entry.slimmed(text.len()))
                 .map_err(|e| self.error("encoding an entry", e))?;
         }
-        let written = self
+        let request = self
             .client
             .put_item()
             .table_name(&self.table)
@@ -244,20 +263,8 @@ impl LedgerStore for DynamoDbLedger {
             .item("sk", s(entry.key()))
             .item("entry", s(text))
             .item("expires_at", self.expires_at())
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match written {
-            Ok(_) => Ok(true),
-            Err(error) => {
-                let error = error.into_service_error();
-                if error.is_conditional_check_failed_exception() {
-                    Ok(false)
-                } else {
-                    Err(self.error("PutItem (entry)", error))
-                }
-            }
-        }
+            .condition_expression("attribute_not_exists(pk)");
+        self.put_if("PutItem (entry)", request).await
     }
 
     async fn entries(&self, correlation_id: &str) -> Result<Vec<Entry>, LedgerError> {
@@ -300,23 +307,12 @@ impl LedgerStore for DynamoDbLedger {
                 .item("gsi2pk", s(OPEN_PARTITION))
                 .item("gsi2sk", s(rfc3339(summary.started_at)));
         }
-        let written = request
+        // A summary of fewer entries than the stored one is older news: not written.
+        let request = request
             .item("expires_at", self.expires_at())
             .condition_expression("attribute_not_exists(pk) OR entries < :entries")
-            .expression_attribute_values(":entries", n(summary.entries))
-            .send()
-            .await;
-        match written {
-            Ok(_) => Ok(()),
-            Err(error) => {
-                let error = error.into_service_error();
-                if error.is_conditional_check_failed_exception() {
-                    Ok(())
-                } else {
-                    Err(self.error("PutItem (summary)", error))
-                }
-            }
-        }
+            .expression_attribute_values(":entries", n(summary.entries));
+        self.put_if("PutItem (summary)", request).await.map(|_| ())
     }
 
     async fn summary(&self, correlation_id: &str) -> Result<Option<Summary>, LedgerError> {
