@@ -1,7 +1,9 @@
 """Turns the measurements scripts/bench collected in WORK_DIR into the table (stdout) and one JSON
 document (OUT_FILE): each figure next to its target and PASS / MISS ("info" rows have no target).
 
-Usage: report.py WORK_DIR OUT_FILE REPO_ROOT
+Usage: report.py WORK_DIR OUT_FILE REPO_ROOT [--only SECTION,...]
+  --only: just these sections (publisher, latency, coldstart, workflow, test); scripts/bench-latency
+  run alone reports `latency`.
 """
 
 import datetime
@@ -30,9 +32,93 @@ def rate(doc, mode):
     return None
 
 
+SECTIONS = ("publisher", "latency", "coldstart", "workflow", "test")
+
+
+def latency_rows(work, row):
+    """Publishing at a cloud-like round trip (scripts/bench-latency, the fake EventBridge)."""
+    config = load(work, "latency-config.json") or {}
+    rtt_ms, in_flight = config.get("rtt_ms"), config.get("in_flight")
+    rust_b, rust_s = load(work, "latency-rust-batched.json"), load(work, "latency-rust-sequential.json")
+    rb, rs = rate(rust_b, "batched"), rate(rust_s, "sequential")
+    bb = rate(load(work, "latency-boto3-batched.json"), "batched")
+    bs = rate(load(work, "latency-boto3-single.json"), "single")
+    ceiling = in_flight * 10 * 1000 / rtt_ms if rtt_ms and in_flight else None
+    sequential_ceiling = 10 * 1000 / rtt_ms if rtt_ms else None
+
+    def of_ceiling(value, limit):
+        return f"{value / limit:.0%} of the ceiling {limit:,.0f} events/s" if value and limit else ""
+
+    g = (
+        f"publisher, {config.get('events', '?')} events to a fake EventBridge answering after "
+        f"{rtt_ms or '?'} ms (bench/fake_eventbridge.py; AWS: 20-40 ms)"
+    )
+    fake = load(work, "latency-fake-rust-batched.json") or {}
+    note = of_ceiling(rb, ceiling)
+    if fake:
+        note += f"; the fake saw at most {fake.get('max_in_flight')} PutEvents at once"
+    row(g, f"Rust publisher, 10 per PutEvents, {in_flight or '?'} in flight", rb, "events/s", note=note)
+    row(g, "Rust publisher, 10 per PutEvents, sequential", rs, "events/s", note=of_ceiling(rs, sequential_ceiling))
+    row(g, "boto3, batched by 10 (sequential)", bb, "events/s", note=of_ceiling(bb, sequential_ceiling))
+    row(
+        g,
+        "boto3, one entry per PutEvents (Python system)",
+        bs,
+        "events/s",
+        note=of_ceiling(bs, sequential_ceiling and sequential_ceiling / 10),
+    )
+    row(
+        g,
+        f"ceiling: {in_flight or '?'} in flight x 10 entries / RTT",
+        ceiling and round(ceiling),
+        "events/s",
+        note=f"sequential: 10 entries / RTT = {sequential_ceiling:,.0f} events/s" if sequential_ceiling else "",
+    )
+    ratio = rb / bb if rb and bb else None
+    row(
+        g,
+        "Rust concurrent / boto3 batched",
+        ratio and round(ratio, 1),
+        "x",
+        ">= 5x",
+        ratio is not None and ratio >= 5,
+    )
+
+    g = f"operator commands ({config.get('cli', 'alchemiser')}) against the fake, {rtt_ms or '?'} ms per request"
+
+    def count(key):
+        return f"{config[key]:,}" if isinstance(config.get(key), int) else "?"
+
+    for name, what, unit in (
+        ("redrive", f"dlq redrive --all, {count('redrive_messages')} dead letters (SQS in LocalStack)", "messages/s"),
+        ("drain", f"outbox drain, {count('drain_events')} parked events (file outbox)", "events/s"),
+    ):
+        doc = load(work, f"latency-{name}.json")
+        if doc is None:
+            row(g, what, None, unit, "all arrive, once", False)
+            continue
+        printed = " ".join((doc.get("printed") or "nothing").split()[:3])  # the counts, not the paths
+        checks = f"printed {printed}, {doc.get('distinct_ids')} distinct ids at the fake"
+        if "queue_left" in doc:
+            checks += f", {doc['queue_left']} left in the queue"
+        note = (
+            f"{doc['seconds']:.1f} s; {checks}; {doc.get('put_requests')} PutEvents, "
+            f"at most {doc.get('max_in_flight')} at once"
+        )
+        if doc.get("put_window_s") is not None:
+            note += f", first to last in {doc['put_window_s']:.1f} s"
+        row(g, what, doc.get("per_s"), unit, "all arrive, once", bool(doc.get("ok")), note)
+
+
 def main():
     work, out_file, repo = sys.argv[1:4]
+    only = set(SECTIONS)
+    if len(sys.argv) > 4:
+        if len(sys.argv) != 6 or sys.argv[4] != "--only" or not set(sys.argv[5].split(",")) <= only:
+            sys.exit(f"usage: report.py WORK_DIR OUT_FILE REPO_ROOT [--only {','.join(SECTIONS)}]")
+        only = set(sys.argv[5].split(","))
     rows = []
+    section = [SECTIONS[0]]  # of the rows added now
 
     def row(group, metric, value, unit, target=None, ok=None, note=""):
         verdict = "info" if ok is None else ("PASS" if ok else "MISS")
@@ -44,6 +130,7 @@ def main():
             shown = f"{value:,}" if isinstance(value, int) else str(value)
         rows.append(
             {
+                "section": section[0],
                 "group": group,
                 "metric": metric,
                 "value": value,
@@ -79,7 +166,12 @@ def main():
         note += f"; {count['messages']} messages reached the SQS queue"
     row(g, "Rust batched, bus with a rule -> SQS", rr, "events/s", note=note)
 
+    # 1b. At a cloud-like round trip (scripts/bench-latency).
+    section[0] = "latency"
+    latency_rows(work, row)
+
     # 2. Cold start proxy, 3. zip size and peak RSS.
+    section[0] = "coldstart"
     python = load(work, "coldstart-python.json") or {}
     p_ms = python.get("median_ms")
     g = "cold start: process start -> first response POST (local Runtime API), median"
@@ -154,6 +246,7 @@ def main():
         )
 
     # 4. In-memory workflows per second on one core.
+    section[0] = "workflow"
     wf = load(work, "workflow.json") or {}
     g = "in-memory workflows (criterion, taskset -c 0)"
     median = wf.get("criterion_median_per_s")
@@ -168,6 +261,7 @@ def main():
     row(g, "workflows/s, the bench's plain 1-second figure", wf.get("plain_per_s"), "/s")
 
     # 5. Clean scripts/test wall time (recorded by scripts/test itself).
+    section[0] = "test"
     test = load(os.path.join(repo, "bench-results"), "test-wall-time.json")
     g = "scripts/test"
     if test:
@@ -194,6 +288,7 @@ def main():
         )
         rows[-1]["verdict"] = "n/a"
 
+    rows = [r for r in rows if r["section"] in only]
     document = {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": load(work, "machine.json"),
