@@ -259,6 +259,17 @@ def main():
         median is not None and median >= 20000,
     )
     row(g, "workflows/s, the bench's plain 1-second figure", wf.get("plain_per_s"), "/s")
+    sim = load(work, "simulation.json") or {}
+    seconds = sim.get("seconds")
+    row(
+        "simulation (alchemiser simulate, taskset -c 0)",
+        "10,000 workflows under cloud faults, invariants checked",
+        seconds,
+        "s",
+        "<= 60 s, 0 violations",
+        None if seconds is None else (seconds <= 60 and sim.get("ok") is True),
+        f"seed {sim.get('seed', '?')}" + ("" if sim.get("ok", True) else ": a violation, see simulation.log"),
+    )
 
     # 5. Clean scripts/test wall time (recorded by scripts/test itself).
     section[0] = "test"

@@ -149,9 +149,11 @@ async fn ten_thousand_events_through_faults_lose_nothing() {
         "the outbox holds exactly the undelivered events"
     );
     assert!(record.max_entries <= 10);
+    // Concurrent; the bound itself is checked without faults (tests/publisher.rs): here a
+    // timed-out attempt's request may still run at the server while its resend is in flight.
     assert!(
-        (2..=IN_FLIGHT).contains(&record.max_in_flight),
-        "requests in flight at once: {} (bounded by {IN_FLIGHT}, and concurrent)",
+        record.max_in_flight >= 2,
+        "requests in flight at once: {}",
         record.max_in_flight
     );
     assert!(

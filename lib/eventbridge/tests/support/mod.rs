@@ -102,7 +102,9 @@ pub struct Record {
     pub outages: u64,
     /// Events answered MalformedDetail.
     pub rejected_permanently: HashMap<String, u32>,
-    /// Most PutEvents requests being answered at once.
+    /// Most PutEvents requests being answered at once. A request whose client gave up (its
+    /// attempt timed out) may still be counted until the server notices, so only a run without
+    /// timeouts bounds this by the client's `max_in_flight`.
     pub max_in_flight: usize,
     /// Events sent again after a MalformedDetail answer (must stay empty).
     pub resent_after_permanent: Vec<String>,
@@ -273,21 +275,39 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
             }
         }
         "AWSEvents.PutEvents" => {
-            let in_flight = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            let in_flight = InFlight::enter(&shared.in_flight);
             {
                 let mut record = shared.record.lock().unwrap();
-                record.max_in_flight = record.max_in_flight.max(in_flight);
+                record.max_in_flight = record.max_in_flight.max(in_flight.count);
             }
             tokio::time::sleep(faults.delay).await;
-            let response = put_events(shared, &faults, &input);
-            shared.in_flight.fetch_sub(1, Ordering::SeqCst);
-            response
+            put_events(shared, &faults, &input)
         }
         other => error(
             400,
             "UnknownOperationException",
             &format!("unknown target {other:?}"),
         ),
+    }
+}
+
+/// One PutEvents being answered; leaves the count when dropped, also when hyper drops the
+/// request because its client gave up on it (a timed-out attempt).
+struct InFlight<'a> {
+    counter: &'a AtomicUsize,
+    count: usize,
+}
+
+impl<'a> InFlight<'a> {
+    fn enter(counter: &'a AtomicUsize) -> Self {
+        let count = counter.fetch_add(1, Ordering::SeqCst) + 1;
+        Self { counter, count }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
