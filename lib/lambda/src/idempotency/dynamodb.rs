@@ -109,6 +109,45 @@ impl DynamoDbStore {
     }
 }
 
+/// What a conditional PutItem that asks for `ALL_OLD` came back with.
+enum Put {
+    /// Written: the condition held.
+    Written,
+    /// Refused: the item that holds the key (`None` when it vanished in between, by TTL).
+    Refused(Option<Item>),
+}
+
+impl DynamoDbStore {
+    /// Sends a conditional PutItem; when its condition fails, the item holding the key comes
+    /// back with the refusal (`ReturnValuesOnConditionCheckFailure = ALL_OLD`), or, from a store
+    /// that does not return it (older emulators), from one more read.
+    async fn put_unless_held(
+        &self,
+        action: &'static str,
+        key: &str,
+        request: aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder,
+    ) -> Result<Put, StoreError> {
+        let error = match request
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await
+        {
+            Ok(_) => return Ok(Put::Written),
+            Err(error) => error.into_service_error(),
+        };
+        let aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(
+            failed,
+        ) = &error
+        else {
+            return Err(self.unavailable(action, error));
+        };
+        match failed.item() {
+            Some(item) => Ok(Put::Refused(Some(item.clone()))),
+            None => Ok(Put::Refused(self.read(key).await?)),
+        }
+    }
+}
+
 fn number(value: Option<&AttributeValue>) -> Option<i64> {
     value?.as_n().ok()?.parse().ok()
 }
@@ -142,27 +181,13 @@ impl IdempotencyStore for DynamoDbStore {
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":in_progress", AttributeValue::S(IN_PROGRESS.into()))
             .expression_attribute_values(":now_s", n(now.timestamp()))
-            .expression_attribute_values(":now_ms", n(now.timestamp_millis()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        let error = match attempt {
-            Ok(_) => return Ok(Claim::Acquired),
-            Err(error) => error.into_service_error(),
-        };
-        if !error.is_conditional_check_failed_exception() {
-            return Err(self.unavailable("PutItem (claim)", error));
-        }
-        let returned = match &error {
-            aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(
-                failed,
-            ) => failed.item().cloned(),
-            _ => None,
-        };
-        // A store that does not return the old item (older emulators) costs one more read.
-        let item = match returned {
-            Some(item) => Some(item),
-            None => self.read(request.key).await?,
+            .expression_attribute_values(":now_ms", n(now.timestamp_millis()));
+        let item = match self
+            .put_unless_held("PutItem (claim)", request.key, attempt)
+            .await?
+        {
+            Put::Written => return Ok(Claim::Acquired),
+            Put::Refused(item) => item,
         };
         match item {
             Some(item) => self.claim_from(request.key, &item, request),
@@ -235,26 +260,13 @@ impl IdempotencyStore for DynamoDbStore {
                 "attribute_not_exists(pk) OR lease_expires_at < :now_ms OR holder = :holder",
             )
             .expression_attribute_values(":now_ms", n(request.now.timestamp_millis()))
-            .expression_attribute_values(":holder", AttributeValue::S(request.holder.to_owned()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        let error = match attempt {
-            Ok(_) => return Ok(Lease::Acquired),
-            Err(error) => error.into_service_error(),
-        };
-        if !error.is_conditional_check_failed_exception() {
-            return Err(self.unavailable("PutItem (lease)", error));
-        }
-        let returned = match &error {
-            aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(
-                failed,
-            ) => failed.item().cloned(),
-            _ => None,
-        };
-        let item = match returned {
-            Some(item) => Some(item),
-            None => self.read(&key).await?,
+            .expression_attribute_values(":holder", AttributeValue::S(request.holder.to_owned()));
+        let item = match self
+            .put_unless_held("PutItem (lease)", &key, attempt)
+            .await?
+        {
+            Put::Written => return Ok(Lease::Acquired),
+            Put::Refused(item) => item,
         };
         let holder = item
             .as_ref()

@@ -67,7 +67,8 @@ impl DynamoDbLedger {
         }
     }
 
-    /// Creates the ledger table as the stack defines it (pk/sk, the `by_start` index), for tests
+    /// Creates the ledger table as the stack defines it (pk/sk, the `by_start` and sparse
+    /// `open_by_start` indexes), for tests
     /// and local runs; deployed stages get it from the CDK app.
     pub async fn create_table(&self) -> Result<(), LedgerError> {
         use aws_sdk_dynamodb::types::{
@@ -87,28 +88,21 @@ impl DynamoDbLedger {
                 .build()
         };
         let build = |e: aws_sdk_dynamodb::error::BuildError| self.error("describing the table", e);
-        let index = GlobalSecondaryIndex::builder()
-            .index_name(BY_START_INDEX)
-            .key_schema(key("gsi1pk", KeyType::Hash).map_err(build)?)
-            .key_schema(key("gsi1sk", KeyType::Range).map_err(build)?)
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::All)
-                    .build(),
-            )
-            .build()
-            .map_err(build)?;
-        let open = GlobalSecondaryIndex::builder()
-            .index_name(OPEN_BY_START_INDEX)
-            .key_schema(key("gsi2pk", KeyType::Hash).map_err(build)?)
-            .key_schema(key("gsi2sk", KeyType::Range).map_err(build)?)
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::All)
-                    .build(),
-            )
-            .build()
-            .map_err(build)?;
+        let index = |name: &str, partition: &str, sort: &str| {
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key(partition, KeyType::Hash).map_err(build)?)
+                .key_schema(key(sort, KeyType::Range).map_err(build)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .map_err(build)
+        };
+        let by_start = index(BY_START_INDEX, "gsi1pk", "gsi1sk")?;
+        let open = index(OPEN_BY_START_INDEX, "gsi2pk", "gsi2sk")?;
         self.client
             .create_table()
             .table_name(&self.table)
@@ -121,7 +115,7 @@ impl DynamoDbLedger {
             .attribute_definitions(attribute("gsi2sk").map_err(build)?)
             .key_schema(key("pk", KeyType::Hash).map_err(build)?)
             .key_schema(key("sk", KeyType::Range).map_err(build)?)
-            .global_secondary_indexes(index)
+            .global_secondary_indexes(by_start)
             .global_secondary_indexes(open)
             .send()
             .await
