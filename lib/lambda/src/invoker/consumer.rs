@@ -141,12 +141,12 @@ fn hashed_content(event: &Event) -> Value {
 
 #[async_trait::async_trait]
 impl Invoke for Invoker {
-    /// Handles one payload: an EventBridge envelope (detail as object or string) or a bare
-    /// event detail (what an input transformer delivers).
     fn metrics(&self) -> &alchemiser_metrics::Metrics {
         &self.pipeline.adapters.metrics
     }
 
+    /// Handles one payload: an EventBridge envelope (detail as object or string) or a bare
+    /// event detail (what an input transformer delivers).
     async fn invoke(
         &self,
         payload: Value,
