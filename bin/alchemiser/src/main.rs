@@ -53,7 +53,9 @@ fn main() -> ExitCode {
     init_logging(match (cli.verbose, quiet) {
         (true, _) => "info",
         (false, true) => "off",
-        (false, false) => "warn",
+        // The SDK warns about every credential and region provider it tries (instance metadata
+        // on a laptop, ...); the set-up check says in one line what is missing, `-v` shows them.
+        (false, false) => "warn,aws_config=error",
     });
     let result = match cli.command {
         Command::Run(args) => block_on(commands::run::run(args)),

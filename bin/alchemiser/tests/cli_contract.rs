@@ -1,4 +1,5 @@
-//! `validate`, `routes` and `schemas` as a user runs them.
+//! `validate`, `routes` and `schemas` as a user runs them, and an operator command on a machine
+//! with no AWS set-up.
 
 use assert_cmd::Command;
 use predicates::prelude::*;
@@ -138,4 +139,25 @@ fn schemas_writes_one_file_per_event_type() {
     )
     .unwrap();
     assert_eq!(schema["properties"]["event_type"]["const"], "TradeExecuted");
+}
+
+/// No region, no credentials, no AWS config files: the operator gets the one line that says
+/// what to set, not the SDK's warnings about each provider it tried (instance metadata, ...).
+#[test]
+fn an_operator_command_without_aws_setup_says_what_to_set_in_one_line() {
+    let home = tempfile::tempdir().unwrap();
+    let output = alchemiser()
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .args(["dlq", "list", "--stage", "dev"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(
+        lines.len() <= 2 && lines[0].starts_with("error: no AWS region"),
+        "{stderr}"
+    );
 }

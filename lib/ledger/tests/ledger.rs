@@ -172,7 +172,11 @@ fn events_come_in_causal_order_whatever_their_timestamps_say() {
     let diagram = mermaid(&summary, &shuffled);
     let positions: Vec<usize> = expected
         .iter()
-        .map(|t| diagram.find(&t.to_string()).expect("every event in the diagram"))
+        .map(|t| {
+            diagram
+                .find(&t.to_string())
+                .expect("every event in the diagram")
+        })
         .collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{diagram}");
 }
