@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use alchemiser_aws::ClientSettings;
-use alchemiser_bus::{EventBus, PublishReport};
+use alchemiser_bus::{EventBus, PublishReport, Undelivered};
 use alchemiser_events::Event;
 use async_trait::async_trait;
 use aws_config::{BehaviorVersion, ConfigLoader};
@@ -184,25 +184,46 @@ impl EventBridgePublisher {
     /// [`publish`](Self::publish). An event whose `source_module` or kept `Source` is not a
     /// producer of its type is not sent: it is reported and parked with code `UnknownProducer`.
     pub async fn send(&self, outgoing: Vec<Outgoing>) -> PublishReport {
-        let outcomes = self.deliver_outgoing(outgoing.iter()).await;
+        let ids: Vec<String> = outgoing
+            .iter()
+            .map(|item| item.event.event_id().to_owned())
+            .collect();
         let mut report = PublishReport::default();
-        let mut failed = Vec::new();
-        for (item, outcome) in outgoing.iter().zip(outcomes) {
+        for (id, outcome) in ids.into_iter().zip(self.send_each(outgoing).await) {
             match outcome {
-                EntryOutcome::Delivered => report.delivered.push(item.event.event_id().to_owned()),
-                EntryOutcome::Failed { failure, sends } => failed.push(OutboxRecord::new(
+                None => report.delivered.push(id),
+                Some(undelivered) => report.undelivered.push(undelivered),
+            }
+        }
+        report
+    }
+
+    /// [`send`](Self::send), saying what became of each event, in order: `None` delivered,
+    /// `Some` not delivered (and parked, or why not). For callers that settle something per
+    /// event, such as a dead letter per redriven event, where two items may carry one event id.
+    pub async fn send_each(&self, outgoing: Vec<Outgoing>) -> Vec<Option<Undelivered>> {
+        let outcomes = self.deliver_outgoing(outgoing.iter()).await;
+        let mut failed = Vec::new();
+        let mut failed_at = Vec::new();
+        for (index, (item, outcome)) in outgoing.iter().zip(outcomes).enumerate() {
+            if let EntryOutcome::Failed { failure, sends } = outcome {
+                failed_at.push(index);
+                failed.push(OutboxRecord::new(
                     item,
                     &self.config.bus_name,
                     Some(failure.code),
                     failure.reason,
                     sends,
-                )),
+                ));
             }
         }
+        let mut each: Vec<Option<Undelivered>> = vec![None; outgoing.len()];
         if !failed.is_empty() {
-            report.undelivered = self.park(failed).await;
+            for (index, undelivered) in failed_at.into_iter().zip(self.park(failed).await) {
+                each[index] = Some(undelivered);
+            }
         }
-        report
+        each
     }
 
     /// Maps and delivers outgoing events; one outcome per item, in order. Items whose producer

@@ -2,7 +2,7 @@
 //! redrive chosen records to the stage's bus, deleting a message only once its event was
 //! delivered. Reading the queue is `alchemiser-deadletters`'.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
 use alchemiser_bus::error_chain;
@@ -253,41 +253,21 @@ impl DeadLetterQueue {
         report: &mut RedriveReport,
         keep: &mut Vec<Held>,
     ) {
-        let published = publisher
-            .send(chunk.iter().map(|(_, outgoing)| outgoing.clone()).collect())
+        let outcomes = publisher
+            .send_each(chunk.iter().map(|(_, outgoing)| outgoing.clone()).collect())
             .await;
-        // By event id, counted: two messages may carry the same event (it failed at two rules),
-        // and each delivery settles one of them.
-        let mut delivered: HashMap<&str, usize> = HashMap::new();
-        for id in &published.delivered {
-            *delivered.entry(id.as_str()).or_default() += 1;
-        }
-        let mut why: HashMap<&str, String> = HashMap::new();
-        for item in &published.undelivered {
-            why.insert(
-                item.event_id.as_str(),
-                format!(
-                    "{}: {}",
-                    item.code.as_deref().unwrap_or("error"),
-                    item.reason
-                ),
-            );
-        }
         let mut to_delete = Vec::new();
-        for (item, outgoing) in &chunk {
-            let event_id = outgoing.event.event_id();
-            match delivered.get_mut(event_id) {
-                Some(count) if *count > 0 => {
-                    *count -= 1;
-                    to_delete.push((item, outgoing));
-                }
-                _ => {
-                    let why = why.get(event_id).map_or("not delivered", String::as_str);
+        for ((item, outgoing), outcome) in chunk.iter().zip(outcomes) {
+            match outcome {
+                None => to_delete.push((item, outgoing)),
+                Some(undelivered) => {
                     report.failed.push(RedriveFailure {
                         message_id: item.letter.message_id.clone(),
                         reason: format!(
-                            "publish to {} failed, kept in the queue: {why}. Check the bus exists and try again",
-                            publisher.config().bus_name
+                            "publish to {} failed, kept in the queue: {}: {}. Check the bus exists and try again",
+                            publisher.config().bus_name,
+                            undelivered.code.as_deref().unwrap_or("error"),
+                            undelivered.reason
                         ),
                     });
                     keep.push(item.clone());
