@@ -19,6 +19,21 @@ async fn broker(server: &MockServer) -> AlpacaBroker {
     AlpacaBroker::new(config).unwrap()
 }
 
+/// An order as Alpaca's API returns it (`docs/notes/alpaca-broker-facts.md` §2).
+fn order_body(
+    id: &str,
+    status: &str,
+    filled_qty: &str,
+    filled_avg_price: Option<&str>,
+) -> serde_json::Value {
+    json!({
+        "id": id, "client_order_id": "plan-1-SPY-buy", "symbol": "SPY", "side": "buy",
+        "qty": "1.5", "type": "market", "time_in_force": "day", "status": status,
+        "filled_qty": filled_qty, "filled_avg_price": filled_avg_price,
+        "submitted_at": "2026-12-01T14:35:00.123456Z", "replaced_by": null
+    })
+}
+
 fn order(symbol: &str) -> OrderRequest {
     OrderRequest {
         symbol: Symbol::parse(symbol).unwrap(),
@@ -80,9 +95,12 @@ async fn places_a_fractional_market_order_with_its_idempotency_key() {
             "symbol": "SPY", "qty": "1.5", "side": "buy", "type": "market",
             "time_in_force": "day", "client_order_id": "plan-1-SPY-buy"
         })))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "id": "order-1", "status": "filled", "filled_qty": "1.5", "filled_avg_price": "100.10"
-        })))
+        .respond_with(ResponseTemplate::new(200).set_body_json(order_body(
+            "order-1",
+            "filled",
+            "1.5",
+            Some("100.10"),
+        )))
         .expect(1)
         .mount(&server)
         .await;
@@ -112,8 +130,7 @@ async fn a_duplicate_client_order_id_returns_the_first_order() {
         .and(path("/v2/orders:by_client_order_id"))
         .and(query_param("client_order_id", "plan-1-SPY-buy"))
         .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"id": "order-1", "status": "accepted", "filled_qty": "0"})),
+            ResponseTemplate::new(200).set_body_json(order_body("order-1", "accepted", "0", None)),
         )
         .expect(1)
         .mount(&server)
@@ -185,19 +202,159 @@ async fn server_errors_throttling_and_timeouts_are_transient() {
     let broker = broker(&server).await;
     let error = broker.account().await.unwrap_err();
     assert!(
-        error.is_retryable() && error.to_string().contains("503"),
+        matches!(error, BrokerError::Transient(_)) && error.to_string().contains("503"),
         "{error}"
     );
     let error = broker.holdings().await.unwrap_err();
     assert!(
-        error.is_retryable() && error.to_string().contains("rate limit"),
+        matches!(error, BrokerError::RateLimited(_)) && error.to_string().contains("rate limit"),
         "{error}"
     );
     let error = broker
         .latest_price(&Symbol::parse("SPY").unwrap())
         .await
         .unwrap_err();
-    assert!(error.is_retryable(), "{error}");
+    // A request that went out and timed out may have been taken: the answer is lost.
+    assert!(matches!(error, BrokerError::AnswerLost(_)), "{error}");
+}
+
+#[tokio::test]
+async fn a_500_to_an_order_is_a_lost_answer_and_the_order_is_looked_up() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v2/orders"))
+        .respond_with(ResponseTemplate::new(500).set_body_string("internal error"))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/orders:by_client_order_id"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(order_body("order-9", "new", "0", None)),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let outcome = broker(&server)
+        .await
+        .place_market_order(&order("SPY"))
+        .await
+        .unwrap();
+    assert_eq!(outcome.order_id, "order-9", "the order the broker took");
+}
+
+#[tokio::test]
+async fn cancel_asks_the_broker_and_an_order_no_longer_cancelable_is_no_error() {
+    let server = MockServer::start().await;
+    Mock::given(method("DELETE"))
+        .and(path("/v2/orders/order-1"))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/v2/orders/order-2"))
+        .respond_with(
+            ResponseTemplate::new(422)
+                .set_body_json(json!({"code": 42210000, "message": "order is not cancelable"})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/v2/orders/order-3"))
+        .respond_with(
+            ResponseTemplate::new(404).set_body_json(json!({"message": "order not found"})),
+        )
+        .mount(&server)
+        .await;
+    let broker = broker(&server).await;
+    broker.cancel_order("order-1").await.unwrap();
+    broker.cancel_order("order-2").await.unwrap();
+    let error = broker.cancel_order("order-3").await.unwrap_err();
+    assert!(matches!(error, BrokerError::Permanent(_)), "{error}");
+}
+
+#[tokio::test]
+async fn the_clock_and_the_calendar_in_new_york_time_read_as_utc() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v2/clock"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "timestamp": "2026-11-27T12:59:30.123456-05:00", "is_open": true,
+            "next_open": "2026-11-30T09:30:00-05:00", "next_close": "2026-11-27T13:00:00-05:00"
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/calendar"))
+        .and(query_param("start", "2026-11-25"))
+        .and(query_param("end", "2026-11-30"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"date": "2026-11-25", "open": "09:30", "close": "16:00", "session_open": "0400", "session_close": "2000", "settlement_date": "2026-11-27"},
+            {"date": "2026-11-27", "open": "09:30", "close": "13:00", "session_open": "0400", "session_close": "1700", "settlement_date": "2026-12-01"},
+            {"date": "2026-11-30", "open": "09:30", "close": "16:00", "session_open": "0400", "session_close": "2000", "settlement_date": "2026-12-02"}
+        ])))
+        .mount(&server)
+        .await;
+    let broker = broker(&server).await;
+    let clock = broker.market_clock().await.unwrap();
+    assert!(clock.is_open);
+    assert_eq!(clock.next_close.to_rfc3339(), "2026-11-27T18:00:00+00:00");
+    let day = |text: &str| text.parse::<chrono::NaiveDate>().unwrap();
+    let days = broker
+        .trading_days(day("2026-11-25"), day("2026-11-30"))
+        .await
+        .unwrap();
+    assert_eq!(days.len(), 3, "Thanksgiving is not a trading day");
+    assert_eq!(days[1].close.to_rfc3339(), "2026-11-27T18:00:00+00:00");
+    assert!(days[1].closes_early() && !days[0].closes_early());
+    assert_eq!(days[2].open.to_rfc3339(), "2026-11-30T14:30:00+00:00");
+}
+
+#[tokio::test]
+async fn open_orders_and_the_days_orders_are_listed_page_after_page() {
+    let server = MockServer::start().await;
+    let page = |from: usize, count: usize| -> Vec<serde_json::Value> {
+        (from..from + count)
+            .map(|n| {
+                let mut body = order_body(&format!("o-{n}"), "filled", "1.5", Some("100"));
+                body["client_order_id"] = json!(format!("c-{n}"));
+                body["submitted_at"] = json!(format!("2026-12-01T15:{:02}:{:02}Z", n / 60, n % 60));
+                body
+            })
+            .collect()
+    };
+    // A first full page of 500, then the rest after the last one seen.
+    Mock::given(method("GET"))
+        .and(path("/v2/orders"))
+        .and(query_param("status", "all"))
+        .and(query_param("after", "2026-12-01T14:29:59+00:00"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(0, 500)))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/orders"))
+        .and(query_param("status", "all"))
+        .and(query_param("after", "2026-12-01T15:08:18+00:00"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(499, 3)))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/orders"))
+        .and(query_param("status", "open"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!([order_body("o-x", "new", "0", None)])),
+        )
+        .mount(&server)
+        .await;
+    let broker = broker(&server).await;
+    let since = chrono::DateTime::parse_from_rfc3339("2026-12-01T14:30:00Z")
+        .unwrap()
+        .to_utc();
+    let orders = broker.orders_since(since).await.unwrap();
+    assert_eq!(orders.len(), 502, "each order once, across the pages");
+    let open = broker.open_orders().await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].status, OrderStatus::Pending);
 }
 
 #[tokio::test]
@@ -227,7 +384,9 @@ fn keys_come_from_the_environment_and_are_never_printed() {
 }
 
 #[tokio::test]
-async fn every_alpaca_status_maps_and_only_working_or_filled_orders_count() {
+async fn every_alpaca_status_maps_and_only_final_ones_end_the_order() {
+    // Alpaca's eighteen statuses (docs/notes/alpaca-broker-facts.md §1): final are filled,
+    // canceled, expired, rejected and replaced; every other one may still fill.
     let cases = [
         ("filled", OrderStatus::Filled),
         ("partially_filled", OrderStatus::PartiallyFilled),
@@ -240,38 +399,61 @@ async fn every_alpaca_status_maps_and_only_working_or_filled_orders_count() {
         ("stopped", OrderStatus::Pending),
         ("pending_cancel", OrderStatus::Pending),
         ("pending_replace", OrderStatus::Pending),
-        ("replaced", OrderStatus::Pending),
+        ("pending_review", OrderStatus::Pending),
+        ("done_for_day", OrderStatus::Pending),
+        ("suspended", OrderStatus::Pending),
+        ("replaced", OrderStatus::Replaced),
         ("canceled", OrderStatus::Canceled),
         ("expired", OrderStatus::Expired),
-        ("done_for_day", OrderStatus::Expired),
         ("rejected", OrderStatus::Rejected),
-        ("suspended", OrderStatus::Rejected),
     ];
     for (alpaca, expected) in cases {
         let server = MockServer::start().await;
         Mock::given(method("GET"))
             .and(path("/v2/orders:by_client_order_id"))
             .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_json(json!({"id": "o-1", "status": alpaca, "filled_qty": "0"})),
+                ResponseTemplate::new(200).set_body_json(order_body("o-1", alpaca, "0", None)),
             )
             .mount(&server)
             .await;
         let found = broker(&server).await.order("any").await.unwrap().unwrap();
         assert_eq!(found.status, expected, "{alpaca}");
-        let counts = matches!(
+        assert_eq!(found.broker_status, alpaca);
+        let is_final = matches!(
             expected,
-            OrderStatus::Filled | OrderStatus::PartiallyFilled | OrderStatus::Pending
+            OrderStatus::Filled
+                | OrderStatus::Canceled
+                | OrderStatus::Expired
+                | OrderStatus::Rejected
+                | OrderStatus::Replaced
         );
-        assert_eq!(found.status.is_working_or_filled(), counts, "{alpaca}");
+        assert_eq!(found.status.is_final(), is_final, "{alpaca}");
     }
+    // Something filled of an order still working: partly filled, whatever Alpaca calls it.
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v2/orders:by_client_order_id"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(order_body(
+            "o-1",
+            "done_for_day",
+            "0.5",
+            Some("100"),
+        )))
+        .mount(&server)
+        .await;
+    let found = broker(&server).await.order("any").await.unwrap().unwrap();
+    assert_eq!(found.status, OrderStatus::PartiallyFilled);
+    assert_eq!(found.filled_qty, dec!(0.5));
     // A status this adapter does not know is never taken for a success.
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/v2/orders:by_client_order_id"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"id": "o-1", "status": "teleported"})),
-        )
+        .respond_with(ResponseTemplate::new(200).set_body_json(order_body(
+            "o-1",
+            "teleported",
+            "0",
+            None,
+        )))
         .mount(&server)
         .await;
     let error = broker(&server).await.order("any").await.unwrap_err();
@@ -296,8 +478,7 @@ async fn a_duplicate_whose_first_order_was_canceled_is_reported_canceled_not_pla
     Mock::given(method("GET"))
         .and(path("/v2/orders:by_client_order_id"))
         .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"id": "order-1", "status": "canceled", "filled_qty": "0"})),
+            ResponseTemplate::new(200).set_body_json(order_body("order-1", "canceled", "0", None)),
         )
         .mount(&server)
         .await;
@@ -307,7 +488,7 @@ async fn a_duplicate_whose_first_order_was_canceled_is_reported_canceled_not_pla
         .await
         .unwrap();
     assert_eq!(outcome.status, OrderStatus::Canceled);
-    assert!(!outcome.status.is_working_or_filled());
+    assert!(outcome.status.is_final());
 }
 
 #[tokio::test]
@@ -319,16 +500,19 @@ async fn a_post_that_times_out_is_looked_up_before_deciding() {
         .respond_with(
             ResponseTemplate::new(200)
                 .set_delay(Duration::from_secs(3))
-                .set_body_json(json!({"id": "order-1", "status": "accepted"})),
+                .set_body_json(order_body("order-1", "accepted", "0", None)),
         )
         .mount(&server)
         .await;
     Mock::given(method("GET"))
         .and(path("/v2/orders:by_client_order_id"))
         .and(query_param("client_order_id", "plan-1-SPY-buy"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            json!({"id": "order-1", "status": "filled", "filled_qty": "1.5", "filled_avg_price": "100"}),
-        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(order_body(
+            "order-1",
+            "filled",
+            "1.5",
+            Some("100"),
+        )))
         .expect(1)
         .mount(&server)
         .await;

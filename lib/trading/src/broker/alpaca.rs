@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use alchemiser_events::{Decimal, Symbol};
 use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono_tz::America::New_York;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -12,9 +14,13 @@ use serde_json::json;
 use thiserror::Error;
 
 use super::{
-    Account, Broker, BrokerError, Holdings, OrderOutcome, OrderRequest, OrderStatus, Position,
-    UnsupportedPosition,
+    Account, Broker, BrokerError, Holdings, OrderOutcome, OrderRequest, OrderSide, OrderStatus,
+    Position, UnsupportedPosition,
 };
+use crate::market::{MarketClock, TradingDay};
+
+/// The most orders one `GET /v2/orders` page returns (Alpaca's limit).
+const ORDERS_PAGE: usize = 500;
 
 /// Paper trading endpoint: the default, so nothing trades real money by accident.
 pub const PAPER_TRADING_URL: &str = "https://paper-api.alpaca.markets";
@@ -124,11 +130,36 @@ struct TradeBody {
 #[derive(Deserialize)]
 struct OrderBody {
     id: String,
+    #[serde(default)]
+    client_order_id: String,
+    symbol: String,
+    side: OrderSide,
+    #[serde(default)]
+    qty: Option<Decimal>,
     status: String,
     #[serde(default)]
     filled_qty: Option<Decimal>,
     #[serde(default)]
     filled_avg_price: Option<Decimal>,
+    #[serde(default)]
+    submitted_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    replaced_by: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ClockBody {
+    timestamp: DateTime<Utc>,
+    is_open: bool,
+    next_open: DateTime<Utc>,
+    next_close: DateTime<Utc>,
+}
+
+#[derive(Deserialize)]
+struct CalendarDayBody {
+    date: NaiveDate,
+    open: String,
+    close: String,
 }
 
 #[derive(Deserialize)]
@@ -160,17 +191,22 @@ impl AlpacaBroker {
         what: &str,
         request: RequestBuilder,
     ) -> Result<T, Failure> {
-        let response = request.send().await.map_err(|e| Failure {
-            error: BrokerError::Transient(format!("{what}: {e}")),
+        let response = request.send().await.map_err(|e| {
             // A request that never connected decided nothing; any other lost answer may have.
-            maybe_done: !e.is_connect(),
-            status: None,
+            let error = if e.is_connect() {
+                BrokerError::Transient(format!("{what}: {e}"))
+            } else {
+                BrokerError::AnswerLost(format!("{what}: {e}"))
+            };
+            Failure {
+                error,
+                status: None,
+            }
         })?;
         let status = response.status();
         if status.is_success() {
             return response.json::<T>().await.map_err(|e| Failure {
-                error: BrokerError::Transient(format!("{what}: unreadable response: {e}")),
-                maybe_done: true,
+                error: BrokerError::AnswerLost(format!("{what}: unreadable response: {e}")),
                 status: Some(status),
             });
         }
@@ -182,9 +218,62 @@ impl AlpacaBroker {
             .unwrap_or(body);
         Err(Failure {
             error: classify(what, status, &message),
-            maybe_done: status.is_server_error(),
             status: Some(status),
         })
+    }
+
+    /// Sends a request whose answer carries no body the adapter reads (a cancel).
+    async fn send_empty(&self, what: &str, request: RequestBuilder) -> Result<(), Failure> {
+        match self.send::<serde_json::Value>(what, request).await {
+            Ok(_) => Ok(()),
+            // 204 No Content: an empty body is the answer.
+            Err(Failure {
+                error: BrokerError::AnswerLost(_),
+                status: Some(status),
+            }) if status.is_success() => Ok(()),
+            Err(failure) => Err(failure),
+        }
+    }
+
+    /// Every order `GET /v2/orders` lists for `query`, page after page (oldest first).
+    async fn list_orders(
+        &self,
+        what: &str,
+        status: &str,
+        mut after: Option<DateTime<Utc>>,
+    ) -> Result<Vec<OrderOutcome>, BrokerError> {
+        let url = format!("{}/v2/orders", self.config.trading_url);
+        let mut orders: Vec<OrderOutcome> = Vec::new();
+        loop {
+            let mut query = vec![
+                ("status", status.to_owned()),
+                ("direction", "asc".to_owned()),
+                ("limit", ORDERS_PAGE.to_string()),
+                ("nested", "false".to_owned()),
+            ];
+            if let Some(after) = after {
+                // `after` is exclusive and second-precise: ask from a second before and drop
+                // what was already seen.
+                query.push(("after", (after - chrono::Duration::seconds(1)).to_rfc3339()));
+            }
+            let page: Vec<OrderBody> = self
+                .send(what, self.request(Method::GET, url.clone()).query(&query))
+                .await
+                .map_err(|f| f.error)?;
+            let full = page.len() >= ORDERS_PAGE;
+            let mut newest = after;
+            for body in page {
+                let order = outcome(body)?;
+                newest = newest.max(order.submitted_at);
+                if !orders.iter().any(|o| o.order_id == order.order_id) {
+                    orders.push(order);
+                }
+            }
+            if !full || newest == after {
+                return Ok(orders);
+            }
+            after = newest;
+        }
     }
 
     /// The order with `client_order_id`, or `None` when Alpaca has none (404).
@@ -208,36 +297,47 @@ impl AlpacaBroker {
     }
 }
 
-/// A failed request: the error, and whether the broker may have acted on it anyway.
+/// A failed request: the error (whose kind says whether the broker may have acted on it), and
+/// the HTTP status when one came back.
 struct Failure {
     error: BrokerError,
-    maybe_done: bool,
     status: Option<StatusCode>,
 }
 
-/// 429 and 5xx are the broker's trouble (retry); other 4xx are ours (do not).
+/// 429 is the rate limit; 502/503 mean the request was not taken; other 5xx may hide a request
+/// that took effect (a gateway timeout after the order reached the broker); other 4xx are ours.
 fn classify(what: &str, status: StatusCode, message: &str) -> BrokerError {
     let text = format!("{what}: HTTP {status}: {message}");
-    if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-        BrokerError::Transient(text)
-    } else {
-        BrokerError::Permanent(text)
+    match status {
+        StatusCode::TOO_MANY_REQUESTS => BrokerError::RateLimited(text),
+        StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE => BrokerError::Transient(text),
+        status if status.is_server_error() => BrokerError::AnswerLost(text),
+        _ => BrokerError::Permanent(text),
     }
 }
 
-/// Alpaca's order statuses (all eighteen of its documented ones) on the port's: anything else is
-/// a transient error — the order's state is unknown, so nothing is counted as done.
-fn status(alpaca: &str) -> Result<OrderStatus, BrokerError> {
+/// Alpaca's order statuses (its eighteen, `docs/notes/alpaca-broker-facts.md` §1) on the
+/// port's: final are `filled`, `canceled`, `expired`, `rejected` and `replaced` (final for this
+/// order; the replacement is someone else's); every other documented status may still fill, be
+/// canceled or expire, so it is open — partly filled when something filled. Anything else is an
+/// error: the order's state is unknown, so nothing is counted as done.
+fn status(alpaca: &str, filled: Decimal) -> Result<OrderStatus, BrokerError> {
     Ok(match alpaca {
         "filled" => OrderStatus::Filled,
-        "partially_filled" => OrderStatus::PartiallyFilled,
-        // Working: may still fill.
-        "new" | "accepted" | "pending_new" | "accepted_for_bidding" | "calculated" | "held"
-        | "stopped" | "pending_cancel" | "pending_replace" | "replaced" => OrderStatus::Pending,
         "canceled" => OrderStatus::Canceled,
-        // Done for the day: no more fills today, so for this plan it expired.
-        "expired" | "done_for_day" => OrderStatus::Expired,
-        "rejected" | "suspended" => OrderStatus::Rejected,
+        "expired" => OrderStatus::Expired,
+        "rejected" => OrderStatus::Rejected,
+        "replaced" => OrderStatus::Replaced,
+        "partially_filled" => OrderStatus::PartiallyFilled,
+        "new" | "accepted" | "pending_new" | "accepted_for_bidding" | "held" | "stopped"
+        | "pending_cancel" | "pending_replace" | "calculated" | "done_for_day" | "suspended"
+        | "pending_review" => {
+            if filled > Decimal::ZERO {
+                OrderStatus::PartiallyFilled
+            } else {
+                OrderStatus::Pending
+            }
+        }
         other => {
             return Err(BrokerError::Transient(format!(
                 "Alpaca reported order status `{other}`, which this adapter does not know; the order's state is unknown"
@@ -247,12 +347,46 @@ fn status(alpaca: &str) -> Result<OrderStatus, BrokerError> {
 }
 
 fn outcome(order: OrderBody) -> Result<OrderOutcome, BrokerError> {
+    let filled_qty = order.filled_qty.unwrap_or_default();
+    let symbol = Symbol::parse(&order.symbol).map_err(|e| {
+        BrokerError::Permanent(format!(
+            "Alpaca order {} is for `{}`, which is not a symbol this system trades: {e}",
+            order.id, order.symbol
+        ))
+    })?;
     Ok(OrderOutcome {
-        status: status(&order.status)?,
+        status: status(&order.status, filled_qty)?,
+        broker_status: order.status,
+        // An order given by notional has no qty until it fills.
+        qty: order.qty.unwrap_or(filled_qty),
+        filled_qty,
+        // Alpaca sends 0 until an order placed outside the session is processed.
+        fill_price: order.filled_avg_price.filter(|p| !p.is_zero()),
         order_id: order.id,
-        filled_qty: order.filled_qty.unwrap_or_default(),
-        fill_price: order.filled_avg_price,
+        client_order_id: order.client_order_id,
+        symbol,
+        side: order.side,
+        submitted_at: order.submitted_at,
+        replaced_by: order.replaced_by,
     })
+}
+
+/// `HH:MM` on `date` in New York, in UTC (the calendar's times are New York local times).
+fn new_york_time(date: NaiveDate, text: &str) -> Result<DateTime<Utc>, BrokerError> {
+    let time = NaiveTime::parse_from_str(text, "%H:%M").map_err(|e| {
+        BrokerError::Permanent(format!(
+            "Alpaca's calendar gives `{text}` for {date}, which is not HH:MM: {e}"
+        ))
+    })?;
+    New_York
+        .from_local_datetime(&date.and_time(time))
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(|| {
+            BrokerError::Permanent(format!(
+                "{date} {text} does not exist in New York time (Alpaca's calendar)"
+            ))
+        })
 }
 
 #[async_trait]
@@ -336,7 +470,7 @@ impl Broker for AlpacaBroker {
         };
         let duplicate = matches!(&failure.error, BrokerError::Permanent(message)
             if message.contains("client_order_id must be unique"));
-        if !duplicate && !failure.maybe_done {
+        if !duplicate && !matches!(failure.error, BrokerError::AnswerLost(_)) {
             return Err(failure.error);
         }
         // Alpaca refuses a second order with the same client_order_id (the first one stands), and
@@ -352,7 +486,7 @@ impl Broker for AlpacaBroker {
                 "{what}: not placed ({}); retry: the same client_order_id keeps it from being placed twice",
                 failure.error
             ))),
-            Err(lookup) => Err(BrokerError::Transient(format!(
+            Err(lookup) => Err(BrokerError::AnswerLost(format!(
                 "{what}: outcome unknown ({}), and looking it up failed ({lookup}); retry: the same client_order_id keeps it from being placed twice",
                 failure.error
             ))),
@@ -361,5 +495,78 @@ impl Broker for AlpacaBroker {
 
     async fn order(&self, client_order_id: &str) -> Result<Option<OrderOutcome>, BrokerError> {
         self.order_by_client_id(client_order_id).await
+    }
+
+    /// `DELETE /v2/orders/{id}`: 204 means the cancel was requested (the order may still fill
+    /// first); 422 means the order is no longer cancelable (already final), which is no error.
+    async fn cancel_order(&self, order_id: &str) -> Result<(), BrokerError> {
+        let url = format!("{}/v2/orders/{order_id}", self.config.trading_url);
+        match self
+            .send_empty(
+                &format!("cancel order {order_id}"),
+                self.request(Method::DELETE, url),
+            )
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(failure) if failure.status == Some(StatusCode::UNPROCESSABLE_ENTITY) => {
+                tracing::info!(order_id, error = %failure.error, "order no longer cancelable");
+                Ok(())
+            }
+            Err(failure) => Err(failure.error),
+        }
+    }
+
+    async fn open_orders(&self) -> Result<Vec<OrderOutcome>, BrokerError> {
+        self.list_orders("list open orders", "open", None).await
+    }
+
+    async fn orders_since(&self, since: DateTime<Utc>) -> Result<Vec<OrderOutcome>, BrokerError> {
+        let orders = self
+            .list_orders("list the day's orders", "all", Some(since))
+            .await?;
+        Ok(orders
+            .into_iter()
+            .filter(|o| o.submitted_at.is_none_or(|at| at >= since))
+            .collect())
+    }
+
+    async fn market_clock(&self) -> Result<MarketClock, BrokerError> {
+        let url = format!("{}/v2/clock", self.config.trading_url);
+        let body: ClockBody = self
+            .send("read the market clock", self.request(Method::GET, url))
+            .await
+            .map_err(|f| f.error)?;
+        Ok(MarketClock {
+            now: body.timestamp,
+            is_open: body.is_open,
+            next_open: body.next_open,
+            next_close: body.next_close,
+        })
+    }
+
+    async fn trading_days(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<TradingDay>, BrokerError> {
+        let url = format!("{}/v2/calendar", self.config.trading_url);
+        let body: Vec<CalendarDayBody> = self
+            .send(
+                "read the market calendar",
+                self.request(Method::GET, url)
+                    .query(&[("start", from.to_string()), ("end", to.to_string())]),
+            )
+            .await
+            .map_err(|f| f.error)?;
+        body.into_iter()
+            .map(|day| {
+                Ok(TradingDay {
+                    date: day.date,
+                    open: new_york_time(day.date, &day.open)?,
+                    close: new_york_time(day.date, &day.close)?,
+                })
+            })
+            .collect()
     }
 }

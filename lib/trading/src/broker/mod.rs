@@ -8,14 +8,17 @@ mod read_only;
 mod scripted;
 
 pub use alpaca::{AlpacaBroker, AlpacaConfig, MissingKey};
-pub use paper::{PaperBroker, PaperBrokerError, PortfolioFile, PortfolioFileError};
+pub use paper::{MarketHours, PaperBroker, PaperBrokerError, PortfolioFile, PortfolioFileError};
 pub use read_only::ReadOnlyBroker;
-pub use scripted::{Call, Fault, ScriptedBroker, LOST_ANSWER};
+pub use scripted::{BookEntry, Call, Ending, Fault, OrderScript, ScriptedBroker};
 
 use alchemiser_events::{Decimal, Symbol};
 use async_trait::async_trait;
-use serde::Serialize;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
+
+use crate::market::{MarketClock, TradingDay};
 
 /// Cash and buying facts of the account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +63,7 @@ pub struct Holdings {
 }
 
 /// Buy or sell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OrderSide {
     /// Buy shares.
@@ -93,37 +96,40 @@ pub struct OrderRequest {
     pub client_order_id: String,
 }
 
-/// Where an order stands. The broker's own vocabulary (Alpaca has eighteen statuses) is mapped
-/// onto these by each adapter; anything it cannot map is an error, never a success.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Where an order stands. Each adapter maps its broker's vocabulary (Alpaca has eighteen
+/// statuses, `docs/notes/alpaca-broker-facts.md`) onto these; anything it cannot map is an
+/// error, never a success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OrderStatus {
-    /// Filled in full.
-    Filled,
-    /// Partly filled; the rest may still fill.
-    PartiallyFilled,
-    /// Accepted by the broker, nothing filled yet.
+    /// Taken by the broker, nothing filled yet; it may still fill, be canceled or expire
+    /// (Alpaca's `new`, `accepted`, `pending_new`, `held`, `done_for_day`, ...).
     Pending,
-    /// Canceled before it filled in full (by the broker, the market or a person).
+    /// Partly filled; the rest may still fill, be canceled or expire.
+    PartiallyFilled,
+    /// Filled in full. Final.
+    Filled,
+    /// Canceled before it filled in full (by the broker, the market or a person). Final; what
+    /// filled before stays filled.
     Canceled,
-    /// Expired unfilled (end of its time in force).
+    /// Expired at the end of its time in force (a day order at the close). Final.
     Expired,
-    /// Refused by the broker.
+    /// Refused by the broker (buying power, a halted symbol, ...). Final.
     Rejected,
+    /// Replaced by another order that someone else made: final for this order; what the
+    /// replacement does is not this plan's.
+    Replaced,
 }
 
 impl OrderStatus {
     /// The order can change no more.
     pub fn is_final(self) -> bool {
-        !matches!(self, OrderStatus::Pending | OrderStatus::PartiallyFilled)
+        !self.is_open()
     }
 
-    /// The broker took the order and it filled or still may.
-    pub fn is_working_or_filled(self) -> bool {
-        matches!(
-            self,
-            OrderStatus::Filled | OrderStatus::PartiallyFilled | OrderStatus::Pending
-        )
+    /// The order may still fill (or be canceled, or expire).
+    pub fn is_open(self) -> bool {
+        matches!(self, OrderStatus::Pending | OrderStatus::PartiallyFilled)
     }
 
     /// The name written in execution reports (`FILLED`, `PENDING`, ...).
@@ -135,31 +141,72 @@ impl OrderStatus {
             OrderStatus::Canceled => "CANCELED",
             OrderStatus::Expired => "EXPIRED",
             OrderStatus::Rejected => "REJECTED",
+            OrderStatus::Replaced => "REPLACED",
         }
     }
 }
 
-/// The broker's answer about an order.
+/// The broker's record of one order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderOutcome {
     /// The broker's order id.
     pub order_id: String,
+    /// The caller's idempotency key.
+    pub client_order_id: String,
+    /// The symbol.
+    pub symbol: Symbol,
+    /// Which way.
+    pub side: OrderSide,
+    /// Shares ordered.
+    pub qty: Decimal,
     /// Where it stands.
     pub status: OrderStatus,
+    /// The broker's own word for it (Alpaca's `accepted`, `done_for_day`, ...), for reports.
+    pub broker_status: String,
     /// Shares filled so far.
     pub filled_qty: Decimal,
     /// Average fill price, when something filled.
     pub fill_price: Option<Decimal>,
+    /// When the broker took it.
+    pub submitted_at: Option<DateTime<Utc>>,
+    /// The order that replaced it, when it was replaced.
+    pub replaced_by: Option<String>,
 }
 
-/// A broker failure, classified for retries.
+impl OrderOutcome {
+    /// What filled, at the fill price: Σ filled × average price (zero when nothing filled).
+    pub fn filled_value(&self) -> Option<Decimal> {
+        match self.fill_price {
+            Some(price) => self.filled_qty.checked_mul(price),
+            None => Some(Decimal::ZERO),
+        }
+    }
+
+    /// Shares still open: ordered minus filled, while the order may still fill; zero once final.
+    pub fn open_qty(&self) -> Decimal {
+        if self.status.is_open() {
+            (self.qty - self.filled_qty).max(Decimal::ZERO)
+        } else {
+            Decimal::ZERO
+        }
+    }
+}
+
+/// A broker failure, classified once, where it was seen, for what a caller may do next.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum BrokerError {
-    /// Network trouble, throttling or a broker 5xx: the same call may succeed later. For an
-    /// order, also "the outcome is unknown": the retry asks for the same client order id, which
-    /// the broker never places twice.
+    /// Network trouble before the request was taken, or a broker 5xx: nothing happened; the
+    /// same call may succeed later.
     #[error("broker unavailable (retry later): {0}")]
     Transient(String),
+    /// The broker's rate limit (HTTP 429): nothing happened; retry after a pause.
+    #[error("broker rate limit reached (retry later): {0}")]
+    RateLimited(String),
+    /// The request was sent but its answer was lost (a timeout, a dropped connection): it may
+    /// have taken effect. For an order, the retry asks for its client order id, which the
+    /// broker never places twice.
+    #[error("the broker's answer was lost; the request may have taken effect: {0}")]
+    AnswerLost(String),
     /// The broker refused the request (bad symbol, insufficient funds, bad credentials): a retry
     /// fails the same way until someone fixes the cause.
     #[error("broker refused the request: {0}")]
@@ -169,7 +216,7 @@ pub enum BrokerError {
 impl BrokerError {
     /// Whether a retry may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, BrokerError::Transient(_))
+        !matches!(self, BrokerError::Permanent(_))
     }
 }
 
@@ -182,10 +229,26 @@ pub trait Broker: Send + Sync {
     async fn holdings(&self) -> Result<Holdings, BrokerError>;
     /// The latest price of a symbol.
     async fn latest_price(&self, symbol: &Symbol) -> Result<Decimal, BrokerError>;
-    /// Places a market order.
+    /// Places a market order (time in force: the day).
     async fn place_market_order(&self, order: &OrderRequest) -> Result<OrderOutcome, BrokerError>;
     /// The order placed with `client_order_id`, if the broker has one.
     async fn order(&self, client_order_id: &str) -> Result<Option<OrderOutcome>, BrokerError>;
+    /// Asks the broker to cancel the order `order_id`. The cancel takes effect at the broker's
+    /// pace (and the order may fill first): follow the order with [`Broker::order`] until it is
+    /// final. Canceling an order that is already final is not an error.
+    async fn cancel_order(&self, order_id: &str) -> Result<(), BrokerError>;
+    /// Every order of the account that may still fill.
+    async fn open_orders(&self) -> Result<Vec<OrderOutcome>, BrokerError>;
+    /// Every order of the account submitted at or after `since`, in any state.
+    async fn orders_since(&self, since: DateTime<Utc>) -> Result<Vec<OrderOutcome>, BrokerError>;
+    /// The market clock now.
+    async fn market_clock(&self) -> Result<MarketClock, BrokerError>;
+    /// The trading days from `from` to `to` (New York dates, both included).
+    async fn trading_days(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<TradingDay>, BrokerError>;
 }
 
 /// A shared broker is a broker (so a [`ScriptedBroker`] can wrap one that others use too).
@@ -205,5 +268,24 @@ impl<B: Broker + ?Sized> Broker for std::sync::Arc<B> {
     }
     async fn order(&self, client_order_id: &str) -> Result<Option<OrderOutcome>, BrokerError> {
         (**self).order(client_order_id).await
+    }
+    async fn cancel_order(&self, order_id: &str) -> Result<(), BrokerError> {
+        (**self).cancel_order(order_id).await
+    }
+    async fn open_orders(&self) -> Result<Vec<OrderOutcome>, BrokerError> {
+        (**self).open_orders().await
+    }
+    async fn orders_since(&self, since: DateTime<Utc>) -> Result<Vec<OrderOutcome>, BrokerError> {
+        (**self).orders_since(since).await
+    }
+    async fn market_clock(&self) -> Result<MarketClock, BrokerError> {
+        (**self).market_clock().await
+    }
+    async fn trading_days(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<TradingDay>, BrokerError> {
+        (**self).trading_days(from, to).await
     }
 }

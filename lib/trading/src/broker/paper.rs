@@ -6,6 +6,11 @@
 //!   "prices": {"TLT": "100.00"}}` — `prices` quotes symbols not held. Filled orders are appended
 //! under `orders`, which is also how a repeated `client_order_id` is recognised and not filled
 //! twice.
+//!
+//! Market hours: by default the paper market is open around the clock (a paper account trades
+//! no money, and a newcomer's first run should trade whatever the hour); with
+//! [`MarketHours::Nyse`] it follows the NYSE calendar ([`NyseCalendar`]) and refuses orders while
+//! closed, as the simulation and `--at` runs need.
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -18,10 +23,13 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+
 use super::{
     Account, Broker, BrokerError, Holdings, OrderOutcome, OrderRequest, OrderSide, OrderStatus,
     Position,
 };
+use crate::market::{MarketClock, NyseCalendar, TradingDay};
 
 /// The largest cash balance or position value a paper account may hold (1e15): beyond it the
 /// file is a mistake, and bounded values keep every sum and product exact.
@@ -41,7 +49,24 @@ pub struct PortfolioFile {
     /// Orders filled, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub orders: Vec<PaperOrder>,
+    /// Where each client order id is in `orders` (kept in step as orders are added; a long-lived
+    /// account in the simulation holds hundreds of thousands).
+    #[serde(skip)]
+    index: OrderIndex,
 }
+
+/// Client order id → position in the order log. Not part of the account: two accounts with the
+/// same orders are equal whatever their indexes hold.
+#[derive(Debug, Clone, Default)]
+struct OrderIndex(std::collections::HashMap<String, usize>);
+
+impl PartialEq for OrderIndex {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for OrderIndex {}
 
 /// One position in the file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,12 +194,21 @@ impl PortfolioFile {
                 .sum::<Decimal>()
     }
 
+    /// The order placed with `client_order_id`.
+    fn find(&mut self, client_order_id: &str) -> Option<&PaperOrder> {
+        if self.index.0.len() != self.orders.len() {
+            self.index.0 = self
+                .orders
+                .iter()
+                .enumerate()
+                .map(|(i, o)| (o.client_order_id.clone(), i))
+                .collect();
+        }
+        self.index.0.get(client_order_id).map(|&i| &self.orders[i])
+    }
+
     fn fill(&mut self, order: &OrderRequest, at: Timestamp) -> Result<OrderOutcome, BrokerError> {
-        if let Some(done) = self
-            .orders
-            .iter()
-            .find(|o| o.client_order_id == order.client_order_id)
-        {
+        if let Some(done) = self.find(&order.client_order_id) {
             tracing::info!(client_order_id = %order.client_order_id, "paper broker: order already filled, returning it");
             return Ok(done.outcome());
         }
@@ -248,6 +282,9 @@ impl PortfolioFile {
             filled_at: at,
         };
         let outcome = filled.outcome();
+        self.index
+            .0
+            .insert(filled.client_order_id.clone(), self.orders.len());
         self.orders.push(filled);
         self.cash = tidy_money(self.cash);
         Ok(outcome)
@@ -268,9 +305,72 @@ impl PaperOrder {
     fn outcome(&self) -> OrderOutcome {
         OrderOutcome {
             order_id: self.order_id.clone(),
+            client_order_id: self.client_order_id.clone(),
+            symbol: self.symbol.clone(),
+            side: if self.side == OrderSide::Sell.as_str() {
+                OrderSide::Sell
+            } else {
+                OrderSide::Buy
+            },
+            qty: self.qty,
             status: OrderStatus::Filled,
+            broker_status: "filled".into(),
             filled_qty: self.qty,
             fill_price: Some(self.price),
+            submitted_at: Some(self.filled_at.0),
+            replaced_by: None,
+        }
+    }
+}
+
+/// When the paper market trades.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MarketHours {
+    /// Around the clock, every day (the default: a paper account trades no money).
+    #[default]
+    AlwaysOpen,
+    /// The NYSE's sessions ([`NyseCalendar`]); orders are refused while the market is closed.
+    Nyse,
+}
+
+impl MarketHours {
+    fn clock(self, now: DateTime<Utc>) -> Result<MarketClock, BrokerError> {
+        match self {
+            MarketHours::AlwaysOpen => Ok(MarketClock {
+                now,
+                is_open: true,
+                next_open: now + Duration::days(1),
+                next_close: now + Duration::days(1),
+            }),
+            MarketHours::Nyse => NyseCalendar
+                .clock(now)
+                .map_err(|e| BrokerError::Permanent(e.to_string())),
+        }
+    }
+
+    fn trading_days(self, from: NaiveDate, to: NaiveDate) -> Result<Vec<TradingDay>, BrokerError> {
+        match self {
+            MarketHours::AlwaysOpen => {
+                if to < from {
+                    return Ok(Vec::new());
+                }
+                Ok(from
+                    .iter_days()
+                    .take_while(|day| *day <= to)
+                    .take(NyseCalendar::MAX_RANGE_DAYS as usize)
+                    .map(|date| {
+                        let open = date.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+                        TradingDay {
+                            date,
+                            open,
+                            close: open + Duration::days(1),
+                        }
+                    })
+                    .collect())
+            }
+            MarketHours::Nyse => NyseCalendar
+                .trading_days(from, to)
+                .map_err(|e| BrokerError::Permanent(e.to_string())),
         }
     }
 }
@@ -303,6 +403,7 @@ pub struct PaperBroker {
     state: Mutex<PortfolioFile>,
     path: Option<PathBuf>,
     clock: Arc<dyn Clock>,
+    hours: MarketHours,
 }
 
 impl PaperBroker {
@@ -312,7 +413,14 @@ impl PaperBroker {
             state: Mutex::new(portfolio),
             path: None,
             clock: alchemiser_clock::system(),
+            hours: MarketHours::default(),
         }
+    }
+
+    /// The market trades in `hours`.
+    pub fn with_market_hours(mut self, hours: MarketHours) -> Self {
+        self.hours = hours;
+        self
     }
 
     /// Fills are timed by `clock` instead of the system clock.
@@ -329,6 +437,7 @@ impl PaperBroker {
             state: Mutex::new(portfolio),
             path: Some(path),
             clock: alchemiser_clock::system(),
+            hours: MarketHours::default(),
         })
     }
 
@@ -440,8 +549,19 @@ impl Broker for PaperBroker {
     }
 
     async fn place_market_order(&self, order: &OrderRequest) -> Result<OrderOutcome, BrokerError> {
-        let at = Timestamp(self.clock.now());
+        let now = self.clock.now();
+        let at = Timestamp(now);
+        let clock = self.hours.clock(now)?;
         self.with_state(|state| {
+            if !clock.is_open && state.find(&order.client_order_id).is_none() {
+                return Err(BrokerError::Permanent(format!(
+                    "the paper market is closed (NYSE hours): {} {} {} not placed; it opens at {}",
+                    order.side.as_str(),
+                    order.qty,
+                    order.symbol,
+                    clock.next_open
+                )));
+            }
             let before = state.orders.len();
             let outcome = state.fill(order, at)?;
             Ok((outcome, state.orders.len() != before))
@@ -450,12 +570,49 @@ impl Broker for PaperBroker {
 
     async fn order(&self, client_order_id: &str) -> Result<Option<OrderOutcome>, BrokerError> {
         self.with_state(|state| {
-            let found = state
-                .orders
-                .iter()
-                .find(|o| o.client_order_id == client_order_id)
-                .map(PaperOrder::outcome);
+            let found = state.find(client_order_id).map(PaperOrder::outcome);
             Ok((found, false))
         })
+    }
+
+    /// Paper orders fill when placed: canceling one changes nothing.
+    async fn cancel_order(&self, order_id: &str) -> Result<(), BrokerError> {
+        self.with_state(|state| {
+            if state.orders.iter().any(|o| o.order_id == order_id) {
+                Ok(((), false))
+            } else {
+                Err(BrokerError::Permanent(format!(
+                    "the paper account has no order {order_id}"
+                )))
+            }
+        })
+    }
+
+    async fn open_orders(&self) -> Result<Vec<OrderOutcome>, BrokerError> {
+        Ok(Vec::new())
+    }
+
+    async fn orders_since(&self, since: DateTime<Utc>) -> Result<Vec<OrderOutcome>, BrokerError> {
+        self.with_state(|state| {
+            // Filled in time order: the first one at or after `since` starts the answer.
+            let first = state.orders.partition_point(|o| o.filled_at.0 < since);
+            let orders = state.orders[first..]
+                .iter()
+                .map(PaperOrder::outcome)
+                .collect();
+            Ok((orders, false))
+        })
+    }
+
+    async fn market_clock(&self) -> Result<MarketClock, BrokerError> {
+        self.hours.clock(self.clock.now())
+    }
+
+    async fn trading_days(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<TradingDay>, BrokerError> {
+        self.hours.trading_days(from, to)
     }
 }

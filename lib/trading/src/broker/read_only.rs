@@ -7,7 +7,10 @@ use rust_decimal::Decimal;
 
 use alchemiser_events::Symbol;
 
+use chrono::{DateTime, NaiveDate, Utc};
+
 use super::{Account, Broker, BrokerError, Holdings, OrderOutcome, OrderRequest};
+use crate::market::{MarketClock, TradingDay};
 
 /// Reads through to `inner`; refuses every order.
 pub struct ReadOnlyBroker<B> {
@@ -41,5 +44,26 @@ impl<B: Broker> Broker for ReadOnlyBroker<B> {
     }
     async fn order(&self, client_order_id: &str) -> Result<Option<OrderOutcome>, BrokerError> {
         self.inner.order(client_order_id).await
+    }
+    async fn cancel_order(&self, order_id: &str) -> Result<(), BrokerError> {
+        Err(BrokerError::Permanent(format!(
+            "read-only broker: order {order_id} was not canceled (a shadow consumer never trades)"
+        )))
+    }
+    async fn open_orders(&self) -> Result<Vec<OrderOutcome>, BrokerError> {
+        self.inner.open_orders().await
+    }
+    async fn orders_since(&self, since: DateTime<Utc>) -> Result<Vec<OrderOutcome>, BrokerError> {
+        self.inner.orders_since(since).await
+    }
+    async fn market_clock(&self) -> Result<MarketClock, BrokerError> {
+        self.inner.market_clock().await
+    }
+    async fn trading_days(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<TradingDay>, BrokerError> {
+        self.inner.trading_days(from, to).await
     }
 }
