@@ -10,21 +10,23 @@
 
 mod broker;
 mod handlers;
+mod market;
 mod orders;
 mod planner;
 
 pub use broker::{
-    Account, AlpacaBroker, AlpacaConfig, Broker, BrokerError, Call, Fault, Holdings, MissingKey,
-    OrderOutcome, OrderRequest, OrderSide, OrderStatus, PaperBroker, PaperBrokerError,
-    PortfolioFile, PortfolioFileError, Position, ReadOnlyBroker, ScriptedBroker,
-    UnsupportedPosition, LOST_ANSWER,
+    Account, AlpacaBroker, AlpacaConfig, BookEntry, Broker, BrokerError, Call, Ending, Fault,
+    Holdings, MarketHours, MissingKey, OrderOutcome, OrderRequest, OrderScript, OrderSide,
+    OrderStatus, PaperBroker, PaperBrokerError, PortfolioFile, PortfolioFileError, Position,
+    ReadOnlyBroker, ScriptedBroker, UnsupportedPosition,
 };
 pub use handlers::{
     AllocationError, ExecutionHandler, PortfolioHandler, StrategyHandler, Workflow, DRY_RUN_SCOPE,
     WORKFLOW_TYPE,
 };
+pub use market::{CalendarError, MarketClock, NyseCalendar, Session, TradingDay};
 pub use orders::{
     client_order_id, execute_plan, ExecutionMode, ExecutionReport, ExecutionSettings, OrderRecord,
-    PlanOutcome, Refusal, When,
+    PlanOutcome, RecordStatus, Refusal, When,
 };
 pub use planner::{plan_rebalance, PlanError, PlannerConfig, PortfolioSnapshot, RebalanceProposal};

@@ -54,9 +54,10 @@ async fn sells_first_then_buys_with_the_freed_cash() {
     let broker = Arc::new(PaperBroker::in_memory(contract_account()));
     let handler = ExecutionHandler::new(broker.clone(), captured());
     let events = handler
-        .handle(&contract_plan().into(), &Delivery::live())
+        .handle(&contract_plan().into(), &Delivery::in_process())
         .await
-        .unwrap();
+        .unwrap()
+        .events;
 
     let Event::TradeExecuted(executed) = &events[0] else {
         panic!("{events:?}")
@@ -92,9 +93,10 @@ async fn buys_are_limited_to_available_cash() {
     let mut plan = contract_plan();
     plan.rebalance_plan.max_drift_tolerance = Decimal::ONE;
     let events = ExecutionHandler::new(broker.clone(), captured())
-        .handle(&plan.into(), &Delivery::live())
+        .handle(&plan.into(), &Delivery::in_process())
         .await
-        .unwrap();
+        .unwrap()
+        .events;
     let Event::TradeExecuted(executed) = &events[0] else {
         panic!()
     };
@@ -121,9 +123,10 @@ async fn hold_items_place_nothing() {
     plan.trades_required = false;
     let broker = Arc::new(PaperBroker::in_memory(contract_account()));
     let events = ExecutionHandler::new(broker.clone(), captured())
-        .handle(&plan.into(), &Delivery::live())
+        .handle(&plan.into(), &Delivery::in_process())
         .await
-        .unwrap();
+        .unwrap()
+        .events;
     let Event::TradeExecuted(executed) = &events[0] else {
         panic!()
     };
@@ -141,14 +144,17 @@ async fn a_refused_order_fails_that_order_not_the_batch() {
         ),
     );
     let events = ExecutionHandler::new(broker.clone(), captured())
-        .handle(&contract_plan().into(), &Delivery::live())
+        .handle(&contract_plan().into(), &Delivery::in_process())
         .await
-        .unwrap();
+        .unwrap()
+        .events;
     let Event::TradeExecuted(executed) = &events[0] else {
         panic!()
     };
-    assert_eq!((executed.orders_placed, executed.orders_succeeded), (2, 1));
+    // Placed counts what the broker has: the refused buy never became an order.
+    assert_eq!((executed.orders_placed, executed.orders_succeeded), (1, 1));
     assert_eq!(executed.failed_symbols, ["SPY"]);
+    assert_eq!(executed.execution_data["orders"][1]["status"], "FAILED");
     assert!(executed
         .failure_reason
         .as_deref()
@@ -172,9 +178,10 @@ async fn replays_are_dry_runs_unless_allowed() {
     let replay: Event = replayed.into();
     let broker = Arc::new(PaperBroker::in_memory(contract_account()));
     let events = ExecutionHandler::new(broker.clone(), captured())
-        .handle(&replay, &Delivery::live())
+        .handle(&replay, &Delivery::in_process())
         .await
-        .unwrap();
+        .unwrap()
+        .events;
     let Event::TradeExecuted(executed) = &events[0] else {
         panic!()
     };
@@ -202,7 +209,10 @@ async fn replays_are_dry_runs_unless_allowed() {
             ..captured()
         },
     );
-    allowed.handle(&replay, &Delivery::live()).await.unwrap();
+    allowed
+        .handle(&replay, &Delivery::in_process())
+        .await
+        .unwrap();
     assert_eq!(broker.snapshot().unwrap().orders.len(), 2);
 }
 
@@ -212,7 +222,7 @@ async fn a_redelivered_plan_does_not_trade_twice_at_the_broker() {
     let handler = ExecutionHandler::new(broker.clone(), captured());
     for _ in 0..3 {
         handler
-            .handle(&contract_plan().into(), &Delivery::live())
+            .handle(&contract_plan().into(), &Delivery::in_process())
             .await
             .unwrap();
     }
@@ -236,7 +246,7 @@ async fn the_paper_account_file_is_shared_safely_and_survives_reopening() {
             tokio::spawn(async move {
                 let broker = Arc::new(PaperBroker::open(&path).unwrap());
                 ExecutionHandler::new(broker, captured())
-                    .handle(&contract_plan().into(), &Delivery::live())
+                    .handle(&contract_plan().into(), &Delivery::in_process())
                     .await
                     .unwrap()
             })

@@ -61,8 +61,22 @@ async fn execute(
     planned: &RebalancePlanned,
 ) -> Result<Vec<Event>, HandlerError> {
     handler
-        .handle(&planned.clone().into(), &Delivery::live())
+        .handle(&planned.clone().into(), &Delivery::in_process())
         .await
+        .map(|handled| handled.events)
+}
+
+/// One step of `planned`: the request to look again later, or an error if it was done.
+async fn pending(
+    handler: &ExecutionHandler,
+    planned: &RebalancePlanned,
+) -> alchemiser_bus::CheckAgain {
+    let handled = handler
+        .handle(&planned.clone().into(), &Delivery::in_process())
+        .await
+        .unwrap();
+    assert!(handled.events.is_empty(), "{handled:?}");
+    handled.check_again.expect("a follow-up")
 }
 
 fn refusal(events: &[Event]) -> (String, String) {
@@ -201,7 +215,7 @@ async fn a_plan_dated_in_the_future_beyond_clock_skew_is_refused() {
 }
 
 #[tokio::test]
-async fn a_transient_broker_failure_stops_the_plan_and_the_retry_never_places_an_order_twice() {
+async fn a_transient_broker_failure_stops_the_step_and_the_follow_up_never_places_an_order_twice() {
     let clock = ManualClock::starting_at(now());
     let spy = Symbol::parse("SPY").unwrap();
     let broker = Arc::new(
@@ -209,21 +223,20 @@ async fn a_transient_broker_failure_stops_the_plan_and_the_retry_never_places_an
             .fail_orders_for(spy.clone(), BrokerError::Transient("HTTP 503".into())),
     );
     let planned = plan_made_at(now());
-    let error = execute(&handler(broker.clone(), &clock), &planned)
-        .await
-        .unwrap_err();
+    let again = pending(&handler(broker.clone(), &clock), &planned).await;
     assert!(
-        error.is_retryable() && error.reason().contains("HTTP 503"),
-        "a broker 5xx is a transient failure for Lambda to retry: {error}"
+        again.why.contains("HTTP 503"),
+        "a broker 5xx stops the step; the plan goes on at its next check: {}",
+        again.why
     );
     assert_eq!(
         broker.inner().snapshot().unwrap().orders.len(),
         1,
         "the SELL was placed"
     );
-    // The broker is back; Lambda's retry a minute later resumes the plan.
+    // The broker is back; the follow-up resumes the plan.
     broker.heal(&spy);
-    clock.advance(Duration::from_secs(60));
+    clock.advance(again.after);
     let events = execute(&handler(broker.clone(), &clock), &planned)
         .await
         .unwrap();
@@ -242,7 +255,7 @@ async fn a_transient_broker_failure_stops_the_plan_and_the_retry_never_places_an
 }
 
 #[tokio::test]
-async fn an_order_whose_answer_was_lost_is_found_by_its_client_order_id_on_the_retry() {
+async fn an_order_whose_answer_was_lost_is_found_by_its_client_order_id_on_the_follow_up() {
     let clock = ManualClock::starting_at(now());
     let lost = std::sync::atomic::AtomicBool::new(false);
     let broker = Arc::new(ScriptedBroker::new(thirty_seventy()).with_faults(
@@ -258,10 +271,8 @@ async fn an_order_whose_answer_was_lost_is_found_by_its_client_order_id_on_the_r
         },
     ));
     let planned = plan_made_at(now());
-    let error = execute(&handler(broker.clone(), &clock), &planned)
-        .await
-        .unwrap_err();
-    assert!(error.is_retryable(), "{error}");
+    let again = pending(&handler(broker.clone(), &clock), &planned).await;
+    assert!(again.why.contains("answer was lost"), "{}", again.why);
     let events = execute(&handler(broker.clone(), &clock), &planned)
         .await
         .unwrap();
@@ -308,7 +319,7 @@ async fn buys_wait_for_the_sells_to_fill_and_are_sized_from_what_they_freed() {
 }
 
 #[tokio::test]
-async fn sells_that_do_not_fill_in_time_stop_the_plan_and_the_retry_places_the_buys() {
+async fn sells_that_do_not_fill_in_time_end_the_step_and_the_follow_up_places_the_buys() {
     let clock = ManualClock::starting_at(now());
     let broker = Arc::new(
         ScriptedBroker::new(thirty_seventy())
@@ -321,12 +332,11 @@ async fn sells_that_do_not_fill_in_time_stop_the_plan_and_the_retry_places_the_b
             }),
     );
     let planned = plan_made_at(now());
-    let error = execute(&handler(broker.clone(), &clock), &planned)
-        .await
-        .unwrap_err();
+    let again = pending(&handler(broker.clone(), &clock), &planned).await;
     assert!(
-        error.is_retryable() && error.reason().contains("had not filled"),
-        "{error}"
+        again.why.contains("sells of plan") && again.why.contains("still open"),
+        "{}",
+        again.why
     );
     assert_eq!(
         broker.inner().snapshot().unwrap().orders.len(),
@@ -403,9 +413,10 @@ async fn positions_the_contract_cannot_hold_are_reported_and_left_alone() {
     assert_eq!(planned.rebalance_plan.total_portfolio_value, dec!(10000.00));
     // And execution trades the plan around it.
     let events = ExecutionHandler::new(broker, ExecutionSettings::default())
-        .handle(&planned.into(), &Delivery::live())
+        .handle(&planned.into(), &Delivery::in_process())
         .await
-        .unwrap();
+        .unwrap()
+        .events;
     assert!(
         matches!(events[1], Event::WorkflowCompleted(_)),
         "{events:?}"
@@ -481,6 +492,28 @@ impl alchemiser_trading::Broker for PriceOverride {
         id: &str,
     ) -> Result<Option<alchemiser_trading::OrderOutcome>, BrokerError> {
         self.inner.order(id).await
+    }
+    async fn cancel_order(&self, id: &str) -> Result<(), BrokerError> {
+        self.inner.cancel_order(id).await
+    }
+    async fn open_orders(&self) -> Result<Vec<alchemiser_trading::OrderOutcome>, BrokerError> {
+        self.inner.open_orders().await
+    }
+    async fn orders_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<alchemiser_trading::OrderOutcome>, BrokerError> {
+        self.inner.orders_since(since).await
+    }
+    async fn market_clock(&self) -> Result<alchemiser_trading::MarketClock, BrokerError> {
+        self.inner.market_clock().await
+    }
+    async fn trading_days(
+        &self,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<Vec<alchemiser_trading::TradingDay>, BrokerError> {
+        self.inner.trading_days(from, to).await
     }
 }
 

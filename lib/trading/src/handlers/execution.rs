@@ -4,11 +4,10 @@
 
 use std::sync::Arc;
 
-use alchemiser_bus::{Delivery, EventHandler, HandlerError};
+use alchemiser_bus::{Delivery, EventHandler, Handled, HandlerError};
 use alchemiser_clock::Clock;
 use alchemiser_events::{
-    Event, EventHeader, EventType, RebalancePlanned, Timestamp, TradeExecuted, WorkflowCompleted,
-    WorkflowFailed,
+    Event, EventType, RebalancePlanned, Timestamp, TradeExecuted, WorkflowCompleted, WorkflowFailed,
 };
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
@@ -76,13 +75,14 @@ impl ExecutionHandler {
         Timestamp(self.clock.now())
     }
 
-    /// Executes one plan.
+    /// Executes one plan, or goes on executing it (a follow-up): the events once every order
+    /// of it is final, or a request to look again later.
     pub async fn execute(
         &self,
         planned: &RebalancePlanned,
         mode: &ExecutionMode,
         delivery: &Delivery,
-    ) -> Result<Vec<Event>, HandlerError> {
+    ) -> Result<Handled, HandlerError> {
         let outcome = execute_plan(
             &planned.rebalance_plan,
             self.broker.as_ref(),
@@ -94,16 +94,27 @@ impl ExecutionHandler {
                 // Carried in metadata from the workflow's first event; a plan from a producer
                 // that does not carry it counts from the plan.
                 workflow_started_at: workflow_started_at(&planned.header).0,
+                check: delivery.check,
             },
         )
         .await?;
-        match outcome {
-            PlanOutcome::Executed(report) => Ok(self.executed(planned, &report)),
-            PlanOutcome::Refused(refusal) => Ok(vec![self.refused(planned, &refusal)]),
-        }
+        Ok(match outcome {
+            PlanOutcome::Executed(report) => self.executed(planned, &report).into(),
+            PlanOutcome::Refused { refusal, report } => {
+                self.refused(planned, &refusal, &report).into()
+            }
+            PlanOutcome::Pending { after, reason, .. } => {
+                tracing::info!(plan_id = %planned.rebalance_plan.plan_id, ?after, %reason, "plan not done; checking again later");
+                Handled::check_again(after, reason)
+            }
+        })
     }
 
-    fn executed(&self, planned: &RebalancePlanned, report: &ExecutionReport) -> Vec<Event> {
+    fn trade_executed(
+        &self,
+        planned: &RebalancePlanned,
+        report: &ExecutionReport,
+    ) -> TradeExecuted {
         let plan = &planned.rebalance_plan;
         let mut execution_data = Map::new();
         execution_data.insert("plan_id".into(), json!(plan.plan_id));
@@ -124,7 +135,7 @@ impl ExecutionHandler {
             serde_json::to_value(&report.orders).unwrap_or(Value::Null),
         );
         let failure_reason = report.failure_reason();
-        let executed = TradeExecuted {
+        TradeExecuted {
             header: follow(
                 &planned.header,
                 EventType::TradeExecuted,
@@ -135,10 +146,15 @@ impl ExecutionHandler {
             success: failure_reason.is_none(),
             orders_placed: report.orders_placed(),
             orders_succeeded: report.orders_succeeded(),
-            failure_reason: failure_reason.clone(),
+            failure_reason,
             failed_symbols: report.failed_symbols(),
-        };
-        let finale = match failure_reason {
+        }
+    }
+
+    fn executed(&self, planned: &RebalancePlanned, report: &ExecutionReport) -> Vec<Event> {
+        let plan = &planned.rebalance_plan;
+        let executed = self.trade_executed(planned, report);
+        let finale = match executed.failure_reason.clone() {
             None => self.completed(planned, &executed, report),
             Some(reason) => Event::from(WorkflowFailed {
                 header: follow(
@@ -192,28 +208,48 @@ impl ExecutionHandler {
         })
     }
 
-    /// A plan not traded at all: the workflow fails, naming the check and the numbers.
-    fn refused(&self, planned: &RebalancePlanned, refusal: &Refusal) -> Event {
+    /// A plan not traded, or stopped after it started: the workflow fails, naming the check,
+    /// the numbers, and every order the plan had placed with what it filled (reported in a
+    /// TradeExecuted too, so the fills are never left out of the workflow's record).
+    fn refused(
+        &self,
+        planned: &RebalancePlanned,
+        refusal: &Refusal,
+        report: &ExecutionReport,
+    ) -> Vec<Event> {
         let plan = &planned.rebalance_plan;
         tracing::warn!(plan_id = %plan.plan_id, check = refusal.check(), %refusal, "plan refused");
-        let header: EventHeader = follow(
-            &planned.header,
-            EventType::WorkflowFailed,
-            "execution",
-            self.now(),
-        );
-        Event::from(WorkflowFailed {
-            header,
+        let placed = report.placed_summary();
+        let mut events = Vec::new();
+        let mut cause = &planned.header;
+        let executed;
+        if placed.is_some() {
+            executed = self.trade_executed(planned, report);
+            events.push(Event::from(executed.clone()));
+            cause = &executed.header;
+        }
+        let failure_reason = match &placed {
+            None => format!("plan {} refused: {refusal}; no order placed", plan.plan_id),
+            Some(placed) => format!(
+                "plan {} stopped after it started: {refusal}; nothing more placed, open orders canceled; placed before: {placed}",
+                plan.plan_id
+            ),
+        };
+        events.push(Event::from(WorkflowFailed {
+            header: follow(cause, EventType::WorkflowFailed, "execution", self.now()),
             workflow_type: WORKFLOW_TYPE.into(),
-            failure_reason: format!("plan {} refused: {refusal}", plan.plan_id),
+            failure_reason,
             failure_step: "execution".into(),
             error_details: object(json!({
                 "plan_id": plan.plan_id,
                 "check": refusal.check(),
                 "plan_timestamp": plan.timestamp,
-                "orders_placed": 0,
+                "orders_placed": report.orders_placed(),
+                "orders_filled": report.orders_succeeded(),
+                "orders": report.orders,
             })),
-        })
+        }));
+        events
     }
 }
 
@@ -230,7 +266,7 @@ impl EventHandler for ExecutionHandler {
         "execution"
     }
 
-    async fn handle(&self, event: &Event, delivery: &Delivery) -> Result<Vec<Event>, HandlerError> {
+    async fn handle(&self, event: &Event, delivery: &Delivery) -> Result<Handled, HandlerError> {
         match event {
             Event::RebalancePlanned(planned) => {
                 self.execute(planned, &self.mode_for(planned), delivery)

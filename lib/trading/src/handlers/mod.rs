@@ -31,8 +31,8 @@ pub(crate) const WORKFLOW_STARTED_AT: &str = "workflow_started_at";
 impl From<BrokerError> for HandlerError {
     fn from(error: BrokerError) -> Self {
         match error {
-            BrokerError::Transient(reason) => HandlerError::Transient(reason),
             BrokerError::Permanent(reason) => HandlerError::Permanent(reason),
+            retryable => HandlerError::Transient(retryable.to_string()),
         }
     }
 }

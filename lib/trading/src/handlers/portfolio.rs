@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use alchemiser_bus::{Delivery, EventHandler, HandlerError};
+use alchemiser_bus::{Delivery, EventHandler, Handled, HandlerError};
 use alchemiser_clock::Clock;
 use alchemiser_events::{
     derived_id, Event, EventType, RebalancePlan, RebalancePlanned, SignalGenerated, Timestamp,
@@ -117,9 +117,11 @@ impl EventHandler for PortfolioHandler {
         "portfolio"
     }
 
-    async fn handle(&self, event: &Event, _: &Delivery) -> Result<Vec<Event>, HandlerError> {
+    async fn handle(&self, event: &Event, _: &Delivery) -> Result<Handled, HandlerError> {
         match event {
-            Event::SignalGenerated(signal) => Ok(vec![self.plan(signal).await?.into()]),
+            Event::SignalGenerated(signal) => {
+                Ok(Handled::done(vec![self.plan(signal).await?.into()]))
+            }
             other => Err(wrong_event("portfolio", other)),
         }
     }

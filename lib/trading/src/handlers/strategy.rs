@@ -157,12 +157,15 @@ impl TriggerHandler for StrategyHandler {
             .get("source")
             .and_then(Value::as_str)
             .unwrap_or("manual invocation");
+        // Its ids must not be the ones a successful start of the same trigger would have had:
+        // an earlier attempt may have started that workflow.
+        let failed_trigger = trigger.map(|key| format!("{key}#failed-start"));
         let started = WorkflowStarted {
             header: EventHeader::start_workflow(
                 EventType::WorkflowStarted,
                 "strategy",
                 at,
-                trigger.as_deref(),
+                failed_trigger.as_deref(),
             ),
             workflow_type: WORKFLOW_TYPE.into(),
             requested_by: requested_by.into(),

@@ -1,0 +1,377 @@
+//! Every order followed to its end (issue 20): a resumed plan sizes its buys from the cash that
+//! is really left, a half-done plan that ages out reports what it placed, an order still open
+//! never counts as a success, and nothing is placed while the market is closed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use alchemiser_bus::{Delivery, EventHandler};
+use alchemiser_clock::ManualClock;
+use alchemiser_events::{decode, Event, RebalancePlanned, Symbol};
+use alchemiser_trading::{
+    client_order_id, Broker, Call, ExecutionHandler, ExecutionSettings, Fault, MarketHours,
+    OrderRequest, OrderScript, OrderSide, PaperBroker, PortfolioFile, ScriptedBroker,
+};
+use chrono::{DateTime, Utc};
+use rust_decimal_macros::dec;
+use serde_json::json;
+
+/// Tuesday 2026-12-01, 14:35 UTC: 09:35 in New York, the market open.
+fn open_market() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-12-01T14:35:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn paper(json: serde_json::Value) -> PaperBroker {
+    PaperBroker::in_memory(PortfolioFile::from_json(&json.to_string()).unwrap())
+}
+
+/// A plan made `at` with `items` (symbol, action, current value, target value), on an account
+/// worth `total`.
+fn plan(at: DateTime<Utc>, total: &str, items: &[(&str, &str, &str, &str)]) -> RebalancePlanned {
+    let items: Vec<serde_json::Value> = items
+        .iter()
+        .map(|(symbol, action, current, target)| {
+            let current: rust_decimal::Decimal = current.parse().unwrap();
+            let target: rust_decimal::Decimal = target.parse().unwrap();
+            let total: rust_decimal::Decimal = total.parse().unwrap();
+            json!({
+                "symbol": symbol,
+                "current_weight": (current / total).round_dp(4).to_string(),
+                "target_weight": (target / total).round_dp(4).to_string(),
+                "weight_diff": ((target - current) / total).round_dp(4).to_string(),
+                "target_value": target.to_string(),
+                "current_value": current.to_string(),
+                "trade_amount": (target - current).to_string(),
+                "action": action,
+                "priority": 1
+            })
+        })
+        .collect();
+    let wire = at.to_rfc3339();
+    let detail = json!({
+        "event_id": "rebalance-planned-lifecycle",
+        "correlation_id": "workflow-lifecycle",
+        "causation_id": "signal-lifecycle",
+        "timestamp": wire,
+        "source_module": "portfolio",
+        "event_type": "RebalancePlanned",
+        "schema_version": "1.0",
+        "metadata": {"workflow_started_at": wire},
+        "rebalance_plan": {
+            "plan_id": "plan-lifecycle",
+            "correlation_id": "workflow-lifecycle",
+            "causation_id": "signal-lifecycle",
+            "timestamp": wire,
+            "items": items,
+            "total_portfolio_value": total,
+            "total_trade_value": "0",
+            "max_drift_tolerance": "0.05",
+            "schema_version": "1.0"
+        },
+        "allocation_comparison": {"target_values": {}, "current_values": {}, "deltas": {}},
+        "trades_required": true
+    });
+    let Event::RebalancePlanned(planned) = decode(detail.to_string().as_bytes()).unwrap().event
+    else {
+        unreachable!()
+    };
+    planned
+}
+
+fn handler(broker: Arc<dyn Broker>, clock: &ManualClock) -> ExecutionHandler {
+    ExecutionHandler::new(broker, ExecutionSettings::default()).with_clock(Arc::new(clock.clone()))
+}
+
+fn id(plan_id: &str, side: OrderSide, symbol: &str) -> String {
+    client_order_id(plan_id, side, &Symbol::parse(symbol).unwrap())
+}
+
+/// Defect 1: an earlier attempt bought SPY (6,000) and died before TLT; the account's cash is
+/// 4,000 now. The retry must buy TLT with those 4,000, not subtract SPY's cost a second time.
+#[tokio::test]
+async fn a_resumed_plan_buys_the_rest_with_the_cash_really_left() {
+    let clock = ManualClock::starting_at(open_market());
+    let broker = Arc::new(paper(json!({
+        "cash": "10000.00",
+        "prices": {"SPY": "100.00", "TLT": "100.00"}
+    })));
+    let planned = plan(
+        open_market(),
+        "10000",
+        &[("SPY", "BUY", "0", "6000"), ("TLT", "BUY", "0", "4000")],
+    );
+    // Attempt 1 placed the SPY buy, then its invocation died.
+    broker
+        .place_market_order(&OrderRequest {
+            symbol: Symbol::parse("SPY").unwrap(),
+            side: OrderSide::Buy,
+            qty: dec!(60),
+            client_order_id: id("plan-lifecycle", OrderSide::Buy, "SPY"),
+        })
+        .await
+        .unwrap();
+    assert_eq!(broker.snapshot().unwrap().cash, dec!(4000));
+
+    let events = handler(broker.clone(), &clock)
+        .handle(&planned.into(), &Delivery::in_process())
+        .await
+        .unwrap()
+        .events;
+    let account = broker.snapshot().unwrap();
+    let tlt = account
+        .positions
+        .iter()
+        .find(|p| p.symbol.as_str() == "TLT")
+        .map(|p| p.qty);
+    assert_eq!(tlt, Some(dec!(40)), "TLT not bought: {events:?}");
+    assert_eq!(account.cash, dec!(0.00));
+    assert!(
+        matches!(events.last(), Some(Event::WorkflowCompleted(_))),
+        "{events:?}"
+    );
+}
+
+fn sell_tlt_buy_spy() -> (Arc<PaperBroker>, RebalancePlanned) {
+    let broker = Arc::new(paper(json!({
+        "cash": "0.00",
+        "positions": [{"symbol": "TLT", "qty": "70", "price": "100.00"},
+                      {"symbol": "SPY", "qty": "30", "price": "100.00"}]
+    })));
+    let planned = plan(
+        open_market(),
+        "10000",
+        &[
+            ("TLT", "SELL", "7000", "3960"),
+            ("SPY", "BUY", "3000", "6040"),
+        ],
+    );
+    (broker, planned)
+}
+
+/// An earlier attempt placed (and filled) the plan's sell, then died before the buy.
+async fn sold_by_an_earlier_attempt(broker: &PaperBroker) {
+    broker
+        .place_market_order(&OrderRequest {
+            symbol: Symbol::parse("TLT").unwrap(),
+            side: OrderSide::Sell,
+            qty: dec!(30.4),
+            client_order_id: id("plan-lifecycle", OrderSide::Sell, "TLT"),
+        })
+        .await
+        .unwrap();
+}
+
+/// Defect 3: a half-executed plan whose workflow passes its deadline before the retry comes.
+/// The failure must say what was placed (and report its fill), never "no order placed".
+#[tokio::test]
+async fn a_started_plan_past_its_deadline_reports_the_orders_it_placed() {
+    let clock = ManualClock::starting_at(open_market());
+    let (broker, planned) = sell_tlt_buy_spy();
+    sold_by_an_earlier_attempt(&broker).await;
+    clock.advance(Duration::from_secs(31 * 60));
+    let events = handler(broker.clone(), &clock)
+        .handle(&planned.into(), &Delivery::in_process())
+        .await
+        .unwrap()
+        .events;
+    let [Event::TradeExecuted(executed), Event::WorkflowFailed(failed)] = &events[..] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(executed.orders_placed, 1);
+    assert_eq!(
+        executed.execution_data["orders"][0]["status"],
+        json!("FILLED")
+    );
+    assert_eq!(
+        executed.execution_data["orders"][1]["status"],
+        json!("NOT_PLACED")
+    );
+    assert_eq!(failed.error_details["orders_placed"], json!(1));
+    assert!(
+        !failed.failure_reason.contains("no order placed")
+            && failed
+                .failure_reason
+                .contains("sell TLT 30.4: FILLED 30.4 at 100.00"),
+        "{}",
+        failed.failure_reason
+    );
+    assert_eq!(
+        broker.snapshot().unwrap().orders.len(),
+        1,
+        "nothing more placed"
+    );
+}
+
+/// A started plan past its plan age but within its workflow's deadline finishes: its buys are
+/// sized from what the sells really freed (the account is not left in cash).
+#[tokio::test]
+async fn a_started_plan_past_its_age_finishes_its_buys_from_the_sells_proceeds() {
+    let clock = ManualClock::starting_at(open_market());
+    let (broker, planned) = sell_tlt_buy_spy();
+    sold_by_an_earlier_attempt(&broker).await;
+    clock.advance(Duration::from_secs(20 * 60));
+    let events = handler(broker.clone(), &clock)
+        .handle(&planned.into(), &Delivery::in_process())
+        .await
+        .unwrap()
+        .events;
+    assert!(
+        matches!(
+            events[..],
+            [Event::TradeExecuted(_), Event::WorkflowCompleted(_)]
+        ),
+        "{events:?}"
+    );
+    let account = broker.snapshot().unwrap();
+    assert_eq!(account.cash, dec!(0.00));
+    let spy = account
+        .positions
+        .iter()
+        .find(|p| p.symbol.as_str() == "SPY");
+    assert_eq!(spy.map(|p| p.qty), Some(dec!(60.4)));
+}
+
+/// Defect 4: a buy the broker took but has not filled is not a success: the workflow does not
+/// complete while it can still be rejected, canceled or expire. The plan asks to be looked at
+/// again, and the follow-up reports the fill.
+#[tokio::test]
+async fn an_order_still_open_never_completes_the_workflow_and_the_follow_up_reports_its_fill() {
+    let clock = ManualClock::starting_at(open_market());
+    let account = paper(json!({
+        "cash": "10000.00",
+        "prices": {"SPY": "100.00"}
+    }));
+    let broker = Arc::new(
+        ScriptedBroker::new(account)
+            .with_clock(Arc::new(clock.clone()))
+            .with_faults(|call| match call {
+                Call::Place(_) => Some(Fault::FillAfter(Duration::from_secs(120))),
+                _ => None,
+            }),
+    );
+    let planned = plan(open_market(), "10000", &[("SPY", "BUY", "0", "10000")]);
+    let execution = handler(broker.clone(), &clock);
+    let first = execution
+        .handle(&planned.clone().into(), &Delivery::in_process())
+        .await
+        .unwrap();
+    assert!(first.events.is_empty(), "reported while open: {first:?}");
+    let again = first
+        .check_again
+        .expect("a follow-up while the buy is open");
+    assert!(again.why.contains("still open"), "{}", again.why);
+    // The follow-up, after the fill.
+    clock.advance(again.after.max(Duration::from_secs(120)));
+    let second = execution
+        .handle(&planned.into(), &Delivery::in_process().follow_up(1))
+        .await
+        .unwrap();
+    assert_eq!(second.check_again, None);
+    let [Event::TradeExecuted(executed), Event::WorkflowCompleted(_)] = &second.events[..] else {
+        panic!("{second:?}")
+    };
+    assert_eq!(executed.orders_placed, 1);
+    assert_eq!(
+        executed.execution_data["orders"][0]["status"],
+        json!("FILLED")
+    );
+    assert_eq!(
+        executed.execution_data["orders"][0]["filled_qty"],
+        json!("100")
+    );
+    assert_eq!(
+        executed.execution_data["total_trade_value"],
+        json!("10000.00")
+    );
+}
+
+/// An order that never fills is canceled at the workflow's deadline, and the workflow fails
+/// naming it with what filled — never completes.
+#[tokio::test]
+async fn an_order_open_at_the_deadline_is_canceled_and_the_workflow_fails_naming_it() {
+    let clock = ManualClock::starting_at(open_market());
+    let account = paper(json!({"cash": "10000.00", "prices": {"SPY": "100.00"}}));
+    let broker = Arc::new(
+        ScriptedBroker::new(account)
+            .with_clock(Arc::new(clock.clone()))
+            .with_faults(|call| match call {
+                Call::Place(_) => Some(Fault::Script(OrderScript {
+                    fills: vec![(Duration::from_secs(1), rust_decimal::Decimal::new(25, 2))],
+                    ending: None,
+                })),
+                _ => None,
+            }),
+    );
+    let planned = plan(open_market(), "10000", &[("SPY", "BUY", "0", "10000")]);
+    let execution = handler(broker.clone(), &clock);
+    let mut check = 0;
+    let events = loop {
+        let handled = execution
+            .handle(
+                &planned.clone().into(),
+                &Delivery::in_process().follow_up(check),
+            )
+            .await
+            .unwrap();
+        match handled.check_again {
+            Some(again) => clock.advance(again.after),
+            None => break handled.events,
+        }
+        check += 1;
+        assert!(check < 50, "the plan never ended");
+    };
+    let [Event::TradeExecuted(executed), Event::WorkflowFailed(failed)] = &events[..] else {
+        panic!("{events:?}")
+    };
+    let order = &executed.execution_data["orders"][0];
+    assert_eq!(order["status"], json!("CANCELED"), "{order}");
+    assert_eq!(order["filled_qty"], json!("25"), "{order}");
+    assert_eq!(executed.orders_placed, 1);
+    assert_eq!(executed.orders_succeeded, 0);
+    assert!(
+        failed.failure_reason.contains("SPY") && failed.failure_reason.contains("CANCELED"),
+        "{}",
+        failed.failure_reason
+    );
+    assert_eq!(failed.error_details["check"], json!("workflow_age"));
+    // Nothing of the plan is open at the broker.
+    assert!(broker.open_orders().await.unwrap().is_empty());
+}
+
+/// Defect 5: Saturday. Nothing is placed; the workflow fails naming the closed market.
+#[tokio::test]
+async fn nothing_is_placed_while_the_market_is_closed() {
+    let saturday = DateTime::parse_from_rfc3339("2026-12-05T15:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    let clock = ManualClock::starting_at(saturday);
+    let broker = Arc::new(
+        paper(json!({
+            "cash": "10000.00",
+            "prices": {"SPY": "100.00"}
+        }))
+        .with_clock(Arc::new(clock.clone()))
+        .with_market_hours(MarketHours::Nyse),
+    );
+    let planned = plan(saturday, "10000", &[("SPY", "BUY", "0", "10000")]);
+    let events = handler(broker.clone(), &clock)
+        .handle(&planned.into(), &Delivery::in_process())
+        .await
+        .unwrap()
+        .events;
+    assert!(
+        broker.snapshot().unwrap().orders.is_empty(),
+        "an order placed on a Saturday"
+    );
+    let [Event::WorkflowFailed(failed)] = &events[..] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(failed.error_details["check"], json!("market_closed"));
+    assert!(
+        failed.failure_reason.contains("2026-12-07T14:30:00Z"),
+        "names the next open (Monday 09:30 New York): {}",
+        failed.failure_reason
+    );
+}
