@@ -52,6 +52,12 @@ impl InMemoryBus {
         }
     }
 
+    /// Handlers' follow-ups wait on `clock` (a manual clock moves instead of sleeping).
+    pub fn with_clock(mut self, clock: Arc<dyn alchemiser_clock::Clock>) -> Self {
+        self.subscribers = self.subscribers.with_clock(clock);
+        self
+    }
+
     /// A bus that publishes every event to `remote` as well as delivering it locally.
     pub fn forwarding_to(remote: Arc<dyn EventBus>) -> Self {
         Self {
@@ -83,7 +89,7 @@ impl EventBus for InMemoryBus {
         let mut report = PublishReport::default();
         let mut queue: VecDeque<Event> = events.into();
         let mut processed = 0usize;
-        let delivery = Delivery::live();
+        let delivery = Delivery::in_process();
         while !queue.is_empty() {
             let room = self.cascade_limit.saturating_sub(processed);
             if room == 0 {

@@ -20,7 +20,7 @@ use async_trait::async_trait;
 
 pub use in_memory::InMemoryBus;
 pub use report::{error_chain, HandlerError, HandlerFailure, PublishReport, Undelivered};
-pub use subscribers::Subscribers;
+pub use subscribers::{Subscribers, MAX_IN_PROCESS_CHECKS};
 
 /// Something that reacts to events: the workflow's handlers, recorders, test probes.
 #[async_trait]
@@ -28,8 +28,9 @@ pub trait EventHandler: Send + Sync {
     /// A short name for reports and logs, e.g. `portfolio`.
     fn name(&self) -> &str;
 
-    /// Handles one event and returns the events it causes, to be published by the caller.
-    async fn handle(&self, event: &Event, delivery: &Delivery) -> Result<Vec<Event>, HandlerError>;
+    /// Handles one event: the events it causes (to be published by the caller), and whether
+    /// the handler must look at the event again later (its work is not done yet).
+    async fn handle(&self, event: &Event, delivery: &Delivery) -> Result<Handled, HandlerError>;
 
     /// A word the idempotency key of `event` gets besides the handler and the event id, when
     /// handling it one way must not count as handling it another (a dry run of a replay must
@@ -79,6 +80,52 @@ pub trait TriggerHandler: Send + Sync {
     }
 }
 
+/// What handling an event came to.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Handled {
+    /// The events it causes, to be published.
+    pub events: Vec<Event>,
+    /// The handler's work on the event is not done (orders still open, say): deliver the event
+    /// to it again after a while, as a follow-up.
+    pub check_again: Option<CheckAgain>,
+}
+
+impl Handled {
+    /// Done: these events, no follow-up.
+    pub fn done(events: Vec<Event>) -> Self {
+        Self {
+            events,
+            check_again: None,
+        }
+    }
+
+    /// Not done: look again after `after`, for the reason `why`.
+    pub fn check_again(after: std::time::Duration, why: impl Into<String>) -> Self {
+        Self {
+            events: Vec::new(),
+            check_again: Some(CheckAgain {
+                after,
+                why: why.into(),
+            }),
+        }
+    }
+}
+
+impl From<Vec<Event>> for Handled {
+    fn from(events: Vec<Event>) -> Self {
+        Self::done(events)
+    }
+}
+
+/// A handler's request to see an event again later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckAgain {
+    /// How long from now.
+    pub after: std::time::Duration,
+    /// Why, in one line.
+    pub why: String,
+}
+
 /// How an event reached its handler, beyond the event itself (where it came from is the event's
 /// own [`alchemiser_events::Provenance`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -88,11 +135,14 @@ pub struct Delivery {
     pub deadline: Option<chrono::DateTime<chrono::Utc>>,
     /// The EventBridge `source` it came with, when it came in an envelope.
     pub source: Option<String>,
+    /// Which follow-up of the event this is: 0 for its first delivery, n for the n-th time a
+    /// handler asked to see it again ([`Handled::check_again`]).
+    pub check: u32,
 }
 
 impl Delivery {
-    /// A delivery without a deadline or envelope (in-process, the CLI).
-    pub fn live() -> Self {
+    /// A delivery without a deadline or envelope (in-process, the CLI, tests).
+    pub fn in_process() -> Self {
         Self::default()
     }
 
@@ -100,13 +150,19 @@ impl Delivery {
     pub fn until(deadline: Option<chrono::DateTime<chrono::Utc>>) -> Self {
         Self {
             deadline,
-            source: None,
+            ..Self::default()
         }
     }
 
     /// The same delivery, from `source`.
     pub fn from_source(mut self, source: Option<String>) -> Self {
         self.source = source;
+        self
+    }
+
+    /// The same delivery, as the `check`-th follow-up.
+    pub fn follow_up(mut self, check: u32) -> Self {
+        self.check = check;
         self
     }
 }
@@ -157,11 +213,11 @@ impl EventHandler for RecordingHandler {
         "recorder"
     }
 
-    async fn handle(&self, event: &Event, _: &Delivery) -> Result<Vec<Event>, HandlerError> {
+    async fn handle(&self, event: &Event, _: &Delivery) -> Result<Handled, HandlerError> {
         self.0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(event.clone());
-        Ok(Vec::new())
+        Ok(Handled::default())
     }
 }

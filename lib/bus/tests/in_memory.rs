@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use alchemiser_bus::{Delivery, EventBus, EventHandler, HandlerError, InMemoryBus};
+use alchemiser_bus::{Delivery, EventBus, EventHandler, Handled, HandlerError, InMemoryBus};
 use alchemiser_events::{
     Event, EventHeader, EventType, Timestamp, WorkflowCompleted, WorkflowStarted,
 };
@@ -71,14 +71,15 @@ impl EventHandler for Probe {
     fn name(&self) -> &str {
         self.name
     }
-    async fn handle(&self, event: &Event, _: &Delivery) -> Result<Vec<Event>, HandlerError> {
+    async fn handle(&self, event: &Event, _: &Delivery) -> Result<Handled, HandlerError> {
         self.seen.lock().unwrap().push(event.event_type());
-        match self.behaviour {
+        let events = match self.behaviour {
             Behaviour::Record => Ok(vec![]),
             Behaviour::Complete => Ok(vec![completed_after(event)]),
             Behaviour::Fail => Err(HandlerError::Transient("broker unreachable".into())),
             Behaviour::EchoForever => Ok(vec![started()]),
-        }
+        };
+        events.map(Handled::from)
     }
 }
 

@@ -28,6 +28,14 @@ impl MemoryDeadLetters {
             .push(letter);
     }
 
+    /// Removes the message `message_id` (what a person's delete does).
+    pub fn remove(&self, message_id: &str) {
+        self.letters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|letter| letter.message_id != message_id);
+    }
+
     /// The messages now in the queue.
     pub fn letters(&self) -> Vec<DeadLetter> {
         self.letters

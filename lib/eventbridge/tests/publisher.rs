@@ -7,7 +7,7 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use alchemiser_bus::{Delivery, EventBus, EventHandler, HandlerError, InMemoryBus};
+use alchemiser_bus::{Delivery, EventBus, EventHandler, Handled, HandlerError, InMemoryBus};
 use alchemiser_eventbridge::{
     bus_from_lookup, configured_bus, ConfiguredBus, FileOutbox, OutboxConfig, OutboxLine,
     PublisherConfig, CODE_ENTRY_TOO_LARGE,
@@ -308,9 +308,9 @@ impl EventHandler for Planner {
     fn name(&self) -> &str {
         "planner-probe"
     }
-    async fn handle(&self, _: &Event, _: &Delivery) -> Result<Vec<Event>, HandlerError> {
+    async fn handle(&self, _: &Event, _: &Delivery) -> Result<Handled, HandlerError> {
         *self.calls.lock().unwrap() += 1;
-        Ok(vec![sample_event(EventType::RebalancePlanned)])
+        Ok(vec![sample_event(EventType::RebalancePlanned)].into())
     }
 }
 

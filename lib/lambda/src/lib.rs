@@ -9,7 +9,9 @@
 //! through retries.
 //!
 //! Ports and adapters, one folder each: [`idempotency`] (the port, in memory and on DynamoDB, the
-//! way Powertools for AWS Lambda does it), [`failures`] (the port, in memory and on SQS), plus
+//! way Powertools for AWS Lambda does it), [`failures`] (the port, in memory and on SQS),
+//! [`follow_ups`] (a durable timer that delivers an event again when its handler's work on it is
+//! not done: in memory, and an SQS queue with a delay), plus
 //! [`metrics`] (CloudWatch EMF), [`logging`] (JSON lines), [`env`] (settings) and the Lambda loop
 //! ([`run_function`], [`run`]). A function's entry point picks its handler and adapters.
 
@@ -20,6 +22,7 @@ pub use alchemiser_metrics as metrics;
 
 pub mod env;
 pub mod failures;
+pub mod follow_ups;
 pub mod idempotency;
 mod invoker;
 pub mod logging;

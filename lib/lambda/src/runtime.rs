@@ -15,6 +15,7 @@ use thiserror::Error;
 
 use crate::env::{required, seconds, EnvError};
 use crate::failures::SqsFailureSink;
+use crate::follow_ups::{FollowUps, SqsFollowUps};
 use crate::idempotency::{DynamoDbStore, IdempotencyConfig};
 use crate::invoker::{
     Adapters, InvocationContext, InvocationError, Invoke, Invoker, ScheduleOrEvent, TriggerInvoker,
@@ -106,7 +107,14 @@ impl FunctionEnvironment {
             ..defaults
         };
         let stage = std::env::var("STAGE").unwrap_or_else(|_| "local".into());
+        let follow_ups = std::env::var("FOLLOW_UP_QUEUE_URL")
+            .ok()
+            .filter(|url| !url.trim().is_empty())
+            .map(|url| -> Arc<dyn FollowUps> {
+                Arc::new(SqsFollowUps::new(aws_sdk_sqs::Client::new(&sdk), url))
+            });
         let adapters = Adapters {
+            follow_ups,
             store: Arc::new(DynamoDbStore::new(
                 aws_sdk_dynamodb::Client::new(&sdk),
                 table,
@@ -262,12 +270,71 @@ pub fn handler_service(
                 if !WARM.swap(true, std::sync::atomic::Ordering::Relaxed) {
                     invoker.metrics().cold_start();
                 }
-                invoker
-                    .invoke(event.payload, &context)
-                    .await
-                    .map(|outcome| outcome.to_response())
+                match sqs_messages(&event.payload) {
+                    Some(messages) => Ok(invoke_each(invoker.as_ref(), messages, &context).await),
+                    None => invoker
+                        .invoke(event.payload, &context)
+                        .await
+                        .map(|outcome| outcome.to_response()),
+                }
             })
             .await
         }
     })
+}
+
+/// One message of an SQS event (a follow-up from the function's follow-up queue).
+struct SqsMessage {
+    id: String,
+    body: Value,
+}
+
+/// The messages of an SQS event source mapping's batch, or `None` when `payload` is not one.
+fn sqs_messages(payload: &Value) -> Option<Vec<SqsMessage>> {
+    let records = payload.get("Records")?.as_array()?;
+    let from_sqs =
+        |record: &Value| record.get("eventSource").and_then(Value::as_str) == Some("aws:sqs");
+    if records.is_empty() || !records.iter().all(from_sqs) {
+        return None;
+    }
+    Some(
+        records
+            .iter()
+            .map(|record| {
+                let text = record
+                    .get("body")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                SqsMessage {
+                    id: record
+                        .get("messageId")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    // A body that is not JSON goes through as text: the invoker refuses it for
+                    // good (a dead letter), so it does not come back forever.
+                    body: serde_json::from_str(text)
+                        .unwrap_or_else(|_| Value::String(text.to_owned())),
+                }
+            })
+            .collect(),
+    )
+}
+
+/// Invokes each message of a batch; those that must be retried are reported as batch item
+/// failures (SQS makes them visible again after the queue's visibility timeout), the rest are
+/// deleted by the event source mapping.
+async fn invoke_each(
+    invoker: &dyn Invoke,
+    messages: Vec<SqsMessage>,
+    context: &InvocationContext,
+) -> Value {
+    let mut failures = Vec::new();
+    for message in messages {
+        if let Err(error) = invoker.invoke(message.body, context).await {
+            tracing::warn!(message_id = %message.id, %error, "follow-up failed; SQS delivers it again");
+            failures.push(serde_json::json!({"itemIdentifier": message.id}));
+        }
+    }
+    serde_json::json!({"batchItemFailures": failures})
 }

@@ -56,6 +56,7 @@ async fn claims_are_exclusive_and_the_failed_claim_returns_the_completed_record(
     let result = StoredResult {
         events: vec![json!({"a": 1})],
         published: true,
+        follow_up: None,
     };
     store
         .complete("execution#e1", HASH, &result, now)
@@ -113,6 +114,7 @@ async fn an_expired_record_is_claimable_before_the_ttl_deletes_it() {
     let result = StoredResult {
         events: vec![],
         published: true,
+        follow_up: None,
     };
     store.complete(key, HASH, &result, now).await.unwrap();
     assert_eq!(
@@ -150,6 +152,7 @@ async fn a_key_reused_for_another_payload_is_refused() {
     let result = StoredResult {
         events: vec![],
         published: true,
+        follow_up: None,
     };
     store.complete(key, first, &result, now).await.unwrap();
     assert_eq!(

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use alchemiser_bus::{Delivery, EventHandler, HandlerError, InMemoryBus, RecordingHandler};
+use alchemiser_bus::{
+    Delivery, EventHandler, Handled, HandlerError, InMemoryBus, RecordingHandler,
+};
 use alchemiser_events::samples::sample_event;
 use alchemiser_events::{Event, EventType, HandlerName};
 use alchemiser_lambda::failures::MemoryFailureSink;
@@ -42,9 +44,9 @@ impl EventHandler for Probe {
     fn name(&self) -> &str {
         "probe"
     }
-    async fn handle(&self, _: &Event, _: &Delivery) -> Result<Vec<Event>, HandlerError> {
+    async fn handle(&self, _: &Event, _: &Delivery) -> Result<Handled, HandlerError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        match self.answer {
+        let events = match self.answer {
             Answer::Nothing => Ok(vec![]),
             Answer::Transient => Err(HandlerError::Transient("dependency down".into())),
             Answer::Permanent => Err(HandlerError::Permanent("bad input".into())),
@@ -61,7 +63,8 @@ impl EventHandler for Probe {
                 }
                 Ok(vec![event])
             }
-        }
+        };
+        events.map(Handled::from)
     }
 }
 
@@ -86,6 +89,9 @@ fn harness(
     RecordingHandler::on_every_type(&bus);
     let failures = Arc::new(MemoryFailureSink::default());
     let adapters = Adapters {
+        follow_ups: Some(Arc::new(
+            alchemiser_lambda::follow_ups::MemoryFollowUps::new(),
+        )),
         store,
         bus,
         failures: failures.clone(),

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use alchemiser_bus::{Delivery, EventHandler, HandlerError};
+use alchemiser_bus::{Delivery, EventHandler, Handled, HandlerError};
 use alchemiser_clock::Clock;
 use alchemiser_events::{Event, EventType};
 use alchemiser_metrics::Metrics;
@@ -141,8 +141,8 @@ impl EventHandler for Monitor {
         "monitor"
     }
 
-    async fn handle(&self, event: &Event, delivery: &Delivery) -> Result<Vec<Event>, HandlerError> {
+    async fn handle(&self, event: &Event, delivery: &Delivery) -> Result<Handled, HandlerError> {
         self.record(event, delivery.source.as_deref()).await?;
-        Ok(Vec::new())
+        Ok(Handled::default())
     }
 }

@@ -217,7 +217,10 @@ async fn a_stalled_workflow_is_timed_out_once_and_a_late_completion_still_counts
     let events = workflow("tick-3");
     let id = events[0].header().correlation_id.clone();
     for event in &events[..3] {
-        monitor.handle(event, &Delivery::live()).await.unwrap();
+        monitor
+            .handle(event, &Delivery::in_process())
+            .await
+            .unwrap();
     }
     let sweep = Sweep::new(
         store.clone(),
@@ -250,7 +253,7 @@ async fn a_stalled_workflow_is_timed_out_once_and_a_late_completion_still_counts
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].event_id(), published[0].event_id());
     monitor
-        .handle(&published[0], &Delivery::live())
+        .handle(&published[0], &Delivery::in_process())
         .await
         .unwrap();
     assert!(sweep.sweep().await.unwrap().is_empty());
@@ -261,7 +264,10 @@ async fn a_stalled_workflow_is_timed_out_once_and_a_late_completion_still_counts
     );
     // Late events after the timeout: the workflow did complete, and says it recovered.
     for event in &events[3..] {
-        monitor.handle(event, &Delivery::live()).await.unwrap();
+        monitor
+            .handle(event, &Delivery::in_process())
+            .await
+            .unwrap();
     }
     let summary = store.summary(&id).await.unwrap().unwrap();
     assert_eq!(summary.state, WorkflowState::Completed);
@@ -285,7 +291,10 @@ async fn plan_in_the_dead_letter_queue(tick: &str, message_id: &str) -> PlanInTh
     let events = workflow(tick);
     let id = events[0].header().correlation_id.clone();
     for event in &events[..3] {
-        monitor.handle(event, &Delivery::live()).await.unwrap();
+        monitor
+            .handle(event, &Delivery::in_process())
+            .await
+            .unwrap();
     }
     let queue = Arc::new(MemoryDeadLetters::new());
     let body = json!({
@@ -341,7 +350,7 @@ async fn a_dead_letter_fails_its_workflow_with_the_commands_to_inspect_and_redri
         "announced again, under the same id, until the monitor has it"
     );
     monitor
-        .handle(&published[0], &Delivery::live())
+        .handle(&published[0], &Delivery::in_process())
         .await
         .unwrap();
     assert!(

@@ -62,6 +62,9 @@ async fn a_plan_delivered_three_times_concurrently_and_in_sequence_trades_once()
     let environments: Vec<Arc<dyn Invoke>> = (0..3)
         .map(|_| {
             let adapters = Adapters {
+                follow_ups: Some(Arc::new(
+                    alchemiser_lambda::follow_ups::MemoryFollowUps::new(),
+                )),
                 store: store.clone(),
                 bus: Arc::new(InMemoryBus::new()),
                 failures: Arc::new(MemoryFailureSink::default()),

@@ -5,8 +5,8 @@
 use std::sync::{Arc, Mutex};
 
 use alchemiser_bus::{
-    Delivery, EventBus, EventHandler, HandlerError, InMemoryBus, PublishReport, RecordingHandler,
-    Undelivered,
+    Delivery, EventBus, EventHandler, Handled, HandlerError, InMemoryBus, PublishReport,
+    RecordingHandler, Undelivered,
 };
 use alchemiser_events::{Event, HandlerName};
 use alchemiser_lambda::failures::MemoryFailureSink;
@@ -94,6 +94,9 @@ fn harness_on(
         lines: lines.clone(),
     };
     let adapters = Adapters {
+        follow_ups: Some(Arc::new(
+            alchemiser_lambda::follow_ups::MemoryFollowUps::new(),
+        )),
         store,
         bus,
         failures: failures.clone(),
@@ -178,6 +181,9 @@ async fn strategy_starts_one_workflow_per_schedule_tick() {
     let bus = Arc::new(InMemoryBus::new());
     let published = RecordingHandler::on_every_type(bus.as_ref());
     let adapters = Adapters {
+        follow_ups: Some(Arc::new(
+            alchemiser_lambda::follow_ups::MemoryFollowUps::new(),
+        )),
         store: Arc::new(InMemoryStore::new()),
         bus,
         failures: Arc::new(MemoryFailureSink::default()),
@@ -271,7 +277,7 @@ impl EventHandler for Buggy {
     fn name(&self) -> &str {
         "buggy"
     }
-    async fn handle(&self, event: &Event, delivery: &Delivery) -> Result<Vec<Event>, HandlerError> {
+    async fn handle(&self, event: &Event, delivery: &Delivery) -> Result<Handled, HandlerError> {
         if !self.fixed.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(HandlerError::Permanent("plan rejected by a bug".into()));
         }
@@ -315,7 +321,7 @@ impl EventHandler for Flaky {
     fn name(&self) -> &str {
         "flaky"
     }
-    async fn handle(&self, event: &Event, delivery: &Delivery) -> Result<Vec<Event>, HandlerError> {
+    async fn handle(&self, event: &Event, delivery: &Delivery) -> Result<Handled, HandlerError> {
         {
             let mut left = self.left.lock().unwrap();
             if *left > 0 {

@@ -55,6 +55,7 @@ fn account() -> Arc<PaperBroker> {
 struct Function {
     invoker: Invoker,
     published: Arc<RecordingHandler>,
+    follow_ups: Arc<alchemiser_lambda::follow_ups::MemoryFollowUps>,
 }
 
 fn function(
@@ -66,9 +67,12 @@ fn function(
     let published = RecordingHandler::on_every_type(&bus);
     let (mut adapters, _) = Adapters::in_memory(bus);
     adapters.store = store;
+    let follow_ups = Arc::new(alchemiser_lambda::follow_ups::MemoryFollowUps::new());
+    adapters.follow_ups = Some(follow_ups.clone());
     Function {
         invoker: Invoker::new(name, handler, adapters),
         published,
+        follow_ups,
     }
 }
 
@@ -269,6 +273,7 @@ impl IdempotencyStore for UnreadableRecord {
         Ok(Claim::Completed(StoredResult {
             events: vec![json!({"event_type": "TradeExecuted", "orders_placed": "many"})],
             published: false,
+            follow_up: None,
         }))
     }
     async fn complete(
@@ -346,19 +351,32 @@ async fn one_account_runs_one_plan_at_a_time() {
         tokio::spawn(async move { first.invoker.invoke(fresh_plan(), &local()).await })
     };
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let refused = second.invoker.invoke(other_plan.clone(), &local()).await;
+    let waiting = second.invoker.invoke(other_plan.clone(), &local()).await;
     assert!(
-        matches!(refused, Err(InvocationError::Transient(ref m)) if m.contains("execution#broker-account") && m.contains("one at a time")),
-        "{refused:?}"
+        matches!(waiting, Ok(InvocationOutcome::Deferred { ref why, .. }) if why.contains("execution#broker-account") && why.contains("one at a time")),
+        "{waiting:?}"
     );
     assert!(matches!(
         running.await.unwrap(),
         Ok(InvocationOutcome::Handled { .. })
     ));
-    // Lambda's retry comes after the first plan finished: the lease is free, and the second
+    // Its follow-up comes after the first plan finished: the lease is free, and the second
     // plan (now stale against the account the first one moved) is judged on its own.
-    let retried = second.invoker.invoke(other_plan, &local()).await.unwrap();
-    assert!(matches!(retried, InvocationOutcome::Handled { .. }));
+    let [follow_up] = &second.follow_ups.take()[..] else {
+        panic!("one follow-up")
+    };
+    assert_eq!(follow_up.follow_up.check, 1);
+    let mut due = follow_up.clone();
+    due.follow_up.due_at = chrono::Utc::now();
+    let retried = second
+        .invoker
+        .invoke(serde_json::to_value(&due).unwrap(), &local())
+        .await
+        .unwrap();
+    assert!(
+        matches!(retried, InvocationOutcome::Handled { .. }),
+        "{retried:?}"
+    );
     let types: Vec<EventType> = second
         .published
         .events()
@@ -370,4 +388,105 @@ async fn one_account_runs_one_plan_at_a_time() {
         [EventType::WorkflowFailed],
         "refused for drift, not traded on the same cash"
     );
+}
+
+/// Defect 2 (issue 20): a plan whose sells have not filled yet holds the account until every
+/// one of its orders is final; another plan for the account must not trade meanwhile.
+#[tokio::test]
+async fn a_half_done_plan_keeps_the_account_until_its_orders_are_final() {
+    let broker = Arc::new(
+        ScriptedBroker::new(account()).with_faults(|call| match call {
+            alchemiser_trading::Call::Place(order) if order.symbol.as_str() == "TLT" => Some(
+                alchemiser_trading::Fault::FillAfter(Duration::from_secs(3600)),
+            ),
+            _ => None,
+        }),
+    );
+    let settings = ExecutionSettings {
+        max_fill_wait: Duration::from_millis(100),
+        ..ExecutionSettings::default()
+    };
+    let store: Arc<dyn IdempotencyStore> = Arc::new(InMemoryStore::new());
+    let first = function(
+        HandlerName::Execution,
+        Arc::new(ExecutionHandler::new(broker.clone(), settings.clone())),
+        store.clone(),
+    );
+    let second = function(
+        HandlerName::Execution,
+        Arc::new(ExecutionHandler::new(broker.clone(), settings)),
+        store,
+    );
+    // The first plan sells TLT (which does not fill) and cannot size its buys yet.
+    let _ = first.invoker.invoke(fresh_plan(), &local()).await;
+    let sent = broker.orders_sent();
+    assert_eq!(sent, 1, "the first plan placed its sell");
+    // Another plan for the account arrives now: it must not trade while the first is open.
+    let mut other_plan = fresh_plan();
+    other_plan["detail"]["event_id"] = json!("rebalance-planned-0002");
+    other_plan["detail"]["rebalance_plan"]["plan_id"] = json!("plan-0002");
+    let _ = second.invoker.invoke(other_plan, &local()).await;
+    assert_eq!(
+        broker.orders_sent(),
+        sent,
+        "a second plan traded while the first still had an open order"
+    );
+}
+
+/// Defect 6 (issue 20): a replayed delivery of a signal handled before the live one must not
+/// make the live delivery a duplicate (the workflow would get only a dry-run plan).
+#[tokio::test]
+async fn a_replay_handled_first_does_not_swallow_the_live_delivery() {
+    let broker = account();
+    let portfolio = function(
+        HandlerName::Portfolio,
+        Arc::new(PortfolioHandler::new(
+            broker.clone(),
+            PlannerConfig::default(),
+        )),
+        Arc::new(InMemoryStore::new()),
+    );
+    let mut replayed = example(SIGNAL);
+    replayed["replay-name"] = json!("after-outage");
+    portfolio.invoker.invoke(replayed, &local()).await.unwrap();
+    let live = portfolio
+        .invoker
+        .invoke(example(SIGNAL), &local())
+        .await
+        .unwrap();
+    assert!(
+        matches!(live, InvocationOutcome::Handled { .. }),
+        "the live delivery was skipped: {live:?}"
+    );
+    let plans = portfolio.published.events();
+    assert!(
+        plans
+            .iter()
+            .any(|e| matches!(e, Event::RebalancePlanned(p) if p.header.provenance().is_live())),
+        "no live plan: {plans:?}"
+    );
+}
+
+/// Defect 8 (issue 20): a manual start without an id, delivered twice by Lambda (same request
+/// id), starts one workflow.
+#[tokio::test]
+async fn a_manual_start_delivered_twice_starts_one_workflow() {
+    let strategy =
+        alchemiser_trading::StrategyHandler::from_allocation_json(r#"{"SPY": "1.0"}"#).unwrap();
+    let bus = Arc::new(InMemoryBus::new());
+    let published = RecordingHandler::on_every_type(&bus);
+    let (adapters, _) = Adapters::in_memory(bus);
+    let invoker = alchemiser_lambda::TriggerInvoker::new("strategy", Arc::new(strategy), adapters);
+    let context = InvocationContext {
+        request_id: "8f6c1e0a-request".into(),
+        ..InvocationContext::default()
+    };
+    invoker.invoke(json!({}), &context).await.unwrap();
+    invoker.invoke(json!({}), &context).await.unwrap();
+    let started = published
+        .events()
+        .iter()
+        .filter(|e| e.event_type() == EventType::WorkflowStarted)
+        .count();
+    assert_eq!(started, 1, "one manual request started {started} workflows");
 }

@@ -38,6 +38,10 @@ pub enum DeadLetterKind {
     LambdaOnFailure,
     /// An EventBridge rule target's dead letter (the rule could not invoke its target).
     RuleTarget,
+    /// A follow-up of a function (`{"follow_up": {...}, "event": ...}`) that failed every time
+    /// it was received: its queue's redrive policy moved it here. Redriven to the follow-up
+    /// queue, not to the bus: the event itself was handled, the work on it is what is left.
+    FollowUp,
     /// None of the above: kept, listed, never redriven.
     Unreadable,
 }
@@ -48,6 +52,7 @@ impl fmt::Display for DeadLetterKind {
             Self::FunctionFailure => "function-failure",
             Self::LambdaOnFailure => "lambda-on-failure",
             Self::RuleTarget => "rule-target",
+            Self::FollowUp => "follow-up",
             Self::Unreadable => "unreadable",
         })
     }
@@ -156,6 +161,11 @@ impl DeadLetter {
             || letter.attributes.contains_key("RULE_ARN");
         if object.contains_key("requestContext") && object.contains_key("requestPayload") {
             letter.parse_lambda_destination(object);
+        } else if object.len() == 2
+            && object.get("follow_up").is_some_and(Value::is_object)
+            && object.contains_key("event")
+        {
+            letter.parse_follow_up(object);
         } else if FailureRecord::looks_like(object) {
             match serde_json::from_value::<FailureRecord>(value.clone()) {
                 Ok(record) => letter.parse_failure_record(record),
@@ -237,6 +247,36 @@ impl DeadLetter {
             _ => self
                 .reason
                 .push_str(" (the record carries no requestPayload: nothing to redrive)"),
+        }
+    }
+
+    fn parse_follow_up(&mut self, object: &Map<String, Value>) {
+        self.kind = DeadLetterKind::FollowUp;
+        let note = object.get("follow_up");
+        let text = |key: &str| {
+            note.and_then(|n| n.get(key))
+                .map(|v| match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .unwrap_or_else(|| "?".into())
+        };
+        let received = self
+            .receive_count
+            .map(|n| format!(" (received {n} times)"))
+            .unwrap_or_default();
+        self.reason = format!(
+            "follow-up {} of the {} function failed every time it ran{received}; it last said: {}",
+            text("check"),
+            text("function"),
+            text("why")
+        );
+        self.origin = note
+            .and_then(|n| n.get("function"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if let Some(event) = object.get("event") {
+            self.take_event(event.clone());
         }
     }
 

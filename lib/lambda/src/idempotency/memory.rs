@@ -46,6 +46,15 @@ impl InMemoryStore {
             config,
         }
     }
+
+    /// Forgets the records whose key `forget` says (the simulation keeps memory bounded this
+    /// way once the events they are for can come no more, as their TTL would).
+    pub fn forget(&self, forget: impl Fn(&str) -> bool) {
+        self.records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|key, _| !forget(key));
+    }
 }
 
 #[async_trait]

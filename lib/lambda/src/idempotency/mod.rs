@@ -30,9 +30,13 @@ pub use memory::InMemoryStore;
 pub struct StoredResult {
     /// The events the handler emitted, in wire JSON.
     pub events: Vec<Value>,
-    /// Whether every emitted event was published (or parked in the outbox). A completed event
-    /// that was not yet published is published again by the next delivery.
+    /// Whether every emitted event was published (or parked in the outbox) and the follow-up
+    /// sent. A completed event that was not yet published is published (and its follow-up sent)
+    /// again by the next delivery.
     pub published: bool,
+    /// The follow-up the handler asked for, when its work on the event was not done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_up: Option<crate::follow_ups::FollowUp>,
 }
 
 /// What a claim asks for.
@@ -106,6 +110,10 @@ pub struct IdempotencyConfig {
     /// How long a COMPLETED record is kept: at least the archive's retention (365 days), so a
     /// replay of anything in the archive is recognised.
     pub record_ttl: Duration,
+    /// How long a lease holds beyond its invocation's deadline (or its follow-up's due time):
+    /// long enough for Lambda's first retry of a crashed invocation, or for the follow-up, to take
+    /// it again before another event can.
+    pub lease_grace: Duration,
 }
 
 impl Default for IdempotencyConfig {
@@ -114,6 +122,7 @@ impl Default for IdempotencyConfig {
             in_progress_margin: Duration::from_secs(10),
             in_progress_without_deadline: Duration::from_secs(300),
             record_ttl: Duration::from_secs(366 * 24 * 60 * 60),
+            lease_grace: Duration::from_secs(4 * 60),
         }
     }
 }
@@ -129,6 +138,15 @@ impl IdempotencyConfig {
             Some(deadline) => deadline.max(now) + self.in_progress_margin,
             None => now + self.in_progress_without_deadline,
         }
+    }
+}
+
+impl IdempotencyConfig {
+    /// When a lease taken now lapses if never given back: after `until` (the invocation's
+    /// deadline, or the follow-up's due time; now when there is none), its margin and the grace.
+    pub fn lease_until(&self, now: DateTime<Utc>, until: Option<DateTime<Utc>>) -> DateTime<Utc> {
+        self.in_progress_until(now, until)
+            + chrono::TimeDelta::from_std(self.lease_grace).unwrap_or(chrono::TimeDelta::MAX)
     }
 }
 

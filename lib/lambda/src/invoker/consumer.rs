@@ -9,8 +9,18 @@ use alchemiser_events::{
 use serde_json::Value;
 use tracing::Instrument;
 
-use super::pipeline::{FailureContext, Guard, Pipeline};
+use super::pipeline::{FailureContext, FollowUpSpec, Guard, LeaseSpec, Pipeline};
 use super::{Adapters, InvocationContext, InvocationError, InvocationOutcome, Invoke};
+use crate::follow_ups::FollowUp;
+
+/// The key scope of a delivery derived from an archive replay: handling a replay never counts
+/// as handling the live event, nor the other way round.
+const REPLAY_SCOPE: &str = "replay";
+/// How early a follow-up may arrive and still run. SQS delays a message 15 minutes at most: one
+/// due later comes early and is sent on again. The margin is wide because the sender's clock and
+/// this function's disagree a little: a follow-up that looks a few seconds early must run, not
+/// be sent on again and again until the clocks agree.
+const EARLY_BY_AT_MOST: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
 /// Runs one consuming handler on invocation payloads: decode the EventBridge envelope (or bare
 /// detail) → refuse event types the routing table does not send to this function → claim
@@ -85,6 +95,7 @@ impl Invoker {
         payload: &Value,
         received: &ReceivedEvent,
         context: &InvocationContext,
+        check: u32,
     ) -> Result<InvocationOutcome, InvocationError> {
         let function = self.function;
         let event = &received.event;
@@ -95,18 +106,32 @@ impl Invoker {
                 .await;
         }
         let delivery = Delivery::until(context.deadline)
-            .from_source(received.envelope.as_ref().map(|meta| meta.source.clone()));
-        let key = [Some(function.as_str()), Some(event.event_id())]
+            .from_source(received.envelope.as_ref().map(|meta| meta.source.clone()))
+            .follow_up(check);
+        let replayed = (received.replay_name().is_some() || !event.header().provenance().is_live())
+            .then_some(REPLAY_SCOPE);
+        let work = [Some(function.as_str()), Some(event.event_id())]
             .into_iter()
-            .chain([self.scope, self.handler.idempotency_scope(event)])
+            .chain([self.scope, self.handler.idempotency_scope(event), replayed])
             .flatten()
             .collect::<Vec<_>>()
             .join("#");
-        let lease = self
-            .handler
-            .exclusive_group(event)
-            .map(|group| format!("{function}#{group}"));
-        let guard = Guard::new(key, &hashed_content(event)).with_lease(lease);
+        // Each follow-up is a unit of its own; the lease belongs to the work across all of them.
+        let key = match check {
+            0 => work.clone(),
+            n => format!("{work}#check-{n}"),
+        };
+        let lease = self.handler.exclusive_group(event).map(|group| LeaseSpec {
+            name: format!("{function}#{group}"),
+            holder: work,
+        });
+        let mut guard = Guard::new(key, &hashed_content(event)).with_lease(lease);
+        if self.pipeline.adapters.follow_ups.is_some() {
+            guard = guard.with_follow_ups(FollowUpSpec {
+                payload: payload.clone(),
+                check,
+            });
+        }
         let outcome = self
             .pipeline
             .guarded(
@@ -125,6 +150,59 @@ impl Invoker {
             self.pipeline.announce(announced).await;
         }
         Ok(outcome)
+    }
+
+    /// The event a follow-up carries and which check it is; a follow-up that came early (SQS
+    /// delays 15 minutes at most) is sent on again; one that is not for this function, or not
+    /// readable, is refused for good.
+    async fn unwrap_follow_up(
+        &self,
+        payload: Value,
+    ) -> Result<(Value, u32), Result<InvocationOutcome, InvocationError>> {
+        let follow_up = match FollowUp::parse(&payload) {
+            None => return Ok((payload, 0)),
+            Some(Ok(follow_up)) => follow_up,
+            Some(Err(error)) => {
+                let reason = format!("invalid follow-up: {error}");
+                return Err(self
+                    .pipeline
+                    .permanent(&payload, FailureContext::salvaged(&payload), reason)
+                    .await);
+            }
+        };
+        let note = &follow_up.follow_up;
+        if note.function != self.function.as_str() {
+            let reason = format!(
+                "a follow-up for the {} function reached the {} function",
+                note.function, self.function
+            );
+            return Err(self
+                .pipeline
+                .permanent(
+                    &follow_up.event,
+                    FailureContext::salvaged(&follow_up.event),
+                    reason,
+                )
+                .await);
+        }
+        let now = self.pipeline.adapters.clock.now();
+        if note.due_at - now > EARLY_BY_AT_MOST {
+            let Some(follow_ups) = &self.pipeline.adapters.follow_ups else {
+                return Ok((follow_up.event, note.check));
+            };
+            return Err(match follow_ups.schedule(&follow_up).await {
+                Ok(()) => Ok(InvocationOutcome::Deferred {
+                    check: note.check,
+                    due_at: note.due_at,
+                    why: format!("came early; sent on again: {}", note.why),
+                }),
+                Err(error) => Err(InvocationError::Transient(alchemiser_bus::error_chain(
+                    &error,
+                ))),
+            });
+        }
+        let check = note.check;
+        Ok((follow_up.event, check))
     }
 }
 
@@ -153,6 +231,10 @@ impl Invoke for Invoker {
         context: &InvocationContext,
     ) -> Result<InvocationOutcome, InvocationError> {
         let function = self.function;
+        let (payload, check) = match self.unwrap_follow_up(payload).await {
+            Ok(unwrapped) => unwrapped,
+            Err(outcome) => return outcome,
+        };
         let received = match decode_value(payload.clone()) {
             Ok(received) => received,
             Err(error) => {
@@ -183,8 +265,9 @@ impl Invoke for Invoker {
             detail_type = %event.event_type(),
             replay_name = received.replay_name().unwrap_or(""),
             nested_correlation_id = event.nested_correlation_id().unwrap_or(""),
+            check,
         );
-        self.handle(&payload, &received, context)
+        self.handle(&payload, &received, context, check)
             .instrument(span)
             .await
     }

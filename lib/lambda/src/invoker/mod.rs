@@ -19,6 +19,7 @@ pub use consumer::Invoker;
 pub use trigger::{ScheduleOrEvent, TriggerInvoker, SCHEDULER_SOURCE};
 
 use crate::failures::FailureSink;
+use crate::follow_ups::FollowUps;
 use crate::idempotency::{IdempotencyConfig, IdempotencyStore};
 use alchemiser_metrics::Metrics;
 
@@ -34,10 +35,10 @@ pub struct InvocationContext {
 }
 
 impl InvocationContext {
-    /// An invocation outside Lambda: no deadline, no trace.
+    /// An invocation outside Lambda: no deadline, no trace, a request id of its own.
     pub fn local() -> Self {
         Self {
-            request_id: "local".into(),
+            request_id: format!("local-{}", uuid::Uuid::new_v4()),
             ..Self::default()
         }
     }
@@ -72,6 +73,16 @@ pub enum InvocationOutcome {
         /// Stored events published again because the first delivery stopped before publishing.
         republished: usize,
     },
+    /// The handler's work on the event is not done (orders still open, or the account busy with
+    /// another plan): a follow-up delivers it again when due.
+    Deferred {
+        /// Which follow-up was scheduled.
+        check: u32,
+        /// When it is due.
+        due_at: DateTime<Utc>,
+        /// Why, in one line.
+        why: String,
+    },
     /// A permanent failure, recorded in the failure queue and acknowledged.
     RecordedFailure {
         /// Why the event was refused.
@@ -95,6 +106,9 @@ impl InvocationOutcome {
             }),
             InvocationOutcome::Duplicate { republished } => {
                 json!({"status": "duplicate", "republished": republished})
+            }
+            InvocationOutcome::Deferred { check, due_at, why } => {
+                json!({"status": "follow_up_scheduled", "check": check, "due_at": due_at, "why": why})
             }
             InvocationOutcome::RecordedFailure {
                 reason,
@@ -163,6 +177,9 @@ pub struct Adapters {
     pub bus: Arc<dyn EventBus>,
     /// Where permanent failures are recorded.
     pub failures: Arc<dyn FailureSink>,
+    /// Where follow-ups go, for a function whose handler may ask to see an event again; `None`
+    /// for one that never does (such a request is then a permanent failure).
+    pub follow_ups: Option<Arc<dyn FollowUps>>,
     /// Where measurements go.
     pub metrics: Metrics,
     /// Claim timings (must match the store's).
@@ -172,14 +189,15 @@ pub struct Adapters {
 }
 
 impl Adapters {
-    /// In-process adapters: an in-memory store, the given bus, failures kept in memory, no
-    /// metrics, the system clock. What `alchemiser invoke` and most tests use.
+    /// In-process adapters: an in-memory store, the given bus, failures and follow-ups kept in
+    /// memory, no metrics, the system clock. What `alchemiser invoke` and most tests use.
     pub fn in_memory(bus: Arc<dyn EventBus>) -> (Self, Arc<crate::failures::MemoryFailureSink>) {
         let failures = Arc::new(crate::failures::MemoryFailureSink::default());
         let adapters = Self {
             store: Arc::new(crate::idempotency::InMemoryStore::new()),
             bus,
             failures: failures.clone(),
+            follow_ups: Some(Arc::new(crate::follow_ups::MemoryFollowUps::new())),
             metrics: Metrics::Off,
             idempotency: IdempotencyConfig::default(),
             clock: alchemiser_clock::system(),

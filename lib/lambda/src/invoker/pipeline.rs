@@ -3,23 +3,51 @@
 //! permanent failure is recorded in the failure queue instead.
 
 use std::future::Future;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use alchemiser_bus::{error_chain, HandlerError, PublishReport};
+use alchemiser_bus::{error_chain, CheckAgain, Handled, HandlerError, PublishReport};
 use alchemiser_events::{Event, FailureRecord};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{Adapters, InvocationContext, InvocationError, InvocationOutcome};
+use crate::follow_ups::{FollowUp, FollowUpNote, MAX_FOLLOW_UPS};
 use crate::idempotency::{payload_hash, Claim, ClaimRequest, Lease, LeaseRequest, StoredResult};
 use alchemiser_metrics::OrderCounts;
 
-/// What guards one unit of work: its idempotency key, the hash of the payload it stands for, and
-/// the lease it must hold while it runs, if any.
+/// How long an event waits before it asks again for a lease another event holds: briefly at
+/// first (most work under a lease ends within seconds), then once a minute — the holder keeps it
+/// at most until its own work ends, which its handler bounds.
+pub(crate) fn lease_wait(check: u32) -> Duration {
+    if check < 15 {
+        Duration::from_secs(20)
+    } else {
+        Duration::from_secs(60)
+    }
+}
+
+/// What guards one unit of work: its idempotency key, the hash of the payload it stands for, the
+/// lease it must hold while it runs (if any), and how it is delivered again when its work is not
+/// done (if it can be).
 pub(crate) struct Guard {
     pub(crate) key: String,
     pub(crate) payload_hash: String,
-    pub(crate) lease: Option<String>,
+    pub(crate) lease: Option<LeaseSpec>,
+    pub(crate) follow_up: Option<FollowUpSpec>,
+}
+
+/// A lease and who holds it: the work it guards, across all its follow-ups (so a follow-up
+/// takes over its own lease).
+pub(crate) struct LeaseSpec {
+    pub(crate) name: String,
+    pub(crate) holder: String,
+}
+
+/// What a follow-up of this delivery carries: the payload as first delivered, and which
+/// follow-up this delivery is.
+pub(crate) struct FollowUpSpec {
+    pub(crate) payload: Value,
+    pub(crate) check: u32,
 }
 
 impl Guard {
@@ -28,11 +56,17 @@ impl Guard {
             key,
             payload_hash: payload_hash(payload),
             lease: None,
+            follow_up: None,
         }
     }
 
-    pub(crate) fn with_lease(mut self, lease: Option<String>) -> Self {
+    pub(crate) fn with_lease(mut self, lease: Option<LeaseSpec>) -> Self {
         self.lease = lease;
+        self
+    }
+
+    pub(crate) fn with_follow_ups(mut self, follow_up: FollowUpSpec) -> Self {
+        self.follow_up = Some(follow_up);
         self
     }
 }
@@ -127,7 +161,7 @@ impl Pipeline {
     }
 
     /// Runs `work` at most once per guard (when there is one), publishes what it emits and
-    /// records the result.
+    /// records the result; schedules the follow-up the work asks for, keeping its lease.
     pub(crate) async fn guarded<W>(
         &self,
         guard: Option<Guard>,
@@ -137,23 +171,38 @@ impl Pipeline {
         work: W,
     ) -> Result<InvocationOutcome, InvocationError>
     where
-        W: Future<Output = Result<Vec<Event>, HandlerError>>,
+        W: Future<Output = Result<Handled, HandlerError>>,
     {
         let started = Instant::now();
         if let Some(guard) = &guard {
             if let Some(done) = self.claim(guard, payload, &failure, context).await? {
                 return Ok(done);
             }
-            self.lease(guard, context).await?;
+            if let Some(deferred) = self.lease(guard, context).await? {
+                return Ok(deferred);
+            }
         }
         let outcome = self
             .run_and_publish(guard.as_ref(), payload, failure, work)
             .await;
         if let Some(guard) = &guard {
-            self.release_lease(guard).await;
+            match &outcome {
+                // Not done: the lease is the follow-up's (extended when it was scheduled).
+                Ok(Ran::Published {
+                    follow_up: Some(_), ..
+                }) => {}
+                // Done, refused, or failed before its result was recorded: give it back. A
+                // handler's transient failure changed nothing it would need to keep the lease
+                // for (one that did asks for a follow-up instead).
+                _ => self.release_lease(guard).await,
+            }
         }
-        let (emitted, report) = match outcome? {
-            Ran::Published(emitted, report) => (emitted, report),
+        let (emitted, report, follow_up) = match outcome? {
+            Ran::Published {
+                emitted,
+                report,
+                follow_up,
+            } => (emitted, report, follow_up),
             Ran::Refused(outcome) => return Ok(outcome),
         };
         let orders = emitted
@@ -173,12 +222,21 @@ impl Pipeline {
             emitted = emitted.len(),
             delivered = report.delivered.len(),
             parked = report.undelivered.len(),
+            follow_up = follow_up.as_ref().map(|f| f.follow_up.check),
             "handled"
         );
-        Ok(InvocationOutcome::Handled { emitted, report })
+        Ok(match follow_up {
+            Some(follow_up) => InvocationOutcome::Deferred {
+                check: follow_up.follow_up.check,
+                due_at: follow_up.follow_up.due_at,
+                why: follow_up.follow_up.why,
+            },
+            None => InvocationOutcome::Handled { emitted, report },
+        })
     }
 
-    /// Steps 2 to 5: run the handler, record what it emitted, publish it, mark it published.
+    /// Steps 2 to 5: run the handler, record what it emitted (and the follow-up it asked for),
+    /// publish it, schedule the follow-up, mark it published.
     async fn run_and_publish<W>(
         &self,
         guard: Option<&Guard>,
@@ -187,15 +245,39 @@ impl Pipeline {
         work: W,
     ) -> Result<Ran, InvocationError>
     where
-        W: Future<Output = Result<Vec<Event>, HandlerError>>,
+        W: Future<Output = Result<Handled, HandlerError>>,
     {
-        let emitted = match work.await {
-            Ok(emitted) => emitted,
+        let handled = match work.await {
+            Ok(handled) => handled,
             Err(error) => {
                 return self
                     .handler_failed(guard, payload, failure, error)
                     .await
                     .map(Ran::Refused)
+            }
+        };
+        let emitted = handled.events;
+        let follow_up = match (handled.check_again, guard) {
+            (None, _) => None,
+            (Some(again), Some(guard)) => match self.follow_up_of(guard, &again) {
+                Ok(follow_up) => Some(follow_up),
+                Err(reason) => {
+                    self.give_back(guard).await;
+                    return self
+                        .permanent(payload, failure, reason)
+                        .await
+                        .map(Ran::Refused);
+                }
+            },
+            (Some(again), None) => {
+                let reason = format!(
+                    "the handler asked to see this input again ({}), but it has no idempotency key to follow up under",
+                    again.why
+                );
+                return self
+                    .permanent(payload, failure, reason)
+                    .await
+                    .map(Ran::Refused);
             }
         };
         // What can never be recorded or published is a permanent failure now, not a retry loop.
@@ -212,63 +294,192 @@ impl Pipeline {
         };
         if let Some(reason) = never {
             if let Some(guard) = guard {
-                if let Err(error) = self.adapters.store.release(&guard.key).await {
-                    let error = error_chain(&error);
-                    tracing::warn!(%error, "could not release the claim; a retry waits for it to lapse");
-                }
+                self.give_back(guard).await;
             }
             return self
                 .permanent(payload, failure, reason)
                 .await
                 .map(Ran::Refused);
         }
-        let stored = self.record(guard, &emitted).await?;
+        let stored = self.record(guard, &emitted, follow_up.clone()).await?;
         let report = self.publish(&emitted).await?;
+        if let (Some(guard), Some(follow_up)) = (guard, &follow_up) {
+            self.schedule(guard, follow_up).await?;
+        }
         self.mark_published(guard, stored).await;
-        Ok(Ran::Published(emitted, report))
+        Ok(Ran::Published {
+            emitted,
+            report,
+            follow_up,
+        })
     }
 
-    /// Takes the guard's lease, if it has one; someone else holding it gives the claim back and
-    /// fails the invocation for a later retry.
+    /// The follow-up `again` asks for, or why there can be none.
+    fn follow_up_of(&self, guard: &Guard, again: &CheckAgain) -> Result<FollowUp, String> {
+        let Some(spec) = &guard.follow_up else {
+            return Err(format!(
+                "the handler asked to see this event again ({}), but this function has no follow-up queue; \
+                 set FOLLOW_UP_QUEUE_URL",
+                again.why
+            ));
+        };
+        let check = spec.check.saturating_add(1);
+        if check > MAX_FOLLOW_UPS {
+            return Err(format!(
+                "gave up after {MAX_FOLLOW_UPS} follow-ups; the last said: {}",
+                again.why
+            ));
+        }
+        Ok(FollowUp {
+            follow_up: FollowUpNote {
+                function: self.function.clone(),
+                check,
+                due_at: self.now()
+                    + chrono::TimeDelta::from_std(again.after).unwrap_or(chrono::TimeDelta::MAX),
+                why: again.why.clone(),
+            },
+            event: spec.payload.clone(),
+        })
+    }
+
+    /// Keeps the guard's lease until `follow_up` is due (and a grace after), then sends it. A
+    /// lease or a follow-up that cannot be written fails the invocation: its retry finds the
+    /// result recorded but not published, and does both again. A lease someone else took
+    /// meanwhile (this work was interrupted for longer than its grace) is the follow-up's to
+    /// wait for.
+    async fn schedule(&self, guard: &Guard, follow_up: &FollowUp) -> Result<(), InvocationError> {
+        if let Some(lease) = &guard.lease {
+            let request = LeaseRequest {
+                name: &lease.name,
+                holder: &lease.holder,
+                now: self.now(),
+                until: self
+                    .adapters
+                    .idempotency
+                    .lease_until(self.now(), Some(follow_up.follow_up.due_at)),
+            };
+            match self.adapters.store.acquire_lease(&request).await {
+                Ok(Lease::Acquired) => {}
+                Ok(Lease::Held { holder, .. }) => {
+                    tracing::warn!(lease = %lease.name, %holder, "the lease was taken over while this work was interrupted; the follow-up waits for it");
+                }
+                Err(error) => {
+                    let reason = format!(
+                        "could not keep `{}` until the follow-up: {}",
+                        lease.name,
+                        error_chain(&error)
+                    );
+                    tracing::error!(error_class = "transient", %reason, "lease not extended");
+                    self.adapters.metrics.failure("transient");
+                    return Err(InvocationError::Transient(reason));
+                }
+            }
+        }
+        self.send_follow_up(follow_up).await
+    }
+
+    /// Takes the guard's lease, if it has one. Someone else holding it defers the event: a
+    /// follow-up asks again a little later (a function without follow-ups fails the invocation
+    /// for a Lambda retry instead).
     async fn lease(
         &self,
         guard: &Guard,
         context: &InvocationContext,
-    ) -> Result<(), InvocationError> {
-        let Some(name) = &guard.lease else {
-            return Ok(());
+    ) -> Result<Option<InvocationOutcome>, InvocationError> {
+        let Some(lease) = &guard.lease else {
+            return Ok(None);
         };
         let now = self.now();
         let request = LeaseRequest {
-            name,
-            holder: &guard.key,
+            name: &lease.name,
+            holder: &lease.holder,
             now,
-            until: self
-                .adapters
-                .idempotency
-                .in_progress_until(now, context.deadline),
+            until: self.adapters.idempotency.lease_until(now, context.deadline),
         };
         let refusal = match self.adapters.store.acquire_lease(&request).await {
-            Ok(Lease::Acquired) => return Ok(()),
-            Ok(Lease::Held { holder, until }) => format!(
-                "`{name}` is held by `{holder}` until {until} at the latest: one at a time; retry later"
-            ),
+            Ok(Lease::Acquired) => return Ok(None),
+            Ok(Lease::Held { holder, until }) => {
+                let wait = lease_wait(guard.follow_up.as_ref().map_or(0, |f| f.check));
+                let why = format!(
+                    "`{}` is held by `{holder}` until {until} at the latest: one at a time; asking again in {}s",
+                    lease.name,
+                    wait.as_secs()
+                );
+                if guard.follow_up.is_some() {
+                    return self.defer(guard, why, wait).await.map(Some);
+                }
+                why
+            }
             Err(error) => error_chain(&error),
         };
         tracing::warn!(error_class = "transient", reason = %refusal, "lease not taken; Lambda will retry");
-        if let Err(error) = self.adapters.store.release(&guard.key).await {
-            let error = error_chain(&error);
-            tracing::warn!(%error, "could not release the claim; a retry waits for it to lapse");
-        }
+        self.give_back(guard).await;
         self.adapters.metrics.failure("transient");
         Err(InvocationError::Transient(refusal))
     }
 
+    /// The event waits for a lease: it is recorded as handled with a follow-up to ask again, and
+    /// the follow-up is sent.
+    async fn defer(
+        &self,
+        guard: &Guard,
+        why: String,
+        wait: Duration,
+    ) -> Result<InvocationOutcome, InvocationError> {
+        tracing::info!(key = %guard.key, %why, "waiting for a lease");
+        let again = CheckAgain { after: wait, why };
+        let follow_up = match self.follow_up_of(guard, &again) {
+            Ok(follow_up) => follow_up,
+            Err(reason) => {
+                self.give_back(guard).await;
+                return Err(InvocationError::Transient(reason));
+            }
+        };
+        let stored = self
+            .record(Some(guard), &[], Some(follow_up.clone()))
+            .await?;
+        self.send_follow_up(&follow_up).await?;
+        self.mark_published(Some(guard), stored).await;
+        Ok(InvocationOutcome::Deferred {
+            check: follow_up.follow_up.check,
+            due_at: follow_up.follow_up.due_at,
+            why: follow_up.follow_up.why,
+        })
+    }
+
+    async fn send_follow_up(&self, follow_up: &FollowUp) -> Result<(), InvocationError> {
+        let Some(follow_ups) = &self.adapters.follow_ups else {
+            return Err(InvocationError::Transient(
+                "this function has no follow-up queue (FOLLOW_UP_QUEUE_URL)".into(),
+            ));
+        };
+        if let Err(error) = follow_ups.schedule(follow_up).await {
+            let reason = error_chain(&error);
+            tracing::error!(error_class = "transient", %reason, "follow-up not scheduled");
+            self.adapters.metrics.failure("transient");
+            return Err(InvocationError::Transient(reason));
+        }
+        Ok(())
+    }
+
     async fn release_lease(&self, guard: &Guard) {
-        let Some(name) = &guard.lease else { return };
-        if let Err(error) = self.adapters.store.release_lease(name, &guard.key).await {
+        let Some(lease) = &guard.lease else { return };
+        if let Err(error) = self
+            .adapters
+            .store
+            .release_lease(&lease.name, &lease.holder)
+            .await
+        {
             let error = error_chain(&error);
             tracing::warn!(%error, "could not give the lease back; it lapses at the invocation's deadline");
+        }
+    }
+
+    /// Gives the claim back (a retry may run at once), best effort.
+    async fn give_back(&self, guard: &Guard) {
+        if let Err(error) = self.adapters.store.release(&guard.key).await {
+            let error = error_chain(&error);
+            tracing::warn!(%error, "could not release the claim; a retry waits for it to lapse");
         }
     }
 
@@ -337,10 +548,7 @@ impl Pipeline {
         error: HandlerError,
     ) -> Result<InvocationOutcome, InvocationError> {
         if let Some(guard) = guard {
-            if let Err(error) = self.adapters.store.release(&guard.key).await {
-                let error = error_chain(&error);
-                tracing::warn!(%error, "could not release the claim; a retry waits for it to lapse");
-            }
+            self.give_back(guard).await;
         }
         match error {
             HandlerError::Transient(reason) => {
@@ -361,14 +569,17 @@ impl Pipeline {
         &self,
         guard: Option<&Guard>,
         emitted: &[Event],
+        follow_up: Option<FollowUp>,
     ) -> Result<StoredResult, InvocationError> {
+        let nothing_to_lose = emitted.is_empty() && follow_up.is_none();
         let stored = StoredResult {
             events: emitted.iter().map(Event::to_value).collect(),
             published: false,
+            follow_up,
         };
         // A handler that emitted nothing (the monitor) has nothing to lose between the two
         // writes: the one write after the no-op publish is enough.
-        let Some(guard) = guard.filter(|_| !emitted.is_empty()) else {
+        let Some(guard) = guard.filter(|_| !nothing_to_lose) else {
             return Ok(stored);
         };
         match self
@@ -385,10 +596,7 @@ impl Pipeline {
                     error_chain(&error)
                 );
                 tracing::error!(error_class = "transient", %reason, "failing closed");
-                if let Err(error) = self.adapters.store.release(&guard.key).await {
-                    let error = error_chain(&error);
-                    tracing::warn!(%error, "could not release the claim; a retry waits for it to lapse");
-                }
+                self.give_back(guard).await;
                 self.adapters.metrics.failure("transient");
                 Err(InvocationError::Transient(reason))
             }
@@ -446,7 +654,8 @@ impl Pipeline {
         }
     }
 
-    /// A duplicate delivery: publish the stored events if the first delivery stopped before it.
+    /// A duplicate delivery: publish the stored events (and send the stored follow-up) if the
+    /// first delivery stopped before it.
     async fn duplicate(
         &self,
         guard: &Guard,
@@ -486,6 +695,9 @@ impl Pipeline {
                 "republishing the stored events of `{key}` failed; retry later"
             )));
         }
+        if let Some(follow_up) = &stored.follow_up {
+            self.schedule(guard, follow_up).await?;
+        }
         self.mark_published(Some(guard), stored).await;
         Ok(InvocationOutcome::Duplicate {
             republished: events.len(),
@@ -495,8 +707,13 @@ impl Pipeline {
 
 /// What running the handler came to, short of an invocation error.
 pub(crate) enum Ran {
-    /// It emitted these events, and they were published.
-    Published(Vec<Event>, PublishReport),
+    /// It emitted these events, and they were published; the follow-up it asked for, if any,
+    /// was scheduled.
+    Published {
+        emitted: Vec<Event>,
+        report: PublishReport,
+        follow_up: Option<FollowUp>,
+    },
     /// It refused the event for good (recorded as a permanent failure).
     Refused(InvocationOutcome),
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use alchemiser_bus::TriggerHandler;
+use alchemiser_bus::{Handled, TriggerHandler};
 use serde_json::Value;
 use tracing::Instrument;
 
@@ -11,8 +11,8 @@ use super::pipeline::{FailureContext, Guard, Pipeline};
 use super::{Adapters, InvocationContext, InvocationError, InvocationOutcome, Invoke};
 
 /// Runs a [`TriggerHandler`] on invocation payloads: a trigger with a key (a schedule's
-/// execution id) runs at most once per key, so a duplicate delivery of the same tick starts one
-/// workflow; a trigger without one runs every time.
+/// execution id, or else the invocation's request id) runs at most once per key, so a duplicate
+/// delivery of the same tick — or of the same manual request — starts one workflow.
 pub struct TriggerInvoker {
     pipeline: Pipeline,
     handler: Arc<dyn TriggerHandler>,
@@ -85,7 +85,12 @@ impl Invoke for TriggerInvoker {
         payload: Value,
         context: &InvocationContext,
     ) -> Result<InvocationOutcome, InvocationError> {
-        let key = self.handler.trigger_key(&payload);
+        // A trigger without a key of its own (a manual start) is keyed by its request: Lambda
+        // delivers an asynchronous invocation again under the same request id.
+        let key = self
+            .handler
+            .trigger_key(&payload)
+            .or_else(|| Some(context.request_id.clone()).filter(|id| !id.is_empty()));
         let span = tracing::info_span!(
             "invocation",
             function = %self.pipeline.function,
@@ -103,13 +108,9 @@ impl Invoke for TriggerInvoker {
             });
             let outcome = self
                 .pipeline
-                .guarded(
-                    guard,
-                    &payload,
-                    FailureContext::default(),
-                    context,
-                    self.handler.handle(&payload),
-                )
+                .guarded(guard, &payload, FailureContext::default(), context, async {
+                    self.handler.handle(&payload).await.map(Handled::from)
+                })
                 .await?;
             if let InvocationOutcome::RecordedFailure {
                 reason, record_id, ..

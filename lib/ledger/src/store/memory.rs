@@ -29,6 +29,16 @@ impl MemoryLedger {
         Self::default()
     }
 
+    /// Forgets the workflow `correlation_id` (the simulation keeps memory bounded this way once a
+    /// workflow can see no more events).
+    pub fn forget(&self, correlation_id: &str) {
+        self.with(|workflows| workflows.remove(correlation_id));
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(_, id), _| id != correlation_id);
+    }
+
     fn with<T>(&self, work: impl FnOnce(&mut BTreeMap<String, Workflow>) -> T) -> T {
         work(&mut self.workflows.lock().unwrap_or_else(|e| e.into_inner()))
     }
