@@ -1,16 +1,24 @@
-//! What must hold after any run, whatever the dice did: the order invariants of
-//! `DESIGN.md` (no order nobody intended, none missed silently) and that every workflow ends
-//! visibly.
+//! What must hold after any run, whatever the dice did — read from the broker's order log and
+//! the event log, never from the code's own records: no order nobody intended (from a live,
+//! fresh plan, once, while the market is open, one plan at a time), none missed silently (every
+//! intended order filled or named in its workflow's failure, every report equal to the broker's
+//! fills, every completion with the account on target, every workflow ended, every failure
+//! explained by a fault the simulation injected).
+//!
+//! Each workflow is checked once it can see no more events ([`check_workflow`]); what spans
+//! workflows (orders of two plans working at once, starts, permanent failures) is checked at the
+//! end ([`check_run`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use alchemiser_events::{Event, TradeAction};
+use alchemiser_events::{Event, HandlerName, RebalancePlan, TradeAction};
 use alchemiser_ledger::{summarize, Entry, LedgerStore, WorkflowState};
-use alchemiser_trading::{client_order_id, OrderSide};
+use alchemiser_trading::{client_order_id, BookEntry, NyseCalendar, OrderSide, OrderStatus};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
+use serde_json::Value;
 
-use crate::world::{Kind, World};
+use crate::world::{at_once, Kind, WorkflowLog, WorldRef};
 
 /// One broken invariant, with the case that breaks it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -19,100 +27,173 @@ pub struct Violation {
     pub invariant: &'static str,
     /// The case.
     pub detail: String,
+    /// What happened to the workflow, in order: its events and the broker's orders (the first
+    /// violation of a workflow carries it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trace: Vec<String>,
 }
 
-struct Plan {
-    plan_id: String,
+/// The most violations a report lists (all are counted).
+const LISTED: usize = 200;
+
+/// What the per-workflow checks found so far.
+#[derive(Debug, Clone, Default)]
+pub struct Checked {
+    /// Workflows checked.
+    pub workflows: usize,
+    /// Workflows by final state in the ledger.
+    pub states: BTreeMap<String, usize>,
+    /// Failed workflows by why: the refusal's check, else the failing step.
+    pub failures: BTreeMap<String, usize>,
+    /// Live events put on the bus.
+    pub events_published: usize,
+    /// Broken invariants (the first ones).
+    pub violations: Vec<Violation>,
+    /// How many were broken in all.
+    pub violation_count: usize,
+}
+
+impl Checked {
+    /// Adds one workflow's results.
+    pub fn add(&mut self, log: &WorkflowLog, verdict: Verdict) {
+        if log
+            .published
+            .iter()
+            .any(|p| matches!(p.event, Event::WorkflowStarted(_)))
+        {
+            self.workflows += 1;
+            *self.states.entry(verdict.state).or_default() += 1;
+        }
+        self.events_published += log.published.len();
+        for failure in verdict.failures {
+            *self.failures.entry(failure).or_default() += 1;
+        }
+        self.record(verdict.violations);
+    }
+
+    /// Adds violations found across workflows.
+    pub fn record(&mut self, violations: Vec<Violation>) {
+        self.violation_count += violations.len();
+        let room = LISTED.saturating_sub(self.violations.len());
+        self.violations.extend(violations.into_iter().take(room));
+    }
+}
+
+/// One workflow's results.
+pub struct Verdict {
+    state: String,
+    failures: Vec<String>,
+    violations: Vec<Violation>,
+}
+
+struct Plan<'a> {
+    plan: &'a RebalancePlan,
     event_id: String,
-    correlation_id: String,
-    planned_at: DateTime<Utc>,
-    workflow_started_at: DateTime<Utc>,
     live: bool,
+    /// (client order id, symbol, side) per BUY or SELL item.
+    orders: Vec<(String, String, OrderSide)>,
 }
 
-/// Checks every invariant over what the run left behind.
-pub async fn check(world: &World) -> Vec<Violation> {
-    let shared = world.snapshot();
-    let config = &shared.config;
+/// Checks one workflow that can see no more events.
+pub fn check_workflow(world: &WorldRef, log: &WorkflowLog) -> Verdict {
+    let config = world.config();
     let mut violations = Vec::new();
     let mut fail = |invariant: &'static str, detail: String| {
-        violations.push(Violation { invariant, detail });
+        violations.push(Violation {
+            invariant,
+            detail,
+            trace: Vec::new(),
+        });
     };
+    let id = &log.correlation_id;
+    let skew = TimeDelta::from_std(config.clock_skew * 2).unwrap_or_default();
+    let started_at = log
+        .published
+        .iter()
+        .filter_map(|p| match &p.event {
+            Event::WorkflowStarted(started) => Some(started.header.timestamp.0),
+            _ => None,
+        })
+        .min()
+        .unwrap_or(log.first_seen);
 
-    // The plans the portfolio function published, by the client order id of each of their
-    // orders (the id derives from the plan, the side and the symbol).
-    let mut workflow_starts: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
-    for published in &shared.published {
-        if let Event::WorkflowStarted(started) = &published.event {
-            workflow_starts
-                .entry(started.header.correlation_id.clone())
-                .or_insert(started.header.timestamp.0);
-        }
-    }
+    // The workflow's plans, and what the broker has of each.
     let mut plans: BTreeMap<String, Plan> = BTreeMap::new();
-    for published in &shared.published {
+    for published in &log.published {
         let Event::RebalancePlanned(planned) = &published.event else {
             continue;
         };
         let plan = &planned.rebalance_plan;
-        for item in &plan.items {
-            let side = match item.action {
-                TradeAction::Buy => OrderSide::Buy,
-                TradeAction::Sell => OrderSide::Sell,
-                TradeAction::Hold => continue,
-            };
-            let correlation_id = planned.header.correlation_id.clone();
-            plans
-                .entry(client_order_id(&plan.plan_id, side, &item.symbol))
-                .or_insert(Plan {
-                    plan_id: plan.plan_id.clone(),
-                    event_id: planned.header.event_id.clone(),
-                    workflow_started_at: workflow_starts
-                        .get(&correlation_id)
-                        .copied()
-                        .unwrap_or(plan.timestamp.0),
-                    correlation_id,
-                    planned_at: plan.timestamp.0,
-                    live: planned.header.provenance().is_live(),
-                });
+        let live = planned.header.provenance().is_live();
+        // A plan derived from a replay has its live twin's id (the plan id derives from the
+        // signal): the live version is the plan, when there is one.
+        if plans
+            .get(&plan.plan_id)
+            .is_some_and(|known| known.live || !live)
+        {
+            continue;
+        }
+        let orders = plan
+            .items
+            .iter()
+            .filter_map(|item| {
+                let side = match item.action {
+                    TradeAction::Buy => OrderSide::Buy,
+                    TradeAction::Sell => OrderSide::Sell,
+                    TradeAction::Hold => return None,
+                };
+                Some((
+                    client_order_id(&plan.plan_id, side, &item.symbol),
+                    item.symbol.to_string(),
+                    side,
+                ))
+            })
+            .collect();
+        plans.insert(
+            plan.plan_id.clone(),
+            Plan {
+                plan,
+                event_id: planned.header.event_id.clone(),
+                live,
+                orders,
+            },
+        );
+    }
+    let mut book: BTreeMap<String, BookEntry> = BTreeMap::new();
+    for plan in plans.values() {
+        for (coid, ..) in &plan.orders {
+            if let Ok(Some(entry)) = at_once(world.market.broker.book_entry(coid)) {
+                book.insert(coid.clone(), entry);
+            }
         }
     }
+    let plan_of = |coid: &str| {
+        plans
+            .values()
+            .find(|p| p.orders.iter().any(|(c, ..)| c == coid))
+    };
 
-    // 1. An order reaches the broker once: a retry finds the one placed before.
+    // What the broker was sent.
     let mut sends: BTreeMap<&str, usize> = BTreeMap::new();
-    for sent in &shared.sent {
+    let mut first_order: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+    for sent in &log.sent {
         *sends.entry(sent.client_order_id.as_str()).or_default() += 1;
-    }
-    for (id, count) in &sends {
-        if *count > 1 {
-            fail(
-                "one_send_per_order",
-                format!("client order id {id} reached the broker {count} times"),
-            );
-        }
-    }
-
-    // 2–3. Every order belongs to a live plan, placed while handling a live delivery, while the
-    // plan was fresh and its workflow within its deadline.
-    let skew = TimeDelta::from_std(config.clock_skew * 2).unwrap_or_default();
-    let max_plan_age = TimeDelta::from_std(config.max_plan_age).unwrap_or_default() + skew;
-    let deadline = TimeDelta::from_std(config.workflow_deadline).unwrap_or_default() + skew;
-    let mut executed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for sent in &shared.sent {
-        let Some(plan) = plans.get(&sent.client_order_id) else {
+        let Some(plan) = plan_of(&sent.client_order_id) else {
             fail(
                 "orders_from_live_plans",
                 format!(
                     "{} {} ({}) is no published plan's order",
-                    sent.side, sent.symbol, sent.client_order_id
+                    sent.side.as_str(),
+                    sent.symbol,
+                    sent.client_order_id
                 ),
             );
             continue;
         };
-        executed
-            .entry(plan.correlation_id.clone())
-            .or_default()
-            .insert(plan.plan_id.clone());
+        let first = first_order
+            .entry(plan.plan.plan_id.clone())
+            .or_insert(sent.at);
+        *first = (*first).min(sent.at);
         let replayed = sent
             .during
             .as_ref()
@@ -122,179 +203,649 @@ pub async fn check(world: &World) -> Vec<Violation> {
                 "orders_from_live_plans",
                 format!(
                     "{} {} of plan {} placed from a replay (plan live: {}, while handling {:?})",
-                    sent.side, sent.symbol, plan.plan_id, plan.live, sent.during
-                ),
-            );
-        }
-        if sent.at - plan.planned_at > max_plan_age {
-            fail(
-                "fresh_plans_only",
-                format!(
-                    "{} {} of plan {} placed {}s after the plan",
-                    sent.side,
+                    sent.side.as_str(),
                     sent.symbol,
-                    plan.plan_id,
-                    (sent.at - plan.planned_at).num_seconds()
+                    plan.plan.plan_id,
+                    plan.live,
+                    sent.during
                 ),
             );
         }
-        if sent.at - plan.workflow_started_at > deadline {
+        if sent.at - started_at
+            > TimeDelta::from_std(config.workflow_deadline).unwrap_or_default() + skew
+        {
             fail(
                 "fresh_plans_only",
                 format!(
                     "{} {} of plan {} placed {}s after its workflow started (deadline {}s)",
-                    sent.side,
+                    sent.side.as_str(),
                     sent.symbol,
-                    plan.plan_id,
-                    (sent.at - plan.workflow_started_at).num_seconds(),
+                    plan.plan.plan_id,
+                    (sent.at - started_at).num_seconds(),
                     config.workflow_deadline.as_secs()
                 ),
             );
         }
-    }
-
-    // 4. One signal, one executed plan.
-    for (workflow, plan_ids) in &executed {
-        if plan_ids.len() > 1 {
+        if !NyseCalendar.clock(sent.at).is_ok_and(|clock| clock.is_open) {
             fail(
-                "one_plan_per_signal",
+                "no_order_while_market_closed",
                 format!(
-                    "workflow {workflow} traded {} plans: {plan_ids:?}",
-                    plan_ids.len()
+                    "{} {} of plan {} placed at {} while the market was closed",
+                    sent.side.as_str(),
+                    sent.symbol,
+                    plan.plan.plan_id,
+                    sent.at
                 ),
             );
         }
     }
+    for (coid, count) in &sends {
+        if *count > 1 {
+            fail(
+                "one_send_per_order",
+                format!("client order id {coid} reached the broker {count} times"),
+            );
+        }
+    }
+    for (plan_id, first) in &first_order {
+        let plan = &plans[plan_id];
+        let age = *first - plan.plan.timestamp.0;
+        if age > TimeDelta::from_std(config.max_plan_age).unwrap_or_default() + skew {
+            fail(
+                "fresh_plans_only",
+                format!(
+                    "plan {plan_id}'s first order was placed {}s after the plan",
+                    age.num_seconds()
+                ),
+            );
+        }
+    }
+    if first_order.len() > 1 {
+        fail(
+            "one_plan_per_signal",
+            format!(
+                "workflow {id} traded {} plans: {:?}",
+                first_order.len(),
+                first_order.keys()
+            ),
+        );
+    }
 
-    // 5. Transient faults never fail an order or an event for good: the simulation injects
-    // no permanent fault, so a failed order or a permanent failure is a misclassified one.
-    let mut traded_plans: BTreeSet<String> = BTreeSet::new();
-    let mut aged_plans: BTreeSet<String> = BTreeSet::new();
-    for published in &shared.published {
-        if let Event::WorkflowFailed(failed) = &published.event {
-            let check = failed.error_details.get("check").and_then(|v| v.as_str());
-            if matches!(check, Some("plan_age" | "workflow_age")) {
-                if let Some(plan_id) = failed.error_details.get("plan_id").and_then(|v| v.as_str())
-                {
-                    aged_plans.insert(plan_id.to_owned());
-                }
+    // The reports, against the broker's order log.
+    let by_execution = |p: &&crate::world::Published| p.by == "execution";
+    let failures_of_execution: Vec<&alchemiser_events::WorkflowFailed> = log
+        .published
+        .iter()
+        .filter(by_execution)
+        .filter_map(|p| match &p.event {
+            Event::WorkflowFailed(failed) => Some(failed),
+            _ => None,
+        })
+        .collect();
+    for published in log.published.iter().filter(by_execution) {
+        let (plan_id, orders, placed, reported) = match &published.event {
+            Event::TradeExecuted(executed) => (
+                executed
+                    .execution_data
+                    .get("plan_id")
+                    .and_then(Value::as_str),
+                executed
+                    .execution_data
+                    .get("orders")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+                Some(executed.orders_placed),
+                true,
+            ),
+            Event::WorkflowFailed(failed) => (
+                failed.error_details.get("plan_id").and_then(Value::as_str),
+                failed
+                    .error_details
+                    .get("orders")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+                failed
+                    .error_details
+                    .get("orders_placed")
+                    .and_then(Value::as_u64)
+                    .and_then(|n| u32::try_from(n).ok()),
+                failed.error_details.get("check").is_some(),
+            ),
+            _ => continue,
+        };
+        let Some(plan) = plan_id.and_then(|p| plans.get(p)) else {
+            continue;
+        };
+        if published.event.header().provenance().replay_name.is_some() || !reported {
+            continue;
+        }
+        let at_broker = plan
+            .orders
+            .iter()
+            .filter(|(coid, ..)| book.contains_key(coid))
+            .count();
+        if let Some(placed) = placed {
+            if placed as usize != at_broker {
+                fail(
+                    "reports_match_broker",
+                    format!(
+                        "{} of plan {} says {placed} order(s) placed; the broker has {at_broker}",
+                        published.event.event_type(),
+                        plan.plan.plan_id
+                    ),
+                );
             }
         }
-        if let Event::TradeExecuted(executed) = &published.event {
-            if let Some(plan_id) = executed
-                .execution_data
-                .get("plan_id")
-                .and_then(|v| v.as_str())
-            {
-                if executed.header.provenance().is_live() {
-                    traded_plans.insert(plan_id.to_owned());
-                }
-            }
-            let orders = executed
-                .execution_data
-                .get("orders")
-                .and_then(|o| o.as_array())
-                .cloned()
+        for order in &orders {
+            let coid = order
+                .get("client_order_id")
+                .and_then(Value::as_str)
                 .unwrap_or_default();
-            for order in orders {
-                if order.get("status").and_then(|s| s.as_str()) == Some("FAILED") {
+            let Some(entry) = book.get(coid) else {
+                if order.get("order_id").is_some() {
                     fail(
-                        "transient_faults_retried",
-                        format!("an order failed for good: {order}"),
+                        "reports_match_broker",
+                        format!(
+                            "plan {} reports order {coid}, which the broker does not have",
+                            plan.plan.plan_id
+                        ),
                     );
                 }
-            }
-        }
-    }
-    for reason in &shared.permanent {
-        fail("transient_faults_retried", format!("recorded as a permanent failure, but the simulation injects only transient faults: {reason}"));
-    }
-
-    // Ledger states, for the rest.
-    let mut states: BTreeMap<String, WorkflowState> = BTreeMap::new();
-    for correlation_id in workflow_starts.keys() {
-        let entries: Vec<Entry> = world
-            .ledger
-            .entries(correlation_id)
-            .await
-            .unwrap_or_default();
-        if let Some(summary) = summarize(correlation_id, &entries) {
-            states.insert(correlation_id.clone(), summary.state);
-        }
-    }
-
-    // 6. Every workflow ends, visibly: completed, failed or timed out.
-    for correlation_id in workflow_starts.keys() {
-        match states.get(correlation_id) {
-            Some(state) if state.is_terminal() => {}
-            Some(state) => fail(
-                "workflows_end",
-                format!("workflow {correlation_id} is still {state} at the end"),
-            ),
-            None => fail(
-                "workflows_end",
-                format!("workflow {correlation_id} is not in the ledger"),
-            ),
-        }
-    }
-
-    // 7. No event is lost silently: each live event reached each of its consumers' handling,
-    // or the dead-letter queue, or its workflow ended failed or timed out.
-    let visible = |correlation_id: &str| {
-        matches!(
-            states.get(correlation_id),
-            Some(WorkflowState::Failed | WorkflowState::TimedOut)
-        )
-    };
-    for published in &shared.published {
-        let event = &published.event;
-        let id = event.event_id();
-        for &consumer in event.event_type().route().consumers {
-            let handled = shared.settled.contains(&(consumer, id.to_owned()));
-            let dead = shared.dead_lettered.contains(id);
-            if !handled && !dead && !visible(&event.header().correlation_id) {
+                continue;
+            };
+            let status = order
+                .get("status")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let filled = order
+                .get("filled_qty")
+                .and_then(Value::as_str)
+                .and_then(|q| q.parse::<rust_decimal::Decimal>().ok());
+            let price = order
+                .get("fill_price")
+                .and_then(Value::as_str)
+                .and_then(|q| q.parse::<rust_decimal::Decimal>().ok());
+            let same = status == entry.order.status.as_str()
+                && filled == Some(entry.order.filled_qty)
+                && price == entry.order.fill_price;
+            if !same {
                 fail(
-                    "nothing_lost_silently",
+                    "reports_match_broker",
                     format!(
-                        "{} {id} never reached {consumer}, no dead letter, and workflow {} is {:?}",
-                        event.event_type(),
-                        event.header().correlation_id,
-                        states.get(&event.header().correlation_id)
+                        "plan {} reports {coid} as {status} {filled:?} at {price:?}; the broker has {} {} at {:?}",
+                        plan.plan.plan_id, entry.order.status.as_str(), entry.order.filled_qty, entry.order.fill_price
+                    ),
+                );
+            }
+            if entry.finished_at.is_none_or(|done| done > published.at) {
+                fail(
+                    "orders_final_when_reported",
+                    format!(
+                        "plan {} reported {coid} at {} while the order was still open",
+                        plan.plan.plan_id, published.at
                     ),
                 );
             }
         }
     }
 
-    // 8. Every order placed is reported: a TradeExecuted of its plan, or its workflow visibly
-    // failed.
-    // 9. A plan a transient fault interrupted after some of its orders is resumed to the end on
-    // the retry (never refused half-way, leaving the account half rebalanced) — unless it aged
-    // out meanwhile or its retries ran out into the dead-letter queue.
-    let mut checked = BTreeSet::new();
-    for sent in &shared.sent {
-        let Some(plan) = plans.get(&sent.client_order_id) else {
-            continue;
-        };
-        if !checked.insert(plan.plan_id.clone()) {
+    // What execution reported of each order, and when: a sell it reported NOT_NEEDED must be of
+    // a position the account really no longer held.
+    let mut reported: BTreeMap<String, (String, DateTime<Utc>)> = BTreeMap::new();
+    for published in log.published.iter().filter(by_execution) {
+        if let Event::TradeExecuted(executed) = &published.event {
+            for order in executed
+                .execution_data
+                .get("orders")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let coid = order
+                    .get("client_order_id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let status = order
+                    .get("status")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                reported.insert(coid.to_owned(), (status.to_owned(), published.at));
+            }
+        }
+    }
+    let not_needed = |coid: &str, symbol: &str| {
+        reported.get(coid).is_some_and(|(status, at)| {
+            status == "NOT_NEEDED" && world.market.position_at(symbol, *at).is_zero()
+        })
+    };
+    for (coid, (status, at)) in &reported {
+        if status == "NOT_NEEDED" {
+            let symbol = coid.rsplit('-').next().unwrap_or_default();
+            if !world.market.position_at(symbol, *at).is_zero() {
+                fail(
+                    "reports_match_broker",
+                    format!(
+                        "{coid} was reported NOT_NEEDED while the account held {} {symbol}",
+                        world.market.position_at(symbol, *at)
+                    ),
+                );
+            }
+        }
+    }
+
+    // Every intended order of a live plan that started ends filled, or its workflow's failure
+    // names it (or the plan's event sits in the dead-letter queue, visibly).
+    for plan in plans.values().filter(|p| p.live) {
+        let started = plan.orders.iter().any(|(coid, ..)| book.contains_key(coid));
+        if !started {
             continue;
         }
-        let traded = traded_plans.contains(&plan.plan_id);
-        if !traded && !visible(&plan.correlation_id) {
+        let named = |symbol: &str| {
+            failures_of_execution.iter().any(|failed| {
+                failed.failure_reason.contains(symbol)
+                    || Value::Object(failed.error_details.clone())
+                        .to_string()
+                        .contains(symbol)
+            })
+        };
+        for (coid, symbol, side) in &plan.orders {
+            let filled = book
+                .get(coid)
+                .is_some_and(|e| e.order.status == OrderStatus::Filled)
+                || not_needed(coid, symbol);
+            if !filled && !named(symbol) && !log.dead_lettered.contains(&plan.event_id) {
+                fail(
+                    "intended_orders_filled_or_named",
+                    format!(
+                        "{} {symbol} of plan {} is {} and no failure of workflow {id} names it",
+                        side.as_str(),
+                        plan.plan.plan_id,
+                        book.get(coid)
+                            .map_or("not placed", |e| e.order.status.as_str())
+                    ),
+                );
+            }
+        }
+    }
+
+    // A completion means every order filled and the account on the plan's targets.
+    for published in log.published.iter().filter(by_execution) {
+        let Event::WorkflowCompleted(completed) = &published.event else {
+            continue;
+        };
+        if completed.summary.get("dry_run").and_then(Value::as_bool) == Some(true) {
+            continue;
+        }
+        let Some(plan) = completed
+            .summary
+            .get("plan_id")
+            .and_then(Value::as_str)
+            .and_then(|p| plans.get(p))
+        else {
+            continue;
+        };
+        for (coid, symbol, side) in &plan.orders {
+            let done = book
+                .get(coid)
+                .is_some_and(|e| e.order.status == OrderStatus::Filled)
+                || not_needed(coid, symbol);
+            if !done {
+                fail(
+                    "completed_means_filled",
+                    format!(
+                        "workflow {id} completed, but {} {symbol} of plan {} is {}",
+                        side.as_str(),
+                        plan.plan.plan_id,
+                        book.get(coid)
+                            .map_or("not placed", |e| e.order.status.as_str())
+                    ),
+                );
+            }
+        }
+        // Each trade moved what the plan intended: from an account that matched the plan when
+        // it started (the drift check), the account is then on the plan's targets.
+        let total = plan.plan.total_portfolio_value;
+        let slack = total * (plan.plan.max_drift_tolerance + config.on_target_slack);
+        for item in plan
+            .plan
+            .items
+            .iter()
+            .filter(|i| i.action != TradeAction::Hold)
+        {
+            let side = if item.action == TradeAction::Sell {
+                OrderSide::Sell
+            } else {
+                OrderSide::Buy
+            };
+            let coid = client_order_id(&plan.plan.plan_id, side, &item.symbol);
+            let traded = book.get(&coid).map_or(rust_decimal::Decimal::ZERO, |e| {
+                e.order.filled_qty * e.order.fill_price.unwrap_or_default()
+            });
+            // Selling out of a position sells every share, whatever the plan's amount said.
+            let intended = item.trade_amount.abs();
+            let whole_position = side == OrderSide::Sell && item.target_weight.is_zero();
+            if !whole_position
+                && !not_needed(&coid, item.symbol.as_str())
+                && (traded - intended).abs() > slack
+            {
+                fail(
+                    "completed_means_on_target",
+                    format!(
+                        "workflow {id} completed, but {} {} traded {} against the plan's {} (slack {})",
+                        side.as_str(), item.symbol, traded.round_dp(2), intended, slack.round_dp(2)
+                    ),
+                );
+            }
+        }
+    }
+
+    // Every failure of execution is a refusal, or names orders the simulation disturbed.
+    let mut failures = Vec::new();
+    for published in &log.published {
+        let Event::WorkflowFailed(failed) = &published.event else {
+            continue;
+        };
+        let check = failed.error_details.get("check").and_then(Value::as_str);
+        failures.push(check.unwrap_or(&failed.failure_step).to_owned());
+        let transient_words = [
+            "retry later",
+            "unavailable",
+            "rate limit",
+            "answer was lost",
+        ];
+        if published.by == "execution"
+            && transient_words
+                .iter()
+                .any(|w| failed.failure_reason.contains(w))
+        {
             fail(
-                "orders_reported",
+                "transient_faults_never_fail_a_workflow",
                 format!(
-                    "{} {} of plan {} placed but never reported",
-                    sent.side, sent.symbol, plan.plan_id
+                    "workflow {id} failed for a transient reason: {}",
+                    failed.failure_reason
                 ),
             );
         }
-        if !traded
-            && !aged_plans.contains(&plan.plan_id)
-            && !shared.dead_lettered.contains(&plan.event_id)
-        {
-            fail("interrupted_plans_resume", format!("plan {} placed orders and then stopped without a TradeExecuted (workflow {} is {:?})", plan.plan_id, plan.correlation_id, states.get(&plan.correlation_id)));
+        if published.by != "execution" || check.is_some() {
+            continue;
         }
+        let Some(plan) = failed
+            .error_details
+            .get("plan_id")
+            .and_then(Value::as_str)
+            .and_then(|p| plans.get(p))
+        else {
+            continue;
+        };
+        let disturbed = plan
+            .orders
+            .iter()
+            .any(|(coid, ..)| world.market.injected(coid).is_some());
+        let report = log.published.iter().find_map(|p| match &p.event {
+            Event::TradeExecuted(executed)
+                if executed
+                    .execution_data
+                    .get("plan_id")
+                    .and_then(Value::as_str)
+                    == Some(&plan.plan.plan_id) =>
+            {
+                executed
+                    .execution_data
+                    .get("orders")
+                    .and_then(Value::as_array)
+                    .cloned()
+            }
+            _ => None,
+        });
+        for order in report.unwrap_or_default() {
+            let status = order
+                .get("status")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let coid = order
+                .get("client_order_id")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let symbol = order
+                .get("symbol")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let explained = match status {
+                "FILLED" | "DRY_RUN" => true,
+                // A buy the cash did not stretch to: explained when the cash was gone indeed
+                // (the sells of the plan were disturbed, or the account moved within the
+                // plan's tolerance), not when the account still held it.
+                "SKIPPED" => {
+                    let left = world.market.cash_at(published.at);
+                    let wanted = plan
+                        .plan
+                        .items
+                        .iter()
+                        .find(|i| i.symbol.as_str() == symbol)
+                        .map_or(rust_decimal::Decimal::ZERO, |i| i.trade_amount.abs());
+                    disturbed || left < wanted * rust_decimal::Decimal::new(5, 1)
+                }
+                _ => world.market.injected(coid).is_some(),
+            };
+            if !explained {
+                fail(
+                    "failures_explained",
+                    format!(
+                        "workflow {id} failed at execution: {symbol} {status} with no fault injected that explains it (cash left {}): {}",
+                        world.market.cash_at(published.at).round_dp(2),
+                        failed.failure_reason
+                    ),
+                );
+            }
+        }
+    }
+
+    // Every live signal that reached the portfolio function was planned live (or failed there).
+    for published in &log.published {
+        let Event::SignalGenerated(signal) = &published.event else {
+            continue;
+        };
+        if !signal.header.provenance().is_live()
+            || !log
+                .settled
+                .contains(&(HandlerName::Portfolio, signal.header.event_id.clone()))
+        {
+            continue;
+        }
+        let planned = log.published.iter().any(|p| match &p.event {
+            Event::RebalancePlanned(plan) => {
+                plan.header.causation_id == signal.header.event_id
+                    && plan.header.provenance().is_live()
+            }
+            Event::WorkflowFailed(failed) => failed.failure_step == "portfolio",
+            _ => false,
+        });
+        if !planned {
+            fail(
+                "live_signals_planned",
+                format!(
+                    "signal {} of workflow {id} was handled by the portfolio function but no live plan (or failure) came of it",
+                    signal.header.event_id
+                ),
+            );
+        }
+    }
+
+    // Every workflow ends, visibly; no event is lost without a trace.
+    let entries: Vec<Entry> = at_once(world.ledger.entries(id)).unwrap_or_default();
+    let state = summarize(id, &entries).map(|s| s.state);
+    let has_start = log
+        .published
+        .iter()
+        .any(|p| matches!(p.event, Event::WorkflowStarted(_)));
+    match state {
+        Some(state) if state.is_terminal() => {}
+        Some(state) if has_start => fail(
+            "workflows_end",
+            format!("workflow {id} is still {state} at the end"),
+        ),
+        None if has_start => fail(
+            "workflows_end",
+            format!("workflow {id} is not in the ledger"),
+        ),
+        _ => {}
+    }
+    let visible = matches!(state, Some(WorkflowState::Failed | WorkflowState::TimedOut));
+    for published in &log.published {
+        let event = &published.event;
+        let event_id = event.event_id();
+        for &consumer in event.event_type().route().consumers {
+            let handled = log.settled.contains(&(consumer, event_id.to_owned()));
+            let dead = log.dead_lettered.contains(event_id);
+            if !handled && !dead && !visible {
+                fail(
+                    "nothing_lost_silently",
+                    format!("{} {event_id} never reached {consumer}, no dead letter, and workflow {id} is {state:?}", event.event_type()),
+                );
+            }
+        }
+    }
+
+    if let Some(first) = violations.first_mut() {
+        first.trace = trace(log, &book);
+    }
+    Verdict {
+        state: state.map_or_else(|| "unknown".into(), |s| s.as_str().to_owned()),
+        failures,
+        violations,
+    }
+}
+
+/// A workflow's story in a few lines: each event put on the bus (when, by whom, what it said),
+/// each order sent (and what was being handled), each order as the broker has it.
+fn trace(log: &WorkflowLog, book: &BTreeMap<String, BookEntry>) -> Vec<String> {
+    let mut lines = Vec::new();
+    for published in &log.published {
+        let event = &published.event;
+        let what = match event {
+            Event::RebalancePlanned(p) => format!(
+                "plan {} ({} items, tolerance {})",
+                p.rebalance_plan.plan_id,
+                p.rebalance_plan.items.len(),
+                p.rebalance_plan.max_drift_tolerance
+            ),
+            Event::TradeExecuted(t) => format!(
+                "placed {}, filled {}: {}",
+                t.orders_placed,
+                t.orders_succeeded,
+                t.execution_data
+                    .get("orders")
+                    .map(|o| o.to_string())
+                    .unwrap_or_default()
+            ),
+            Event::WorkflowFailed(f) => format!("{}: {}", f.failure_step, f.failure_reason),
+            Event::WorkflowCompleted(c) => {
+                format!("completed: {}", Value::Object(c.summary.clone()))
+            }
+            _ => String::new(),
+        };
+        let replay = event
+            .header()
+            .provenance()
+            .replay_name
+            .map(|r| format!(" [replay {r}]"))
+            .unwrap_or_default();
+        lines.push(format!(
+            "{} {} by {}{replay}: {what}",
+            published.at,
+            event.event_type(),
+            published.by
+        ));
+    }
+    for sent in &log.sent {
+        lines.push(format!(
+            "{} order sent: {} {} {} while handling {:?}",
+            sent.at,
+            sent.side.as_str(),
+            sent.symbol,
+            sent.client_order_id,
+            sent.during
+        ));
+    }
+    for (coid, entry) in book {
+        lines.push(format!(
+            "broker: {coid} {} {} of {} at {:?}, taken {:?}, final {:?}",
+            entry.order.status.as_str(),
+            entry.order.filled_qty,
+            entry.order.qty,
+            entry.order.fill_price,
+            entry.order.submitted_at,
+            entry.finished_at
+        ));
+    }
+    lines
+}
+
+/// The checks across workflows, at the end of a run: orders of two plans never working at
+/// once, each start starting one workflow, no permanent failure the simulation did not cause,
+/// no order left open.
+pub fn check_run(world: &WorldRef) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    let book = at_once(world.market.broker.book()).unwrap_or_default();
+    // Orders by when they were taken; an order of another plan taken while one is still open
+    // means two plans worked the account at once.
+    let mut open: BTreeSet<(DateTime<Utc>, String, String)> = BTreeSet::new();
+    let mut entries: Vec<(DateTime<Utc>, DateTime<Utc>, String, String)> = Vec::new();
+    for entry in &book {
+        let coid = entry.order.client_order_id.clone();
+        let plan = world
+            .plan_of(&coid)
+            .map(|p| p.plan_id)
+            .unwrap_or_else(|| format!("unknown:{coid}"));
+        let taken = entry.order.submitted_at.unwrap_or_default();
+        match entry.finished_at {
+            Some(done) => entries.push((taken, done, plan, coid)),
+            None => violations.push(Violation {
+                invariant: "no_order_left_open",
+                detail: format!(
+                    "{coid} of plan {plan} is still {} at the end",
+                    entry.order.status.as_str()
+                ),
+                trace: Vec::new(),
+            }),
+        }
+    }
+    entries.sort();
+    for (taken, done, plan, coid) in entries {
+        while open.first().is_some_and(|(end, ..)| *end <= taken) {
+            open.pop_first();
+        }
+        if let Some((end, other_plan, other)) = open.iter().find(|(_, p, _)| *p != plan) {
+            violations.push(Violation {
+                invariant: "one_plan_at_a_time",
+                detail: format!(
+                    "{coid} of plan {plan} was taken at {taken} while {other} of plan {other_plan} was open until {end}"
+                ),
+                trace: Vec::new(),
+            });
+        }
+        open.insert((done, plan, coid));
+    }
+    for (trigger, workflows) in world.triggers() {
+        if workflows.len() > 1 {
+            violations.push(Violation {
+                invariant: "one_workflow_per_start",
+                detail: format!(
+                    "the start {trigger} started {} workflows: {workflows:?}",
+                    workflows.len()
+                ),
+                trace: Vec::new(),
+            });
+        }
+    }
+    for reason in world.permanent() {
+        violations.push(Violation {
+            invariant: "transient_faults_never_fail_a_workflow",
+            detail: format!("recorded as a permanent failure, but the simulation injects no permanent fault at the function level: {reason}"),
+            trace: Vec::new(),
+        });
     }
     violations
 }

@@ -1,43 +1,49 @@
 //! A seeded simulation of the whole backbone — the real consumer runtime, trading handlers,
-//! monitor and sweep — under the faults of the cloud, checking after every run that no order
-//! was placed that nobody intended and none was missed silently.
+//! monitor and sweep — under the faults of the cloud and the market, checking that no order was
+//! placed that nobody intended and none was missed silently.
 //!
-//! [`simulate`] runs `workflows` trading workflows on one paper account through simulated
-//! EventBridge (delays, duplicates seconds to a day apart, lost deliveries, deliveries to the
-//! dead-letter queue, archive replays), Lambda (two retries a minute and two minutes apart,
-//! then the on-failure destination), an operator redriving dead letters minutes or a day later,
-//! an idempotency store and PutEvents that fail now and then, a broker that fails calls, loses
-//! the answers to orders it placed and fills late, and clocks that disagree. Then it checks the
-//! invariants ([`invariants`]). The same seed gives the same run.
+//! [`simulate`] runs `workflows` trading workflows on one broker account. Invocations run
+//! concurrently and interleave at every port call ([`scheduler`]); any of them may die at any
+//! port call, before the call or after it took effect, with no clean-up running; writes and
+//! PutEvents may take effect and answer with an error. EventBridge delays, duplicates, loses and
+//! dead-letters deliveries and replays its archive; Lambda retries and gives up; the follow-up
+//! queue redelivers; operators redrive. The broker keeps Alpaca's order lifecycle on the NYSE's
+//! calendar: partial fills, cancels, expiry at the close, rejections, replacements, rate limits
+//! and lost answers ([`market`]). Then [`invariants`] reads the broker's order log and the event
+//! log. The same seed gives the same run.
 //!
-//! - [`world`]: the simulated cloud and the event loop;
+//! - [`scheduler`]: the deterministic executor and simulation time;
+//! - [`world`]: the simulated cloud and the functions wired onto it;
 //! - [`adapters`]: the ports' simulated adapters;
+//! - [`market`]: the account, its broker, and when workflows start;
 //! - [`invariants`]: what must hold.
 
 #![warn(missing_docs)]
 
 pub mod adapters;
+pub mod dice;
 pub mod invariants;
+pub mod market;
+pub mod scheduler;
 pub mod world;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use alchemiser_ledger::{summarize, LedgerStore};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 pub use invariants::Violation;
-pub use world::Stats;
 
-/// The run's size, seed and fault rates (each a probability per call or delivery).
+/// The run's size, seed and fault rates (each a probability per call, delivery or pause).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Config {
     /// Workflows started.
     pub workflows: usize,
     /// The dice's seed.
     pub seed: u64,
-    /// EventBridge delivers again, 0.1 s to 10 min later.
+    /// EventBridge delivers again, 0.1 s to 10 min later (also: a start delivered twice).
     pub duplicate: f64,
     /// EventBridge delivers again a day later.
     pub late_duplicate: f64,
@@ -47,14 +53,36 @@ pub struct Config {
     pub rule_dead_letter: f64,
     /// A PutEvents call is lost.
     pub publish_failure: f64,
-    /// An idempotency-store call fails.
+    /// A store call fails before it reaches the table.
     pub store_failure: f64,
-    /// A broker call fails (503).
+    /// A write takes effect and answers with an error.
+    pub uncertain_write: f64,
+    /// An invocation dies at a pause (each port call has two).
+    pub crash: f64,
+    /// A broker call fails with a 503.
     pub broker_transient: f64,
-    /// An order is placed but its answer is lost.
+    /// A broker call hits the rate limit (429).
+    pub rate_limited: f64,
+    /// An order is taken but its answer is lost.
     pub lost_answer: f64,
-    /// An order fills 5–90 s later.
+    /// An order is rejected after the broker took it.
+    pub rejected: f64,
+    /// An order fills in part (and sometimes is canceled after).
+    pub partial_fill: f64,
+    /// An order rests: taken, never filled (canceled by the plan, or expired at the close).
+    pub rests: f64,
+    /// A person cancels an order before it fills.
+    pub person_cancel: f64,
+    /// A person replaces an order.
+    pub replaced: f64,
+    /// An order fills 5 s to 10 min later.
     pub slow_fill: f64,
+    /// A start comes with 1–4 more at the same instant (plans contending for the account).
+    pub burst: f64,
+    /// A start is a person's (`{}`), not the schedule's.
+    pub manual_start: f64,
+    /// A day without a session gets a start anyway.
+    pub closed_day_start: f64,
     /// One outage of the trading functions' rules per this many workflows, each followed by a
     /// replay of its window.
     pub workflows_per_outage: usize,
@@ -64,11 +92,14 @@ pub struct Config {
     pub clock_skew: Duration,
     /// How often the sweep runs.
     pub sweep_every: Duration,
-    /// The rule the invariants hold orders to: the oldest workflow that may still trade (the
-    /// monitor's deadline).
+    /// The oldest workflow that may still trade (the monitor's deadline).
     pub workflow_deadline: Duration,
-    /// The rule the invariants hold orders to: the oldest plan that may still trade.
+    /// The oldest plan whose first order may be placed.
     pub max_plan_age: Duration,
+    /// How far from what the plan intended a completed trade may be, as a share of the plan's
+    /// portfolio value, beyond the plan's drift tolerance (the account may have moved that much
+    /// since the plan was made): the planner's 1% minimum trade, and rounding.
+    pub on_target_slack: rust_decimal::Decimal,
     /// What the execution function runs with (the stage's defaults; a test may misconfigure it
     /// to see the invariants catch what follows).
     #[serde(skip)]
@@ -87,16 +118,28 @@ impl Config {
             lost_delivery: 0.003,
             rule_dead_letter: 0.003,
             publish_failure: 0.01,
-            store_failure: 0.01,
-            broker_transient: 0.02,
+            store_failure: 0.005,
+            uncertain_write: 0.003,
+            crash: 0.0008,
+            broker_transient: 0.01,
+            rate_limited: 0.005,
             lost_answer: 0.02,
-            slow_fill: 0.03,
+            rejected: 0.005,
+            partial_fill: 0.01,
+            rests: 0.005,
+            person_cancel: 0.003,
+            replaced: 0.002,
+            slow_fill: 0.04,
+            burst: 0.08,
+            manual_start: 0.05,
+            closed_day_start: 0.3,
             workflows_per_outage: 250,
             outage: Duration::from_secs(30 * 60),
             clock_skew: Duration::from_secs(20),
             sweep_every: Duration::from_secs(300),
             workflow_deadline: execution.max_workflow_age,
             max_plan_age: execution.max_plan_age,
+            on_target_slack: rust_decimal::Decimal::new(15, 3),
             execution,
         }
     }
@@ -107,90 +150,145 @@ impl Config {
 pub struct Report {
     /// The settings.
     pub config: Config,
-    /// The counts.
-    pub stats: Stats,
-    /// Orders that reached the broker.
+    /// Workflows started (checked).
+    pub workflows: usize,
+    /// Live events put on the bus.
+    pub events_published: usize,
+    /// Invocations run (every function, retries and follow-ups included).
+    pub invocations: u64,
+    /// Orders the broker took.
     pub orders: usize,
+    /// Faults injected, by kind (`crash`, `uncertain_write`, `partial_fill`, `market_closed`,
+    /// `canceled`, `expired`, `rate_limited`, ...), and what the market did to orders.
+    pub faults: BTreeMap<String, u64>,
+    /// The most invocations running at once.
+    pub max_concurrent_invocations: usize,
     /// Workflows by final state in the ledger.
-    pub states: std::collections::BTreeMap<String, usize>,
+    pub states: BTreeMap<String, usize>,
     /// Failed workflows by why: the refusal's check, else the failing step.
-    pub failures: std::collections::BTreeMap<String, usize>,
+    pub failures: BTreeMap<String, usize>,
     /// Simulation time covered, in hours.
     pub simulated_hours: f64,
     /// Wall time of the run, in seconds.
     pub wall_seconds: f64,
-    /// Broken invariants (none on a good run).
+    /// Broken invariants (the first ones; none on a good run).
     pub violations: Vec<Violation>,
+    /// How many invariants were broken in all.
+    pub violation_count: usize,
 }
 
 impl Report {
     /// True when every invariant held.
     pub fn passed(&self) -> bool {
-        self.violations.is_empty()
+        self.violation_count == 0
     }
 }
 
 /// Runs the simulation from `start` (simulation time) and checks the invariants.
-pub async fn simulate(config: Config, start: DateTime<Utc>) -> Report {
+pub fn simulate(config: Config, start: DateTime<Utc>) -> Report {
     let began = Instant::now();
-    let world = world::World::new(config.clone(), start);
-    world.run().await;
-    let violations = invariants::check(&world).await;
-    let snapshot = world.snapshot();
-    let mut states = std::collections::BTreeMap::new();
-    let mut failures = std::collections::BTreeMap::new();
-    for published in &snapshot.published {
-        if let alchemiser_events::Event::WorkflowFailed(failed) = &published.event {
-            let why = failed
-                .error_details
-                .get("check")
-                .and_then(|c| c.as_str())
-                .unwrap_or(&failed.failure_step)
-                .to_owned();
-            *failures.entry(why).or_insert(0) += 1;
-        }
-        if let alchemiser_events::Event::WorkflowStarted(started) = &published.event {
-            let id = &started.header.correlation_id;
-            let entries = world.ledger.entries(id).await.unwrap_or_default();
-            let state = summarize(id, &entries).map_or("unknown", |s| s.state.as_str());
-            *states.entry(state.to_owned()).or_insert(0) += 1;
-        }
+    let world = world::WorldRef::new(config.clone(), start);
+    world.plan_run(start);
+    let mut executor = scheduler::Executor::new(
+        world::WorldRef::time_of(&world),
+        config.seed.rotate_left(17),
+        config.crash,
+    );
+    world.run(&mut executor);
+    world.prune_all();
+    let across = invariants::check_run(&world);
+    let mut checked = world.checked();
+    checked.record(across);
+    let executed = executor.stats();
+    let mut faults: BTreeMap<String, u64> = world
+        .faults()
+        .into_iter()
+        .map(|(kind, n)| (kind.to_owned(), n))
+        .collect();
+    for (kind, n) in world
+        .market
+        .faults
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+    {
+        *faults.entry((*kind).to_owned()).or_default() += n;
     }
+    let book = world::at_once(world.market.broker.book()).unwrap_or_default();
+    for entry in &book {
+        let kind = match entry.order.status {
+            alchemiser_trading::OrderStatus::Canceled => "canceled",
+            alchemiser_trading::OrderStatus::Expired => "expired",
+            alchemiser_trading::OrderStatus::Rejected => "rejected_orders",
+            alchemiser_trading::OrderStatus::Replaced => "replaced_orders",
+            _ => continue,
+        };
+        *faults.entry(kind.to_owned()).or_default() += 1;
+    }
+    let partly = book
+        .iter()
+        .filter(|e| !e.order.filled_qty.is_zero() && e.order.filled_qty < e.order.qty)
+        .count() as u64;
+    faults.insert(
+        "partial_fill".into(),
+        partly.max(*faults.get("partial_fill").unwrap_or(&0)),
+    );
+    faults.insert(
+        "market_closed".into(),
+        checked
+            .failures
+            .get("market_closed")
+            .copied()
+            .unwrap_or_default() as u64,
+    );
+    faults.insert("crash".into(), executed.crashes);
+    faults.insert("timeout".into(), executed.timeouts);
+    for kind in [
+        "uncertain_write",
+        "rate_limited",
+        "canceled",
+        "expired",
+        "partial_fill",
+        "market_closed",
+    ] {
+        faults.entry(kind.to_owned()).or_default();
+    }
+    let invocations = executed.tasks;
     Report {
         config,
-        stats: snapshot.stats,
-        orders: snapshot.sent.len(),
-        states,
-        failures,
-        simulated_hours: world.elapsed().num_seconds() as f64 / 3600.0,
+        workflows: checked.workflows,
+        events_published: checked.events_published,
+        invocations,
+        orders: book.len(),
+        faults,
+        max_concurrent_invocations: executed.max_concurrent,
+        states: checked.states,
+        failures: checked.failures,
+        simulated_hours: (world.now() - start).num_seconds() as f64 / 3600.0,
         wall_seconds: began.elapsed().as_secs_f64(),
-        violations,
+        violations: checked.violations,
+        violation_count: checked.violation_count,
     }
 }
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = &self.stats;
         writeln!(
             f,
             "simulated {} workflows (seed {}) over {:.1} h of simulation time in {:.1} s",
-            s.workflows, self.config.seed, self.simulated_hours, self.wall_seconds
+            self.workflows, self.config.seed, self.simulated_hours, self.wall_seconds
         )?;
         writeln!(
             f,
-            "  events published {}, invocations {}, orders placed {}",
-            s.events_published, s.invocations, self.orders
+            "  events published {}, invocations {} (at most {} at once), orders taken {}",
+            self.events_published, self.invocations, self.max_concurrent_invocations, self.orders
         )?;
-        writeln!(
-            f,
-            "  faults: {} duplicates ({} a day late), {} lost deliveries, {} to the rule DLQ, {} lost PutEvents, {} Lambda retries ({} exhausted)",
-            s.duplicates, s.late_duplicates, s.lost_deliveries, s.rule_dead_letters, s.publish_failures, s.retries, s.retries_exhausted
-        )?;
-        writeln!(
-            f,
-            "  operations: {} outages each replayed ({} replays, {} deliveries), {} redrives, {} sweeps",
-            s.outages, s.replays, s.replayed_deliveries, s.redrives, s.sweeps
-        )?;
+        let faults: Vec<String> = self
+            .faults
+            .iter()
+            .map(|(kind, n)| format!("{kind} {n}"))
+            .collect();
+        writeln!(f, "  faults: {}", faults.join(", "))?;
         let states: Vec<String> = self
             .states
             .iter()
@@ -207,12 +305,22 @@ impl fmt::Display for Report {
             "  WorkflowFailed published, by check or step: {}",
             failures.join(", ")
         )?;
-        if self.violations.is_empty() {
+        if self.passed() {
             writeln!(f, "invariants: all held")
         } else {
-            writeln!(f, "invariants: {} VIOLATION(S)", self.violations.len())?;
+            writeln!(f, "invariants: {} VIOLATION(S)", self.violation_count)?;
             for violation in self.violations.iter().take(20) {
                 writeln!(f, "  {}: {}", violation.invariant, violation.detail)?;
+            }
+            if let Some(traced) = self.violations.iter().find(|v| !v.trace.is_empty()) {
+                writeln!(
+                    f,
+                    "trace of the first workflow that broke an invariant ({}):",
+                    traced.invariant
+                )?;
+                for line in &traced.trace {
+                    writeln!(f, "    {line}")?;
+                }
             }
             Ok(())
         }

@@ -1,72 +1,55 @@
-//! The simulated cloud: one clock, one queue of things to happen, and the real functions —
-//! the consumer runtime with the trading handlers, the monitor and the sweep — wired onto
-//! simulated EventBridge, Lambda, DynamoDB, SQS and broker.
+//! The simulated cloud, and the real functions wired onto it: the strategy (started by the
+//! schedule or by hand), the consumer runtime with the portfolio and execution handlers, the
+//! monitor with its ledger and sweep — each invocation a task of the [`Executor`], running
+//! concurrently with the others.
 //!
 //! - EventBridge delivers each event to each consuming function after a delay, sometimes twice
-//!   (seconds, minutes or a day apart), sometimes not at all, sometimes to the dead-letter queue;
-//!   it keeps every live event in an archive that replays deliver again with a `replay-name`.
-//! - Lambda runs an asynchronous invocation and, when it fails, retries it twice (one and two
-//!   minutes later), then sends it to the on-failure destination (the dead-letter queue).
-//! - An operator redrives what is in the dead-letter queue, some minutes or a day later.
-//! - The idempotency store and the PutEvents call fail now and then; the broker fails calls,
-//!   loses answers to orders it did place, and fills late; each function's clock is off a little.
-//! - The sweep runs every five minutes.
+//!   (seconds, minutes or a day apart), now and then not at all or only to the rule's
+//!   dead-letter queue; during an outage it keeps retrying and delivers late (or gives up into
+//!   the dead-letter queue after two hours); it keeps every live event in an archive that a
+//!   replay delivers again with a `replay-name`.
+//! - Lambda runs each asynchronous invocation; a failed one — an error, a crash at any port
+//!   call, a timeout — is retried one and two minutes later, then sent to the dead-letter queue.
+//! - The follow-up queue (SQS) delivers follow-ups when due; one whose invocation fails comes
+//!   back after the visibility timeout, and goes to the dead-letter queue after five receives.
+//! - The market (see [`crate::market`]) keeps the NYSE's sessions and Alpaca's order lifecycle.
+//! - Operators redrive dead letters minutes or a day later and replay the archive after outages.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use alchemiser_bus::{EventHandler, TriggerHandler};
-use alchemiser_clock::{Clock, ManualClock};
-use alchemiser_deadletters::{DeadLetters, MemoryDeadLetters};
+use alchemiser_clock::Clock;
+use alchemiser_deadletters::MemoryDeadLetters;
 use alchemiser_eventbridge::Entry;
 use alchemiser_events::{
-    decode_value, DeadLetter, Decimal, Event, EventType, HandlerName, Provenance, Symbol,
-    SymbolMap, Timestamp, DEFAULT_SOURCE_PREFIX,
+    DeadLetter, Decimal, Event, HandlerName, Provenance, Symbol, SymbolMap, Timestamp, TradeAction,
+    DEFAULT_SOURCE_PREFIX,
 };
+use alchemiser_lambda::follow_ups::FollowUp;
 use alchemiser_lambda::idempotency::{IdempotencyConfig, InMemoryStore};
 use alchemiser_lambda::metrics::Metrics;
 use alchemiser_lambda::{
-    Adapters, InvocationContext, InvocationOutcome, Invoke, Invoker, ScheduleOrEvent,
-    TriggerInvoker,
+    Adapters, InvocationContext, InvocationError, InvocationOutcome, Invoke, Invoker,
+    ScheduleOrEvent, TriggerInvoker,
 };
 use alchemiser_ledger::{MemoryLedger, Monitor, Sweep};
 use alchemiser_trading::{
-    BrokerError, Call, ExecutionHandler, Fault, PaperBroker, PlannerConfig, PortfolioFile,
-    PortfolioHandler, ScriptedBroker, StrategyHandler,
+    client_order_id, ExecutionHandler, OrderRequest, OrderSide, PlannerConfig, PortfolioHandler,
+    StrategyHandler,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{json, Value};
 
-use crate::adapters::{AuditedBroker, DeadLetterSink, FlakyStore, OffsetClock, Sent, SimBus};
+use crate::adapters::{
+    Gate, SimBroker, SimBus, SimDeadLetters, SimFailureSink, SimFollowUps, SimLedger, SimStore,
+};
+use crate::dice::Dice;
+use crate::market::{Market, SYMBOLS};
+use crate::scheduler::{current_task, Ending, Executor, SimClock, SimTime, Spawn, TaskId};
 use crate::Config;
-
-/// Seeded dice, shared by everything that decides by chance (so a seed replays a run).
-#[derive(Clone)]
-pub struct Dice(Arc<Mutex<fastrand::Rng>>);
-
-impl Dice {
-    /// Dice seeded with `seed`.
-    pub fn new(seed: u64) -> Self {
-        Self(Arc::new(Mutex::new(fastrand::Rng::with_seed(seed))))
-    }
-    fn rng<T>(&self, roll: impl FnOnce(&mut fastrand::Rng) -> T) -> T {
-        roll(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-    /// True with probability `p`.
-    pub fn chance(&self, p: f64) -> bool {
-        p > 0.0 && self.rng(|r| r.f64()) < p
-    }
-    /// A whole number in `range`.
-    pub fn between(&self, range: std::ops::RangeInclusive<u64>) -> u64 {
-        self.rng(|r| r.u64(range))
-    }
-    /// A duration between `low` and `high` (milliseconds resolution).
-    pub fn duration(&self, low: Duration, high: Duration) -> Duration {
-        let ms = self.between(low.as_millis() as u64..=high.as_millis() as u64);
-        Duration::from_millis(ms)
-    }
-}
 
 /// How a delivery came about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -81,40 +64,25 @@ pub enum Kind {
     Redrive,
     /// Lambda retrying a failed invocation.
     Retry,
+    /// A follow-up from the follow-up queue.
+    FollowUp,
+    /// A start of the strategy (the schedule, or a person).
+    Start,
+    /// The scheduled sweep.
+    Sweep,
 }
 
-/// What a function is handling at a moment (the broker writes it down beside each order).
+/// What an invocation is handling (the broker writes it down beside each order).
 #[derive(Debug, Clone)]
 pub struct Handling {
     /// The function.
     pub function: HandlerName,
-    /// The event's id.
+    /// The event's id (or the start's trigger).
     pub event_id: String,
     /// How it was delivered.
     pub kind: Kind,
     /// The event is (or derives from) an archive replay.
     pub replayed: bool,
-}
-
-struct Delivery {
-    function: HandlerName,
-    payload: Value,
-    event_id: String,
-    attempt: u32,
-    kind: Kind,
-}
-
-enum Action {
-    Start(usize),
-    Deliver(Delivery),
-    Sweep(u64),
-    Outage(u64),
-    Replay {
-        n: u64,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    },
-    Redrive(String),
 }
 
 /// An event put on the bus.
@@ -124,89 +92,369 @@ pub struct Published {
     pub event: Event,
     /// Who put it there (`operator` for redrives).
     pub by: &'static str,
-    /// When.
+    /// When (simulation time).
     pub at: DateTime<Utc>,
 }
 
-/// Counts of what happened.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Stats {
-    /// Workflows started.
-    pub workflows: usize,
-    /// Events put on the bus (redrives included).
-    pub events_published: usize,
-    /// Invocations of the functions.
-    pub invocations: usize,
-    /// Deliveries EventBridge made twice.
-    pub duplicates: usize,
-    /// Deliveries a day late.
-    pub late_duplicates: usize,
-    /// Deliveries lost without trace.
-    pub lost_deliveries: usize,
-    /// Outages (the trading functions' rules delivered nothing for a while).
-    pub outages: usize,
-    /// Deliveries EventBridge sent to the dead-letter queue.
-    pub rule_dead_letters: usize,
-    /// Lambda retries.
-    pub retries: usize,
-    /// Invocations sent to the on-failure destination after the retries.
-    pub retries_exhausted: usize,
-    /// Failures the runtime recorded as permanent.
-    pub permanent_failures: usize,
-    /// PutEvents calls lost.
-    pub publish_failures: usize,
-    /// Replays run.
-    pub replays: usize,
-    /// Events delivered by replays.
-    pub replayed_deliveries: usize,
-    /// Dead letters redriven.
-    pub redrives: usize,
-    /// Sweeps run.
-    pub sweeps: usize,
+/// One order submission the broker took, and what was being handled when it did.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    /// The order's idempotency key.
+    pub client_order_id: String,
+    /// The symbol.
+    pub symbol: Symbol,
+    /// Which way.
+    pub side: OrderSide,
+    /// When (simulation time).
+    pub at: DateTime<Utc>,
+    /// What was being handled (`None`: outside any invocation, which nothing should do).
+    pub during: Option<Handling>,
 }
 
-/// The world's state every adapter reaches.
-pub struct Shared {
-    /// The run's settings.
-    pub config: Config,
-    /// The dice.
-    pub dice: Dice,
-    /// Simulation time.
-    pub clock: ManualClock,
-    queue: BTreeMap<(DateTime<Utc>, u64), Action>,
-    sequence: u64,
-    /// What is being handled now.
-    pub handling: Option<Handling>,
-    /// Every order that reached the broker.
-    pub sent: Vec<Sent>,
-    /// Every live event put on the bus.
+/// Everything the simulation knows of one workflow until it is checked and forgotten.
+#[derive(Debug, Clone)]
+pub struct WorkflowLog {
+    /// Its correlation id.
+    pub correlation_id: String,
+    /// When its first event was seen.
+    pub first_seen: DateTime<Utc>,
+    /// Every live event of it put on the bus, in order.
     pub published: Vec<Published>,
-    /// Deliveries lost: (function, event id).
-    pub lost: BTreeSet<(HandlerName, String)>,
-    /// Invocations that ended (handled, duplicate or recorded as failed): (function, event id).
+    /// Invocations that ended (handled, duplicate, deferred, recorded as failed):
+    /// (function, event id).
     pub settled: BTreeSet<(HandlerName, String)>,
-    /// Events that reached the dead-letter queue, by event id.
+    /// Deliveries lost without trace: (function, event id).
+    pub lost: BTreeSet<(HandlerName, String)>,
+    /// Events that reached the dead-letter queue (event ids).
     pub dead_lettered: BTreeSet<String>,
-    /// The counts.
-    pub stats: Stats,
-    /// Why each permanent failure was recorded.
-    pub permanent: Vec<String>,
-    queue_of_letters: Option<Arc<MemoryDeadLetters>>,
-    messages: u64,
-    /// Until when the trading functions' deliveries are lost (an outage).
-    outage_until: Option<DateTime<Utc>>,
+    /// Orders sent for its plans.
+    pub sent: Vec<Sent>,
 }
 
-impl Shared {
-    fn schedule(&mut self, at: DateTime<Utc>, action: Action) {
-        self.sequence += 1;
-        self.queue.insert((at, self.sequence), action);
+/// A plan's order, known by its client order id.
+#[derive(Debug, Clone)]
+pub struct PlanOrder {
+    /// The plan's workflow.
+    pub correlation_id: String,
+    /// The plan.
+    pub plan_id: String,
+}
+
+struct Delivery {
+    function: HandlerName,
+    payload: Value,
+    event_id: String,
+    correlation_id: String,
+    attempt: u32,
+    kind: Kind,
+}
+
+struct Start {
+    n: usize,
+    allocation: SymbolMap<Decimal>,
+    /// What the function receives: the same for a duplicate delivery and the retries.
+    payload: Value,
+    /// The schedule's execution id, or `None` for a manual start (keyed by its request id).
+    tick: Option<String>,
+    request_id: String,
+    attempt: u32,
+}
+
+struct QueuedFollowUp {
+    body: Value,
+    correlation_id: String,
+    receives: u32,
+}
+
+enum Action {
+    Start(Start),
+    Deliver(Delivery),
+    FollowUpVisible(u64),
+    Sweep(u64),
+    Outage,
+    Replay {
+        n: u64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    },
+    Redrive(String),
+    Prune(String),
+}
+
+/// The world's state.
+struct State {
+    events: BTreeMap<(DateTime<Utc>, u64), Action>,
+    sequence: u64,
+    messages: u64,
+    workflows: HashMap<String, WorkflowLog>,
+    plans: HashMap<String, PlanOrder>,
+    sends: HashMap<String, u32>,
+    handling: HashMap<TaskId, Handling>,
+    follow_ups: BTreeMap<u64, QueuedFollowUp>,
+    faults: BTreeMap<&'static str, u64>,
+    outage_until: Option<DateTime<Utc>>,
+    outages: u64,
+    triggers: HashMap<String, BTreeSet<String>>,
+    redrives: HashMap<String, u32>,
+    permanent: Vec<String>,
+    checked: crate::invariants::Checked,
+}
+
+/// The simulated cloud.
+pub struct WorldInner {
+    state: Mutex<State>,
+    dice: Dice,
+    time: SimTime,
+    config: Config,
+    /// The broker account every workflow trades in, and its market.
+    pub market: Market,
+    /// The ledger the monitor keeps.
+    pub ledger: Arc<MemoryLedger>,
+    /// The dead-letter queue.
+    pub dead_letters: Arc<MemoryDeadLetters>,
+    stores: Mutex<Vec<Arc<InMemoryStore>>>,
+    functions: OnceLock<Functions>,
+}
+
+struct Functions {
+    portfolio: Arc<dyn Invoke>,
+    execution: Arc<dyn Invoke>,
+    monitor: Arc<dyn Invoke>,
+    strategy_adapters: Adapters,
+}
+
+/// A shared handle on the world.
+#[derive(Clone)]
+pub struct WorldRef(Arc<WorldInner>);
+
+impl std::ops::Deref for WorldRef {
+    type Target = WorldInner;
+    fn deref(&self) -> &WorldInner {
+        &self.0
+    }
+}
+
+/// Lambda's timeout of each function (the stack's values).
+fn timeout(function: HandlerName) -> Duration {
+    match function {
+        HandlerName::Execution => Duration::from_secs(120),
+        _ => Duration::from_secs(30),
+    }
+}
+
+/// SQS's visibility timeout of the follow-up queue (the stack's value).
+const FOLLOW_UP_VISIBILITY: Duration = Duration::from_secs(180);
+/// Receives of a follow-up before its queue moves it to the dead-letter queue.
+const FOLLOW_UP_MAX_RECEIVES: u32 = 5;
+/// How long EventBridge keeps retrying a delivery (the stack's maximum event age).
+const MAX_EVENT_AGE: TimeDelta = TimeDelta::hours(2);
+/// Times an operator redrives the dead letters of one event before giving up on it.
+const MAX_REDRIVES: u32 = 3;
+
+impl WorldRef {
+    /// A world for `config` starting at `start`.
+    pub fn new(config: Config, start: DateTime<Utc>) -> Self {
+        let dice = Dice::new(config.seed);
+        let time = SimTime::starting_at(start);
+        let market = Market::new(&config, dice.clone(), time.clone());
+        let world = WorldRef(Arc::new(WorldInner {
+            state: Mutex::new(State {
+                events: BTreeMap::new(),
+                sequence: 0,
+                messages: 0,
+                workflows: HashMap::new(),
+                plans: HashMap::new(),
+                sends: HashMap::new(),
+                handling: HashMap::new(),
+                follow_ups: BTreeMap::new(),
+                faults: BTreeMap::new(),
+                outage_until: None,
+                outages: 0,
+                triggers: HashMap::new(),
+                redrives: HashMap::new(),
+                permanent: Vec::new(),
+                checked: Default::default(),
+            }),
+            dice,
+            time,
+            config,
+            market,
+            ledger: Arc::new(MemoryLedger::new()),
+            dead_letters: Arc::new(MemoryDeadLetters::new()),
+            stores: Mutex::new(Vec::new()),
+            functions: OnceLock::new(),
+        }));
+        let functions = world.wire();
+        let _ = world.functions.set(functions);
+        world
     }
 
-    /// A new SQS message id.
-    pub fn next_message_id(&mut self) -> String {
-        self.messages += 1;
-        format!("sim-msg-{:08}", self.messages)
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Simulation time, for the executor.
+    pub fn time_of(world: &WorldRef) -> SimTime {
+        world.time.clone()
+    }
+
+    /// The dice.
+    pub fn dice(&self) -> &Dice {
+        &self.dice
+    }
+
+    /// The run's settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Simulation time now.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.time.now()
+    }
+
+    /// Counts one injected fault of `kind` (when `happened`).
+    pub fn count(&self, kind: &'static str, happened: bool) {
+        if happened {
+            *self.lock().faults.entry(kind).or_default() += 1;
+        }
+    }
+
+    /// The faults injected so far, by kind.
+    pub fn faults(&self) -> BTreeMap<&'static str, u64> {
+        self.lock().faults.clone()
+    }
+
+    /// Whether a write that took effect answers with an error (counted).
+    pub fn uncertain(&self) -> bool {
+        let uncertain = self.dice.chance(self.config.uncertain_write);
+        self.count("uncertain_write", uncertain);
+        uncertain
+    }
+
+    /// Whether a PutEvents call is lost (counted).
+    pub fn publish_lost(&self) -> bool {
+        let lost = self.dice.chance(self.config.publish_failure);
+        self.count("publish_failure", lost);
+        lost
+    }
+
+    fn clock(&self, offset_seconds: i64) -> Arc<dyn Clock> {
+        Arc::new(SimClock {
+            time: self.time.clone(),
+            offset: TimeDelta::seconds(offset_seconds),
+        })
+    }
+
+    fn skew(&self) -> i64 {
+        let skew = self.config.clock_skew.as_secs();
+        self.dice.between(0..=2 * skew) as i64 - skew as i64
+    }
+
+    fn adapters(&self, function: HandlerName, clock: Arc<dyn Clock>) -> Adapters {
+        let gate = Gate::new(self.clone());
+        let store = Arc::new(InMemoryStore::with_config(IdempotencyConfig::default()));
+        self.stores
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(store.clone());
+        Adapters {
+            store: Arc::new(SimStore {
+                inner: store,
+                gate: gate.clone(),
+                failure: self.config.store_failure,
+            }),
+            bus: Arc::new(SimBus {
+                world: self.clone(),
+                gate: gate.clone(),
+                function: function.as_str(),
+            }),
+            failures: Arc::new(SimFailureSink {
+                world: self.clone(),
+                gate: gate.clone(),
+            }),
+            follow_ups: (function == HandlerName::Execution).then(|| {
+                Arc::new(SimFollowUps {
+                    world: self.clone(),
+                    gate,
+                }) as Arc<dyn alchemiser_lambda::follow_ups::FollowUps>
+            }),
+            metrics: Metrics::Off,
+            idempotency: IdempotencyConfig::default(),
+            clock,
+        }
+    }
+
+    /// Builds the functions over the simulated ports.
+    fn wire(&self) -> Functions {
+        let gate = Gate::new(self.clone());
+        let broker = Arc::new(SimBroker {
+            inner: self.market.broker.clone(),
+            world: self.clone(),
+            gate: gate.clone(),
+        });
+        let portfolio_clock = self.clock(self.skew());
+        let execution_clock = self.clock(self.skew());
+        let exact = self.clock(0);
+        let portfolio: Arc<dyn EventHandler> = Arc::new(
+            PortfolioHandler::new(broker.clone(), PlannerConfig::default())
+                .with_clock(portfolio_clock.clone()),
+        );
+        let execution: Arc<dyn EventHandler> = Arc::new(
+            ExecutionHandler::new(broker, self.config.execution.clone())
+                .with_clock(execution_clock.clone()),
+        );
+        let ledger: Arc<dyn alchemiser_ledger::LedgerStore> = Arc::new(SimLedger {
+            inner: self.ledger.clone(),
+            gate: gate.clone(),
+            failure: self.config.store_failure,
+        });
+        let monitor: Arc<dyn EventHandler> =
+            Arc::new(Monitor::new(ledger.clone()).with_clock(exact.clone()));
+        let sweep: Arc<dyn TriggerHandler> = Arc::new(
+            Sweep::new(
+                ledger,
+                Arc::new(SimDeadLetters {
+                    inner: self.dead_letters.clone(),
+                    gate,
+                }),
+                self.config.workflow_deadline,
+                "sim",
+            )
+            .with_clock(exact.clone()),
+        );
+        let monitor_adapters = self.adapters(HandlerName::Monitor, exact.clone());
+        Functions {
+            portfolio: Arc::new(Invoker::new(
+                HandlerName::Portfolio,
+                portfolio,
+                self.adapters(HandlerName::Portfolio, portfolio_clock),
+            )),
+            execution: Arc::new(Invoker::new(
+                HandlerName::Execution,
+                execution,
+                self.adapters(HandlerName::Execution, execution_clock),
+            )),
+            monitor: Arc::new(ScheduleOrEvent {
+                events: Invoker::new(HandlerName::Monitor, monitor, monitor_adapters.clone()),
+                scheduled: TriggerInvoker::new("monitor", sweep, monitor_adapters),
+            }),
+            strategy_adapters: self.adapters(HandlerName::Strategy, exact),
+        }
+    }
+
+    fn functions(&self) -> &Functions {
+        self.functions.get().expect("wired at creation")
+    }
+
+    fn schedule_at(&self, state: &mut State, at: DateTime<Utc>, action: Action) {
+        state.sequence += 1;
+        state.events.insert((at, state.sequence), action);
+    }
+
+    fn schedule(&self, at: DateTime<Utc>, action: Action) {
+        let mut state = self.lock();
+        self.schedule_at(&mut state, at, action);
     }
 
     fn delay(&self) -> TimeDelta {
@@ -216,17 +464,73 @@ impl Shared {
         TimeDelta::from_std(d).unwrap_or_default()
     }
 
+    fn log<'a>(&self, state: &'a mut State, correlation_id: &str) -> &'a mut WorkflowLog {
+        if !state.workflows.contains_key(correlation_id) {
+            let now = self.now();
+            state.workflows.insert(
+                correlation_id.to_owned(),
+                WorkflowLog {
+                    correlation_id: correlation_id.to_owned(),
+                    first_seen: now,
+                    published: Vec::new(),
+                    settled: BTreeSet::new(),
+                    lost: BTreeSet::new(),
+                    dead_lettered: BTreeSet::new(),
+                    sent: Vec::new(),
+                },
+            );
+            // Every delivery, duplicate, retry, redrive and replay of a workflow is over
+            // within three days: then it is checked and forgotten.
+            let horizon = now + TimeDelta::days(3);
+            self.schedule_at(state, horizon, Action::Prune(correlation_id.to_owned()));
+        }
+        state
+            .workflows
+            .get_mut(correlation_id)
+            .expect("just inserted")
+    }
+
     /// EventBridge takes `event` from `by` (with `replay_name` for an archive replay): every
     /// consumer gets it after a delay, sometimes twice, sometimes never, sometimes only in the
     /// dead-letter queue.
-    pub fn put_event(&mut self, by: &'static str, event: Event, replay_name: Option<&str>) {
-        let now = self.clock.now();
+    pub fn put_event(&self, by: &'static str, event: Event, replay_name: Option<&str>) {
+        let now = self.now();
         let Ok(entry) = Entry::from_event(&event, DEFAULT_SOURCE_PREFIX) else {
             return;
         };
+        let correlation_id = event.header().correlation_id.clone();
+        let mut state = self.lock();
         if replay_name.is_none() {
-            self.stats.events_published += 1;
-            self.published.push(Published {
+            let trigger = current_task()
+                .and_then(|task| state.handling.get(&task))
+                .filter(|h| h.kind == Kind::Start)
+                .map(|h| h.event_id.clone());
+            if let (Event::WorkflowStarted(_), Some(trigger)) = (&event, trigger) {
+                state
+                    .triggers
+                    .entry(trigger)
+                    .or_default()
+                    .insert(correlation_id.clone());
+            }
+            if let Event::RebalancePlanned(planned) = &event {
+                let plan = &planned.rebalance_plan;
+                for item in &plan.items {
+                    let side = match item.action {
+                        TradeAction::Buy => OrderSide::Buy,
+                        TradeAction::Sell => OrderSide::Sell,
+                        TradeAction::Hold => continue,
+                    };
+                    state
+                        .plans
+                        .entry(client_order_id(&plan.plan_id, side, &item.symbol))
+                        .or_insert_with(|| PlanOrder {
+                            correlation_id: correlation_id.clone(),
+                            plan_id: plan.plan_id.clone(),
+                        });
+                }
+            }
+            let log = self.log(&mut state, &correlation_id);
+            log.published.push(Published {
                 event: event.clone(),
                 by,
                 at: now,
@@ -234,7 +538,7 @@ impl Shared {
         }
         let mut envelope = json!({
             "version": "0",
-            "id": format!("sim-{}", self.sequence),
+            "id": format!("sim-{}", state.sequence),
             "detail-type": entry.detail_type,
             "source": entry.source,
             "account": "123456789012",
@@ -247,62 +551,85 @@ impl Shared {
             envelope["replay-name"] = json!(name);
         }
         let event_id = event.event_id().to_owned();
+        let in_outage = state.outage_until.filter(|until| now < *until);
         for &function in event.event_type().route().consumers {
             let deliver = |kind| Delivery {
                 function,
                 payload: envelope.clone(),
                 event_id: event_id.clone(),
+                correlation_id: correlation_id.clone(),
                 attempt: 0,
                 kind,
             };
             if replay_name.is_some() {
-                self.stats.replayed_deliveries += 1;
+                *state.faults.entry("replayed_delivery").or_default() += 1;
                 let at = now + self.delay();
-                self.schedule(at, Action::Deliver(deliver(Kind::Replay)));
+                self.schedule_at(&mut state, at, Action::Deliver(deliver(Kind::Replay)));
                 continue;
             }
             // The monitor's deliveries are only delayed and duplicated: what it misses would
             // show as a false timeout, a visible failure, not an unsafe one.
             if function != HandlerName::Monitor {
-                let in_outage = self.outage_until.is_some_and(|until| now < until);
-                if in_outage || self.dice.chance(self.config.lost_delivery) {
-                    self.stats.lost_deliveries += 1;
-                    self.lost.insert((function, event_id.clone()));
+                if let Some(until) = in_outage {
+                    // EventBridge retries the rule's target with backoff: delivered late once
+                    // the outage is over, or dead-lettered past the maximum event age.
+                    let late = until
+                        + TimeDelta::from_std(
+                            self.dice
+                                .duration(Duration::from_secs(1), Duration::from_secs(90 * 60)),
+                        )
+                        .unwrap_or_default();
+                    if late - now > MAX_EVENT_AGE {
+                        self.rule_dead_letter(
+                            &mut state,
+                            function,
+                            &envelope,
+                            &event_id,
+                            &correlation_id,
+                        );
+                    } else {
+                        *state.faults.entry("outage_delayed").or_default() += 1;
+                        self.schedule_at(&mut state, late, Action::Deliver(deliver(Kind::Live)));
+                    }
+                    continue;
+                }
+                if self.dice.chance(self.config.lost_delivery) {
+                    *state.faults.entry("lost_delivery").or_default() += 1;
+                    self.log(&mut state, &correlation_id)
+                        .lost
+                        .insert((function, event_id.clone()));
                     continue;
                 }
                 if self.dice.chance(self.config.rule_dead_letter) {
-                    self.stats.rule_dead_letters += 1;
-                    let id = self.next_message_id();
-                    let mut attributes = BTreeMap::new();
-                    attributes.insert(
-                        "ERROR_CODE".into(),
-                        "Lambda.TooManyRequestsException".into(),
+                    self.rule_dead_letter(
+                        &mut state,
+                        function,
+                        &envelope,
+                        &event_id,
+                        &correlation_id,
                     );
-                    attributes.insert("RULE_ARN".into(), format!("arn:aws:events:us-east-1:123456789012:rule/alchemiser-{function}-events-sim"));
-                    self.dead_letter(DeadLetter::parse(
-                        id,
-                        envelope.to_string(),
-                        attributes,
-                        Some(now),
-                        Some(1),
-                    ));
                     continue;
                 }
             }
             let at = now + self.delay();
-            self.schedule(at, Action::Deliver(deliver(Kind::Live)));
+            self.schedule_at(&mut state, at, Action::Deliver(deliver(Kind::Live)));
             if self.dice.chance(self.config.duplicate) {
-                self.stats.duplicates += 1;
+                *state.faults.entry("duplicate").or_default() += 1;
                 let late = TimeDelta::from_std(
                     self.dice
                         .duration(Duration::from_millis(100), Duration::from_secs(600)),
                 )
                 .unwrap_or_default();
-                self.schedule(at + late, Action::Deliver(deliver(Kind::Duplicate)));
+                self.schedule_at(
+                    &mut state,
+                    at + late,
+                    Action::Deliver(deliver(Kind::Duplicate)),
+                );
             }
             if self.dice.chance(self.config.late_duplicate) {
-                self.stats.late_duplicates += 1;
-                self.schedule(
+                *state.faults.entry("late_duplicate").or_default() += 1;
+                self.schedule_at(
+                    &mut state,
                     at + TimeDelta::days(1),
                     Action::Deliver(deliver(Kind::Duplicate)),
                 );
@@ -310,306 +637,184 @@ impl Shared {
         }
     }
 
-    fn dead_letter(&mut self, letter: DeadLetter) {
-        if let Some(event_id) = &letter.event_id {
-            self.dead_lettered.insert(event_id.clone());
-        }
-        let redrive_after = if self.dice.chance(0.3) {
-            TimeDelta::hours(26)
-        } else {
-            TimeDelta::minutes(self.dice.between(15..=120) as i64)
-        };
-        let at = self.clock.now() + redrive_after;
-        self.schedule(at, Action::Redrive(letter.message_id.clone()));
-        if let Some(queue) = &self.queue_of_letters {
-            queue.push(letter);
-        }
-    }
-}
-
-/// What a run left behind.
-pub struct Snapshot {
-    /// The run's settings.
-    pub config: Config,
-    /// Every live event put on the bus.
-    pub published: Vec<Published>,
-    /// Every order that reached the broker.
-    pub sent: Vec<Sent>,
-    /// Invocations that ended: (function, event id).
-    pub settled: BTreeSet<(HandlerName, String)>,
-    /// Events that reached the dead-letter queue.
-    pub dead_lettered: BTreeSet<String>,
-    /// The counts.
-    pub stats: Stats,
-    /// Why each permanent failure was recorded.
-    pub permanent: Vec<String>,
-}
-
-/// Everything a run needs and leaves behind.
-pub struct World {
-    /// The shared state.
-    pub shared: Arc<Mutex<Shared>>,
-    /// The broker account every workflow trades in.
-    pub account: Arc<PaperBroker>,
-    /// The ledger the monitor keeps.
-    pub ledger: Arc<MemoryLedger>,
-    /// The dead-letter queue.
-    pub dead_letters: Arc<MemoryDeadLetters>,
-    invokers: BTreeMap<HandlerName, Arc<dyn Invoke>>,
-    clock: ManualClock,
-    dice: Dice,
-    start: DateTime<Utc>,
-}
-
-/// Lambda's timeout of each function (the stack's values).
-fn timeout(function: HandlerName) -> Duration {
-    match function {
-        HandlerName::Execution => Duration::from_secs(120),
-        _ => Duration::from_secs(30),
-    }
-}
-
-const SYMBOLS: [(&str, &str); 6] = [
-    ("SPY", "512.30"),
-    ("TLT", "91.45"),
-    ("QQQ", "438.10"),
-    ("IEF", "95.20"),
-    ("GLD", "201.75"),
-    ("BSV", "77.05"),
-];
-
-impl World {
-    /// A world for `config`, starting at `start`.
-    pub fn new(config: Config, start: DateTime<Utc>) -> Self {
-        let dice = Dice::new(config.seed);
-        let clock = ManualClock::starting_at(start);
-        let shared = Arc::new(Mutex::new(Shared {
-            dice: dice.clone(),
-            clock: clock.clone(),
-            queue: BTreeMap::new(),
-            sequence: 0,
-            handling: None,
-            sent: Vec::new(),
-            published: Vec::new(),
-            lost: BTreeSet::new(),
-            settled: BTreeSet::new(),
-            dead_lettered: BTreeSet::new(),
-            stats: Stats::default(),
-            permanent: Vec::new(),
-            queue_of_letters: None,
-            messages: 0,
-            outage_until: None,
-            config: config.clone(),
-        }));
-        let dead_letters = Arc::new(MemoryDeadLetters::new());
-        shared
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .queue_of_letters = Some(dead_letters.clone());
-        let sim_clock: Arc<dyn Clock> = Arc::new(clock.clone());
-        let skewed = |seconds: i64| -> Arc<dyn Clock> {
-            Arc::new(OffsetClock {
-                inner: sim_clock.clone(),
-                offset: TimeDelta::seconds(seconds),
-            })
-        };
-        let skew = config.clock_skew.as_secs() as i64;
-        let portfolio_clock = skewed(dice.between(0..=(2 * skew as u64)) as i64 - skew);
-        let execution_clock = skewed(dice.between(0..=(2 * skew as u64)) as i64 - skew);
-
-        let positions: Vec<Value> = SYMBOLS
-            .iter()
-            .take(3)
-            .map(|(symbol, price)| json!({"symbol": symbol, "qty": "100", "price": price}))
-            .collect();
-        let prices: serde_json::Map<String, Value> = SYMBOLS
-            .iter()
-            .map(|(symbol, price)| ((*symbol).to_owned(), json!(price)))
-            .collect();
-        let file = json!({"cash": "50000.00", "positions": positions, "prices": prices});
-        let account = Arc::new(
-            PaperBroker::in_memory(
-                PortfolioFile::from_json(&file.to_string()).expect("the simulation's account"),
-            )
-            .with_clock(sim_clock.clone()),
+    fn rule_dead_letter(
+        &self,
+        state: &mut State,
+        function: HandlerName,
+        envelope: &Value,
+        event_id: &str,
+        correlation_id: &str,
+    ) {
+        *state.faults.entry("rule_dead_letter").or_default() += 1;
+        let mut attributes = BTreeMap::new();
+        attributes.insert(
+            "ERROR_CODE".into(),
+            "Lambda.TooManyRequestsException".into(),
         );
-        let faults = dice.clone();
-        let broker_config = config.clone();
-        let scripted = ScriptedBroker::new(account.clone())
-            .with_clock(sim_clock.clone())
-            .with_faults(move |call| {
-                let transient = || {
-                    Fault::Fail(BrokerError::Transient(
-                        "simulated: 503 Service Unavailable".into(),
-                    ))
-                };
-                if faults.chance(broker_config.broker_transient) {
-                    return Some(transient());
-                }
-                match call {
-                    Call::Place(_) if faults.chance(broker_config.lost_answer) => {
-                        Some(Fault::LostAnswer)
-                    }
-                    Call::Place(_) if faults.chance(broker_config.slow_fill) => {
-                        Some(Fault::FillAfter(
-                            faults.duration(Duration::from_secs(5), Duration::from_secs(90)),
-                        ))
-                    }
-                    _ => None,
-                }
-            });
-        let broker = Arc::new(AuditedBroker {
-            inner: scripted,
-            shared: shared.clone(),
-        });
+        attributes.insert(
+            "RULE_ARN".into(),
+            format!("arn:aws:events:us-east-1:123456789012:rule/alchemiser-{function}-events-sim"),
+        );
+        let _ = event_id;
+        self.dead_letter(state, correlation_id, envelope.to_string(), attributes);
+    }
 
-        let ledger = Arc::new(MemoryLedger::new());
-        let store =
-            |name: HandlerName| -> Arc<dyn alchemiser_lambda::idempotency::IdempotencyStore> {
-                let _ = name;
-                Arc::new(FlakyStore {
-                    inner: InMemoryStore::with_config(IdempotencyConfig::default()),
-                    dice: dice.clone(),
-                    failure: config.store_failure,
-                })
+    /// A message reaches the dead-letter queue; an operator redrives it later (a few times at
+    /// most per event).
+    fn dead_letter(
+        &self,
+        state: &mut State,
+        correlation_id: &str,
+        body: String,
+        attributes: BTreeMap<String, String>,
+    ) {
+        state.messages += 1;
+        let id = format!("sim-msg-{:08}", state.messages);
+        let now = self.now();
+        let letter = DeadLetter::parse(id.clone(), body, attributes, Some(now), Some(1));
+        let event_id = letter.event_id.clone().unwrap_or_default();
+        self.log(state, correlation_id)
+            .dead_lettered
+            .insert(event_id.clone());
+        let redrives = state.redrives.entry(event_id).or_default();
+        if *redrives < MAX_REDRIVES {
+            *redrives += 1;
+            let after = if self.dice.chance(0.3) {
+                TimeDelta::hours(26)
+            } else {
+                TimeDelta::minutes(self.dice.between(15..=120) as i64)
             };
-        let adapters = |function: HandlerName, clock: Arc<dyn Clock>| Adapters {
-            store: store(function),
-            bus: Arc::new(SimBus {
-                shared: shared.clone(),
-                function: function.as_str(),
-            }),
-            failures: Arc::new(DeadLetterSink {
-                queue: dead_letters.clone(),
-                shared: shared.clone(),
-            }),
-            metrics: Metrics::Off,
-            idempotency: IdempotencyConfig::default(),
-            clock,
+            self.schedule_at(state, now + after, Action::Redrive(id));
+        }
+        self.dead_letters.push(letter);
+    }
+
+    /// A function records a permanent failure in the dead-letter queue; returns its message id.
+    pub fn record_permanent(&self, failure: &alchemiser_events::FailureRecord) -> String {
+        let body = serde_json::to_string(failure).unwrap_or_default();
+        let mut state = self.lock();
+        state
+            .permanent
+            .push(format!("{}: {}", failure.function, failure.reason));
+        *state.faults.entry("permanent_failure").or_default() += 1;
+        let correlation_id = failure.correlation_id.clone().unwrap_or_default();
+        self.dead_letter(&mut state, &correlation_id, body, BTreeMap::new());
+        format!("sim-msg-{:08}", state.messages)
+    }
+
+    /// The follow-up queue takes `follow_up`; it becomes visible when due (15 minutes at most).
+    pub fn enqueue_follow_up(&self, follow_up: &FollowUp) {
+        let now = self.now();
+        let delay = follow_up
+            .delay(now)
+            .min(alchemiser_lambda::follow_ups::LONGEST_DELAY);
+        let correlation_id = alchemiser_events::decode_value(follow_up.event.clone())
+            .map(|r| r.event.header().correlation_id.clone())
+            .unwrap_or_default();
+        let mut state = self.lock();
+        state.messages += 1;
+        let id = state.messages;
+        *state.faults.entry("follow_up").or_default() += 1;
+
+        state.follow_ups.insert(
+            id,
+            QueuedFollowUp {
+                body: serde_json::to_value(follow_up).unwrap_or(Value::Null),
+                correlation_id,
+                receives: 0,
+            },
+        );
+        let at = now + TimeDelta::from_std(delay).unwrap_or_default();
+        self.schedule_at(&mut state, at, Action::FollowUpVisible(id));
+    }
+
+    /// The broker took an order submission: written down with what was being handled.
+    pub fn order_sent(&self, order: &OrderRequest) {
+        let mut state = self.lock();
+        let during = current_task().and_then(|task| state.handling.get(&task).cloned());
+        *state
+            .sends
+            .entry(order.client_order_id.clone())
+            .or_default() += 1;
+        let sent = Sent {
+            client_order_id: order.client_order_id.clone(),
+            symbol: order.symbol.clone(),
+            side: order.side,
+            at: self.now(),
+            during,
         };
-        let portfolio: Arc<dyn EventHandler> = Arc::new(
-            PortfolioHandler::new(broker.clone(), PlannerConfig::default())
-                .with_clock(portfolio_clock.clone()),
-        );
-        let execution: Arc<dyn EventHandler> = Arc::new(
-            ExecutionHandler::new(broker.clone(), config.execution.clone())
-                .with_clock(execution_clock.clone()),
-        );
-        let monitor: Arc<dyn EventHandler> =
-            Arc::new(Monitor::new(ledger.clone()).with_clock(sim_clock.clone()));
-        let sweep: Arc<dyn TriggerHandler> = Arc::new(
-            Sweep::new(
-                ledger.clone(),
-                dead_letters.clone(),
-                config.workflow_deadline,
-                "sim",
-            )
-            .with_clock(sim_clock.clone()),
-        );
-        let mut invokers: BTreeMap<HandlerName, Arc<dyn Invoke>> = BTreeMap::new();
-        invokers.insert(
-            HandlerName::Portfolio,
-            Arc::new(Invoker::new(
-                HandlerName::Portfolio,
-                portfolio,
-                adapters(HandlerName::Portfolio, portfolio_clock),
-            )),
-        );
-        invokers.insert(
-            HandlerName::Execution,
-            Arc::new(Invoker::new(
-                HandlerName::Execution,
-                execution,
-                adapters(HandlerName::Execution, execution_clock),
-            )),
-        );
-        let monitor_adapters = adapters(HandlerName::Monitor, sim_clock.clone());
-        invokers.insert(
-            HandlerName::Monitor,
-            Arc::new(ScheduleOrEvent {
-                events: Invoker::new(HandlerName::Monitor, monitor, monitor_adapters.clone()),
-                scheduled: TriggerInvoker::new("monitor", sweep, monitor_adapters),
-            }),
-        );
-        Self {
-            shared,
-            account,
-            ledger,
-            dead_letters,
-            invokers,
-            clock,
-            dice,
-            start,
-        }
+        let correlation_id = state
+            .plans
+            .get(&order.client_order_id)
+            .map(|p| p.correlation_id.clone())
+            .unwrap_or_default();
+        self.log(&mut state, &correlation_id).sent.push(sent);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
-        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    /// The plan an order's client order id belongs to.
+    pub fn plan_of(&self, client_order_id: &str) -> Option<PlanOrder> {
+        self.lock().plans.get(client_order_id).cloned()
     }
 
-    /// Runs every workflow and what follows from it until nothing is left to happen.
-    pub async fn run(&self) {
-        let config = self.lock().config.clone();
-        // The schedule: workflows at random gaps, sweeps every five minutes until a day after
-        // the last start (late duplicates and redrives come then), replays now and then.
-        let mut at = self.start;
-        for n in 0..config.workflows {
-            self.lock().schedule(at, Action::Start(n));
-            let gap = self
-                .dice
-                .duration(Duration::from_secs(30), Duration::from_secs(600));
-            at += TimeDelta::from_std(gap).unwrap_or_default();
-        }
-        let end = at + TimeDelta::hours(30);
-        let mut sweep_at = self.start;
+    /// How many times each client order id reached the broker.
+    pub fn sends(&self) -> HashMap<String, u32> {
+        self.lock().sends.clone()
+    }
+
+    /// The workflows each start request started.
+    pub fn triggers(&self) -> HashMap<String, BTreeSet<String>> {
+        self.lock().triggers.clone()
+    }
+
+    /// Why each permanent failure was recorded.
+    pub fn permanent(&self) -> Vec<String> {
+        self.lock().permanent.clone()
+    }
+
+    /// Outages so far.
+    pub fn outages(&self) -> u64 {
+        self.lock().outages
+    }
+
+    /// Lays out the run: the starts, the sweeps, the outages.
+    pub fn plan_run(&self, start: DateTime<Utc>) {
+        let config = self.config.clone();
+        let starts = crate::market::start_times(&config, &self.dice, start);
+        let last = starts.last().map(|(at, _)| *at).unwrap_or(start);
         let mut n = 0;
+        for (at, burst) in starts {
+            for _ in 0..burst {
+                if n >= config.workflows {
+                    break;
+                }
+                self.schedule_start(n, at);
+                n += 1;
+            }
+        }
+        let end = last + TimeDelta::hours(30);
+        let mut sweep_at = start;
+        let mut sweep = 0;
         while sweep_at <= end {
-            self.lock().schedule(sweep_at, Action::Sweep(n));
-            n += 1;
+            self.schedule(sweep_at, Action::Sweep(sweep));
+            sweep += 1;
             sweep_at += TimeDelta::from_std(config.sweep_every).unwrap_or_default();
         }
         let outages = config.workflows / config.workflows_per_outage.max(1);
-        let span = (at - self.start).num_seconds().max(3600) as u64;
-        for n in 0..outages as u64 {
+        let span = (last - start).num_seconds().max(3600) as u64;
+        for _ in 0..outages {
             let offset = self.dice.between(600..=span);
-            self.lock().schedule(
-                self.start + TimeDelta::seconds(offset as i64),
-                Action::Outage(n),
-            );
-        }
-
-        loop {
-            let next = {
-                let mut shared = self.lock();
-                let Some((&key, _)) = shared.queue.iter().next() else {
-                    break;
-                };
-                let action = shared.queue.remove(&key).expect("the key just seen");
-                (key.0, action)
-            };
-            let (when, action) = next;
-            if when > self.clock.now() {
-                self.clock.set(when);
-            }
-            match action {
-                Action::Start(n) => self.start_workflow(n).await,
-                Action::Deliver(delivery) => self.deliver(delivery).await,
-                Action::Sweep(n) => self.sweep(n).await,
-                Action::Outage(n) => self.outage(n),
-                Action::Replay { n, from, to } => self.replay(n, from, to),
-                Action::Redrive(message_id) => self.redrive(&message_id).await,
-            }
+            self.schedule(start + TimeDelta::seconds(offset as i64), Action::Outage);
         }
     }
 
-    async fn start_workflow(&self, n: usize) {
+    fn schedule_start(&self, n: usize, at: DateTime<Utc>) {
+        // A random allocation of whole percents: a valid one every time.
         let chosen: Vec<&(&str, &str)> = SYMBOLS.iter().filter(|_| self.dice.chance(0.5)).collect();
         let chosen = if chosen.is_empty() {
             vec![&SYMBOLS[0]]
         } else {
             chosen
         };
-        // Whole percents summing to 100: a valid allocation every time.
         let mut left = 100u64;
         let mut allocation = SymbolMap::new();
         for (i, (symbol, _)) in chosen.iter().enumerate() {
@@ -623,134 +828,322 @@ impl World {
                 allocation.insert(symbol, Decimal::new(share as i64, 2));
             }
         }
-        let strategy =
-            StrategyHandler::new(allocation, "simulation").with_clock(Arc::new(self.clock.clone()));
-        let trigger = format!("tick-{n}");
-        let Ok(events) = strategy.start("simulation", Timestamp(self.clock.now()), Some(&trigger))
-        else {
-            return;
+        let manual = self.dice.chance(self.config.manual_start);
+        let tick = (!manual).then(|| format!("tick-{n}"));
+        let payload = match &tick {
+            Some(tick) => json!({
+                "version": "0", "id": tick, "detail-type": "Scheduled Event",
+                "source": "aws.scheduler", "time": Timestamp(at).to_wire(), "detail": {}
+            }),
+            None => json!({}),
         };
-        let mut shared = self.lock();
-        shared.stats.workflows += 1;
-        for event in events {
-            shared.put_event("strategy", event, None);
+        let start = Start {
+            n,
+            allocation,
+            payload,
+            tick,
+            request_id: format!("request-{n}"),
+            attempt: 0,
+        };
+        self.count("manual_start", manual);
+        if self.dice.chance(self.config.duplicate) {
+            // Lambda delivers the asynchronous start twice (same request id).
+            self.count("duplicate_start", true);
+            let again = Start {
+                n,
+                allocation: start.allocation.clone(),
+                payload: start.payload.clone(),
+                tick: start.tick.clone(),
+                request_id: start.request_id.clone(),
+                attempt: 0,
+            };
+            let later = at + TimeDelta::seconds(self.dice.between(1..=120) as i64);
+            self.schedule(later, Action::Start(again));
+        }
+        self.schedule(at, Action::Start(start));
+    }
+
+    /// Runs the world to its end on `executor`.
+    pub fn run(&self, executor: &mut Executor) {
+        executor.run(self);
+    }
+
+    fn spawn_invocation(
+        &self,
+        function: HandlerName,
+        invoker: Arc<dyn Invoke>,
+        payload: Value,
+        handling: Handling,
+        request_id: String,
+        then: impl FnOnce(&WorldRef, Result<InvocationOutcome, String>) + Send + 'static,
+    ) -> Spawn {
+        let now = self.now();
+        let deadline = now + TimeDelta::from_std(timeout(function)).unwrap_or_default();
+        let context = InvocationContext {
+            request_id,
+            deadline: Some(deadline),
+            trace_id: None,
+        };
+        let slot: Arc<Mutex<Option<Result<InvocationOutcome, InvocationError>>>> =
+            Arc::new(Mutex::new(None));
+        let written = slot.clone();
+        let future = async move {
+            let outcome = invoker.invoke(payload, &context).await;
+            *written.lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome);
+        };
+        let world = self.clone();
+        let started = self.clone();
+        let task_id: Arc<Mutex<Option<TaskId>>> = Arc::new(Mutex::new(None));
+        let registered = task_id.clone();
+        Spawn {
+            future: Box::pin(future),
+            deadline: Some(deadline),
+            crashable: true,
+            on_start: Some(Box::new(move |id| {
+                *registered.lock().unwrap_or_else(|e| e.into_inner()) = Some(id);
+                started.lock().handling.insert(id, handling);
+            })),
+            on_end: Box::new(move |ending| {
+                if let Some(id) = *task_id.lock().unwrap_or_else(|e| e.into_inner()) {
+                    world.lock().handling.remove(&id);
+                }
+                let result = match ending {
+                    Ending::Done => match slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                        Some(Ok(outcome)) => Ok(outcome),
+                        Some(Err(error)) => Err(error.to_string()),
+                        None => Err("the invocation ended without an outcome".into()),
+                    },
+                    Ending::Crashed => {
+                        world.count("crash", true);
+                        Err("the invocation crashed (simulated)".into())
+                    }
+                    Ending::TimedOut => {
+                        world.count("timeout", true);
+                        Err("Task timed out (simulated)".into())
+                    }
+                };
+                then(&world, result);
+            }),
         }
     }
 
-    async fn deliver(&self, delivery: Delivery) {
-        let Some(invoker) = self.invokers.get(&delivery.function).cloned() else {
-            return;
+    fn deliver(&self, delivery: Delivery) -> Spawn {
+        let functions = self.functions();
+        let invoker = match delivery.function {
+            HandlerName::Portfolio => functions.portfolio.clone(),
+            HandlerName::Execution => functions.execution.clone(),
+            _ => functions.monitor.clone(),
         };
-        let replayed = decode_value(delivery.payload.clone())
-            .map(|r| !r.event.header().provenance().is_live())
-            .unwrap_or(false);
-        let now = self.clock.now();
-        {
-            let mut shared = self.lock();
-            shared.stats.invocations += 1;
-            shared.handling = Some(Handling {
-                function: delivery.function,
-                event_id: delivery.event_id.clone(),
-                kind: delivery.kind,
-                replayed,
-            });
-        }
-        let context = InvocationContext {
-            request_id: format!("sim-{}-{}", delivery.function, delivery.event_id),
-            deadline: TimeDelta::from_std(timeout(delivery.function))
-                .ok()
-                .map(|t| now + t),
-            trace_id: None,
+        let replayed = delivery.kind == Kind::Replay
+            || alchemiser_events::decode_value(delivery.payload.clone())
+                .map(|r| !r.event.header().provenance().is_live())
+                .unwrap_or(false);
+        let handling = Handling {
+            function: delivery.function,
+            event_id: delivery.event_id.clone(),
+            kind: delivery.kind,
+            replayed,
         };
-        let outcome = invoker.invoke(delivery.payload.clone(), &context).await;
-        let mut shared = self.lock();
-        shared.handling = None;
-        match outcome {
-            Ok(
-                InvocationOutcome::Handled { .. }
-                | InvocationOutcome::Duplicate { .. }
-                | InvocationOutcome::RecordedFailure { .. },
-            ) => {
-                shared
+        // Lambda's retries of an asynchronous invocation keep its request id.
+        let request_id = format!(
+            "sim-{}-{}-{}",
+            delivery.function, delivery.event_id, delivery.kind as u8
+        );
+        self.spawn_invocation(
+            delivery.function,
+            invoker,
+            delivery.payload.clone(),
+            handling,
+            request_id,
+            move |world, result| world.after_delivery(delivery, result),
+        )
+    }
+
+    fn after_delivery(&self, delivery: Delivery, result: Result<InvocationOutcome, String>) {
+        let mut state = self.lock();
+        match result {
+            Ok(_) => {
+                self.log(&mut state, &delivery.correlation_id)
                     .settled
                     .insert((delivery.function, delivery.event_id.clone()));
             }
             Err(error) if delivery.attempt < 2 => {
-                shared.stats.retries += 1;
-                let wait = TimeDelta::seconds(60 * (i64::from(delivery.attempt) + 1));
-                let at = self.clock.now() + wait;
-                shared.schedule(
-                    at,
-                    Action::Deliver(Delivery {
-                        attempt: delivery.attempt + 1,
-                        kind: Kind::Retry,
-                        ..delivery
-                    }),
-                );
+                *state.faults.entry("lambda_retry").or_default() += 1;
+                let at = self.now() + TimeDelta::seconds(60 * (i64::from(delivery.attempt) + 1));
+                let retry = Delivery {
+                    attempt: delivery.attempt + 1,
+                    kind: Kind::Retry,
+                    ..delivery
+                };
+                self.schedule_at(&mut state, at, Action::Deliver(retry));
                 let _ = error;
             }
             Err(error) => {
-                shared.stats.retries_exhausted += 1;
-                let id = shared.next_message_id();
+                *state.faults.entry("retries_exhausted").or_default() += 1;
                 let body = json!({
                     "version": "1.0",
-                    "timestamp": Timestamp(self.clock.now()).to_wire(),
+                    "timestamp": Timestamp(self.now()).to_wire(),
                     "requestContext": {
-                        "requestId": context.request_id,
+                        "requestId": format!("sim-{}-{}", delivery.function, delivery.event_id),
                         "functionArn": format!("arn:aws:lambda:us-east-1:123456789012:function:alchemiser-{}-sim:$LATEST", delivery.function),
                         "condition": "RetriesExhausted",
                         "approximateInvokeCount": 3
                     },
                     "requestPayload": delivery.payload,
                     "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
-                    "responsePayload": {"errorType": "Alchemiser.Transient", "errorMessage": error.to_string()}
+                    "responsePayload": {"errorType": "Alchemiser.Transient", "errorMessage": error}
                 });
-                let now = self.clock.now();
-                shared.dead_letter(DeadLetter::parse(
-                    id,
+                self.dead_letter(
+                    &mut state,
+                    &delivery.correlation_id,
                     body.to_string(),
                     BTreeMap::new(),
-                    Some(now),
-                    Some(1),
-                ));
+                );
             }
         }
     }
 
-    async fn sweep(&self, n: u64) {
-        let Some(monitor) = self.invokers.get(&HandlerName::Monitor).cloned() else {
-            return;
+    fn start(&self, start: Start) -> Spawn {
+        let strategy =
+            StrategyHandler::new(start.allocation.clone(), "simulation").with_clock(self.clock(0));
+        let invoker: Arc<dyn Invoke> = Arc::new(TriggerInvoker::new(
+            "strategy",
+            Arc::new(strategy),
+            self.functions().strategy_adapters.clone(),
+        ));
+        let payload = start.payload.clone();
+        let trigger = start
+            .tick
+            .clone()
+            .unwrap_or_else(|| start.request_id.clone());
+        let handling = Handling {
+            function: HandlerName::Strategy,
+            event_id: trigger,
+            kind: Kind::Start,
+            replayed: false,
         };
-        self.lock().stats.sweeps += 1;
+        self.spawn_invocation(
+            HandlerName::Strategy,
+            invoker,
+            payload,
+            handling,
+            start.request_id.clone(),
+            move |world, result| {
+                if result.is_err() && start.attempt < 2 {
+                    world.count("lambda_retry", true);
+                    let at = world.now() + TimeDelta::seconds(60 * (i64::from(start.attempt) + 1));
+                    world.schedule(
+                        at,
+                        Action::Start(Start {
+                            attempt: start.attempt + 1,
+                            ..start
+                        }),
+                    );
+                } else if result.is_err() {
+                    world.count("start_lost", true);
+                }
+                let _ = start.n;
+            },
+        )
+    }
+
+    fn follow_up_visible(&self, id: u64) -> Option<Spawn> {
+        let (body, correlation_id) = {
+            let state = self.lock();
+            let queued = state.follow_ups.get(&id)?;
+            (queued.body.clone(), queued.correlation_id.clone())
+        };
+        let event_id = body["event"]["detail"]["event_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let handling = Handling {
+            function: HandlerName::Execution,
+            event_id,
+            kind: Kind::FollowUp,
+            replayed: false,
+        };
+        let _ = correlation_id;
+        Some(self.spawn_invocation(
+            HandlerName::Execution,
+            self.functions().execution.clone(),
+            body,
+            handling,
+            format!("sim-follow-up-{id}"),
+            move |world, result| world.after_follow_up(id, result),
+        ))
+    }
+
+    fn after_follow_up(&self, id: u64, result: Result<InvocationOutcome, String>) {
+        let mut state = self.lock();
+        match result {
+            Ok(_) => {
+                state.follow_ups.remove(&id);
+            }
+            Err(_) => {
+                let Some(queued) = state.follow_ups.get_mut(&id) else {
+                    return;
+                };
+                queued.receives += 1;
+                if queued.receives >= FOLLOW_UP_MAX_RECEIVES {
+                    let queued = state.follow_ups.remove(&id).expect("just seen");
+                    *state.faults.entry("follow_up_dead_letter").or_default() += 1;
+                    self.dead_letter(
+                        &mut state,
+                        &queued.correlation_id,
+                        queued.body.to_string(),
+                        BTreeMap::new(),
+                    );
+                } else {
+                    let at =
+                        self.now() + TimeDelta::from_std(FOLLOW_UP_VISIBILITY).unwrap_or_default();
+                    self.schedule_at(&mut state, at, Action::FollowUpVisible(id));
+                }
+            }
+        }
+    }
+
+    fn sweep(&self, n: u64) -> Spawn {
         let payload = json!({
             "version": "0",
             "id": format!("sweep-{n}"),
             "detail-type": "Scheduled Event",
             "source": alchemiser_lambda::SCHEDULER_SOURCE,
-            "time": Timestamp(self.clock.now()).to_wire(),
+            "time": Timestamp(self.now()).to_wire(),
             "detail": {},
         });
-        let context = InvocationContext {
-            request_id: format!("sim-sweep-{n}"),
-            deadline: Some(self.clock.now() + TimeDelta::seconds(30)),
-            trace_id: None,
+        let handling = Handling {
+            function: HandlerName::Monitor,
+            event_id: format!("sweep-{n}"),
+            kind: Kind::Sweep,
+            replayed: false,
         };
         // A failed sweep is simply the next one's work.
-        let _ = monitor.invoke(payload, &context).await;
+        self.spawn_invocation(
+            HandlerName::Monitor,
+            self.functions().monitor.clone(),
+            payload,
+            handling,
+            format!("sim-sweep-{n}"),
+            |world, _| world.count("sweep", true),
+        )
     }
 
-    /// The trading functions' rules deliver nothing for a while (a rule disabled by mistake, a
+    /// The trading functions' rules stop delivering for a while (a rule disabled by mistake, a
     /// permissions change); once it is over and the archive has caught up, the operator replays
     /// the window — the incident the replay runbook is for.
-    fn outage(&self, n: u64) {
-        let mut shared = self.lock();
-        let now = shared.clock.now();
-        let length = TimeDelta::from_std(shared.config.outage).unwrap_or_default();
-        shared.stats.outages += 1;
-        shared.outage_until = Some(now + length);
+    fn outage(&self) {
+        let now = self.now();
+        let length = TimeDelta::from_std(self.config.outage).unwrap_or_default();
+        let mut state = self.lock();
+        state.outages += 1;
+        let n = state.outages;
+        *state.faults.entry("outage").or_default() += 1;
+        state.outage_until = Some(now + length);
         // `alchemiser replay` refuses windows that end less than ten minutes ago.
         let at = now + length + TimeDelta::minutes(10);
-        shared.schedule(
+        self.schedule_at(
+            &mut state,
             at,
             Action::Replay {
                 n,
@@ -762,32 +1155,49 @@ impl World {
 
     /// An operator replays a window of the archive onto the bus: every live event of it, again.
     fn replay(&self, n: u64, from: DateTime<Utc>, to: DateTime<Utc>) {
-        let mut shared = self.lock();
-        let window: Vec<Event> = shared
-            .published
-            .iter()
-            .filter(|p| p.at >= from && p.at <= to)
-            .map(|p| p.event.clone())
-            .collect();
+        let window: Vec<Event> = {
+            let state = self.lock();
+            let mut window: Vec<(DateTime<Utc>, Event)> = state
+                .workflows
+                .values()
+                .flat_map(|log| log.published.iter())
+                .filter(|p| p.at >= from && p.at <= to)
+                .map(|p| (p.at, p.event.clone()))
+                .collect();
+            window.sort_by_key(|(at, _)| *at);
+            window.into_iter().map(|(_, e)| e).collect()
+        };
         if window.is_empty() {
             return;
         }
-        shared.stats.replays += 1;
+        self.count("replay", true);
         let name = format!("alchemiser-sim-replay-{n}");
         for event in window {
-            shared.put_event("archive", event, Some(&name));
+            self.put_event("archive", event, Some(&name));
         }
     }
 
-    /// An operator redrives one dead letter: its event goes back on the bus, saying so.
-    async fn redrive(&self, message_id: &str) {
-        let Ok(held) = self.dead_letters.hold_all(Duration::from_secs(60)).await else {
+    /// An operator redrives one dead letter: a follow-up goes back to its queue, an event back
+    /// on the bus, saying so.
+    fn redrive(&self, message_id: &str) {
+        let Some(letter) = self
+            .dead_letters
+            .letters()
+            .into_iter()
+            .find(|l| l.message_id == message_id)
+        else {
             return;
         };
-        let Some(item) = held.into_iter().find(|h| h.letter.message_id == message_id) else {
+        self.dead_letters.remove(message_id);
+        self.count("redrive", true);
+        if letter.kind == alchemiser_events::DeadLetterKind::FollowUp {
+            if let Ok(mut follow_up) = serde_json::from_str::<FollowUp>(&letter.body) {
+                follow_up.follow_up.due_at = self.now();
+                self.enqueue_follow_up(&follow_up);
+            }
             return;
-        };
-        let Ok(received) = item.letter.original_event() else {
+        }
+        let Ok(received) = letter.original_event() else {
             return;
         };
         let mut event = received.event;
@@ -795,38 +1205,92 @@ impl World {
             redriven_from: Some(message_id.to_owned()),
             ..Provenance::default()
         });
-        let _ = self.dead_letters.delete(&item).await;
-        let mut shared = self.lock();
-        shared.stats.redrives += 1;
         // A redriven replay is still a replay: its envelope mark is in its provenance now.
-        shared.put_event("operator", event, None);
+        self.put_event("operator", event, None);
     }
 
-    /// A copy of what the run left behind, to check without holding the world's lock.
-    pub fn snapshot(&self) -> Snapshot {
-        let shared = self.lock();
-        Snapshot {
-            config: shared.config.clone(),
-            published: shared.published.clone(),
-            sent: shared.sent.clone(),
-            settled: shared.settled.clone(),
-            dead_lettered: shared.dead_lettered.clone(),
-            stats: shared.stats.clone(),
-            permanent: shared.permanent.clone(),
+    /// Checks one workflow that can see no more events, and forgets it.
+    fn prune(&self, correlation_id: &str) {
+        let Some(log) = self.lock().workflows.remove(correlation_id) else {
+            return;
+        };
+        let violations = crate::invariants::check_workflow(self, &log);
+        let event_ids: BTreeSet<String> = log
+            .published
+            .iter()
+            .map(|p| p.event.event_id().to_owned())
+            .collect();
+        {
+            let mut state = self.lock();
+            state.checked.add(&log, violations);
+        }
+        self.ledger.forget(correlation_id);
+        for store in self.stores.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            store.forget(|key| {
+                key.split('#')
+                    .nth(1)
+                    .is_some_and(|event_id| event_ids.contains(event_id))
+            });
         }
     }
 
-    /// How long the run covered in simulation time.
-    pub fn elapsed(&self) -> TimeDelta {
-        self.clock.now() - self.start
+    /// Checks and forgets every workflow still known (at the end of the run).
+    pub fn prune_all(&self) {
+        let ids: Vec<String> = self.lock().workflows.keys().cloned().collect();
+        for id in ids {
+            self.prune(&id);
+        }
     }
 
-    /// The event types of the run, for reports.
-    pub fn published_of(&self, event_type: EventType) -> usize {
-        self.lock()
-            .published
-            .iter()
-            .filter(|p| p.event.event_type() == event_type)
-            .count()
+    /// What the checks found, and the counts of the workflows checked.
+    pub fn checked(&self) -> crate::invariants::Checked {
+        self.lock().checked.clone()
+    }
+}
+
+impl crate::scheduler::World for WorldRef {
+    fn next_event(&self) -> Option<DateTime<Utc>> {
+        self.lock().events.keys().next().map(|(at, _)| *at)
+    }
+
+    fn run_events(&self, now: DateTime<Utc>) -> Vec<Spawn> {
+        let mut spawns = Vec::new();
+        loop {
+            let action = {
+                let mut state = self.lock();
+                let Some((&key, _)) = state.events.iter().next() else {
+                    break;
+                };
+                if key.0 > now {
+                    break;
+                }
+                state.events.remove(&key).expect("the key just seen")
+            };
+            match action {
+                Action::Start(start) => spawns.push(self.start(start)),
+                Action::Deliver(delivery) => {
+                    self.count("invocation", true);
+                    spawns.push(self.deliver(delivery));
+                }
+                Action::FollowUpVisible(id) => spawns.extend(self.follow_up_visible(id)),
+                Action::Sweep(n) => spawns.push(self.sweep(n)),
+                Action::Outage => self.outage(),
+                Action::Replay { n, from, to } => self.replay(n, from, to),
+                Action::Redrive(id) => self.redrive(&id),
+                Action::Prune(id) => self.prune(&id),
+            }
+        }
+        spawns
+    }
+}
+
+/// Runs `future` to its end at once: what it awaits is in memory and never waits outside the
+/// executor (a pause outside a task is no pause).
+pub fn at_once<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut context) {
+        std::task::Poll::Ready(output) => output,
+        std::task::Poll::Pending => panic!("an in-memory read waited"),
     }
 }

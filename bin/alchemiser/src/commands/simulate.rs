@@ -24,7 +24,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let seed = args.seed.unwrap_or_else(|| fastrand::u64(..));
     // Simulation time starts at a fixed instant, so a seed replays exactly.
     let start = chrono::DateTime::parse_from_rfc3339("2026-01-05T14:35:00Z")?.to_utc();
-    let report = simulate(Config::new(args.workflows, seed), start).await;
+    let report = simulate(Config::new(args.workflows, seed), start);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

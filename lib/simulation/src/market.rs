@@ -1,0 +1,276 @@
+//! The simulated market: one paper account behind a broker with Alpaca's order lifecycle
+//! ([`ScriptedBroker`] on the NYSE's sessions) — orders taken, filled at once or late, in parts,
+//! or ending canceled, expired at the close, rejected or replaced; calls failing with 503s, 429s
+//! and lost answers — and when the workflows start: mostly during sessions, sometimes in bursts
+//! (several plans for the account at once), sometimes while the market is closed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use alchemiser_events::{Decimal, Symbol};
+use alchemiser_trading::{
+    BrokerError, Call, Ending, Fault, MarketHours, NyseCalendar, OrderScript, PaperBroker,
+    PortfolioFile, ScriptedBroker, Session,
+};
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::{json, Value};
+
+use crate::dice::Dice;
+use crate::scheduler::{SimClock, SimTime};
+use crate::Config;
+
+/// The symbols traded, at their (fixed) prices.
+pub const SYMBOLS: [(&str, &str); 6] = [
+    ("SPY", "512.30"),
+    ("TLT", "91.45"),
+    ("QQQ", "438.10"),
+    ("IEF", "95.20"),
+    ("GLD", "201.75"),
+    ("BSV", "77.05"),
+];
+
+/// The account's cash when the run starts.
+const INITIAL_CASH: &str = "50000.00";
+
+/// The account and its broker.
+pub struct Market {
+    /// The account (cash, positions, the fills' log).
+    pub account: Arc<PaperBroker>,
+    /// The broker the functions reach (under the simulated ports).
+    pub broker: Arc<ScriptedBroker<Arc<PaperBroker>>>,
+    /// Faults injected by the broker, by kind.
+    pub faults: Arc<Mutex<BTreeMap<&'static str, u64>>>,
+    /// What was done to each order (by client order id): `rejected`, `partial_fill`, `rests`,
+    /// `canceled`, `replaced`, `slow_fill`.
+    pub injected: Arc<Mutex<HashMap<String, &'static str>>>,
+}
+
+impl Market {
+    /// The market of a run.
+    pub fn new(config: &Config, dice: Dice, time: SimTime) -> Self {
+        let clock: Arc<dyn alchemiser_clock::Clock> = Arc::new(SimClock {
+            time,
+            offset: TimeDelta::zero(),
+        });
+        let positions: Vec<Value> = SYMBOLS
+            .iter()
+            .take(3)
+            .map(|(symbol, price)| json!({"symbol": symbol, "qty": "100", "price": price}))
+            .collect();
+        let prices: serde_json::Map<String, Value> = SYMBOLS
+            .iter()
+            .map(|(symbol, price)| ((*symbol).to_owned(), json!(price)))
+            .collect();
+        let file = json!({"cash": INITIAL_CASH, "positions": positions, "prices": prices});
+        let account = Arc::new(
+            PaperBroker::in_memory(
+                PortfolioFile::from_json(&file.to_string()).expect("the simulation's account"),
+            )
+            .with_clock(clock.clone()),
+        );
+        let faults: Arc<Mutex<BTreeMap<&'static str, u64>>> = Arc::default();
+        let injected: Arc<Mutex<HashMap<String, &'static str>>> = Arc::default();
+        let counted = faults.clone();
+        let marked = injected.clone();
+        let rates = config.clone();
+        let broker = ScriptedBroker::new(account.clone())
+            .with_clock(clock)
+            .with_market_hours(MarketHours::Nyse)
+            .with_cancel_delay(Duration::from_millis(800))
+            .with_faults(move |call| {
+                let count = |kind: &'static str| {
+                    *counted
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .entry(kind)
+                        .or_default() += 1;
+                };
+                let mark = |id: &str, kind: &'static str| {
+                    count(kind);
+                    marked
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(id.to_owned(), kind);
+                };
+                let roll = dice.fraction();
+                let mut at = 0.0;
+                let mut next = |p: f64| {
+                    at += p;
+                    roll < at
+                };
+                if next(rates.broker_transient) {
+                    count("broker_transient");
+                    return Some(Fault::Fail(BrokerError::Transient(
+                        "simulated: HTTP 503 Service Unavailable".into(),
+                    )));
+                }
+                if next(rates.rate_limited) {
+                    count("rate_limited");
+                    return Some(Fault::Fail(BrokerError::RateLimited(
+                        "simulated: HTTP 429 rate limit exceeded".into(),
+                    )));
+                }
+                let Call::Place(order) = call else {
+                    return None;
+                };
+                let id = order.client_order_id.as_str();
+                let seconds = |low: u64, high: u64| Duration::from_secs(dice.between(low..=high));
+                if next(rates.lost_answer) {
+                    count("lost_answer");
+                    return Some(Fault::LostAnswer);
+                }
+                if next(rates.rejected) {
+                    mark(id, "rejected");
+                    return Some(Fault::Script(OrderScript {
+                        fills: Vec::new(),
+                        ending: Some((
+                            seconds(0, 2),
+                            Ending::Reject("simulated: insufficient buying power".into()),
+                        )),
+                    }));
+                }
+                if next(rates.partial_fill) {
+                    mark(id, "partial_fill");
+                    let share = Decimal::new(dice.between(20..=80) as i64, 2);
+                    let ending = dice.chance(0.5).then(|| (seconds(30, 600), Ending::Cancel));
+                    return Some(Fault::Script(OrderScript {
+                        fills: vec![(seconds(0, 5), share)],
+                        ending,
+                    }));
+                }
+                if next(rates.rests) {
+                    mark(id, "rests");
+                    return Some(Fault::Script(OrderScript::rests()));
+                }
+                if next(rates.person_cancel) {
+                    mark(id, "canceled");
+                    return Some(Fault::Script(OrderScript {
+                        fills: Vec::new(),
+                        ending: Some((seconds(2, 60), Ending::Cancel)),
+                    }));
+                }
+                if next(rates.replaced) {
+                    mark(id, "replaced");
+                    return Some(Fault::Script(OrderScript {
+                        fills: Vec::new(),
+                        ending: Some((seconds(2, 20), Ending::Replace)),
+                    }));
+                }
+                if next(rates.slow_fill) {
+                    mark(id, "slow_fill");
+                    return Some(Fault::FillAfter(seconds(5, 600)));
+                }
+                None
+            });
+        Self {
+            account,
+            broker: Arc::new(broker),
+            faults,
+            injected,
+        }
+    }
+
+    /// The account's cash at `at`, from its fills (the broker's log).
+    pub fn cash_at(&self, at: DateTime<Utc>) -> Decimal {
+        let file = self.account.snapshot().unwrap_or_default();
+        let mut cash: Decimal = INITIAL_CASH.parse().expect("a decimal");
+        for order in file.orders.iter().take_while(|o| o.filled_at.0 <= at) {
+            let value = order.qty * order.price;
+            if order.side == "buy" {
+                cash -= value;
+            } else {
+                cash += value;
+            }
+        }
+        cash
+    }
+
+    /// Shares of `symbol` the account held at `at`, from its fills (the broker's log).
+    pub fn position_at(&self, symbol: &str, at: DateTime<Utc>) -> Decimal {
+        let file = self.account.snapshot().unwrap_or_default();
+        let mut held = if SYMBOLS.iter().take(3).any(|(s, _)| *s == symbol) {
+            Decimal::ONE_HUNDRED
+        } else {
+            Decimal::ZERO
+        };
+        for order in file.orders.iter().take_while(|o| o.filled_at.0 <= at) {
+            if order.symbol.as_str() != symbol {
+                continue;
+            }
+            if order.side == "buy" {
+                held += order.qty;
+            } else {
+                held -= order.qty;
+            }
+        }
+        held
+    }
+
+    /// What was done to the order `client_order_id`, if anything.
+    pub fn injected(&self, client_order_id: &str) -> Option<&'static str> {
+        self.injected
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(client_order_id)
+            .copied()
+    }
+}
+
+/// When the workflows start, with how many start at that instant: during the NYSE's sessions
+/// (from twenty minutes before the open to five minutes after the close, so some find the
+/// market closed), now and then on a weekend or holiday, sometimes several at once.
+pub fn start_times(
+    config: &Config,
+    dice: &Dice,
+    start: DateTime<Utc>,
+) -> Vec<(DateTime<Utc>, usize)> {
+    let mut starts = Vec::new();
+    let mut total = 0;
+    let mut date = start.date_naive();
+    while total < config.workflows {
+        let session = NyseCalendar.session(date);
+        match session {
+            Ok(Session::Open(day)) => {
+                let mut at = day.open - TimeDelta::minutes(20);
+                let end = day.close + TimeDelta::minutes(5);
+                if at < start {
+                    at = start;
+                }
+                loop {
+                    at += TimeDelta::from_std(
+                        dice.duration(Duration::from_secs(30), Duration::from_secs(600)),
+                    )
+                    .unwrap_or_default();
+                    if at > end || total >= config.workflows {
+                        break;
+                    }
+                    let burst = if dice.chance(config.burst) {
+                        dice.between(2..=5) as usize
+                    } else {
+                        1
+                    };
+                    total += burst;
+                    starts.push((at, burst));
+                }
+            }
+            Ok(Session::Closed { .. }) if dice.chance(config.closed_day_start) => {
+                let at = date.and_hms_opt(15, 0, 0).expect("a time").and_utc();
+                if at >= start {
+                    total += 1;
+                    starts.push((at, 1));
+                }
+            }
+            Ok(Session::Closed { .. }) => {}
+            // Past the calendar's years: the run is far longer than any seed needs.
+            Err(_) => break,
+        }
+        date = date.succ_opt().expect("a next day");
+    }
+    starts
+}
+
+/// A symbol of the table.
+pub fn symbol(name: &str) -> Symbol {
+    Symbol::parse(name).expect("a known symbol")
+}
