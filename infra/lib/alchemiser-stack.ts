@@ -13,9 +13,18 @@ import { IdempotencyTable } from './idempotency-table';
 import { NotificationKey } from './notification-key';
 import { ParkingQueue } from './parking-queue';
 import { RoutingRules, rulesOwnedHere } from './routing-rules';
-import { RoutingTable, rustSourceOf, sourcesOf, typesPublishedBy } from './routing-table';
+import {
+  RoutingTable,
+  pythonSourcesOwnedBy,
+  rustProducers,
+  rustSourceOf,
+  signersConsumedBy,
+  sourcesOf,
+  typesPublishedBy,
+} from './routing-table';
+import { SigningKeys } from './signing-keys';
 import { StackOutputs } from './stack-outputs';
-import type { Owner, StageConfig } from './stage-config';
+import { pythonOwnedHandlers, type Owner, type StageConfig } from './stage-config';
 import { WorkflowLedgerTable } from './workflow-ledger-table';
 import { WorkflowNotifications } from './workflow-notifications';
 
@@ -57,6 +66,9 @@ export const MANAGED_ENVIRONMENT = [
   'WORKFLOW_DEADLINE_SECONDS',
   'LEDGER_TABLE_NAME',
   'LEDGER_RETENTION_DAYS',
+  'SIGNING_KEY_ID',
+  'VERIFY_KEY_IDS',
+  'UNSIGNED_SOURCES',
 ] as const;
 
 /** Properties of {@link AlchemiserStack}. */
@@ -80,6 +92,8 @@ export class AlchemiserStack extends Stack {
   public readonly idempotencyTable: IdempotencyTable;
   public readonly ledgerTable: WorkflowLedgerTable;
   public readonly brokerSecret: BrokerSecret;
+  /** One HMAC key per producing Rust handler. */
+  public readonly signingKeys: SigningKeys;
   /** Handler name → function, in routing-table order. */
   public readonly functions = new Map<string, HandlerFunction>();
   public readonly routingRules: RoutingRules;
@@ -123,6 +137,7 @@ export class AlchemiserStack extends Stack {
     this.idempotencyTable = new IdempotencyTable(this, 'IdempotencyTable', { stage, retain: config.retainData });
     this.ledgerTable = new WorkflowLedgerTable(this, 'WorkflowLedger', { stage, retain: config.retainData });
     this.brokerSecret = new BrokerSecret(this, 'BrokerSecret', { stage, retain: config.retainData });
+    this.signingKeys = new SigningKeys(this, 'SigningKeys', { stage, signers: rustProducers(routing), retain: config.retainData });
 
     for (const name of Object.keys(config.extraEnvironment)) {
       if ((MANAGED_ENVIRONMENT as readonly string[]).includes(name)) {
@@ -287,6 +302,14 @@ export class AlchemiserStack extends Stack {
       IDEMPOTENCY_TABLE_NAME: this.idempotencyTable.table.tableName,
       RUST_LOG: 'info',
     };
+    // Signed events (issue 21): a publisher signs with its own key; every function verifies the
+    // signatures of the producers of what it consumes, and accepts unsigned events only from the
+    // Python sources whose producer the Python system owns on this stage (none on most stages).
+    if (this.signingKeys.keys.has(handler)) {
+      env.SIGNING_KEY_ID = this.signingKeys.keyOf(handler).keyArn;
+    }
+    env.VERIFY_KEY_IDS = this.signingKeys.verifyKeyIds(signersConsumedBy(routing, handler));
+    env.UNSIGNED_SOURCES = pythonSourcesOwnedBy(routing, pythonOwnedHandlers(config)).join(',');
     if (profile.usesBroker) {
       env.BROKER = config.broker;
       // A shadow execution reads the account for its dry run too; it cannot trade with it: its
@@ -322,6 +345,11 @@ export class AlchemiserStack extends Stack {
     const shadow = owner === 'shadow';
     fn.grantVerifyBus(this.eventBus.bus);
     this.idempotencyTable.grantIdempotencyStore(fn.role, handler);
+    // A shadow signs too (what it would have emitted, for the ledger); it has no PutEvents to publish it with.
+    if (this.signingKeys.keys.has(handler)) {
+      this.signingKeys.reserveSigning(handler, fn.role);
+    }
+    this.signingKeys.grantVerify(fn.role, signersConsumedBy(routing, handler));
     const produces = typesPublishedBy(routing, handler);
     // A shadow gets no events:PutEvents at all: whatever its code does, it cannot publish live.
     if (produces.length > 0 && !shadow) {

@@ -107,6 +107,18 @@ const KNOWN_SETTINGS: ReadonlySet<string> = new Set([
   'notifyOnCompleted',
 ]);
 
+/**
+ * The handlers whose live owner on this stage is the Python system: those it owns, and those ours
+ * only shadow (a shadow receives the Python owner's events and publishes nothing). Their events
+ * come unsigned from Python sources; a stage without any accepts no Python source at all.
+ */
+export function pythonOwnedHandlers(config: Pick<StageConfig, 'owners'>): string[] {
+  return Object.entries(config.owners)
+    .filter(([, owner]) => owner === 'python' || owner === 'shadow')
+    .map(([handler]) => handler)
+    .sort();
+}
+
 /** Throws unless `stage` is a usable stage name; the message says what is allowed. */
 export function validateStageName(stage: unknown): string {
   if (stage === undefined || stage === null || stage === '') {

@@ -74,6 +74,17 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
   const secretId = () => onlyResource(template, 'AWS::SecretsManager::Secret', { Name: `alchemiser/${stage}/broker` })[0];
   const functionOf = (handler: string) =>
     onlyResource<FunctionProperties>(template, 'AWS::Lambda::Function', { FunctionName: `alchemiser-${handler}-${stage}` });
+  /** The notification key (the topics' encryption key), found by its alias. */
+  const notificationKeyId = () =>
+    referencedId(
+      onlyResource<{ TargetKeyId: unknown }>(template, 'AWS::KMS::Alias', { AliasName: `alias/alchemiser-notifications-${stage}` })[1].Properties
+        .TargetKeyId,
+    );
+  const signingKeyId = (signer: string) =>
+    referencedId(
+      onlyResource<{ TargetKeyId: unknown }>(template, 'AWS::KMS::Alias', { AliasName: `alias/alchemiser-${stage}-${signer}-signing` })[1].Properties
+        .TargetKeyId,
+    );
 
   describe('event bus and archive', () => {
     test('bus is named for the stage and only this account may put events', () => {
@@ -261,6 +272,11 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
         EVENTBRIDGE_OUTBOX_QUEUE_URL: { Ref: outboxId() },
         IDEMPOTENCY_TABLE_NAME: { Ref: tableId() },
         RUST_LOG: 'info',
+        SIGNING_KEY_ID: { 'Fn::GetAtt': [signingKeyId(handler), 'Arn'] },
+        // Its value, signer by signer: signing-keys.test.ts.
+        VERIFY_KEY_IDS: expect.anything() as unknown,
+        // No Python owner on these stages: every event must be signed.
+        UNSIGNED_SOURCES: '',
       };
       if (BROKER_USERS.has(handler)) {
         expected.BROKER = broker;
@@ -488,7 +504,18 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
           },
         },
         { sid: 'ParkUndeliveredEventsInOutbox', actions: ['sqs:SendMessage'], resource: outboxId() },
+        { sid: 'SignOwnEvents', actions: ['kms:GenerateMac'], resource: signingKeyId(handler) },
       ];
+      const verifies: Record<string, string[]> = {
+        strategy: [],
+        portfolio: ['strategy'],
+        execution: ['portfolio'],
+        monitor: ['execution', 'monitor', 'portfolio', 'strategy'],
+      };
+      for (const signer of verifies[handler]) {
+        const sid = `VerifySignaturesOf${signer.charAt(0).toUpperCase()}${signer.slice(1)}`;
+        expected.push({ sid, actions: ['kms:VerifyMac'], resource: signingKeyId(signer) });
+      }
       if (BROKER_USERS.has(handler)) {
         expected.push({ sid: 'ReadBrokerSecret', actions: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'], resource: secretId() });
       }
@@ -552,7 +579,7 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
 
   describe('workflow notifications', () => {
     const topicId = () => onlyResource(template, 'AWS::SNS::Topic', { TopicName: `alchemiser-workflow-notifications-${stage}` })[0];
-    const keyId = () => onlyResource(template, 'AWS::KMS::Key')[0];
+    const keyId = notificationKeyId;
 
     test('topic encrypted with the stage notification key, TLS only', () => {
       template.hasResourceProperties('AWS::SNS::Topic', {
@@ -620,7 +647,8 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
     ];
 
     test('the alarm topic is encrypted with the stage key, whose policy lets CloudWatch and EventBridge use it', () => {
-      const [keyId, key] = onlyResource<{ EnableKeyRotation: boolean; KeyPolicy: { Statement: Statement[] } }>(template, 'AWS::KMS::Key');
+      const keyId = notificationKeyId();
+      const key = resourceById<{ EnableKeyRotation: boolean; KeyPolicy: { Statement: Statement[] } }>(template, keyId);
       template.hasResourceProperties('AWS::SNS::Topic', { TopicName: `alchemiser-alarms-${stage}`, KmsMasterKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] } });
       expect(key.Properties.EnableKeyRotation).toBe(true);
       template.hasResourceProperties('AWS::KMS::Alias', { AliasName: `alias/alchemiser-notifications-${stage}` });

@@ -2,7 +2,17 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
-import { rustSourceOf, sourcesOf, typesPublishedBy, validateRoutingTable } from '../lib/routing-table';
+import {
+  pythonSources,
+  pythonSourcesOwnedBy,
+  rustProducers,
+  rustSourceOf,
+  rustSources,
+  signersConsumedBy,
+  sourcesOf,
+  typesPublishedBy,
+  validateRoutingTable,
+} from '../lib/routing-table';
 import { ROUTES, buildStack } from './helpers';
 
 /** The table as plain, writable JSON, for tests that break it on purpose (the validator takes `unknown`). */
@@ -42,6 +52,43 @@ describe('routing table', () => {
     expect(typesPublishedBy(ROUTES, 'execution')).toEqual(['TradeExecuted', 'WorkflowCompleted', 'WorkflowFailed']);
     expect(typesPublishedBy(ROUTES, 'monitor')).toEqual(['WorkflowFailed']);
     expect(rustSourceOf(ROUTES, 'portfolio')).toBe('alchemiser.portfolio');
+  });
+
+  test('signers: every Rust producer signs; each consumer verifies the Rust producers of what it consumes', () => {
+    expect(rustProducers(ROUTES)).toEqual(['strategy', 'portfolio', 'execution', 'monitor']);
+    expect(signersConsumedBy(ROUTES, 'strategy')).toEqual([]);
+    expect(signersConsumedBy(ROUTES, 'portfolio')).toEqual(['strategy']);
+    expect(signersConsumedBy(ROUTES, 'execution')).toEqual(['portfolio']);
+    expect(signersConsumedBy(ROUTES, 'monitor')).toEqual(['execution', 'monitor', 'portfolio', 'strategy']);
+  });
+
+  test('Rust and Python sources apart', () => {
+    expect(rustSources(ROUTES)).toEqual(['alchemiser.execution', 'alchemiser.monitor', 'alchemiser.portfolio', 'alchemiser.strategy']);
+    expect(pythonSources(ROUTES)).toEqual([
+      'alchemiser.execution_v2.handlers',
+      'alchemiser.orchestration.event_driven_orchestrator',
+      'alchemiser.portfolio_v2.handlers',
+      'alchemiser.strategy_v2.handlers',
+    ]);
+  });
+
+  test('unsigned sources: the Python modules of the handlers Python owns, and the sole Python producers of their types', () => {
+    expect(pythonSourcesOwnedBy(ROUTES, [])).toEqual([]);
+    expect(pythonSourcesOwnedBy(ROUTES, ['execution'])).toEqual(['alchemiser.execution_v2.handlers']);
+    expect(pythonSourcesOwnedBy(ROUTES, ['portfolio', 'execution'])).toEqual(['alchemiser.execution_v2.handlers', 'alchemiser.portfolio_v2.handlers']);
+    // WorkflowStarted is the strategy's job alone in Rust: the Python orchestrator's is the live one.
+    expect(pythonSourcesOwnedBy(ROUTES, ['strategy'])).toEqual([
+      'alchemiser.orchestration.event_driven_orchestrator',
+      'alchemiser.strategy_v2.handlers',
+    ]);
+  });
+
+  test('a source may not be both a Rust and a Python source (the bus would reserve and refuse it at once)', () => {
+    const table = valid();
+    table.python_source_prefix = 'alchemiser';
+    const failed = route(table, 'WorkflowFailed');
+    failed.producers.push({ module: 'monitor', language: 'python', source: 'alchemiser.monitor' });
+    expect(() => validateRoutingTable(table)).toThrow('source "alchemiser.monitor" is both a Rust and a Python source');
   });
 
   test('sources of a type: every Rust and Python producer, sorted, once each', () => {
