@@ -11,13 +11,16 @@ import { HandlerFunction } from './handler-function';
 import { profileFor, type HandlerProfile } from './handler-profiles';
 import { IdempotencyTable } from './idempotency-table';
 import { NotificationKey } from './notification-key';
+import { OperatorRole } from './operator-role';
 import { ParkingQueue } from './parking-queue';
 import { RoutingRules, rulesOwnedHere } from './routing-rules';
 import {
   RoutingTable,
+  pythonSources,
   pythonSourcesOwnedBy,
   rustProducers,
   rustSourceOf,
+  rustSources,
   signersConsumedBy,
   sourcesOf,
   typesPublishedBy,
@@ -86,6 +89,8 @@ export interface AlchemiserStackProps extends StackProps {
  * notifications, alarms, a dashboard, and the outputs/SSM parameters that let clients find them.
  */
 export class AlchemiserStack extends Stack {
+  /** `alchemiser-operator-<stage>`: what people assume to redrive, drain, replay, halt. */
+  public readonly operatorRole: OperatorRole;
   public readonly eventBus: TradingEventBus;
   public readonly deadLetterQueue: ParkingQueue;
   public readonly outbox: ParkingQueue;
@@ -116,10 +121,19 @@ export class AlchemiserStack extends Stack {
     Tags.of(this).add('project', 'alchemiser');
     Tags.of(this).add('stage', stage);
 
+    // The Python system's sources reach the bus, the archive and the rules only on a stage where it
+    // owns a handler's job; elsewhere the bus refuses them and nothing matches them.
+    const pythonOwners = pythonOwnedHandlers(config);
+    const refusedSources = new Set(pythonOwners.length > 0 ? [] : pythonSources(routing));
+    const accepted = (sources: readonly string[]) => sources.filter((source) => !refusedSources.has(source));
+
+    this.operatorRole = new OperatorRole(this, 'Operator', { stage });
     this.eventBus = new TradingEventBus(this, 'EventBus', {
       stage,
-      sourcePrefixes: [routing.source_prefix, routing.python_source_prefix],
+      archivedSources:
+        pythonOwners.length > 0 ? { prefixes: [routing.source_prefix, routing.python_source_prefix] } : { exactly: rustSources(routing) },
       archiveRetention: ARCHIVE_RETENTION,
+      operatorRole: this.operatorRole.role,
     });
     const bus = this.eventBus.bus;
     this.deadLetterQueue = new ParkingQueue(this, 'DeadLetterQueue', {
@@ -165,13 +179,19 @@ export class AlchemiserStack extends Stack {
       this.grantAccess(fn, handler, owner, profile, routing);
       this.functions.set(handler, fn);
     }
+    // Each Rust source is its function's (and the operator's, who republishes); the Python ones
+    // are nobody's on a stage where the Python system owns nothing.
+    for (const handler of rustProducers(routing)) {
+      this.eventBus.reserveSource(rustSourceOf(routing, handler), handler, this.functionOf(handler).role);
+    }
+    this.eventBus.refuseSources('RefusePythonSources', [...refusedSources]);
     const lambdas = new Map([...this.functions].map(([handler, fn]) => [handler, fn.function]));
     const monitor = this.functionOf('monitor');
 
     this.routingRules = new RoutingRules(this, 'Rules', {
       stage,
       bus,
-      rules: rulesOwnedHere(routing.rules, config.owners),
+      rules: rulesOwnedHere(routing.rules, config.owners, refusedSources),
       consumers: lambdas,
       deadLetterQueue: dlq,
       enabled: config.rulesEnabled,
@@ -209,8 +229,8 @@ export class AlchemiserStack extends Stack {
       stage,
       bus,
       encryptionKey: this.notificationKey.key,
-      failedSources: sourcesOf(routing, ['WorkflowFailed']),
-      completedSources: config.notifyOnCompleted ? sourcesOf(routing, ['WorkflowCompleted']) : undefined,
+      failedSources: accepted(sourcesOf(routing, ['WorkflowFailed'])),
+      completedSources: config.notifyOnCompleted ? accepted(sourcesOf(routing, ['WorkflowCompleted'])) : undefined,
       email: config.notificationEmail,
       enabled: config.rulesEnabled,
       deadLetterQueue: dlq,
@@ -240,7 +260,7 @@ export class AlchemiserStack extends Stack {
       outboxQueue: outbox,
     });
 
-    new StackOutputs(this, 'Outputs', {
+    const outputs = new StackOutputs(this, 'Outputs', {
       stage,
       values: [
         { outputId: 'EventBusName', parameter: 'bus-name', value: bus.eventBusName, description: 'Name of the trading event bus' },
@@ -265,8 +285,31 @@ export class AlchemiserStack extends Stack {
           value: this.notifications.topic.topicArn,
           description: 'ARN of the workflow notification topic',
         },
+        {
+          outputId: 'OperatorRoleArn',
+          parameter: 'operator-role-arn',
+          value: this.operatorRole.role.roleArn,
+          description: 'ARN of the role operators assume to redrive, drain, replay and halt',
+        },
       ],
     });
+    this.grantOperator(routing, [...accepted(rustSources(routing)), ...accepted(pythonSources(routing))], outputs);
+  }
+
+  /**
+   * What the operator role may do (see OperatorRole): republish any accepted source and type,
+   * replay, work through the DLQ and the outbox, read the ledger and the stage's parameters, and
+   * verify every signature (the operations verify before they republish).
+   */
+  private grantOperator(routing: RoutingTable, sources: readonly string[], outputs: StackOutputs): void {
+    const operator = this.operatorRole;
+    operator.grantRepublish({ bus: this.eventBus.bus, sources, detailTypes: routing.routes.map((r) => r.event_type) });
+    operator.grantReplay(this.eventBus.archive);
+    this.deadLetterQueue.grantDrain(operator.role, 'RedriveDeadLetters');
+    this.outbox.grantDrain(operator.role, 'DrainOutbox');
+    this.ledgerTable.grantReadLedger(operator.role);
+    this.signingKeys.grantVerify(operator.role, [...this.signingKeys.keys.keys()]);
+    operator.grantReadStageParameters(outputs.parameters);
   }
 
   /** The function of `handler`, or a clear error when the routing table has no such handler. */

@@ -137,10 +137,8 @@ describe('workflow settings', () => {
       'AWS::Events::Rule',
       { Name: 'alchemiser-notify-workflow-completed-lab' },
     );
-    expect(rule.Properties.EventPattern).toEqual({
-      source: ['alchemiser.execution', 'alchemiser.execution_v2.handlers'],
-      'detail-type': ['WorkflowCompleted'],
-    });
+    // No Python owner on this stage: the Python execution's source is left out.
+    expect(rule.Properties.EventPattern).toEqual({ source: ['alchemiser.execution'], 'detail-type': ['WorkflowCompleted'] });
     expect(rule.Properties.Targets[0].InputTransformer.InputTemplate).toBe(
       '"Workflow <detail-correlation_id> completed in <detail-workflow_duration_ms> ms. ' +
         'Inspect: alchemiser workflows show <detail-correlation_id> --stage lab"',

@@ -142,28 +142,35 @@ describe('routing table', () => {
     const portfolio = rule(table, 'portfolio');
     portfolio.event_types.push('TradeExecuted');
     portfolio.sources = [...new Set([...portfolio.sources, ...route(table, 'TradeExecuted').producers.map((p) => p.source)])].sort();
-    const template = Template.fromStack(buildStack({ stage: 'dev' }, { routesFile: writeTable(table) }));
+    // e2e-mix: a stage with Python owners, whose rules keep the Python sources.
+    const template = Template.fromStack(buildStack({ stage: 'e2e-mix' }, { routesFile: writeTable(table) }));
     template.hasResourceProperties('AWS::Events::Rule', {
-      Name: 'alchemiser-portfolio-events-dev',
+      Name: 'alchemiser-portfolio-events-e2e-mix',
       EventPattern: { source: portfolio.sources, 'detail-type': ['SignalGenerated', 'TradeExecuted'] },
     });
   });
 
-  test('a Python prefix of its own: rules match its sources and the archive keeps both prefixes', () => {
+  test('a Python prefix of its own: on a stage with a Python owner, rules match its sources and the archive keeps both prefixes', () => {
     const table = valid();
     table.python_source_prefix = 'legacy';
     for (const r of table.routes) {
       for (const p of r.producers) if (p.language === 'python') p.source = `legacy.${p.module}`;
     }
     for (const spec of table.rules) spec.sources = sourcesOf(asTable(table), spec.event_types);
-    const template = Template.fromStack(buildStack({ stage: 'dev' }, { routesFile: writeTable(table) }));
+    const routesFile = writeTable(table);
+    const template = Template.fromStack(buildStack({ stage: 'e2e-mix' }, { routesFile }));
     template.hasResourceProperties('AWS::Events::Archive', {
       EventPattern: { source: [{ prefix: 'alchemiser.' }, { prefix: 'legacy.' }] },
     });
     template.hasResourceProperties('AWS::Events::Rule', {
-      Name: 'alchemiser-execution-events-dev',
-      EventPattern: { source: ['alchemiser.portfolio', 'legacy.portfolio_v2.handlers'], 'detail-type': ['RebalancePlanned'] },
+      Name: 'alchemiser-portfolio-events-e2e-mix',
+      EventPattern: { source: ['alchemiser.strategy', 'legacy.strategy_v2.handlers'], 'detail-type': ['SignalGenerated'] },
     });
+    // Without a Python owner, the same table reaches neither the rules nor the archive with a legacy source.
+    const dev = Template.fromStack(buildStack({ stage: 'dev' }, { routesFile }));
+    const patterns = JSON.stringify([dev.findResources('AWS::Events::Rule'), dev.findResources('AWS::Events::Archive')]);
+    expect(patterns).toContain('alchemiser.strategy');
+    expect(patterns).not.toContain('legacy.');
   });
 
   test('a malformed file fails the synth with the file and the reason', () => {
