@@ -88,12 +88,19 @@ export class WorkflowAlarms extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     };
 
+    // Visible and in flight: a dead letter someone (the monitor's sweep) has received is still one.
+    const depth = { period: Duration.minutes(1), statistic: cloudwatch.Stats.MAXIMUM };
     add('DeadLetterQueueNotEmpty', {
       alarmName: `alchemiser-${stage}-dlq-not-empty`,
       alarmDescription: 'Events failed delivery or handling and wait in the dead-letter queue (see alchemiser dlq).',
-      metric: props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+      metric: new cloudwatch.MathExpression({
+        expression: 'visible + inFlight',
+        label: 'dead letters (visible + in flight)',
+        usingMetrics: {
+          visible: props.deadLetterQueue.metricApproximateNumberOfMessagesVisible(depth),
+          inFlight: props.deadLetterQueue.metricApproximateNumberOfMessagesNotVisible(depth),
+        },
         period: Duration.minutes(1),
-        statistic: cloudwatch.Stats.MAXIMUM,
       }),
       ...firstOccurrence,
     });
