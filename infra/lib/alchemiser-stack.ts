@@ -185,6 +185,7 @@ export class AlchemiserStack extends Stack {
       this.eventBus.reserveSource(rustSourceOf(routing, handler), handler, this.functionOf(handler).role);
     }
     this.eventBus.refuseSources('RefusePythonSources', [...refusedSources]);
+    this.brokerSecret.restrictReadersTo(routing.handlers.filter((h) => profileFor(h).usesBroker).map((h) => this.functionOf(h).role));
     const lambdas = new Map([...this.functions].map(([handler, fn]) => [handler, fn.function]));
     const monitor = this.functionOf('monitor');
 
@@ -298,8 +299,9 @@ export class AlchemiserStack extends Stack {
 
   /**
    * What the operator role may do (see OperatorRole): republish any accepted source and type,
-   * replay, work through the DLQ and the outbox, read the ledger and the stage's parameters, and
-   * verify every signature (the operations verify before they republish).
+   * replay, work through the DLQ and the outbox, read the ledger and the stage's parameters, put
+   * new broker keys (not read them), and verify every signature (the operations verify before
+   * they republish).
    */
   private grantOperator(routing: RoutingTable, sources: readonly string[], outputs: StackOutputs): void {
     const operator = this.operatorRole;
@@ -308,6 +310,7 @@ export class AlchemiserStack extends Stack {
     this.deadLetterQueue.grantDrain(operator.role, 'RedriveDeadLetters');
     this.outbox.grantDrain(operator.role, 'DrainOutbox');
     this.ledgerTable.grantReadLedger(operator.role);
+    this.brokerSecret.grantPutBrokerKeys(operator.role);
     this.signingKeys.grantVerify(operator.role, [...this.signingKeys.keys.keys()]);
     operator.grantReadStageParameters(outputs.parameters);
   }

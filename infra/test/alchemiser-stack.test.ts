@@ -545,14 +545,37 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
       }
     });
 
-    test('only portfolio and execution can read the broker secret', () => {
+    test('only portfolio and execution can read the broker secret; the operator may put new keys', () => {
       const secret = secretId();
       const readers = Object.entries(resourcesOf<PolicyProperties>(template, 'AWS::IAM::Policy'))
         .filter(([, p]) => JSON.stringify(p.Properties.PolicyDocument).includes(`"${secret}"`))
         .flatMap(([, p]) => p.Properties.Roles.map(referencedId));
       const roleOf = (handler: string) => referencedId(functionOf(handler)[1].Properties.Role);
-      expect(readers.sort()).toEqual([roleOf('execution'), roleOf('portfolio')].sort());
-      expect(template.findResources('AWS::SecretsManager::ResourcePolicy')).toEqual({});
+      // IAM: the two function roles read; the operator role only writes (PutSecretValue, DescribeSecret).
+      const operator = onlyResource(template, 'AWS::IAM::Role', { RoleName: `alchemiser-operator-${stage}` })[0];
+      expect(readers.sort()).toEqual([roleOf('execution'), operator, roleOf('portfolio')].sort());
+      const operatorGrant = allStatements(template).find((s) => s.statement.Sid === 'PutBrokerKeys')?.statement;
+      expect([...asList(operatorGrant?.Action)].sort()).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:PutSecretValue']);
+      // The resource policy: everyone else is denied GetSecretValue, whatever IAM grants them.
+      const [, policy] = onlyResource<{ SecretId: unknown; ResourcePolicy: { Statement: Statement[] } }>(
+        template,
+        'AWS::SecretsManager::ResourcePolicy',
+      );
+      expect(policy.Properties.SecretId).toEqual({ Ref: secret });
+      expect(policy.Properties.ResourcePolicy.Statement).toEqual([
+        {
+          Sid: 'OnlyBrokerUsersReadTheKeys',
+          Effect: 'Deny',
+          Principal: { AWS: '*' },
+          Action: 'secretsmanager:GetSecretValue',
+          Resource: '*',
+          Condition: {
+            ArnNotEquals: {
+              'aws:PrincipalArn': [{ 'Fn::GetAtt': [roleOf('portfolio'), 'Arn'] }, { 'Fn::GetAtt': [roleOf('execution'), 'Arn'] }],
+            },
+          },
+        },
+      ]);
     });
 
     test('no Allow statement has a "*" action or resource, but X-Ray\'s and the key policy\'s "this key"', () => {
