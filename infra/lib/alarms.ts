@@ -1,6 +1,7 @@
-import { Duration } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -22,6 +23,24 @@ export interface WorkflowAlarmsProps {
   /** Encrypts the alarm topic; its policy lets CloudWatch use it. */
   readonly encryptionKey: kms.IKey;
   readonly alarmEmail?: string;
+}
+
+/** Every alarm of the stage is named `alchemiser-<stage>-<what>`. */
+export function alarmNamePrefix(stage: string): string {
+  return `alchemiser-${stage}-`;
+}
+
+/**
+ * `arn:<partition>:cloudwatch:<region>:<account>:alarm:alchemiser-<stage>-*`: the stage's alarms,
+ * the only CloudWatch sources allowed to publish to its alarm topic and to use the topic's key.
+ */
+export function stageAlarmsArnPattern(scope: Construct, stage: string): string {
+  return Stack.of(scope).formatArn({
+    service: 'cloudwatch',
+    resource: 'alarm',
+    resourceName: `${alarmNamePrefix(stage)}*`,
+    arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+  });
 }
 
 /**
@@ -54,7 +73,8 @@ export const OUTCOME_ALARMS = [
  * Alarms that say "an event is stuck or lost, or a workflow went wrong": dead-letter queue or
  * outbox not empty, a rule failing to invoke its target, a handler erroring or being throttled, a
  * workflow failed or timed out, an order failed. All notify the KMS-encrypted topic
- * `alchemiser-alarms-<stage>` (optionally subscribed to an e-mail address).
+ * `alchemiser-alarms-<stage>` (optionally subscribed to an e-mail address), whose policy lets
+ * CloudWatch publish for the stage's alarms (`alchemiser-<stage>-*`) of this account only.
  */
 export class WorkflowAlarms extends Construct {
   public readonly topic: sns.Topic;
@@ -70,12 +90,29 @@ export class WorkflowAlarms extends Construct {
       masterKey: props.encryptionKey,
       enforceSSL: true,
     });
+    // A topic policy replaces SNS's default one: without this statement no alarm could publish.
+    // CloudWatch publishes for this account's alarms of this stage only (no confused deputy).
+    this.topic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'StageAlarmsPublish',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [this.topic.topicArn],
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': Stack.of(this).account },
+          ArnLike: { 'aws:SourceArn': stageAlarmsArnPattern(this, stage) },
+        },
+      }),
+    );
     if (props.alarmEmail) {
       this.topic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
     }
     const notify = new actions.SnsAction(this.topic);
 
     const add = (alarmId: string, alarmProps: cloudwatch.AlarmProps): void => {
+      if (alarmProps.alarmName === undefined || !alarmProps.alarmName.startsWith(alarmNamePrefix(stage))) {
+        throw new Error(`Alarm ${alarmId} must be named ${alarmNamePrefix(stage)}...: the topic accepts only those.`);
+      }
       const alarm = new cloudwatch.Alarm(this, alarmId, alarmProps);
       alarm.addAlarmAction(notify);
       this.alarms.push(alarm);

@@ -667,6 +667,7 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
 
   describe('alarms and dashboard', () => {
     const alarmTopicId = () => onlyResource(template, 'AWS::SNS::Topic', { TopicName: `alchemiser-alarms-${stage}` })[0];
+    const STAGE_ALARMS_ARN = `arn:Ref:AWS::Partition:cloudwatch:Ref:AWS::Region:Ref:AWS::AccountId:alarm:alchemiser-${stage}-*`;
     const ruleNames = () => [
       ...ROUTES.rules.map((r) => ruleNameFor(r, stage)),
       `alchemiser-notify-workflow-failed-${stage}`,
@@ -683,6 +684,39 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
         [{ Service: 'cloudwatch.amazonaws.com' }, ['kms:Decrypt', 'kms:GenerateDataKey*']],
         [{ Service: 'events.amazonaws.com' }, ['kms:Decrypt', 'kms:GenerateDataKey*']],
       ]);
+      // CloudWatch may use the key for this account's alarms of this stage only, as the topic policy says.
+      expect(services[0].Condition).toEqual({
+        StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+        ArnLike: { 'aws:SourceArn': expect.anything() as unknown },
+      });
+      expect(joinedText(services[0].Condition?.ArnLike['aws:SourceArn'])).toBe(STAGE_ALARMS_ARN);
+    });
+
+    test('the alarm topic policy lets CloudWatch publish for this stage\'s alarms of this account, beside the TLS deny', () => {
+      const [, policy] = onlyResource<PolicyProperties>(template, 'AWS::SNS::TopicPolicy', { Topics: [{ Ref: alarmTopicId() }] });
+      const statements = asList(policy.Properties.PolicyDocument.Statement);
+      expect(statements.filter((s) => s.Effect === 'Deny')).toEqual([
+        expect.objectContaining({ Action: 'sns:Publish', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+      ]);
+      const allows = statements.filter((s) => s.Effect === 'Allow');
+      expect(allows).toEqual([
+        {
+          Sid: 'StageAlarmsPublish',
+          Effect: 'Allow',
+          Principal: { Service: 'cloudwatch.amazonaws.com' },
+          Action: 'sns:Publish',
+          Resource: { Ref: alarmTopicId() },
+          Condition: {
+            StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+            ArnLike: { 'aws:SourceArn': expect.anything() as unknown },
+          },
+        },
+      ]);
+      expect(joinedText(allows[0].Condition?.ArnLike['aws:SourceArn'])).toBe(STAGE_ALARMS_ARN);
+      // ... and the pattern covers every alarm of the stack.
+      const names = Object.values(resourcesOf<{ AlarmName: string }>(template, 'AWS::CloudWatch::Alarm')).map((a) => a.Properties.AlarmName);
+      expect(names.length).toBeGreaterThan(10);
+      for (const name of names) expect(name.startsWith(`alchemiser-${stage}-`)).toBe(true);
     });
 
     test('outbox depth ≥ 1', () => {
