@@ -16,6 +16,8 @@ export interface WorkflowAlarmsProps {
   readonly eventBusName: string;
   readonly deadLetterQueue: sqs.IQueue;
   readonly outboxQueue: sqs.IQueue;
+  /** Execution's order follow-ups: alarmed when one waits too long (its dead letters go to the DLQ, alarmed above). */
+  readonly followUpQueue: sqs.IQueue;
   /** Rule label (consuming handler, notified type) → physical rule name, for FailedInvocations. */
   readonly ruleNames: ReadonlyMap<string, string>;
   /** Handler name → function, for Errors and Throttles. */
@@ -24,6 +26,9 @@ export interface WorkflowAlarmsProps {
   readonly encryptionKey: kms.IKey;
   readonly alarmEmail?: string;
 }
+
+/** An order follow-up older than this means execution is not following its orders up. */
+export const FOLLOW_UP_MAX_AGE = Duration.minutes(30);
 
 /** Every alarm of the stage is named `alchemiser-<stage>-<what>`. */
 export function alarmNamePrefix(stage: string): string {
@@ -71,7 +76,7 @@ export const OUTCOME_ALARMS = [
 
 /**
  * Alarms that say "an event is stuck or lost, or a workflow went wrong": dead-letter queue or
- * outbox not empty, a rule failing to invoke its target, a handler erroring or being throttled, a
+ * outbox not empty, an order follow-up waiting over 30 minutes, a rule failing to invoke its target, a handler erroring or being throttled, a
  * workflow failed or timed out, an order failed. All notify the KMS-encrypted topic
  * `alchemiser-alarms-<stage>` (optionally subscribed to an e-mail address), whose policy lets
  * CloudWatch publish for the stage's alarms (`alchemiser-<stage>-*`) of this account only.
@@ -149,6 +154,18 @@ export class WorkflowAlarms extends Construct {
         statistic: cloudwatch.Stats.MAXIMUM,
       }),
       ...firstOccurrence,
+    });
+
+    add('OrderFollowUpsLate', {
+      alarmName: `alchemiser-${stage}-order-follow-ups-late`,
+      alarmDescription:
+        "An order follow-up has waited more than 30 minutes in the follow-up queue: execution is not following its orders up " +
+        '(failing, throttled, or the event source mapping is off). Follow-ups that fail 5 times go to the DLQ.',
+      metric: props.followUpQueue.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM }),
+      threshold: FOLLOW_UP_MAX_AGE.toSeconds(),
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
 
     for (const [label, ruleName] of props.ruleNames) {

@@ -12,6 +12,7 @@ import { profileFor, type HandlerProfile } from './handler-profiles';
 import { IdempotencyTable } from './idempotency-table';
 import { NotificationKey } from './notification-key';
 import { OperatorRole } from './operator-role';
+import { OrderFollowUpQueue } from './order-follow-up-queue';
 import { ParkingQueue } from './parking-queue';
 import { RoutingRules, rulesOwnedHere } from './routing-rules';
 import {
@@ -72,6 +73,7 @@ export const MANAGED_ENVIRONMENT = [
   'SIGNING_KEY_ID',
   'VERIFY_KEY_IDS',
   'UNSIGNED_SOURCES',
+  'FOLLOW_UP_QUEUE_URL',
 ] as const;
 
 /** Properties of {@link AlchemiserStack}. */
@@ -83,7 +85,7 @@ export interface AlchemiserStackProps extends StackProps {
 
 /**
  * Everything one stage of the Alchemiser event backbone needs: the bus and its archive, the
- * dead-letter queue and the outbox, the idempotency table, the workflow ledger, the broker
+ * dead-letter queue, the outbox and the order follow-up queue, the idempotency table, the workflow ledger, the broker
  * secret, one Lambda per handler, one rule per consuming handler (from the routing table, except
  * handlers the Python system owns on this stage), the strategy and sweep schedules, workflow
  * notifications, alarms, a dashboard, and the outputs/SSM parameters that let clients find them.
@@ -94,6 +96,8 @@ export class AlchemiserStack extends Stack {
   public readonly eventBus: TradingEventBus;
   public readonly deadLetterQueue: ParkingQueue;
   public readonly outbox: ParkingQueue;
+  /** Execution's order follow-ups (issue 20). */
+  public readonly followUps: OrderFollowUpQueue;
   public readonly idempotencyTable: IdempotencyTable;
   public readonly ledgerTable: WorkflowLedgerTable;
   public readonly brokerSecret: BrokerSecret;
@@ -148,6 +152,7 @@ export class AlchemiserStack extends Stack {
     });
     const dlq = this.deadLetterQueue.queue;
     const outbox = this.outbox.queue;
+    this.followUps = new OrderFollowUpQueue(this, 'OrderFollowUps', { stage, deadLetterQueue: dlq, retain: config.retainData });
     this.idempotencyTable = new IdempotencyTable(this, 'IdempotencyTable', { stage, retain: config.retainData });
     this.ledgerTable = new WorkflowLedgerTable(this, 'WorkflowLedger', { stage, retain: config.retainData });
     this.brokerSecret = new BrokerSecret(this, 'BrokerSecret', { stage, retain: config.retainData });
@@ -186,6 +191,8 @@ export class AlchemiserStack extends Stack {
     }
     this.eventBus.refuseSources('RefusePythonSources', [...refusedSources]);
     this.brokerSecret.restrictReadersTo(routing.handlers.filter((h) => profileFor(h).usesBroker).map((h) => this.functionOf(h).role));
+    // Execution follows its orders up through its own queue; it receives them where the rules deliver.
+    this.followUps.connect(this.functionOf('execution'), config.rulesEnabled);
     const lambdas = new Map([...this.functions].map(([handler, fn]) => [handler, fn.function]));
     const monitor = this.functionOf('monitor');
 
@@ -246,6 +253,7 @@ export class AlchemiserStack extends Stack {
       eventBusName: bus.eventBusName,
       deadLetterQueue: dlq,
       outboxQueue: outbox,
+      followUpQueue: this.followUps.queue,
       ruleNames,
       functions: lambdas,
       encryptionKey: this.notificationKey.key,
@@ -285,6 +293,12 @@ export class AlchemiserStack extends Stack {
           parameter: 'notification-topic-arn',
           value: this.notifications.topic.topicArn,
           description: 'ARN of the workflow notification topic',
+        },
+        {
+          outputId: 'FollowUpQueueUrl',
+          parameter: 'follow-up-queue-url',
+          value: this.followUps.queue.queueUrl,
+          description: "URL of execution's order follow-up queue",
         },
         {
           outputId: 'OperatorRoleArn',
@@ -364,6 +378,7 @@ export class AlchemiserStack extends Stack {
     }
     if (handler === 'execution') {
       env.ALLOW_REPLAY_EXECUTION = String(config.allowReplayExecution);
+      env.FOLLOW_UP_QUEUE_URL = this.followUps.queue.queueUrl;
     }
     if (handler === 'strategy') {
       env.STRATEGY_ALLOCATION = JSON.stringify(config.strategyAllocation);

@@ -70,6 +70,7 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
   const busId = () => onlyResource(template, 'AWS::Events::EventBus', { Name: `alchemiser-trading-events-${stage}` })[0];
   const dlqId = () => onlyResource(template, 'AWS::SQS::Queue', { QueueName: `alchemiser-event-dlq-${stage}` })[0];
   const outboxId = () => onlyResource(template, 'AWS::SQS::Queue', { QueueName: `alchemiser-event-outbox-${stage}` })[0];
+  const followUpsId = () => onlyResource(template, 'AWS::SQS::Queue', { QueueName: `alchemiser-order-follow-up-${stage}` })[0];
   const tableId = () => onlyResource(template, 'AWS::DynamoDB::Table', { TableName: `alchemiser-idempotency-${stage}` })[0];
   const ledgerId = () => onlyResource(template, 'AWS::DynamoDB::Table', { TableName: `alchemiser-workflow-ledger-${stage}` })[0];
   const ruleId = (name: string) => onlyResource(template, 'AWS::Events::Rule', { Name: name })[0];
@@ -129,6 +130,37 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
         Properties: { QueueName: `alchemiser-event-${kind}-${stage}` },
         DeletionPolicy: retained ? 'Retain' : 'Delete',
       });
+    });
+
+    test('order follow-ups: SSE-SQS, TLS only, visibility 180 s, to the DLQ after 5 receives', () => {
+      const queue = resourceById<{ RedrivePolicy: unknown; VisibilityTimeout: number; SqsManagedSseEnabled: boolean }>(template, followUpsId());
+      expect(queue.Properties.VisibilityTimeout).toBe(180);
+      expect(queue.Properties.SqsManagedSseEnabled).toBe(true);
+      expect(queue.Properties.RedrivePolicy).toEqual({ deadLetterTargetArn: { 'Fn::GetAtt': [dlqId(), 'Arn'] }, maxReceiveCount: 5 });
+      expect(queue.DeletionPolicy).toBe(retained ? 'Retain' : 'Delete');
+      template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+        Queues: [{ Ref: followUpsId() }],
+        PolicyDocument: {
+          Statement: [Match.objectLike({ Effect: 'Deny', Action: 'sqs:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })],
+        },
+      });
+    });
+
+    test(`order follow-ups reach execution one at a time, with partial batch responses, ${rulesEnabled ? 'enabled' : 'disabled'} with the rules`, () => {
+      const [, mapping] = onlyResource<Record<string, unknown>>(template, 'AWS::Lambda::EventSourceMapping');
+      expect(mapping.Properties).toEqual({
+        FunctionName: { Ref: functionOf('execution')[0] },
+        EventSourceArn: { 'Fn::GetAtt': [followUpsId(), 'Arn'] },
+        BatchSize: 1,
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        Enabled: rulesEnabled,
+        Tags: expect.anything() as unknown,
+      });
+      // The mapping is created after the role's policy: CloudFormation checks the permissions then.
+      const dependsOn = (template.toJSON() as { Resources: Record<string, { Type: string; DependsOn?: string[] }> }).Resources;
+      const esm = Object.values(dependsOn).find((r) => r.Type === 'AWS::Lambda::EventSourceMapping');
+      const roleId = referencedId(functionOf('execution')[1].Properties.Role);
+      expect(esm?.DependsOn).toEqual(expect.arrayContaining([roleId, expect.stringMatching(/^HandlerexecutionRoleDefaultPolicy/) as unknown]));
     });
 
     test('the DLQ accepts SendMessage from each rule, and only from the rules', () => {
@@ -276,7 +308,10 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
         expected.BROKER = broker;
         expected.BROKER_SECRET_NAME = `alchemiser/${stage}/broker`;
       }
-      if (handler === 'execution') expected.ALLOW_REPLAY_EXECUTION = 'false';
+      if (handler === 'execution') {
+        expected.ALLOW_REPLAY_EXECUTION = 'false';
+        expected.FOLLOW_UP_QUEUE_URL = { Ref: followUpsId() };
+      }
       if (handler === 'strategy') expected.STRATEGY_ALLOCATION = JSON.stringify({ SPY: '0.6', TLT: '0.4' });
       if (handler === 'execution' || handler === 'monitor') expected.WORKFLOW_DEADLINE_SECONDS = '1800';
       if (handler === 'monitor') {
@@ -513,6 +548,16 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
       }
       if (BROKER_USERS.has(handler)) {
         expected.push({ sid: 'ReadBrokerSecret', actions: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'], resource: secretId() });
+      }
+      if (handler === 'execution') {
+        expected.push(
+          { sid: 'SendOrderFollowUps', actions: ['sqs:SendMessage'], resource: followUpsId() },
+          {
+            sid: 'ConsumeOrderFollowUps',
+            actions: ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage'],
+            resource: followUpsId(),
+          },
+        );
       }
       if (handler === 'monitor') {
         expected.push(
@@ -758,6 +803,19 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
       for (const name of names) expect(name.startsWith(`alchemiser-${stage}-`)).toBe(true);
     });
 
+    test('an order follow-up older than 30 minutes alarms', () => {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        AlarmName: `alchemiser-${stage}-order-follow-ups-late`,
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateAgeOfOldestMessage',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [followUpsId(), 'QueueName'] } }],
+        Statistic: 'Maximum',
+        Threshold: 1800,
+        ComparisonOperator: 'GreaterThanThreshold',
+        AlarmActions: [{ Ref: alarmTopicId() }],
+      });
+    });
+
     test('outbox depth ≥ 1', () => {
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Namespace: 'AWS/SQS',
@@ -843,7 +901,8 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
 
     test('every alarm notifies the stage alarm topic', () => {
       const alarms = Object.values(resourcesOf(template, 'AWS::CloudWatch::Alarm'));
-      expect(alarms).toHaveLength(2 + ruleNames().length + 2 * HANDLERS.length + 3);
+      // DLQ, outbox, follow-ups late; failed invocations per rule; errors and throttles per function; three outcomes.
+      expect(alarms).toHaveLength(3 + ruleNames().length + 2 * HANDLERS.length + 3);
       for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([{ Ref: alarmTopicId() }]);
     });
 
@@ -905,6 +964,7 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
       ['IdempotencyTableName', 'idempotency-table', { Ref: tableId() }],
       ['WorkflowLedgerTableName', 'ledger-table', { Ref: ledgerId() }],
       ['WorkflowNotificationTopicArn', 'notification-topic-arn', { Ref: topic }],
+      ['FollowUpQueueUrl', 'follow-up-queue-url', { Ref: followUpsId() }],
       [
         'OperatorRoleArn',
         'operator-role-arn',
