@@ -28,6 +28,7 @@ import {
 } from './routing-table';
 import { SigningKeys } from './signing-keys';
 import { StackOutputs } from './stack-outputs';
+import { TradingHalt } from './trading-halt';
 import { pythonOwnedHandlers, type Owner, type StageConfig } from './stage-config';
 import { WorkflowLedgerTable } from './workflow-ledger-table';
 import { WorkflowNotifications } from './workflow-notifications';
@@ -50,6 +51,9 @@ export const ARCHIVE_RETENTION = Duration.days(365);
  * cannot be delivered within one interval is superseded by the next one, so that is its max age.
  */
 export const SWEEP_INTERVAL = Duration.minutes(5);
+
+/** The handlers that read the kill switch: execution before every order, strategy before starting a workflow. */
+export const HALTED_BY_SWITCH: readonly string[] = ['strategy', 'execution'];
 
 /** Environment variable names the stack sets itself; `extraEnvironment` may not override them. */
 export const MANAGED_ENVIRONMENT = [
@@ -74,6 +78,7 @@ export const MANAGED_ENVIRONMENT = [
   'VERIFY_KEY_IDS',
   'UNSIGNED_SOURCES',
   'FOLLOW_UP_QUEUE_URL',
+  'TRADING_HALT_PARAMETER',
 ] as const;
 
 /** Properties of {@link AlchemiserStack}. */
@@ -101,6 +106,8 @@ export class AlchemiserStack extends Stack {
   public readonly idempotencyTable: IdempotencyTable;
   public readonly ledgerTable: WorkflowLedgerTable;
   public readonly brokerSecret: BrokerSecret;
+  /** `/alchemiser/<stage>/trading-halt`, the kill switch. */
+  public readonly tradingHalt: TradingHalt;
   /** One HMAC key per producing Rust handler. */
   public readonly signingKeys: SigningKeys;
   /** Handler name → function, in routing-table order. */
@@ -156,6 +163,7 @@ export class AlchemiserStack extends Stack {
     this.idempotencyTable = new IdempotencyTable(this, 'IdempotencyTable', { stage, retain: config.retainData });
     this.ledgerTable = new WorkflowLedgerTable(this, 'WorkflowLedger', { stage, retain: config.retainData });
     this.brokerSecret = new BrokerSecret(this, 'BrokerSecret', { stage, retain: config.retainData });
+    this.tradingHalt = new TradingHalt(this, 'TradingHalt', { stage });
     this.signingKeys = new SigningKeys(this, 'SigningKeys', { stage, signers: rustProducers(routing), retain: config.retainData });
 
     for (const name of Object.keys(config.extraEnvironment)) {
@@ -314,7 +322,7 @@ export class AlchemiserStack extends Stack {
   /**
    * What the operator role may do (see OperatorRole): republish any accepted source and type,
    * replay, work through the DLQ and the outbox, read the ledger and the stage's parameters, put
-   * new broker keys (not read them), and verify every signature (the operations verify before
+   * new broker keys (not read them), halt and resume trading, and verify every signature (the operations verify before
    * they republish).
    */
   private grantOperator(routing: RoutingTable, sources: readonly string[], outputs: StackOutputs): void {
@@ -325,6 +333,7 @@ export class AlchemiserStack extends Stack {
     this.outbox.grantDrain(operator.role, 'DrainOutbox');
     this.ledgerTable.grantReadLedger(operator.role);
     this.brokerSecret.grantPutBrokerKeys(operator.role);
+    this.tradingHalt.grantHaltAndResume(operator.role);
     this.signingKeys.grantVerify(operator.role, [...this.signingKeys.keys.keys()]);
     operator.grantReadStageParameters(outputs.parameters);
   }
@@ -383,6 +392,9 @@ export class AlchemiserStack extends Stack {
     if (handler === 'strategy') {
       env.STRATEGY_ALLOCATION = JSON.stringify(config.strategyAllocation);
     }
+    if (HALTED_BY_SWITCH.includes(handler)) {
+      env.TRADING_HALT_PARAMETER = this.tradingHalt.parameterName;
+    }
     if (handler === 'monitor' || handler === 'execution') {
       env.WORKFLOW_DEADLINE_SECONDS = String(config.workflowDeadlineMinutes * 60);
     }
@@ -418,6 +430,9 @@ export class AlchemiserStack extends Stack {
     }
     if (profile.usesBroker) {
       this.brokerSecret.grantReadBrokerKeys(fn.role);
+    }
+    if (HALTED_BY_SWITCH.includes(handler)) {
+      this.tradingHalt.grantReadHalt(fn.role);
     }
     if (handler === 'monitor') {
       this.ledgerTable.grantKeepLedger(fn.role);

@@ -313,6 +313,7 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
         expected.FOLLOW_UP_QUEUE_URL = { Ref: followUpsId() };
       }
       if (handler === 'strategy') expected.STRATEGY_ALLOCATION = JSON.stringify({ SPY: '0.6', TLT: '0.4' });
+      if (handler === 'strategy' || handler === 'execution') expected.TRADING_HALT_PARAMETER = `/alchemiser/${stage}/trading-halt`;
       if (handler === 'execution' || handler === 'monitor') expected.WORKFLOW_DEADLINE_SECONDS = '1800';
       if (handler === 'monitor') {
         expected.LEDGER_TABLE_NAME = { Ref: ledgerId() };
@@ -548,6 +549,10 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
       }
       if (BROKER_USERS.has(handler)) {
         expected.push({ sid: 'ReadBrokerSecret', actions: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'], resource: secretId() });
+      }
+      if (handler === 'strategy' || handler === 'execution') {
+        const halt = onlyResource(template, 'AWS::SSM::Parameter', { Name: `/alchemiser/${stage}/trading-halt` })[0];
+        expected.push({ sid: 'ReadTradingHalt', actions: ['ssm:GetParameter'], resource: `arn:AWS::Partition:ssm:AWS::Region:AWS::AccountId:parameter${halt}` });
       }
       if (handler === 'execution') {
         expected.push(
@@ -979,7 +984,8 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
         Value: value,
       });
     }
-    template.resourceCountIs('AWS::SSM::Parameter', expected.length);
+    // ... and the kill switch (kill-switch.test.ts).
+    template.resourceCountIs('AWS::SSM::Parameter', expected.length + 1);
   });
 });
 
