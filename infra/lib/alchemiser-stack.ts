@@ -1,4 +1,4 @@
-import { Duration, Stack, StackProps, Tags, TimeZone } from 'aws-cdk-lib';
+import { Duration, Stack, StackProps, Tags } from 'aws-cdk-lib';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import { Construct } from 'constructs';
 import { WorkflowAlarms } from './alarms';
@@ -28,8 +28,9 @@ import {
 } from './routing-table';
 import { SigningKeys } from './signing-keys';
 import { StackOutputs } from './stack-outputs';
+import { describeStrategyRunAt, strategyScheduleExpression } from './strategy-schedule';
 import { TradingHalt } from './trading-halt';
-import { pythonOwnedHandlers, type Owner, type StageConfig } from './stage-config';
+import { pythonOwnedHandlers, type Owner, type RiskLimits, type StageConfig } from './stage-config';
 import { WorkflowLedgerTable } from './workflow-ledger-table';
 import { WorkflowNotifications } from './workflow-notifications';
 
@@ -79,7 +80,29 @@ export const MANAGED_ENVIRONMENT = [
   'UNSIGNED_SOURCES',
   'FOLLOW_UP_QUEUE_URL',
   'TRADING_HALT_PARAMETER',
+  'STRATEGY_RUN_AT',
+  'MAX_ORDER_NOTIONAL',
+  'MAX_PLAN_TURNOVER',
+  'MAX_DAILY_BUY_NOTIONAL',
+  'MAX_DAILY_ORDERS',
+  'MAX_FAILED_SELL_NOTIONAL',
+  'BUY_ALLOW_LIST',
 ] as const;
+
+/**
+ * Execution's environment for the stage's pre-trade limits: one variable per limit the stage
+ * sets, none for the others (Rust then applies its safe default). Decimals stay strings.
+ */
+export function riskLimitEnvironment(limits: RiskLimits): Record<string, string> {
+  const env: Record<string, string> = {};
+  if (limits.maxOrderNotional !== undefined) env.MAX_ORDER_NOTIONAL = limits.maxOrderNotional;
+  if (limits.maxPlanTurnover !== undefined) env.MAX_PLAN_TURNOVER = limits.maxPlanTurnover;
+  if (limits.maxDailyBuyNotional !== undefined) env.MAX_DAILY_BUY_NOTIONAL = limits.maxDailyBuyNotional;
+  if (limits.maxDailyOrders !== undefined) env.MAX_DAILY_ORDERS = String(limits.maxDailyOrders);
+  if (limits.maxFailedSellNotional !== undefined) env.MAX_FAILED_SELL_NOTIONAL = limits.maxFailedSellNotional;
+  if (limits.buyAllowList !== undefined) env.BUY_ALLOW_LIST = limits.buyAllowList.join(',');
+  return env;
+}
 
 /** Properties of {@link AlchemiserStack}. */
 export interface AlchemiserStackProps extends StackProps {
@@ -219,8 +242,8 @@ export class AlchemiserStack extends Stack {
     if (ownerOf(config, 'strategy') !== 'python') {
       this.strategySchedule = new FunctionSchedule(this, 'StrategySchedule', {
         scheduleName: `alchemiser-strategy-${stage}`,
-        description: `Runs the Alchemiser strategy at 09:35 New York time on weekdays, five minutes after the open (${stage})`,
-        schedule: scheduler.ScheduleExpression.cron({ minute: '35', hour: '9', weekDay: 'MON-FRI', timeZone: TimeZone.AMERICA_NEW_YORK }),
+        description: `${describeStrategyRunAt(config.strategyRunAt)} (${stage})`,
+        schedule: strategyScheduleExpression(config.strategyRunAt),
         targetFunction: this.functionOf('strategy').function,
         deadLetterQueue: dlq,
         enabled: config.scheduleEnabled,
@@ -388,9 +411,11 @@ export class AlchemiserStack extends Stack {
     if (handler === 'execution') {
       env.ALLOW_REPLAY_EXECUTION = String(config.allowReplayExecution);
       env.FOLLOW_UP_QUEUE_URL = this.followUps.queue.queueUrl;
+      Object.assign(env, riskLimitEnvironment(config.riskLimits));
     }
     if (handler === 'strategy') {
       env.STRATEGY_ALLOCATION = JSON.stringify(config.strategyAllocation);
+      env.STRATEGY_RUN_AT = JSON.stringify({ anchor: config.strategyRunAt.anchor, offsetMinutes: config.strategyRunAt.offsetMinutes });
     }
     if (HALTED_BY_SWITCH.includes(handler)) {
       env.TRADING_HALT_PARAMETER = this.tradingHalt.parameterName;

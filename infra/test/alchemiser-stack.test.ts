@@ -311,8 +311,21 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
       if (handler === 'execution') {
         expected.ALLOW_REPLAY_EXECUTION = 'false';
         expected.FOLLOW_UP_QUEUE_URL = { Ref: followUpsId() };
+        if (stage === 'prod') {
+          // config/stages.json: prod's conservative limits, decimals as strings.
+          Object.assign(expected, {
+            MAX_ORDER_NOTIONAL: '25000',
+            MAX_PLAN_TURNOVER: '1.0',
+            MAX_DAILY_BUY_NOTIONAL: '100000',
+            MAX_DAILY_ORDERS: '40',
+            MAX_FAILED_SELL_NOTIONAL: '500',
+          });
+        }
       }
-      if (handler === 'strategy') expected.STRATEGY_ALLOCATION = JSON.stringify({ SPY: '0.6', TLT: '0.4' });
+      if (handler === 'strategy') {
+        expected.STRATEGY_ALLOCATION = JSON.stringify({ SPY: '0.6', TLT: '0.4' });
+        expected.STRATEGY_RUN_AT = '{"anchor":"close","offsetMinutes":15}';
+      }
       if (handler === 'strategy' || handler === 'execution') expected.TRADING_HALT_PARAMETER = `/alchemiser/${stage}/trading-halt`;
       if (handler === 'execution' || handler === 'monitor') expected.WORKFLOW_DEADLINE_SECONDS = '1800';
       if (handler === 'monitor') {
@@ -412,10 +425,10 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
       template.resourceCountIs('AWS::Scheduler::Schedule', 2);
     });
 
-    test(`strategy: 09:35 New York on weekdays, ${scheduleEnabled ? 'enabled' : 'disabled'}, DLQ`, () => {
+    test(`strategy: 15 minutes before the regular and the early close, New York, weekdays, ${scheduleEnabled ? 'enabled' : 'disabled'}, DLQ`, () => {
       template.hasResourceProperties('AWS::Scheduler::Schedule', {
         Name: `alchemiser-strategy-${stage}`,
-        ScheduleExpression: 'cron(35 9 ? * MON-FRI *)',
+        ScheduleExpression: 'cron(45 12,15 ? * MON-FRI *)',
         ScheduleExpressionTimezone: 'America/New_York',
         FlexibleTimeWindow: { Mode: 'OFF' },
         State: scheduleEnabled ? 'ENABLED' : 'DISABLED',
