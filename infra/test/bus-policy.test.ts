@@ -104,6 +104,17 @@ describe.each(['dev', 'prod', 'e2e'])('bus policy of stage %s (no Python owner)'
       expect(deniedBy(statements, roleOf(template, stage, other), [source])).toEqual([`cdk-ReserveSource-${handler}-${stage}`]);
     }
     expect(deniedBy(statements, undefined, [source])).toEqual([`cdk-ReserveSource-${handler}-${stage}`]);
+    // Exactly those two principals are exempt: no other role, and nothing else of the account.
+    const reserve = statements.find((s) => s.Sid === `cdk-ReserveSource-${handler}-${stage}`);
+    expect(reserve?.Condition).toEqual({
+      'ForAnyValue:StringEquals': { 'events:source': source },
+      ArnNotEquals: {
+        'aws:PrincipalArn': [
+          { 'Fn::GetAtt': [roleOf(template, stage, handler), 'Arn'] },
+          { 'Fn::GetAtt': [operatorOf(template, stage), 'Arn'] },
+        ],
+      },
+    });
     // One forged entry among genuine ones refuses the whole call.
     const other = ROUTES.handlers.find((h) => h !== handler)!;
     expect(deniedBy(statements, roleOf(template, stage, other), [RUST_SOURCES[other], source])).not.toEqual([]);
