@@ -6,8 +6,8 @@
  *     npx tsx bin/stage-config.ts <stage>        the whole configuration, as JSON
  *     npx tsx bin/stage-config.ts <stage> <key>  one key: strings as they are, anything else as JSON
  *
- * scripts/build --stage reads `architecture`; tests/e2e/deploy_assertions.py reads the owners and
- * the notification settings. A bad stage, config or key exits 1 with the reason.
+ * scripts/build --stage reads `architecture`; tests/e2e/deploy_assertions.py reads the owners,
+ * the notification settings, `riskLimits` and `strategyRunAt`. A bad stage, config or key exits 1 with the reason.
  */
 import { App } from 'aws-cdk-lib';
 import { loadRoutingTable } from '../lib/routing-table';

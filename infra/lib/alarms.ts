@@ -1,6 +1,7 @@
-import { Duration } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -15,6 +16,8 @@ export interface WorkflowAlarmsProps {
   readonly eventBusName: string;
   readonly deadLetterQueue: sqs.IQueue;
   readonly outboxQueue: sqs.IQueue;
+  /** Execution's order follow-ups: alarmed when one waits too long (its dead letters go to the DLQ, alarmed above). */
+  readonly followUpQueue: sqs.IQueue;
   /** Rule label (consuming handler, notified type) → physical rule name, for FailedInvocations. */
   readonly ruleNames: ReadonlyMap<string, string>;
   /** Handler name → function, for Errors and Throttles. */
@@ -22,6 +25,27 @@ export interface WorkflowAlarmsProps {
   /** Encrypts the alarm topic; its policy lets CloudWatch use it. */
   readonly encryptionKey: kms.IKey;
   readonly alarmEmail?: string;
+}
+
+/** An order follow-up older than this means execution is not following its orders up. */
+export const FOLLOW_UP_MAX_AGE = Duration.minutes(30);
+
+/** Every alarm of the stage is named `alchemiser-<stage>-<what>`. */
+export function alarmNamePrefix(stage: string): string {
+  return `alchemiser-${stage}-`;
+}
+
+/**
+ * `arn:<partition>:cloudwatch:<region>:<account>:alarm:alchemiser-<stage>-*`: the stage's alarms,
+ * the only CloudWatch sources allowed to publish to its alarm topic and to use the topic's key.
+ */
+export function stageAlarmsArnPattern(scope: Construct, stage: string): string {
+  return Stack.of(scope).formatArn({
+    service: 'cloudwatch',
+    resource: 'alarm',
+    resourceName: `${alarmNamePrefix(stage)}*`,
+    arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+  });
 }
 
 /**
@@ -52,9 +76,10 @@ export const OUTCOME_ALARMS = [
 
 /**
  * Alarms that say "an event is stuck or lost, or a workflow went wrong": dead-letter queue or
- * outbox not empty, a rule failing to invoke its target, a handler erroring or being throttled, a
+ * outbox not empty, an order follow-up waiting over 30 minutes, a rule failing to invoke its target, a handler erroring or being throttled, a
  * workflow failed or timed out, an order failed. All notify the KMS-encrypted topic
- * `alchemiser-alarms-<stage>` (optionally subscribed to an e-mail address).
+ * `alchemiser-alarms-<stage>` (optionally subscribed to an e-mail address), whose policy lets
+ * CloudWatch publish for the stage's alarms (`alchemiser-<stage>-*`) of this account only.
  */
 export class WorkflowAlarms extends Construct {
   public readonly topic: sns.Topic;
@@ -70,12 +95,29 @@ export class WorkflowAlarms extends Construct {
       masterKey: props.encryptionKey,
       enforceSSL: true,
     });
+    // A topic policy replaces SNS's default one: without this statement no alarm could publish.
+    // CloudWatch publishes for this account's alarms of this stage only (no confused deputy).
+    this.topic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'StageAlarmsPublish',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [this.topic.topicArn],
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': Stack.of(this).account },
+          ArnLike: { 'aws:SourceArn': stageAlarmsArnPattern(this, stage) },
+        },
+      }),
+    );
     if (props.alarmEmail) {
       this.topic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
     }
     const notify = new actions.SnsAction(this.topic);
 
     const add = (alarmId: string, alarmProps: cloudwatch.AlarmProps): void => {
+      if (alarmProps.alarmName === undefined || !alarmProps.alarmName.startsWith(alarmNamePrefix(stage))) {
+        throw new Error(`Alarm ${alarmId} must be named ${alarmNamePrefix(stage)}...: the topic accepts only those.`);
+      }
       const alarm = new cloudwatch.Alarm(this, alarmId, alarmProps);
       alarm.addAlarmAction(notify);
       this.alarms.push(alarm);
@@ -88,12 +130,19 @@ export class WorkflowAlarms extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     };
 
+    // Visible and in flight: a dead letter someone (the monitor's sweep) has received is still one.
+    const depth = { period: Duration.minutes(1), statistic: cloudwatch.Stats.MAXIMUM };
     add('DeadLetterQueueNotEmpty', {
       alarmName: `alchemiser-${stage}-dlq-not-empty`,
       alarmDescription: 'Events failed delivery or handling and wait in the dead-letter queue (see alchemiser dlq).',
-      metric: props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+      metric: new cloudwatch.MathExpression({
+        expression: 'visible + inFlight',
+        label: 'dead letters (visible + in flight)',
+        usingMetrics: {
+          visible: props.deadLetterQueue.metricApproximateNumberOfMessagesVisible(depth),
+          inFlight: props.deadLetterQueue.metricApproximateNumberOfMessagesNotVisible(depth),
+        },
         period: Duration.minutes(1),
-        statistic: cloudwatch.Stats.MAXIMUM,
       }),
       ...firstOccurrence,
     });
@@ -105,6 +154,18 @@ export class WorkflowAlarms extends Construct {
         statistic: cloudwatch.Stats.MAXIMUM,
       }),
       ...firstOccurrence,
+    });
+
+    add('OrderFollowUpsLate', {
+      alarmName: `alchemiser-${stage}-order-follow-ups-late`,
+      alarmDescription:
+        "An order follow-up has waited more than 30 minutes in the follow-up queue: execution is not following its orders up " +
+        '(failing, throttled, or the event source mapping is off). Follow-ups that fail 5 times go to the DLQ.',
+      metric: props.followUpQueue.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM }),
+      threshold: FOLLOW_UP_MAX_AGE.toSeconds(),
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
 
     for (const [label, ruleName] of props.ruleNames) {

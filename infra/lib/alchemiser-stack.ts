@@ -1,4 +1,4 @@
-import { Duration, Stack, StackProps, Tags, TimeZone } from 'aws-cdk-lib';
+import { Duration, Stack, StackProps, Tags } from 'aws-cdk-lib';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import { Construct } from 'constructs';
 import { WorkflowAlarms } from './alarms';
@@ -11,11 +11,26 @@ import { HandlerFunction } from './handler-function';
 import { profileFor, type HandlerProfile } from './handler-profiles';
 import { IdempotencyTable } from './idempotency-table';
 import { NotificationKey } from './notification-key';
+import { OperatorRole } from './operator-role';
+import { OrderFollowUpQueue } from './order-follow-up-queue';
 import { ParkingQueue } from './parking-queue';
 import { RoutingRules, rulesOwnedHere } from './routing-rules';
-import { RoutingTable, rustSourceOf, sourcesOf, typesPublishedBy } from './routing-table';
+import {
+  RoutingTable,
+  pythonSources,
+  pythonSourcesOwnedBy,
+  rustProducers,
+  rustSourceOf,
+  rustSources,
+  signersConsumedBy,
+  sourcesOf,
+  typesPublishedBy,
+} from './routing-table';
+import { SigningKeys } from './signing-keys';
 import { StackOutputs } from './stack-outputs';
-import type { Owner, StageConfig } from './stage-config';
+import { describeStrategyRunAt, strategyScheduleExpression } from './strategy-schedule';
+import { TradingHalt } from './trading-halt';
+import { pythonOwnedHandlers, type Owner, type RiskLimits, type StageConfig } from './stage-config';
 import { WorkflowLedgerTable } from './workflow-ledger-table';
 import { WorkflowNotifications } from './workflow-notifications';
 
@@ -38,6 +53,9 @@ export const ARCHIVE_RETENTION = Duration.days(365);
  */
 export const SWEEP_INTERVAL = Duration.minutes(5);
 
+/** The handlers that read the kill switch: execution before every order, strategy before starting a workflow. */
+export const HALTED_BY_SWITCH: readonly string[] = ['strategy', 'execution'];
+
 /** Environment variable names the stack sets itself; `extraEnvironment` may not override them. */
 export const MANAGED_ENVIRONMENT = [
   'STAGE',
@@ -57,7 +75,34 @@ export const MANAGED_ENVIRONMENT = [
   'WORKFLOW_DEADLINE_SECONDS',
   'LEDGER_TABLE_NAME',
   'LEDGER_RETENTION_DAYS',
+  'SIGNING_KEY_ID',
+  'VERIFY_KEY_IDS',
+  'UNSIGNED_SOURCES',
+  'FOLLOW_UP_QUEUE_URL',
+  'TRADING_HALT_PARAMETER',
+  'STRATEGY_RUN_AT',
+  'MAX_ORDER_NOTIONAL',
+  'MAX_PLAN_TURNOVER',
+  'MAX_DAILY_BUY_NOTIONAL',
+  'MAX_DAILY_ORDERS',
+  'MAX_FAILED_SELL_NOTIONAL',
+  'BUY_ALLOW_LIST',
 ] as const;
+
+/**
+ * Execution's environment for the stage's pre-trade limits: one variable per limit the stage
+ * sets, none for the others (Rust then applies its safe default). Decimals stay strings.
+ */
+export function riskLimitEnvironment(limits: RiskLimits): Record<string, string> {
+  const env: Record<string, string> = {};
+  if (limits.maxOrderNotional !== undefined) env.MAX_ORDER_NOTIONAL = limits.maxOrderNotional;
+  if (limits.maxPlanTurnover !== undefined) env.MAX_PLAN_TURNOVER = limits.maxPlanTurnover;
+  if (limits.maxDailyBuyNotional !== undefined) env.MAX_DAILY_BUY_NOTIONAL = limits.maxDailyBuyNotional;
+  if (limits.maxDailyOrders !== undefined) env.MAX_DAILY_ORDERS = String(limits.maxDailyOrders);
+  if (limits.maxFailedSellNotional !== undefined) env.MAX_FAILED_SELL_NOTIONAL = limits.maxFailedSellNotional;
+  if (limits.buyAllowList !== undefined) env.BUY_ALLOW_LIST = limits.buyAllowList.join(',');
+  return env;
+}
 
 /** Properties of {@link AlchemiserStack}. */
 export interface AlchemiserStackProps extends StackProps {
@@ -68,18 +113,26 @@ export interface AlchemiserStackProps extends StackProps {
 
 /**
  * Everything one stage of the Alchemiser event backbone needs: the bus and its archive, the
- * dead-letter queue and the outbox, the idempotency table, the workflow ledger, the broker
+ * dead-letter queue, the outbox and the order follow-up queue, the idempotency table, the workflow ledger, the broker
  * secret, one Lambda per handler, one rule per consuming handler (from the routing table, except
  * handlers the Python system owns on this stage), the strategy and sweep schedules, workflow
  * notifications, alarms, a dashboard, and the outputs/SSM parameters that let clients find them.
  */
 export class AlchemiserStack extends Stack {
+  /** `alchemiser-operator-<stage>`: what people assume to redrive, drain, replay, halt. */
+  public readonly operatorRole: OperatorRole;
   public readonly eventBus: TradingEventBus;
   public readonly deadLetterQueue: ParkingQueue;
   public readonly outbox: ParkingQueue;
+  /** Execution's order follow-ups (issue 20). */
+  public readonly followUps: OrderFollowUpQueue;
   public readonly idempotencyTable: IdempotencyTable;
   public readonly ledgerTable: WorkflowLedgerTable;
   public readonly brokerSecret: BrokerSecret;
+  /** `/alchemiser/<stage>/trading-halt`, the kill switch. */
+  public readonly tradingHalt: TradingHalt;
+  /** One HMAC key per producing Rust handler. */
+  public readonly signingKeys: SigningKeys;
   /** Handler name → function, in routing-table order. */
   public readonly functions = new Map<string, HandlerFunction>();
   public readonly routingRules: RoutingRules;
@@ -102,10 +155,19 @@ export class AlchemiserStack extends Stack {
     Tags.of(this).add('project', 'alchemiser');
     Tags.of(this).add('stage', stage);
 
+    // The Python system's sources reach the bus, the archive and the rules only on a stage where it
+    // owns a handler's job; elsewhere the bus refuses them and nothing matches them.
+    const pythonOwners = pythonOwnedHandlers(config);
+    const refusedSources = new Set(pythonOwners.length > 0 ? [] : pythonSources(routing));
+    const accepted = (sources: readonly string[]) => sources.filter((source) => !refusedSources.has(source));
+
+    this.operatorRole = new OperatorRole(this, 'Operator', { stage });
     this.eventBus = new TradingEventBus(this, 'EventBus', {
       stage,
-      sourcePrefixes: [routing.source_prefix, routing.python_source_prefix],
+      archivedSources:
+        pythonOwners.length > 0 ? { prefixes: [routing.source_prefix, routing.python_source_prefix] } : { exactly: rustSources(routing) },
       archiveRetention: ARCHIVE_RETENTION,
+      operatorRole: this.operatorRole.role,
     });
     const bus = this.eventBus.bus;
     this.deadLetterQueue = new ParkingQueue(this, 'DeadLetterQueue', {
@@ -120,9 +182,12 @@ export class AlchemiserStack extends Stack {
     });
     const dlq = this.deadLetterQueue.queue;
     const outbox = this.outbox.queue;
+    this.followUps = new OrderFollowUpQueue(this, 'OrderFollowUps', { stage, deadLetterQueue: dlq, retain: config.retainData });
     this.idempotencyTable = new IdempotencyTable(this, 'IdempotencyTable', { stage, retain: config.retainData });
     this.ledgerTable = new WorkflowLedgerTable(this, 'WorkflowLedger', { stage, retain: config.retainData });
     this.brokerSecret = new BrokerSecret(this, 'BrokerSecret', { stage, retain: config.retainData });
+    this.tradingHalt = new TradingHalt(this, 'TradingHalt', { stage });
+    this.signingKeys = new SigningKeys(this, 'SigningKeys', { stage, signers: rustProducers(routing), retain: config.retainData });
 
     for (const name of Object.keys(config.extraEnvironment)) {
       if ((MANAGED_ENVIRONMENT as readonly string[]).includes(name)) {
@@ -150,13 +215,22 @@ export class AlchemiserStack extends Stack {
       this.grantAccess(fn, handler, owner, profile, routing);
       this.functions.set(handler, fn);
     }
+    // Each Rust source is its function's (and the operator's, who republishes); the Python ones
+    // are nobody's on a stage where the Python system owns nothing.
+    for (const handler of rustProducers(routing)) {
+      this.eventBus.reserveSource(rustSourceOf(routing, handler), handler, this.functionOf(handler).role);
+    }
+    this.eventBus.refuseSources('RefusePythonSources', [...refusedSources]);
+    this.brokerSecret.restrictReadersTo(routing.handlers.filter((h) => profileFor(h).usesBroker).map((h) => this.functionOf(h).role));
+    // Execution follows its orders up through its own queue; it receives them where the rules deliver.
+    this.followUps.connect(this.functionOf('execution'), config.rulesEnabled);
     const lambdas = new Map([...this.functions].map(([handler, fn]) => [handler, fn.function]));
     const monitor = this.functionOf('monitor');
 
     this.routingRules = new RoutingRules(this, 'Rules', {
       stage,
       bus,
-      rules: rulesOwnedHere(routing.rules, config.owners),
+      rules: rulesOwnedHere(routing.rules, config.owners, refusedSources),
       consumers: lambdas,
       deadLetterQueue: dlq,
       enabled: config.rulesEnabled,
@@ -168,8 +242,8 @@ export class AlchemiserStack extends Stack {
     if (ownerOf(config, 'strategy') !== 'python') {
       this.strategySchedule = new FunctionSchedule(this, 'StrategySchedule', {
         scheduleName: `alchemiser-strategy-${stage}`,
-        description: `Runs the Alchemiser strategy at 09:35 New York time on weekdays, five minutes after the open (${stage})`,
-        schedule: scheduler.ScheduleExpression.cron({ minute: '35', hour: '9', weekDay: 'MON-FRI', timeZone: TimeZone.AMERICA_NEW_YORK }),
+        description: `${describeStrategyRunAt(config.strategyRunAt)} (${stage})`,
+        schedule: strategyScheduleExpression(config.strategyRunAt),
         targetFunction: this.functionOf('strategy').function,
         deadLetterQueue: dlq,
         enabled: config.scheduleEnabled,
@@ -194,8 +268,8 @@ export class AlchemiserStack extends Stack {
       stage,
       bus,
       encryptionKey: this.notificationKey.key,
-      failedSources: sourcesOf(routing, ['WorkflowFailed']),
-      completedSources: config.notifyOnCompleted ? sourcesOf(routing, ['WorkflowCompleted']) : undefined,
+      failedSources: accepted(sourcesOf(routing, ['WorkflowFailed'])),
+      completedSources: config.notifyOnCompleted ? accepted(sourcesOf(routing, ['WorkflowCompleted'])) : undefined,
       email: config.notificationEmail,
       enabled: config.rulesEnabled,
       deadLetterQueue: dlq,
@@ -210,6 +284,7 @@ export class AlchemiserStack extends Stack {
       eventBusName: bus.eventBusName,
       deadLetterQueue: dlq,
       outboxQueue: outbox,
+      followUpQueue: this.followUps.queue,
       ruleNames,
       functions: lambdas,
       encryptionKey: this.notificationKey.key,
@@ -225,7 +300,7 @@ export class AlchemiserStack extends Stack {
       outboxQueue: outbox,
     });
 
-    new StackOutputs(this, 'Outputs', {
+    const outputs = new StackOutputs(this, 'Outputs', {
       stage,
       values: [
         { outputId: 'EventBusName', parameter: 'bus-name', value: bus.eventBusName, description: 'Name of the trading event bus' },
@@ -250,8 +325,40 @@ export class AlchemiserStack extends Stack {
           value: this.notifications.topic.topicArn,
           description: 'ARN of the workflow notification topic',
         },
+        {
+          outputId: 'FollowUpQueueUrl',
+          parameter: 'follow-up-queue-url',
+          value: this.followUps.queue.queueUrl,
+          description: "URL of execution's order follow-up queue",
+        },
+        {
+          outputId: 'OperatorRoleArn',
+          parameter: 'operator-role-arn',
+          value: this.operatorRole.role.roleArn,
+          description: 'ARN of the role operators assume to redrive, drain, replay and halt',
+        },
       ],
     });
+    this.grantOperator(routing, [...accepted(rustSources(routing)), ...accepted(pythonSources(routing))], outputs);
+  }
+
+  /**
+   * What the operator role may do (see OperatorRole): republish any accepted source and type,
+   * replay, work through the DLQ and the outbox, read the ledger and the stage's parameters, put
+   * new broker keys (not read them), halt and resume trading, and verify every signature (the operations verify before
+   * they republish).
+   */
+  private grantOperator(routing: RoutingTable, sources: readonly string[], outputs: StackOutputs): void {
+    const operator = this.operatorRole;
+    operator.grantRepublish({ bus: this.eventBus.bus, sources, detailTypes: routing.routes.map((r) => r.event_type) });
+    operator.grantReplay(this.eventBus.archive);
+    this.deadLetterQueue.grantDrain(operator.role, 'RedriveDeadLetters');
+    this.outbox.grantDrain(operator.role, 'DrainOutbox');
+    this.ledgerTable.grantReadLedger(operator.role);
+    this.brokerSecret.grantPutBrokerKeys(operator.role);
+    this.tradingHalt.grantHaltAndResume(operator.role);
+    this.signingKeys.grantVerify(operator.role, [...this.signingKeys.keys.keys()]);
+    operator.grantReadStageParameters(outputs.parameters);
   }
 
   /** The function of `handler`, or a clear error when the routing table has no such handler. */
@@ -287,6 +394,14 @@ export class AlchemiserStack extends Stack {
       IDEMPOTENCY_TABLE_NAME: this.idempotencyTable.table.tableName,
       RUST_LOG: 'info',
     };
+    // Signed events (issue 21): a publisher signs with its own key; every function verifies the
+    // signatures of the producers of what it consumes, and accepts unsigned events only from the
+    // Python sources whose producer the Python system owns on this stage (none on most stages).
+    if (this.signingKeys.keys.has(handler)) {
+      env.SIGNING_KEY_ID = this.signingKeys.keyOf(handler).keyArn;
+    }
+    env.VERIFY_KEY_IDS = this.signingKeys.verifyKeyIds(signersConsumedBy(routing, handler));
+    env.UNSIGNED_SOURCES = pythonSourcesOwnedBy(routing, pythonOwnedHandlers(config)).join(',');
     if (profile.usesBroker) {
       env.BROKER = config.broker;
       // A shadow execution reads the account for its dry run too; it cannot trade with it: its
@@ -295,9 +410,15 @@ export class AlchemiserStack extends Stack {
     }
     if (handler === 'execution') {
       env.ALLOW_REPLAY_EXECUTION = String(config.allowReplayExecution);
+      env.FOLLOW_UP_QUEUE_URL = this.followUps.queue.queueUrl;
+      Object.assign(env, riskLimitEnvironment(config.riskLimits));
     }
     if (handler === 'strategy') {
       env.STRATEGY_ALLOCATION = JSON.stringify(config.strategyAllocation);
+      env.STRATEGY_RUN_AT = JSON.stringify({ anchor: config.strategyRunAt.anchor, offsetMinutes: config.strategyRunAt.offsetMinutes });
+    }
+    if (HALTED_BY_SWITCH.includes(handler)) {
+      env.TRADING_HALT_PARAMETER = this.tradingHalt.parameterName;
     }
     if (handler === 'monitor' || handler === 'execution') {
       env.WORKFLOW_DEADLINE_SECONDS = String(config.workflowDeadlineMinutes * 60);
@@ -322,6 +443,11 @@ export class AlchemiserStack extends Stack {
     const shadow = owner === 'shadow';
     fn.grantVerifyBus(this.eventBus.bus);
     this.idempotencyTable.grantIdempotencyStore(fn.role, handler);
+    // A shadow signs too (what it would have emitted, for the ledger); it has no PutEvents to publish it with.
+    if (this.signingKeys.keys.has(handler)) {
+      this.signingKeys.reserveSigning(handler, fn.role);
+    }
+    this.signingKeys.grantVerify(fn.role, signersConsumedBy(routing, handler));
     const produces = typesPublishedBy(routing, handler);
     // A shadow gets no events:PutEvents at all: whatever its code does, it cannot publish live.
     if (produces.length > 0 && !shadow) {
@@ -329,6 +455,9 @@ export class AlchemiserStack extends Stack {
     }
     if (profile.usesBroker) {
       this.brokerSecret.grantReadBrokerKeys(fn.role);
+    }
+    if (HALTED_BY_SWITCH.includes(handler)) {
+      this.tradingHalt.grantReadHalt(fn.role);
     }
     if (handler === 'monitor') {
       this.ledgerTable.grantKeepLedger(fn.role);

@@ -14,7 +14,9 @@ export interface BrokerSecretProps {
 /**
  * The broker credentials `alchemiser/<stage>/broker`. The stack creates it with a generated
  * placeholder value so that no key ever passes through the template; an operator puts the real
- * keys in it (`aws secretsmanager put-secret-value`). Only portfolio and execution may read it.
+ * keys in it (`aws secretsmanager put-secret-value`, as the operator role). Only the functions
+ * that use the broker (portfolio and execution) may read it: IAM grants them, and the resource
+ * policy ({@link restrictReadersTo}) denies everyone else.
  */
 export class BrokerSecret extends Construct {
   public readonly secret: secretsmanager.Secret;
@@ -44,9 +46,44 @@ export class BrokerSecret extends Construct {
       id: 'CKV_AWS_149',
       reason:
         'Encrypted with the Secrets Manager key of the account (aws/secretsmanager). A customer key would ' +
-        'add a key policy but no isolation: IAM lets only the portfolio and execution roles read the ' +
-        'secret, and it has no resource policy that could share it.',
+        'add a key policy but no isolation: the secret\'s resource policy denies GetSecretValue to every ' +
+        'principal but the roles of the functions that use the broker (portfolio, execution), whatever ' +
+        'IAM grants elsewhere in the account.',
     });
+  }
+
+  /**
+   * The secret's resource policy: denies `secretsmanager:GetSecretValue` to every principal whose
+   * `aws:PrincipalArn` is not one of `readers` (the roles of the functions that use the broker),
+   * so an administrator's or a PowerUser's `secretsmanager:*` on `*` no longer reads the broker's
+   * keys. Called once.
+   */
+  public restrictReadersTo(readers: readonly iam.IRole[]): void {
+    if (readers.length === 0) throw new Error('The broker secret needs at least one reader.');
+    this.secret.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'OnlyBrokerUsersReadTheKeys',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: ['*'],
+        conditions: { ArnNotEquals: { 'aws:PrincipalArn': readers.map((role) => role.roleArn) } },
+      }),
+    );
+  }
+
+  /**
+   * For the operator: put new broker keys in the secret (`put-secret-value`; the broker's keys are
+   * rotated in its dashboard). Writing only: the resource policy keeps it from reading them.
+   */
+  public grantPutBrokerKeys(role: iam.IRole): void {
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'PutBrokerKeys',
+        actions: ['secretsmanager:PutSecretValue', 'secretsmanager:DescribeSecret'],
+        resources: [this.secret.secretArn],
+      }),
+    );
   }
 
   /** Grants GetSecretValue and DescribeSecret on this secret's ARN only. */

@@ -27,7 +27,7 @@ export interface FunctionScheduleProps {
  * the scheduler only for this schedule.
  *
  * EventBridge Scheduler rather than a scheduled rule: it takes a time zone (a rule's cron is UTC
- * only, and 09:35 New York moves between 13:35 and 14:35 UTC with daylight saving time).
+ * only, and 15:45 New York moves between 19:45 and 20:45 UTC with daylight saving time).
  *
  * The function receives an EventBridge-style envelope (`source` `aws.scheduler`, `detail-type`
  * `Scheduled Event`, `time` the scheduled time, `id` the execution id), so it goes through the

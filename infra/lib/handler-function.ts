@@ -215,14 +215,18 @@ export class HandlerFunction extends Construct {
   }
 
   /**
-   * For the monitor's sweep: looks at the dead letters of workflows (receive and put back by
-   * changing the visibility), never deletes them: a person or `alchemiser dlq redrive` does.
+   * For the monitor's sweep: looks at the dead letters of workflows (receive, and the queue's
+   * attributes), never deletes them: a person or `alchemiser dlq redrive` does. No
+   * ChangeMessageVisibility: the monitor cannot extend how long a dead letter stays out of sight;
+   * what it received reappears when the visibility timeout of its ReceiveMessage call ends. (IAM
+   * cannot cap that timeout itself: ReceiveMessage takes one up to 12 hours; the DLQ alarm counts
+   * in-flight messages too, so a peek cannot hide a dead letter from it.)
    */
   public grantPeekDeadLetters(queue: sqs.IQueue): void {
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'PeekDeadLetterQueue',
-        actions: ['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'],
+        actions: ['sqs:ReceiveMessage', 'sqs:GetQueueAttributes'],
         resources: [queue.queueArn],
       }),
     );

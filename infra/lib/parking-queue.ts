@@ -1,4 +1,5 @@
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ignoreCfnLint, skipCheckov } from './template-checks';
@@ -49,5 +50,20 @@ export class ParkingQueue extends Construct {
         'key would need a key policy for every sender (EventBridge rules, Lambda destinations, the ' +
         'schedules, the functions) for no isolation beyond the queue policy.',
     });
+  }
+
+  /**
+   * For the operator (`alchemiser dlq` and `outbox drain`): look at the parked messages (receive,
+   * and make them visible again by changing the visibility), delete what was resent, find the
+   * queue by name and read its depth. No SendMessage: what is resent goes to the bus.
+   */
+  public grantDrain(role: iam.IRole, sid: string): void {
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid,
+        actions: ['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
+        resources: [this.queue.queueArn],
+      }),
+    );
   }
 }

@@ -42,10 +42,23 @@ export function ruleNameFor(spec: RuleSpec, stage: string): string {
 
 /**
  * The rules a stage creates: every rule of the routing table except those of handlers the Python
- * system owns there, whose functions stay deployed but receive nothing.
+ * system owns there, whose functions stay deployed but receive nothing; and without the
+ * `refusedSources` (the Python sources, on a stage where the Python system owns nothing).
  */
-export function rulesOwnedHere(rules: readonly RuleSpec[], owners: Readonly<Record<string, Owner>>): RuleSpec[] {
-  return rules.filter((spec) => owners[spec.handler] !== 'python');
+export function rulesOwnedHere(
+  rules: readonly RuleSpec[],
+  owners: Readonly<Record<string, Owner>>,
+  refusedSources: ReadonlySet<string> = new Set(),
+): RuleSpec[] {
+  return rules
+    .filter((spec) => owners[spec.handler] !== 'python')
+    .map((spec) => {
+      const sources = spec.sources.filter((source) => !refusedSources.has(source));
+      if (sources.length === 0) {
+        throw new Error(`Rule ${spec.name}: every source of ${spec.event_types.join(', ')} is refused on this stage (no Rust producer).`);
+      }
+      return { ...spec, sources };
+    });
 }
 
 /**

@@ -86,6 +86,58 @@ export function sourcesOf(table: RoutingTable, eventTypes: readonly string[]): s
   return [...new Set(sources)].sort();
 }
 
+/**
+ * The Rust handlers that publish anything, in routing-table order: each signs what it publishes
+ * with a key of its own (see signing-keys.ts).
+ */
+export function rustProducers(table: RoutingTable): HandlerName[] {
+  return table.handlers.filter((handler) => typesPublishedBy(table, handler).length > 0);
+}
+
+/**
+ * The Rust handlers whose signatures `consumer` must verify: the Rust producers of every type it
+ * consumes, sorted (the consumer itself when it consumes its own events, as the monitor does).
+ */
+export function signersConsumedBy(table: RoutingTable, consumer: HandlerName): HandlerName[] {
+  const signers = table.routes
+    .filter((route) => route.consumers.includes(consumer))
+    .flatMap((route) => route.producers.filter((p) => p.language === 'rust').map((p) => p.module));
+  return [...new Set(signers)].sort();
+}
+
+/** Every source the Python system publishes with, sorted and without duplicates. */
+export function pythonSources(table: RoutingTable): string[] {
+  const sources = table.routes.flatMap((route) => route.producers.filter((p) => p.language === 'python').map((p) => p.source));
+  return [...new Set(sources)].sort();
+}
+
+/** Every source our Rust handlers publish with, sorted. */
+export function rustSources(table: RoutingTable): string[] {
+  return rustProducers(table)
+    .map((handler) => rustSourceOf(table, handler))
+    .sort();
+}
+
+/**
+ * The Python sources whose events are the live ones when the Python system does the jobs of
+ * `pythonHandlers` (the ownable handlers it owns, or that ours only shadow): the Python module of
+ * each such handler, and every Python producer of a type only those handlers produce in Rust
+ * (the Python orchestrator's WorkflowStarted, when the strategy is Python's). These events come
+ * unsigned; a stage accepts them from these sources only. Sorted, without duplicates.
+ */
+export function pythonSourcesOwnedBy(table: RoutingTable, pythonHandlers: readonly HandlerName[]): string[] {
+  const owned = new Set(pythonHandlers);
+  const modules = new Set(table.ownable.filter((o) => owned.has(o.handler)).map((o) => o.python_module));
+  const sources = table.routes.flatMap((route) => {
+    const rust = route.producers.filter((p) => p.language === 'rust');
+    const wholeJobIsPython = rust.length > 0 && rust.every((p) => owned.has(p.module));
+    return route.producers
+      .filter((p) => p.language === 'python' && (wholeJobIsPython || modules.has(p.module)))
+      .map((p) => p.source);
+  });
+  return [...new Set(sources)].sort();
+}
+
 /** Reads and checks the routing table; a malformed file fails the synth with the reason. */
 export function loadRoutingTable(file: string = DEFAULT_ROUTES_FILE): RoutingTable {
   let parsed: unknown;
@@ -187,6 +239,12 @@ export function validateRoutingTable(parsed: unknown, where = 'routing table'): 
   });
 
   const table = parsed as unknown as RoutingTable;
+  // The bus policy reserves each Rust source to its role and refuses the Python ones on stages
+  // without a Python owner: a source that were both would be reserved and refused at once.
+  const rust = new Set(rustSources(table));
+  for (const source of pythonSources(table)) {
+    if (rust.has(source)) fail(`source "${source}" is both a Rust and a Python source; give the Python module another name`);
+  }
   const ruleOf = new Map<string, RuleSpec>();
   rules.forEach((rule, i) => {
     const at = `rules[${i}]`;

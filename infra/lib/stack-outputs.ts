@@ -24,16 +24,21 @@ export interface StackOutputsProps {
  * such as the `alchemiser` CLI, which can look them up by stage without CloudFormation).
  */
 export class StackOutputs extends Construct {
+  /** The SSM parameters, in the order of the values (the operator role may read them). */
+  public readonly parameters: ssm.StringParameter[] = [];
+
   constructor(scope: Construct, id: string, props: StackOutputsProps) {
     super(scope, id);
     for (const { outputId, parameter, value, description } of props.values) {
       // Plain output names (EventBusName, not OutputsEventBusName1A2B3C) for scripts reading them.
       new CfnOutput(this, outputId, { value, description }).overrideLogicalId(outputId);
-      new ssm.StringParameter(this, `${outputId}Parameter`, {
-        parameterName: `/alchemiser/${props.stage}/${parameter}`,
-        stringValue: value,
-        description,
-      });
+      this.parameters.push(
+        new ssm.StringParameter(this, `${outputId}Parameter`, {
+          parameterName: `/alchemiser/${props.stage}/${parameter}`,
+          stringValue: value,
+          description,
+        }),
+      );
     }
   }
 }

@@ -38,6 +38,58 @@ export type Owner = 'rust' | 'python' | 'shadow';
 /** The owners a stage may give a handler. */
 export const OWNERS: readonly Owner[] = ['rust', 'python', 'shadow'];
 
+/**
+ * Pre-trade limits execution checks before every order (issue 23), each optional: Rust has a safe
+ * default for each (`MAX_FAILED_SELL_NOTIONAL` 500; see the Rust side for the others). Amounts
+ * are decimal strings, as everywhere on the wire, never floats.
+ */
+export interface RiskLimits {
+  /** `MAX_ORDER_NOTIONAL`: the largest notional of one order. */
+  readonly maxOrderNotional?: string;
+  /** `MAX_PLAN_TURNOVER`: the largest turnover of one plan, as a fraction of the account's equity. */
+  readonly maxPlanTurnover?: string;
+  /** `MAX_DAILY_BUY_NOTIONAL`: notional bought per trading day across all plans (from the broker's fills). */
+  readonly maxDailyBuyNotional?: string;
+  /** `MAX_DAILY_ORDERS`: orders per trading day. */
+  readonly maxDailyOrders?: number;
+  /** `MAX_FAILED_SELL_NOTIONAL`: failed sells above this block the plan's buys. */
+  readonly maxFailedSellNotional?: string;
+  /** `BUY_ALLOW_LIST`: the only symbols ever bought (absent: any). */
+  readonly buyAllowList?: readonly string[];
+}
+
+/** The keys of {@link RiskLimits}, in the order the README lists them. */
+export const RISK_LIMIT_KEYS = [
+  'maxOrderNotional',
+  'maxPlanTurnover',
+  'maxDailyBuyNotional',
+  'maxDailyOrders',
+  'maxFailedSellNotional',
+  'buyAllowList',
+] as const;
+
+/**
+ * When the strategy runs on a trading day (issue 23): `offsetMinutes` before the close, or after
+ * the open, New York time. The schedule fires at every candidate time; the strategy asks the
+ * broker's calendar whether this one is today's run (see strategy-schedule.ts).
+ */
+export interface StrategyRunAt {
+  readonly anchor: 'close' | 'open';
+  readonly offsetMinutes: number;
+}
+
+/** The Python system's habit, and the default: 15 minutes before the (possibly early) close. */
+export const DEFAULT_STRATEGY_RUN_AT: StrategyRunAt = { anchor: 'close', offsetMinutes: 15 };
+
+/**
+ * The offsets allowed per anchor: before the close, at least a minute and no earlier than the
+ * open on an early-close day (13:00 − 210 min = 09:30); after the open, before an early close.
+ */
+export const STRATEGY_OFFSET_RANGE: Readonly<Record<StrategyRunAt['anchor'], readonly [number, number]>> = {
+  close: [1, 210],
+  open: [0, 209],
+};
+
 /** Architecture of stages that do not set one: Graviton, about 20% cheaper per GB-second than x86_64. */
 export const DEFAULT_ARCHITECTURE: LambdaArchitecture = 'arm64';
 /** How long a workflow may run before the monitor's sweep times it out (and execution refuses its plans). */
@@ -51,7 +103,7 @@ export interface StageConfig {
   readonly stage: string;
   /** Whether the routing rules deliver events. Off by default: a stage opts in. */
   readonly rulesEnabled: boolean;
-  /** Whether the 09:35 New York strategy schedule fires. Follows `rulesEnabled` unless set. */
+  /** Whether the strategy schedule fires (see {@link strategyRunAt}). Follows `rulesEnabled` unless set. */
   readonly scheduleEnabled: boolean;
   /** `BROKER` for portfolio and execution. */
   readonly broker: BrokerKind;
@@ -79,10 +131,17 @@ export interface StageConfig {
   readonly extraEnvironment: Readonly<Record<string, string>>;
   /** Optional e-mail address subscribed to the alarm topic. */
   readonly alarmEmail?: string;
+  /** Execution's pre-trade limits; only the ones set reach its environment. */
+  readonly riskLimits: RiskLimits;
+  /** When the strategy runs: the schedule's crons and `STRATEGY_RUN_AT`. */
+  readonly strategyRunAt: StrategyRunAt;
 }
 
 /** The shape of one entry (or the defaults) in config/stages.json: every key optional. */
-type StageSettings = Partial<Omit<StageConfig, 'stage' | 'owners'>> & { readonly owners?: Readonly<Record<string, Owner>> };
+type StageSettings = Partial<Omit<StageConfig, 'stage' | 'owners' | 'strategyRunAt'>> & {
+  readonly owners?: Readonly<Record<string, Owner>>;
+  readonly strategyRunAt?: Partial<StrategyRunAt>;
+};
 
 interface StagesFile {
   readonly defaults?: StageSettings;
@@ -105,7 +164,21 @@ const KNOWN_SETTINGS: ReadonlySet<string> = new Set([
   'ledgerRetentionDays',
   'notificationEmail',
   'notifyOnCompleted',
+  'riskLimits',
+  'strategyRunAt',
 ]);
+
+/**
+ * The handlers whose live owner on this stage is the Python system: those it owns, and those ours
+ * only shadow (a shadow receives the Python owner's events and publishes nothing). Their events
+ * come unsigned from Python sources; a stage without any accepts no Python source at all.
+ */
+export function pythonOwnedHandlers(config: Pick<StageConfig, 'owners'>): string[] {
+  return Object.entries(config.owners)
+    .filter(([, owner]) => owner === 'python' || owner === 'shadow')
+    .map(([handler]) => handler)
+    .sort();
+}
 
 /** Throws unless `stage` is a usable stage name; the message says what is allowed. */
 export function validateStageName(stage: unknown): string {
@@ -157,6 +230,10 @@ export function resolveStageConfig(
   const own = checkSettings(file.stages?.[stage] ?? {}, `${stagesFile}: stages.${stage}`, ownable);
   const merged: StageSettings = { ...defaults, ...own };
   const ownerSettings = { ...defaults.owners, ...own.owners };
+  // Limits merge per limit, as owners do: a stage that sets one keeps the defaults' others.
+  const riskLimits: RiskLimits = { ...defaults.riskLimits, ...own.riskLimits };
+  const strategyAllocation = merged.strategyAllocation ?? {};
+  checkAllocationBuyable(strategyAllocation, riskLimits, `${stagesFile}: stages.${stage}`);
 
   const rulesEnabled = booleanContext(node, 'rulesEnabled') ?? merged.rulesEnabled ?? false;
   const scheduleEnabled = booleanContext(node, 'scheduleEnabled') ?? merged.scheduleEnabled ?? rulesEnabled;
@@ -175,10 +252,34 @@ export function resolveStageConfig(
     notifyOnCompleted: merged.notifyOnCompleted ?? false,
     logRetentionDays: merged.logRetentionDays ?? RetentionDays.ONE_MONTH,
     retainData: merged.retainData ?? false,
-    strategyAllocation: merged.strategyAllocation ?? {},
+    strategyAllocation,
     extraEnvironment: merged.extraEnvironment ?? {},
     alarmEmail: merged.alarmEmail,
+    riskLimits,
+    // Replaced whole (a stage says when its strategy runs); each key has its default.
+    strategyRunAt: {
+      anchor: merged.strategyRunAt?.anchor ?? DEFAULT_STRATEGY_RUN_AT.anchor,
+      offsetMinutes: merged.strategyRunAt?.offsetMinutes ?? DEFAULT_STRATEGY_RUN_AT.offsetMinutes,
+    },
   };
+}
+
+/**
+ * A buy allow-list that leaves out a symbol the strategy targets would refuse every plan's buy of
+ * it: a contradiction in the stage's settings, refused at synth time.
+ */
+function checkAllocationBuyable(allocation: Readonly<Record<string, string>>, limits: RiskLimits, where: string): void {
+  if (limits.buyAllowList === undefined) return;
+  const allowed = new Set(limits.buyAllowList);
+  const blocked = Object.entries(allocation)
+    .filter(([symbol, weight]) => Number(weight) > 0 && !allowed.has(symbol))
+    .map(([symbol]) => symbol);
+  if (blocked.length > 0) {
+    throw new Error(
+      `${where}.riskLimits.buyAllowList: leaves out ${blocked.join(', ')}, which strategyAllocation targets: ` +
+        'execution would never buy them. Add them to the list or take them out of the allocation.',
+    );
+  }
 }
 
 function readStagesFile(file: string): StagesFile {
@@ -221,7 +322,7 @@ function checkSettings(settings: StageSettings, where: string, ownable: readonly
   if (settings.strategyAllocation !== undefined) {
     if (!isPlainObject(settings.strategyAllocation)) fail('strategyAllocation', 'must be an object of symbol → weight');
     for (const [symbol, weight] of Object.entries(settings.strategyAllocation)) {
-      if (!/^[A-Z][A-Z0-9.]*$/.test(symbol)) fail('strategyAllocation', `"${symbol}" is not a ticker symbol`);
+      if (!TICKER.test(symbol)) fail('strategyAllocation', `"${symbol}" is not a ticker symbol`);
       // Weights are decimal strings, as everywhere on the wire: never floats.
       if (typeof weight !== 'string' || !/^(0(\.\d+)?|1(\.0+)?)$/.test(weight)) {
         fail('strategyAllocation', `weight of ${symbol} must be a decimal string between 0 and 1, e.g. "0.6"`);
@@ -245,6 +346,10 @@ function checkSettings(settings: StageSettings, where: string, ownable: readonly
   checkInteger(settings.workflowDeadlineMinutes, 1, 24 * 60, (rule) => fail('workflowDeadlineMinutes', rule));
   // DynamoDB TTL: at least a day so a workflow can be looked at the next morning; at most ten years.
   checkInteger(settings.ledgerRetentionDays, 1, 3650, (rule) => fail('ledgerRetentionDays', rule));
+  if (settings.riskLimits !== undefined) {
+    checkRiskLimits(settings.riskLimits, (key, rule) => fail(key === '' ? 'riskLimits' : `riskLimits.${key}`, rule));
+  }
+  if (settings.strategyRunAt !== undefined) checkStrategyRunAt(settings.strategyRunAt, (key, rule) => fail(key, rule));
   if (settings.owners !== undefined) {
     if (!isPlainObject(settings.owners)) fail('owners', `must be an object of handler → ${OWNERS.join(' | ')}`);
     for (const [handler, owner] of Object.entries(settings.owners)) {
@@ -259,6 +364,55 @@ function checkSettings(settings: StageSettings, where: string, ownable: readonly
     }
   }
   return settings;
+}
+
+/** A decimal string: digits, optionally a point and more digits (no sign, no exponent, no float). */
+const DECIMAL = /^\d+(\.\d+)?$/;
+const TICKER = /^[A-Z][A-Z0-9.]*$/;
+
+function checkRiskLimits(limits: unknown, fail: (key: string, rule: string) => never): void {
+  if (!isPlainObject(limits)) return fail('', `must be an object with any of ${RISK_LIMIT_KEYS.join(', ')}`);
+  for (const key of Object.keys(limits)) {
+    if (!(RISK_LIMIT_KEYS as readonly string[]).includes(key)) fail(key, `unknown limit (known: ${RISK_LIMIT_KEYS.join(', ')})`);
+  }
+  const decimal = (key: string, min: 'positive' | 'non-negative', example: string) => {
+    const value = limits[key];
+    if (value === undefined) return;
+    if (typeof value !== 'string' || !DECIMAL.test(value)) {
+      fail(key, `must be a decimal string such as "${example}" (amounts are strings, never floats); got ${JSON.stringify(value)}`);
+    }
+    if (min === 'positive' && Number(value) === 0) fail(key, 'must be greater than 0');
+  };
+  decimal('maxOrderNotional', 'positive', '25000');
+  decimal('maxPlanTurnover', 'positive', '1.0');
+  decimal('maxDailyBuyNotional', 'positive', '100000');
+  // 0 is a choice: any failed sell blocks the buys.
+  decimal('maxFailedSellNotional', 'non-negative', '500');
+  checkInteger(limits.maxDailyOrders, 1, 10000, (rule) => fail('maxDailyOrders', rule));
+  const list = limits.buyAllowList;
+  if (list !== undefined) {
+    if (!Array.isArray(list) || list.length === 0) {
+      fail('buyAllowList', 'must be a non-empty list of ticker symbols (leave it out to allow any symbol)');
+    }
+    for (const symbol of list as unknown[]) {
+      if (typeof symbol !== 'string' || !TICKER.test(symbol)) fail('buyAllowList', `${JSON.stringify(symbol)} is not a ticker symbol`);
+    }
+    if (new Set(list as unknown[]).size !== (list as unknown[]).length) fail('buyAllowList', 'lists a symbol twice');
+  }
+}
+
+function checkStrategyRunAt(runAt: unknown, fail: (key: string, rule: string) => never): void {
+  if (!isPlainObject(runAt)) return fail('strategyRunAt', 'must be an object {"anchor": "close" | "open", "offsetMinutes": N}');
+  for (const key of Object.keys(runAt)) {
+    if (key !== 'anchor' && key !== 'offsetMinutes') fail(`strategyRunAt.${key}`, 'unknown key (known: anchor, offsetMinutes)');
+  }
+  const anchor = runAt.anchor ?? DEFAULT_STRATEGY_RUN_AT.anchor;
+  if (anchor !== 'close' && anchor !== 'open') {
+    return fail('strategyRunAt.anchor', `must be "close" or "open"; got ${JSON.stringify(anchor)}`);
+  }
+  const [min, max] = STRATEGY_OFFSET_RANGE[anchor];
+  const when = anchor === 'close' ? 'before the close' : 'after the open';
+  checkInteger(runAt.offsetMinutes, min, max, (rule) => fail('strategyRunAt.offsetMinutes', `${rule} (minutes ${when})`));
 }
 
 function checkInteger(value: unknown, min: number, max: number, fail: (rule: string) => never): void {

@@ -1,4 +1,4 @@
-import { CfnResource } from 'aws-cdk-lib';
+import { CfnResource, Stack } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 
 /**
@@ -49,4 +49,25 @@ function cfnResourceOf(scope: IConstruct): CfnResource {
     throw new Error(`${scope.node.path} is not a CloudFormation resource and has no default child that is one`);
   }
   return resource;
+}
+
+/**
+ * How cdk-nag writes a resource in a granular finding id (`AwsSolutions-IAM5[Resource::<this>]`):
+ * the value resolved in its stack, each `Ref` as `<Name>` and each `Fn::GetAtt` as
+ * `<LogicalId.Attribute>`. Whether region and partition are tokens depends on the stack's
+ * environment (the CLI knows the region, the tests do not), so an acknowledgement of a wildcard
+ * ARN is built with this instead of written out.
+ */
+export function nagResourceText(scope: IConstruct, value: string): string {
+  const resolved: unknown = Stack.of(scope).resolve(value);
+  const part = (p: unknown): string => {
+    if (typeof p === 'string') return p;
+    const ref = (p as { Ref?: string }).Ref;
+    if (ref !== undefined) return `<${ref}>`;
+    const getAtt = (p as { 'Fn::GetAtt'?: [string, string] })['Fn::GetAtt'];
+    if (getAtt !== undefined) return `<${getAtt[0]}.${getAtt[1]}>`;
+    throw new Error(`nagResourceText: cannot render ${JSON.stringify(p)}`);
+  };
+  const join = (resolved as { 'Fn::Join'?: [string, unknown[]] })['Fn::Join'];
+  return join === undefined ? part(resolved) : join[1].map(part).join(join[0]);
 }

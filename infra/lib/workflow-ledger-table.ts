@@ -82,6 +82,21 @@ export class WorkflowLedgerTable extends Construct {
     );
   }
 
+  /** The operator (`alchemiser workflows`, the console): reads entries and summaries, queries both indexes. Never writes. */
+  public grantReadLedger(role: iam.IRole): void {
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadWorkflowLedger',
+        actions: ['dynamodb:GetItem', 'dynamodb:Query'],
+        resources: [
+          this.table.tableArn,
+          `${this.table.tableArn}/index/${WorkflowLedgerTable.BY_START_INDEX}`,
+          `${this.table.tableArn}/index/${WorkflowLedgerTable.OPEN_BY_START_INDEX}`,
+        ],
+      }),
+    );
+  }
+
   /** A function in shadow mode: records what it would have emitted under the workflow, reads it back. */
   public grantRecordShadow(role: iam.IRole): void {
     role.addToPrincipalPolicy(

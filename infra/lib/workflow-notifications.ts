@@ -29,8 +29,9 @@ export interface WorkflowNotificationsProps {
 /**
  * Tells a person about each workflow's end on the SNS topic `alchemiser-workflow-notifications-<stage>`
  * (optionally subscribed to an e-mail address): one rule per notified type on the bus, whose
- * input transformer writes a sentence saying which workflow, which step, why, and the command to
- * inspect it. The topic's policy lets these rules publish, and nothing else.
+ * input transformer writes a JSON notification (see {@link notification}) with the workflow,
+ * step and reason quoted as untrusted data, and what to run to inspect it. The topic's policy
+ * lets these rules publish, and nothing else.
  */
 export class WorkflowNotifications extends Construct {
   public readonly topic: sns.Topic;
@@ -52,26 +53,23 @@ export class WorkflowNotifications extends Construct {
       this.topic.addSubscription(new subscriptions.EmailSubscription(props.email));
     }
 
-    const field = (name: string) => events.EventField.fromPath(`$.detail.${name}`);
-    const workflow = field('correlation_id');
-    const inspect = `Inspect: alchemiser workflows show ${workflow} --stage ${stage}`;
     this.addRule(
       props,
       'WorkflowFailed',
       props.failedSources,
-      `Workflow ${workflow} failed at ${field('failure_step')}: ${field('failure_reason')}. ${inspect}`,
+      notification(stage, 'a workflow failed', ['correlation_id', 'failure_step', 'failure_reason']),
     );
     if (props.completedSources !== undefined) {
       this.addRule(
         props,
         'WorkflowCompleted',
         props.completedSources,
-        `Workflow ${workflow} completed in ${field('workflow_duration_ms')} ms. ${inspect}`,
+        notification(stage, 'a workflow completed', ['correlation_id', 'workflow_duration_ms']),
       );
     }
   }
 
-  private addRule(props: WorkflowNotificationsProps, detailType: string, sources: readonly string[], message: string): void {
+  private addRule(props: WorkflowNotificationsProps, detailType: string, sources: readonly string[], message: events.RuleTargetInput): void {
     const label = `notify-${detailType.replace(/([a-z])([A-Z])/g, '$1-$2').toLowerCase()}`;
     const ruleName = `alchemiser-${label}-${props.stage}`;
     const rule = new events.Rule(this, detailType, {
@@ -81,10 +79,31 @@ export class WorkflowNotifications extends Construct {
       enabled: props.enabled,
       eventPattern: { source: [...sources], detailType: [detailType] },
     });
-    rule.addTarget(new TopicFromRule(this.topic, events.RuleTargetInput.fromText(message), props));
+    rule.addTarget(new TopicFromRule(this.topic, message, props));
     this.rules.set(detailType, rule);
     this.ruleNames.set(label, ruleName);
   }
+}
+
+/**
+ * The notification of a workflow's end: a JSON object, so that every value taken from the event
+ * is inserted by EventBridge as a JSON string or number, quoted and escaped (a forged
+ * `correlation_id` with quotes, line breaks or terminal escapes stays one inert string), under a
+ * key that says it is untrusted. The message names the commands to run with a placeholder the
+ * operator fills in, never with a value from the event: a forged id must not become a command
+ * line someone pastes.
+ */
+export function notification(stage: string, what: string, detailFields: readonly string[]): events.RuleTargetInput {
+  const values: Record<string, string> = { source: events.EventField.fromPath('$.source') };
+  for (const name of detailFields) values[name] = events.EventField.fromPath(`$.detail.${name}`);
+  return events.RuleTargetInput.fromObject({
+    notice: `Alchemiser stage ${stage}: ${what}.`,
+    event_values_untrusted: values,
+    to_inspect:
+      'The values above are copied from the event as data: never paste them into a shell. Run ' +
+      `"alchemiser workflows show CORRELATION_ID --stage ${stage}", typing CORRELATION_ID yourself once you have ` +
+      `checked it is a plain id, or "alchemiser workflows list --stage ${stage}".`,
+  });
 }
 
 /**

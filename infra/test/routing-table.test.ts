@@ -2,7 +2,17 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
-import { rustSourceOf, sourcesOf, typesPublishedBy, validateRoutingTable } from '../lib/routing-table';
+import {
+  pythonSources,
+  pythonSourcesOwnedBy,
+  rustProducers,
+  rustSourceOf,
+  rustSources,
+  signersConsumedBy,
+  sourcesOf,
+  typesPublishedBy,
+  validateRoutingTable,
+} from '../lib/routing-table';
 import { ROUTES, buildStack } from './helpers';
 
 /** The table as plain, writable JSON, for tests that break it on purpose (the validator takes `unknown`). */
@@ -42,6 +52,43 @@ describe('routing table', () => {
     expect(typesPublishedBy(ROUTES, 'execution')).toEqual(['TradeExecuted', 'WorkflowCompleted', 'WorkflowFailed']);
     expect(typesPublishedBy(ROUTES, 'monitor')).toEqual(['WorkflowFailed']);
     expect(rustSourceOf(ROUTES, 'portfolio')).toBe('alchemiser.portfolio');
+  });
+
+  test('signers: every Rust producer signs; each consumer verifies the Rust producers of what it consumes', () => {
+    expect(rustProducers(ROUTES)).toEqual(['strategy', 'portfolio', 'execution', 'monitor']);
+    expect(signersConsumedBy(ROUTES, 'strategy')).toEqual([]);
+    expect(signersConsumedBy(ROUTES, 'portfolio')).toEqual(['strategy']);
+    expect(signersConsumedBy(ROUTES, 'execution')).toEqual(['portfolio']);
+    expect(signersConsumedBy(ROUTES, 'monitor')).toEqual(['execution', 'monitor', 'portfolio', 'strategy']);
+  });
+
+  test('Rust and Python sources apart', () => {
+    expect(rustSources(ROUTES)).toEqual(['alchemiser.execution', 'alchemiser.monitor', 'alchemiser.portfolio', 'alchemiser.strategy']);
+    expect(pythonSources(ROUTES)).toEqual([
+      'alchemiser.execution_v2.handlers',
+      'alchemiser.orchestration.event_driven_orchestrator',
+      'alchemiser.portfolio_v2.handlers',
+      'alchemiser.strategy_v2.handlers',
+    ]);
+  });
+
+  test('unsigned sources: the Python modules of the handlers Python owns, and the sole Python producers of their types', () => {
+    expect(pythonSourcesOwnedBy(ROUTES, [])).toEqual([]);
+    expect(pythonSourcesOwnedBy(ROUTES, ['execution'])).toEqual(['alchemiser.execution_v2.handlers']);
+    expect(pythonSourcesOwnedBy(ROUTES, ['portfolio', 'execution'])).toEqual(['alchemiser.execution_v2.handlers', 'alchemiser.portfolio_v2.handlers']);
+    // WorkflowStarted is the strategy's job alone in Rust: the Python orchestrator's is the live one.
+    expect(pythonSourcesOwnedBy(ROUTES, ['strategy'])).toEqual([
+      'alchemiser.orchestration.event_driven_orchestrator',
+      'alchemiser.strategy_v2.handlers',
+    ]);
+  });
+
+  test('a source may not be both a Rust and a Python source (the bus would reserve and refuse it at once)', () => {
+    const table = valid();
+    table.python_source_prefix = 'alchemiser';
+    const failed = route(table, 'WorkflowFailed');
+    failed.producers.push({ module: 'monitor', language: 'python', source: 'alchemiser.monitor' });
+    expect(() => validateRoutingTable(table)).toThrow('source "alchemiser.monitor" is both a Rust and a Python source');
   });
 
   test('sources of a type: every Rust and Python producer, sorted, once each', () => {
@@ -95,28 +142,35 @@ describe('routing table', () => {
     const portfolio = rule(table, 'portfolio');
     portfolio.event_types.push('TradeExecuted');
     portfolio.sources = [...new Set([...portfolio.sources, ...route(table, 'TradeExecuted').producers.map((p) => p.source)])].sort();
-    const template = Template.fromStack(buildStack({ stage: 'dev' }, { routesFile: writeTable(table) }));
+    // e2e-mix: a stage with Python owners, whose rules keep the Python sources.
+    const template = Template.fromStack(buildStack({ stage: 'e2e-mix' }, { routesFile: writeTable(table) }));
     template.hasResourceProperties('AWS::Events::Rule', {
-      Name: 'alchemiser-portfolio-events-dev',
+      Name: 'alchemiser-portfolio-events-e2e-mix',
       EventPattern: { source: portfolio.sources, 'detail-type': ['SignalGenerated', 'TradeExecuted'] },
     });
   });
 
-  test('a Python prefix of its own: rules match its sources and the archive keeps both prefixes', () => {
+  test('a Python prefix of its own: on a stage with a Python owner, rules match its sources and the archive keeps both prefixes', () => {
     const table = valid();
     table.python_source_prefix = 'legacy';
     for (const r of table.routes) {
       for (const p of r.producers) if (p.language === 'python') p.source = `legacy.${p.module}`;
     }
     for (const spec of table.rules) spec.sources = sourcesOf(asTable(table), spec.event_types);
-    const template = Template.fromStack(buildStack({ stage: 'dev' }, { routesFile: writeTable(table) }));
+    const routesFile = writeTable(table);
+    const template = Template.fromStack(buildStack({ stage: 'e2e-mix' }, { routesFile }));
     template.hasResourceProperties('AWS::Events::Archive', {
       EventPattern: { source: [{ prefix: 'alchemiser.' }, { prefix: 'legacy.' }] },
     });
     template.hasResourceProperties('AWS::Events::Rule', {
-      Name: 'alchemiser-execution-events-dev',
-      EventPattern: { source: ['alchemiser.portfolio', 'legacy.portfolio_v2.handlers'], 'detail-type': ['RebalancePlanned'] },
+      Name: 'alchemiser-portfolio-events-e2e-mix',
+      EventPattern: { source: ['alchemiser.strategy', 'legacy.strategy_v2.handlers'], 'detail-type': ['SignalGenerated'] },
     });
+    // Without a Python owner, the same table reaches neither the rules nor the archive with a legacy source.
+    const dev = Template.fromStack(buildStack({ stage: 'dev' }, { routesFile }));
+    const patterns = JSON.stringify([dev.findResources('AWS::Events::Rule'), dev.findResources('AWS::Events::Archive')]);
+    expect(patterns).toContain('alchemiser.strategy');
+    expect(patterns).not.toContain('legacy.');
   });
 
   test('a malformed file fails the synth with the file and the reason', () => {

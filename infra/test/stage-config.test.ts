@@ -78,6 +78,8 @@ describe('stage configuration', () => {
       strategyAllocation: { SPY: '0.6', TLT: '0.4' },
       extraEnvironment: {},
       alarmEmail: undefined,
+      riskLimits: {},
+      strategyRunAt: { anchor: 'close', offsetMinutes: 15 },
     });
   });
 
@@ -113,11 +115,64 @@ describe('stage configuration', () => {
       [{ stages: { dev: { ledgerRetentionDays: '90' } } }, /stages\.dev\.ledgerRetentionDays: must be a whole number from 1 to 3650/],
       [{ stages: { dev: { notificationEmail: 'ops' } } }, /stages\.dev\.notificationEmail: must be an e-mail address/],
       [{ stages: { dev: { notifyOnCompleted: 'yes' } } }, /stages\.dev\.notifyOnCompleted: must be true or false/],
+      [{ stages: { dev: { riskLimits: ['25000'] } } }, /stages\.dev\.riskLimits: must be an object with any of maxOrderNotional/],
+      [{ stages: { dev: { riskLimits: { maxOrderNotional: 25000 } } } }, /stages\.dev\.riskLimits\.maxOrderNotional: must be a decimal string such as "25000" .*got 25000/],
+      [{ stages: { dev: { riskLimits: { maxOrderNotional: '2.5e4' } } } }, /stages\.dev\.riskLimits\.maxOrderNotional: must be a decimal string/],
+      [{ stages: { dev: { riskLimits: { maxOrderNotional: '-1' } } } }, /stages\.dev\.riskLimits\.maxOrderNotional: must be a decimal string/],
+      [{ stages: { dev: { riskLimits: { maxPlanTurnover: '0' } } } }, /stages\.dev\.riskLimits\.maxPlanTurnover: must be greater than 0/],
+      [{ stages: { dev: { riskLimits: { maxDailyBuyNotional: '0.00' } } } }, /riskLimits\.maxDailyBuyNotional: must be greater than 0/],
+      [{ stages: { dev: { riskLimits: { maxFailedSellNotional: 500 } } } }, /stages\.dev\.riskLimits\.maxFailedSellNotional: must be a decimal string such as "500"/],
+      [{ stages: { dev: { riskLimits: { maxDailyOrders: '40' } } } }, /stages\.dev\.riskLimits\.maxDailyOrders: must be a whole number from 1 to 10000/],
+      [{ stages: { dev: { riskLimits: { maxDailyOrders: 0 } } } }, /riskLimits\.maxDailyOrders: must be a whole number from 1 to 10000/],
+      [{ stages: { dev: { riskLimits: { buyAllowList: [] } } } }, /stages\.dev\.riskLimits\.buyAllowList: must be a non-empty list .*leave it out to allow any symbol/],
+      [{ stages: { dev: { riskLimits: { buyAllowList: 'SPY,TLT' } } } }, /riskLimits\.buyAllowList: must be a non-empty list of ticker symbols/],
+      [{ stages: { dev: { riskLimits: { buyAllowList: ['SPY', 'spy'] } } } }, /riskLimits\.buyAllowList: "spy" is not a ticker symbol/],
+      [{ stages: { dev: { riskLimits: { buyAllowList: ['SPY', 'TLT', 'SPY'] } } } }, /riskLimits\.buyAllowList: lists a symbol twice/],
+      [{ stages: { dev: { riskLimits: { maxOrderNotinal: '1' } } } }, /stages\.dev\.riskLimits\.maxOrderNotinal: unknown limit/],
+      [{ stages: { dev: { strategyRunAt: 'close' } } }, /stages\.dev\.strategyRunAt: must be an object/],
+      [{ stages: { dev: { strategyRunAt: { anchor: 'noon' } } } }, /stages\.dev\.strategyRunAt\.anchor: must be "close" or "open"; got "noon"/],
+      [{ stages: { dev: { strategyRunAt: { anchor: 'close', offsetMinutes: 0 } } } }, /strategyRunAt\.offsetMinutes: must be a whole number from 1 to 210 \(minutes before the close\)/],
+      [{ stages: { dev: { strategyRunAt: { offsetMinutes: 211 } } } }, /stages\.dev\.strategyRunAt\.offsetMinutes: must be a whole number from 1 to 210/],
+      [{ stages: { dev: { strategyRunAt: { anchor: 'open', offsetMinutes: 210 } } } }, /strategyRunAt\.offsetMinutes: must be a whole number from 0 to 209 \(minutes after the open\)/],
+      [{ stages: { dev: { strategyRunAt: { anchor: 'open', offsetMinutes: 2.5 } } } }, /strategyRunAt\.offsetMinutes: must be a whole number/],
+      [{ stages: { dev: { strategyRunAt: { anchor: 'open', offset: 5 } } } }, /stages\.dev\.strategyRunAt\.offset: unknown key/],
     ];
     for (const [content, message] of cases) {
       expect(() => configOf({ stage: 'dev' }, stagesFile(content))).toThrow(message);
     }
     expect(() => configOf({ stage: 'dev' }, '/nonexistent/stages.json')).toThrow('Cannot read the stage configuration');
+  });
+
+  test('prod: conservative explicit risk limits; other stages none (Rust defaults)', () => {
+    expect(configOf({ stage: 'prod' }).riskLimits).toEqual({
+      maxOrderNotional: '25000',
+      maxPlanTurnover: '1.0',
+      maxDailyBuyNotional: '100000',
+      maxDailyOrders: 40,
+      maxFailedSellNotional: '500',
+    });
+    for (const stage of ['dev', 'e2e', 'e2e-mix']) expect(configOf({ stage }).riskLimits).toEqual({});
+  });
+
+  test('risk limits merge per limit; strategyRunAt is replaced whole, each key defaulted', () => {
+    const file = stagesFile({
+      defaults: { riskLimits: { maxDailyOrders: 10 }, strategyRunAt: { anchor: 'open', offsetMinutes: 5 } },
+      stages: { lab: { riskLimits: { maxOrderNotional: '100' }, strategyRunAt: { offsetMinutes: 30 } } },
+    });
+    expect(configOf({ stage: 'lab' }, file)).toMatchObject({
+      riskLimits: { maxDailyOrders: 10, maxOrderNotional: '100' },
+      strategyRunAt: { anchor: 'close', offsetMinutes: 30 },
+    });
+    expect(configOf({ stage: 'other' }, file).strategyRunAt).toEqual({ anchor: 'open', offsetMinutes: 5 });
+  });
+
+  test('a buy allow-list that leaves out a symbol the allocation targets fails with both keys', () => {
+    const file = stagesFile({ stages: { lab: { strategyAllocation: { SPY: '0.6', TLT: '0.4', QQQ: '0' }, riskLimits: { buyAllowList: ['SPY'] } } } });
+    expect(() => configOf({ stage: 'lab' }, file)).toThrow(
+      /stages\.lab\.riskLimits\.buyAllowList: leaves out TLT, which strategyAllocation targets/,
+    );
+    const ok = stagesFile({ stages: { lab: { strategyAllocation: { SPY: '1', QQQ: '0' }, riskLimits: { buyAllowList: ['SPY'] } } } });
+    expect(configOf({ stage: 'lab' }, ok).riskLimits).toEqual({ buyAllowList: ['SPY'] });
   });
 
   test('per-stage settings reach the functions: x86_64, paper broker, replay, allocation, extra environment', () => {

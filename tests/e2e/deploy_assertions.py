@@ -10,9 +10,12 @@ Run with the LocalStack venv's python (boto3). Endpoints come from LOCALSTACK_EN
 `forwarding` checks, before a deploy, that LocalStack's DynamoDB is moto's (the table needs it).
 `deployed` checks what issue 7 step 2 asks for that needs no Rust (bus, archive, DLQ, rules vs
 lib/events/routes.json and the stage's owners, targets, functions Active, idempotency table and
-workflow ledger in moto) plus the other resources of the stack; it prints one line per check and
-exits 1 on the first failure. With --json it writes the facts later steps need (names, ARNs,
-URLs, the functions' environment, the rules by consuming handler).
+workflow ledger in moto) plus the other resources of the stack (issues 20, 21, 23: the order
+follow-up queue and its event source mapping, the signing keys, the kill switch, the operator
+role, the resource policies as far as LocalStack reports them, the functions' environment);
+it prints one line per check and exits 1 on the first failure. With --json it writes the facts
+later steps need (names, ARNs, URLs, the functions' environment, the rules by consuming handler,
+the follow-up queue, the signing keys, the halt parameter, the operator role).
 
 The stage's settings (owners, architecture, notifications) come from infra/bin/stage-config.ts,
 which resolves infra/config/stages.json as the CDK app does; it needs infra/node_modules.
@@ -58,12 +61,89 @@ def stage_config(stage: str) -> dict:
     return json.loads(run.stdout)
 
 
-def expected_rules(routing: dict, config: dict) -> dict[str, dict]:
-    """Rule name -> its routes.json entry: every rule but those of Python-owned handlers
-    (infra/lib/routing-rules.ts rulesOwnedHere, ruleNameFor)."""
-    owners = config["owners"]
+def python_owned_handlers(config: dict) -> list[str]:
+    """Handlers whose live owner is the Python system: owned by it, or only shadowed by ours
+    (infra/lib/stage-config.ts pythonOwnedHandlers)."""
+    return sorted(h for h, owner in config["owners"].items() if owner in ("python", "shadow"))
+
+
+def python_sources(routing: dict) -> set[str]:
+    return {p["source"] for r in routing["routes"] for p in r["producers"] if p["language"] == "python"}
+
+
+def refused_sources(routing: dict, config: dict) -> set[str]:
+    """The Python sources, on a stage where the Python system owns nothing (the bus refuses them
+    and no rule or archive pattern matches them: infra/lib/alchemiser-stack.ts)."""
+    return set() if python_owned_handlers(config) else python_sources(routing)
+
+
+def rust_producers(routing: dict) -> list[str]:
+    """The handlers that publish, each with a signing key (infra/lib/routing-table.ts rustProducers)."""
+    rust = {p["module"] for r in routing["routes"] for p in r["producers"] if p["language"] == "rust"}
+    return [h for h in routing["handlers"] if h in rust]
+
+
+def signers_consumed_by(routing: dict, handler: str) -> list[str]:
+    """The Rust producers of what `handler` consumes (infra/lib/routing-table.ts signersConsumedBy)."""
+    return sorted(
+        {
+            p["module"]
+            for r in routing["routes"]
+            if handler in r["consumers"]
+            for p in r["producers"]
+            if p["language"] == "rust"
+        }
+    )
+
+
+def unsigned_sources(routing: dict, config: dict) -> str:
+    """UNSIGNED_SOURCES (infra/lib/routing-table.ts pythonSourcesOwnedBy)."""
+    owned = set(python_owned_handlers(config))
+    modules = {o["python_module"] for o in routing["ownable"] if o["handler"] in owned}
+    sources = set()
+    for route in routing["routes"]:
+        rust = [p for p in route["producers"] if p["language"] == "rust"]
+        whole_job = bool(rust) and all(p["module"] in owned for p in rust)
+        for p in route["producers"]:
+            if p["language"] == "python" and (whole_job or p["module"] in modules):
+                sources.add(p["source"])
+    return ",".join(sorted(sources))
+
+
+def strategy_cron(run_at: dict) -> str:
+    """The strategy schedule's cron in New York time (infra/lib/strategy-schedule.ts)."""
+    offset = run_at["offsetMinutes"]
+    # Before the early (13:00) and the regular (16:00) close, or after the open (09:30).
+    times = [13 * 60 - offset, 16 * 60 - offset] if run_at["anchor"] == "close" else [9 * 60 + 30 + offset]
+    hours = ",".join(str(t // 60) for t in times)
+    return f"cron({times[0] % 60} {hours} ? * MON-FRI *)"
+
+
+RISK_LIMIT_VARIABLES = {
+    "maxOrderNotional": "MAX_ORDER_NOTIONAL",
+    "maxPlanTurnover": "MAX_PLAN_TURNOVER",
+    "maxDailyBuyNotional": "MAX_DAILY_BUY_NOTIONAL",
+    "maxDailyOrders": "MAX_DAILY_ORDERS",
+    "maxFailedSellNotional": "MAX_FAILED_SELL_NOTIONAL",
+    "buyAllowList": "BUY_ALLOW_LIST",
+}
+
+
+def risk_limit_environment(limits: dict) -> dict[str, str]:
+    """Execution's variables for the limits the stage sets (infra/lib/alchemiser-stack.ts riskLimitEnvironment)."""
     return {
-        f"{rule['name']}-{config['stage']}": rule
+        RISK_LIMIT_VARIABLES[key]: ",".join(value) if isinstance(value, list) else str(value)
+        for key, value in limits.items()
+    }
+
+
+def expected_rules(routing: dict, config: dict) -> dict[str, dict]:
+    """Rule name -> its routes.json entry: every rule but those of Python-owned handlers, without
+    the refused (Python) sources (infra/lib/routing-rules.ts rulesOwnedHere, ruleNameFor)."""
+    owners = config["owners"]
+    refused = refused_sources(routing, config)
+    return {
+        f"{rule['name']}-{config['stage']}": {**rule, "sources": [s for s in rule["sources"] if s not in refused]}
         for rule in routing["rules"]
         if owners.get(rule["handler"], "rust") != "python"
     }
@@ -75,9 +155,10 @@ def notification_rules(routing: dict, config: dict) -> dict[str, dict]:
     if config["notifyOnCompleted"]:
         notified["WorkflowCompleted"] = "workflow-completed"
     rules = {}
+    refused = refused_sources(routing, config)
     for event_type, label in notified.items():
         route = next(r for r in routing["routes"] if r["event_type"] == event_type)
-        sources = sorted({p["source"] for p in route["producers"]})
+        sources = sorted({p["source"] for p in route["producers"]} - refused)
         rules[f"alchemiser-notify-{label}-{config['stage']}"] = {"source": sources, "detail-type": [event_type]}
     return rules
 
@@ -112,9 +193,20 @@ def assert_deployed(args) -> dict:
     bus_name = f"alchemiser-trading-events-{stage}"
     bus = events.describe_event_bus(Name=bus_name)
     check(bus["Name"] == bus_name, f"bus {bus_name} exists")
+    # One AWS::Events::EventBusPolicy per statement; LocalStack's provider replaces the whole policy
+    # with each, so it reports one of them (whichever came last): check that one is ours.
     policy = json.loads(bus.get("Policy") or "{}")
-    actions = [s.get("Action") for s in policy.get("Statement", [])]
-    check(actions == ["events:PutEvents"], "bus policy allows PutEvents (this account only)", policy)
+    want_sids = {f"cdk-ThisAccountOnly-{stage}"} | {f"cdk-ReserveSource-{h}-{stage}" for h in rust_producers(routing)}
+    if refused_sources(routing, config):
+        want_sids.add(f"cdk-RefusePythonSources-{stage}")
+    statements = policy.get("Statement", [])
+    check(
+        statements
+        and all(s.get("Action") == "events:PutEvents" and s.get("Sid") in want_sids for s in statements)
+        and all(s["Effect"] == "Deny" for s in statements if s["Sid"] != f"cdk-ThisAccountOnly-{stage}"),
+        f"bus policy: PutEvents statements among the {len(want_sids)} of the stack (this account; sources reserved)",
+        policy,
+    )
     facts["bus_name"], facts["bus_arn"] = bus_name, bus["Arn"]
 
     # --- archive
@@ -124,9 +216,14 @@ def assert_deployed(args) -> dict:
         archive.get("RetentionDays") == 365, f"archive {archive_name} RetentionDays 365", archive.get("RetentionDays")
     )
     check(archive["EventSourceArn"] == bus["Arn"], "archive source is the bus", archive["EventSourceArn"])
+    # With a Python owner every alchemiser.* event; without, exactly the Rust sources.
+    if python_owned_handlers(config):
+        want_archive = {"source": [{"prefix": "alchemiser."}]}
+    else:
+        want_archive = {"source": sorted(f"{routing['source_prefix']}.{h}" for h in rust_producers(routing))}
     check(
-        json.loads(archive["EventPattern"]) == {"source": [{"prefix": "alchemiser."}]},
-        "archive pattern source prefix alchemiser.",
+        json.loads(archive["EventPattern"]) == want_archive,
+        f"archive pattern {json.dumps(want_archive)}",
         archive["EventPattern"],
     )
 
@@ -144,6 +241,49 @@ def assert_deployed(args) -> dict:
         queues[kind] = {"name": qname, "url": url, "arn": attrs["QueueArn"]}
     facts["dlq_url"], facts["dlq_arn"] = queues["dlq"]["url"], queues["dlq"]["arn"]
     facts["outbox_url"] = queues["outbox"]["url"]
+
+    # --- execution's order follow-up queue (issue 20)
+    follow_up_name = f"alchemiser-order-follow-up-{stage}"
+    follow_up_url = sqs.get_queue_url(QueueName=follow_up_name)["QueueUrl"]
+    attrs = sqs.get_queue_attributes(QueueUrl=follow_up_url, AttributeNames=["All"])["Attributes"]
+    redrive = json.loads(attrs.get("RedrivePolicy") or "{}")
+    check(
+        attrs.get("VisibilityTimeout") == "180"
+        and redrive.get("deadLetterTargetArn") == queues["dlq"]["arn"]
+        and int(redrive.get("maxReceiveCount", 0)) == 5,
+        f"queue {follow_up_name}: visibility 180 s, to the DLQ after 5 receives",
+        attrs,
+    )
+    facts["follow_up_queue_url"], facts["follow_up_queue_arn"] = follow_up_url, attrs["QueueArn"]
+
+    # --- signing keys (issue 21): one HMAC key per producing handler
+    kms = client("kms")
+    signing_keys = {}
+    for handler in rust_producers(routing):
+        alias = f"alias/alchemiser-{stage}-{handler}-signing"
+        meta = kms.describe_key(KeyId=alias)["KeyMetadata"]
+        check(
+            meta.get("KeySpec") == "HMAC_256" and meta.get("KeyUsage") == "GENERATE_VERIFY_MAC",
+            f"KMS key {alias}: HMAC_256, GENERATE_VERIFY_MAC",
+            meta,
+        )
+        signing_keys[handler] = meta["Arn"]
+    facts["signing_key_arns"] = signing_keys
+
+    # --- kill switch (issue 23)
+    halt_name = f"/alchemiser/{stage}/trading-halt"
+    halt = client("ssm").get_parameter(Name=halt_name)["Parameter"]
+    check(
+        halt["Type"] == "String" and json.loads(halt["Value"]) == {"halted": False},
+        f'SSM parameter {halt_name} = {{"halted": false}}',
+        halt,
+    )
+    facts["trading_halt_parameter"] = halt_name
+
+    # --- the operator role
+    operator = client("iam").get_role(RoleName=f"alchemiser-operator-{stage}")["Role"]
+    facts["operator_role_arn"] = operator["Arn"]
+    check(operator["RoleName"] == f"alchemiser-operator-{stage}", f"role alchemiser-operator-{stage} exists")
 
     # --- functions
     functions = {}
@@ -175,12 +315,41 @@ def assert_deployed(args) -> dict:
         check(
             on_failure == queues["dlq"]["arn"], f"function {fname} async on-failure destination is the DLQ", on_failure
         )
+        want_env = {
+            "VERIFY_KEY_IDS": {s: signing_keys[s] for s in signers_consumed_by(routing, handler)},
+            "UNSIGNED_SOURCES": unsigned_sources(routing, config),
+        }
+        if handler in signing_keys:
+            want_env["SIGNING_KEY_ID"] = signing_keys[handler]
+        if handler in ("execution", "strategy"):
+            want_env["TRADING_HALT_PARAMETER"] = halt_name
+        if handler == "execution":
+            want_env["FOLLOW_UP_QUEUE_URL"] = follow_up_url
+            want_env.update(risk_limit_environment(config["riskLimits"]))
+        if handler == "strategy":
+            want_env["STRATEGY_RUN_AT"] = config["strategyRunAt"]
+        got_env = {name: env.get(name) for name in want_env}
+        for name in ("VERIFY_KEY_IDS", "STRATEGY_RUN_AT"):
+            if name in got_env and got_env[name] is not None:
+                got_env[name] = json.loads(got_env[name])
+        check(got_env == want_env, f"function {fname} environment: {', '.join(sorted(want_env))}", got_env)
         functions[handler] = {
             "name": fname,
             "arn": cfg["FunctionArn"],
             "environment": cfg.get("Environment", {}).get("Variables", {}),
         }
     facts["functions"] = functions
+    mappings = lam.list_event_source_mappings(FunctionName=functions["execution"]["name"])["EventSourceMappings"]
+    check(
+        len(mappings) == 1
+        and mappings[0]["EventSourceArn"] == facts["follow_up_queue_arn"]
+        and mappings[0].get("BatchSize") == 1
+        and mappings[0].get("FunctionResponseTypes") == ["ReportBatchItemFailures"]
+        and (mappings[0].get("State") in ("Disabled", "Disabling")) == (args.rules_state == "DISABLED"),
+        f"event source mapping {follow_up_name} -> {functions['execution']['name']}: batch 1, partial batch "
+        f"responses, {args.rules_state.lower()} with the rules",
+        mappings,
+    )
     if args.placeholder_invoke:
         # The placeholder bootstrap prints a line and exits 1: seeing both proves LocalStack ran the
         # zip's bootstrap as a process (the alchemiser-process executor), without Docker.
@@ -317,11 +486,12 @@ def assert_deployed(args) -> dict:
             check(error_code(e) == "ResourceNotFoundException", "no strategy schedule (Python owns the strategy)", e)
     else:
         sched = scheduler.get_schedule(Name=f"alchemiser-strategy-{stage}")
+        cron = strategy_cron(config["strategyRunAt"])
         check(
             sched["Target"]["Arn"] == functions["strategy"]["arn"]
-            and sched["ScheduleExpression"] == "cron(35 9 ? * MON-FRI *)"
+            and sched["ScheduleExpression"] == cron
             and sched["ScheduleExpressionTimezone"] == "America/New_York",
-            f"schedule alchemiser-strategy-{stage} ({sched['State']}) targets the strategy function",
+            f"schedule alchemiser-strategy-{stage} ({sched['State']}) targets the strategy function, {cron} New York",
             sched,
         )
     sweep = scheduler.get_schedule(Name=f"alchemiser-workflow-sweep-{stage}")
@@ -330,18 +500,39 @@ def assert_deployed(args) -> dict:
         f"schedule alchemiser-workflow-sweep-{stage} ({sweep['State']}) runs the monitor every 5 minutes",
         sweep,
     )
-    secret = client("secretsmanager").describe_secret(SecretId=f"alchemiser/{stage}/broker")
+    secrets = client("secretsmanager")
+    secret = secrets.describe_secret(SecretId=f"alchemiser/{stage}/broker")
     check(secret["Name"] == f"alchemiser/{stage}/broker", f"secret alchemiser/{stage}/broker exists")
+    secret_policy = json.loads(secrets.get_resource_policy(SecretId=secret["ARN"]).get("ResourcePolicy") or "{}")
+    check(
+        any(
+            st.get("Effect") == "Deny" and st.get("Action") == "secretsmanager:GetSecretValue"
+            for st in secret_policy.get("Statement", [])
+        ),
+        f"secret alchemiser/{stage}/broker: its resource policy denies GetSecretValue to all but the broker users",
+        secret_policy,
+    )
     cw = client("cloudwatch")
     alarms = cw.describe_alarms(AlarmNamePrefix=f"alchemiser-{stage}-")["MetricAlarms"]
-    # DLQ + outbox, errors + throttles per function, failed invocations per rule,
+    # DLQ + outbox + order follow-ups late, errors + throttles per function, failed invocations per rule,
     # workflows failed and timed out, orders failed
-    want_alarms = 2 + 2 * len(functions) + len(expected) + len(notifications) + 3
+    want_alarms = 3 + 2 * len(functions) + len(expected) + len(notifications) + 3
     check(len(alarms) == want_alarms, f"{want_alarms} alarms", sorted(a["AlarmName"] for a in alarms))
     body = json.loads(cw.get_dashboard(DashboardName=f"alchemiser-{stage}")["DashboardBody"])
     check(len(body.get("widgets", [])) > 0, f"dashboard alchemiser-{stage} ({len(body['widgets'])} widgets)")
-    topics = [t["TopicArn"] for t in client("sns").list_topics()["Topics"]]
-    check(any(t.endswith(f":alchemiser-alarms-{stage}") for t in topics), f"SNS topic alchemiser-alarms-{stage}")
+    sns = client("sns")
+    topics = [t["TopicArn"] for t in sns.list_topics()["Topics"]]
+    alarm_topic = next((t for t in topics if t.endswith(f":alchemiser-alarms-{stage}")), None)
+    check(alarm_topic is not None, f"SNS topic alchemiser-alarms-{stage}", topics)
+    topic_policy = json.loads(sns.get_topic_attributes(TopicArn=alarm_topic)["Attributes"].get("Policy") or "{}")
+    check(
+        any(
+            st.get("Effect") == "Allow" and st.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
+            for st in topic_policy.get("Statement", [])
+        ),
+        f"SNS topic alchemiser-alarms-{stage}: CloudWatch may publish (the stage's alarms)",
+        topic_policy,
+    )
     check(topic_arn in topics, f"SNS topic alchemiser-workflow-notifications-{stage}", topics)
     params = client("ssm").get_parameters_by_path(Path=f"/alchemiser/{stage}/")["Parameters"]
     got = {p["Name"].rsplit("/", 1)[1]: p["Value"] for p in params}
@@ -350,7 +541,10 @@ def assert_deployed(args) -> dict:
         and got.get("idempotency-table") == table_name
         and got.get("ledger-table") == ledger_name
         and got.get("notification-topic-arn") == topic_arn
-        and got.get("dlq-url") == queues["dlq"]["url"],
+        and got.get("dlq-url") == queues["dlq"]["url"]
+        and got.get("follow-up-queue-url") == follow_up_url
+        and got.get("operator-role-arn") == operator["Arn"]
+        and got.get("trading-halt") is not None,
         f"SSM parameters /alchemiser/{stage}/* ({', '.join(sorted(got))})",
         got,
     )
