@@ -91,7 +91,7 @@ pub fn decode_value(value: Value) -> Result<ReceivedEvent, ContractError> {
     if !looks_like_envelope(&object) {
         let detail = Value::Object(object);
         return Ok(ReceivedEvent {
-            event: decode_detail(detail.clone())?,
+            event: decode_detail(&detail)?,
             envelope: None,
             detail,
         });
@@ -102,7 +102,7 @@ pub fn decode_value(value: Value) -> Result<ReceivedEvent, ContractError> {
             field: "detail".into(),
             message: "missing: an EventBridge envelope carries the event in `detail`".into(),
         })?;
-    let meta: EnvelopeMeta = deserialize_at("envelope", Value::Object(object))?;
+    let meta: EnvelopeMeta = deserialize_at("envelope", &Value::Object(object))?;
     let envelope_type: EventType =
         meta.detail_type
             .parse()
@@ -116,7 +116,7 @@ pub fn decode_value(value: Value) -> Result<ReceivedEvent, ContractError> {
             .map_err(|err| ContractError::DetailNotJson(err.to_string()))?,
         other => other,
     };
-    let mut event = decode_detail(detail.clone())?;
+    let mut event = decode_detail(&detail)?;
     if event.event_type() != envelope_type {
         return Err(ContractError::DetailTypeMismatch {
             envelope: meta.detail_type,
@@ -137,9 +137,14 @@ pub fn decode_value(value: Value) -> Result<ReceivedEvent, ContractError> {
     })
 }
 
-/// Decodes and validates a bare event detail.
-pub(crate) fn decode_detail(value: Value) -> Result<Event, ContractError> {
-    let object = into_object(value)?;
+/// Decodes and validates a bare event detail (read in place: nothing of it is copied but what
+/// the typed event keeps).
+pub(crate) fn decode_detail(value: &Value) -> Result<Event, ContractError> {
+    let Value::Object(object) = value else {
+        return Err(ContractError::NotAnObject {
+            found: kind_of(value),
+        });
+    };
     let event_type = match object.get("event_type") {
         None => {
             return Err(ContractError::Malformed {
@@ -162,7 +167,7 @@ pub(crate) fn decode_detail(value: Value) -> Result<Event, ContractError> {
             })
         }
     };
-    let event = Event::deserialize_payload(event_type, Value::Object(object))?;
+    let event = Event::deserialize_payload(event_type, value)?;
     event.validate()?;
     Ok(event)
 }
@@ -170,7 +175,7 @@ pub(crate) fn decode_detail(value: Value) -> Result<Event, ContractError> {
 /// Deserialises with the failing field's path in the error; `root` names the top level.
 pub(crate) fn deserialize_at<T: DeserializeOwned>(
     root: &str,
-    value: Value,
+    value: &Value,
 ) -> Result<T, ContractError> {
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();

@@ -92,7 +92,7 @@ macro_rules! event_types {
             /// Deserialises the payload of `event_type` from a detail object (without its tag).
             pub(crate) fn deserialize_payload(
                 event_type: EventType,
-                detail: Value,
+                detail: &Value,
             ) -> Result<Event, ContractError> {
                 Ok(match event_type {
                     $( EventType::$name => Event::$name(crate::decode::deserialize_at(stringify!($name), detail)?), )*
@@ -552,6 +552,6 @@ impl<'de> Deserialize<'de> for Event {
     /// Decodes and validates a bare event detail, with the same rules as [`crate::decode`].
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = Value::deserialize(deserializer)?;
-        crate::decode::decode_detail(value).map_err(serde::de::Error::custom)
+        crate::decode::decode_detail(&value).map_err(serde::de::Error::custom)
     }
 }

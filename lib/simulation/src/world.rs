@@ -213,6 +213,8 @@ pub struct WorldInner {
     /// The dead-letter queue.
     pub dead_letters: Arc<MemoryDeadLetters>,
     stores: Mutex<Vec<Arc<InMemoryStore>>>,
+    /// Event ids of checked workflows whose idempotency records are still to forget.
+    forgotten: Mutex<BTreeSet<String>>,
     functions: OnceLock<Functions>,
 }
 
@@ -282,6 +284,7 @@ impl WorldRef {
             ledger: Arc::new(MemoryLedger::new()),
             dead_letters: Arc::new(MemoryDeadLetters::new()),
             stores: Mutex::new(Vec::new()),
+            forgotten: Mutex::new(BTreeSet::new()),
             functions: OnceLock::new(),
         }));
         let functions = world.wire();
@@ -708,9 +711,7 @@ impl WorldRef {
         let delay = follow_up
             .delay(now)
             .min(alchemiser_lambda::follow_ups::LONGEST_DELAY);
-        let correlation_id = alchemiser_events::decode_value(follow_up.event.clone())
-            .map(|r| r.event.header().correlation_id.clone())
-            .unwrap_or_default();
+        let correlation_id = detail_field(&follow_up.event, "correlation_id");
         let mut state = self.lock();
         state.messages += 1;
         let id = state.messages;
@@ -934,10 +935,11 @@ impl WorldRef {
             HandlerName::Execution => functions.execution.clone(),
             _ => functions.monitor.clone(),
         };
+        // What the decoder would say, read straight from the JSON: the envelope's mark, or the
+        // provenance an event derived from a replay carries.
         let replayed = delivery.kind == Kind::Replay
-            || alchemiser_events::decode_value(delivery.payload.clone())
-                .map(|r| !r.event.header().provenance().is_live())
-                .unwrap_or(false);
+            || delivery.payload.get("replay-name").is_some()
+            || delivery.payload["detail"]["metadata"]["provenance"]["replay_name"].is_string();
         let handling = Handling {
             function: delivery.function,
             event_id: delivery.event_id.clone(),
@@ -1053,10 +1055,7 @@ impl WorldRef {
             let queued = state.follow_ups.get(&id)?;
             (queued.body.clone(), queued.correlation_id.clone())
         };
-        let event_id = body["event"]["detail"]["event_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let event_id = detail_field(&body["event"], "event_id");
         let handling = Handling {
             function: HandlerName::Execution,
             event_id,
@@ -1225,12 +1224,18 @@ impl WorldRef {
             state.checked.add(&log, violations);
         }
         self.ledger.forget(correlation_id);
-        for store in self.stores.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            store.forget(|key| {
-                key.split('#')
-                    .nth(1)
-                    .is_some_and(|event_id| event_ids.contains(event_id))
-            });
+        // The records of many workflows are forgotten in one pass over the stores.
+        let mut forgotten = self.forgotten.lock().unwrap_or_else(|e| e.into_inner());
+        forgotten.extend(event_ids);
+        if forgotten.len() >= 2_000 {
+            let event_ids = std::mem::take(&mut *forgotten);
+            for store in self.stores.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                store.forget(|key| {
+                    key.split('#')
+                        .nth(1)
+                        .is_some_and(|event_id| event_ids.contains(event_id))
+                });
+            }
         }
     }
 
@@ -1282,6 +1287,17 @@ impl crate::scheduler::World for WorldRef {
         }
         spawns
     }
+}
+
+/// A text field of an envelope's detail (or of a bare detail), or empty.
+fn detail_field(payload: &Value, field: &str) -> String {
+    payload
+        .get("detail")
+        .unwrap_or(payload)
+        .get(field)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// Runs `future` to its end at once: what it awaits is in memory and never waits outside the

@@ -54,14 +54,32 @@ pub struct FollowUp {
 }
 
 impl FollowUp {
-    /// The follow-up in `payload`, if the payload is one (an object with exactly the keys
-    /// `follow_up` and `event`); `None` for anything else, which is an event itself.
-    pub fn parse(payload: &Value) -> Option<Result<Self, serde_json::Error>> {
-        let object = payload.as_object()?;
-        if object.len() != 2 || !object.contains_key("follow_up") || !object.contains_key("event") {
-            return None;
-        }
-        Some(serde_json::from_value(payload.clone()))
+    /// Whether `payload` is a follow-up (an object with exactly the keys `follow_up` and
+    /// `event`); anything else is an event itself.
+    pub fn is_one(payload: &Value) -> bool {
+        payload.as_object().is_some_and(|object| {
+            object.len() == 2 && object.contains_key("follow_up") && object.contains_key("event")
+        })
+    }
+
+    /// The follow-up `payload` is (see [`FollowUp::is_one`]), taking its event without a copy;
+    /// an unreadable note gives the payload back with the error.
+    pub fn from_payload(payload: Value) -> Result<Self, (Value, serde_json::Error)> {
+        let note = match payload.get("follow_up").map(FollowUpNote::deserialize) {
+            Some(Ok(note)) => note,
+            Some(Err(error)) => return Err((payload, error)),
+            None => {
+                let error = serde::de::Error::missing_field("follow_up");
+                return Err((payload, error));
+            }
+        };
+        let Value::Object(mut object) = payload else {
+            unreachable!("a value with a key is an object")
+        };
+        Ok(Self {
+            follow_up: note,
+            event: object.remove("event").unwrap_or(Value::Null),
+        })
     }
 
     /// How long from `now` until it is due.
@@ -108,16 +126,18 @@ mod tests {
             event: json!({"detail-type": "RebalancePlanned", "detail": {"event_id": "e"}}),
         };
         let wire = serde_json::to_value(&follow_up).unwrap();
-        assert_eq!(FollowUp::parse(&wire).unwrap().unwrap(), follow_up);
+        assert!(FollowUp::is_one(&wire));
+        assert_eq!(FollowUp::from_payload(wire).unwrap(), follow_up);
         // An event that happens to have a field called `event` is an event.
-        assert!(FollowUp::parse(&json!({"event": {}, "detail": {}, "follow_up": 1})).is_none());
-        assert!(FollowUp::parse(&json!({"event_id": "x"})).is_none());
-        // A follow-up with a broken note is an error, not an event.
-        assert!(
-            FollowUp::parse(&json!({"follow_up": {"check": "x"}, "event": {}}))
-                .unwrap()
-                .is_err()
-        );
+        assert!(!FollowUp::is_one(
+            &json!({"event": {}, "detail": {}, "follow_up": 1})
+        ));
+        assert!(!FollowUp::is_one(&json!({"event_id": "x"})));
+        // A follow-up with a broken note is an error, not an event, and keeps its payload.
+        let broken = json!({"follow_up": {"check": "x"}, "event": {}});
+        assert!(FollowUp::is_one(&broken));
+        let (payload, _) = FollowUp::from_payload(broken.clone()).unwrap_err();
+        assert_eq!(payload, broken);
         assert_eq!(
             follow_up.delay("2026-12-01T14:35:30Z".parse().unwrap()),
             Duration::from_secs(30)

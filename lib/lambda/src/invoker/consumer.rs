@@ -159,10 +159,12 @@ impl Invoker {
         &self,
         payload: Value,
     ) -> Result<(Value, u32), Result<InvocationOutcome, InvocationError>> {
-        let follow_up = match FollowUp::parse(&payload) {
-            None => return Ok((payload, 0)),
-            Some(Ok(follow_up)) => follow_up,
-            Some(Err(error)) => {
+        if !FollowUp::is_one(&payload) {
+            return Ok((payload, 0));
+        }
+        let follow_up = match FollowUp::from_payload(payload) {
+            Ok(follow_up) => follow_up,
+            Err((payload, error)) => {
                 let reason = format!("invalid follow-up: {error}");
                 return Err(self
                     .pipeline

@@ -19,8 +19,8 @@ use alchemiser_metrics::OrderCounts;
 /// first (most work under a lease ends within seconds), then once a minute — the holder keeps it
 /// at most until its own work ends, which its handler bounds.
 pub(crate) fn lease_wait(check: u32) -> Duration {
-    if check < 15 {
-        Duration::from_secs(20)
+    if check < 10 {
+        Duration::from_secs(30)
     } else {
         Duration::from_secs(60)
     }

@@ -50,10 +50,11 @@ pub(crate) fn delta(duration: std::time::Duration) -> TimeDelta {
     TimeDelta::from_std(duration).unwrap_or(TimeDelta::MAX)
 }
 
-/// Compares what the plan says the account held with what it holds now: the largest change of
-/// any symbol's value (or of the cash), as a share of the plan's portfolio value, must be within
-/// the plan's `max_drift_tolerance`. A plan that states no portfolio value is refused: a zero
-/// total would turn the check off.
+/// Compares what the plan says the account held with what it holds now: the changes of every
+/// symbol's value and of the cash, added up, as a share of the plan's portfolio value, must be
+/// within the plan's `max_drift_tolerance` — added up, because each change a little short of the
+/// tolerance would together leave the plan's buys short by several times it. A plan that states
+/// no portfolio value is refused: a zero total would turn the check off.
 pub(crate) fn drift_refusal(
     plan: &RebalancePlan,
     holdings: &Holdings,
@@ -80,36 +81,45 @@ pub(crate) fn drift_refusal(
     let planned_cash = checked(invested, || "the plan's current values".into())?;
     planned.insert("cash".into(), (total - planned_cash).max(Decimal::ZERO));
     now.insert("cash".into(), cash);
-    if total <= Decimal::ZERO {
-        let account = now
-            .values()
-            .fold(Decimal::ZERO, |sum, value| sum.saturating_add(*value));
-        return Ok(Some(Refusal::Drift {
-            what: "total_portfolio_value".into(),
-            planned: total,
-            now: account.round_dp(2),
-            total,
-            tolerance: plan.max_drift_tolerance,
-        }));
-    }
     let names: BTreeSet<&String> = planned.keys().chain(now.keys()).collect();
-    let worst = names
+    let changes: Vec<(Decimal, &String, Decimal, Decimal)> = names
         .into_iter()
         .map(|name| {
             let was = planned.get(name).copied().unwrap_or_default();
             let is = now.get(name).copied().unwrap_or_default();
-            (share(is - was, total), name, was, is)
+            ((is - was).abs(), name, was, is)
         })
-        .max_by(|a, b| a.0.cmp(&b.0));
-    Ok(worst
-        .filter(|(drift, ..)| *drift > plan.max_drift_tolerance)
-        .map(|(_, name, was, is)| Refusal::Drift {
-            what: name.clone(),
-            planned: was,
-            now: is.round_dp(2),
+        .collect();
+    let moved = changes
+        .iter()
+        .try_fold(Decimal::ZERO, |sum, (change, ..)| sum.checked_add(*change));
+    let moved = checked(moved, || "the account's changes since the plan".into())?;
+    let Some((_, what, was, is)) = changes.iter().max_by(|a, b| a.0.cmp(&b.0)) else {
+        return Ok(None);
+    };
+    let refusal = |moved: Decimal| Refusal::Drift {
+        moved,
+        what: (*what).clone(),
+        planned: *was,
+        now: is.round_dp(2),
+        total,
+        tolerance: plan.max_drift_tolerance,
+    };
+    if total <= Decimal::ZERO {
+        return Ok(Some(Refusal::Drift {
+            moved: Decimal::ONE,
+            what: "total_portfolio_value".into(),
+            planned: total,
+            now: now
+                .values()
+                .fold(Decimal::ZERO, |sum, value| sum.saturating_add(*value))
+                .round_dp(2),
             total,
             tolerance: plan.max_drift_tolerance,
-        }))
+        }));
+    }
+    let moved = share(moved, total);
+    Ok((moved > plan.max_drift_tolerance).then(|| refusal(moved.round_dp(4))))
 }
 
 #[cfg(test)]
@@ -192,14 +202,8 @@ mod tests {
     fn drift_at_just_below_and_just_above_the_tolerance() {
         let p = plan("2026-12-01T14:00:00Z", "1000", "1000");
         // 5% of 1,000 is 50: exactly at the tolerance trades, a cent beyond does not.
-        assert_eq!(
-            drift_refusal(&p, &holding("950"), Decimal::ZERO).unwrap(),
-            None
-        );
-        assert_eq!(
-            drift_refusal(&p, &holding("1050"), Decimal::ZERO).unwrap(),
-            None
-        );
+        assert_eq!(drift_refusal(&p, &holding("950"), Decimal::ZERO).unwrap(), None);
+        assert_eq!(drift_refusal(&p, &holding("1050"), Decimal::ZERO).unwrap(), None);
         let refused = drift_refusal(&p, &holding("949.99"), Decimal::ZERO).unwrap();
         assert!(
             matches!(&refused, Some(Refusal::Drift { what, .. }) if what == "SPY"),
@@ -210,6 +214,16 @@ mod tests {
         assert!(
             matches!(&refused, Some(Refusal::Drift { what, .. }) if what == "cash"),
             "{refused:?}"
+        );
+        // Changes each within the tolerance add up: 30 less SPY and 30 more cash is 6%.
+        let refused = drift_refusal(&p, &holding("970"), "30".parse().unwrap()).unwrap();
+        assert!(
+            matches!(&refused, Some(Refusal::Drift { moved, .. }) if moved.to_string() == "0.06"),
+            "{refused:?}"
+        );
+        assert_eq!(
+            drift_refusal(&p, &holding("975"), "25".parse().unwrap()).unwrap(),
+            None
         );
     }
 

@@ -28,8 +28,11 @@ pub enum Refusal {
         /// How far ahead.
         ahead: chrono::TimeDelta,
     },
-    /// The account moved since the plan was made, beyond the plan's tolerance.
+    /// The account moved since the plan was made, beyond the plan's tolerance: the changes of
+    /// every symbol's value and of the cash, added up, as a share of the plan's portfolio value.
     Drift {
+        /// All the changes added up, as a share of the portfolio value.
+        moved: Decimal,
         /// The symbol (or `cash`) that moved most.
         what: String,
         /// Its value in the plan.
@@ -101,6 +104,7 @@ impl std::fmt::Display for Refusal {
                 human(ahead.num_seconds())
             ),
             Refusal::Drift {
+                moved,
                 what,
                 planned,
                 now,
@@ -108,10 +112,10 @@ impl std::fmt::Display for Refusal {
                 tolerance,
             } => write!(
                 f,
-                "the account moved since the plan was made: {what} was {planned} in the plan and is {now} now, \
-                 {} of the plan's portfolio value {total}, over its max_drift_tolerance of {}; \
+                "the account moved since the plan was made by {} of the plan's portfolio value {total} in all \
+                 (most: {what} was {planned} in the plan and is {now} now), over its max_drift_tolerance of {}; \
                  plan again from the account as it is",
-                percent(share(*now - *planned, *total)),
+                percent(*moved),
                 percent(*tolerance)
             ),
             Refusal::MarketClosed {
