@@ -8,6 +8,7 @@
 
 #![warn(missing_docs)]
 
+mod canonical;
 mod dead_letter;
 mod decode;
 mod error;
@@ -17,8 +18,10 @@ mod provenance;
 mod routing;
 pub mod samples;
 mod schema;
+mod signature;
 mod validate;
 
+pub use canonical::canonical_json;
 pub use dead_letter::{DeadLetter, DeadLetterKind, FailureRecord, NotRedrivable};
 pub use decode::{decode, decode_value, Envelope, EnvelopeMeta, ReceivedEvent};
 pub use error::{ContractError, ParseError};
@@ -34,6 +37,7 @@ pub use routing::{
     DEFAULT_SOURCE_PREFIX, PYTHON_SOURCE_PREFIX, ROUTES,
 };
 pub use schema::{schema_for, schemas};
+pub use signature::{signing_digest, Signature, SIGNATURE_ALGORITHM, SIGNATURE_KEY};
 
 /// Money, prices, quantities and weights: exact decimals, never floats.
 pub use rust_decimal::Decimal;

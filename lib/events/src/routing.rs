@@ -254,6 +254,15 @@ impl Route {
             .expect("ROUTES has a row for every event type (checked by a test)")
     }
 
+    /// The Rust handlers that produce this type: who may sign it.
+    pub fn rust_producers(&self) -> Vec<&'static str> {
+        self.producers
+            .iter()
+            .filter(|producer| producer.language == Language::Rust)
+            .map(|producer| producer.module)
+            .collect()
+    }
+
     /// The producer whose events carry `source_module`.
     pub fn producer(&self, source_module: &str) -> Result<&'static Producer, UnknownProducer> {
         self.producers

@@ -19,6 +19,8 @@
 
 /// CloudWatch EMF metrics (the `alchemiser-metrics` crate).
 pub use alchemiser_metrics as metrics;
+/// Signed events (the `alchemiser-signing` crate): what `Adapters::authenticity` holds.
+pub use alchemiser_signing as signing;
 
 pub mod env;
 pub mod failures;

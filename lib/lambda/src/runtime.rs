@@ -113,8 +113,10 @@ impl FunctionEnvironment {
             .map(|url| -> Arc<dyn FollowUps> {
                 Arc::new(SqsFollowUps::new(aws_sdk_sqs::Client::new(&sdk), url))
             });
+        let authenticity = authenticity_from_env(&sdk, function)?;
         let adapters = Adapters {
             follow_ups,
+            authenticity,
             store: Arc::new(DynamoDbStore::new(
                 aws_sdk_dynamodb::Client::new(&sdk),
                 table,
@@ -235,6 +237,64 @@ where
         Err(error) => return Err(cold_start_failed(&error)),
     };
     run(invoker).await
+}
+
+/// Who signs what this function emits and who made what it receives: `SIGNING_KEY_ID` (its KMS
+/// HMAC key), `VERIFY_KEY_IDS` (signer → key id(s) of the producers of what it consumes),
+/// `UNSIGNED_SOURCES` (sources whose unsigned events it accepts: the Python system's, on a stage
+/// where it owns a producer). Key ids starting `local:` use local keys from
+/// `ALCHEMISER_LOCAL_SIGNING_SECRET` instead (local runs and tests of the built functions; the
+/// stack never sets them).
+fn authenticity_from_env(
+    sdk: &SdkConfig,
+    function: HandlerName,
+) -> Result<alchemiser_signing::Authenticity, EnvError> {
+    use alchemiser_signing::{
+        Authenticity, KmsSigner, KmsVerifier, LocalKeys, Unsigned, VerifyKeys,
+    };
+    let key = required(
+        "SIGNING_KEY_ID",
+        "the KMS HMAC key this function signs its events with (alias/alchemiser-<stage>-<handler>-signing)",
+    )?;
+    let verify_text = required(
+        "VERIFY_KEY_IDS",
+        "the signing keys of the producers of the events this function consumes, as JSON: {\"portfolio\": \"arn:aws:kms:...\"}",
+    )?;
+    let keys = VerifyKeys::parse(&verify_text).map_err(|hint| EnvError::Invalid {
+        variable: "VERIFY_KEY_IDS",
+        value: verify_text.clone(),
+        hint,
+    })?;
+    let unsigned = Unsigned::FromSources(
+        std::env::var("UNSIGNED_SOURCES")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|source| !source.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    );
+    if key.starts_with(alchemiser_signing::local::LOCAL_KEY_PREFIX) {
+        let secret = required(
+            "ALCHEMISER_LOCAL_SIGNING_SECRET",
+            "the secret of the local signing keys SIGNING_KEY_ID=local:... names (local runs only)",
+        )?;
+        return Ok(Authenticity::local(
+            LocalKeys::from_secret(secret.into_bytes()),
+            unsigned,
+        ));
+    }
+    let client = aws_sdk_kms::Client::new(sdk);
+    Ok(Authenticity {
+        signer: Some(Arc::new(KmsSigner::new(
+            client.clone(),
+            function.as_str(),
+            key,
+        ))),
+        local: None,
+        verifier: Arc::new(KmsVerifier::new(client, keys)),
+        unsigned,
+    })
 }
 
 fn cold_start_failed(error: &dyn Error) -> lambda_runtime::Error {

@@ -92,6 +92,7 @@ fn harness(
         follow_ups: Some(Arc::new(
             alchemiser_lambda::follow_ups::MemoryFollowUps::new(),
         )),
+        authenticity: alchemiser_lambda::signing::Authenticity::in_process(),
         store,
         bus,
         failures: failures.clone(),
@@ -161,7 +162,7 @@ async fn a_crashed_invocations_claim_lapses_at_its_deadline_not_minutes_later() 
     let context = InvocationContext {
         request_id: "req-1".into(),
         deadline: Some(deadline),
-        trace_id: None,
+        ..InvocationContext::default()
     };
     let cut = tokio::time::timeout(
         Duration::from_millis(50),
@@ -324,6 +325,7 @@ async fn what_can_never_be_recorded_or_published_is_a_permanent_failure_not_a_re
         Arc::new(InMemoryStore::new()),
         IdempotencyConfig::default(),
     );
+    // The event as the monitor publishes it: signed with this process's key.
     let size = {
         let mut event = sample_event(EventType::WorkflowFailed);
         if let Event::WorkflowFailed(failed) = &mut event {
@@ -331,6 +333,13 @@ async fn what_can_never_be_recorded_or_published_is_a_permanent_failure_not_a_re
                 .error_details
                 .insert("padding".into(), json!("x".repeat(200 * 1024)));
         }
+        let signer = alchemiser_lambda::signing::LocalSigner::new(
+            alchemiser_lambda::signing::LocalKeys::process(),
+            "monitor",
+        );
+        alchemiser_lambda::signing::sign(&signer, &mut event)
+            .await
+            .unwrap();
         event.to_json().len()
     };
     let (mut adapters, _) = Adapters::in_memory(Arc::new(Small {

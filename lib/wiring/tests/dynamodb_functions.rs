@@ -65,6 +65,7 @@ async fn a_plan_delivered_three_times_concurrently_and_in_sequence_trades_once()
                 follow_ups: Some(Arc::new(
                     alchemiser_lambda::follow_ups::MemoryFollowUps::new(),
                 )),
+                authenticity: alchemiser_lambda::signing::Authenticity::in_process(),
                 store: store.clone(),
                 bus: Arc::new(InMemoryBus::new()),
                 failures: Arc::new(MemoryFailureSink::default()),

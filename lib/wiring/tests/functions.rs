@@ -97,6 +97,7 @@ fn harness_on(
         follow_ups: Some(Arc::new(
             alchemiser_lambda::follow_ups::MemoryFollowUps::new(),
         )),
+        authenticity: alchemiser_lambda::signing::Authenticity::in_process(),
         store,
         bus,
         failures: failures.clone(),
@@ -184,6 +185,7 @@ async fn strategy_starts_one_workflow_per_schedule_tick() {
         follow_ups: Some(Arc::new(
             alchemiser_lambda::follow_ups::MemoryFollowUps::new(),
         )),
+        authenticity: alchemiser_lambda::signing::Authenticity::in_process(),
         store: Arc::new(InMemoryStore::new()),
         bus,
         failures: Arc::new(MemoryFailureSink::default()),

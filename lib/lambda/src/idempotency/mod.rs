@@ -202,56 +202,12 @@ pub enum Lease {
 }
 
 /// The hash a record keeps of its payload: SHA-256 over the canonical JSON of the value (object
-/// keys sorted), hex. The same event delivered again (or replayed) hashes the same.
+/// keys sorted, nulls left out: [`alchemiser_events::canonical_json`]), hex. The same event
+/// delivered again (or replayed) hashes the same.
 pub fn payload_hash(payload: &Value) -> String {
     use sha2::{Digest, Sha256};
-    let mut text = String::new();
-    write_canonical(payload, &mut text);
-    let digest = Sha256::digest(text.as_bytes());
+    let digest = Sha256::digest(alchemiser_events::canonical_json(payload).as_bytes());
     digest.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
-/// JSON text with every object's keys sorted and its null members left out: maps keep their
-/// senders' key order (serde_json's `preserve_order`, for lossless republishing), and an absent
-/// optional field is written either way; neither must change the hash.
-fn write_canonical(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map
-                .iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, _)| k)
-                .collect();
-            keys.sort();
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_string(key, out);
-                out.push(':');
-                write_canonical(&map[key], out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(item, out);
-            }
-            out.push(']');
-        }
-        Value::String(text) => write_string(text, out),
-        scalar => out.push_str(&scalar.to_string()),
-    }
-}
-
-/// `text` as a JSON string, with serde_json's escaping.
-fn write_string(text: &str, out: &mut String) {
-    out.push_str(&serde_json::to_string(text).unwrap_or_default());
 }
 
 #[cfg(test)]
@@ -276,5 +232,20 @@ mod tests {
         assert_eq!(payload_hash(&a), payload_hash(&b));
         assert_eq!(payload_hash(&a), payload_hash(&with_null));
         assert_ne!(payload_hash(&a), payload_hash(&c));
+    }
+
+    #[test]
+    fn the_payload_hash_is_pinned_and_separators_count() {
+        // SHA-256 of `{"a":[1,2],"b":"x"}`: a change of the canonical form would make every
+        // stored record look like another payload.
+        let value = serde_json::json!({"b": "x", "a": [1, 2]});
+        assert_eq!(
+            payload_hash(&value),
+            "d0f56dda38d34376527524ddd98f7ec117d5cbfb240f86e11bfb9d2d01a717d9"
+        );
+        assert_ne!(
+            payload_hash(&serde_json::json!({"a": [1, 2]})),
+            payload_hash(&serde_json::json!({"a": [12]}))
+        );
     }
 }

@@ -9,7 +9,7 @@ use alchemiser_events::{
 use serde_json::Value;
 use tracing::Instrument;
 
-use super::pipeline::{FailureContext, FollowUpSpec, Guard, LeaseSpec, Pipeline};
+use super::pipeline::{FailureContext, FollowUpSpec, Guard, LeaseSpec, Pipeline, REFUSED};
 use super::{Adapters, InvocationContext, InvocationError, InvocationOutcome, Invoke};
 use crate::follow_ups::FollowUp;
 
@@ -38,10 +38,7 @@ impl Invoker {
     pub fn new(function: HandlerName, handler: Arc<dyn EventHandler>, adapters: Adapters) -> Self {
         Self {
             function,
-            pipeline: Pipeline {
-                function: function.to_string(),
-                adapters,
-            },
+            pipeline: Pipeline::new(function.to_string(), adapters),
             handler,
             source_prefix: DEFAULT_SOURCE_PREFIX.to_owned(),
             scope: None,
@@ -63,8 +60,7 @@ impl Invoker {
 
     /// Refuses an event this function does not consume, or one that came in an envelope whose
     /// `Source` is not a producer of its type (the rule matches sources and types separately).
-    /// A bare detail has no `Source`: only a direct invocation delivers one, and whoever may
-    /// invoke the function is trusted as far as that.
+    /// Who really made the event is its signature's to prove (see `handle`).
     fn check_route(&self, received: &ReceivedEvent) -> Result<(), String> {
         let function = self.function;
         let event = &received.event;
@@ -90,6 +86,23 @@ impl Invoker {
         }
     }
 
+    /// Refuses an envelope that names another account or region than this function's own:
+    /// EventBridge writes its own, so this one was written by hand (a direct invoke).
+    fn check_origin(received: &ReceivedEvent, context: &InvocationContext) -> Result<(), String> {
+        let (Some(envelope), Some((account, region))) =
+            (&received.envelope, context.account_and_region())
+        else {
+            return Ok(());
+        };
+        if envelope.account == account && envelope.region == region {
+            return Ok(());
+        }
+        Err(format!(
+            "the envelope says account `{}` in `{}`, but this function runs in account `{account}` in `{region}`: EventBridge writes its own; this envelope was not",
+            envelope.account, envelope.region
+        ))
+    }
+
     async fn handle(
         &self,
         payload: &Value,
@@ -104,6 +117,37 @@ impl Invoker {
                 .pipeline
                 .permanent(payload, FailureContext::of(event), refusal)
                 .await;
+        }
+        // Who made it, before anything else: the proof travels with the event, so a direct
+        // invoke, another principal's PutEvents, the outbox and a redrive all end here.
+        let source = received.envelope.as_ref().map(|meta| meta.source.as_str());
+        let producers = Route::of(event.event_type()).rust_producers();
+        let verdict = match Self::check_origin(received, context) {
+            Err(refusal) => Ok(Err(refusal)),
+            Ok(()) => self
+                .pipeline
+                .adapters
+                .authenticity
+                .check(event, &received.detail, source, &producers)
+                .await
+                .map(|made| made.map_err(|refused| refused.to_string())),
+        };
+        match verdict {
+            Ok(Ok(made)) => tracing::debug!(?made, "who made the event: checked"),
+            Ok(Err(refused)) => {
+                tracing::error!(%refused, "event refused for who made it; nothing of it was handled");
+                return self
+                    .pipeline
+                    .record_failure(payload, FailureContext::of(event), refused, REFUSED)
+                    .await;
+            }
+            // Fail closed: an event whose maker cannot be checked is not handled.
+            Err(error) => {
+                let reason = alchemiser_bus::error_chain(&error);
+                tracing::warn!(error_class = "transient", %reason, "signature not checked; failing closed");
+                self.pipeline.adapters.metrics.failure("transient");
+                return Err(InvocationError::Transient(reason));
+            }
         }
         let delivery = Delivery::until(context.deadline)
             .from_source(received.envelope.as_ref().map(|meta| meta.source.clone()))

@@ -32,9 +32,27 @@ pub struct InvocationContext {
     pub deadline: Option<DateTime<Utc>>,
     /// The X-Ray trace header of the invocation, if tracing is on.
     pub trace_id: Option<String>,
+    /// The ARN of the function invoked (`arn:aws:lambda:<region>:<account>:function:...`),
+    /// in Lambda.
+    pub function_arn: Option<String>,
 }
 
 impl InvocationContext {
+    /// The account and region this function runs in, from its ARN (in Lambda).
+    pub fn account_and_region(&self) -> Option<(&str, &str)> {
+        let mut parts = self.function_arn.as_deref()?.split(':');
+        let (Some("arn"), _, Some("lambda"), Some(region), Some(account)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return None;
+        };
+        Some((account, region))
+    }
+
     /// An invocation outside Lambda: no deadline, no trace, a request id of its own.
     pub fn local() -> Self {
         Self {
@@ -54,6 +72,7 @@ impl From<&lambda_runtime::Context> for InvocationContext {
             request_id: context.request_id.clone(),
             deadline,
             trace_id: context.xray_trace_id.clone(),
+            function_arn: Some(context.invoked_function_arn.clone()).filter(|arn| !arn.is_empty()),
         }
     }
 }
@@ -180,6 +199,8 @@ pub struct Adapters {
     /// Where follow-ups go, for a function whose handler may ask to see an event again; `None`
     /// for one that never does (such a request is then a permanent failure).
     pub follow_ups: Option<Arc<dyn FollowUps>>,
+    /// Who signs what the function emits, who made what it receives.
+    pub authenticity: alchemiser_signing::Authenticity,
     /// Where measurements go.
     pub metrics: Metrics,
     /// Claim timings (must match the store's).
@@ -190,7 +211,8 @@ pub struct Adapters {
 
 impl Adapters {
     /// In-process adapters: an in-memory store, the given bus, failures and follow-ups kept in
-    /// memory, no metrics, the system clock. What `alchemiser invoke` and most tests use.
+    /// memory, events signed with this process's local keys (unsigned ones accepted), no
+    /// metrics, the system clock. What `alchemiser invoke` and most tests use.
     pub fn in_memory(bus: Arc<dyn EventBus>) -> (Self, Arc<crate::failures::MemoryFailureSink>) {
         let failures = Arc::new(crate::failures::MemoryFailureSink::default());
         let adapters = Self {
@@ -198,6 +220,7 @@ impl Adapters {
             bus,
             failures: failures.clone(),
             follow_ups: Some(Arc::new(crate::follow_ups::MemoryFollowUps::new())),
+            authenticity: alchemiser_signing::Authenticity::in_process(),
             metrics: Metrics::Off,
             idempotency: IdempotencyConfig::default(),
             clock: alchemiser_clock::system(),

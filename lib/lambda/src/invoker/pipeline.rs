@@ -15,6 +15,12 @@ use crate::follow_ups::{FollowUp, FollowUpNote, MAX_FOLLOW_UPS};
 use crate::idempotency::{payload_hash, Claim, ClaimRequest, Lease, LeaseRequest, StoredResult};
 use alchemiser_metrics::OrderCounts;
 
+/// The failure class of an event refused for good because of what it says.
+pub(crate) const PERMANENT: &str = "permanent";
+/// The failure class of an event refused for who made it (unsigned, forged, altered): recorded
+/// and kept, never announced as its workflow's failure (a forger would choose the workflow).
+pub(crate) const REFUSED: &str = "refused";
+
 /// How long an event waits before it asks again for a lease another event holds: briefly at
 /// first (most work under a lease ends within seconds), then once a minute — the holder keeps it
 /// at most until its own work ends, which its handler bounds.
@@ -115,9 +121,30 @@ pub const MAX_RECORDED_RESULT_BYTES: usize = 350 * 1024;
 pub(crate) struct Pipeline {
     pub(crate) function: String,
     pub(crate) adapters: Adapters,
+    signer: Option<std::sync::Arc<dyn alchemiser_signing::Signer>>,
 }
 
 impl Pipeline {
+    pub(crate) fn new(function: impl Into<String>, adapters: Adapters) -> Self {
+        let function = function.into();
+        let signer = adapters.authenticity.signer_for(&function);
+        Self {
+            function,
+            adapters,
+            signer,
+        }
+    }
+
+    /// Signs each event this function emits (its own signature replaces its cause's).
+    async fn sign(&self, events: &mut [Event]) -> Result<(), alchemiser_signing::SigningError> {
+        if let Some(signer) = &self.signer {
+            for event in events.iter_mut() {
+                alchemiser_signing::sign(signer.as_ref(), event).await?;
+            }
+        }
+        Ok(())
+    }
+
     fn now(&self) -> DateTime<Utc> {
         self.adapters.clock.now()
     }
@@ -130,12 +157,26 @@ impl Pipeline {
         context: FailureContext,
         reason: String,
     ) -> Result<InvocationOutcome, InvocationError> {
-        tracing::error!(error_class = "permanent", %reason, "event refused");
-        self.adapters.metrics.failure("permanent");
+        self.record_failure(payload, context, reason, PERMANENT)
+            .await
+    }
+
+    /// Records a failure of class `class` (`permanent`, or `refused` for an event refused for
+    /// who made it: a forgery must not end a genuine workflow) and acknowledges it; if it cannot
+    /// be recorded, the invocation fails so that Lambda's on-failure destination keeps the event.
+    pub(crate) async fn record_failure(
+        &self,
+        payload: &Value,
+        context: FailureContext,
+        reason: String,
+        class: &'static str,
+    ) -> Result<InvocationOutcome, InvocationError> {
+        tracing::error!(error_class = class, %reason, "event refused");
+        self.adapters.metrics.failure(class);
         let record = FailureRecord {
             function: self.function.clone(),
             reason: reason.clone(),
-            error_class: "permanent".into(),
+            error_class: class.into(),
             event_id: context.event_id,
             detail_type: context.detail_type,
             correlation_id: context.correlation_id,
@@ -256,7 +297,16 @@ impl Pipeline {
                     .map(Ran::Refused)
             }
         };
-        let emitted = handled.events;
+        let mut emitted = handled.events;
+        if let Err(error) = self.sign(&mut emitted).await {
+            let reason = error_chain(&error);
+            tracing::error!(error_class = "transient", %reason, "could not sign what the handler emitted; nothing published");
+            if let Some(guard) = guard {
+                self.give_back(guard).await;
+            }
+            self.adapters.metrics.failure("transient");
+            return Err(InvocationError::Transient(reason));
+        }
         let follow_up = match (handled.check_again, guard) {
             (None, _) => None,
             (Some(again), Some(guard)) => match self.follow_up_of(guard, &again) {
@@ -606,8 +656,13 @@ impl Pipeline {
     /// After a recorded permanent failure: publishes what the handler says about it (its
     /// workflow's WorkflowFailed). Best effort: the dead letter is the durable record, and the
     /// sweep fails the workflow from it if this publish is lost.
-    pub(crate) async fn announce(&self, events: Vec<Event>) {
+    pub(crate) async fn announce(&self, mut events: Vec<Event>) {
         if events.is_empty() {
+            return;
+        }
+        if let Err(error) = self.sign(&mut events).await {
+            let error = error_chain(&error);
+            tracing::warn!(%error, "the failure's announcement could not be signed; the sweep will fail the workflow from the dead letter");
             return;
         }
         let report = self.adapters.bus.publish(events).await;

@@ -27,10 +27,7 @@ impl TriggerInvoker {
         adapters: Adapters,
     ) -> Self {
         Self {
-            pipeline: Pipeline {
-                function: function.into(),
-                adapters,
-            },
+            pipeline: Pipeline::new(function, adapters),
             handler,
             scope: None,
         }

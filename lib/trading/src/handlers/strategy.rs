@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use alchemiser_bus::{error_chain, HandlerError, TriggerHandler};
+use alchemiser_bus::{HandlerError, TriggerHandler};
 use alchemiser_clock::Clock;
 use alchemiser_events::{
     ConsolidatedPortfolio, Decimal, Event, EventHeader, EventType, SignalGenerated, SymbolMap,
@@ -119,8 +119,9 @@ impl StrategyHandler {
 }
 
 /// Started by the schedule (an EventBridge Scheduler envelope: its `id` is the execution id, its
-/// `source` who asked) or by hand. A manual payload may carry `target_allocations` (top level or
-/// under `detail`) to override the configured allocation.
+/// `source` who asked) or by hand (`{}`, or `{"id": "..."}`). The allocation is the stage's
+/// (`STRATEGY_ALLOCATION`) and nothing else: a payload that names one is refused, because whoever
+/// may invoke the function is not thereby allowed to choose what the account holds.
 #[async_trait]
 impl TriggerHandler for StrategyHandler {
     fn trigger_key(&self, payload: &Value) -> Option<String> {
@@ -132,21 +133,21 @@ impl TriggerHandler for StrategyHandler {
             .get("source")
             .and_then(Value::as_str)
             .unwrap_or("manual invocation");
-        let trigger = self.trigger_key(payload);
-        let at = Timestamp(self.clock.now());
-        let override_allocation = payload.get("target_allocations").or_else(|| {
+        let named = payload.get("target_allocations").or_else(|| {
             payload
                 .get("detail")
                 .and_then(|d| d.get("target_allocations"))
         });
-        match override_allocation {
-            None => self.start(requested_by, at, trigger.as_deref()),
-            Some(allocation) => Self::from_allocation_json(&allocation.to_string())
-                .map_err(|error| {
-                    HandlerError::Permanent(format!("target_allocations: {}", error_chain(&error)))
-                })?
-                .start(requested_by, at, trigger.as_deref()),
+        if named.is_some() {
+            return Err(HandlerError::Permanent(
+                "a start may not name an allocation (`target_allocations`): the strategy trades the stage's \
+                 allocation (STRATEGY_ALLOCATION), which only a deploy changes; start it with {} or {\"id\": \"...\"}"
+                    .into(),
+            ));
         }
+        let trigger = self.trigger_key(payload);
+        let at = Timestamp(self.clock.now());
+        self.start(requested_by, at, trigger.as_deref())
     }
 
     /// A run that could not start still shows as a workflow, started and failed at `strategy`.

@@ -202,8 +202,14 @@ mod tests {
     fn drift_at_just_below_and_just_above_the_tolerance() {
         let p = plan("2026-12-01T14:00:00Z", "1000", "1000");
         // 5% of 1,000 is 50: exactly at the tolerance trades, a cent beyond does not.
-        assert_eq!(drift_refusal(&p, &holding("950"), Decimal::ZERO).unwrap(), None);
-        assert_eq!(drift_refusal(&p, &holding("1050"), Decimal::ZERO).unwrap(), None);
+        assert_eq!(
+            drift_refusal(&p, &holding("950"), Decimal::ZERO).unwrap(),
+            None
+        );
+        assert_eq!(
+            drift_refusal(&p, &holding("1050"), Decimal::ZERO).unwrap(),
+            None
+        );
         let refused = drift_refusal(&p, &holding("949.99"), Decimal::ZERO).unwrap();
         assert!(
             matches!(&refused, Some(Refusal::Drift { what, .. }) if what == "SPY"),
