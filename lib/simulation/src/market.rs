@@ -32,6 +32,47 @@ pub const SYMBOLS: [(&str, &str); 6] = [
 
 /// The account's cash when the run starts.
 const INITIAL_CASH: &str = "50000.00";
+/// Fills between two checkpoints of the account.
+const CHECKPOINT_EVERY: usize = 512;
+
+/// Cash and shares.
+#[derive(Debug, Clone)]
+struct Balances {
+    cash: Decimal,
+    shares: BTreeMap<String, Decimal>,
+}
+
+impl Balances {
+    fn initial() -> Self {
+        Self {
+            cash: INITIAL_CASH.parse().expect("a decimal"),
+            shares: SYMBOLS
+                .iter()
+                .take(3)
+                .map(|(symbol, _)| ((*symbol).to_owned(), Decimal::ONE_HUNDRED))
+                .collect(),
+        }
+    }
+
+    fn apply(&mut self, fill: &alchemiser_trading::PaperOrder) {
+        let value = fill.qty * fill.price;
+        let held = self.shares.entry(fill.symbol.to_string()).or_default();
+        if fill.side == "buy" {
+            self.cash -= value;
+            *held += fill.qty;
+        } else {
+            self.cash += value;
+            *held -= fill.qty;
+        }
+    }
+}
+
+/// The account after the first `index` fills of its log.
+struct Checkpoint {
+    index: usize,
+    last_fill: Option<DateTime<Utc>>,
+    balances: Balances,
+}
 
 /// The account and its broker.
 pub struct Market {
@@ -44,6 +85,7 @@ pub struct Market {
     /// What was done to each order (by client order id): `rejected`, `partial_fill`, `rests`,
     /// `canceled`, `replaced`, `slow_fill`.
     pub injected: Arc<Mutex<HashMap<String, &'static str>>>,
+    checkpoints: Mutex<Vec<Checkpoint>>,
 }
 
 impl Market {
@@ -168,43 +210,68 @@ impl Market {
             broker: Arc::new(broker),
             faults,
             injected,
+            checkpoints: Mutex::new(Vec::new()),
         }
     }
 
     /// The account's cash at `at`, from its fills (the broker's log).
     pub fn cash_at(&self, at: DateTime<Utc>) -> Decimal {
-        let file = self.account.snapshot().unwrap_or_default();
-        let mut cash: Decimal = INITIAL_CASH.parse().expect("a decimal");
-        for order in file.orders.iter().take_while(|o| o.filled_at.0 <= at) {
-            let value = order.qty * order.price;
-            if order.side == "buy" {
-                cash -= value;
-            } else {
-                cash += value;
-            }
-        }
-        cash
+        self.balances_at(at).cash
     }
 
     /// Shares of `symbol` the account held at `at`, from its fills (the broker's log).
     pub fn position_at(&self, symbol: &str, at: DateTime<Utc>) -> Decimal {
-        let file = self.account.snapshot().unwrap_or_default();
-        let mut held = if SYMBOLS.iter().take(3).any(|(s, _)| *s == symbol) {
-            Decimal::ONE_HUNDRED
-        } else {
-            Decimal::ZERO
-        };
-        for order in file.orders.iter().take_while(|o| o.filled_at.0 <= at) {
-            if order.symbol.as_str() != symbol {
-                continue;
-            }
-            if order.side == "buy" {
-                held += order.qty;
-            } else {
-                held -= order.qty;
-            }
-        }
-        held
+        self.balances_at(at)
+            .shares
+            .get(symbol)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The account at `at`: the last checkpoint before it, and the fills since. Checkpoints
+    /// are taken every few hundred fills as the log grows, so a question costs a search and a
+    /// few hundred steps, never a walk through the whole log.
+    fn balances_at(&self, at: DateTime<Utc>) -> Balances {
+        self.account
+            .read(|file| {
+                let mut checkpoints = self.checkpoints.lock().unwrap_or_else(|e| e.into_inner());
+                if checkpoints.is_empty() {
+                    checkpoints.push(Checkpoint {
+                        index: 0,
+                        last_fill: None,
+                        balances: Balances::initial(),
+                    });
+                }
+                while let Some(last) = checkpoints.last() {
+                    if last.index + CHECKPOINT_EVERY > file.orders.len() {
+                        break;
+                    }
+                    let mut balances = last.balances.clone();
+                    let end = last.index + CHECKPOINT_EVERY;
+                    for order in &file.orders[last.index..end] {
+                        balances.apply(order);
+                    }
+                    let last_fill = Some(file.orders[end - 1].filled_at.0);
+                    checkpoints.push(Checkpoint {
+                        index: end,
+                        last_fill,
+                        balances,
+                    });
+                }
+                let from = checkpoints
+                    .partition_point(|c| c.last_fill.is_none_or(|last| last <= at))
+                    .saturating_sub(1);
+                let checkpoint = &checkpoints[from];
+                let mut balances = checkpoint.balances.clone();
+                for order in file.orders[checkpoint.index..]
+                    .iter()
+                    .take_while(|o| o.filled_at.0 <= at)
+                {
+                    balances.apply(order);
+                }
+                balances
+            })
+            .unwrap_or_else(|_| Balances::initial())
     }
 
     /// What was done to the order `client_order_id`, if anything.

@@ -196,6 +196,7 @@ struct State {
     outages: u64,
     triggers: HashMap<String, BTreeSet<String>>,
     redrives: HashMap<String, u32>,
+    sweeps: u64,
     permanent: Vec<String>,
     checked: crate::invariants::Checked,
 }
@@ -213,6 +214,8 @@ pub struct WorldInner {
     /// The dead-letter queue.
     pub dead_letters: Arc<MemoryDeadLetters>,
     stores: Mutex<Vec<Arc<InMemoryStore>>>,
+    /// The keys the functions sign with.
+    keys: Arc<alchemiser_lambda::signing::LocalKeys>,
     /// Event ids of checked workflows whose idempotency records are still to forget.
     forgotten: Mutex<BTreeSet<String>>,
     functions: OnceLock<Functions>,
@@ -256,7 +259,8 @@ const MAX_REDRIVES: u32 = 3;
 impl WorldRef {
     /// A world for `config` starting at `start`.
     pub fn new(config: Config, start: DateTime<Utc>) -> Self {
-        let dice = Dice::new(config.seed);
+        let seed = config.seed;
+        let dice = Dice::new(seed);
         let time = SimTime::starting_at(start);
         let market = Market::new(&config, dice.clone(), time.clone());
         let world = WorldRef(Arc::new(WorldInner {
@@ -274,6 +278,7 @@ impl WorldRef {
                 outages: 0,
                 triggers: HashMap::new(),
                 redrives: HashMap::new(),
+                sweeps: 0,
                 permanent: Vec::new(),
                 checked: Default::default(),
             }),
@@ -285,6 +290,7 @@ impl WorldRef {
             dead_letters: Arc::new(MemoryDeadLetters::new()),
             stores: Mutex::new(Vec::new()),
             forgotten: Mutex::new(BTreeSet::new()),
+            keys: alchemiser_lambda::signing::LocalKeys::from_secret(seed.to_le_bytes().to_vec()),
             functions: OnceLock::new(),
         }));
         let functions = world.wire();
@@ -382,6 +388,11 @@ impl WorldRef {
                     gate,
                 }) as Arc<dyn alchemiser_lambda::follow_ups::FollowUps>
             }),
+            // The simulation's own keys; unsigned events come from no one but a forger.
+            authenticity: alchemiser_lambda::signing::Authenticity::local(
+                self.keys.clone(),
+                alchemiser_lambda::signing::Unsigned::FromSources(Default::default()),
+            ),
             metrics: Metrics::Off,
             idempotency: IdempotencyConfig::default(),
             clock,
@@ -884,6 +895,9 @@ impl WorldRef {
             request_id,
             deadline: Some(deadline),
             trace_id: None,
+            function_arn: Some(format!(
+                "arn:aws:lambda:us-east-1:123456789012:function:alchemiser-{function}-sim"
+            )),
         };
         let slot: Arc<Mutex<Option<Result<InvocationOutcome, InvocationError>>>> =
             Arc::new(Mutex::new(None));
@@ -1103,6 +1117,7 @@ impl WorldRef {
     }
 
     fn sweep(&self, n: u64) -> Spawn {
+        self.lock().sweeps = n;
         let payload = json!({
             "version": "0",
             "id": format!("sweep-{n}"),
@@ -1224,16 +1239,32 @@ impl WorldRef {
             state.checked.add(&log, violations);
         }
         self.ledger.forget(correlation_id);
-        // The records of many workflows are forgotten in one pass over the stores.
+        // The records of many workflows are forgotten in one pass over the stores: the events'
+        // (keyed `function#event_id...`), the starts' (`strategy#<trigger>`), and the sweeps'
+        // older than a day.
+        let triggers: Vec<String> = {
+            let state = self.lock();
+            state
+                .triggers
+                .iter()
+                .filter(|(_, workflows)| workflows.contains(correlation_id))
+                .map(|(trigger, _)| trigger.clone())
+                .collect()
+        };
         let mut forgotten = self.forgotten.lock().unwrap_or_else(|e| e.into_inner());
         forgotten.extend(event_ids);
+        forgotten.extend(triggers);
         if forgotten.len() >= 2_000 {
-            let event_ids = std::mem::take(&mut *forgotten);
+            let keys = std::mem::take(&mut *forgotten);
+            let old_sweeps = self.lock().sweeps.saturating_sub(300);
             for store in self.stores.lock().unwrap_or_else(|e| e.into_inner()).iter() {
                 store.forget(|key| {
-                    key.split('#')
-                        .nth(1)
-                        .is_some_and(|event_id| event_ids.contains(event_id))
+                    let id = key.split('#').nth(1).unwrap_or_default();
+                    keys.contains(id)
+                        || id
+                            .strip_prefix("sweep-")
+                            .and_then(|n| n.parse::<u64>().ok())
+                            .is_some_and(|n| n < old_sweeps)
                 });
             }
         }

@@ -71,8 +71,9 @@ fn outage_prone(workflows: usize, seed: u64) -> Config {
 fn replays_that_trade_are_caught() {
     let mut config = outage_prone(500, 5);
     config.execution.allow_replay_execution = true;
-    // Long enough that a replay of the outage's window still finds its workflows alive.
-    config.execution.max_workflow_age = Duration::from_secs(3 * 3600);
+    // Short outages: their replays come while the workflows are still within their deadline.
+    config.outage = Duration::from_secs(10 * 60);
+    config.workflows_per_outage = 5;
     let report = simulate(config, start());
     assert!(
         broken(&report).contains(&"orders_from_live_plans"),

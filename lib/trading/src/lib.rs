@@ -17,8 +17,8 @@ mod planner;
 pub use broker::{
     Account, AlpacaBroker, AlpacaConfig, BookEntry, Broker, BrokerError, Call, Ending, Fault,
     Holdings, MarketHours, MissingKey, OrderOutcome, OrderRequest, OrderScript, OrderSide,
-    OrderStatus, PaperBroker, PaperBrokerError, PortfolioFile, PortfolioFileError, Position,
-    ReadOnlyBroker, ScriptedBroker, UnsupportedPosition,
+    OrderStatus, PaperBroker, PaperBrokerError, PaperOrder, PortfolioFile, PortfolioFileError,
+    Position, ReadOnlyBroker, ScriptedBroker, UnsupportedPosition,
 };
 pub use handlers::{
     AllocationError, ExecutionHandler, PortfolioHandler, StrategyHandler, Workflow, DRY_RUN_SCOPE,

@@ -8,7 +8,9 @@ mod read_only;
 mod scripted;
 
 pub use alpaca::{AlpacaBroker, AlpacaConfig, MissingKey};
-pub use paper::{MarketHours, PaperBroker, PaperBrokerError, PortfolioFile, PortfolioFileError};
+pub use paper::{
+    MarketHours, PaperBroker, PaperBrokerError, PaperOrder, PortfolioFile, PortfolioFileError,
+};
 pub use read_only::ReadOnlyBroker;
 pub use scripted::{BookEntry, Call, Ending, Fault, OrderScript, ScriptedBroker};
 

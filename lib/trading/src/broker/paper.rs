@@ -446,6 +446,11 @@ impl PaperBroker {
         self.with_state(|state| Ok((state.clone(), false)))
     }
 
+    /// Reads the account as it is now without copying it (a long order log is large).
+    pub fn read<T>(&self, read: impl FnOnce(&PortfolioFile) -> T) -> Result<T, BrokerError> {
+        self.with_state(|state| Ok((read(state), false)))
+    }
+
     /// Runs `operation` on the current state; persists it when the operation says it changed.
     fn with_state<T>(
         &self,
