@@ -72,6 +72,29 @@ impl Entry {
         }
     }
 
+    /// Reads an entry as a store keeps it (its JSON), including the form versions before the
+    /// `dead_letter_kind` field wrote for dead letters: the letter's kind under the entry's own
+    /// tag `kind`, which no derived reader accepts (`duplicate field`). Such an object read with
+    /// the last key winning holds the letter's kind there (the tag is written first).
+    pub fn from_stored_json(text: &str) -> Result<Entry, serde_json::Error> {
+        let error = match serde_json::from_str::<Entry>(text) {
+            Ok(entry) => return Ok(entry),
+            Err(error) => error,
+        };
+        let Ok(Value::Object(mut object)) = serde_json::from_str::<Value>(text) else {
+            return Err(error);
+        };
+        let old_dead_letter = object.contains_key("message_id")
+            && object.get("kind").and_then(Value::as_str) != Some("dead_letter");
+        if !old_dead_letter {
+            return Err(error);
+        }
+        if let Some(letter_kind) = object.insert("kind".into(), "dead_letter".into()) {
+            object.insert("dead_letter_kind".into(), letter_kind);
+        }
+        serde_json::from_value(Value::Object(object))
+    }
+
     /// When it happened, for ordering.
     pub fn time(&self) -> DateTime<Utc> {
         match self {
@@ -199,8 +222,9 @@ pub const DEAD_LETTER_CHECK: &str = "dead_letter";
 pub struct DeadLetterEntry {
     /// The SQS message id (what `alchemiser dlq show|redrive` take).
     pub message_id: String,
-    /// The record kind (`function-failure`, `lambda-on-failure`, `rule-target`).
-    pub kind: String,
+    /// The record kind (`function-failure`, `lambda-on-failure`, `rule-target`). Not named
+    /// `kind`: that is [`Entry`]'s tag, and one object cannot hold both.
+    pub dead_letter_kind: String,
     /// The function (or rule) that gave up.
     pub origin: Option<String>,
     /// The event it carries.

@@ -114,7 +114,7 @@ pub fn tree(summary: &Summary, entries: &[Entry], stage: &str) -> String {
                     out,
                     "dead letter {} ({}{}): {} — inspect: alchemiser dlq show {} --stage {stage}; redrive: alchemiser dlq redrive {} --stage {stage}",
                     d.message_id,
-                    d.kind,
+                    d.dead_letter_kind,
                     d.origin.as_deref().map(|o| format!(", {o}")).unwrap_or_default(),
                     d.reason,
                     d.message_id,

@@ -102,7 +102,7 @@ impl Sweep {
             let shadow = origin.as_ref().is_some_and(|o| self.shadows.contains(o));
             let entry = DeadLetterEntry {
                 message_id: letter.message_id.clone(),
-                kind: letter.kind.to_string(),
+                dead_letter_kind: letter.kind.to_string(),
                 origin,
                 event_id: letter.event_id.clone(),
                 event_type: letter.detail_type.clone(),
@@ -194,7 +194,7 @@ impl Sweep {
         let details = json!({
             "check": DEAD_LETTER_CHECK,
             "dead_letter_message_id": letter.message_id,
-            "dead_letter_kind": entry.kind,
+            "dead_letter_kind": entry.dead_letter_kind,
             "event_id": letter.event_id,
             "redrive_command": format!("alchemiser dlq redrive {} --stage {}", letter.message_id, self.stage),
         });

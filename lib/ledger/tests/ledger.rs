@@ -2,6 +2,8 @@
 //! arrival does not matter, late events after a timeout, dead letters and stalls end a workflow
 //! visibly, replays never touch the live workflow.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -98,6 +100,26 @@ fn entries(events: &[Event]) -> Vec<Entry> {
         .iter()
         .map(|e| Entry::Event(EventEntry::of(e, None, start())))
         .collect()
+}
+
+#[test]
+fn every_kind_of_entry_reads_back_from_its_stored_json() {
+    // The memory store keeps structs: this is the reading every other store depends on.
+    for entry in common::one_entry_of_every_kind(start()) {
+        let text = serde_json::to_string(&entry).unwrap();
+        let read = Entry::from_stored_json(&text)
+            .unwrap_or_else(|e| panic!("{} does not read back ({e}): {text}", entry.key()));
+        assert_eq!(read, entry);
+    }
+    let Entry::DeadLetter(old) = Entry::from_stored_json(common::OLD_FORM_DEAD_LETTER).unwrap()
+    else {
+        panic!("the old form is not a dead letter")
+    };
+    assert_eq!(
+        (old.message_id.as_str(), old.dead_letter_kind.as_str()),
+        ("m-old", "lambda-on-failure")
+    );
+    assert!(Entry::from_stored_json(r#"{"kind":"dead_letter"}"#).is_err());
 }
 
 #[test]
