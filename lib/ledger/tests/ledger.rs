@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use alchemiser_bus::{Delivery, EventHandler};
 use alchemiser_clock::{Clock, ManualClock};
-use alchemiser_deadletters::MemoryDeadLetters;
+use alchemiser_deadletters::{DeadLetters, Held, MemoryDeadLetters, QueueError};
 use alchemiser_events::{
     DeadLetter, Event, EventHeader, EventType, Provenance, Timestamp, TradeExecuted,
     WorkflowCompleted, WorkflowFailed, WorkflowStarted,
@@ -417,4 +417,152 @@ async fn a_shadows_dead_letter_is_recorded_but_never_fails_the_live_workflow() {
         store.summary(&id).await.unwrap().unwrap().state,
         WorkflowState::Failed
     );
+}
+
+/// A dead-letter queue as the sweep may meet it on a bad day: every read fails, or every page
+/// of ten takes a second of the sweep's clock to arrive (the queue holds `letters`).
+struct TroubledQueue {
+    clock: ManualClock,
+    letters: usize,
+    failing: bool,
+    pages_read: std::sync::Mutex<usize>,
+}
+
+impl TroubledQueue {
+    fn unreadable(clock: &ManualClock) -> Self {
+        Self {
+            clock: clock.clone(),
+            letters: 0,
+            failing: true,
+            pages_read: Default::default(),
+        }
+    }
+
+    fn slow(clock: &ManualClock, letters: usize) -> Self {
+        Self {
+            clock: clock.clone(),
+            letters,
+            failing: false,
+            pages_read: Default::default(),
+        }
+    }
+
+    /// `count` letters of no workflow this ledger knows, numbered from `first`.
+    fn letters(first: usize, count: usize) -> Vec<Held> {
+        (first..first + count)
+            .map(|n| Held {
+                letter: DeadLetter::parse(format!("m-{n}"), "{}", Default::default(), None, None),
+                receipt: format!("r-{n}"),
+            })
+            .collect()
+    }
+
+    async fn page(&self, max: usize) -> Result<Vec<Held>, QueueError> {
+        if self.failing {
+            return Err(QueueError {
+                action: "ReceiveMessage",
+                queue: "troubled".into(),
+                source: "the queue is unreachable".into(),
+            });
+        }
+        let (first, count) = {
+            let mut read = self.pages_read.lock().unwrap();
+            let first = *read * 10;
+            let count = max.min(10).min(self.letters.saturating_sub(first));
+            if count > 0 {
+                *read += 1;
+            }
+            (first, count)
+        };
+        self.clock.sleep(Duration::from_secs(1)).await;
+        Ok(Self::letters(first, count))
+    }
+}
+
+#[async_trait::async_trait]
+impl DeadLetters for TroubledQueue {
+    fn location(&self) -> String {
+        "troubled".into()
+    }
+
+    async fn hold_page(&self, max: usize, _: Duration) -> Result<Vec<Held>, QueueError> {
+        self.page(max).await
+    }
+
+    async fn hold_all(&self, _: Duration) -> Result<Vec<Held>, QueueError> {
+        let mut held = Vec::new();
+        loop {
+            let page = self.page(10).await?;
+            if page.is_empty() {
+                return Ok(held);
+            }
+            held.extend(page);
+        }
+    }
+
+    async fn release(&self, _: &[Held]) {}
+
+    async fn delete(&self, _: &Held) -> Result<(), QueueError> {
+        Ok(())
+    }
+}
+
+/// A workflow that stalled after its plan, and a sweep past its deadline over `queue`.
+async fn stalled_workflow_swept_over(
+    tick: &str,
+    clock: &ManualClock,
+    queue: Arc<dyn DeadLetters>,
+) -> (String, Sweep) {
+    let store: Arc<dyn LedgerStore> = Arc::new(MemoryLedger::new());
+    let monitor = Monitor::new(store.clone()).with_clock(Arc::new(clock.clone()));
+    let events = workflow(tick);
+    for event in &events[..3] {
+        monitor.handle(event, &Delivery::live()).await.unwrap();
+    }
+    clock.advance(Duration::from_secs(3600));
+    let sweep = Sweep::new(store, queue, Duration::from_secs(1800), "prod")
+        .with_clock(Arc::new(clock.clone()));
+    (events[0].header().correlation_id.clone(), sweep)
+}
+
+fn timed_out(published: &[Event]) -> Vec<String> {
+    published
+        .iter()
+        .filter_map(|event| match event {
+            Event::WorkflowFailed(failed) if failed.error_details["check"] == TIMEOUT_CHECK => {
+                Some(failed.header.correlation_id.clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_dead_letter_queue_that_cannot_be_read_never_keeps_a_stalled_workflow_from_timing_out() {
+    let clock = ManualClock::starting_at(start());
+    let queue = Arc::new(TroubledQueue::unreadable(&clock));
+    let (id, sweep) = stalled_workflow_swept_over("tick-unreadable", &clock, queue).await;
+    let published = sweep
+        .sweep()
+        .await
+        .expect("the sweep still ends the stalled workflow");
+    assert_eq!(timed_out(&published), [id]);
+}
+
+#[tokio::test]
+async fn a_slow_dead_letter_queue_never_keeps_the_sweep_past_its_time() {
+    let clock = ManualClock::starting_at(start());
+    // 10,000 letters, a page of ten a second: reading them all would take 1,000 s.
+    let queue = Arc::new(TroubledQueue::slow(&clock, 10_000));
+    let (id, sweep) = stalled_workflow_swept_over("tick-slow", &clock, queue.clone()).await;
+    let began = clock.now();
+    let published = sweep.sweep().await.unwrap();
+    let took = clock.now() - began;
+    assert_eq!(timed_out(&published), [id], "timeouts come first");
+    assert!(
+        took <= chrono::TimeDelta::seconds(21),
+        "the sweep read the queue for {took} (its budget is 20 s)"
+    );
+    let pages = *queue.pages_read.lock().unwrap();
+    assert!((1..1000).contains(&pages), "{pages} pages read");
 }

@@ -27,7 +27,8 @@ mod stage;
 
 pub use dlq::{
     dead_letter_from_message, format_age, redrive_publisher_config, DeadLetter, DeadLetterKind,
-    DeadLetterQueue, NotRedrivable, RedriveFailure, RedriveReport, RedriveSelection, Redriven,
+    DeadLetterQueue, NotRedrivable, Peeked, RedriveFailure, RedriveReport, RedriveSelection,
+    Redriven,
 };
 pub use error::OperationsError;
 pub use replay::{

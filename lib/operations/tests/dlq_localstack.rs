@@ -173,7 +173,7 @@ async fn dlq_list_show_and_redrive() {
     let garbage_id = send(&sqs, &dlq_url, "this is not an event {".into(), &[]).await;
 
     // list: all four, understood, and still in the queue afterwards.
-    let letters = queue.list().await.unwrap();
+    let letters = queue.list().await.unwrap().letters;
     assert_eq!(letters.len(), 4, "{letters:#?}");
     let by_id: HashMap<&str, _> = letters.iter().map(|l| (l.message_id.as_str(), l)).collect();
     let r = by_id[record_id.as_str()];
@@ -208,7 +208,7 @@ async fn dlq_list_show_and_redrive() {
     assert_eq!(g.kind, DeadLetterKind::Unreadable);
     assert!(g.reason.contains("not JSON"), "{}", g.reason);
     assert_eq!(
-        queue.list().await.unwrap().len(),
+        queue.list().await.unwrap().letters.len(),
         4,
         "list must leave the messages in the queue"
     );
@@ -260,6 +260,7 @@ async fn dlq_list_show_and_redrive() {
         .list()
         .await
         .unwrap()
+        .letters
         .into_iter()
         .map(|l| l.message_id)
         .collect();
@@ -322,7 +323,7 @@ async fn dlq_list_show_and_redrive() {
     ];
     want.sort();
     assert_eq!(ids, want);
-    let left = queue.list().await.unwrap();
+    let left = queue.list().await.unwrap().letters;
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].message_id, garbage_id);
 
@@ -364,7 +365,7 @@ async fn redrive_to_a_missing_bus_keeps_the_message() {
         "{}",
         report.failed[0].reason
     );
-    let left = queue.list().await.unwrap();
+    let left = queue.list().await.unwrap().letters;
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].message_id, message_id);
     emulator.cleanup().await;
@@ -470,7 +471,7 @@ async fn redrive_all_of_many_messages_goes_in_chunks_and_settles_each_once() {
             .unwrap_or(0);
     }
     assert_eq!(arrived, sendable);
-    let left = queue.list().await.unwrap();
+    let left = queue.list().await.unwrap().letters;
     assert_eq!(left.len(), 1, "only the unreadable message is left");
     emulator.cleanup().await;
 }

@@ -90,7 +90,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         DlqCommand::List { queue, json } => {
             let (_, queue) = queue.open().await?;
-            let letters = queue.list().await?;
+            let listing = queue.list().await?;
+            let letters = listing.letters;
             if json {
                 for letter in &letters {
                     println!("{}", serde_json::to_string(letter)?);

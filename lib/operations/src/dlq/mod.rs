@@ -15,7 +15,7 @@
 
 mod queue;
 
-pub use alchemiser_deadletters::dead_letter_from_message;
+pub use alchemiser_deadletters::{dead_letter_from_message, Peeked};
 pub use alchemiser_events::{DeadLetter, DeadLetterKind, NotRedrivable};
 pub use queue::{
     redrive_publisher_config, DeadLetterQueue, RedriveFailure, RedriveReport, RedriveSelection,

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use alchemiser_bus::error_chain;
-use alchemiser_deadletters::{DeadLetters, Held, SqsDeadLetters};
+use alchemiser_deadletters::{peek, DeadLetters, Held, Peeked, SqsDeadLetters};
 use alchemiser_eventbridge::{EventBridgePublisher, OutboxConfig, Outgoing, PublisherConfig};
 use alchemiser_events::{DeadLetter, Provenance};
 use aws_config::SdkConfig;
@@ -22,6 +22,8 @@ const REDRIVE_VISIBILITY: Duration = Duration::from_secs(300);
 /// Messages per publish call: their PutEvents requests go out concurrently (the publisher's
 /// `max_in_flight`), and each call has its own deadline, well inside `REDRIVE_VISIBILITY`.
 const REDRIVE_CHUNK: usize = 500;
+/// The most messages a listing or a redrive reads: a bound, so a reading always ends.
+const DEFAULT_MAX_MESSAGES: usize = 10_000;
 /// DeleteMessage calls in flight at once after a chunk is delivered.
 const DELETES_IN_FLIGHT: usize = 8;
 
@@ -76,6 +78,7 @@ impl RedriveReport {
 #[derive(Debug, Clone)]
 pub struct DeadLetterQueue {
     queue: SqsDeadLetters,
+    max_messages: usize,
 }
 
 impl DeadLetterQueue {
@@ -125,12 +128,14 @@ impl DeadLetterQueue {
     pub fn new(sqs: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
         Self {
             queue: SqsDeadLetters::new(sqs, url),
+            max_messages: DEFAULT_MAX_MESSAGES,
         }
     }
 
     /// Reads at most `max` messages (default 10,000): a bound, so a listing always ends.
     pub fn with_max_messages(mut self, max: usize) -> Self {
-        self.queue = self.queue.with_max_messages(max);
+        self.max_messages = max.max(1);
+        self.queue = self.queue.with_max_messages(self.max_messages);
         self
     }
 
@@ -139,23 +144,25 @@ impl DeadLetterQueue {
         self.queue.url()
     }
 
-    /// Every message of the queue, oldest first, left in the queue.
+    /// Every message of the queue, oldest first, left in the queue (and whether that is every
+    /// message: a very large queue is read for a minute at most).
     ///
     /// SQS has no "peek": reading a message means receiving it, which hides it from other
-    /// readers for the visibility timeout. So this receives with a short timeout
-    /// ([`alchemiser_deadletters::PEEK_VISIBILITY`]; each receive must hide what it got, else the next receive would
-    /// return the same messages and the listing would never see the rest), then makes every
-    /// message visible again at once with ChangeMessageVisibility 0. A side effect:
-    /// `ApproximateReceiveCount` grows by one per listing (the DLQ has no redrive policy of its
-    /// own, so nothing moves because of it).
-    pub async fn list(&self) -> Result<Vec<DeadLetter>, OperationsError> {
-        Ok(self.queue.peek().await?)
+    /// readers for the visibility timeout. So this receives page by page, each message hidden
+    /// until the whole reading ends (else a page would bring back messages already read instead
+    /// of the rest), then makes every message visible again at once with ChangeMessageVisibility
+    /// 0. What it changes: each message's `ApproximateReceiveCount` grows by one (the DLQ has
+    /// no redrive policy of its own, so nothing moves because of it), and other readers do not
+    /// see the messages while the listing reads ([`alchemiser_deadletters::peek`]).
+    pub async fn list(&self) -> Result<Peeked, OperationsError> {
+        Ok(peek(&self.queue, self.max_messages).await?)
     }
 
     /// One message by its MessageId, left in the queue.
     pub async fn show(&self, message_id: &str) -> Result<DeadLetter, OperationsError> {
         self.list()
             .await?
+            .letters
             .into_iter()
             .find(|l| l.message_id == message_id)
             .ok_or_else(|| OperationsError::MessageNotFound(message_id.to_owned()))
