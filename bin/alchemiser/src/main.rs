@@ -82,6 +82,11 @@ fn main() -> ExitCode {
                     error
                         .downcast_ref::<commands::Explained>()
                         .map(|e| e.details.as_str())
+                })
+                .or_else(|| {
+                    error
+                        .downcast_ref::<alchemiser_operations::OperationsError>()
+                        .and_then(alchemiser_operations::OperationsError::details)
                 });
             if let Some(details) = details {
                 if cli.verbose {

@@ -55,10 +55,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     println!("{DRY_RUN_REMINDER}");
     let replayer = Replayer::new(&super::aws_config().await?);
-    let started = replayer
-        .start(&request)
-        .await
-        .map_err(|e| super::aws_failure(&e, &request.stage, "event archive"))?;
+    let started = replayer.start(&request).await?;
     let rules = if started.filter_arns.is_empty() {
         "every rule".to_owned()
     } else {

@@ -316,6 +316,7 @@ pub fn redrive_publisher_config(stage: &Stage) -> Result<PublisherConfig, Operat
         action: "reading the EVENTBRIDGE_* settings".into(),
         message: e.to_string(),
         hint: "Fix or unset the variable".into(),
+        details: String::new(),
     })?;
     let outbox = std::env::temp_dir().join(format!(
         "alchemiser-redrive-{}-{}.jsonl",

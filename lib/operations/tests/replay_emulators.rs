@@ -1,10 +1,15 @@
-//! Against moto (run by `scripts/test-operations`; `test = false`, so plain `cargo test` skips
-//! it): moto's StartReplay works (LocalStack's crashes). A bus, its archive and a rule → SQS
+//! Against moto and against LocalStack (run by `scripts/test-operations` on both; `test = false`,
+//! so plain `cargo test` skips it; LocalStack's StartReplay works with the project's EventBridge
+//! provider, `localstack-plugins/alchemiser_localstack/events_replay.py`). A bus, its archive and a rule → SQS
 //! target; two events published; the replay started through `Replayer` (archive and bus found
 //! by stage, the rule as filter), followed until COMPLETED; both events arrive again with the
 //! replay's `replay-name`. With `ALCHEMISER_BIN` set, `alchemiser replay --force --wait` too.
 //!
-//! Needs AWS_ENDPOINT_URL (moto, e.g. http://127.0.0.1:5050), credentials and a region.
+//! Each replay failure is one line saying what it is (no archive, a rule the bus does not have,
+//! a name used before), never the SDK's dump.
+//!
+//! Needs AWS_ENDPOINT_URL (moto, e.g. http://127.0.0.1:5050, or LocalStack), credentials and a
+//! region.
 
 use std::time::Duration;
 
@@ -20,7 +25,7 @@ use common::unique_stage;
 async fn replay_redelivers_archived_events_with_replay_name() {
     assert!(
         std::env::var("AWS_ENDPOINT_URL").is_ok(),
-        "set AWS_ENDPOINT_URL to moto (scripts/test-operations does)"
+        "set AWS_ENDPOINT_URL to moto or LocalStack (scripts/test-operations does)"
     );
     let sdk = alchemiser_aws::load_sdk_config().await;
     let mut emulator = Emulator::with_sdk(&sdk);
@@ -182,11 +187,99 @@ async fn replay_of_a_stage_without_archive_says_what_to_check() {
         name: stage.replay_name(now),
     };
     let error = Replayer::new(&sdk).start(&request).await.unwrap_err();
-    assert!(matches!(error, OperationsError::Aws { .. }), "{error}");
-    let text = error.to_string();
     assert!(
-        text.contains(&format!("DescribeArchive {}", stage.archive_name())),
-        "{text}"
+        matches!(error, OperationsError::NoArchive { .. }),
+        "{error}"
     );
-    assert!(text.contains("deployed"), "{text}");
+    let text = error.to_string();
+    assert!(text.contains(&stage.archive_name()), "{text}");
+    assert!(text.contains(&format!("scripts/deploy {stage}")), "{text}");
+}
+
+/// Runs `alchemiser replay` for `stage` over the last two hours with `args`; its exit status
+/// and standard error.
+fn replay_cli(stage: &alchemiser_operations::Stage, args: &[&str]) -> (bool, String) {
+    let bin = std::env::var("ALCHEMISER_BIN")
+        .expect("ALCHEMISER_BIN is not set: scripts/test-operations sets it");
+    let now = chrono::Utc::now();
+    let output = std::process::Command::new(bin)
+        .args(["replay", "--stage", stage.as_str(), "--from"])
+        .arg((now - chrono::TimeDelta::hours(2)).to_rfc3339())
+        .arg("--to")
+        .arg((now - chrono::TimeDelta::hours(1)).to_rfc3339())
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// One line saying what failed, without the SDK's debug dump.
+fn assert_one_clear_line(stderr: &str, says: &str, not: &str) {
+    let error: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("error:"))
+        .collect();
+    assert_eq!(error.len(), 1, "{stderr}");
+    assert!(error[0].contains(says), "{stderr}");
+    assert!(!error[0].contains(not), "{stderr}");
+    for dump in ["ServiceError", "raw: Response", "DispatchFailure", "{"] {
+        assert!(!stderr.contains(dump), "an SDK dump: {stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_replay_failure_is_reported_as_what_it_is() {
+    let sdk = alchemiser_aws::load_sdk_config().await;
+    let mut emulator = Emulator::with_sdk(&sdk);
+    let events = emulator.events.clone();
+    let stage = unique_stage("rf");
+    // No archive, no bus: the stage is not deployed.
+    let (ok, stderr) = replay_cli(&stage, &[]);
+    assert!(!ok);
+    assert_one_clear_line(&stderr, "has no event archive", "rule");
+
+    let bus = stage.bus_name();
+    emulator.bus(&bus).await;
+    let bus_arn = events
+        .describe_event_bus()
+        .name(&bus)
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    events
+        .create_archive()
+        .archive_name(stage.archive_name())
+        .event_source_arn(&bus_arn)
+        .send()
+        .await
+        .unwrap();
+    // A rule the bus does not have is not a missing archive.
+    let (ok, stderr) = replay_cli(&stage, &["--rules", "alchemiser-no-such-rule"]);
+    assert!(!ok);
+    assert_one_clear_line(
+        &stderr,
+        "no rule `alchemiser-no-such-rule` on bus",
+        "archive",
+    );
+    assert!(stderr.contains("aws events list-rules"), "{stderr}");
+    // A name used before: said so, with what to do.
+    let name = format!("again-{stage}");
+    let (ok, stderr) = replay_cli(&stage, &["--name", &name]);
+    assert!(ok, "{stderr}");
+    let (ok, stderr) = replay_cli(&stage, &["--name", &name]);
+    assert!(!ok);
+    assert_one_clear_line(&stderr, "already", "archive");
+    assert!(stderr.contains("--name"), "{stderr}");
+
+    let _ = events
+        .delete_archive()
+        .archive_name(stage.archive_name())
+        .send()
+        .await;
+    emulator.cleanup().await;
 }
