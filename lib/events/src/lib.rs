@@ -17,6 +17,7 @@ mod provenance;
 mod routing;
 pub mod samples;
 mod schema;
+pub mod text;
 mod validate;
 
 pub use dead_letter::{DeadLetter, DeadLetterKind, FailureRecord, NotRedrivable};

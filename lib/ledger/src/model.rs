@@ -153,9 +153,12 @@ impl EventEntry {
                     .map(|r| format!(": {r}"))
                     .unwrap_or_default()
             )),
-            Event::WorkflowCompleted(e) => {
-                Some(format!("completed in {} ms", e.workflow_duration_ms))
-            }
+            Event::WorkflowCompleted(e) => Some(format!(
+                "completed in {}",
+                alchemiser_clock::format_duration(chrono::TimeDelta::milliseconds(
+                    i64::try_from(e.workflow_duration_ms).unwrap_or(i64::MAX)
+                ))
+            )),
             Event::WorkflowFailed(e) => Some(format!(
                 "failed at {}: {}",
                 e.failure_step,
@@ -374,7 +377,8 @@ pub struct Summary {
     pub started_at: DateTime<Utc>,
     /// Its latest live event's time.
     pub last_event_at: DateTime<Utc>,
-    /// The furthest step it reached before ending (or now).
+    /// The furthest step it reached: `completed` once it completed, else the furthest step
+    /// before its end (where a failed or timed-out workflow stopped), or so far.
     pub last_step: WorkflowState,
     /// When it ended, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -400,6 +404,11 @@ impl Summary {
     /// How long it ran: start to end, or start to its latest event.
     pub fn duration(&self) -> chrono::TimeDelta {
         self.ended_at.unwrap_or(self.last_event_at) - self.started_at
+    }
+
+    /// When it reached its state: when it ended, or (still running) its latest event.
+    pub fn reached_at(&self) -> DateTime<Utc> {
+        self.ended_at.unwrap_or(self.last_event_at)
     }
 
     /// Whether the sweep still has work with it: it has not ended, or it timed out and the
@@ -531,8 +540,9 @@ pub fn summarize(correlation_id: &str, entries: &[Entry]) -> Option<Summary> {
             timed_out.map(|t| FailureSummary {
                 step: t.last_step.to_string(),
                 reason: format!(
-                    "no terminal event within {}s of its start; the last step reached was {}",
-                    t.deadline_secs, t.last_step
+                    "no terminal event within {} of its start; the last step reached was {}",
+                    alchemiser_clock::format_std_duration(Duration::from_secs(t.deadline_secs)),
+                    t.last_step
                 ),
                 at: t.at,
             })
@@ -553,7 +563,11 @@ pub fn summarize(correlation_id: &str, entries: &[Entry]) -> Option<Summary> {
         state,
         started_at,
         last_event_at,
-        last_step,
+        last_step: if state == WorkflowState::Completed {
+            WorkflowState::Completed
+        } else {
+            last_step
+        },
         ended_at,
         recovered: state == WorkflowState::Completed && failure.is_some(),
         announced: live

@@ -287,7 +287,7 @@ impl Sweep {
         let reason = format!(
             "no terminal event within {} of its start at {}: the last step reached was {} (at {}). \
              Inspect it with `alchemiser workflows show {} --stage {}`",
-            human(self.deadline.as_secs()),
+            alchemiser_clock::format_std_duration(self.deadline),
             summary.started_at.to_rfc3339(),
             summary.last_step,
             summary.last_event_at.to_rfc3339(),
@@ -382,14 +382,6 @@ fn function_name(origin: &str) -> String {
         .and_then(|rest| rest.split('-').next())
         .unwrap_or(name)
         .to_owned()
-}
-
-fn human(seconds: u64) -> String {
-    match seconds {
-        s if s >= 3600 => format!("{}h{}m", s / 3600, s % 3600 / 60),
-        s if s >= 60 => format!("{}m{}s", s / 60, s % 60),
-        s => format!("{s}s"),
-    }
 }
 
 #[async_trait]

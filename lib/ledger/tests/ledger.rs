@@ -11,8 +11,7 @@ use alchemiser_bus::{Delivery, EventHandler};
 use alchemiser_clock::{Clock, ManualClock};
 use alchemiser_deadletters::{DeadLetters, Held, MemoryDeadLetters, QueueError};
 use alchemiser_events::{
-    DeadLetter, Event, EventHeader, EventType, Provenance, Timestamp, TradeExecuted,
-    WorkflowCompleted, WorkflowFailed, WorkflowStarted,
+    DeadLetter, Event, EventHeader, EventType, Provenance, Timestamp, WorkflowFailed,
 };
 use alchemiser_ledger::model::TIMEOUT_CHECK;
 use alchemiser_ledger::render::{mermaid, tree};
@@ -34,65 +33,7 @@ fn at(seconds: u64) -> Timestamp {
 
 /// A workflow's events: started → signal → plan → trade → completed, a few seconds apart.
 fn workflow(id: &str) -> Vec<Event> {
-    let started = WorkflowStarted {
-        header: EventHeader::start_workflow(
-            EventType::WorkflowStarted,
-            "strategy",
-            at(0),
-            Some(id),
-        ),
-        workflow_type: "trading".into(),
-        requested_by: "test".into(),
-        configuration: Default::default(),
-    };
-    let signal = alchemiser_events::samples::sample_event(EventType::SignalGenerated);
-    let Event::SignalGenerated(mut signal) = signal else {
-        unreachable!()
-    };
-    signal.header = EventHeader::caused_by(
-        &started.header,
-        EventType::SignalGenerated,
-        "strategy",
-        at(1),
-    );
-    let plan = alchemiser_events::samples::sample_event(EventType::RebalancePlanned);
-    let Event::RebalancePlanned(mut plan) = plan else {
-        unreachable!()
-    };
-    plan.header = EventHeader::caused_by(
-        &signal.header,
-        EventType::RebalancePlanned,
-        "portfolio",
-        at(2),
-    );
-    let traded = TradeExecuted {
-        header: EventHeader::caused_by(&plan.header, EventType::TradeExecuted, "execution", at(4)),
-        execution_data: Default::default(),
-        success: true,
-        orders_placed: 2,
-        orders_succeeded: 2,
-        failure_reason: None,
-        failed_symbols: vec![],
-    };
-    let completed = WorkflowCompleted {
-        header: EventHeader::caused_by(
-            &traded.header,
-            EventType::WorkflowCompleted,
-            "execution",
-            at(5),
-        ),
-        workflow_type: "trading".into(),
-        workflow_duration_ms: 5000,
-        success: true,
-        summary: Default::default(),
-    };
-    vec![
-        started.into(),
-        signal.into(),
-        plan.into(),
-        traded.into(),
-        completed.into(),
-    ]
+    alchemiser_testkit::workflow_events(id, start())
 }
 
 fn entries(events: &[Event]) -> Vec<Entry> {
@@ -375,7 +316,7 @@ async fn a_dead_letter_fails_its_workflow_with_the_commands_to_inspect_and_redri
     assert_eq!(summary.dead_letters, ["m-1"]);
     // The tree and the diagram a person reads.
     let entries = store.entries(&id).await.unwrap();
-    let text = tree(&summary, &entries, "prod");
+    let text = tree(&summary, &entries, "prod", clock.now());
     assert!(
         text.contains("└─ SignalGenerated") && text.contains("dead letter m-1"),
         "{text}"

@@ -85,6 +85,24 @@ pub enum OperationsError {
         /// The stage's bus.
         bus: String,
     },
+    /// The function to invoke does not exist where the configuration points.
+    #[error("stage {stage} has no function `{function}` in {region}: deploy it with `scripts/deploy {stage}`, or check AWS_PROFILE and AWS_REGION")]
+    NoFunction {
+        /// The stage.
+        stage: String,
+        /// The function looked for.
+        function: String,
+        /// The region asked.
+        region: String,
+    },
+    /// The monitor ran the sweep and failed (the schedule's next tick tries again).
+    #[error("the sweep failed in {function}: {error}; read its log: `aws logs tail /aws/lambda/{function} --since 10m`")]
+    SweepFailed {
+        /// The function.
+        function: String,
+        /// Its error (type and message).
+        error: String,
+    },
     /// A replay of that name exists (replay names are used once).
     #[error("a replay named {name} exists already (names are used once): pass another --name; see it with `aws events describe-replay --replay-name {name}`")]
     ReplayExists {

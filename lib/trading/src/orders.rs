@@ -274,12 +274,7 @@ impl std::fmt::Display for Refusal {
 }
 
 fn human(seconds: i64) -> String {
-    match seconds.abs() {
-        s if s >= 86_400 => format!("{}d{}h", s / 86_400, s % 86_400 / 3_600),
-        s if s >= 3_600 => format!("{}h{}m", s / 3_600, s % 3_600 / 60),
-        s if s >= 60 => format!("{}m{}s", s / 60, s % 60),
-        s => format!("{s}s"),
-    }
+    alchemiser_clock::format_duration(chrono::TimeDelta::seconds(seconds.saturating_abs()))
 }
 
 fn share(part: Decimal, total: Decimal) -> Decimal {
