@@ -18,6 +18,8 @@ pub enum Entry {
     Event(EventEntry),
     /// An event of the workflow sits in the dead-letter queue.
     DeadLetter(DeadLetterEntry),
+    /// A person deleted a dead letter of the workflow (`alchemiser dlq delete`), and why.
+    DeadLetterDeleted(DeadLetterDeletion),
     /// The sweep found the workflow without a terminal event past its deadline.
     TimedOut(TimeoutEntry),
     /// What a consumer in shadow mode would have emitted for an event of the workflow.
@@ -30,6 +32,7 @@ impl Entry {
         match self {
             Entry::Event(e) => format!("event#{}", e.event_id),
             Entry::DeadLetter(d) => format!("dlq#{}", d.message_id),
+            Entry::DeadLetterDeleted(d) => format!("dlq#{}#deleted", d.message_id),
             Entry::TimedOut(_) => "timeout".into(),
             Entry::Shadow(s) => format!("shadow#{}#{}", s.handler, s.cause_event_id),
         }
@@ -68,6 +71,10 @@ impl Entry {
                 reason: cut(&letter.reason),
                 ..letter.clone()
             }),
+            Entry::DeadLetterDeleted(deletion) => Entry::DeadLetterDeleted(DeadLetterDeletion {
+                reason: cut(&deletion.reason),
+                ..deletion.clone()
+            }),
             Entry::TimedOut(timeout) => Entry::TimedOut(timeout.clone()),
         }
     }
@@ -100,6 +107,7 @@ impl Entry {
         match self {
             Entry::Event(e) => e.time.0,
             Entry::DeadLetter(d) => d.sent_at.unwrap_or(d.recorded_at),
+            Entry::DeadLetterDeleted(d) => d.deleted_at,
             Entry::TimedOut(t) => t.at,
             Entry::Shadow(s) => s.recorded_at,
         }
@@ -246,6 +254,28 @@ pub struct DeadLetterEntry {
     /// A function in shadow mode gave up on it: the shadow's failure, not the workflow's.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub shadow: bool,
+}
+
+/// A dead letter a person deleted from the queue (an event that can never be redriven), kept in
+/// the workflow's record: who, when, why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetterDeletion {
+    /// The SQS message id of the deleted dead letter.
+    pub message_id: String,
+    /// The event it carried, if it could be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// That event's type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<String>,
+    /// The letter's own reason for being in the queue.
+    pub letter_reason: String,
+    /// When it was deleted.
+    pub deleted_at: DateTime<Utc>,
+    /// Who deleted it (the caller's AWS identity, an ARN).
+    pub deleted_by: String,
+    /// Why, in the words of the person who deleted it.
+    pub reason: String,
 }
 
 /// The sweep's verdict on a stalled workflow.

@@ -133,6 +133,16 @@ pub fn tree(summary: &Summary, entries: &[Entry], stage: &str, now: DateTime<Utc
                     printable(&d.reason),
                 );
             }
+            Entry::DeadLetterDeleted(d) => {
+                let _ = writeln!(
+                    out,
+                    "dead letter {} deleted at {} by {}: {}",
+                    printable(&d.message_id),
+                    time(d.deleted_at),
+                    printable(&d.deleted_by),
+                    printable(&d.reason),
+                );
+            }
             Entry::TimedOut(t) => {
                 let _ = writeln!(
                     out,

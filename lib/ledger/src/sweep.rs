@@ -15,6 +15,7 @@ use std::time::Duration;
 use alchemiser_bus::{HandlerError, TriggerHandler};
 use alchemiser_clock::Clock;
 use alchemiser_deadletters::{DeadLetters, Held, Reading};
+use alchemiser_events::text::{printable, shell_word};
 use alchemiser_events::{
     derived_id, DeadLetter, Event, EventHeader, EventType, Timestamp, WorkflowFailed,
     SCHEMA_VERSION,
@@ -252,22 +253,23 @@ impl Sweep {
         entry: &DeadLetterEntry,
     ) -> Result<Option<Event>, HandlerError> {
         let step = entry.origin.clone().unwrap_or_else(|| "unknown".into());
+        // Read by people (notifications, `workflows show`): what came from the dead letter is
+        // shown as text, and the commands take its ids as single words.
+        let id = shell_word(&letter.message_id);
+        let stage = shell_word(&self.stage);
         let reason = format!(
             "an event of this workflow ({} {}) is in the dead-letter queue: {}. Inspect it with \
-             `alchemiser dlq show {} --stage {stage}`; once the cause is fixed, `alchemiser dlq redrive {} --stage {stage}`",
-            letter.detail_type.as_deref().unwrap_or("event"),
-            letter.event_id.as_deref().unwrap_or("?"),
-            letter.reason,
-            letter.message_id,
-            letter.message_id,
-            stage = self.stage
+             `alchemiser dlq show {id} --stage {stage}`; once the cause is fixed, `alchemiser dlq redrive {id} --stage {stage}`",
+            printable(letter.detail_type.as_deref().unwrap_or("event")),
+            printable(letter.event_id.as_deref().unwrap_or("?")),
+            printable(&letter.reason),
         );
         let details = json!({
             "check": DEAD_LETTER_CHECK,
             "dead_letter_message_id": letter.message_id,
             "dead_letter_kind": entry.dead_letter_kind,
             "event_id": letter.event_id,
-            "redrive_command": format!("alchemiser dlq redrive {} --stage {}", letter.message_id, self.stage),
+            "redrive_command": format!("alchemiser dlq redrive {id} --stage {stage}"),
         });
         self.failure(
             correlation_id,
@@ -291,8 +293,8 @@ impl Sweep {
             summary.started_at.to_rfc3339(),
             summary.last_step,
             summary.last_event_at.to_rfc3339(),
-            summary.correlation_id,
-            self.stage
+            shell_word(&summary.correlation_id),
+            shell_word(&self.stage)
         );
         let details = json!({
             "check": TIMEOUT_CHECK,

@@ -127,8 +127,13 @@ pub enum OperationsError {
         queue_error: String,
     },
     /// No message with that id is in the queue (or it is held by another reader).
-    #[error("no message {0} in the dead-letter queue: run `alchemiser dlq list` for the ids (a message being redriven by someone else is hidden for a few minutes)")]
-    MessageNotFound(String),
+    #[error("no message {id} in the dead-letter queue: run `{list_command}` for the ids (a message being redriven by someone else is hidden for a few minutes)")]
+    MessageNotFound {
+        /// The id asked for (shown as text).
+        id: String,
+        /// The command that lists the queue.
+        list_command: String,
+    },
     /// The replay ended in a state other than COMPLETED.
     #[error("replay {name} ended {state}: {reason}. Check it with `aws events describe-replay --replay-name {name}`")]
     ReplayEnded {

@@ -24,16 +24,18 @@
 
 pub mod dlq;
 mod error;
+mod identity;
 pub mod replay;
 mod stage;
 pub mod sweep;
 
 pub use dlq::{
     dead_letter_from_message, format_age, redrive_publisher_config, DeadLetter, DeadLetterKind,
-    DeadLetterQueue, NotRedrivable, Peeked, RedriveFailure, RedriveReport, RedriveSelection,
-    Redriven,
+    DeadLetterQueue, HeldLetter, NotRedrivable, Peeked, RedriveFailure, RedriveReport,
+    RedriveSelection, Redriven,
 };
 pub use error::OperationsError;
+pub use identity::caller_identity;
 pub use replay::{
     check_replay_name, parse_time, ReplayRequest, ReplayStatus, ReplayWindow, Replayer,
     StartedReplay, ARCHIVE_DELAY, DRY_RUN_REMINDER,

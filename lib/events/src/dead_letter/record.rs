@@ -12,6 +12,10 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
+/// How the consumer runtime words a transient failure (`InvocationError::Transient` of
+/// `alchemiser-lambda`): Lambda retries it, so the function says so on every attempt.
+const TRANSIENT_PREFIX: &str = "transient failure, will be retried: ";
+
 /// Why a dead letter cannot be redriven.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum NotRedrivable {
@@ -214,7 +218,14 @@ impl DeadLetter {
         let attempts = field(context, "approximateInvokeCount");
         let response = object.get("responsePayload");
         let error_type = field(response, "errorType");
-        let error_message = field(response, "errorMessage");
+        // What the function said on each attempt ("will be retried") is no longer true here:
+        // a record reaches the on-failure destination once Lambda has stopped retrying.
+        let error_message = field(response, "errorMessage").map(|message| {
+            match message.strip_prefix(TRANSIENT_PREFIX) {
+                Some(rest) => format!("transient failure: {rest}"),
+                None => message,
+            }
+        });
         let mut reason = condition;
         if let Some(attempts) = attempts {
             reason.push_str(&format!(" after {attempts} attempt(s)"));
@@ -233,7 +244,11 @@ impl DeadLetter {
                 .map(|t| t.with_timezone(&Utc));
         }
         match object.get("requestPayload") {
-            Some(payload) if !payload.is_null() => self.take_event(payload.clone()),
+            Some(payload) if !payload.is_null() => {
+                self.reason
+                    .push_str(" (Lambda's retries are over: redrive it once the cause is fixed)");
+                self.take_event(payload.clone());
+            }
             _ => self
                 .reason
                 .push_str(" (the record carries no requestPayload: nothing to redrive)"),
@@ -354,7 +369,7 @@ mod tests {
         assert_eq!(letter.kind, DeadLetterKind::LambdaOnFailure);
         assert_eq!(
             letter.reason,
-            "RetriesExhausted after 3 attempt(s): BrokerUnavailable: 503 from broker"
+            "RetriesExhausted after 3 attempt(s): BrokerUnavailable: 503 from broker (Lambda's retries are over: redrive it once the cause is fixed)"
         );
         assert!(letter
             .origin
@@ -368,6 +383,28 @@ mod tests {
     }
 
     #[test]
+    fn a_final_lambda_failure_does_not_promise_a_retry() {
+        // The function said "will be retried" on each attempt; in the queue, the retries are over.
+        let body = json!({
+            "requestContext": {"condition": "RetriesExhausted", "approximateInvokeCount": 3,
+                               "functionArn": "arn:aws:lambda:us-east-1:1:function:alchemiser-execution-dev"},
+            "requestPayload": envelope(),
+            "responsePayload": {"errorType": "Alchemiser.Transient",
+                                "errorMessage": "transient failure, will be retried: broker 503"}
+        });
+        let letter = parse(&body.to_string(), &[]);
+        assert!(
+            !letter.reason.contains("will be retried"),
+            "{}",
+            letter.reason
+        );
+        assert_eq!(
+            letter.reason,
+            "RetriesExhausted after 3 attempt(s): Alchemiser.Transient: transient failure: broker 503 (Lambda's retries are over: redrive it once the cause is fixed)"
+        );
+    }
+
+    #[test]
     fn lambda_event_age_exceeded_without_response() {
         let body = json!({
             "requestContext": {"condition": "EventAgeExceeded", "approximateInvokeCount": 0},
@@ -375,7 +412,10 @@ mod tests {
         });
         let letter = parse(&body.to_string(), &[]);
         assert_eq!(letter.kind, DeadLetterKind::LambdaOnFailure);
-        assert_eq!(letter.reason, "EventAgeExceeded after 0 attempt(s)");
+        assert_eq!(
+            letter.reason,
+            "EventAgeExceeded after 0 attempt(s) (Lambda's retries are over: redrive it once the cause is fixed)"
+        );
     }
 
     #[test]

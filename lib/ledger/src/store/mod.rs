@@ -80,6 +80,10 @@ pub trait LedgerStore: Send + Sync {
     }
 }
 
+/// How many days a ledger keeps its items unless the stage says otherwise
+/// (`LEDGER_RETENTION_DAYS`).
+pub const DEFAULT_RETENTION_DAYS: u64 = 90;
+
 /// How long after its start a workflow can still change state: a dead letter stays 14 days in
 /// the queue, and its redrive can complete the workflow until then.
 pub const LONGEST_WORKFLOW: std::time::Duration = std::time::Duration::from_secs(15 * 24 * 3600);

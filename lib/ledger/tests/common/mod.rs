@@ -5,7 +5,7 @@
 
 use alchemiser_events::samples::sample_event;
 use alchemiser_events::{EventType, Provenance};
-use alchemiser_ledger::model::{DeadLetterEntry, ShadowEntry, TimeoutEntry};
+use alchemiser_ledger::model::{DeadLetterDeletion, DeadLetterEntry, ShadowEntry, TimeoutEntry};
 use alchemiser_ledger::{Entry, EventEntry, WorkflowState};
 use chrono::{DateTime, Utc};
 
@@ -43,6 +43,15 @@ pub fn one_entry_of_every_kind(at: DateTime<Utc>) -> Vec<Entry> {
         recorded_at: at,
         replay: Some("after-outage".into()),
         shadow: true,
+    }));
+    entries.push(Entry::DeadLetterDeleted(DeadLetterDeletion {
+        message_id: "m-1".into(),
+        event_id: Some("signal-generated-1".into()),
+        event_type: Some("SignalGenerated".into()),
+        letter_reason: "permanent failure in portfolio: weights must sum to 1".into(),
+        deleted_at: at,
+        deleted_by: "arn:aws:iam::000000000000:user/operator".into(),
+        reason: "the producer was fixed; this event can never be redriven".into(),
     }));
     entries.push(Entry::TimedOut(TimeoutEntry {
         at,

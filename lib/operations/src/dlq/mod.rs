@@ -18,8 +18,8 @@ mod queue;
 pub use alchemiser_deadletters::{dead_letter_from_message, Peeked};
 pub use alchemiser_events::{DeadLetter, DeadLetterKind, NotRedrivable};
 pub use queue::{
-    redrive_publisher_config, DeadLetterQueue, RedriveFailure, RedriveReport, RedriveSelection,
-    Redriven,
+    redrive_publisher_config, DeadLetterQueue, HeldLetter, RedriveFailure, RedriveReport,
+    RedriveSelection, Redriven,
 };
 
 /// An age as [`alchemiser_clock::format_duration`] writes durations (`3d04h`, `2h05m`, `42s`);

@@ -6,14 +6,17 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use alchemiser_bus::error_chain;
-use alchemiser_deadletters::{peek, DeadLetters, Held, Peeked, SqsDeadLetters};
+use alchemiser_deadletters::{
+    peek, DeadLetters, Held, Peeked, Reading, SqsDeadLetters, PEEK_PAGE, PEEK_READ_LIMIT,
+};
 use alchemiser_eventbridge::{EventBridgePublisher, OutboxConfig, Outgoing, PublisherConfig};
+use alchemiser_events::text::shell_word;
 use alchemiser_events::{DeadLetter, Provenance};
 use aws_config::SdkConfig;
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 
-use crate::error::OperationsError;
+use crate::error::{sdk_failure, OperationsError};
 use crate::stage::Stage;
 
 /// How long `redrive` holds the messages it works on: publishing has a deadline of its own
@@ -26,6 +29,30 @@ const REDRIVE_CHUNK: usize = 500;
 const DEFAULT_MAX_MESSAGES: usize = 10_000;
 /// DeleteMessage calls in flight at once after a chunk is delivered.
 const DELETES_IN_FLIGHT: usize = 8;
+
+/// One message held out of sight of other readers, to delete or give back.
+#[derive(Debug)]
+pub struct HeldLetter<'q> {
+    queue: &'q DeadLetterQueue,
+    held: Held,
+}
+
+impl HeldLetter<'_> {
+    /// The message.
+    pub fn letter(&self) -> &DeadLetter {
+        &self.held.letter
+    }
+
+    /// Deletes it from the queue.
+    pub async fn delete(self) -> Result<(), OperationsError> {
+        Ok(self.queue.queue.delete(&self.held).await?)
+    }
+
+    /// Gives it back (visible again at once).
+    pub async fn release(self) {
+        self.queue.queue.release(&[self.held]).await;
+    }
+}
 
 /// Which messages to redrive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +106,8 @@ impl RedriveReport {
 pub struct DeadLetterQueue {
     queue: SqsDeadLetters,
     max_messages: usize,
+    /// The command that lists this queue, for messages (`alchemiser dlq list --stage S`).
+    list_command: String,
 }
 
 impl DeadLetterQueue {
@@ -91,21 +120,28 @@ impl DeadLetterQueue {
     ) -> Result<Self, OperationsError> {
         let sqs = aws_sdk_sqs::Client::new(sdk);
         if let Some(url) = override_url {
-            return Ok(Self::new(sqs, url));
+            let command = format!(
+                "alchemiser dlq list --stage {stage} --queue-url {}",
+                shell_word(&url)
+            );
+            return Ok(Self::new(sqs, url).listed_by(command));
         }
+        let command = format!("alchemiser dlq list --stage {stage}");
         let parameter = stage.dlq_url_parameter();
         let ssm = aws_sdk_ssm::Client::new(sdk);
         let ssm_error = match ssm.get_parameter().name(&parameter).send().await {
             Ok(output) => match output.parameter.and_then(|p| p.value) {
-                Some(url) if !url.trim().is_empty() => return Ok(Self::new(sqs, url)),
+                Some(url) if !url.trim().is_empty() => {
+                    return Ok(Self::new(sqs, url).listed_by(command))
+                }
                 _ => "the parameter has no value".to_owned(),
             },
-            Err(error) => aws_sdk_ssm::error::DisplayErrorContext(&error).to_string(),
+            Err(error) => sdk_failure(&error),
         };
         let queue_name = stage.dlq_name();
         match sqs.get_queue_url().queue_name(&queue_name).send().await {
             Ok(output) => match output.queue_url {
-                Some(url) => Ok(Self::new(sqs, url)),
+                Some(url) => Ok(Self::new(sqs, url).listed_by(command)),
                 None => Err(OperationsError::QueueNotFound {
                     stage: stage.to_string(),
                     parameter,
@@ -119,17 +155,29 @@ impl DeadLetterQueue {
                 parameter,
                 ssm_error,
                 queue_name,
-                queue_error: aws_sdk_sqs::error::DisplayErrorContext(&error).to_string(),
+                queue_error: sdk_failure(&error),
             }),
         }
     }
 
     /// The queue at `url`.
     pub fn new(sqs: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
+        let url = url.into();
         Self {
+            list_command: format!("alchemiser dlq list --queue-url {}", shell_word(&url)),
             queue: SqsDeadLetters::new(sqs, url),
             max_messages: DEFAULT_MAX_MESSAGES,
         }
+    }
+
+    fn listed_by(mut self, command: String) -> Self {
+        self.list_command = command;
+        self
+    }
+
+    /// The command that lists this queue (what an error suggests running).
+    pub fn list_command(&self) -> &str {
+        &self.list_command
     }
 
     /// Reads at most `max` messages (default 10,000): a bound, so a listing always ends.
@@ -160,12 +208,51 @@ impl DeadLetterQueue {
 
     /// One message by its MessageId, left in the queue.
     pub async fn show(&self, message_id: &str) -> Result<DeadLetter, OperationsError> {
-        self.list()
-            .await?
-            .letters
+        let held = self.hold(message_id).await?;
+        let letter = held.letter().clone();
+        held.release().await;
+        Ok(letter)
+    }
+
+    /// Holds one message by its MessageId (out of sight of other readers) to delete it or give
+    /// it back: the queue is read page by page until it turns up, and every other message
+    /// read is given back.
+    pub async fn hold(&self, message_id: &str) -> Result<HeldLetter<'_>, OperationsError> {
+        let mut reading = Reading::new(
+            &self.queue,
+            alchemiser_clock::system(),
+            PEEK_READ_LIMIT,
+            REDRIVE_VISIBILITY,
+        )
+        .at_most(self.max_messages);
+        let found = loop {
+            match reading.next_page(PEEK_PAGE).await {
+                Ok(Some(page)) => {
+                    if let Some(held) = page.into_iter().find(|h| h.letter.message_id == message_id)
+                    {
+                        break Some(held);
+                    }
+                }
+                Ok(None) => break None,
+                Err(error) => {
+                    reading.release().await;
+                    return Err(error.into());
+                }
+            }
+        };
+        let others: Vec<Held> = reading
+            .into_held()
             .into_iter()
-            .find(|l| l.message_id == message_id)
-            .ok_or_else(|| OperationsError::MessageNotFound(message_id.to_owned()))
+            .filter(|h| h.letter.message_id != message_id)
+            .collect();
+        self.queue.release(&others).await;
+        match found {
+            Some(held) => Ok(HeldLetter { queue: self, held }),
+            None => Err(OperationsError::MessageNotFound {
+                id: alchemiser_events::text::printable(message_id).into_owned(),
+                list_command: self.list_command.clone(),
+            }),
+        }
     }
 
     /// Republishes the original event of each chosen message to the stage's bus through
