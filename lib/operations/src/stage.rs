@@ -68,6 +68,11 @@ impl Stage {
         format!("alchemiser-{handler}-{}", self.0)
     }
 
+    /// The SSM parameter holding the outbox queue's URL: `/alchemiser/<stage>/outbox-url`.
+    pub fn outbox_url_parameter(&self) -> String {
+        format!("/alchemiser/{}/outbox-url", self.0)
+    }
+
     /// The workflow ledger table: `alchemiser-workflow-ledger-<stage>`.
     pub fn ledger_table_name(&self) -> String {
         format!("alchemiser-workflow-ledger-{}", self.0)
@@ -96,6 +101,7 @@ mod tests {
         assert_eq!(stage.dlq_name(), "alchemiser-event-dlq-pr-42");
         assert_eq!(stage.dlq_url_parameter(), "/alchemiser/pr-42/dlq-url");
         assert_eq!(stage.function_name("monitor"), "alchemiser-monitor-pr-42");
+        assert_eq!(stage.outbox_url_parameter(), "/alchemiser/pr-42/outbox-url");
         let at = Utc.with_ymd_and_hms(2026, 11, 28, 14, 5, 9).unwrap();
         assert_eq!(stage.replay_name(at), "alchemiser-pr-42-20261128T140509");
     }
