@@ -161,3 +161,85 @@ fn an_operator_command_without_aws_setup_says_what_to_set_in_one_line() {
         "{stderr}"
     );
 }
+
+/// A region but no credentials, no SSO anywhere: the hint names what to set, says nothing of
+/// SSO, and says `-v` once.
+#[test]
+fn missing_credentials_get_a_hint_that_fits_and_mentions_v_once() {
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("config");
+    std::fs::write(&config, "[profile plain]\nregion = us-east-1\n").unwrap();
+    let output = alchemiser()
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .env("AWS_CONFIG_FILE", &config)
+        .env("AWS_PROFILE", "plain")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args(["dlq", "list", "--stage", "dev"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no AWS credentials"), "{stderr}");
+    assert!(!stderr.to_lowercase().contains("sso"), "{stderr}");
+    assert_eq!(stderr.matches("-v").count(), 1, "{stderr}");
+
+    // An SSO profile: the hint is the SSO login of that profile.
+    std::fs::write(
+        &config,
+        "[profile trading]\nsso_session = corp\nsso_account_id = 111111111111\nsso_role_name = Ops\nregion = us-east-1\n\n[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = us-east-1\n",
+    )
+    .unwrap();
+    let output = alchemiser()
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .env("AWS_CONFIG_FILE", &config)
+        .env("AWS_PROFILE", "trading")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args(["dlq", "list", "--stage", "dev"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("aws sso login --profile trading"),
+        "{stderr}"
+    );
+    assert!(stderr.matches("-v").count() <= 1, "{stderr}");
+}
+
+/// Standard error that is not a terminal gets no colour codes (logs and errors alike).
+#[test]
+fn no_colour_codes_when_standard_error_is_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = alchemiser()
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("EVENTBRIDGE_DEADLINE_MS", "300")
+        .env("EVENTBRIDGE_VERIFY_BUS", "false")
+        .env("EVENTBRIDGE_OUTBOX_PATH", dir.path().join("outbox.jsonl"))
+        .args(["publish", "--example", "SignalGenerated"])
+        .args(["--bus-name", "alchemiser-trading-events-test"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("WARN"), "a log line was expected: {stderr}");
+    assert!(!stderr.contains('\u{1b}'), "colour codes: {stderr:?}");
+}
+
+/// A window without a unit says which units there are, not the parser's guess.
+#[test]
+fn a_window_without_a_unit_says_how_to_write_one() {
+    let output = alchemiser()
+        .args(["workflows", "list", "--stage", "dev", "--since", "24"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr.contains("`24` has no unit"), "{stderr}");
+    assert!(stderr.contains("24h"), "{stderr}");
+    assert!(!stderr.contains("24sec"), "{stderr}");
+}
