@@ -90,7 +90,8 @@ class ReplayingEventsProvider(EventsProvider):
         unknown = set(filter_arns) - {rule.arn for rule in rules}
         if unknown:
             raise ValidationException(
-                f"Parameter Destination.FilterArns is not valid. Reason: no rule {sorted(unknown)} on event bus {bus_name}."
+                "Parameter Destination.FilterArns is not valid."
+                f" Reason: no rule {sorted(unknown)} on event bus {bus_name}."
             )
 
         replay = self.create_replay_service(

@@ -70,8 +70,10 @@ def test_a_replay_sends_the_windows_archived_events_again_to_the_rules_it_names(
 
     # Every rule: the window's two events, each with the replay's name and its original time.
     started = events.start_replay(
-        ReplayName=f"{bus}-all", EventSourceArn=bus_with_archive["archive_arn"],
-        Destination={"Arn": bus_with_archive["bus_arn"]}, **window,
+        ReplayName=f"{bus}-all",
+        EventSourceArn=bus_with_archive["archive_arn"],
+        Destination={"Arn": bus_with_archive["bus_arn"]},
+        **window,
     )
     assert started["State"] == "COMPLETED", started
     plans = drain(sqs, rules["plans"]["url"])
@@ -87,8 +89,10 @@ def test_a_replay_sends_the_windows_archived_events_again_to_the_rules_it_names(
 
     # Limited to one rule (Destination.FilterArns): only that rule's queue receives.
     events.start_replay(
-        ReplayName=f"{bus}-plans", EventSourceArn=bus_with_archive["archive_arn"],
-        Destination={"Arn": bus_with_archive["bus_arn"], "FilterArns": [rules["plans"]["arn"]]}, **window,
+        ReplayName=f"{bus}-plans",
+        EventSourceArn=bus_with_archive["archive_arn"],
+        Destination={"Arn": bus_with_archive["bus_arn"], "FilterArns": [rules["plans"]["arn"]]},
+        **window,
     )
     assert [p["detail"] for p in drain(sqs, rules["plans"]["url"])] == [{"n": 1}]
     assert drain(sqs, rules["signals"]["url"]) == []

@@ -29,7 +29,7 @@ pub struct Args {
     /// Accept a window ending less than 10 minutes ago (the archive may miss its last events).
     #[arg(long)]
     force: bool,
-    /// Replay name (default: alchemiser-STAGE-YYYYMMDDTHHMMSS, now in UTC).
+    /// Replay name (default: alchemiser-STAGE-YYYYMMDDTHHMMSS.mmm, now in UTC).
     #[arg(long)]
     name: Option<String>,
     /// With --wait: give up waiting after this many seconds (the replay goes on).
