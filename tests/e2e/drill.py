@@ -178,22 +178,7 @@ class Drill:
         self.stack.reset_paper_account()
         self.stack.queues.reset()
         self.run("start-workflow")
-        started = self.stack.queues.wait_for(
-            EVERYTHING,
-            lambda b: b["detail-type"] == "WorkflowStarted" and b["source"] == "alchemiser.strategy",
-            60,
-            "the WorkflowStarted of the workflow started by hand",
-        )
-        correlation = started["detail"]["correlation_id"]
-        outcome = self.stack.queues.wait_for(
-            EVERYTHING,
-            lambda b: (
-                b["detail-type"] in ("WorkflowCompleted", "WorkflowFailed")
-                and b["detail"]["correlation_id"] == correlation
-            ),
-            120,
-            "its outcome",
-        )
+        outcome = self.stack.strategy_run_outcome()
         check(
             outcome["detail-type"] == "WorkflowCompleted",
             "a workflow started by hand, as runbook 2.3 writes it, completes",

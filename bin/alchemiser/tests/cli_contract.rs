@@ -8,6 +8,18 @@ fn alchemiser() -> Command {
     Command::cargo_bin("alchemiser").unwrap()
 }
 
+/// The CLI as on a machine whose only AWS set-up is what the test gives it: no variable of this
+/// process, HOME = `home` (so no ~/.aws of the machine), no instance metadata to ask.
+fn alchemiser_at_home(home: &std::path::Path) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_alchemiser"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    command
+}
+
 fn example(name: &str) -> String {
     format!(
         "{}/../../examples/events/{name}",
@@ -146,10 +158,7 @@ fn schemas_writes_one_file_per_event_type() {
 #[test]
 fn an_operator_command_without_aws_setup_says_what_to_set_in_one_line() {
     let home = tempfile::tempdir().unwrap();
-    let output = alchemiser()
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", home.path())
+    let output = alchemiser_at_home(home.path())
         .args(["dlq", "list", "--stage", "dev"])
         .output()
         .unwrap();
@@ -169,13 +178,9 @@ fn missing_credentials_get_a_hint_that_fits_and_mentions_v_once() {
     let home = tempfile::tempdir().unwrap();
     let config = home.path().join("config");
     std::fs::write(&config, "[profile plain]\nregion = us-east-1\n").unwrap();
-    let output = alchemiser()
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", home.path())
+    let output = alchemiser_at_home(home.path())
         .env("AWS_CONFIG_FILE", &config)
         .env("AWS_PROFILE", "plain")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
         .args(["dlq", "list", "--stage", "dev"])
         .output()
         .unwrap();
@@ -191,13 +196,9 @@ fn missing_credentials_get_a_hint_that_fits_and_mentions_v_once() {
         "[profile trading]\nsso_session = corp\nsso_account_id = 111111111111\nsso_role_name = Ops\nregion = us-east-1\n\n[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = us-east-1\n",
     )
     .unwrap();
-    let output = alchemiser()
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", home.path())
+    let output = alchemiser_at_home(home.path())
         .env("AWS_CONFIG_FILE", &config)
         .env("AWS_PROFILE", "trading")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
         .args(["dlq", "list", "--stage", "dev"])
         .output()
         .unwrap();

@@ -69,6 +69,12 @@ pub async fn load_with(loader: ConfigLoader, settings: ClientSettings) -> SdkCon
         .await
 }
 
+/// The region `sdk` calls, for messages ("the configured region" when it has none).
+pub fn region_name(sdk: &SdkConfig) -> String {
+    sdk.region()
+        .map_or_else(|| "the configured region".to_owned(), ToString::to_string)
+}
+
 /// Why no AWS call can work yet, said in one line with what to set or run (as the AWS CLI
 /// does); the provider chain's full story is in [`SetupError::details`].
 #[derive(Debug, thiserror::Error)]

@@ -196,6 +196,8 @@ fn from_aws(time: Option<&AwsDateTime>) -> Option<DateTime<Utc>> {
 #[derive(Debug, Clone)]
 pub struct Replayer {
     events: aws_sdk_eventbridge::Client,
+    /// The region it calls, for messages.
+    region: String,
 }
 
 impl Replayer {
@@ -203,6 +205,7 @@ impl Replayer {
     pub fn new(sdk: &SdkConfig) -> Self {
         Self {
             events: aws_sdk_eventbridge::Client::new(sdk),
+            region: alchemiser_aws::region_name(sdk),
         }
     }
 
@@ -214,11 +217,7 @@ impl Replayer {
         let stage = &request.stage;
         let archive = stage.archive_name();
         let bus = stage.bus_name();
-        let region = self
-            .events
-            .config()
-            .region()
-            .map_or_else(|| "the configured region".to_owned(), ToString::to_string);
+        let region = self.region.clone();
         let archive_arn = match self
             .events
             .describe_archive()

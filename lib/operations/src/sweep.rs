@@ -50,9 +50,7 @@ pub async fn run_sweep(
     function: Option<String>,
 ) -> Result<SweepRun, OperationsError> {
     let function = function.unwrap_or_else(|| stage.function_name("monitor"));
-    let region = sdk
-        .region()
-        .map_or_else(|| "the configured region".to_owned(), ToString::to_string);
+    let region = alchemiser_aws::region_name(sdk);
     let tick = manual_tick(&region);
     let tick_id = tick["id"].as_str().unwrap_or_default().to_owned();
     let lambda = aws_sdk_lambda::Client::new(sdk);

@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 
 mod common;
 use alchemiser_testkit::{Emulator, EVERY_ALCHEMISER_SOURCE};
-use common::unique_stage;
+use common::{cli, unique_stage};
 
 fn envelope(event: &Event) -> Value {
     json!({
@@ -270,37 +270,22 @@ async fn dlq_list_show_and_redrive() {
     assert!(!left.contains(&record_id) && left.contains(&garbage_id));
 
     // The CLI: list --json, then redrive --all (the garbage stays, exit 1).
-    if let Ok(bin) = std::env::var("ALCHEMISER_BIN") {
-        let output = std::process::Command::new(&bin)
-            .args(["dlq", "list", "--stage", stage.as_str(), "--json"])
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+    if std::env::var("ALCHEMISER_BIN").is_ok() {
+        let (stdout, stderr, code) = cli(&["dlq", "list", "--stage", stage.as_str(), "--json"]);
+        assert_eq!(code, Some(0), "{stderr}");
+        let lines: Vec<Value> = stdout
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
         assert_eq!(lines.len(), 3);
         assert!(lines.iter().any(|l| l["kind"] == "unreadable"));
-        let output = std::process::Command::new(&bin)
-            .args(["dlq", "list", "--stage", stage.as_str()])
-            .output()
-            .unwrap();
-        let table = String::from_utf8_lossy(&output.stdout);
+        let (table, _, _) = cli(&["dlq", "list", "--stage", stage.as_str()]);
         assert!(
             table.contains("RetriesExhausted") && table.contains("SDK_CLIENT_ERROR"),
             "{table}"
         );
-        let output = std::process::Command::new(&bin)
-            .args(["dlq", "redrive", "--all", "--stage", stage.as_str()])
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert_eq!(output.status.code(), Some(1), "{stdout}");
+        let (stdout, _, code) = cli(&["dlq", "redrive", "--all", "--stage", stage.as_str()]);
+        assert_eq!(code, Some(1), "{stdout}");
         assert!(stdout.contains("redriven=2 kept=1"), "{stdout}");
         assert!(stdout.contains(&format!("kept {garbage_id}")), "{stdout}");
     } else {
@@ -476,18 +461,6 @@ async fn redrive_all_of_many_messages_goes_in_chunks_and_settles_each_once() {
     let left = queue.list().await.unwrap().letters;
     assert_eq!(left.len(), 1, "only the unreadable message is left");
     emulator.cleanup().await;
-}
-
-/// Runs the CLI (ALCHEMISER_BIN) with `args`: stdout, stderr, exit code.
-fn cli(args: &[&str]) -> (String, String, Option<i32>) {
-    let bin = std::env::var("ALCHEMISER_BIN")
-        .expect("ALCHEMISER_BIN is not set: scripts/test-operations sets it");
-    let output = std::process::Command::new(bin).args(args).output().unwrap();
-    (
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-        output.status.code(),
-    )
 }
 
 fn receive_counts(stage: &Stage) -> HashMap<String, u64> {

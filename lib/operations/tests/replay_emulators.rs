@@ -16,10 +16,34 @@ use std::time::Duration;
 use alchemiser_eventbridge::{EventBridgePublisher, OutboxConfig, PublisherConfig};
 use alchemiser_events::samples::sample_event;
 use alchemiser_events::{decode_value, EventType};
-use alchemiser_operations::{OperationsError, ReplayRequest, ReplayWindow, Replayer};
+use alchemiser_operations::{OperationsError, ReplayRequest, ReplayWindow, Replayer, Stage};
 mod common;
 use alchemiser_testkit::{Emulator, EVERY_ALCHEMISER_SOURCE};
 use common::unique_stage;
+
+/// Creates the stage's bus and its archive (as the stack does); returns the bus ARN.
+async fn bus_with_archive(emulator: &mut Emulator, stage: &Stage) -> String {
+    let bus = stage.bus_name();
+    emulator.bus(&bus).await;
+    let bus_arn = emulator
+        .events
+        .describe_event_bus()
+        .name(&bus)
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    emulator
+        .events
+        .create_archive()
+        .archive_name(stage.archive_name())
+        .event_source_arn(&bus_arn)
+        .send()
+        .await
+        .unwrap();
+    bus_arn
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_redelivers_archived_events_with_replay_name() {
@@ -32,22 +56,7 @@ async fn replay_redelivers_archived_events_with_replay_name() {
     let events = emulator.events.clone();
     let stage = unique_stage("rp");
     let bus = stage.bus_name();
-    emulator.bus(&bus).await;
-    let bus_arn = events
-        .describe_event_bus()
-        .name(&bus)
-        .send()
-        .await
-        .unwrap()
-        .arn
-        .unwrap();
-    events
-        .create_archive()
-        .archive_name(stage.archive_name())
-        .event_source_arn(&bus_arn)
-        .send()
-        .await
-        .unwrap();
+    let bus_arn = bus_with_archive(&mut emulator, &stage).await;
     let (queue_url, queue_arn) = emulator.queue(&format!("ops-replay-{stage}")).await;
     let rule = format!("alchemiser-all-to-queue-{stage}");
     emulator
@@ -198,22 +207,22 @@ async fn replay_of_a_stage_without_archive_says_what_to_check() {
 
 /// Runs `alchemiser replay` for `stage` over the last two hours with `args`; its exit status
 /// and standard error.
-fn replay_cli(stage: &alchemiser_operations::Stage, args: &[&str]) -> (bool, String) {
-    let bin = std::env::var("ALCHEMISER_BIN")
-        .expect("ALCHEMISER_BIN is not set: scripts/test-operations sets it");
+fn replay_cli(stage: &Stage, args: &[&str]) -> (bool, String) {
     let now = chrono::Utc::now();
-    let output = std::process::Command::new(bin)
-        .args(["replay", "--stage", stage.as_str(), "--from"])
-        .arg((now - chrono::TimeDelta::hours(2)).to_rfc3339())
-        .arg("--to")
-        .arg((now - chrono::TimeDelta::hours(1)).to_rfc3339())
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let from = (now - chrono::TimeDelta::hours(2)).to_rfc3339();
+    let to = (now - chrono::TimeDelta::hours(1)).to_rfc3339();
+    let mut all = vec![
+        "replay",
+        "--stage",
+        stage.as_str(),
+        "--from",
+        &from,
+        "--to",
+        &to,
+    ];
+    all.extend_from_slice(args);
+    let (_, stderr, code) = common::cli(&all);
+    (code == Some(0), stderr)
 }
 
 /// One line saying what failed, without the SDK's debug dump.
@@ -241,23 +250,7 @@ async fn each_replay_failure_is_reported_as_what_it_is() {
     assert!(!ok);
     assert_one_clear_line(&stderr, "has no event archive", "rule");
 
-    let bus = stage.bus_name();
-    emulator.bus(&bus).await;
-    let bus_arn = events
-        .describe_event_bus()
-        .name(&bus)
-        .send()
-        .await
-        .unwrap()
-        .arn
-        .unwrap();
-    events
-        .create_archive()
-        .archive_name(stage.archive_name())
-        .event_source_arn(&bus_arn)
-        .send()
-        .await
-        .unwrap();
+    bus_with_archive(&mut emulator, &stage).await;
     // A rule the bus does not have is not a missing archive.
     let (ok, stderr) = replay_cli(&stage, &["--rules", "alchemiser-no-such-rule"]);
     assert!(!ok);

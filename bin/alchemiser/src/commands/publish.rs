@@ -142,7 +142,7 @@ async fn checked(
                     .unwrap_or_else(|| "check the bus name".into());
                 anyhow::bail!(
                     "event bus {bus} does not exist in {}: {deploy}, or check AWS_PROFILE and AWS_REGION; nothing was published",
-                    sdk.region().map_or_else(|| "this region".into(), ToString::to_string)
+                    alchemiser_aws::region_name(sdk)
                 );
             }
             if let Some(service) = service {
