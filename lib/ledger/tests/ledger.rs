@@ -594,3 +594,31 @@ async fn the_monitors_log_lines_show_an_events_text_as_text() {
         "a forged log line: {text}"
     );
 }
+
+#[test]
+fn the_diagrams_failure_note_sits_over_the_failing_function_and_is_cut_between_words() {
+    let events = workflow("tick-note");
+    let long = "the broker refused every order of the plan because the account was restricted \
+                by its compliance team pending a review of recent activity and nothing was \
+                traded; the operator must call the broker before the next session opens";
+    let failed =
+        alchemiser_testkit::workflow_failed(&events[2], "execution", long, start(), json!({}));
+    let mut recorded = entries(&events[..3]);
+    recorded.extend(entries(&[failed]));
+    let id = events[0].header().correlation_id.clone();
+    let summary = summarize(&id, &recorded).unwrap();
+    let diagram = mermaid(&summary, &recorded);
+    let note = diagram
+        .lines()
+        .find(|l| l.contains("Note over"))
+        .unwrap_or_else(|| panic!("{diagram}"));
+    assert!(
+        note.starts_with("    Note over execution: failed at execution: "),
+        "{note}"
+    );
+    let text = note.rsplit(": ").next().unwrap();
+    assert!(text.ends_with('…'), "{note}");
+    let words: Vec<&str> = long.split_whitespace().collect();
+    let shown: Vec<&str> = text.trim_end_matches('…').split_whitespace().collect();
+    assert_eq!(shown, words[..shown.len()], "cut mid-word: {note}");
+}
