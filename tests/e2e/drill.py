@@ -27,7 +27,6 @@ Prints one `ok` line per proven statement and each scenario's time; exits 1 at t
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -42,7 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for support.emulators
 from support.emulators import REPO, CheckFailed, check  # noqa: E402 (needs the path above)
-from workflow import EVERYTHING, Stack, client, now_wire  # noqa: E402 (this folder is on the path)
+from workflow import EVERYTHING, Stack, client, now_wire, stack_from_arguments  # noqa: E402 (this folder is on the path)
 
 RUNBOOKS = REPO / "docs/runbooks.md"
 BLOCK = re.compile(
@@ -408,15 +407,10 @@ class Drill:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--facts", type=Path, required=True)
-    parser.add_argument("--alchemiser", required=True, help="path to the alchemiser binary")
-    args = parser.parse_args()
-    out = Path(os.environ.get("E2E_OUT", REPO / ".local/e2e-deploy"))
-    stack = Stack(json.loads(args.facts.read_text()), args.alchemiser, out)
+    stack = stack_from_arguments(__doc__.split("\n\n")[0])
     observing = False
     try:
-        drill = Drill(stack, Runbook(RUNBOOKS, args.alchemiser))
+        drill = Drill(stack, Runbook(RUNBOOKS, stack.alchemiser))
         stack.observe()
         observing = True
         drill.scenario("start a workflow by hand (runbook 2.3)", drill.start_workflow)

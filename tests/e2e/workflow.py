@@ -795,13 +795,18 @@ def workflow_failed_detail() -> dict:
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def stack_from_arguments(description: str) -> Stack:
+    """The deployed stack named by the command line (--facts, --alchemiser) of an e2e script."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--facts", type=Path, required=True)
     parser.add_argument("--alchemiser", required=True, help="path to the alchemiser binary")
     args = parser.parse_args()
     out = Path(os.environ.get("E2E_OUT", REPO / ".local/e2e-deploy"))
-    stack = Stack(json.loads(args.facts.read_text()), args.alchemiser, out)
+    return Stack(json.loads(args.facts.read_text()), args.alchemiser, out)
+
+
+def main() -> int:
+    stack = stack_from_arguments(__doc__.split("\n\n")[0])
     stack.observe()
     try:
         if stack.beside_python():

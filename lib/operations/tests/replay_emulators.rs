@@ -45,6 +45,18 @@ async fn bus_with_archive(emulator: &mut Emulator, stage: &Stage) -> String {
     bus_arn
 }
 
+/// Removes what the test made: the stage's archive, then everything the emulator fixture made
+/// (best effort).
+async fn remove_stage(emulator: Emulator, stage: &Stage) {
+    let _ = emulator
+        .events
+        .delete_archive()
+        .archive_name(stage.archive_name())
+        .send()
+        .await;
+    emulator.cleanup().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_redelivers_archived_events_with_replay_name() {
     assert!(
@@ -53,7 +65,6 @@ async fn replay_redelivers_archived_events_with_replay_name() {
     );
     let sdk = alchemiser_aws::load_sdk_config().await;
     let mut emulator = Emulator::with_sdk(&sdk);
-    let events = emulator.events.clone();
     let stage = unique_stage("rp");
     let bus = stage.bus_name();
     let bus_arn = bus_with_archive(&mut emulator, &stage).await;
@@ -169,13 +180,7 @@ async fn replay_redelivers_archived_events_with_replay_name() {
             .all(|b| b["replay-name"] == format!("cli-{stage}").as_str()));
     }
 
-    // Clean up (best effort).
-    let _ = events
-        .delete_archive()
-        .archive_name(stage.archive_name())
-        .send()
-        .await;
-    emulator.cleanup().await;
+    remove_stage(emulator, &stage).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,7 +248,6 @@ fn assert_one_clear_line(stderr: &str, says: &str, not: &str) {
 async fn each_replay_failure_is_reported_as_what_it_is() {
     let sdk = alchemiser_aws::load_sdk_config().await;
     let mut emulator = Emulator::with_sdk(&sdk);
-    let events = emulator.events.clone();
     let stage = unique_stage("rf");
     // No archive, no bus: the stage is not deployed.
     let (ok, stderr) = replay_cli(&stage, &[]);
@@ -269,10 +273,5 @@ async fn each_replay_failure_is_reported_as_what_it_is() {
     assert_one_clear_line(&stderr, "already", "archive");
     assert!(stderr.contains("--name"), "{stderr}");
 
-    let _ = events
-        .delete_archive()
-        .archive_name(stage.archive_name())
-        .send()
-        .await;
-    emulator.cleanup().await;
+    remove_stage(emulator, &stage).await;
 }
