@@ -32,7 +32,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 import uuid
@@ -73,11 +72,14 @@ SCENARIOS = {
 class Runbook:
     """The runbook blocks of docs/runbooks.md, run as written with the placeholders filled in."""
 
-    def __init__(self, path: Path, alchemiser: str):
+    def __init__(self, path: Path, alchemiser: str, out: Path):
         text = path.read_text()
         self.blocks = {m["name"]: textwrap.dedent(m["body"]) for m in BLOCK.finditer(text)}
         self.run_blocks: set[str] = set()
-        self.bin = Path(tempfile.mkdtemp(prefix="alchemiser-drill-bin-"))
+        # `alchemiser` on PATH, as the runbook calls it.
+        self.bin = out / "drill-bin"
+        self.bin.mkdir(parents=True, exist_ok=True)
+        (self.bin / "alchemiser").unlink(missing_ok=True)
         (self.bin / "alchemiser").symlink_to(Path(alchemiser).resolve())
         check(
             set(self.blocks) == SCENARIOS,
@@ -410,7 +412,7 @@ def main() -> int:
     stack = stack_from_arguments(__doc__.split("\n\n")[0])
     observing = False
     try:
-        drill = Drill(stack, Runbook(RUNBOOKS, stack.alchemiser))
+        drill = Drill(stack, Runbook(RUNBOOKS, stack.alchemiser, stack.out))
         stack.observe()
         observing = True
         drill.scenario("start a workflow by hand (runbook 2.3)", drill.start_workflow)
