@@ -52,3 +52,14 @@ def dynamodb_moto():
     from alchemiser_localstack.dynamodb_forward import create_service
 
     return create_service()
+
+
+@aws_provider(api="events", name="alchemiser_replay")
+def events_replay():
+    """LocalStack's EventBridge with working archive replays; selected with
+    PROVIDER_OVERRIDE_EVENTS=alchemiser_replay."""
+    from localstack.services.plugins import Service
+
+    from alchemiser_localstack.events_replay import ReplayingEventsProvider
+
+    return Service.for_provider(ReplayingEventsProvider())

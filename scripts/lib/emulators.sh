@@ -12,6 +12,7 @@
 #                                   dummy credentials, us-east-1; unsets what would send it
 #                                   elsewhere (profile, session token, the publisher's EVENTBRIDGE_*)
 #   emulator_client_env ENDPOINT    the same, and AWS_ENDPOINT_URL=ENDPOINT
+#   emulator_client_env_script [ENDPOINT]  prints those settings as shell lines
 #
 # scripts/localstack and scripts/moto read LOCALSTACK_PORT / LOCALSTACK_VENV / LOCALSTACK_STATE_DIR
 # and MOTO_PORT / MOTO_STATE_DIR themselves, so a private pair can run beside a shared one.
@@ -63,16 +64,26 @@ export_emulator_endpoints() {
   export LOCALSTACK_ENDPOINT MOTO_ENDPOINT
 }
 
+# The shell lines of emulator_credentials_env (and, given an endpoint, AWS_ENDPOINT_URL): what
+# `scripts/localstack client-env` prints for an operator's shell (docs/runbooks.md, LocalStack).
+emulator_client_env_script() {
+  cat <<'ENV'
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+unset AWS_PROFILE AWS_SESSION_TOKEN
+unset EVENTBRIDGE_BUS_NAME EVENTBRIDGE_OUTBOX_QUEUE_URL EVENTBRIDGE_OUTBOX_PATH EVENTBRIDGE_SOURCE_PREFIX
+# LocalStack still enforces the pre-2026 limits: 256 KiB per PutEvents request and SQS message.
+export EVENTBRIDGE_MAX_REQUEST_BYTES=262144 FAILURE_QUEUE_MAX_BYTES=262144
+ENV
+  if [[ -n "${1:-}" ]]; then
+    printf 'export AWS_ENDPOINT_URL=%q\n' "$1"
+  fi
+}
+
 emulator_credentials_env() {
-  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
-  export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
-  unset AWS_PROFILE AWS_SESSION_TOKEN
-  unset EVENTBRIDGE_BUS_NAME EVENTBRIDGE_OUTBOX_QUEUE_URL EVENTBRIDGE_OUTBOX_PATH EVENTBRIDGE_SOURCE_PREFIX
-  # LocalStack still enforces the pre-2026 limits: 256 KiB per PutEvents request and SQS message.
-  export EVENTBRIDGE_MAX_REQUEST_BYTES=262144 FAILURE_QUEUE_MAX_BYTES=262144
+  eval "$(emulator_client_env_script)"
 }
 
 emulator_client_env() {
-  emulator_credentials_env
-  export AWS_ENDPOINT_URL="${1:?emulator_client_env needs an endpoint}"
+  eval "$(emulator_client_env_script "${1:?emulator_client_env needs an endpoint}")"
 }

@@ -399,22 +399,7 @@ class Stack:
         )
         check(response["StatusCode"] == 202, "strategy invoked asynchronously, as the schedule does", response)
         # The strategy is invoked only here in this phase: its WorkflowStarted names the workflow.
-        started_event = self.queues.wait_for(
-            EVERYTHING,
-            lambda b: b["detail-type"] == "WorkflowStarted" and b["source"] == "alchemiser.strategy",
-            60,
-            "the strategy's WorkflowStarted",
-        )
-        workflow = started_event["detail"]["correlation_id"]
-        completed = self.queues.wait_for(
-            EVERYTHING,
-            lambda b: (
-                b["detail-type"] in ("WorkflowCompleted", "WorkflowFailed")
-                and b["detail"]["correlation_id"] == workflow
-            ),
-            120,
-            "the workflow's outcome",
-        )
+        completed = self.strategy_run_outcome()
         check(
             completed["detail-type"] == "WorkflowCompleted",
             "the workflow completed",
@@ -485,6 +470,26 @@ class Stack:
             [s["correlation_id"] for s in listed],
         )
         return by_type
+
+    def strategy_run_outcome(self) -> dict:
+        """After the strategy was invoked: the outcome (WorkflowCompleted or WorkflowFailed) of the
+        workflow its WorkflowStarted named, as the observer rule saw it."""
+        started_event = self.queues.wait_for(
+            EVERYTHING,
+            lambda b: b["detail-type"] == "WorkflowStarted" and b["source"] == "alchemiser.strategy",
+            60,
+            "the strategy's WorkflowStarted",
+        )
+        workflow = started_event["detail"]["correlation_id"]
+        return self.queues.wait_for(
+            EVERYTHING,
+            lambda b: (
+                b["detail-type"] in ("WorkflowCompleted", "WorkflowFailed")
+                and b["detail"]["correlation_id"] == workflow
+            ),
+            120,
+            "the workflow's outcome",
+        )
 
     def python_plan_is_traded(self) -> None:
         """A plan the Python portfolio stage publishes reaches the Rust execution, which trades it."""
@@ -790,13 +795,18 @@ def workflow_failed_detail() -> dict:
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def stack_from_arguments(description: str) -> Stack:
+    """The deployed stack named by the command line (--facts, --alchemiser) of an e2e script."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--facts", type=Path, required=True)
     parser.add_argument("--alchemiser", required=True, help="path to the alchemiser binary")
     args = parser.parse_args()
     out = Path(os.environ.get("E2E_OUT", REPO / ".local/e2e-deploy"))
-    stack = Stack(json.loads(args.facts.read_text()), args.alchemiser, out)
+    return Stack(json.loads(args.facts.read_text()), args.alchemiser, out)
+
+
+def main() -> int:
+    stack = stack_from_arguments(__doc__.split("\n\n")[0])
     stack.observe()
     try:
         if stack.beside_python():

@@ -74,7 +74,11 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            // An error may quote what an event holds: shown as text.
+            eprintln!(
+                "error: {}",
+                alchemiser_events::text::printable(&format!("{error:#}"))
+            );
             let details = error
                 .downcast_ref::<alchemiser_aws::SetupError>()
                 .and_then(alchemiser_aws::SetupError::details)
@@ -82,6 +86,11 @@ fn main() -> ExitCode {
                     error
                         .downcast_ref::<commands::Explained>()
                         .map(|e| e.details.as_str())
+                })
+                .or_else(|| {
+                    error
+                        .downcast_ref::<alchemiser_operations::OperationsError>()
+                        .and_then(alchemiser_operations::OperationsError::details)
                 });
             if let Some(details) = details {
                 if cli.verbose {
@@ -108,8 +117,10 @@ fn block_on<T>(future: impl std::future::Future<Output = anyhow::Result<T>>) -> 
 fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // Colour codes only for a person at a terminal: in a file, a pipe or CI they are noise.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }

@@ -81,6 +81,7 @@ fn unreachable_eventbridge_parks_events_and_drain_keeps_them() {
     alchemiser(&outbox)
         .env("EVENTBRIDGE_VERIFY_BUS", "false")
         .args(["publish", "--example", "TradeExecuted", "--count", "3"])
+        .args(["--bus-name", "alchemiser-trading-events-test"])
         .assert()
         .failure()
         .stdout(
@@ -102,6 +103,8 @@ fn unreachable_eventbridge_parks_events_and_drain_keeps_them() {
             "publish",
             "--event",
             &example("SignalGenerated.eventbridge.json"),
+            "--bus-name",
+            "alchemiser-trading-events-test",
         ])
         .assert()
         .failure()
@@ -136,4 +139,52 @@ fn unreachable_eventbridge_parks_events_and_drain_keeps_them() {
     };
     assert!(attempts(&text) >= attempts(&before), "attempts only grow");
     assert!(text.contains("first_failed_at") && text.contains("\"reason\""));
+}
+
+#[test]
+fn publish_names_its_bus_or_refuses_and_never_parks_a_configuration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = dir.path().join("outbox.jsonl");
+    // No bus named: no silent default to the dev bus.
+    alchemiser(&outbox)
+        .args(["publish", "--example", "SignalGenerated"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--stage"))
+        .stderr(predicate::str::contains("alchemiser-trading-events-dev").not());
+    // No region: the set-up check's one line, nothing sent, nothing parked.
+    alchemiser(&outbox)
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env("AWS_CONFIG_FILE", dir.path().join("no-config"))
+        .env("EVENTBRIDGE_BUS_NAME", "alchemiser-trading-events-test")
+        .args(["publish", "--example", "SignalGenerated"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no AWS region"))
+        .stderr(predicate::str::contains("DispatchFailure").not());
+    assert!(!outbox.exists(), "a configuration error was parked");
+}
+
+#[test]
+fn published_examples_are_marked_as_samples_and_the_command_says_where_they_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = dir.path().join("outbox.jsonl");
+    // EventBridge unreachable: the event is parked, where its detail can be read.
+    alchemiser(&outbox)
+        .env("EVENTBRIDGE_VERIFY_BUS", "false")
+        .args(["publish", "--example", "RebalancePlanned", "--stage", "e2e"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "sample event(s) to alchemiser-trading-events-e2e (stage e2e)",
+        ));
+    let parked = std::fs::read_to_string(&outbox).unwrap();
+    let line: serde_json::Value = serde_json::from_str(parked.lines().next().unwrap()).unwrap();
+    let text = line.to_string();
+    assert!(
+        text.contains(r#"\"provenance\":{\"sample\":true}"#)
+            || text.contains(r#""provenance":{"sample":true}"#),
+        "{text}"
+    );
 }

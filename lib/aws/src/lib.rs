@@ -69,6 +69,12 @@ pub async fn load_with(loader: ConfigLoader, settings: ClientSettings) -> SdkCon
         .await
 }
 
+/// The region `sdk` calls, for messages ("the configured region" when it has none).
+pub fn region_name(sdk: &SdkConfig) -> String {
+    sdk.region()
+        .map_or_else(|| "the configured region".to_owned(), ToString::to_string)
+}
+
 /// Why no AWS call can work yet, said in one line with what to set or run (as the AWS CLI
 /// does); the provider chain's full story is in [`SetupError::details`].
 #[derive(Debug, thiserror::Error)]
@@ -93,7 +99,7 @@ pub enum SetupError {
         /// ` for profile NAME` when a profile is selected, else empty.
         for_profile: String,
         /// What to set or run.
-        hint: &'static str,
+        hint: String,
         /// Every provider's answer (shown with `-v`).
         details: String,
     },
@@ -113,7 +119,6 @@ impl SetupError {
 /// call: a missing region or profile, an expired SSO session or no credentials at all each
 /// become one [`SetupError`] line instead of the chain of every provider's failure on each call.
 pub async fn check_setup(sdk: &SdkConfig) -> Result<(), SetupError> {
-    use aws_credential_types::provider::error::CredentialsError;
     use aws_credential_types::provider::ProvideCredentials;
 
     let profile = std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty());
@@ -152,34 +157,70 @@ pub async fn check_setup(sdk: &SdkConfig) -> Result<(), SetupError> {
     let Some(provider) = sdk.credentials_provider() else {
         return Err(SetupError::NoCredentials {
             for_profile,
-            hint: "no credential provider is configured",
+            hint: "no credential provider is configured".into(),
             details: String::new(),
         });
     };
     match provider.provide_credentials().await {
         Ok(_) => Ok(()),
         Err(error) => {
-            let hint = match &error {
-                CredentialsError::CredentialsNotLoaded(_) => {
-                    "set AWS_PROFILE to a profile in ~/.aws/config (after `aws sso login --profile NAME` for an SSO profile), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-                }
-                CredentialsError::InvalidConfiguration(_) => {
-                    "the profile's configuration is not usable: check AWS_PROFILE and ~/.aws/config (run with -v for the provider's message)"
-                }
-                CredentialsError::ProviderTimedOut(_) => {
-                    "loading credentials timed out (no instance metadata here?): set AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-                }
-                _ => {
-                    "the credential provider failed (an expired SSO session? run `aws sso login`); run with -v for its message"
-                }
-            };
+            let sso = profile.as_deref().is_some_and(|p| {
+                profile_files()
+                    .iter()
+                    .filter_map(|path| std::fs::read_to_string(path).ok())
+                    .any(|text| is_sso_profile(&text, p))
+            });
             Err(SetupError::NoCredentials {
                 for_profile,
-                hint,
+                hint: credentials_hint(&error, profile.as_deref().filter(|_| sso)),
                 details: chain(&error),
             })
         }
     }
+}
+
+/// What to do when no credentials came: to log in again for an SSO profile (`sso_profile`),
+/// else what to set. Never "run with -v": the CLI says that once, under the error.
+fn credentials_hint(
+    error: &aws_credential_types::provider::error::CredentialsError,
+    sso_profile: Option<&str>,
+) -> String {
+    use aws_credential_types::provider::error::CredentialsError;
+    if let Some(profile) = sso_profile {
+        return format!(
+            "the SSO session of profile `{profile}` has expired or was never started: run `aws sso login --profile {profile}`"
+        );
+    }
+    match error {
+        CredentialsError::ProviderTimedOut(_) => {
+            "loading credentials timed out (no instance metadata here?): set AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        }
+        CredentialsError::InvalidConfiguration(_) => {
+            "the profile's configuration is not usable: check AWS_PROFILE and ~/.aws/config"
+        }
+        _ => {
+            "set AWS_PROFILE to a profile with credentials (~/.aws/config, ~/.aws/credentials), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        }
+    }
+    .to_owned()
+}
+
+/// Whether `profile` is an SSO profile in the config file text `config`: its section names an
+/// `sso_session` or an `sso_start_url`.
+fn is_sso_profile(config: &str, profile: &str) -> bool {
+    let headers = [format!("[profile {profile}]"), format!("[{profile}]")];
+    let mut inside = false;
+    for line in config.lines().map(str::trim) {
+        if line.starts_with('[') {
+            inside = headers.iter().any(|h| h == line);
+        } else if inside {
+            let key = line.split('=').next().unwrap_or_default().trim();
+            if key == "sso_session" || key == "sso_start_url" {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// The shared config and credentials files, where the AWS CLI and SDKs look for profiles.
@@ -214,6 +255,19 @@ mod tests {
     use super::*;
     use aws_config::Region;
     use aws_credential_types::Credentials;
+
+    #[test]
+    fn sso_profiles_are_told_from_the_others() {
+        let config = "[default]\nregion = us-east-1\n\n[profile trading]\nsso_session = corp\n\n[profile legacy]\nsso_start_url = https://x.awsapps.com/start\n\n[profile keys]\nregion = eu-west-1\n\n[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\n";
+        assert!(is_sso_profile(config, "trading"));
+        assert!(is_sso_profile(config, "legacy"));
+        assert!(!is_sso_profile(config, "keys"));
+        assert!(!is_sso_profile(config, "default"));
+        assert!(
+            !is_sso_profile(config, "corp"),
+            "a session is not a profile"
+        );
+    }
 
     #[tokio::test]
     async fn a_missing_region_or_credentials_is_one_line_with_what_to_set() {

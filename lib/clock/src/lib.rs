@@ -99,3 +99,57 @@ mod tests {
         assert_eq!(shared.now(), start + Duration::from_millis(5));
     }
 }
+
+/// A duration as people read it, the one format of the whole workspace (lists, trees, reasons,
+/// ages): `950ms`, `4.2s`, `42s`, `3m07s`, `1h02m`, `2d04h` — the two largest units, the second
+/// padded so columns line up; a negative duration gets a `-`.
+pub fn format_duration(delta: chrono::TimeDelta) -> String {
+    let ms = delta.num_milliseconds();
+    let sign = if ms < 0 { "-" } else { "" };
+    let ms = ms.unsigned_abs();
+    let (s, m, h) = (ms / 1_000, ms / 60_000, ms / 3_600_000);
+    let text = match ms {
+        ms if ms < 1_000 => format!("{ms}ms"),
+        ms if ms < 10_000 => format!("{s}.{}s", ms % 1_000 / 100),
+        ms if ms < 60_000 => format!("{s}s"),
+        ms if ms < 3_600_000 => format!("{m}m{:02}s", s % 60),
+        ms if ms < 86_400_000 => format!("{h}h{:02}m", m % 60),
+        _ => format!("{}d{:02}h", h / 24, h % 24),
+    };
+    format!("{sign}{text}")
+}
+
+/// [`format_duration`] of a [`Duration`].
+pub fn format_std_duration(duration: Duration) -> String {
+    format_duration(chrono::TimeDelta::from_std(duration).unwrap_or(chrono::TimeDelta::MAX))
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::*;
+    use chrono::TimeDelta;
+
+    #[test]
+    fn durations_read_the_same_everywhere() {
+        let cases = [
+            (TimeDelta::milliseconds(950), "950ms"),
+            (TimeDelta::milliseconds(4_250), "4.2s"),
+            (TimeDelta::seconds(42), "42s"),
+            (TimeDelta::seconds(217), "3m37s"),
+            (TimeDelta::seconds(187), "3m07s"),
+            (TimeDelta::seconds(3_720), "1h02m"),
+            (TimeDelta::hours(52), "2d04h"),
+            (TimeDelta::hours(24), "1d00h"),
+            (TimeDelta::seconds(-125), "-2m05s"),
+            (TimeDelta::zero(), "0ms"),
+        ];
+        for (delta, text) in cases {
+            assert_eq!(format_duration(delta), text, "{delta}");
+        }
+        assert_eq!(format_std_duration(Duration::from_secs(1800)), "30m00s");
+        assert_eq!(
+            format_std_duration(Duration::MAX),
+            format_duration(TimeDelta::MAX)
+        );
+    }
+}

@@ -1,5 +1,6 @@
 //! A dead-letter queue in memory: the simulation's, and the tests'.
 
+use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -8,10 +9,14 @@ use async_trait::async_trait;
 
 use crate::{DeadLetters, Held, QueueError};
 
-/// Dead letters kept in memory, in the order they were added; holding does not hide them.
+/// Dead letters kept in memory, in the order they were added. A page hides what it holds until
+/// it is given back or deleted, as SQS does; [`DeadLetters::hold_all`] hides nothing (the
+/// simulation's operator holds the whole queue to pick one message and leaves the rest).
 #[derive(Debug, Default)]
 pub struct MemoryDeadLetters {
     letters: Mutex<Vec<DeadLetter>>,
+    /// Message ids a page holds.
+    hidden: Mutex<BTreeSet<String>>,
 }
 
 impl MemoryDeadLetters {
@@ -51,6 +56,22 @@ impl DeadLetters for MemoryDeadLetters {
         "memory".into()
     }
 
+    async fn hold_page(&self, max: usize, _: Duration) -> Result<Vec<Held>, QueueError> {
+        let mut hidden = self.hidden.lock().unwrap_or_else(|e| e.into_inner());
+        let page: Vec<Held> = self
+            .letters()
+            .into_iter()
+            .filter(|letter| !hidden.contains(&letter.message_id))
+            .take(max)
+            .map(|letter| Held {
+                receipt: letter.message_id.clone(),
+                letter,
+            })
+            .collect();
+        hidden.extend(page.iter().map(|held| held.receipt.clone()));
+        Ok(page)
+    }
+
     async fn hold_all(&self, _: Duration) -> Result<Vec<Held>, QueueError> {
         Ok(self
             .letters()
@@ -62,9 +83,18 @@ impl DeadLetters for MemoryDeadLetters {
             .collect())
     }
 
-    async fn release(&self, _: &[Held]) {}
+    async fn release(&self, held: &[Held]) {
+        let mut hidden = self.hidden.lock().unwrap_or_else(|e| e.into_inner());
+        for item in held {
+            hidden.remove(&item.receipt);
+        }
+    }
 
     async fn delete(&self, held: &Held) -> Result<(), QueueError> {
+        self.hidden
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&held.receipt);
         self.letters
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -10,11 +10,16 @@ use aws_sdk_sqs::types::{
 };
 use chrono::DateTime;
 
-use crate::{DeadLetters, Held, QueueError};
+use crate::{DeadLetters, Held, QueueError, Reading};
 
 /// Long-poll wait of one receive: long polling asks every SQS server, so an empty answer means
 /// the queue has no visible message left.
 const RECEIVE_WAIT_SECS: i32 = 1;
+/// How long [`DeadLetters::hold_all`] reads: its messages stay hidden until then and its
+/// `visibility` beyond, so none comes back (and is received again) while it reads.
+const HOLD_ALL_READ_LIMIT: Duration = Duration::from_secs(120);
+/// Messages per page of [`DeadLetters::hold_all`].
+const HOLD_ALL_PAGE: usize = 100;
 
 /// Builds a dead letter from an SQS message: its body, message attributes, and the system
 /// attributes SentTimestamp and ApproximateReceiveCount.
@@ -93,11 +98,11 @@ impl DeadLetters for SqsDeadLetters {
         self.url.clone()
     }
 
-    async fn hold_all(&self, visibility: Duration) -> Result<Vec<Held>, QueueError> {
+    async fn hold_page(&self, max: usize, visibility: Duration) -> Result<Vec<Held>, QueueError> {
         let mut held: Vec<Held> = Vec::new();
         let mut seen = HashSet::new();
-        while held.len() < self.max_messages {
-            let want = i32::try_from((self.max_messages - held.len()).min(10)).unwrap_or(10);
+        while held.len() < max {
+            let want = i32::try_from((max - held.len()).min(10)).unwrap_or(10);
             let output = self
                 .sqs
                 .receive_message()
@@ -130,6 +135,26 @@ impl DeadLetters for SqsDeadLetters {
             }
         }
         Ok(held)
+    }
+
+    async fn hold_all(&self, visibility: Duration) -> Result<Vec<Held>, QueueError> {
+        let mut reading = Reading::new(
+            self,
+            alchemiser_clock::system(),
+            HOLD_ALL_READ_LIMIT,
+            visibility,
+        )
+        .at_most(self.max_messages);
+        loop {
+            match reading.next_page(HOLD_ALL_PAGE).await {
+                Ok(Some(_)) => {}
+                Ok(None) => return Ok(reading.into_held()),
+                Err(error) => {
+                    reading.release().await;
+                    return Err(error);
+                }
+            }
+        }
     }
 
     async fn release(&self, held: &[Held]) {

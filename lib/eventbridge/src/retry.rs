@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use aws_sdk_eventbridge::config::http::HttpResponse;
-use aws_sdk_eventbridge::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_eventbridge::error::{ProvideErrorMetadata, SdkError};
 
 /// Per-entry PutEvents error codes worth a resend (AWS documents only these two).
 pub const RETRYABLE_ENTRY_CODES: [&str; 2] = ["ThrottlingException", "InternalFailure"];
@@ -43,7 +43,9 @@ impl Failure {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        let detail = DisplayErrorContext(error).to_string();
+        // Every cause, in one line: what a person reads in an outbox record or a log line (the
+        // SDK's own context display appends its debug dump of the error).
+        let detail = alchemiser_bus::error_chain(error);
         match error {
             SdkError::TimeoutError(_) => Self {
                 code: "Timeout".into(),

@@ -19,10 +19,13 @@ mod routing;
 pub mod samples;
 mod schema;
 mod signature;
+pub mod text;
 mod validate;
 
 pub use canonical::canonical_json;
-pub use dead_letter::{DeadLetter, DeadLetterKind, FailureRecord, NotRedrivable};
+pub use dead_letter::{
+    DeadLetter, DeadLetterKind, FailureRecord, NotRedrivable, PERMANENT_CLASS, REFUSED_CLASS,
+};
 pub use decode::{decode, decode_value, Envelope, EnvelopeMeta, ReceivedEvent};
 pub use error::{ContractError, ParseError};
 pub use event::{

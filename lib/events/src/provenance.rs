@@ -24,6 +24,10 @@ pub struct Provenance {
     /// The dead-letter message this event (or a cause of it) was redriven from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redriven_from: Option<String>,
+    /// This event (or a cause of it) is a generated sample (`alchemiser publish --example`),
+    /// not a decision of the system: execution runs samples dry.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sample: bool,
 }
 
 impl Provenance {
@@ -40,13 +44,23 @@ impl Provenance {
         self.replay_name.is_none()
     }
 
-    /// True when nothing is recorded (the event is live and was never redriven).
-    pub fn is_empty(&self) -> bool {
-        self.replay_name.is_none() && self.redriven_from.is_none()
+    /// Provenance of a generated sample event.
+    pub fn sample() -> Self {
+        Self {
+            sample: true,
+            ..Self::default()
+        }
     }
 
-    /// Adds what `other` knows and this does not (a replay name is never lost).
+    /// True when nothing is recorded (the event is live, never redriven, not a sample).
+    pub fn is_empty(&self) -> bool {
+        self.replay_name.is_none() && self.redriven_from.is_none() && !self.sample
+    }
+
+    /// Adds what `other` knows and this does not (a replay name, or being a sample, is never
+    /// lost).
     pub fn merge(&mut self, other: &Provenance) {
+        self.sample |= other.sample;
         if self.replay_name.is_none() {
             self.replay_name.clone_from(&other.replay_name);
         }
@@ -133,13 +147,34 @@ mod tests {
     fn a_replay_name_is_never_lost_in_a_merge() {
         let mut replayed = Provenance::replayed("r1");
         replayed.merge(&Provenance {
-            replay_name: None,
             redriven_from: Some("m-1".into()),
+            ..Provenance::default()
         });
         assert_eq!(replayed.replay_name.as_deref(), Some("r1"));
         assert_eq!(replayed.redriven_from.as_deref(), Some("m-1"));
         let mut live = Provenance::default();
         live.merge(&replayed);
         assert!(!live.is_live());
+    }
+
+    #[test]
+    fn a_sample_says_so_on_the_wire_and_so_does_every_event_it_causes() {
+        let at = Timestamp::now();
+        let mut signal =
+            EventHeader::start_workflow(EventType::SignalGenerated, "strategy", at, None);
+        signal.add_provenance(&Provenance::sample());
+        assert_eq!(
+            signal.metadata.as_ref().unwrap()[PROVENANCE_KEY],
+            serde_json::json!({"sample": true})
+        );
+        let plan = EventHeader::caused_by(&signal, EventType::RebalancePlanned, "portfolio", at);
+        assert!(plan.provenance().sample);
+        assert!(plan.validate().is_ok());
+        // A live event says nothing about samples.
+        let live = EventHeader::start_workflow(EventType::SignalGenerated, "strategy", at, None);
+        assert!(live
+            .metadata
+            .as_ref()
+            .is_none_or(|m| !m.contains_key(PROVENANCE_KEY)));
     }
 }

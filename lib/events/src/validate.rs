@@ -21,9 +21,9 @@ type Checked = Result<(), ContractError>;
 impl EventHeader {
     /// Ids present, producer named, schema version 1.x.
     pub fn validate(&self) -> Checked {
-        non_empty("event_id", &self.event_id)?;
-        non_empty("correlation_id", &self.correlation_id)?;
-        non_empty("causation_id", &self.causation_id)?;
+        id("event_id", &self.event_id)?;
+        id("correlation_id", &self.correlation_id)?;
+        id("causation_id", &self.causation_id)?;
         non_empty("source_module", &self.source_module)?;
         self.validate_provenance()?;
         if self.schema_version.split('.').next() != Some("1") {
@@ -59,7 +59,7 @@ impl ConsolidatedPortfolio {
     fn validate(&self, path: &str) -> Checked {
         // Not compared with the event's: the Python strategy writes its own label here
         // (`signal_handler_<time>`), and the event's correlation id is the workflow's.
-        non_empty(&format!("{path}.correlation_id"), &self.correlation_id)?;
+        id(&format!("{path}.correlation_id"), &self.correlation_id)?;
         let allocations = format!("{path}.target_allocations");
         if self.target_allocations.is_empty() {
             return Err(ContractError::rule(
@@ -87,9 +87,9 @@ impl RebalancePlanned {
         let plan = &self.rebalance_plan;
         // A differing nested id is kept and reported (see `nested_correlation_id`), never fatal:
         // the event's own correlation id is the workflow's.
-        non_empty("rebalance_plan.correlation_id", &plan.correlation_id)?;
-        non_empty("rebalance_plan.causation_id", &plan.causation_id)?;
-        non_empty("rebalance_plan.plan_id", &plan.plan_id)?;
+        id("rebalance_plan.correlation_id", &plan.correlation_id)?;
+        id("rebalance_plan.causation_id", &plan.causation_id)?;
+        id("rebalance_plan.plan_id", &plan.plan_id)?;
         if plan.items.is_empty() {
             return Err(ContractError::rule(
                 "rebalance_plan.items",
@@ -225,6 +225,28 @@ impl WorkflowFailed {
         non_empty("failure_reason", &self.failure_reason)?;
         non_empty("failure_step", &self.failure_step)
     }
+}
+
+/// An id: not empty, and printable text — no control character (an escape sequence, a line
+/// break) and no character that reorders text around it, which would reach every terminal and
+/// log line that shows the id. The error names the character, never shows it.
+fn id(field: &str, value: &str) -> Checked {
+    non_empty(field, value)?;
+    if let Some((position, bad)) = value
+        .chars()
+        .enumerate()
+        .find(|(_, c)| crate::text::is_hidden_control(*c))
+    {
+        return Err(ContractError::rule(
+            field,
+            format!(
+                "contains the control character U+{:04X} at character {}: ids are printable text",
+                u32::from(bad),
+                position + 1
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn non_empty(field: &str, value: &str) -> Checked {

@@ -150,6 +150,37 @@ fn rule_ids_must_not_be_empty() {
 }
 
 #[test]
+fn rule_ids_refuse_control_characters() {
+    // Printed raw, these set a terminal's title or clipboard, or start a fake log line.
+    for (field, pointer, bad) in [
+        (
+            "event_id",
+            "/detail/event_id",
+            "evt-1\u{1b}]52;c;cm0gLXJmIH4=\u{7}",
+        ),
+        (
+            "correlation_id",
+            "/detail/correlation_id",
+            "corr-1\r\nINFO forged line",
+        ),
+        ("causation_id", "/detail/causation_id", "cause\u{9b}31m"),
+        ("event_id", "/detail/event_id", "evt-\u{202e}1"),
+        (
+            "rebalance_plan.plan_id",
+            "/detail/rebalance_plan/plan_id",
+            "plan\u{1b}[2J",
+        ),
+    ] {
+        let error = error_after(PLAN, |v| *v.pointer_mut(pointer).unwrap() = json!(bad));
+        assert_error(error.clone(), field, "control character");
+        assert!(
+            !error.to_string().contains(bad),
+            "the error shows the raw value: {error}"
+        );
+    }
+}
+
+#[test]
 fn rule_missing_fields_are_named() {
     let error = error_after(PLAN, |v| {
         v["detail"]

@@ -27,5 +27,8 @@ mod sweep;
 pub use model::{in_causal_order, summarize, Entry, EventEntry, Summary, WorkflowState};
 pub use monitor::{Monitor, DEFAULT_WORKFLOW_DEADLINE};
 pub use shadow::{compare, Comparison, DiffSummary, ShadowRecorder, Verdict};
-pub use store::{DynamoDbLedger, LedgerError, LedgerStore, MemoryLedger};
+pub use store::{
+    DynamoDbLedger, LedgerError, LedgerStore, MemoryLedger, DEFAULT_RETENTION_DAYS,
+    LONGEST_WORKFLOW,
+};
 pub use sweep::{Sweep, DEFAULT_LOOKBACK, SWEEP_MODULE};

@@ -18,6 +18,8 @@ pub enum Entry {
     Event(EventEntry),
     /// An event of the workflow sits in the dead-letter queue.
     DeadLetter(DeadLetterEntry),
+    /// A person deleted a dead letter of the workflow (`alchemiser dlq delete`), and why.
+    DeadLetterDeleted(DeadLetterDeletion),
     /// The sweep found the workflow without a terminal event past its deadline.
     TimedOut(TimeoutEntry),
     /// What a consumer in shadow mode would have emitted for an event of the workflow.
@@ -30,6 +32,7 @@ impl Entry {
         match self {
             Entry::Event(e) => format!("event#{}", e.event_id),
             Entry::DeadLetter(d) => format!("dlq#{}", d.message_id),
+            Entry::DeadLetterDeleted(d) => format!("dlq#{}#deleted", d.message_id),
             Entry::TimedOut(_) => "timeout".into(),
             Entry::Shadow(s) => format!("shadow#{}#{}", s.handler, s.cause_event_id),
         }
@@ -68,8 +71,35 @@ impl Entry {
                 reason: cut(&letter.reason),
                 ..letter.clone()
             }),
+            Entry::DeadLetterDeleted(deletion) => Entry::DeadLetterDeleted(DeadLetterDeletion {
+                reason: cut(&deletion.reason),
+                ..deletion.clone()
+            }),
             Entry::TimedOut(timeout) => Entry::TimedOut(timeout.clone()),
         }
+    }
+
+    /// Reads an entry as a store keeps it (its JSON), including the form versions before the
+    /// `dead_letter_kind` field wrote for dead letters: the letter's kind under the entry's own
+    /// tag `kind`, which no derived reader accepts (`duplicate field`). Such an object read with
+    /// the last key winning holds the letter's kind there (the tag is written first).
+    pub fn from_stored_json(text: &str) -> Result<Entry, serde_json::Error> {
+        let error = match serde_json::from_str::<Entry>(text) {
+            Ok(entry) => return Ok(entry),
+            Err(error) => error,
+        };
+        let Ok(Value::Object(mut object)) = serde_json::from_str::<Value>(text) else {
+            return Err(error);
+        };
+        let old_dead_letter = object.contains_key("message_id")
+            && object.get("kind").and_then(Value::as_str) != Some("dead_letter");
+        if !old_dead_letter {
+            return Err(error);
+        }
+        if let Some(letter_kind) = object.insert("kind".into(), "dead_letter".into()) {
+            object.insert("dead_letter_kind".into(), letter_kind);
+        }
+        serde_json::from_value(Value::Object(object))
     }
 
     /// When it happened, for ordering.
@@ -77,6 +107,7 @@ impl Entry {
         match self {
             Entry::Event(e) => e.time.0,
             Entry::DeadLetter(d) => d.sent_at.unwrap_or(d.recorded_at),
+            Entry::DeadLetterDeleted(d) => d.deleted_at,
             Entry::TimedOut(t) => t.at,
             Entry::Shadow(s) => s.recorded_at,
         }
@@ -130,9 +161,12 @@ impl EventEntry {
                     .map(|r| format!(": {r}"))
                     .unwrap_or_default()
             )),
-            Event::WorkflowCompleted(e) => {
-                Some(format!("completed in {} ms", e.workflow_duration_ms))
-            }
+            Event::WorkflowCompleted(e) => Some(format!(
+                "completed in {}",
+                alchemiser_clock::format_duration(chrono::TimeDelta::milliseconds(
+                    i64::try_from(e.workflow_duration_ms).unwrap_or(i64::MAX)
+                ))
+            )),
             Event::WorkflowFailed(e) => Some(format!(
                 "failed at {}: {}",
                 e.failure_step,
@@ -199,8 +233,9 @@ pub const DEAD_LETTER_CHECK: &str = "dead_letter";
 pub struct DeadLetterEntry {
     /// The SQS message id (what `alchemiser dlq show|redrive` take).
     pub message_id: String,
-    /// The record kind (`function-failure`, `lambda-on-failure`, `rule-target`).
-    pub kind: String,
+    /// The record kind (`function-failure`, `lambda-on-failure`, `rule-target`). Not named
+    /// `kind`: that is [`Entry`]'s tag, and one object cannot hold both.
+    pub dead_letter_kind: String,
     /// The function (or rule) that gave up.
     pub origin: Option<String>,
     /// The event it carries.
@@ -219,6 +254,32 @@ pub struct DeadLetterEntry {
     /// A function in shadow mode gave up on it: the shadow's failure, not the workflow's.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub shadow: bool,
+    /// The function refused it for who made it (unsigned, forged, altered): the workflow it
+    /// names is the one its sender chose, so it is recorded there and never fails it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub refused: bool,
+}
+
+/// A dead letter a person deleted from the queue (an event that can never be redriven), kept in
+/// the workflow's record: who, when, why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetterDeletion {
+    /// The SQS message id of the deleted dead letter.
+    pub message_id: String,
+    /// The event it carried, if it could be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// That event's type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<String>,
+    /// The letter's own reason for being in the queue.
+    pub letter_reason: String,
+    /// When it was deleted.
+    pub deleted_at: DateTime<Utc>,
+    /// Who deleted it (the caller's AWS identity, an ARN).
+    pub deleted_by: String,
+    /// Why, in the words of the person who deleted it.
+    pub reason: String,
 }
 
 /// The sweep's verdict on a stalled workflow.
@@ -350,7 +411,8 @@ pub struct Summary {
     pub started_at: DateTime<Utc>,
     /// Its latest live event's time.
     pub last_event_at: DateTime<Utc>,
-    /// The furthest step it reached before ending (or now).
+    /// The furthest step it reached: `completed` once it completed, else the furthest step
+    /// before its end (where a failed or timed-out workflow stopped), or so far.
     pub last_step: WorkflowState,
     /// When it ended, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -376,6 +438,11 @@ impl Summary {
     /// How long it ran: start to end, or start to its latest event.
     pub fn duration(&self) -> chrono::TimeDelta {
         self.ended_at.unwrap_or(self.last_event_at) - self.started_at
+    }
+
+    /// When it reached its state: when it ended, or (still running) its latest event.
+    pub fn reached_at(&self) -> DateTime<Utc> {
+        self.ended_at.unwrap_or(self.last_event_at)
     }
 
     /// Whether the sweep still has work with it: it has not ended, or it timed out and the
@@ -486,7 +553,7 @@ pub fn summarize(correlation_id: &str, entries: &[Entry]) -> Option<Summary> {
     let dead_letters: Vec<&DeadLetterEntry> = entries
         .iter()
         .filter_map(|e| match e {
-            Entry::DeadLetter(d) if d.replay.is_none() && !d.shadow => Some(d),
+            Entry::DeadLetter(d) if d.replay.is_none() && !d.shadow && !d.refused => Some(d),
             _ => None,
         })
         .collect();
@@ -507,8 +574,9 @@ pub fn summarize(correlation_id: &str, entries: &[Entry]) -> Option<Summary> {
             timed_out.map(|t| FailureSummary {
                 step: t.last_step.to_string(),
                 reason: format!(
-                    "no terminal event within {}s of its start; the last step reached was {}",
-                    t.deadline_secs, t.last_step
+                    "no terminal event within {} of its start; the last step reached was {}",
+                    alchemiser_clock::format_std_duration(Duration::from_secs(t.deadline_secs)),
+                    t.last_step
                 ),
                 at: t.at,
             })
@@ -529,7 +597,11 @@ pub fn summarize(correlation_id: &str, entries: &[Entry]) -> Option<Summary> {
         state,
         started_at,
         last_event_at,
-        last_step,
+        last_step: if state == WorkflowState::Completed {
+            WorkflowState::Completed
+        } else {
+            last_step
+        },
         ended_at,
         recovered: state == WorkflowState::Completed && failure.is_some(),
         announced: live

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use alchemiser_bus::{Delivery, EventHandler, Handled, HandlerError};
 use alchemiser_clock::Clock;
+use alchemiser_events::text::printable;
 use alchemiser_events::{Event, EventType};
 use alchemiser_metrics::Metrics;
 use async_trait::async_trait;
@@ -66,7 +67,7 @@ impl Monitor {
             self.report(before.as_ref(), summary);
             if event.event_type() == EventType::WorkflowFailed || !summary.state.is_terminal() {
                 tracing::info!(
-                    correlation_id = %summary.correlation_id,
+                    correlation_id = %printable(&summary.correlation_id),
                     state = %summary.state,
                     last_step = %summary.last_step,
                     "workflow recorded"
@@ -95,15 +96,17 @@ impl Monitor {
             None,
         );
         match &after.failure {
+            // An event's text in a log line is shown as text: a line break in a reason would
+            // otherwise start a line of the reason's making.
             Some(failure) if after.state != WorkflowState::Completed => tracing::warn!(
-                correlation_id = %after.correlation_id,
+                correlation_id = %printable(&after.correlation_id),
                 state = %after.state,
-                step = %failure.step,
-                reason = %failure.reason,
+                step = %printable(&failure.step),
+                reason = %printable(&failure.reason),
                 "workflow ended without completing"
             ),
             _ => tracing::info!(
-                correlation_id = %after.correlation_id,
+                correlation_id = %printable(&after.correlation_id),
                 state = %after.state,
                 duration_ms,
                 "workflow ended"

@@ -1,21 +1,28 @@
-//! The sweep, run on a schedule: every workflow whose event sits in the dead-letter queue, and
-//! every workflow with no terminal event past its deadline, ends visibly — the ledger records
+//! The sweep, run on a schedule: every workflow with no terminal event past its deadline, and
+//! every workflow whose event sits in the dead-letter queue, ends visibly — the ledger records
 //! why and a WorkflowFailed is published (naming the step reached and the commands to inspect
 //! it). A workflow is never failed twice for the same reason: the WorkflowFailed's id derives
 //! from the workflow and the reason.
+//!
+//! Timeouts come first and need only the ledger: a dead-letter queue that cannot be read, or
+//! holds more than one run can read, never keeps a stalled workflow from ending. Dead letters
+//! are then read in pages, each handled as it arrives (several at once), until the queue is
+//! read or the sweep's time is up; the rest wait for the next sweep.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use alchemiser_bus::{HandlerError, TriggerHandler};
 use alchemiser_clock::Clock;
-use alchemiser_deadletters::DeadLetters;
+use alchemiser_deadletters::{DeadLetters, Held, Reading};
+use alchemiser_events::text::{printable, shell_word};
 use alchemiser_events::{
     derived_id, DeadLetter, Event, EventHeader, EventType, Timestamp, WorkflowFailed,
     SCHEMA_VERSION,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Map, Value};
 
 use crate::model::{
@@ -28,6 +35,16 @@ use crate::store::LedgerStore;
 pub const SWEEP_MODULE: &str = "monitor";
 /// How far back the sweep looks for workflows that never ended.
 pub const DEFAULT_LOOKBACK: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How long one sweep works: the monitor function has 30 s (infra/lib/handler-profiles.ts), and
+/// what the sweep returns must still be recorded and published after it.
+pub const DEFAULT_TIME_BUDGET: Duration = Duration::from_secs(20);
+/// Dead letters per page: ten receives of ten, handled before the next page is read.
+const DEAD_LETTER_PAGE: usize = 100;
+/// Dead letters handled at once (each is a few ledger reads and writes).
+const DEAD_LETTERS_IN_FLIGHT: usize = 8;
+/// How long the dead letters a sweep holds stay hidden after its time is up, should it die
+/// before giving them back.
+const DEAD_LETTER_HOLD_AFTER: Duration = Duration::from_secs(30);
 
 /// The sweep.
 pub struct Sweep {
@@ -36,6 +53,7 @@ pub struct Sweep {
     clock: Arc<dyn Clock>,
     deadline: Duration,
     lookback: Duration,
+    budget: Duration,
     stage: String,
     shadows: std::collections::BTreeSet<String>,
 }
@@ -55,6 +73,7 @@ impl Sweep {
             clock: alchemiser_clock::system(),
             deadline,
             lookback: DEFAULT_LOOKBACK.max(deadline * 2),
+            budget: DEFAULT_TIME_BUDGET,
             stage: stage.into(),
             shadows: Default::default(),
         }
@@ -73,76 +92,135 @@ impl Sweep {
         self
     }
 
+    /// The sweep works `budget` at most (by its clock), then leaves the dead letters it has
+    /// not read to the next sweep (default [`DEFAULT_TIME_BUDGET`]).
+    pub fn with_time_budget(mut self, budget: Duration) -> Self {
+        self.budget = budget;
+        self
+    }
+
     /// Runs one sweep; returns the WorkflowFailed events to publish.
     pub async fn sweep(&self) -> Result<Vec<Event>, HandlerError> {
-        let mut failed = self.dead_letters().await?;
-        failed.extend(self.timeouts().await?);
+        let began = self.clock.now();
+        let mut failed = self.timeouts().await?;
+        let spent = (self.clock.now() - began).to_std().unwrap_or_default();
+        match self.dead_letters(self.budget.saturating_sub(spent)).await {
+            Ok(events) => failed.extend(events),
+            // Not the sweep's failure: the timeouts it found are still announced, and the next
+            // sweep reads the queue again. The DLQ alarm shows the queue is not empty.
+            Err(error) => tracing::error!(
+                error = %alchemiser_bus::error_chain(error.as_ref()),
+                queue = %self.dead_letters.location(),
+                "the sweep could not read the dead-letter queue; the workflows it holds end at a later sweep"
+            ),
+        }
         if !failed.is_empty() {
             tracing::warn!(workflows = failed.len(), "sweep ended workflows");
         }
         Ok(failed)
     }
 
-    async fn dead_letters(&self) -> Result<Vec<Event>, HandlerError> {
-        let letters = self
-            .dead_letters
-            .peek()
+    /// Reads the dead letters page by page for `time` at most, each page handled before the
+    /// next is read; everything read is given back at the end.
+    async fn dead_letters(
+        &self,
+        time: Duration,
+    ) -> Result<Vec<Event>, Box<dyn std::error::Error + Send + Sync>> {
+        let mut reading = Reading::new(
+            self.dead_letters.as_ref(),
+            self.clock.clone(),
+            time,
+            DEAD_LETTER_HOLD_AFTER,
+        );
+        let mut events = Vec::new();
+        let outcome = loop {
+            let page = match reading.next_page(DEAD_LETTER_PAGE).await {
+                Ok(Some(page)) => page,
+                Ok(None) => break Ok(()),
+                Err(error) => break Err(error.into()),
+            };
+            let handled: Vec<Result<Option<Event>, HandlerError>> = stream::iter(
+                page.into_iter()
+                    .map(|held| async move { self.dead_letter(&held).await }),
+            )
+            .buffered(DEAD_LETTERS_IN_FLIGHT)
+            .collect()
+            .await;
+            match handled.into_iter().collect::<Result<Vec<_>, _>>() {
+                Ok(found) => events.extend(found.into_iter().flatten()),
+                Err(error) => break Err(error.into()),
+            }
+        };
+        if outcome.is_ok() && !reading.complete() {
+            tracing::warn!(
+                read = reading.held().len(),
+                "the sweep's time is up before the dead-letter queue was read; the next sweep reads the rest"
+            );
+        }
+        reading.release().await;
+        outcome.map(|()| events)
+    }
+
+    /// Records one dead letter in its workflow; the WorkflowFailed that ends the workflow, when
+    /// this letter is the first news of its failure.
+    async fn dead_letter(&self, held: &Held) -> Result<Option<Event>, HandlerError> {
+        let letter = &held.letter;
+        let Some(correlation_id) = letter.correlation_id.clone() else {
+            return Ok(None); // Unreadable: the DLQ alarm and `alchemiser dlq list` show it.
+        };
+        let replay = letter
+            .original_event()
+            .ok()
+            .and_then(|received| received.event.header().provenance().replay_name);
+        let origin = letter.origin.as_deref().map(function_name);
+        let shadow = origin.as_ref().is_some_and(|o| self.shadows.contains(o));
+        // A refused letter (unsigned, forged, altered) names a workflow its sender chose: it is
+        // recorded, and never ends that workflow.
+        let refused = letter.is_refused();
+        let entry = DeadLetterEntry {
+            message_id: letter.message_id.clone(),
+            dead_letter_kind: letter.kind.to_string(),
+            origin,
+            event_id: letter.event_id.clone(),
+            event_type: letter.detail_type.clone(),
+            reason: letter.reason.clone(),
+            sent_at: letter.sent_at,
+            recorded_at: self.clock.now(),
+            replay: replay.clone(),
+            shadow,
+            refused,
+        };
+        let new = self
+            .store
+            .record(&correlation_id, &Entry::DeadLetter(entry.clone()))
             .await
             .map_err(|e| HandlerError::transient(&e))?;
-        let mut events = Vec::new();
-        for letter in letters {
-            let Some(correlation_id) = letter.correlation_id.clone() else {
-                continue; // Unreadable: the DLQ alarm and `alchemiser dlq list` show it.
-            };
-            let replay = letter
-                .original_event()
-                .ok()
-                .and_then(|received| received.event.header().provenance().replay_name);
-            let origin = letter.origin.as_deref().map(function_name);
-            let shadow = origin.as_ref().is_some_and(|o| self.shadows.contains(o));
-            let entry = DeadLetterEntry {
-                message_id: letter.message_id.clone(),
-                kind: letter.kind.to_string(),
-                origin,
-                event_id: letter.event_id.clone(),
-                event_type: letter.detail_type.clone(),
-                reason: letter.reason.clone(),
-                sent_at: letter.sent_at,
-                recorded_at: self.clock.now(),
-                replay: replay.clone(),
-                shadow,
-            };
-            let new = self
-                .store
-                .record(&correlation_id, &Entry::DeadLetter(entry.clone()))
+        // A letter seen before needs only its workflow's summary (one read), not a refresh.
+        let summary = if new {
+            refresh(self.store.as_ref(), &correlation_id).await?
+        } else {
+            self.store
+                .summary(&correlation_id)
                 .await
-                .map_err(|e| HandlerError::transient(&e))?;
-            // A letter seen before needs only its workflow's summary (one read), not a refresh.
-            let summary = if new {
-                refresh(self.store.as_ref(), &correlation_id).await?
-            } else {
-                self.store
-                    .summary(&correlation_id)
-                    .await
-                    .map_err(|e| HandlerError::transient(&e))?
-            };
-            // A replay's dead letter is not the live workflow's; the monitor's own is a gap in
-            // the record, not a failure of the workflow; a shadow's is the shadow's.
-            let fails_workflow =
-                replay.is_none() && entry.origin.as_deref() != Some(SWEEP_MODULE) && !shadow;
-            // Once a WorkflowFailed of it is on the bus (this one, or the failing stage's own),
-            // the workflow has been announced: `workflows show` lists its dead letters.
-            let settled = summary
-                .as_ref()
-                .is_some_and(|s| s.state == WorkflowState::Completed || s.announced);
-            if fails_workflow && !settled {
-                events.extend(
-                    self.dead_letter_failure(&correlation_id, &letter, &entry)
-                        .await?,
-                );
-            }
+                .map_err(|e| HandlerError::transient(&e))?
+        };
+        // A replay's dead letter is not the live workflow's; the monitor's own is a gap in the
+        // record, not a failure of the workflow; a shadow's is the shadow's.
+        let fails_workflow = replay.is_none()
+            && entry.origin.as_deref() != Some(SWEEP_MODULE)
+            && !shadow
+            && !refused;
+        // Once a WorkflowFailed of it is on the bus (this one, or the failing stage's own), the
+        // workflow has been announced: `workflows show` lists its dead letters.
+        let settled = summary
+            .as_ref()
+            .is_some_and(|s| s.state == WorkflowState::Completed || s.announced);
+        if fails_workflow && !settled {
+            return self
+                .dead_letter_failure(&correlation_id, letter, &entry)
+                .await;
         }
-        Ok(events)
+        Ok(None)
     }
 
     async fn timeouts(&self) -> Result<Vec<Event>, HandlerError> {
@@ -181,22 +259,23 @@ impl Sweep {
         entry: &DeadLetterEntry,
     ) -> Result<Option<Event>, HandlerError> {
         let step = entry.origin.clone().unwrap_or_else(|| "unknown".into());
+        // Read by people (notifications, `workflows show`): what came from the dead letter is
+        // shown as text, and the commands take its ids as single words.
+        let id = shell_word(&letter.message_id);
+        let stage = shell_word(&self.stage);
         let reason = format!(
             "an event of this workflow ({} {}) is in the dead-letter queue: {}. Inspect it with \
-             `alchemiser dlq show {} --stage {stage}`; once the cause is fixed, `alchemiser dlq redrive {} --stage {stage}`",
-            letter.detail_type.as_deref().unwrap_or("event"),
-            letter.event_id.as_deref().unwrap_or("?"),
-            letter.reason,
-            letter.message_id,
-            letter.message_id,
-            stage = self.stage
+             `alchemiser dlq show {id} --stage {stage}`; once the cause is fixed, `alchemiser dlq redrive {id} --stage {stage}`",
+            printable(letter.detail_type.as_deref().unwrap_or("event")),
+            printable(letter.event_id.as_deref().unwrap_or("?")),
+            printable(&letter.reason),
         );
         let details = json!({
             "check": DEAD_LETTER_CHECK,
             "dead_letter_message_id": letter.message_id,
-            "dead_letter_kind": entry.kind,
+            "dead_letter_kind": entry.dead_letter_kind,
             "event_id": letter.event_id,
-            "redrive_command": format!("alchemiser dlq redrive {} --stage {}", letter.message_id, self.stage),
+            "redrive_command": format!("alchemiser dlq redrive {id} --stage {stage}"),
         });
         self.failure(
             correlation_id,
@@ -216,12 +295,12 @@ impl Sweep {
         let reason = format!(
             "no terminal event within {} of its start at {}: the last step reached was {} (at {}). \
              Inspect it with `alchemiser workflows show {} --stage {}`",
-            human(self.deadline.as_secs()),
+            alchemiser_clock::format_std_duration(self.deadline),
             summary.started_at.to_rfc3339(),
             summary.last_step,
             summary.last_event_at.to_rfc3339(),
-            summary.correlation_id,
-            self.stage
+            shell_word(&summary.correlation_id),
+            shell_word(&self.stage)
         );
         let details = json!({
             "check": TIMEOUT_CHECK,
@@ -311,14 +390,6 @@ fn function_name(origin: &str) -> String {
         .and_then(|rest| rest.split('-').next())
         .unwrap_or(name)
         .to_owned()
-}
-
-fn human(seconds: u64) -> String {
-    match seconds {
-        s if s >= 3600 => format!("{}h{}m", s / 3600, s % 3600 / 60),
-        s if s >= 60 => format!("{}m{}s", s / 60, s % 60),
-        s => format!("{s}s"),
-    }
 }
 
 #[async_trait]

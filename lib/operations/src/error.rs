@@ -1,5 +1,6 @@
 //! Errors of the operations; each says what to do next.
 
+use aws_sdk_eventbridge::error::{ProvideErrorMetadata, SdkError};
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
@@ -49,10 +50,64 @@ pub enum OperationsError {
     Aws {
         /// The call and its target, e.g. `DescribeArchive alchemiser-event-archive-dev`.
         action: String,
-        /// The SDK's error, with its context.
+        /// What the service said, in one line (its error code and message).
         message: String,
         /// What to check next.
         hint: String,
+        /// The SDK's whole account of the failure (printed with `-v`).
+        details: String,
+    },
+    /// The stage's archive does not exist where the configuration points.
+    #[error("stage {stage} has no event archive `{archive}` in {region}: deploy it with `scripts/deploy {stage}`, or check AWS_PROFILE and AWS_REGION")]
+    NoArchive {
+        /// The stage.
+        stage: String,
+        /// The archive looked for.
+        archive: String,
+        /// The region asked.
+        region: String,
+    },
+    /// The stage's bus does not exist where the configuration points.
+    #[error("stage {stage} has no event bus `{bus}` in {region}: deploy it with `scripts/deploy {stage}`, or check AWS_PROFILE and AWS_REGION")]
+    NoBus {
+        /// The stage.
+        stage: String,
+        /// The bus looked for.
+        bus: String,
+        /// The region asked.
+        region: String,
+    },
+    /// A rule named with `--rules` is not on the stage's bus.
+    #[error("no rule `{rule}` on bus {bus}: list the stage's rules with `aws events list-rules --event-bus-name {bus} --query 'Rules[].Name' --output text`")]
+    UnknownRule {
+        /// The rule named.
+        rule: String,
+        /// The stage's bus.
+        bus: String,
+    },
+    /// The function to invoke does not exist where the configuration points.
+    #[error("stage {stage} has no function `{function}` in {region}: deploy it with `scripts/deploy {stage}`, or check AWS_PROFILE and AWS_REGION")]
+    NoFunction {
+        /// The stage.
+        stage: String,
+        /// The function looked for.
+        function: String,
+        /// The region asked.
+        region: String,
+    },
+    /// The monitor ran the sweep and failed (the schedule's next tick tries again).
+    #[error("the sweep failed in {function}: {error}; read its log: `aws logs tail /aws/lambda/{function} --since 10m`")]
+    SweepFailed {
+        /// The function.
+        function: String,
+        /// Its error (type and message).
+        error: String,
+    },
+    /// A replay of that name exists (replay names are used once).
+    #[error("a replay named {name} exists already (names are used once): pass another --name; see it with `aws events describe-replay --replay-name {name}`")]
+    ReplayExists {
+        /// The name.
+        name: String,
     },
     /// The dead-letter queue could not be read or changed.
     #[error(transparent)]
@@ -72,8 +127,13 @@ pub enum OperationsError {
         queue_error: String,
     },
     /// No message with that id is in the queue (or it is held by another reader).
-    #[error("no message {0} in the dead-letter queue: run `alchemiser dlq list` for the ids (a message being redriven by someone else is hidden for a few minutes)")]
-    MessageNotFound(String),
+    #[error("no message {id} in the dead-letter queue: run `{list_command}` for the ids (a message being redriven by someone else is hidden for a few minutes)")]
+    MessageNotFound {
+        /// The id asked for (shown as text).
+        id: String,
+        /// The command that lists the queue.
+        list_command: String,
+    },
     /// The replay ended in a state other than COMPLETED.
     #[error("replay {name} ended {state}: {reason}. Check it with `aws events describe-replay --replay-name {name}`")]
     ReplayEnded {
@@ -97,16 +157,60 @@ pub enum OperationsError {
 }
 
 impl OperationsError {
-    /// An AWS call failure with its SDK error and a hint.
-    pub(crate) fn aws(
+    /// An AWS call failure with its SDK error and a hint: the service's code and message in
+    /// one line, the SDK's whole account kept for `-v`.
+    pub(crate) fn aws<E, R>(
         action: impl Into<String>,
-        error: impl std::error::Error,
+        error: &SdkError<E, R>,
         hint: impl Into<String>,
-    ) -> Self {
+    ) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
         Self::Aws {
             action: action.into(),
-            message: aws_sdk_sqs::error::DisplayErrorContext(&error).to_string(),
+            message: sdk_failure(error),
             hint: hint.into(),
+            details: aws_sdk_sqs::error::DisplayErrorContext(error).to_string(),
         }
     }
+
+    /// The whole story behind the one line, for `-v`.
+    pub fn details(&self) -> Option<&str> {
+        match self {
+            Self::Aws { details, .. } if !details.is_empty() => Some(details),
+            _ => None,
+        }
+    }
+}
+
+/// What an AWS call's failure was, in one line: the service's error code and message, or that
+/// the endpoint could not be reached or did not answer in time.
+pub(crate) fn sdk_failure<E, R>(error: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata,
+{
+    match error {
+        SdkError::ServiceError(failure) => {
+            let failure = failure.err();
+            one_line(&format!(
+                "{}: {}",
+                failure.code().unwrap_or("an error without a code"),
+                failure.message().unwrap_or("no message")
+            ))
+        }
+        SdkError::DispatchFailure(_) => {
+            "the endpoint could not be reached (check the network, AWS_REGION and AWS_ENDPOINT_URL)"
+                .into()
+        }
+        SdkError::TimeoutError(_) => "no answer in time".into(),
+        SdkError::ResponseError(_) => "an answer that could not be read".into(),
+        _ => "the request could not be built".into(),
+    }
+}
+
+/// `text` on one line: line breaks become spaces (a service message may hold several).
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -3,6 +3,8 @@
 //!
 //! - [`replay`]: check a replay window ([`ReplayWindow`]), start a replay of a stage's archive to
 //!   its bus (rule ARNs as filters), and follow it with DescribeReplay until it ends.
+//! - [`sweep`]: run the monitor's sweep now, by invoking the stage's monitor function as its
+//!   schedule does.
 //! - [`dlq`]: read the dead-letter queue without consuming it, understand the three kinds of
 //!   record that land there ([`DeadLetter::parse`]), and redrive chosen ones to the stage's bus
 //!   through the [`alchemiser_eventbridge::EventBridgePublisher`], deleting a message only once
@@ -22,14 +24,18 @@
 
 pub mod dlq;
 mod error;
+mod identity;
 pub mod replay;
 mod stage;
+pub mod sweep;
 
 pub use dlq::{
     dead_letter_from_message, format_age, redrive_publisher_config, DeadLetter, DeadLetterKind,
-    DeadLetterQueue, NotRedrivable, RedriveFailure, RedriveReport, RedriveSelection, Redriven,
+    DeadLetterQueue, HeldLetter, NotRedrivable, Peeked, RedriveFailure, RedriveReport,
+    RedriveSelection, Redriven,
 };
 pub use error::OperationsError;
+pub use identity::caller_identity;
 pub use replay::{
     check_replay_name, parse_time, ReplayRequest, ReplayStatus, ReplayWindow, Replayer,
     StartedReplay, ARCHIVE_DELAY, DRY_RUN_REMINDER,

@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use aws_config::SdkConfig;
+use aws_sdk_eventbridge::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_eventbridge::operation::start_replay::StartReplayError;
 use aws_sdk_eventbridge::primitives::DateTime as AwsDateTime;
 use aws_sdk_eventbridge::types::{ReplayDestination, ReplayState};
 use chrono::{DateTime, Utc};
@@ -150,6 +152,37 @@ impl ReplayStatus {
     }
 }
 
+/// Whether the service answered that the thing asked for does not exist.
+fn is_not_found<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> bool {
+    error
+        .as_service_error()
+        .and_then(ProvideErrorMetadata::code)
+        == Some("ResourceNotFoundException")
+}
+
+/// StartReplay's failure, with the next step that fits it: too many replays at once, a refused
+/// request, or the service's own failure (LocalStack's stock StartReplay fails whenever the
+/// archive holds events in the window: scripts/localstack runs the project's replacement).
+fn start_replay_failure<R: std::fmt::Debug>(
+    name: &str,
+    error: &SdkError<StartReplayError, R>,
+) -> OperationsError {
+    let code = error
+        .as_service_error()
+        .and_then(ProvideErrorMetadata::code);
+    let hint = match code {
+        Some("LimitExceededException") => {
+            "EventBridge runs few replays per account at a time: wait for the running ones (`aws events list-replays --state RUNNING`)"
+        }
+        Some("ValidationException") => "Check --from, --to and --rules",
+        _ if std::env::var_os("AWS_ENDPOINT_URL").is_some() => {
+            "EventBridge could not start it; on LocalStack, StartReplay works only with the project's EventBridge provider (start LocalStack with scripts/localstack, which sets PROVIDER_OVERRIDE_EVENTS=alchemiser_replay)"
+        }
+        _ => "EventBridge could not start it: try again in a minute under another --name; check `aws events list-replays` first",
+    };
+    OperationsError::aws(format!("StartReplay {name}"), error, hint)
+}
+
 fn to_aws(time: DateTime<Utc>) -> AwsDateTime {
     AwsDateTime::from_millis(time.timestamp_millis())
 }
@@ -163,6 +196,8 @@ fn from_aws(time: Option<&AwsDateTime>) -> Option<DateTime<Utc>> {
 #[derive(Debug, Clone)]
 pub struct Replayer {
     events: aws_sdk_eventbridge::Client,
+    /// The region it calls, for messages.
+    region: String,
 }
 
 impl Replayer {
@@ -170,70 +205,95 @@ impl Replayer {
     pub fn new(sdk: &SdkConfig) -> Self {
         Self {
             events: aws_sdk_eventbridge::Client::new(sdk),
+            region: alchemiser_aws::region_name(sdk),
         }
     }
 
-    /// Looks up the archive, bus and rule ARNs, then calls StartReplay.
+    /// Looks up the archive, bus and rule ARNs, then calls StartReplay (once: a StartReplay
+    /// that failed may have registered the replay, and a retry under the same name would only
+    /// report that it exists).
     pub async fn start(&self, request: &ReplayRequest) -> Result<StartedReplay, OperationsError> {
         check_replay_name(&request.name)?;
         let stage = &request.stage;
         let archive = stage.archive_name();
         let bus = stage.bus_name();
-        let archive_arn = self
+        let region = self.region.clone();
+        let archive_arn = match self
             .events
             .describe_archive()
             .archive_name(&archive)
             .send()
             .await
-            .map_err(|e| {
-                OperationsError::aws(
+        {
+            Ok(output) => output.archive_arn.unwrap_or_default(),
+            Err(error) if is_not_found(&error) => {
+                return Err(OperationsError::NoArchive {
+                    stage: stage.to_string(),
+                    archive,
+                    region,
+                })
+            }
+            Err(error) => {
+                return Err(OperationsError::aws(
                     format!("DescribeArchive {archive}"),
-                    e,
-                    format!("Is stage {stage} deployed in this account and region (scripts/deploy {stage})?"),
-                )
-            })?
-            .archive_arn
-            .unwrap_or_default();
-        let bus_arn = self
-            .events
-            .describe_event_bus()
-            .name(&bus)
-            .send()
-            .await
-            .map_err(|e| {
-                OperationsError::aws(
+                    &error,
+                    format!("Check that your role may read stage {stage}'s archive"),
+                ))
+            }
+        };
+        let bus_arn = match self.events.describe_event_bus().name(&bus).send().await {
+            Ok(output) => output.arn.unwrap_or_default(),
+            Err(error) if is_not_found(&error) => {
+                return Err(OperationsError::NoBus {
+                    stage: stage.to_string(),
+                    bus,
+                    region,
+                })
+            }
+            Err(error) => {
+                return Err(OperationsError::aws(
                     format!("DescribeEventBus {bus}"),
-                    e,
-                    format!("Is stage {stage} deployed in this account and region?"),
-                )
-            })?
-            .arn
-            .unwrap_or_default();
+                    &error,
+                    format!("Check that your role may read stage {stage}'s bus"),
+                ))
+            }
+        };
         let mut filter_arns = Vec::new();
         for rule in &request.rules {
-            let arn = self
+            let described = self
                 .events
                 .describe_rule()
                 .name(rule)
                 .event_bus_name(&bus)
                 .send()
-                .await
-                .map_err(|e| {
-                    OperationsError::aws(
+                .await;
+            match described {
+                Ok(output) => filter_arns.push(output.arn.unwrap_or_default()),
+                Err(error) if is_not_found(&error) => {
+                    return Err(OperationsError::UnknownRule {
+                        rule: rule.clone(),
+                        bus,
+                    })
+                }
+                Err(error) => {
+                    return Err(OperationsError::aws(
                         format!("DescribeRule {rule} on {bus}"),
-                        e,
-                        format!("List the stage's rules with `aws events list-rules --event-bus-name {bus}`"),
-                    )
-                })?
-                .arn
-                .unwrap_or_default();
-            filter_arns.push(arn);
+                        &error,
+                        "Check that your role may read the stage's rules",
+                    ))
+                }
+            }
         }
         let destination = ReplayDestination::builder()
             .arn(&bus_arn)
             .set_filter_arns((!filter_arns.is_empty()).then(|| filter_arns.clone()))
             .build()
-            .map_err(|e| OperationsError::aws("StartReplay (destination)", e, "This is a bug."))?;
+            .map_err(|e| OperationsError::Aws {
+                action: "StartReplay (destination)".into(),
+                message: e.to_string(),
+                hint: "This is a bug.".into(),
+                details: String::new(),
+            })?;
         let output = self
             .events
             .start_replay()
@@ -243,15 +303,26 @@ impl Replayer {
             .event_start_time(to_aws(request.window.from()))
             .event_end_time(to_aws(request.window.to()))
             .destination(destination)
+            .customize()
+            .config_override(
+                aws_sdk_eventbridge::config::Builder::default()
+                    .retry_config(aws_config::retry::RetryConfig::disabled()),
+            )
             .send()
-            .await
-            .map_err(|e| {
-                OperationsError::aws(
-                    format!("StartReplay {}", request.name),
-                    e,
-                    "A replay name can be used once: pass another --name. EventBridge runs few replays per account at a time: wait for running ones (aws events list-replays --state RUNNING)",
-                )
-            })?;
+            .await;
+        let output = match output {
+            Ok(output) => output,
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_already_exists_exception()) =>
+            {
+                return Err(OperationsError::ReplayExists {
+                    name: request.name.clone(),
+                })
+            }
+            Err(error) => return Err(start_replay_failure(&request.name, &error)),
+        };
         Ok(StartedReplay {
             name: request.name.clone(),
             arn: output.replay_arn.unwrap_or_default(),
@@ -276,7 +347,7 @@ impl Replayer {
             .map_err(|e| {
                 OperationsError::aws(
                     format!("DescribeReplay {name}"),
-                    e,
+                    &e,
                     "Check the name with `aws events list-replays`",
                 )
             })?;

@@ -63,14 +63,25 @@ impl Stage {
         format!("/alchemiser/{}/dlq-url", self.0)
     }
 
+    /// A handler's function: `alchemiser-<handler>-<stage>` (e.g. `alchemiser-monitor-dev`).
+    pub fn function_name(&self, handler: &str) -> String {
+        format!("alchemiser-{handler}-{}", self.0)
+    }
+
+    /// The SSM parameter holding the outbox queue's URL: `/alchemiser/<stage>/outbox-url`.
+    pub fn outbox_url_parameter(&self) -> String {
+        format!("/alchemiser/{}/outbox-url", self.0)
+    }
+
     /// The workflow ledger table: `alchemiser-workflow-ledger-<stage>`.
     pub fn ledger_table_name(&self) -> String {
         format!("alchemiser-workflow-ledger-{}", self.0)
     }
 
-    /// The default replay name: `alchemiser-<stage>-<yyyymmddThhmmss>` (UTC).
+    /// The default replay name: `alchemiser-<stage>-<yyyymmddThhmmss.mmm>` (UTC; to the
+    /// millisecond, so that two replays started in one second get two names).
     pub fn replay_name(&self, at: DateTime<Utc>) -> String {
-        format!("alchemiser-{}-{}", self.0, at.format("%Y%m%dT%H%M%S"))
+        format!("alchemiser-{}-{}", self.0, at.format("%Y%m%dT%H%M%S%.3f"))
     }
 }
 
@@ -90,8 +101,15 @@ mod tests {
         assert_eq!(stage.archive_name(), "alchemiser-event-archive-pr-42");
         assert_eq!(stage.dlq_name(), "alchemiser-event-dlq-pr-42");
         assert_eq!(stage.dlq_url_parameter(), "/alchemiser/pr-42/dlq-url");
-        let at = Utc.with_ymd_and_hms(2026, 11, 28, 14, 5, 9).unwrap();
-        assert_eq!(stage.replay_name(at), "alchemiser-pr-42-20261128T140509");
+        assert_eq!(stage.function_name("monitor"), "alchemiser-monitor-pr-42");
+        assert_eq!(stage.outbox_url_parameter(), "/alchemiser/pr-42/outbox-url");
+        let at = Utc.with_ymd_and_hms(2026, 11, 28, 14, 5, 9).unwrap()
+            + chrono::TimeDelta::milliseconds(42);
+        assert_eq!(
+            stage.replay_name(at),
+            "alchemiser-pr-42-20261128T140509.042"
+        );
+        assert!(crate::check_replay_name(&stage.replay_name(at)).is_ok());
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! with its attributes) and a garbage message. `list` shows all four with kind, ids and reason
 //! and leaves them in the queue; `redrive` of a good one delivers its event through a rule to an
 //! SQS target and deletes it; garbage is refused with the reason and kept. With `ALCHEMISER_BIN`
-//! set, `alchemiser dlq list --json` and `dlq redrive` too.
+//! set, `alchemiser dlq list --json` and `dlq redrive` too; and (needing it) an invalid event's
+//! dead letter shown with `--json` and deleted with a reason noted in its workflow's ledger
+//! (LocalStack's DynamoDB, which forwards to moto), each look counting one receive.
 //!
 //! Needs AWS_ENDPOINT_URL (LocalStack, e.g. http://127.0.0.1:4566), credentials and a region.
 
@@ -22,7 +24,7 @@ use serde_json::{json, Value};
 
 mod common;
 use alchemiser_testkit::{Emulator, EVERY_ALCHEMISER_SOURCE};
-use common::unique_stage;
+use common::{cli, unique_stage};
 
 fn envelope(event: &Event) -> Value {
     json!({
@@ -173,7 +175,7 @@ async fn dlq_list_show_and_redrive() {
     let garbage_id = send(&sqs, &dlq_url, "this is not an event {".into(), &[]).await;
 
     // list: all four, understood, and still in the queue afterwards.
-    let letters = queue.list().await.unwrap();
+    let letters = queue.list().await.unwrap().letters;
     assert_eq!(letters.len(), 4, "{letters:#?}");
     let by_id: HashMap<&str, _> = letters.iter().map(|l| (l.message_id.as_str(), l)).collect();
     let r = by_id[record_id.as_str()];
@@ -208,7 +210,7 @@ async fn dlq_list_show_and_redrive() {
     assert_eq!(g.kind, DeadLetterKind::Unreadable);
     assert!(g.reason.contains("not JSON"), "{}", g.reason);
     assert_eq!(
-        queue.list().await.unwrap().len(),
+        queue.list().await.unwrap().letters.len(),
         4,
         "list must leave the messages in the queue"
     );
@@ -260,6 +262,7 @@ async fn dlq_list_show_and_redrive() {
         .list()
         .await
         .unwrap()
+        .letters
         .into_iter()
         .map(|l| l.message_id)
         .collect();
@@ -267,37 +270,22 @@ async fn dlq_list_show_and_redrive() {
     assert!(!left.contains(&record_id) && left.contains(&garbage_id));
 
     // The CLI: list --json, then redrive --all (the garbage stays, exit 1).
-    if let Ok(bin) = std::env::var("ALCHEMISER_BIN") {
-        let output = std::process::Command::new(&bin)
-            .args(["dlq", "list", "--stage", stage.as_str(), "--json"])
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+    if std::env::var("ALCHEMISER_BIN").is_ok() {
+        let (stdout, stderr, code) = cli(&["dlq", "list", "--stage", stage.as_str(), "--json"]);
+        assert_eq!(code, Some(0), "{stderr}");
+        let lines: Vec<Value> = stdout
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
         assert_eq!(lines.len(), 3);
         assert!(lines.iter().any(|l| l["kind"] == "unreadable"));
-        let output = std::process::Command::new(&bin)
-            .args(["dlq", "list", "--stage", stage.as_str()])
-            .output()
-            .unwrap();
-        let table = String::from_utf8_lossy(&output.stdout);
+        let (table, _, _) = cli(&["dlq", "list", "--stage", stage.as_str()]);
         assert!(
             table.contains("RetriesExhausted") && table.contains("SDK_CLIENT_ERROR"),
             "{table}"
         );
-        let output = std::process::Command::new(&bin)
-            .args(["dlq", "redrive", "--all", "--stage", stage.as_str()])
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert_eq!(output.status.code(), Some(1), "{stdout}");
+        let (stdout, _, code) = cli(&["dlq", "redrive", "--all", "--stage", stage.as_str()]);
+        assert_eq!(code, Some(1), "{stdout}");
         assert!(stdout.contains("redriven=2 kept=1"), "{stdout}");
         assert!(stdout.contains(&format!("kept {garbage_id}")), "{stdout}");
     } else {
@@ -322,7 +310,7 @@ async fn dlq_list_show_and_redrive() {
     ];
     want.sort();
     assert_eq!(ids, want);
-    let left = queue.list().await.unwrap();
+    let left = queue.list().await.unwrap().letters;
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].message_id, garbage_id);
 
@@ -364,7 +352,7 @@ async fn redrive_to_a_missing_bus_keeps_the_message() {
         "{}",
         report.failed[0].reason
     );
-    let left = queue.list().await.unwrap();
+    let left = queue.list().await.unwrap().letters;
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].message_id, message_id);
     emulator.cleanup().await;
@@ -470,7 +458,161 @@ async fn redrive_all_of_many_messages_goes_in_chunks_and_settles_each_once() {
             .unwrap_or(0);
     }
     assert_eq!(arrived, sendable);
-    let left = queue.list().await.unwrap();
+    let left = queue.list().await.unwrap().letters;
     assert_eq!(left.len(), 1, "only the unreadable message is left");
     emulator.cleanup().await;
+}
+
+fn receive_counts(stage: &Stage) -> HashMap<String, u64> {
+    let (stdout, stderr, code) = cli(&["dlq", "list", "--stage", stage.as_str(), "--json"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    stdout
+        .lines()
+        .map(|line| {
+            let letter: Value = serde_json::from_str(line).unwrap();
+            (
+                letter["message_id"].as_str().unwrap().to_owned(),
+                letter["receive_count"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// An invalid event that can never be redriven: shown as JSON, deleted with a reason noted in its
+/// workflow's ledger; a look counts one receive per message and says so; an unknown id names the
+/// command with its --stage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_dead_letter_is_shown_and_deleted_with_its_reason_noted() {
+    use alchemiser_ledger::{summarize, DynamoDbLedger, Entry, EventEntry, LedgerStore};
+    let sdk = alchemiser_aws::load_sdk_config().await;
+    let mut emulator = Emulator::with_sdk(&sdk);
+    let sqs = emulator.sqs.clone();
+    let stage = unique_stage("dqdel");
+    let (dlq_url, _) = emulator.queue(&stage.dlq_name()).await;
+    // Its workflow is in the stage's ledger (LocalStack's DynamoDB is moto's).
+    let started = sample_event(EventType::WorkflowStarted);
+    let workflow = started.header().correlation_id.clone();
+    let ledger = DynamoDbLedger::new(
+        emulator.dynamodb.clone(),
+        stage.ledger_table_name(),
+        Duration::from_secs(3600),
+    );
+    ledger.create_table().await.unwrap();
+    emulator.adopt_table(&stage.ledger_table_name());
+    ledger
+        .record(
+            &workflow,
+            &Entry::Event(EventEntry::of(&started, None, chrono::Utc::now())),
+        )
+        .await
+        .unwrap();
+    let mut invalid = sample_event(EventType::SignalGenerated).to_value();
+    invalid["correlation_id"] = json!(workflow);
+    invalid["consolidated_portfolio"]["target_allocations"] = json!({"SPY": "0.6", "TLT": "0.3"});
+    let record = FailureRecord {
+        function: "portfolio".into(),
+        reason: "field `consolidated_portfolio.target_allocations`: must sum to 1".into(),
+        error_class: "permanent".into(),
+        event_id: invalid["event_id"].as_str().map(str::to_owned),
+        detail_type: Some("SignalGenerated".into()),
+        correlation_id: Some(workflow.clone()),
+        failed_at: chrono::Utc::now(),
+        event: invalid,
+    };
+    let invalid_id = send(&sqs, &dlq_url, serde_json::to_string(&record).unwrap(), &[]).await;
+    let other = send(
+        &sqs,
+        &dlq_url,
+        envelope(&sample_event(EventType::TradeExecuted)).to_string(),
+        &[("ERROR_CODE", "SDK_CLIENT_ERROR")],
+    )
+    .await;
+
+    // A look receives each message once, and says so.
+    let before = receive_counts(&stage);
+    let after = receive_counts(&stage);
+    assert_eq!(before.len(), 2);
+    for (id, count) in &after {
+        assert_eq!(*count, before[id] + 1, "one receive per look for {id}");
+    }
+    let (_, stderr, _) = cli(&["dlq", "list", "--stage", stage.as_str()]);
+    assert!(stderr.contains("receive count rose by one"), "{stderr}");
+
+    // show --json: the whole message, and why it cannot be redriven.
+    let (stdout, stderr, code) = cli(&[
+        "dlq",
+        "show",
+        &invalid_id,
+        "--stage",
+        stage.as_str(),
+        "--json",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let shown: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(shown["message_id"], invalid_id.as_str());
+    assert_eq!(shown["kind"], "function-failure");
+    assert_eq!(shown["redrivable"], false);
+    assert!(
+        shown["not_redrivable"]
+            .as_str()
+            .unwrap()
+            .contains("must sum to 1"),
+        "{stdout}"
+    );
+    // An unknown id: the command that lists the queue, with its --stage.
+    let (_, stderr, code) = cli(&["dlq", "show", "no-such-id", "--stage", stage.as_str()]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains(&format!("alchemiser dlq list --stage {stage}")),
+        "{stderr}"
+    );
+
+    // delete: a reason is required; with one, the message goes and its workflow says why.
+    let (_, _, code) = cli(&["dlq", "delete", &invalid_id, "--stage", stage.as_str()]);
+    assert_eq!(code, Some(2), "no --reason");
+    let (stdout, stderr, code) = cli(&[
+        "dlq",
+        "delete",
+        &invalid_id,
+        "--stage",
+        stage.as_str(),
+        "--reason",
+        "weights of the old strategy build; fixed in the producer, never redrivable",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains(&format!("noted in the ledger of workflow {workflow}")),
+        "{stdout}"
+    );
+    assert!(stderr.contains("dead letter deleted"), "logged: {stderr}");
+    let left: Vec<String> = queue_ids(&sdk, &dlq_url).await;
+    assert_eq!(left, [other], "only the invalid one deleted");
+    let entries = ledger.entries(&workflow).await.unwrap();
+    let deletion = entries
+        .iter()
+        .find_map(|e| match e {
+            Entry::DeadLetterDeleted(d) => Some(d),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no deletion note: {entries:?}"));
+    assert_eq!(deletion.message_id, invalid_id);
+    assert!(deletion.reason.contains("never redrivable"));
+    assert!(
+        deletion.deleted_by.starts_with("arn:"),
+        "{}",
+        deletion.deleted_by
+    );
+    assert!(summarize(&workflow, &entries).is_some());
+    emulator.cleanup().await;
+}
+
+async fn queue_ids(sdk: &aws_config::SdkConfig, url: &str) -> Vec<String> {
+    DeadLetterQueue::new(aws_sdk_sqs::Client::new(sdk), url)
+        .list()
+        .await
+        .unwrap()
+        .letters
+        .into_iter()
+        .map(|l| l.message_id)
+        .collect()
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use alchemiser_bus::{EventBus, PublishReport, Undelivered};
 use alchemiser_deadletters::{DeadLetters, Held, MemoryDeadLetters, QueueError};
-use alchemiser_events::{DeadLetter, Decimal, Event, FailureRecord, Symbol};
+use alchemiser_events::{Decimal, Event, FailureRecord, Symbol};
 use alchemiser_lambda::failures::{FailureSink, SinkError};
 use alchemiser_lambda::follow_ups::{FollowUp, FollowUpError, FollowUps};
 use alchemiser_lambda::idempotency::{
@@ -378,6 +378,12 @@ impl DeadLetters for SimDeadLetters {
     fn location(&self) -> String {
         self.inner.location()
     }
+    async fn hold_page(&self, max: usize, visibility: Duration) -> Result<Vec<Held>, QueueError> {
+        let op = self.inner.hold_page(max, visibility);
+        self.gate
+            .call(Port::Queue, false, 0.0, queue_error, op)
+            .await
+    }
     async fn hold_all(&self, visibility: Duration) -> Result<Vec<Held>, QueueError> {
         let op = self.inner.hold_all(visibility);
         self.gate
@@ -392,12 +398,6 @@ impl DeadLetters for SimDeadLetters {
         let op = self.inner.delete(held);
         self.gate
             .call(Port::Queue, true, 0.0, queue_error, op)
-            .await
-    }
-    async fn peek(&self) -> Result<Vec<DeadLetter>, QueueError> {
-        let op = self.inner.peek();
-        self.gate
-            .call(Port::Queue, false, 0.0, queue_error, op)
             .await
     }
 }

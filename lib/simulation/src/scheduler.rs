@@ -51,10 +51,19 @@ pub struct Pause(Option<Park>);
 
 impl Future for Pause {
     type Output = ();
-    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+    fn poll(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<()> {
         match self.0.take() {
             Some(park) if current_task().is_some() => {
-                PARKED.with(|parked| parked.set(Some(park)));
+                // Whatever polls this (a combinator running several futures at once) must poll
+                // it again when the task next runs: the executor decides when that is.
+                context.waker().wake_by_ref();
+                PARKED.with(|parked| {
+                    let earliest = match (parked.get(), park) {
+                        (Some(Park::For(a)), Park::For(b)) => Park::For(a.min(b)),
+                        (_, park) => park,
+                    };
+                    parked.set(Some(earliest));
+                });
                 Poll::Pending
             }
             // Outside the executor (a test calling an adapter directly): no pause.

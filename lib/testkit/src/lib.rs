@@ -3,10 +3,16 @@
 //! rules, queues and tables, receives what arrives, and deletes everything it made in
 //! [`Emulator::cleanup`].
 //!
+//! [`workflow_events`] gives a whole workflow's events for the ledger's and the CLI's tests.
+//!
 //! The endpoint comes from `AWS_ENDPOINT_URL` (the `scripts/test-*` runners set it after starting
 //! the emulator); credentials and region from the usual variables.
 
 #![warn(missing_docs)]
+
+mod workflow;
+
+pub use workflow::{workflow_events, workflow_failed};
 
 use std::time::{Duration, Instant};
 

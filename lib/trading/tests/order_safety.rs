@@ -102,7 +102,7 @@ async fn a_plan_older_than_the_stage_allows_is_refused_naming_the_check_and_the_
     let (check, reason) = refusal(&events);
     assert_eq!(check, "plan_age");
     assert!(
-        reason.contains("1d0h old") && reason.contains("15m0s"),
+        reason.contains("1d00h old") && reason.contains("15m00s"),
         "{reason}"
     );
     assert!(
@@ -144,7 +144,7 @@ async fn a_fresh_plan_of_a_workflow_past_its_deadline_is_refused_the_sweep_has_t
     let (check, reason) = refusal(&events);
     assert_eq!(check, "workflow_age");
     assert!(
-        reason.contains("31m0s ago") && reason.contains("WORKFLOW_DEADLINE_SECONDS"),
+        reason.contains("31m00s ago") && reason.contains("WORKFLOW_DEADLINE_SECONDS"),
         "{reason}"
     );
     assert!(

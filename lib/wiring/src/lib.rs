@@ -163,7 +163,10 @@ pub fn ledger(sdk: &SdkConfig) -> Result<Arc<dyn LedgerStore>, EnvError> {
     Ok(Arc::new(DynamoDbLedger::new(
         aws_sdk_dynamodb::Client::new(sdk),
         table,
-        days("LEDGER_RETENTION_DAYS", 90)?,
+        days(
+            "LEDGER_RETENTION_DAYS",
+            alchemiser_ledger::DEFAULT_RETENTION_DAYS,
+        )?,
     )))
 }
 

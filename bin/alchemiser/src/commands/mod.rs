@@ -100,8 +100,15 @@ pub fn progress_counter(what: &str) -> indicatif::ProgressBar {
 
 /// A time window: `90m`, `24h`, `7d`, `1w`, `2h30m`.
 pub fn parse_window(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text)
-        .map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. 90m, 24h or 7d"))
+    let text = text.trim();
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "`{text}` has no unit: write {text}h for hours, {text}m for minutes or {text}d for days"
+        ));
+    }
+    humantime::parse_duration(text).map_err(|_| {
+        format!("`{text}` is not a duration: write a number and a unit, e.g. 90m, 24h, 7d or 2h30m")
+    })
 }
 
 /// The sample target allocation `run` and `invoke` use when none is given.

@@ -1,17 +1,22 @@
-//! `alchemiser publish --event FILE` and `alchemiser publish --example TYPE --count N`: send
-//! events to EventBridge with the same publisher the Lambdas use (configuration from the
-//! `EVENTBRIDGE_*` and `AWS_*` environment).
+//! `alchemiser publish --stage S --event FILE` and `alchemiser publish --stage S --example TYPE
+//! --count N`: send events to a stage's bus with the same publisher the Lambdas use (the
+//! `EVENTBRIDGE_*` and `AWS_*` environment tune it). Like the other operator commands it checks
+//! the AWS set-up and the bus first: a configuration error is an error, never an event parked in
+//! an outbox. Generated examples are marked as samples (`metadata.provenance.sample`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use alchemiser_eventbridge::{
-    EventBridgePublisher, Outgoing, PublisherConfig, MAX_ENTRIES_PER_REQUEST,
+    EventBridgePublisher, OutboxConfig, Outgoing, PublisherConfig, MAX_ENTRIES_PER_REQUEST,
 };
 use alchemiser_events::samples::sample_event;
-use alchemiser_events::{decode, EventType, ParseError};
+use alchemiser_events::text::printable;
+use alchemiser_events::{decode, EventType, ParseError, Provenance};
+use alchemiser_operations::Stage;
 use anyhow::Context;
+use aws_sdk_eventbridge::error::ProvideErrorMetadata;
 
 /// Events per publish call: each call has its own deadline and keeps the publisher's
 /// `max_in_flight` PutEvents requests going; the progress bar moves per call.
@@ -41,7 +46,13 @@ pub struct Args {
     /// Entries per PutEvents call (1..=10); 1 sends each event alone (for benchmarks).
     #[arg(long, default_value_t = MAX_ENTRIES_PER_REQUEST as u8, value_parser = clap::value_parser!(u8).range(1..=10))]
     batch_size: u8,
-    /// The event bus (default: EVENTBRIDGE_BUS_NAME, else alchemiser-trading-events-dev).
+    /// The stage whose bus receives the events (alchemiser-trading-events-STAGE); undelivered
+    /// events are parked in its outbox queue (SSM /alchemiser/STAGE/outbox-url) unless
+    /// EVENTBRIDGE_OUTBOX_QUEUE_URL or EVENTBRIDGE_OUTBOX_PATH says otherwise.
+    #[arg(long, conflicts_with = "bus_name")]
+    stage: Option<String>,
+    /// Another bus by name (else EVENTBRIDGE_BUS_NAME); one of --stage, --bus-name or
+    /// EVENTBRIDGE_BUS_NAME is required.
     #[arg(long)]
     bus_name: Option<String>,
 }
@@ -53,28 +64,121 @@ fn parse_event_type(text: &str) -> Result<EventType, ParseError> {
 /// Publishes and prints `delivered=N failed=M parked=K in X.XXs (Y events/s)`; exit 1 when any
 /// event was not delivered.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut config = PublisherConfig::from_env()?.with_batch_size(usize::from(args.batch_size));
-    if let Some(bus_name) = args.bus_name {
-        config = config.with_bus_name(bus_name);
-    }
+    let config = PublisherConfig::from_env()?.with_batch_size(usize::from(args.batch_size));
     let events = match (&args.event, args.example) {
         (Some(path), _) => {
             let bytes = super::read_input(path)?;
             let received = decode(&bytes).map_err(|error| {
-                anyhow::anyhow!("invalid event in `{}`: {error}", path.display())
+                anyhow::anyhow!(
+                    "invalid event in `{}`: {}",
+                    path.display(),
+                    printable(&error.to_string())
+                )
             })?;
             vec![Outgoing::forward(received)]
         }
         (None, Some(event_type)) => (0..args.count)
-            .map(|_| Outgoing::new(sample_event(event_type)))
+            .map(|_| {
+                let mut event = sample_event(event_type);
+                event.header_mut().add_provenance(&Provenance::sample());
+                Outgoing::new(event)
+            })
             .collect(),
         (None, None) => anyhow::bail!("give --event FILE or --example EVENT_TYPE"),
     };
+    let stage: Option<Stage> = args.stage.as_deref().map(str::parse).transpose()?;
+    let bus_name = match (&stage, args.bus_name, std::env::var("EVENTBRIDGE_BUS_NAME")) {
+        (Some(stage), _, _) => stage.bus_name(),
+        (None, Some(bus), _) => bus,
+        (None, None, Ok(bus)) if !bus.trim().is_empty() => bus.trim().to_owned(),
+        _ => anyhow::bail!(
+            "say which bus: --stage STAGE (its bus alchemiser-trading-events-STAGE), --bus-name NAME or EVENTBRIDGE_BUS_NAME"
+        ),
+    };
+    let config = config.with_bus_name(&bus_name);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(publish(config, events))
+    runtime.block_on(async {
+        let sdk = super::aws_config().await?;
+        let config = checked(config, &sdk, stage.as_ref()).await?;
+        if args.example.is_some() {
+            eprintln!(
+                "publishing {} sample event(s) to {bus_name}{}: marked metadata.provenance.sample = true, they reach the stage's consumers like any event (execution runs samples dry)",
+                events.len(),
+                stage
+                    .as_ref()
+                    .map(|s| format!(" (stage {s})"))
+                    .unwrap_or_default()
+            );
+        }
+        publish(config, events).await
+    })
+}
+
+/// `config` once its bus is known to exist (a missing bus, or a refused check, is an error: the
+/// events are not sent), with the stage's outbox queue as its outbox when the environment
+/// names none. An unreachable endpoint is not decided here: the publisher retries, and parks
+/// what it cannot deliver.
+async fn checked(
+    config: PublisherConfig,
+    sdk: &aws_config::SdkConfig,
+    stage: Option<&Stage>,
+) -> anyhow::Result<PublisherConfig> {
+    if config.verify_bus {
+        let events = aws_sdk_eventbridge::Client::new(sdk);
+        if let Err(error) = events
+            .describe_event_bus()
+            .name(&config.bus_name)
+            .send()
+            .await
+        {
+            let bus = &config.bus_name;
+            let service = error.as_service_error();
+            if service.is_some_and(|e| e.is_resource_not_found_exception()) {
+                let deploy = stage
+                    .map(|s| format!("deploy the stage with `scripts/deploy {s}`"))
+                    .unwrap_or_else(|| "check the bus name".into());
+                anyhow::bail!(
+                    "event bus {bus} does not exist in {}: {deploy}, or check AWS_PROFILE and AWS_REGION; nothing was published",
+                    alchemiser_aws::region_name(sdk)
+                );
+            }
+            if let Some(service) = service {
+                anyhow::bail!(
+                    "cannot check that event bus {bus} exists ({}: {}); if your role may only put events, set EVENTBRIDGE_VERIFY_BUS=false; nothing was published",
+                    service.code().unwrap_or("error"),
+                    service.message().unwrap_or("no message")
+                );
+            }
+        }
+    }
+    let outbox_named = ["EVENTBRIDGE_OUTBOX_QUEUE_URL", "EVENTBRIDGE_OUTBOX_PATH"]
+        .iter()
+        .any(|name| std::env::var(name).is_ok_and(|v| !v.trim().is_empty()));
+    let Some(stage) = stage.filter(|_| !outbox_named) else {
+        return Ok(config);
+    };
+    let parameter = stage.outbox_url_parameter();
+    let found = aws_sdk_ssm::Client::new(sdk)
+        .get_parameter()
+        .name(&parameter)
+        .send()
+        .await
+        .ok()
+        .and_then(|output| output.parameter?.value)
+        .filter(|url| !url.trim().is_empty());
+    Ok(match found {
+        Some(queue_url) => config.with_outbox(OutboxConfig::Sqs { queue_url }),
+        None => {
+            eprintln!(
+                "note: stage {stage} has no outbox queue ({parameter}); events not delivered are parked in {}",
+                config.outbox.location()
+            );
+            config
+        }
+    })
 }
 
 async fn publish(config: PublisherConfig, events: Vec<Outgoing>) -> anyhow::Result<ExitCode> {

@@ -29,7 +29,7 @@ pub struct Args {
     /// Accept a window ending less than 10 minutes ago (the archive may miss its last events).
     #[arg(long)]
     force: bool,
-    /// Replay name (default: alchemiser-STAGE-YYYYMMDDTHHMMSS, now in UTC).
+    /// Replay name (default: alchemiser-STAGE-YYYYMMDDTHHMMSS.mmm, now in UTC).
     #[arg(long)]
     name: Option<String>,
     /// With --wait: give up waiting after this many seconds (the replay goes on).
@@ -55,10 +55,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     println!("{DRY_RUN_REMINDER}");
     let replayer = Replayer::new(&super::aws_config().await?);
-    let started = replayer
-        .start(&request)
-        .await
-        .map_err(|e| super::aws_failure(&e, &request.stage, "event archive"))?;
+    let started = replayer.start(&request).await?;
     let rules = if started.filter_arns.is_empty() {
         "every rule".to_owned()
     } else {

@@ -179,8 +179,10 @@ fn print_summary(
     for event in events {
         match event {
             Event::WorkflowCompleted(done) => println!(
-                "outcome: completed in {} ms — {}/{} orders succeeded",
-                done.workflow_duration_ms,
+                "outcome: completed in {} — {}/{} orders succeeded",
+                alchemiser_clock::format_duration(chrono::TimeDelta::milliseconds(
+                    i64::try_from(done.workflow_duration_ms).unwrap_or(i64::MAX)
+                )),
                 done.summary.get("orders_succeeded").unwrap_or(&0.into()),
                 done.summary.get("orders_placed").unwrap_or(&0.into()),
             ),
@@ -200,7 +202,7 @@ async fn print_ledger(ledger: &MemoryLedger, correlation_id: &str) {
         println!();
         print!(
             "{}",
-            alchemiser_ledger::render::tree(&summary, &entries, "local")
+            alchemiser_ledger::render::tree(&summary, &entries, "local", chrono::Utc::now())
         );
     }
 }

@@ -43,7 +43,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         since,
         json,
     } = args.action;
-    let (stage, store) = ledger.open().await?;
+    let (stage, _, store) = ledger.open().await?;
     let from = Utc::now() - chrono::TimeDelta::from_std(since).context("--since is too long")?;
     let mut summaries = store
         .summaries_since(from)

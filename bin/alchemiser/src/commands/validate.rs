@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use alchemiser_events::decode;
+use alchemiser_events::text::printable;
 
 /// Arguments of `validate`.
 #[derive(Debug, clap::Args)]
@@ -19,20 +20,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(received) => {
             let header = received.event.header();
             let origin = match &received.envelope {
-                Some(meta) => format!(" (EventBridge envelope from {})", meta.source),
+                Some(meta) => format!(" (EventBridge envelope from {})", printable(&meta.source)),
                 None => " (bare detail)".to_owned(),
             };
             println!(
                 "valid {} event_id={} correlation_id={}{}",
                 received.event.event_type(),
-                header.event_id,
-                header.correlation_id,
+                printable(&header.event_id),
+                printable(&header.correlation_id),
                 origin
             );
             Ok(ExitCode::SUCCESS)
         }
         Err(error) => {
-            eprintln!("invalid event in `{}`: {error}", args.file.display());
+            // The error quotes what the event holds: shown as text.
+            eprintln!(
+                "invalid event in `{}`: {}",
+                args.file.display(),
+                printable(&error.to_string())
+            );
             Ok(ExitCode::FAILURE)
         }
     }

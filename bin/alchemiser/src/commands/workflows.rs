@@ -1,12 +1,18 @@
-//! `alchemiser workflows list|show`: the workflow ledger of a stage (the DynamoDB table the
-//! monitor keeps), one line per workflow or one workflow's causation tree.
+//! `alchemiser workflows list|show|sweep`: the workflow ledger of a stage (the DynamoDB table the
+//! monitor keeps): one line per workflow, one workflow's causation tree, or the monitor's sweep
+//! run now.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use alchemiser_events::text::printable;
 use alchemiser_ledger::render::{list_header, list_line, mermaid, tree};
-use alchemiser_ledger::{in_causal_order, summarize, DynamoDbLedger, LedgerStore, WorkflowState};
+use alchemiser_ledger::{
+    in_causal_order, summarize, DynamoDbLedger, LedgerStore, Summary, WorkflowState,
+    DEFAULT_LOOKBACK,
+};
+use alchemiser_operations::sweep::run_sweep;
 use alchemiser_operations::Stage;
 use anyhow::Context;
 use chrono::Utc;
@@ -21,11 +27,14 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum Action {
-    /// One line per workflow started in the window: id, started, state, duration, last step.
+    /// One line per workflow that reached its state in the window (it ended then, or, still
+    /// running, had its latest event then): id, started, state, since when, duration, last step.
     List {
         #[command(flatten)]
         ledger: LedgerArgs,
-        /// How far back (e.g. `90m`, `24h`, `7d`).
+        /// The window, back from now (e.g. `90m`, `24h`, `7d`): workflows that reached their
+        /// state in it — ended in it, or, still running, had their latest event in it — whenever
+        /// they started (up to 15 days before it).
         #[arg(long, default_value = "24h", value_parser = super::parse_window)]
         since: Duration,
         /// Only workflows in this state (started, signalled, planned, executing, completed,
@@ -37,7 +46,8 @@ enum Action {
         json: bool,
     },
     /// One workflow: its causation tree with timings, each event's producer, consumer and
-    /// outcome, the failure, dead letters with the redrive command, shadow results.
+    /// outcome (orders and fills, a refusal's check), the failure, dead letters with the redrive
+    /// command, shadow results.
     Show {
         /// The workflow's correlation id.
         correlation_id: String,
@@ -49,6 +59,16 @@ enum Action {
         /// A Mermaid sequence diagram (paste it into a pull request or a wiki).
         #[arg(long)]
         mermaid: bool,
+    },
+    /// Run the monitor's sweep now, as its schedule does (the stage's monitor function is
+    /// invoked with a scheduler tick): workflows past their deadline time out, workflows with a
+    /// dead letter fail. Prints what it ended.
+    Sweep {
+        #[command(flatten)]
+        ledger: LedgerArgs,
+        /// Invoke this function instead of alchemiser-monitor-STAGE.
+        #[arg(long, value_name = "NAME")]
+        function: Option<String>,
     },
 }
 
@@ -64,8 +84,10 @@ pub struct LedgerArgs {
 }
 
 impl LedgerArgs {
-    /// The stage and its ledger.
-    pub async fn open(&self) -> anyhow::Result<(Stage, Arc<dyn LedgerStore>)> {
+    /// The stage, the AWS configuration and its ledger.
+    pub async fn open(
+        &self,
+    ) -> anyhow::Result<(Stage, aws_config::SdkConfig, Arc<dyn LedgerStore>)> {
         let stage: Stage = self.stage.parse()?;
         let table = self
             .table
@@ -78,7 +100,7 @@ impl LedgerArgs {
             // Only read here; the retention of what the CLI writes (nothing) does not matter.
             Duration::from_secs(0),
         );
-        Ok((stage, Arc::new(ledger)))
+        Ok((stage, sdk, Arc::new(ledger)))
     }
 }
 
@@ -86,8 +108,9 @@ fn parse_state(text: &str) -> Result<WorkflowState, String> {
     text.parse()
 }
 
-/// Runs `workflows list|show`.
+/// Runs `workflows list|show|sweep`.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let now = Utc::now();
     match args.action {
         Action::List {
             ledger,
@@ -95,15 +118,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             state,
             json,
         } => {
-            let (stage, store) = ledger.open().await?;
-            let from =
-                Utc::now() - chrono::TimeDelta::from_std(since).context("--since is too long")?;
+            let (stage, _, store) = ledger.open().await?;
+            let from = now - chrono::TimeDelta::from_std(since).context("--since is too long")?;
             let mut summaries = store
-                .summaries_since(from)
+                .reached_since(from)
                 .await
                 .map_err(|e| super::aws_failure(&e, &stage, "workflow ledger table"))?;
             summaries.retain(|s| state.is_none_or(|wanted| s.state == wanted));
-            summaries.sort_by_key(|s| s.started_at);
             if json {
                 for summary in &summaries {
                     println!("{}", serde_json::to_string(summary)?);
@@ -111,11 +132,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             } else {
                 println!("{}", list_header());
                 for summary in &summaries {
-                    println!("{}", list_line(summary));
+                    println!("{}", list_line(summary, now));
                 }
                 eprintln!(
-                    "{} workflow(s) started since {} on stage {stage}",
+                    "{} workflow(s){} that reached their state since {} on stage {stage} (STATE SINCE: when they ended, or, still running, their latest event)",
                     summaries.len(),
+                    state.map(|s| format!(" {s}")).unwrap_or_default(),
                     from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
                 );
             }
@@ -127,14 +149,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             json,
             mermaid: diagram,
         } => {
-            let (stage, store) = ledger.open().await?;
+            let (stage, _, store) = ledger.open().await?;
             let entries = store
                 .entries(&correlation_id)
                 .await
                 .map_err(|e| super::aws_failure(&e, &stage, "workflow ledger table"))?;
             let Some(summary) = summarize(&correlation_id, &entries) else {
                 anyhow::bail!(
-                    "workflow `{correlation_id}` is not in the ledger of stage {stage} (no live event of it was recorded); list recent ones with `alchemiser workflows list --stage {stage}`"
+                    "workflow `{}` is not in the ledger of stage {stage} (no live event of it was recorded); list recent ones with `alchemiser workflows list --stage {stage}`",
+                    printable(&correlation_id)
                 );
             };
             if json {
@@ -147,9 +170,56 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             } else if diagram {
                 print!("{}", mermaid(&summary, &entries));
             } else {
-                print!("{}", tree(&summary, &entries, stage.as_str()));
+                print!("{}", tree(&summary, &entries, stage.as_str(), now));
             }
             Ok(ExitCode::SUCCESS)
         }
+        Action::Sweep { ledger, function } => {
+            let (stage, sdk, store) = ledger.open().await?;
+            let lookback = chrono::TimeDelta::from_std(DEFAULT_LOOKBACK).unwrap_or_default();
+            let open_before = store
+                .open_since(now - lookback)
+                .await
+                .map_err(|e| super::aws_failure(&e, &stage, "workflow ledger table"))?;
+            let run = run_sweep(&sdk, &stage, function).await?;
+            println!(
+                "swept stage {stage} with {} (tick {}): published {} WorkflowFailed ({} delivered, {} parked in the function's outbox)",
+                run.function,
+                run.tick_id,
+                run.emitted.len(),
+                run.delivered,
+                run.parked
+            );
+            let mut ended = 0;
+            for before in &open_before {
+                let after = store
+                    .summary(&before.correlation_id)
+                    .await
+                    .map_err(|e| super::aws_failure(&e, &stage, "workflow ledger table"))?;
+                if let Some(after) = after.filter(|a| a.state != before.state) {
+                    ended += 1;
+                    println!("{}", ended_line(&after));
+                }
+            }
+            println!(
+                "{} open workflow(s) looked at, {ended} ended by this sweep; see one with `alchemiser workflows show ID --stage {stage}`",
+                open_before.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// What the sweep made of a workflow: its new state, the step and the reason.
+fn ended_line(summary: &Summary) -> String {
+    let why = summary
+        .failure
+        .as_ref()
+        .map(|f| format!(" at {}: {}", printable(&f.step), printable(&f.reason)))
+        .unwrap_or_default();
+    format!(
+        "{} {}{why}",
+        summary.state,
+        printable(&summary.correlation_id)
+    )
 }

@@ -11,6 +11,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// The [`FailureRecord::error_class`] of an event refused for good because of what it says.
+pub const PERMANENT_CLASS: &str = "permanent";
+
+/// The [`FailureRecord::error_class`] of an event refused for who made it: unsigned, forged,
+/// altered, or from another account.
+pub const REFUSED_CLASS: &str = "refused";
+
 /// A permanent failure, as written to the failure queue: enough to understand and resend it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FailureRecord {
@@ -18,7 +25,8 @@ pub struct FailureRecord {
     pub function: String,
     /// Why: the field and rule, the unknown type, the bad plan...
     pub reason: String,
-    /// `permanent` (kept as a field so consumers of the queue can filter).
+    /// `permanent` (the event cannot be handled) or `refused` (who made it could not be
+    /// proven); a field so consumers of the queue can filter.
     pub error_class: String,
     /// The event's id, when it could be read.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -12,6 +12,10 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
+/// How the consumer runtime words a transient failure (`InvocationError::Transient` of
+/// `alchemiser-lambda`): Lambda retries it, so the function says so on every attempt.
+const TRANSIENT_PREFIX: &str = "transient failure, will be retried: ";
+
 /// Why a dead letter cannot be redriven.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum NotRedrivable {
@@ -81,6 +85,10 @@ pub struct DeadLetter {
     pub receive_count: Option<u32>,
     /// The original event as received (envelope or bare detail), when the record carries it.
     pub event: Option<Value>,
+    /// The failure's class, for a function's failure record: `permanent` (what the event says
+    /// cannot be handled), or `refused` (who made it could not be proven: unsigned, forged,
+    /// altered — such a letter never ends the workflow it names, which a forger chose).
+    pub error_class: Option<String>,
     /// The message attributes (string values).
     pub attributes: BTreeMap<String, String>,
     /// The raw body.
@@ -142,6 +150,7 @@ impl DeadLetter {
             sent_at,
             receive_count,
             event: None,
+            error_class: None,
             attributes,
             body,
         };
@@ -198,13 +207,17 @@ impl DeadLetter {
 
     fn parse_failure_record(&mut self, record: FailureRecord) {
         self.kind = DeadLetterKind::FunctionFailure;
+        self.error_class = Some(record.error_class.clone());
         self.detail_type = record.detail_type;
         self.event_id = record.event_id;
         self.correlation_id = record.correlation_id;
-        self.reason = format!(
-            "{} failure in {}: {}",
-            record.error_class, record.function, record.reason
-        );
+        self.reason = match record.error_class.as_str() {
+            super::REFUSED_CLASS => format!(
+                "refused by {} for who made it (never handled, never the workflow's failure): {}",
+                record.function, record.reason
+            ),
+            class => format!("{class} failure in {}: {}", record.function, record.reason),
+        };
         self.origin = Some(record.function);
         self.sent_at = self.sent_at.or(Some(record.failed_at));
         self.take_event(record.event);
@@ -224,7 +237,14 @@ impl DeadLetter {
         let attempts = field(context, "approximateInvokeCount");
         let response = object.get("responsePayload");
         let error_type = field(response, "errorType");
-        let error_message = field(response, "errorMessage");
+        // What the function said on each attempt ("will be retried") is no longer true here:
+        // a record reaches the on-failure destination once Lambda has stopped retrying.
+        let error_message = field(response, "errorMessage").map(|message| {
+            match message.strip_prefix(TRANSIENT_PREFIX) {
+                Some(rest) => format!("transient failure: {rest}"),
+                None => message,
+            }
+        });
         let mut reason = condition;
         if let Some(attempts) = attempts {
             reason.push_str(&format!(" after {attempts} attempt(s)"));
@@ -243,7 +263,11 @@ impl DeadLetter {
                 .map(|t| t.with_timezone(&Utc));
         }
         match object.get("requestPayload") {
-            Some(payload) if !payload.is_null() => self.take_event(payload.clone()),
+            Some(payload) if !payload.is_null() => {
+                self.reason
+                    .push_str(" (Lambda's retries are over: redrive it once the cause is fixed)");
+                self.take_event(payload.clone());
+            }
             _ => self
                 .reason
                 .push_str(" (the record carries no requestPayload: nothing to redrive)"),
@@ -303,6 +327,12 @@ impl DeadLetter {
     /// How long it has been in the queue at `now`.
     pub fn age(&self, now: DateTime<Utc>) -> Option<chrono::TimeDelta> {
         self.sent_at.map(|sent| now - sent)
+    }
+
+    /// Its function refused the event for who made it: a redrive would be refused again, and
+    /// the workflow it names is its sender's choice.
+    pub fn is_refused(&self) -> bool {
+        self.error_class.as_deref() == Some(super::REFUSED_CLASS)
     }
 
     /// The original event, decoded and validated (envelope or bare detail): what a redrive
@@ -394,7 +424,7 @@ mod tests {
         assert_eq!(letter.kind, DeadLetterKind::LambdaOnFailure);
         assert_eq!(
             letter.reason,
-            "RetriesExhausted after 3 attempt(s): BrokerUnavailable: 503 from broker"
+            "RetriesExhausted after 3 attempt(s): BrokerUnavailable: 503 from broker (Lambda's retries are over: redrive it once the cause is fixed)"
         );
         assert!(letter
             .origin
@@ -408,6 +438,28 @@ mod tests {
     }
 
     #[test]
+    fn a_final_lambda_failure_does_not_promise_a_retry() {
+        // The function said "will be retried" on each attempt; in the queue, the retries are over.
+        let body = json!({
+            "requestContext": {"condition": "RetriesExhausted", "approximateInvokeCount": 3,
+                               "functionArn": "arn:aws:lambda:us-east-1:1:function:alchemiser-execution-dev"},
+            "requestPayload": envelope(),
+            "responsePayload": {"errorType": "Alchemiser.Transient",
+                                "errorMessage": "transient failure, will be retried: broker 503"}
+        });
+        let letter = parse(&body.to_string(), &[]);
+        assert!(
+            !letter.reason.contains("will be retried"),
+            "{}",
+            letter.reason
+        );
+        assert_eq!(
+            letter.reason,
+            "RetriesExhausted after 3 attempt(s): Alchemiser.Transient: transient failure: broker 503 (Lambda's retries are over: redrive it once the cause is fixed)"
+        );
+    }
+
+    #[test]
     fn lambda_event_age_exceeded_without_response() {
         let body = json!({
             "requestContext": {"condition": "EventAgeExceeded", "approximateInvokeCount": 0},
@@ -415,7 +467,10 @@ mod tests {
         });
         let letter = parse(&body.to_string(), &[]);
         assert_eq!(letter.kind, DeadLetterKind::LambdaOnFailure);
-        assert_eq!(letter.reason, "EventAgeExceeded after 0 attempt(s)");
+        assert_eq!(
+            letter.reason,
+            "EventAgeExceeded after 0 attempt(s) (Lambda's retries are over: redrive it once the cause is fixed)"
+        );
     }
 
     #[test]

@@ -15,11 +15,9 @@ use crate::follow_ups::{FollowUp, FollowUpNote, MAX_FOLLOW_UPS};
 use crate::idempotency::{payload_hash, Claim, ClaimRequest, Lease, LeaseRequest, StoredResult};
 use alchemiser_metrics::OrderCounts;
 
-/// The failure class of an event refused for good because of what it says.
-pub(crate) const PERMANENT: &str = "permanent";
-/// The failure class of an event refused for who made it (unsigned, forged, altered): recorded
-/// and kept, never announced as its workflow's failure (a forger would choose the workflow).
-pub(crate) const REFUSED: &str = "refused";
+/// An event refused for who made it (unsigned, forged, altered) is recorded and kept, never
+/// announced as its workflow's failure: a forger would choose the workflow.
+pub(crate) use alchemiser_events::{PERMANENT_CLASS as PERMANENT, REFUSED_CLASS as REFUSED};
 
 /// How long an event waits before it asks again for a lease another event holds: briefly at
 /// first (most work under a lease ends within seconds), then once a minute — the holder keeps it

@@ -230,8 +230,18 @@ impl DynamoDbLedger {
 }
 
 fn json_of<T: serde::de::DeserializeOwned>(item: &Item, attribute: &str) -> Option<T> {
+    read_item(item, attribute, |text| serde_json::from_str(text))
+}
+
+/// The JSON text in `attribute` read with `read`; an item that no longer reads is logged and
+/// left out rather than failing every read of its workflow.
+fn read_item<T>(
+    item: &Item,
+    attribute: &str,
+    read: impl FnOnce(&str) -> Result<T, serde_json::Error>,
+) -> Option<T> {
     let text = item.get(attribute)?.as_s().ok()?;
-    match serde_json::from_str(text) {
+    match read(text) {
         Ok(value) => Some(value),
         Err(error) => {
             tracing::warn!(%error, attribute, "a ledger item no longer reads; left out");
@@ -278,7 +288,7 @@ impl LedgerStore for DynamoDbLedger {
                     .map(String::as_str)
                     != Some(SUMMARY_KEY)
             })
-            .filter_map(|item| json_of(item, "entry"))
+            .filter_map(|item| read_item(item, "entry", Entry::from_stored_json))
             .collect())
     }
 

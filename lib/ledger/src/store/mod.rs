@@ -64,4 +64,26 @@ pub trait LedgerStore: Send + Sync {
     /// The open workflows ([`Summary::is_open`]) started at or after `since`, oldest first:
     /// what the sweep looks at.
     async fn open_since(&self, since: DateTime<Utc>) -> Result<Vec<Summary>, LedgerError>;
+
+    /// The workflows that reached their state at or after `since` ([`Summary::reached_at`]: they
+    /// ended then, or, still running, had their latest event then), those that reached it first
+    /// first. Read from the workflows started up to [`LONGEST_WORKFLOW`] before `since`.
+    async fn reached_since(&self, since: DateTime<Utc>) -> Result<Vec<Summary>, LedgerError> {
+        let started_from =
+            since - chrono::TimeDelta::from_std(LONGEST_WORKFLOW).unwrap_or_default();
+        let mut summaries = self.summaries_since(started_from).await?;
+        summaries.retain(|s| s.reached_at() >= since);
+        summaries.sort_by(|a, b| {
+            (a.reached_at(), &a.correlation_id).cmp(&(b.reached_at(), &b.correlation_id))
+        });
+        Ok(summaries)
+    }
 }
+
+/// How many days a ledger keeps its items unless the stage says otherwise
+/// (`LEDGER_RETENTION_DAYS`).
+pub const DEFAULT_RETENTION_DAYS: u64 = 90;
+
+/// How long after its start a workflow can still change state: a dead letter stays 14 days in
+/// the queue, and its redrive can complete the workflow until then.
+pub const LONGEST_WORKFLOW: std::time::Duration = std::time::Duration::from_secs(15 * 24 * 3600);

@@ -15,34 +15,20 @@
 
 mod queue;
 
-pub use alchemiser_deadletters::dead_letter_from_message;
+pub use alchemiser_deadletters::{dead_letter_from_message, Peeked};
 pub use alchemiser_events::{DeadLetter, DeadLetterKind, NotRedrivable};
 pub use queue::{
-    redrive_publisher_config, DeadLetterQueue, RedriveFailure, RedriveReport, RedriveSelection,
-    Redriven,
+    redrive_publisher_config, DeadLetterQueue, HeldLetter, RedriveFailure, RedriveReport,
+    RedriveSelection, Redriven,
 };
 
-/// Formats an age like `3d4h`, `2h5m`, `42s`.
+/// An age as [`alchemiser_clock::format_duration`] writes durations (`3d04h`, `2h05m`, `42s`);
+/// `-` when unknown, and never negative (a clock ahead of SQS's reads as no age).
 pub fn format_age(age: Option<chrono::TimeDelta>) -> String {
-    let Some(age) = age else {
-        return "-".into();
-    };
-    let secs = age.num_seconds().max(0);
-    let (d, h, m, s) = (
-        secs / 86_400,
-        secs % 86_400 / 3_600,
-        secs % 3_600 / 60,
-        secs % 60,
-    );
-    if d > 0 {
-        format!("{d}d{h}h")
-    } else if h > 0 {
-        format!("{h}h{m}m")
-    } else if m > 0 {
-        format!("{m}m{s}s")
-    } else {
-        format!("{s}s")
-    }
+    age.map_or_else(
+        || "-".to_owned(),
+        |age| alchemiser_clock::format_duration(age.max(chrono::TimeDelta::zero())),
+    )
 }
 
 #[cfg(test)]
@@ -54,9 +40,9 @@ mod tests {
         let d = chrono::TimeDelta::seconds;
         assert_eq!(format_age(None), "-");
         assert_eq!(format_age(Some(d(42))), "42s");
-        assert_eq!(format_age(Some(d(125))), "2m5s");
-        assert_eq!(format_age(Some(d(7_500))), "2h5m");
-        assert_eq!(format_age(Some(d(3 * 86_400 + 4 * 3_600))), "3d4h");
-        assert_eq!(format_age(Some(d(-5))), "0s");
+        assert_eq!(format_age(Some(d(125))), "2m05s");
+        assert_eq!(format_age(Some(d(7_500))), "2h05m");
+        assert_eq!(format_age(Some(d(3 * 86_400 + 4 * 3_600))), "3d04h");
+        assert_eq!(format_age(Some(d(-5))), "0ms");
     }
 }

@@ -6,14 +6,17 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use alchemiser_bus::error_chain;
-use alchemiser_deadletters::{DeadLetters, Held, SqsDeadLetters};
+use alchemiser_deadletters::{
+    peek, DeadLetters, Held, Peeked, Reading, SqsDeadLetters, PEEK_PAGE, PEEK_READ_LIMIT,
+};
 use alchemiser_eventbridge::{EventBridgePublisher, OutboxConfig, Outgoing, PublisherConfig};
+use alchemiser_events::text::shell_word;
 use alchemiser_events::{DeadLetter, Provenance};
 use aws_config::SdkConfig;
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 
-use crate::error::OperationsError;
+use crate::error::{sdk_failure, OperationsError};
 use crate::stage::Stage;
 
 /// How long `redrive` holds the messages it works on: publishing has a deadline of its own
@@ -22,8 +25,34 @@ const REDRIVE_VISIBILITY: Duration = Duration::from_secs(300);
 /// Messages per publish call: their PutEvents requests go out concurrently (the publisher's
 /// `max_in_flight`), and each call has its own deadline, well inside `REDRIVE_VISIBILITY`.
 const REDRIVE_CHUNK: usize = 500;
+/// The most messages a listing or a redrive reads: a bound, so a reading always ends.
+const DEFAULT_MAX_MESSAGES: usize = 10_000;
 /// DeleteMessage calls in flight at once after a chunk is delivered.
 const DELETES_IN_FLIGHT: usize = 8;
+
+/// One message held out of sight of other readers, to delete or give back.
+#[derive(Debug)]
+pub struct HeldLetter<'q> {
+    queue: &'q DeadLetterQueue,
+    held: Held,
+}
+
+impl HeldLetter<'_> {
+    /// The message.
+    pub fn letter(&self) -> &DeadLetter {
+        &self.held.letter
+    }
+
+    /// Deletes it from the queue.
+    pub async fn delete(self) -> Result<(), OperationsError> {
+        Ok(self.queue.queue.delete(&self.held).await?)
+    }
+
+    /// Gives it back (visible again at once).
+    pub async fn release(self) {
+        self.queue.queue.release(&[self.held]).await;
+    }
+}
 
 /// Which messages to redrive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +105,9 @@ impl RedriveReport {
 #[derive(Debug, Clone)]
 pub struct DeadLetterQueue {
     queue: SqsDeadLetters,
+    max_messages: usize,
+    /// The command that lists this queue, for messages (`alchemiser dlq list --stage S`).
+    list_command: String,
 }
 
 impl DeadLetterQueue {
@@ -88,21 +120,28 @@ impl DeadLetterQueue {
     ) -> Result<Self, OperationsError> {
         let sqs = aws_sdk_sqs::Client::new(sdk);
         if let Some(url) = override_url {
-            return Ok(Self::new(sqs, url));
+            let command = format!(
+                "alchemiser dlq list --stage {stage} --queue-url {}",
+                shell_word(&url)
+            );
+            return Ok(Self::new(sqs, url).listed_by(command));
         }
+        let command = format!("alchemiser dlq list --stage {stage}");
         let parameter = stage.dlq_url_parameter();
         let ssm = aws_sdk_ssm::Client::new(sdk);
         let ssm_error = match ssm.get_parameter().name(&parameter).send().await {
             Ok(output) => match output.parameter.and_then(|p| p.value) {
-                Some(url) if !url.trim().is_empty() => return Ok(Self::new(sqs, url)),
+                Some(url) if !url.trim().is_empty() => {
+                    return Ok(Self::new(sqs, url).listed_by(command))
+                }
                 _ => "the parameter has no value".to_owned(),
             },
-            Err(error) => aws_sdk_ssm::error::DisplayErrorContext(&error).to_string(),
+            Err(error) => sdk_failure(&error),
         };
         let queue_name = stage.dlq_name();
         match sqs.get_queue_url().queue_name(&queue_name).send().await {
             Ok(output) => match output.queue_url {
-                Some(url) => Ok(Self::new(sqs, url)),
+                Some(url) => Ok(Self::new(sqs, url).listed_by(command)),
                 None => Err(OperationsError::QueueNotFound {
                     stage: stage.to_string(),
                     parameter,
@@ -116,21 +155,35 @@ impl DeadLetterQueue {
                 parameter,
                 ssm_error,
                 queue_name,
-                queue_error: aws_sdk_sqs::error::DisplayErrorContext(&error).to_string(),
+                queue_error: sdk_failure(&error),
             }),
         }
     }
 
     /// The queue at `url`.
     pub fn new(sqs: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
+        let url = url.into();
         Self {
+            list_command: format!("alchemiser dlq list --queue-url {}", shell_word(&url)),
             queue: SqsDeadLetters::new(sqs, url),
+            max_messages: DEFAULT_MAX_MESSAGES,
         }
+    }
+
+    fn listed_by(mut self, command: String) -> Self {
+        self.list_command = command;
+        self
+    }
+
+    /// The command that lists this queue (what an error suggests running).
+    pub fn list_command(&self) -> &str {
+        &self.list_command
     }
 
     /// Reads at most `max` messages (default 10,000): a bound, so a listing always ends.
     pub fn with_max_messages(mut self, max: usize) -> Self {
-        self.queue = self.queue.with_max_messages(max);
+        self.max_messages = max.max(1);
+        self.queue = self.queue.with_max_messages(self.max_messages);
         self
     }
 
@@ -139,26 +192,67 @@ impl DeadLetterQueue {
         self.queue.url()
     }
 
-    /// Every message of the queue, oldest first, left in the queue.
+    /// Every message of the queue, oldest first, left in the queue (and whether that is every
+    /// message: a very large queue is read for a minute at most).
     ///
     /// SQS has no "peek": reading a message means receiving it, which hides it from other
-    /// readers for the visibility timeout. So this receives with a short timeout
-    /// ([`alchemiser_deadletters::PEEK_VISIBILITY`]; each receive must hide what it got, else the next receive would
-    /// return the same messages and the listing would never see the rest), then makes every
-    /// message visible again at once with ChangeMessageVisibility 0. A side effect:
-    /// `ApproximateReceiveCount` grows by one per listing (the DLQ has no redrive policy of its
-    /// own, so nothing moves because of it).
-    pub async fn list(&self) -> Result<Vec<DeadLetter>, OperationsError> {
-        Ok(self.queue.peek().await?)
+    /// readers for the visibility timeout. So this receives page by page, each message hidden
+    /// until the whole reading ends (else a page would bring back messages already read instead
+    /// of the rest), then makes every message visible again at once with ChangeMessageVisibility
+    /// 0. What it changes: each message's `ApproximateReceiveCount` grows by one (the DLQ has
+    /// no redrive policy of its own, so nothing moves because of it), and other readers do not
+    /// see the messages while the listing reads ([`alchemiser_deadletters::peek`]).
+    pub async fn list(&self) -> Result<Peeked, OperationsError> {
+        Ok(peek(&self.queue, self.max_messages).await?)
     }
 
     /// One message by its MessageId, left in the queue.
     pub async fn show(&self, message_id: &str) -> Result<DeadLetter, OperationsError> {
-        self.list()
-            .await?
+        let held = self.hold(message_id).await?;
+        let letter = held.letter().clone();
+        held.release().await;
+        Ok(letter)
+    }
+
+    /// Holds one message by its MessageId (out of sight of other readers) to delete it or give
+    /// it back: the queue is read page by page until it turns up, and every other message
+    /// read is given back.
+    pub async fn hold(&self, message_id: &str) -> Result<HeldLetter<'_>, OperationsError> {
+        let mut reading = Reading::new(
+            &self.queue,
+            alchemiser_clock::system(),
+            PEEK_READ_LIMIT,
+            REDRIVE_VISIBILITY,
+        )
+        .at_most(self.max_messages);
+        let found = loop {
+            match reading.next_page(PEEK_PAGE).await {
+                Ok(Some(page)) => {
+                    if let Some(held) = page.into_iter().find(|h| h.letter.message_id == message_id)
+                    {
+                        break Some(held);
+                    }
+                }
+                Ok(None) => break None,
+                Err(error) => {
+                    reading.release().await;
+                    return Err(error.into());
+                }
+            }
+        };
+        let others: Vec<Held> = reading
+            .into_held()
             .into_iter()
-            .find(|l| l.message_id == message_id)
-            .ok_or_else(|| OperationsError::MessageNotFound(message_id.to_owned()))
+            .filter(|h| h.letter.message_id != message_id)
+            .collect();
+        self.queue.release(&others).await;
+        match found {
+            Some(held) => Ok(HeldLetter { queue: self, held }),
+            None => Err(OperationsError::MessageNotFound {
+                id: alchemiser_events::text::printable(message_id).into_owned(),
+                list_command: self.list_command.clone(),
+            }),
+        }
     }
 
     /// Republishes the original event of each chosen message to the stage's bus through
@@ -309,6 +403,7 @@ pub fn redrive_publisher_config(stage: &Stage) -> Result<PublisherConfig, Operat
         action: "reading the EVENTBRIDGE_* settings".into(),
         message: e.to_string(),
         hint: "Fix or unset the variable".into(),
+        details: String::new(),
     })?;
     let outbox = std::env::temp_dir().join(format!(
         "alchemiser-redrive-{}-{}.jsonl",

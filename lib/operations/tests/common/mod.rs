@@ -6,3 +6,17 @@ use alchemiser_operations::Stage;
 pub fn unique_stage(prefix: &str) -> Stage {
     alchemiser_testkit::unique(prefix).parse().unwrap()
 }
+
+/// Runs the CLI (`ALCHEMISER_BIN`, which scripts/test-operations sets) with `args`: its standard
+/// output, standard error and exit code.
+#[allow(dead_code)] // Each test target uses its own part of this module.
+pub fn cli(args: &[&str]) -> (String, String, Option<i32>) {
+    let bin = std::env::var("ALCHEMISER_BIN")
+        .expect("ALCHEMISER_BIN is not set: scripts/test-operations sets it");
+    let output = std::process::Command::new(bin).args(args).output().unwrap();
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+        output.status.code(),
+    )
+}

@@ -154,12 +154,7 @@ impl std::fmt::Display for Refusal {
 
 /// A duration in seconds, in a person's words (`1d0h`, `15m0s`).
 pub(crate) fn human(seconds: i64) -> String {
-    match seconds.abs() {
-        s if s >= 86_400 => format!("{}d{}h", s / 86_400, s % 86_400 / 3_600),
-        s if s >= 3_600 => format!("{}h{}m", s / 3_600, s % 3_600 / 60),
-        s if s >= 60 => format!("{}m{}s", s / 60, s % 60),
-        s => format!("{s}s"),
-    }
+    alchemiser_clock::format_duration(chrono::TimeDelta::seconds(seconds.saturating_abs()))
 }
 
 /// `part` as a share of `total` (all of it when the total is zero).
