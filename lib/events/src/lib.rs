@@ -40,7 +40,10 @@ pub use routing::{
     DEFAULT_SOURCE_PREFIX, PYTHON_SOURCE_PREFIX, ROUTES,
 };
 pub use schema::{schema_for, schemas};
-pub use signature::{signing_digest, Signature, SIGNATURE_ALGORITHM, SIGNATURE_KEY};
+pub use signature::{
+    signing_digest, signing_digest_before_replay_mark, Signature, SIGNATURE_ALGORITHM,
+    SIGNATURE_KEY,
+};
 
 /// Money, prices, quantities and weights: exact decimals, never floats.
 pub use rust_decimal::Decimal;

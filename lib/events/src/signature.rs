@@ -81,18 +81,45 @@ impl Signature {
 
 /// The 32 bytes `signer` signs (or a consumer verifies) for an event whose detail is `detail`.
 pub fn signing_digest(detail: &Value, signer: &str) -> [u8; 32] {
+    digest_of(&signed_text(detail, Marks::Kept), signer)
+}
+
+/// The digest `detail` had before a forwarder wrote an archive replay's mark into it, when it
+/// carries one: a redrive of an event an archive replay delivered writes the envelope's
+/// `replay-name` into the detail's provenance (the mark must travel on). Such a mark only ever
+/// makes an event less live (a replay never trades), so a signature made before it was added
+/// still stands for the event. The opposite is not true: a mark the producer signed cannot be
+/// removed, so a replay-derived event is never passed off as live.
+pub fn signing_digest_before_replay_mark(detail: &Value, signer: &str) -> Option<[u8; 32]> {
+    let marked = detail
+        .get("metadata")
+        .and_then(|metadata| metadata.get(crate::PROVENANCE_KEY))
+        .and_then(|provenance| provenance.get("replay_name"))
+        .is_some();
+    marked.then(|| digest_of(&signed_text(detail, Marks::WithoutReplay), signer))
+}
+
+fn digest_of(text: &str, signer: &str) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(DOMAIN.as_bytes());
     hasher.update(b"\n");
     hasher.update(signer.as_bytes());
     hasher.update(b"\n");
-    hasher.update(signed_text(detail).as_bytes());
+    hasher.update(text.as_bytes());
     hasher.finalize().into()
 }
 
-/// The canonical JSON of `detail` without its signature and without a redrive's mark. Only
-/// `metadata` is copied (it is small); the rest is written in place.
-fn signed_text(detail: &Value) -> String {
+/// Which forwarding marks the signed text leaves out (a redrive's always).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Marks {
+    Kept,
+    WithoutReplay,
+}
+
+/// The canonical JSON of `detail` without its signature and without a redrive's mark (and, for
+/// [`Marks::WithoutReplay`], without a replay's). Only `metadata` is copied (it is small); the
+/// rest is written in place.
+fn signed_text(detail: &Value, marks: Marks) -> String {
     let Some(object) = detail.as_object() else {
         return crate::canonical_json(detail);
     };
@@ -107,6 +134,9 @@ fn signed_text(detail: &Value) -> String {
                 .and_then(Value::as_object_mut)
             {
                 provenance.remove("redriven_from");
+                if marks == Marks::WithoutReplay {
+                    provenance.remove("replay_name");
+                }
                 if provenance.is_empty() {
                     metadata.remove(crate::PROVENANCE_KEY);
                 }

@@ -17,7 +17,10 @@ pub mod local;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use alchemiser_events::{signing_digest, Event, Signature, SIGNATURE_ALGORITHM};
+use alchemiser_events::{
+    signing_digest, signing_digest_before_replay_mark, Event, ReceivedEvent, Route, Signature,
+    SIGNATURE_ALGORITHM,
+};
 use async_trait::async_trait;
 use serde_json::Value;
 use thiserror::Error;
@@ -176,6 +179,18 @@ impl Authenticity {
         })
     }
 
+    /// Judges who made `received`, as every consumer does: its envelope's source (none for a bare
+    /// detail, a direct invoke) and the Rust handlers that produce its type.
+    pub async fn check_received(
+        &self,
+        received: &ReceivedEvent,
+    ) -> Result<Result<Made, Refused>, SigningError> {
+        let source = received.envelope.as_ref().map(|meta| meta.source.as_str());
+        let producers = Route::of(received.event.event_type()).rust_producers();
+        self.check(&received.event, &received.detail, source, &producers)
+            .await
+    }
+
     /// Judges who made an event received as `detail` (its JSON as it arrived), from `source`
     /// (the envelope's, if it came in one), whose producers (the Rust handlers that make its
     /// type) are `producers`.
@@ -222,21 +237,27 @@ impl Authenticity {
             Err(error) => return Ok(Err(Refused::Unreadable(error.to_string()))),
         };
         let digest = signing_digest(detail, &signature.signer);
-        Ok(
-            match self
-                .verifier
-                .verify(&signature.signer, &signature.key_id, &digest, &mac)
-                .await?
-            {
-                Verdict::Valid => Ok(Made::SignedBy(signature.signer)),
-                Verdict::Invalid => Err(Refused::Forged {
-                    signer: signature.signer,
-                }),
-                Verdict::UnknownKey => Err(Refused::UnknownKey {
-                    signer: signature.signer,
-                    key_id: signature.key_id,
-                }),
-            },
-        )
+        let mut verdict = self
+            .verifier
+            .verify(&signature.signer, &signature.key_id, &digest, &mac)
+            .await?;
+        if verdict == Verdict::Invalid {
+            if let Some(before) = signing_digest_before_replay_mark(detail, &signature.signer) {
+                verdict = self
+                    .verifier
+                    .verify(&signature.signer, &signature.key_id, &before, &mac)
+                    .await?;
+            }
+        }
+        Ok(match verdict {
+            Verdict::Valid => Ok(Made::SignedBy(signature.signer)),
+            Verdict::Invalid => Err(Refused::Forged {
+                signer: signature.signer,
+            }),
+            Verdict::UnknownKey => Err(Refused::UnknownKey {
+                signer: signature.signer,
+                key_id: signature.key_id,
+            }),
+        })
     }
 }

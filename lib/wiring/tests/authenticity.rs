@@ -226,6 +226,41 @@ async fn a_genuine_plan_trades_and_a_redriven_one_still_verifies() {
 }
 
 #[tokio::test]
+async fn a_replayed_plan_redriven_with_its_mark_verifies_and_stays_a_replay() {
+    // A live plan, signed, delivered by an archive replay (the mark is on the envelope only),
+    // fails there and is redriven: forwarding writes the replay's mark into the detail. A mark
+    // added to a signed event only ever makes it less live, so the signature still holds.
+    let broker = account();
+    let execution = execution(broker.clone());
+    let mut replayed = signed_plan("portfolio").await;
+    replayed["replay-name"] = json!("after-outage");
+    let forwarded = alchemiser_eventbridge::Outgoing::forward(decode_value(replayed).unwrap())
+        .with_provenance(&alchemiser_events::Provenance {
+            redriven_from: Some("msg-7".into()),
+            ..Default::default()
+        });
+    assert_eq!(
+        forwarded.detail["metadata"]["provenance"]["replay_name"],
+        "after-outage"
+    );
+    let mut redriven = example(PLAN);
+    redriven["detail"] = forwarded.detail;
+    let outcome = execution
+        .invoker
+        .invoke(redriven, &lambda_context())
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, InvocationOutcome::Handled { .. }),
+        "{outcome:?}"
+    );
+    assert!(
+        broker.snapshot().unwrap().orders.is_empty(),
+        "a replay traded"
+    );
+}
+
+#[tokio::test]
 async fn the_python_systems_unsigned_events_only_where_it_owns_the_producer() {
     let broker = account();
     let mut python_plan = example(PLAN);

@@ -120,15 +120,13 @@ impl Invoker {
         }
         // Who made it, before anything else: the proof travels with the event, so a direct
         // invoke, another principal's PutEvents, the outbox and a redrive all end here.
-        let source = received.envelope.as_ref().map(|meta| meta.source.as_str());
-        let producers = Route::of(event.event_type()).rust_producers();
         let verdict = match Self::check_origin(received, context) {
             Err(refusal) => Ok(Err(refusal)),
             Ok(()) => self
                 .pipeline
                 .adapters
                 .authenticity
-                .check(event, &received.detail, source, &producers)
+                .check_received(received)
                 .await
                 .map(|made| made.map_err(|refused| refused.to_string())),
         };
