@@ -1,10 +1,11 @@
 # Defect 3: the age check runs before the plan's orders are looked up, and the refusal says
 # nothing was placed.
-p='lib/trading/src/orders/engine.rs'
-s=open(p).read()
-old='''        let items: Vec<&PlanItem> = sells.iter().chain(buys).copied().collect();'''
-assert old in s
-s=s.replace(old,'''        if let Some(refusal) = age_refusal(
+from revert import undo
+
+undo(
+    "lib/trading/src/orders/engine.rs",
+    """        let items: Vec<&PlanItem> = sells.iter().chain(buys).copied().collect();""",
+    """        if let Some(refusal) = age_refusal(
             self.plan,
             self.when.workflow_started_at,
             self.settings,
@@ -15,5 +16,5 @@ s=s.replace(old,'''        if let Some(refusal) = age_refusal(
                 report: self.report(&[], 0),
             });
         }
-        let items: Vec<&PlanItem> = sells.iter().chain(buys).copied().collect();''')
-open(p,'w').write(s)
+        let items: Vec<&PlanItem> = sells.iter().chain(buys).copied().collect();""",
+)

@@ -1,7 +1,8 @@
 # Defect 8: a manual start has no idempotency key.
-p='lib/lambda/src/invoker/trigger.rs'
-s=open(p).read()
-old='''            .or_else(|| Some(context.request_id.clone()).filter(|id| !id.is_empty()));'''
-assert old in s
-s=s.replace(old,'''            .or_else(|| Some(context.request_id.clone()).filter(|id| id.is_empty()));''')
-open(p,'w').write(s)
+from revert import undo
+
+undo(
+    "lib/lambda/src/invoker/trigger.rs",
+    """            .or_else(|| Some(context.request_id.clone()).filter(|id| !id.is_empty()));""",
+    """            .or_else(|| Some(context.request_id.clone()).filter(|id| id.is_empty()));""",
+)
