@@ -332,6 +332,18 @@ export class AlchemiserStack extends Stack {
           description: "URL of execution's order follow-up queue",
         },
         {
+          // What the stage's functions accept (VERIFY_KEY_IDS of every signer, UNSIGNED_SOURCES):
+          // `alchemiser dlq redrive`, `outbox drain` and `invoke --stage` verify with it before
+          // they republish or run an event.
+          outputId: 'EventAuthenticity',
+          parameter: 'authenticity',
+          value: Stack.of(this).toJsonString({
+            verify_key_ids: this.signingKeys.verifyKeyIdMap([...this.signingKeys.keys.keys()]),
+            unsigned_sources: pythonSourcesOwnedBy(routing, pythonOwnedHandlers(config)),
+          }),
+          description: 'Signing keys and unsigned sources the functions accept (JSON)',
+        },
+        {
           outputId: 'OperatorRoleArn',
           parameter: 'operator-role-arn',
           value: this.operatorRole.role.roleArn,
@@ -354,6 +366,7 @@ export class AlchemiserStack extends Stack {
     operator.grantReplay(this.eventBus.archive);
     this.deadLetterQueue.grantDrain(operator.role, 'RedriveDeadLetters');
     this.outbox.grantDrain(operator.role, 'DrainOutbox');
+    this.deadLetterQueue.grantSetAside(operator.role, 'SetAsideRefusedOutboxRecords');
     this.ledgerTable.grantReadLedger(operator.role);
     this.brokerSecret.grantPutBrokerKeys(operator.role);
     this.tradingHalt.grantHaltAndResume(operator.role);

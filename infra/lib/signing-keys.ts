@@ -110,8 +110,12 @@ export class SigningKeys extends Construct {
 
   /** `VERIFY_KEY_IDS`: a JSON object signer → key ARN for `signers` (resolved at deploy time). */
   public verifyKeyIds(signers: readonly string[]): string {
-    const ids = Object.fromEntries([...signers].sort().map((signer) => [signer, this.keyOf(signer).keyArn]));
-    return Stack.of(this).toJsonString(ids);
+    return Stack.of(this).toJsonString(this.verifyKeyIdMap(signers));
+  }
+
+  /** Signer → key ARN for `signers`, sorted by signer. */
+  public verifyKeyIdMap(signers: readonly string[]): Record<string, string> {
+    return Object.fromEntries([...signers].sort().map((signer) => [signer, this.keyOf(signer).keyArn]));
   }
 }
 

@@ -997,8 +997,8 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
         Value: value,
       });
     }
-    // ... and the kill switch (kill-switch.test.ts).
-    template.resourceCountIs('AWS::SSM::Parameter', expected.length + 1);
+    // ... the event authenticity (signing-keys.test.ts) and the kill switch (kill-switch.test.ts).
+    template.resourceCountIs('AWS::SSM::Parameter', expected.length + 2);
   });
 });
 

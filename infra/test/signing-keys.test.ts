@@ -131,6 +131,30 @@ describe.each([
   });
 });
 
+/** The `/alchemiser/<stage>/authenticity` parameter the CLI verifies with, parsed. */
+function authenticityOf(template: Template, stage: string): { verify_key_ids: Record<string, string>; unsigned_sources: string[] } {
+  const [, parameter] = onlyResource<{ Value: unknown }>(template, 'AWS::SSM::Parameter', { Name: `/alchemiser/${stage}/authenticity` });
+  return JSON.parse(joinedText(parameter.Properties.Value)) as { verify_key_ids: Record<string, string>; unsigned_sources: string[] };
+}
+
+describe('what the operations verify with', () => {
+  test.each(['dev', 'prod'])('stage %s publishes every signer\'s key and no unsigned source; the operator may read it', (stage) => {
+    const template = templateFor({ stage });
+    const authenticity = authenticityOf(template, stage);
+    expect(authenticity.verify_key_ids).toEqual(Object.fromEntries([...SIGNERS].sort().map((s) => [s, `Ref:${keyIdOf(template, stage, s)}`])));
+    expect(authenticity.unsigned_sources).toEqual([]);
+    const [parameterId] = onlyResource(template, 'AWS::SSM::Parameter', { Name: `/alchemiser/${stage}/authenticity` });
+    const operatorId = onlyResource(template, 'AWS::IAM::Role', { RoleName: `alchemiser-operator-${stage}` })[0];
+    const reads = roleStatements(template, operatorId).filter((s) => asList(s.Action).includes('ssm:GetParameter'));
+    expect(reads.flatMap((s) => asList(s.Resource)).map((r) => JSON.stringify(r)).join(' ')).toContain(parameterId);
+  });
+
+  test('a stage with Python owners lists the same unsigned sources its functions accept', () => {
+    const template = templateFor({ stage: 'e2e-mix' });
+    expect(authenticityOf(template, 'e2e-mix').unsigned_sources.join(',')).toBe(envOf(template, 'e2e-mix', 'execution').UNSIGNED_SOURCES);
+  });
+});
+
 describe('unsigned sources on stages with Python owners', () => {
   test('e2e-mix (shadow portfolio, Python execution): the Python portfolio and execution sources, on every function', () => {
     const template = templateFor({ stage: 'e2e-mix' });

@@ -534,8 +534,8 @@ def assert_deployed(args) -> dict:
         topic_policy,
     )
     check(topic_arn in topics, f"SNS topic alchemiser-workflow-notifications-{stage}", topics)
-    params = client("ssm").get_parameters_by_path(Path=f"/alchemiser/{stage}/")["Parameters"]
-    got = {p["Name"].rsplit("/", 1)[1]: p["Value"] for p in params}
+    pages = client("ssm").get_paginator("get_parameters_by_path").paginate(Path=f"/alchemiser/{stage}/")
+    got = {p["Name"].rsplit("/", 1)[1]: p["Value"] for page in pages for p in page["Parameters"]}
     check(
         got.get("bus-name") == bus_name
         and got.get("idempotency-table") == table_name
@@ -548,7 +548,35 @@ def assert_deployed(args) -> dict:
         f"SSM parameters /alchemiser/{stage}/* ({', '.join(sorted(got))})",
         got,
     )
+    check_signing_keys(stage, json.loads(got.get("authenticity") or "{}"))
     return facts
+
+
+def check_signing_keys(stage, authenticity):
+    """Each producer's HMAC key, as the stage's authenticity parameter names it, signs and verifies in KMS."""
+    kms = client("kms")
+    keys = authenticity.get("verify_key_ids", {})
+    check(
+        sorted(keys) == ["execution", "monitor", "portfolio", "strategy"],
+        f"/alchemiser/{stage}/authenticity names a key for each producer",
+        authenticity,
+    )
+    for signer, key_id in sorted(keys.items()):
+        alias = kms.describe_key(KeyId=f"alias/alchemiser-{stage}-{signer}-signing")["KeyMetadata"]
+        digest = bytes(range(32))
+        mac = kms.generate_mac(KeyId=key_id, Message=digest, MacAlgorithm="HMAC_SHA_256")["Mac"]
+        valid = kms.verify_mac(KeyId=key_id, Message=digest, Mac=mac, MacAlgorithm="HMAC_SHA_256")["MacValid"]
+        try:
+            kms.verify_mac(KeyId=key_id, Message=bytes(32), Mac=mac, MacAlgorithm="HMAC_SHA_256")
+            altered_refused = False
+        except kms.exceptions.KMSInvalidMacException:
+            altered_refused = True
+        check(
+            alias["Arn"] == key_id and alias["KeySpec"] == "HMAC_256" and valid and altered_refused,
+            f"signing key of {signer}: alias/alchemiser-{stage}-{signer}-signing, HMAC_256, "
+            "its MAC verifies and an altered message's does not",
+            alias,
+        )
 
 
 def assert_forwarding(_args) -> dict:

@@ -22,13 +22,16 @@
 
 #![warn(missing_docs)]
 
+mod authenticity;
 pub mod dlq;
 mod error;
 mod identity;
+mod outbox;
 pub mod replay;
 mod stage;
 pub mod sweep;
 
+pub use authenticity::stage_authenticity;
 pub use dlq::{
     dead_letter_from_message, format_age, redrive_publisher_config, DeadLetter, DeadLetterKind,
     DeadLetterQueue, HeldLetter, NotRedrivable, Peeked, RedriveFailure, RedriveReport,
@@ -36,6 +39,7 @@ pub use dlq::{
 };
 pub use error::OperationsError;
 pub use identity::caller_identity;
+pub use outbox::{StageDrainAdmission, OUTBOX_DRAIN};
 pub use replay::{
     check_replay_name, parse_time, ReplayRequest, ReplayStatus, ReplayWindow, Replayer,
     StartedReplay, ARCHIVE_DELAY, DRY_RUN_REMINDER,
