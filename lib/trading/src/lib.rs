@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 mod broker;
+mod halt;
 mod handlers;
 mod market;
 mod orders;
@@ -20,13 +21,14 @@ pub use broker::{
     OrderStatus, PaperBroker, PaperBrokerError, PortfolioFile, PortfolioFileError, Position,
     ReadOnlyBroker, ScriptedBroker, UnsupportedPosition,
 };
+pub use halt::{CachedHalt, HaltError, HaltState, MemoryHalt, TradingHalt, HALT_CACHE};
 pub use handlers::{
     AllocationError, ExecutionHandler, PortfolioHandler, StrategyHandler, Workflow, DRY_RUN_SCOPE,
     WORKFLOW_TYPE,
 };
 pub use market::{CalendarError, MarketClock, NyseCalendar, Session, TradingDay};
 pub use orders::{
-    client_order_id, execute_plan, ExecutionMode, ExecutionReport, ExecutionSettings, OrderRecord,
-    PlanOutcome, RecordStatus, Refusal, When,
+    client_order_id, execute_plan, ExecutionMode, ExecutionReport, ExecutionSettings, LimitBreach,
+    OrderRecord, PlanOutcome, RecordStatus, Refusal, RiskLimits, Venue, When,
 };
 pub use planner::{plan_rebalance, PlanError, PlannerConfig, PortfolioSnapshot, RebalanceProposal};
