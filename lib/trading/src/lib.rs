@@ -14,6 +14,7 @@ mod handlers;
 mod market;
 mod orders;
 mod planner;
+mod schedule;
 
 pub use broker::{
     Account, AlpacaBroker, AlpacaConfig, BookEntry, Broker, BrokerError, Call, Ending, Fault,
@@ -29,6 +30,7 @@ pub use handlers::{
 pub use market::{CalendarError, MarketClock, NyseCalendar, Session, TradingDay};
 pub use orders::{
     client_order_id, execute_plan, ExecutionMode, ExecutionReport, ExecutionSettings, LimitBreach,
-    OrderRecord, PlanOutcome, RecordStatus, Refusal, RiskLimits, Venue, When,
+    LimitSettingError, OrderRecord, PlanOutcome, RecordStatus, Refusal, RiskLimits, Venue, When,
 };
 pub use planner::{plan_rebalance, PlanError, PlannerConfig, PortfolioSnapshot, RebalanceProposal};
+pub use schedule::{todays_run, Anchor, RunAt, RunAtError, RunDecision, RUN_EARLY, RUN_WINDOW};

@@ -16,12 +16,17 @@ use alchemiser_lambda::env::{days, flag, required, seconds, EnvError};
 use alchemiser_lambda::{FunctionEnvironment, RunMode};
 use alchemiser_ledger::{DynamoDbLedger, LedgerStore, ShadowRecorder, DEFAULT_WORKFLOW_DEADLINE};
 use alchemiser_trading::{
-    AllocationError, AlpacaBroker, AlpacaConfig, Broker, BrokerError, ExecutionSettings,
-    MissingKey, PaperBroker, PaperBrokerError, ReadOnlyBroker, StrategyHandler,
+    AllocationError, AlpacaBroker, AlpacaConfig, Broker, BrokerError, CachedHalt,
+    ExecutionSettings, MemoryHalt, MissingKey, PaperBroker, PaperBrokerError, ReadOnlyBroker,
+    RiskLimits, StrategyHandler, TradingHalt, HALT_CACHE,
 };
 use aws_config::SdkConfig;
 use serde_json::{Map, Value};
 use thiserror::Error;
+
+mod halt;
+
+pub use halt::SsmTradingHalt;
 
 /// The trading settings of a function are incomplete or wrong.
 #[derive(Debug, Error)]
@@ -130,18 +135,51 @@ async fn read_secret(sdk: &SdkConfig, name: &str) -> Result<Map<String, Value>, 
 
 /// The stage's rules for trading a plan: `ALLOW_REPLAY_EXECUTION` (default false: plans derived
 /// from archive replays run dry), `MAX_PLAN_AGE_SECONDS` (default 900: older plans are refused),
-/// `MAX_FILL_WAIT_SECONDS` (default 60: how long the sells may take to fill before the buys) and
+/// `MAX_FILL_WAIT_SECONDS` (default 20: how long one invocation waits for fills),
+/// `STOP_BEFORE_CLOSE_SECONDS` (default 120: no order this close to the close),
 /// `WORKFLOW_DEADLINE_SECONDS` (default 1800: plans of workflows older than the monitor's
-/// deadline are refused).
+/// deadline are refused), and the pre-trade limits `MAX_ORDER_NOTIONAL`, `MAX_PLAN_TURNOVER`,
+/// `MAX_DAILY_BUY_NOTIONAL`, `MAX_DAILY_ORDERS`, `MAX_FAILED_SELL_NOTIONAL` and `BUY_ALLOW_LIST`
+/// (see [`RiskLimits`] for their defaults).
 pub fn execution_settings() -> Result<ExecutionSettings, EnvError> {
     let defaults = ExecutionSettings::default();
+    let limits = RiskLimits::from_settings(|name| std::env::var(name).ok()).map_err(|e| {
+        EnvError::Invalid {
+            variable: e.variable,
+            value: e.value,
+            hint: e.rule,
+        }
+    })?;
     Ok(ExecutionSettings {
         allow_replay_execution: flag("ALLOW_REPLAY_EXECUTION", false)?,
         max_plan_age: seconds("MAX_PLAN_AGE_SECONDS", defaults.max_plan_age.as_secs())?,
         max_fill_wait: seconds("MAX_FILL_WAIT_SECONDS", defaults.max_fill_wait.as_secs())?,
+        stop_before_close: seconds(
+            "STOP_BEFORE_CLOSE_SECONDS",
+            defaults.stop_before_close.as_secs(),
+        )?,
         max_workflow_age: workflow_deadline()?,
+        limits,
         ..defaults
     })
+}
+
+/// The stage's kill switch: the SSM parameter `TRADING_HALT_PARAMETER` (the stack sets it on
+/// execution), read at most every [`HALT_CACHE`]. Unset (a local run of the function): a switch
+/// that is never flipped, said in the log.
+pub fn trading_halt(sdk: &SdkConfig) -> Arc<dyn TradingHalt> {
+    let name = std::env::var("TRADING_HALT_PARAMETER")
+        .ok()
+        .filter(|name| !name.trim().is_empty());
+    let Some(name) = name else {
+        tracing::warn!("TRADING_HALT_PARAMETER is not set: this function has no kill switch");
+        return Arc::new(MemoryHalt::new());
+    };
+    Arc::new(CachedHalt::new(
+        Arc::new(SsmTradingHalt::new(aws_sdk_ssm::Client::new(sdk), name)),
+        alchemiser_clock::system(),
+        HALT_CACHE,
+    ))
 }
 
 /// How long a workflow may run without a terminal event (`WORKFLOW_DEADLINE_SECONDS`, default

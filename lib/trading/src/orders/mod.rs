@@ -11,13 +11,15 @@
 //! stopped after its first order (its workflow's deadline, the market's close) cancels what is
 //! still open and reports what was placed and filled.
 //!
-//! - `checks`: the checks before the first order;
+//! - `checks`: the checks before the first order, and the limits of every order;
+//! - `limits`: the stage's pre-trade limits and how they are read from settings;
 //! - `engine`: the steps;
 //! - `refusal`: why a plan (or its rest) is not traded;
 //! - `report`: what became of each order.
 
 mod checks;
 mod engine;
+mod limits;
 mod refusal;
 mod report;
 
@@ -30,6 +32,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::RoundingStrategy;
 use sha2::{Digest, Sha256};
 
+pub use limits::{LimitSettingError, RiskLimits};
 pub use refusal::{LimitBreach, Refusal};
 pub use report::{ExecutionReport, OrderRecord, RecordStatus};
 
@@ -73,68 +76,6 @@ pub struct ExecutionSettings {
     pub stop_before_close: Duration,
     /// The pre-trade limits checked before the plan's first order and before every order.
     pub limits: RiskLimits,
-}
-
-/// The stage's pre-trade limits (issue 23). A plan that breaks one as a whole is refused before
-/// its first order; an order that would break one once the plan has started stops the plan
-/// (what is open is canceled, what was placed is reported).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RiskLimits {
-    /// The largest notional (shares × the price they are sized at) of one order, buy or sell
-    /// (`MAX_ORDER_NOTIONAL`).
-    pub max_order_notional: Decimal,
-    /// The largest turnover of one plan as a fraction of the account's equity: the larger of
-    /// what it buys and what it sells (`MAX_PLAN_TURNOVER`). 1 lets a plan rotate the whole
-    /// account once; more than that no unleveraged rebalance needs.
-    pub max_plan_turnover: Decimal,
-    /// The most bought per trading day across all plans, counted from the broker's orders of
-    /// the day: what filled, and what open buys may still fill (`MAX_DAILY_BUY_NOTIONAL`).
-    pub max_daily_buy_notional: Decimal,
-    /// The most orders per trading day, counted from the broker's orders of the day, whoever
-    /// placed them (`MAX_DAILY_ORDERS`).
-    pub max_daily_orders: u32,
-    /// Sells that failed (unfilled, at the price they were sized at) worth more than this block
-    /// the plan's buys (`MAX_FAILED_SELL_NOTIONAL`).
-    pub max_failed_sell_notional: Decimal,
-    /// The only symbols ever bought; empty: any (`BUY_ALLOW_LIST`).
-    pub buy_allow_list: Vec<Symbol>,
-}
-
-impl Default for RiskLimits {
-    /// The production stage's numbers (infra/config/stages.json): an order of at most 25,000, a
-    /// plan turning over at most the account once, 100,000 bought and 40 orders per trading day,
-    /// buys blocked after 500 of failed sells (the Python system's threshold), any symbol.
-    /// Safe rather than permissive: a stage with a larger account raises them, and a limit too
-    /// tight shows at once as a refused plan (WorkflowFailed and an alarm), never as a loss.
-    fn default() -> Self {
-        Self {
-            max_order_notional: Decimal::new(25_000, 0),
-            max_plan_turnover: Decimal::ONE,
-            max_daily_buy_notional: Decimal::new(100_000, 0),
-            max_daily_orders: 40,
-            max_failed_sell_notional: Decimal::new(500, 0),
-            buy_allow_list: Vec::new(),
-        }
-    }
-}
-
-impl RiskLimits {
-    /// Limits that never trip (a test or a simulation that studies something else).
-    pub fn unlimited() -> Self {
-        Self {
-            max_order_notional: Decimal::MAX,
-            max_plan_turnover: Decimal::MAX,
-            max_daily_buy_notional: Decimal::MAX,
-            max_daily_orders: u32::MAX,
-            max_failed_sell_notional: Decimal::MAX,
-            buy_allow_list: Vec::new(),
-        }
-    }
-
-    /// Whether `symbol` may be bought.
-    pub fn may_buy(&self, symbol: &Symbol) -> bool {
-        self.buy_allow_list.is_empty() || self.buy_allow_list.contains(symbol)
-    }
 }
 
 impl Default for ExecutionSettings {
