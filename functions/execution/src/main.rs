@@ -18,7 +18,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let broker = alchemiser_wiring::broker(env.sdk()).await?;
         let (env, broker) = alchemiser_wiring::for_mode(env, HandlerName::Execution, broker)?;
         let handler = ExecutionHandler::new(broker, alchemiser_wiring::execution_settings()?)
-            .with_halt(alchemiser_wiring::trading_halt(env.sdk()));
+            .with_halt(alchemiser_wiring::trading_halt(env.sdk()))
+            .with_metrics(env.adapters().metrics.clone());
         let handler = match env.mode() {
             RunMode::Shadow => handler.in_shadow(),
             RunMode::Live => handler,

@@ -63,6 +63,11 @@ impl Stage {
         format!("/alchemiser/{}/dlq-url", self.0)
     }
 
+    /// The kill switch: the SSM parameter `/alchemiser/<stage>/trading-halt`.
+    pub fn trading_halt_parameter(&self) -> String {
+        format!("/alchemiser/{}/trading-halt", self.0)
+    }
+
     /// The workflow ledger table: `alchemiser-workflow-ledger-<stage>`.
     pub fn ledger_table_name(&self) -> String {
         format!("alchemiser-workflow-ledger-{}", self.0)
@@ -90,6 +95,10 @@ mod tests {
         assert_eq!(stage.archive_name(), "alchemiser-event-archive-pr-42");
         assert_eq!(stage.dlq_name(), "alchemiser-event-dlq-pr-42");
         assert_eq!(stage.dlq_url_parameter(), "/alchemiser/pr-42/dlq-url");
+        assert_eq!(
+            stage.trading_halt_parameter(),
+            "/alchemiser/pr-42/trading-halt"
+        );
         let at = Utc.with_ymd_and_hms(2026, 11, 28, 14, 5, 9).unwrap();
         assert_eq!(stage.replay_name(at), "alchemiser-pr-42-20261128T140509");
     }

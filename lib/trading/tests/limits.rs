@@ -368,3 +368,38 @@ async fn a_halt_stops_a_started_plan_and_cancels_its_open_orders() {
         "what was placed is reported"
     );
 }
+
+#[test]
+fn every_limit_check_has_an_alarm_in_the_stack() {
+    let alarms = include_str!("../../../infra/lib/alarms.ts");
+    for check in alchemiser_trading::Refusal::LIMIT_CHECKS {
+        assert!(
+            alarms.contains(&format!("check: '{check}'")),
+            "infra/lib/alarms.ts LIMIT_ALARMS has no alarm for `{check}`"
+        );
+    }
+}
+
+#[tokio::test]
+async fn each_refusal_is_counted_by_its_check() {
+    let clock = ManualClock::starting_at(now());
+    let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let metrics = alchemiser_metrics::Metrics::Capture {
+        stage: "dev".into(),
+        function: "execution".into(),
+        lines: lines.clone(),
+    };
+    let execution = handler(
+        thirty_seventy(&clock),
+        limits(|l| l.max_daily_orders = 1),
+        Arc::default(),
+        &clock,
+    )
+    .with_metrics(metrics);
+    run(&execution, &plan()).await;
+    let lines = lines.lock().unwrap();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let line: Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(line["PlansRefused"], 1);
+    assert_eq!(line["check"], "max_daily_orders");
+}

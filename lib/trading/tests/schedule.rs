@@ -56,7 +56,10 @@ async fn an_early_close_day_runs_at_the_early_tick_only() {
     let RunDecision::Skip(why) = handler.decide(&tick(late)).await.unwrap() else {
         panic!("expected a skip");
     };
-    assert!(why.starts_with("not today's run time: today's close is 13:00"), "{why}");
+    assert!(
+        why.starts_with("not today's run time: today's close is 13:00"),
+        "{why}"
+    );
 }
 
 #[tokio::test]

@@ -18,7 +18,7 @@ use alchemiser_ledger::{DynamoDbLedger, LedgerStore, ShadowRecorder, DEFAULT_WOR
 use alchemiser_trading::{
     AllocationError, AlpacaBroker, AlpacaConfig, Broker, BrokerError, CachedHalt,
     ExecutionSettings, MemoryHalt, MissingKey, PaperBroker, PaperBrokerError, ReadOnlyBroker,
-    RiskLimits, StrategyHandler, TradingHalt, HALT_CACHE,
+    RiskLimits, RunAt, RunAtError, StrategyHandler, TradingHalt, HALT_CACHE,
 };
 use aws_config::SdkConfig;
 use serde_json::{Map, Value};
@@ -63,6 +63,9 @@ pub enum WiringError {
     /// `STRATEGY_ALLOCATION` is not a target allocation.
     #[error("STRATEGY_ALLOCATION is not a target allocation (e.g. {{\"SPY\": \"0.6\", \"TLT\": \"0.4\"}})")]
     Allocation(#[source] AllocationError),
+    /// `STRATEGY_RUN_AT` is not a run time.
+    #[error(transparent)]
+    RunAt(#[from] RunAtError),
     /// The function cannot run in the mode its stage gives it.
     #[error("the {function} function cannot run with ALCHEMISER_MODE=shadow: {why}")]
     NoShadow {
@@ -273,4 +276,24 @@ pub fn strategy() -> Result<StrategyHandler, WiringError> {
         "the target allocation as JSON, e.g. {\"SPY\": \"0.6\", \"TLT\": \"0.4\"}",
     )?;
     StrategyHandler::from_allocation_json(&allocation).map_err(WiringError::Allocation)
+}
+
+/// The strategy of `STRATEGY_ALLOCATION`, its scheduled ticks judged by `STRATEGY_RUN_AT`
+/// (the stack sets both) against the calendar of the stage's broker (`BROKER`), wrapped
+/// read-only: the strategy reads the calendar and never places an order. Alpaca has no
+/// read-only keys (docs/notes/alpaca-broker-facts.md §5), so the wrapper, not the key, is what
+/// keeps the strategy from trading. Without `STRATEGY_RUN_AT` (a local run) every tick starts a
+/// workflow, as before.
+pub async fn scheduled_strategy(sdk: &SdkConfig) -> Result<StrategyHandler, WiringError> {
+    let strategy = strategy()?;
+    let Some(text) = std::env::var("STRATEGY_RUN_AT")
+        .ok()
+        .filter(|text| !text.trim().is_empty())
+    else {
+        tracing::warn!("STRATEGY_RUN_AT is not set: every scheduled tick starts a workflow");
+        return Ok(strategy);
+    };
+    let run_at = RunAt::from_json(&text)?;
+    let calendar: Arc<dyn Broker> = Arc::new(ReadOnlyBroker::new(broker(sdk).await?));
+    Ok(strategy.with_schedule(run_at, calendar))
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod dlq;
+pub mod halt;
 pub mod invoke;
 pub mod outbox;
 pub mod publish;
@@ -8,6 +9,7 @@ pub mod replay;
 pub mod routes;
 pub mod run;
 pub mod schemas;
+pub mod settings;
 pub mod shadow;
 pub mod simulate;
 pub mod validate;

@@ -24,12 +24,14 @@ use crate::orders::{
 pub const DRY_RUN_SCOPE: &str = "dry-run";
 
 /// `RebalancePlanned` → `TradeExecuted` → `WorkflowCompleted` | `WorkflowFailed`.
+#[derive(Clone)]
 pub struct ExecutionHandler {
     broker: Arc<dyn Broker>,
     halt: Arc<dyn TradingHalt>,
     settings: ExecutionSettings,
     clock: Arc<dyn Clock>,
     shadow: bool,
+    metrics: alchemiser_metrics::Metrics,
 }
 
 impl ExecutionHandler {
@@ -41,7 +43,15 @@ impl ExecutionHandler {
             settings,
             clock: alchemiser_clock::system(),
             shadow: false,
+            metrics: alchemiser_metrics::Metrics::Off,
         }
+    }
+
+    /// Each refused plan is counted in `metrics` by its check (`PlansRefused`; an alarm per
+    /// limit and for the halt watches it).
+    pub fn with_metrics(mut self, metrics: alchemiser_metrics::Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Reads the stage's kill switch from `halt` before every order (default: a switch in
@@ -234,6 +244,7 @@ impl ExecutionHandler {
     ) -> Vec<Event> {
         let plan = &planned.rebalance_plan;
         tracing::warn!(plan_id = %plan.plan_id, check = refusal.check(), %refusal, "plan refused");
+        self.metrics.refused(refusal.check());
         let placed = report.placed_summary();
         let mut events = Vec::new();
         let mut cause = &planned.header;
