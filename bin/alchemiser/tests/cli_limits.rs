@@ -51,7 +51,15 @@ fn failed_check(stdout: &[u8]) -> serde_json::Value {
 fn invoke_execution_tries_a_captured_plan_against_the_stages_limits() {
     // As a flag: 2 orders against a limit of 1.
     let output = alchemiser()
-        .args(["invoke", "execution", "--json", "--at", PLAN_MADE, "--event", &plan()])
+        .args([
+            "invoke",
+            "execution",
+            "--json",
+            "--at",
+            PLAN_MADE,
+            "--event",
+            &plan(),
+        ])
         .args(["--max-daily-orders", "1"])
         .output()
         .unwrap();
@@ -62,7 +70,15 @@ fn invoke_execution_tries_a_captured_plan_against_the_stages_limits() {
     // As the Lambda's variable: the sell of 3,040 against 3,000.
     let output = alchemiser()
         .env("MAX_ORDER_NOTIONAL", "3000")
-        .args(["invoke", "execution", "--json", "--at", PLAN_MADE, "--event", &plan()])
+        .args([
+            "invoke",
+            "execution",
+            "--json",
+            "--at",
+            PLAN_MADE,
+            "--event",
+            &plan(),
+        ])
         .output()
         .unwrap();
     let details = failed_check(&output.stdout);
@@ -70,11 +86,21 @@ fn invoke_execution_tries_a_captured_plan_against_the_stages_limits() {
     assert_eq!(details["actual"], "3040.00");
     // Within them, it trades (--at: the plan is fresh and the NYSE is open).
     alchemiser()
-        .args(["invoke", "execution", "--json", "--at", PLAN_MADE, "--event", &plan()])
+        .args([
+            "invoke",
+            "execution",
+            "--json",
+            "--at",
+            PLAN_MADE,
+            "--event",
+            &plan(),
+        ])
         .args(["--max-daily-orders", "2", "--max-order-notional", "3040"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("\"event_type\":\"WorkflowCompleted\""));
+        .stdout(predicate::str::contains(
+            "\"event_type\":\"WorkflowCompleted\"",
+        ));
 }
 
 #[test]
@@ -92,7 +118,15 @@ fn a_bad_limit_is_one_line_naming_the_variable() {
 #[test]
 fn invoke_execution_halted_places_nothing_and_names_the_halt() {
     let output = alchemiser()
-        .args(["invoke", "execution", "--json", "--at", PLAN_MADE, "--event", &plan()])
+        .args([
+            "invoke",
+            "execution",
+            "--json",
+            "--at",
+            PLAN_MADE,
+            "--event",
+            &plan(),
+        ])
         .args(["--halted", "incident 42"])
         .output()
         .unwrap();
@@ -109,7 +143,13 @@ fn invoke_execution_halted_places_nothing_and_names_the_halt() {
 fn at_a_holiday_the_paper_market_is_closed() {
     // The plan's own time of day, on Christmas Day 2025: fresh, but the NYSE is closed.
     let output = alchemiser()
-        .args(["invoke", "execution", "--json", "--at", "2025-12-25T14:35:01Z"])
+        .args([
+            "invoke",
+            "execution",
+            "--json",
+            "--at",
+            "2025-12-25T14:35:01Z",
+        ])
         .args(["--max-plan-age", "10000000", "--event", &plan()])
         .output()
         .unwrap();
@@ -139,8 +179,18 @@ fn a_scheduled_tick_on_christmas_starts_no_workflow_and_says_why() {
     .unwrap();
     let path = tick.to_str().unwrap();
     alchemiser()
-        .args(["invoke", "strategy", "--event", path, "--at", "2026-12-25T20:45:00Z"])
-        .env("STRATEGY_RUN_AT", r#"{"anchor": "close", "offsetMinutes": 15}"#)
+        .args([
+            "invoke",
+            "strategy",
+            "--event",
+            path,
+            "--at",
+            "2026-12-25T20:45:00Z",
+        ])
+        .env(
+            "STRATEGY_RUN_AT",
+            r#"{"anchor": "close", "offsetMinutes": 15}"#,
+        )
         .assert()
         .success()
         .stdout(predicate::str::contains("WorkflowStarted").not())
@@ -149,7 +199,14 @@ fn a_scheduled_tick_on_christmas_starts_no_workflow_and_says_why() {
         ));
     // The day before at 15:45 New York time: today's run.
     alchemiser()
-        .args(["invoke", "strategy", "--event", path, "--at", "2026-12-24T17:45:00Z"])
+        .args([
+            "invoke",
+            "strategy",
+            "--event",
+            path,
+            "--at",
+            "2026-12-24T17:45:00Z",
+        ])
         .args(["--run-at", r#"{"anchor": "close", "offsetMinutes": 15}"#])
         .assert()
         .success()
@@ -172,7 +229,10 @@ fn halt_and_resume_make_the_set_up_check_first() {
             .unwrap();
         assert!(!output.status.success());
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.starts_with("error: no AWS region"), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("error: no AWS region"),
+            "{args:?}: {stderr}"
+        );
     }
     // A halt says why.
     alchemiser()

@@ -33,4 +33,6 @@ pub use orders::{
     LimitSettingError, OrderRecord, PlanOutcome, RecordStatus, Refusal, RiskLimits, Venue, When,
 };
 pub use planner::{plan_rebalance, PlanError, PlannerConfig, PortfolioSnapshot, RebalanceProposal};
-pub use schedule::{todays_run, Anchor, RunAt, RunAtError, RunDecision, RUN_EARLY, RUN_WINDOW};
+pub use schedule::{
+    new_york_date, todays_run, Anchor, RunAt, RunAtError, RunDecision, RUN_EARLY, RUN_WINDOW,
+};

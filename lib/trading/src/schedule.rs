@@ -121,6 +121,14 @@ pub fn new_york_date(now: DateTime<Utc>) -> NaiveDate {
     now.with_timezone(&New_York).date_naive()
 }
 
+/// Midnight New York time of the day of `now` (the start of a trading day's count of orders).
+pub fn new_york_midnight(now: DateTime<Utc>) -> DateTime<Utc> {
+    new_york_date(now)
+        .and_hms_opt(0, 0, 0)
+        .and_then(|t| t.and_local_timezone(New_York).earliest())
+        .map_or(now, |t| t.to_utc())
+}
+
 /// Decides a tick at `now` from `sessions`, the broker's trading days for today's New York date
 /// (empty: no session today).
 pub fn todays_run(run_at: RunAt, now: DateTime<Utc>, sessions: &[TradingDay]) -> RunDecision {
@@ -232,6 +240,19 @@ mod tests {
             decide(close, "2026-12-01T20:55:00Z"),
             RunDecision::Skip(_)
         ));
+    }
+
+    #[test]
+    fn a_trading_day_counts_from_midnight_in_new_york() {
+        // 03:00 UTC on 2 December is still 1 December in New York (EST).
+        assert_eq!(
+            new_york_midnight(at("2026-12-02T03:00:00Z")),
+            at("2026-12-01T05:00:00Z")
+        );
+        assert_eq!(
+            new_york_midnight(at("2026-07-01T19:45:00Z")),
+            at("2026-07-01T04:00:00Z")
+        );
     }
 
     #[test]

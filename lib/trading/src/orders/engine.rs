@@ -505,35 +505,16 @@ impl Execution<'_> {
         }
     }
 
-    /// The broker's orders of today's session, counted (once per step; then counted on by
-    /// [`Execution::place`]).
+    /// The broker's orders of today, counted (once per step; then counted on by
+    /// [`Execution::place`]). Today starts at midnight New York time rather than at the
+    /// session's open: an order queued before the open (a person's, at Alpaca) trades in the
+    /// session and counts, and no calendar call is needed.
     async fn tally(&self, records: &[OrderRecord], resumed: usize) -> Step<DayTally> {
         if let Some(day) = *self.day.lock().unwrap_or_else(|e| e.into_inner()) {
             return Ok(day);
         }
         let now = self.clock.now();
-        let today = now
-            .with_timezone(&chrono_tz::America::New_York)
-            .date_naive();
-        let sessions = self
-            .broker
-            .trading_days(today, today)
-            .await
-            .map_err(|e| self.broker_failed(e, records, resumed))?;
-        // No session today (the market-hours checks refuse orders then anyway): count from
-        // midnight New York time.
-        let since = sessions.first().map_or_else(
-            || {
-                today
-                    .and_hms_opt(0, 0, 0)
-                    .and_then(|t| {
-                        t.and_local_timezone(chrono_tz::America::New_York)
-                            .earliest()
-                    })
-                    .map_or(now, |t| t.to_utc())
-            },
-            |session| session.open,
-        );
+        let since = crate::schedule::new_york_midnight(now);
         let orders = self
             .broker
             .orders_since(since)
