@@ -10,11 +10,17 @@ Every consumer Rust-owned (stage e2e):
    (test only); one sample of each type from the Rust publisher and every event of
    examples/python/ with the Python system's own sources are published; each rule's queue
    receives exactly the types and sources its function consumes, each event as it was written.
-4. Whole workflow: the strategy function is invoked as the schedule would; the rules invoke
+4. Whole workflow: the strategy function is invoked asynchronously (a manual start: a scheduled
+   tick is judged by the broker's calendar, and the e2e paper account's calendar runs at 23:45
+   UTC, so a tick now starts nothing and says so in the log); the rules invoke
    portfolio, execution and monitor until WorkflowCompleted; one correlation id, each causation
    id its predecessor's event id; the paper account shows the trades; the ledger
    (`alchemiser workflows show/list`) holds the workflow's events in causal order with timings.
    A plan published with the Python portfolio's source is traded by the Rust execution.
+   Kill switch: `alchemiser halt` halts the stage; a workflow started then places no order (the
+   paper account's order log unchanged) and fails with WorkflowFailed check `halted` naming the
+   reason; `alchemiser halt --history` shows who halted and why; `alchemiser resume`: the next
+   workflow trades.
 5. Duplicates: the RebalancePlanned delivered twice more; one set of orders, one TradeExecuted.
 6. Failures: a permanent failure in the portfolio stage lands in the DLQ with its reason,
    publishes WorkflowFailed (source alchemiser.portfolio) and shows in the ledger; malformed
@@ -387,26 +393,28 @@ class Stack:
                 sorted(pairs - allowed),
             )
 
-    def whole_workflow(self) -> dict:
-        self.reset_paper_account()
-        self.queues.reset()
-        tick = scheduler_tick("e2e-tick")
-        started = time.monotonic()
+    def start_workflow(self) -> dict:
+        """Invokes the strategy asynchronously with a manual start (as a person, or the runbooks,
+        would) and waits for the workflow's outcome: WorkflowCompleted or WorkflowFailed."""
         response = self.lam.invoke(
             FunctionName=self.facts["functions"]["strategy"]["name"],
             InvocationType="Event",
-            Payload=json.dumps(tick).encode(),
+            Payload=json.dumps({"requested_by": f"e2e-{uuid.uuid4()}"}).encode(),
         )
-        check(response["StatusCode"] == 202, "strategy invoked asynchronously, as the schedule does", response)
-        # The strategy is invoked only here in this phase: its WorkflowStarted names the workflow.
+        check(response["StatusCode"] == 202, "strategy invoked asynchronously", response)
+        seen = {b["detail"]["correlation_id"] for b in self.queues.poll(EVERYTHING) if b["detail-type"] == "WorkflowStarted"}
         started_event = self.queues.wait_for(
             EVERYTHING,
-            lambda b: b["detail-type"] == "WorkflowStarted" and b["source"] == "alchemiser.strategy",
+            lambda b: (
+                b["detail-type"] == "WorkflowStarted"
+                and b["source"] == "alchemiser.strategy"
+                and b["detail"]["correlation_id"] not in seen
+            ),
             60,
             "the strategy's WorkflowStarted",
         )
         workflow = started_event["detail"]["correlation_id"]
-        completed = self.queues.wait_for(
+        return self.queues.wait_for(
             EVERYTHING,
             lambda b: (
                 b["detail-type"] in ("WorkflowCompleted", "WorkflowFailed")
@@ -415,6 +423,35 @@ class Stack:
             120,
             "the workflow's outcome",
         )
+
+    def scheduled_tick_follows_the_calendar(self) -> None:
+        """A scheduled tick that is not today's run time starts no workflow and says why."""
+        now = datetime.now(UTC)
+        # The e2e paper account trades around the clock: its day closes at midnight UTC and the
+        # run is at 23:45 UTC (STRATEGY_RUN_AT's default); a tick in that window would run.
+        if now.hour == 23 and now.minute >= 43:
+            print("skip  the scheduled tick check (it is the e2e calendar's run time)", flush=True)
+            return
+        response = self.lam.invoke(
+            FunctionName=self.facts["functions"]["strategy"]["name"],
+            InvocationType="RequestResponse",
+            Payload=json.dumps(scheduler_tick("e2e-tick")).encode(),
+        )
+        answer = json.loads(response["Payload"].read() or b"{}")
+        check(
+            answer.get("status") == "handled" and answer.get("emitted") == [],
+            "a scheduled tick outside today's run time starts no workflow",
+            answer,
+        )
+        lines = self.function_log("strategy", "not today's run time", 30)
+        check(bool(lines), "... and the strategy's log says why (not today's run time)", lines[-1:])
+
+    def whole_workflow(self) -> dict:
+        self.reset_paper_account()
+        self.queues.reset()
+        self.scheduled_tick_follows_the_calendar()
+        started = time.monotonic()
+        completed = self.start_workflow()
         check(
             completed["detail-type"] == "WorkflowCompleted",
             "the workflow completed",
@@ -485,6 +522,38 @@ class Stack:
             [s["correlation_id"] for s in listed],
         )
         return by_type
+
+    def halt_and_resume(self) -> None:
+        """`alchemiser halt`: a workflow places no order and fails naming the halt; `resume`: the next trades."""
+        reason = f"e2e: halted by the end-to-end test {uuid.uuid4()}"
+        halted = self.cli("halt", "--stage", self.stage, "--reason", reason).stdout
+        check(reason in halted, "`alchemiser halt` halts the stage", halted)
+        # Execution keeps the switch 5 s: a warm function may still hold the old answer.
+        time.sleep(6)
+        self.reset_paper_account()
+        before = self.paper_orders()
+        outcome = self.start_workflow()
+        details = outcome["detail"].get("error_details", {})
+        check(
+            outcome["detail-type"] == "WorkflowFailed" and details.get("check") == "halted",
+            "while halted, the workflow fails with WorkflowFailed check `halted`",
+            outcome["detail"],
+        )
+        check(reason in outcome["detail"]["failure_reason"], "... naming the halt's reason", outcome["detail"]["failure_reason"])
+        check(self.paper_orders() == before, "... and places no order (the paper account's order log is unchanged)", self.paper_orders())
+        history = self.cli("halt", "--stage", self.stage, "--history").stdout
+        check(reason in history and "halted since" in history, "`alchemiser halt --history` shows who halted, when and why", history)
+        resumed = self.cli("resume", "--stage", self.stage).stdout
+        check("resumed" in resumed, "`alchemiser resume` resumes the stage", resumed)
+        time.sleep(6)
+        self.reset_paper_account()
+        outcome = self.start_workflow()
+        check(
+            outcome["detail-type"] == "WorkflowCompleted",
+            "resumed, the next workflow completes",
+            outcome["detail"].get("failure_reason"),
+        )
+        check(len(self.paper_orders()) == 2, "... and trades (one SELL, one BUY)", self.paper_orders())
 
     def python_plan_is_traded(self) -> None:
         """A plan the Python portfolio stage publishes reaches the Rust execution, which trades it."""
@@ -812,6 +881,8 @@ def main() -> int:
             print("-- step 4: whole workflow over LocalStack, and its ledger", flush=True)
             chain = stack.whole_workflow()
             stack.python_plan_is_traded()
+            print("-- step 4b: kill switch (halt, a workflow fails naming it, resume)", flush=True)
+            stack.halt_and_resume()
             print("-- step 5: duplicates", flush=True)
             stack.duplicates(chain)
             print("-- step 6: failures and bad input", flush=True)

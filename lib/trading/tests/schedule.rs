@@ -10,7 +10,7 @@ use alchemiser_events::Event;
 use alchemiser_trading::{
     MarketHours, PaperBroker, PortfolioFile, ReadOnlyBroker, RunAt, RunDecision, StrategyHandler,
 };
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use serde_json::json;
 
 fn strategy(at: &str) -> StrategyHandler {

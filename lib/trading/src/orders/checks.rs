@@ -235,7 +235,7 @@ pub(crate) fn failed_sell_refusal(
         failed = checked(failed.checked_add(unfilled), || "the failed sells".into())?;
     }
     Ok(
-        (failed > limits.max_failed_sell_notional).then(|| Refusal::FailedSells {
+        (failed > limits.max_failed_sell_notional).then_some(Refusal::FailedSells {
             failed,
             symbols,
             max: limits.max_failed_sell_notional,

@@ -636,7 +636,7 @@ impl Execution<'_> {
             client_order_id: self.client_order_id(item),
         };
         let placed = self.broker.place_market_order(&request).await;
-        if matches!(placed, Ok(_)) {
+        if placed.is_ok() {
             day.add(match side {
                 OrderSide::Buy => notional,
                 OrderSide::Sell => Decimal::ZERO,
