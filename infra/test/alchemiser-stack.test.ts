@@ -900,26 +900,32 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
       }
     });
 
-    test.each([
-      ['WorkflowsFailed', 'monitor', 'workflows-failed'],
-      ['WorkflowsTimedOut', 'monitor', 'workflows-timed-out'],
-      ['OrdersFailed', 'execution', 'orders-failed'],
-    ])('%s ≥ 1 (function=%s): Sum over 5 minutes, missing data not breaching', (metric, handler, suffix) => {
+    /** A custom-metric alarm `alchemiser-<stage>-<suffix>`: Sum over 5 minutes ≥ 1, missing data not breaching, to the topic. */
+    const expectFirstOccurrenceAlarm = (suffix: string, metric: string, dimensions: { Name: string; Value: string }[]) => {
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         AlarmName: `alchemiser-${stage}-${suffix}`,
         Namespace: 'Alchemiser/EventBridge',
         MetricName: metric,
-        Dimensions: [
-          { Name: 'function', Value: handler },
-          { Name: 'stage', Value: stage },
-        ],
+        Dimensions: dimensions,
         Statistic: 'Sum',
         Period: 300,
         EvaluationPeriods: 1,
         Threshold: 1,
         ComparisonOperator: 'GreaterThanOrEqualToThreshold',
         TreatMissingData: 'notBreaching',
+        AlarmActions: [{ Ref: alarmTopicId() }],
       });
+    };
+
+    test.each([
+      ['WorkflowsFailed', 'monitor', 'workflows-failed'],
+      ['WorkflowsTimedOut', 'monitor', 'workflows-timed-out'],
+      ['OrdersFailed', 'execution', 'orders-failed'],
+    ])('%s ≥ 1 (function=%s): Sum over 5 minutes, missing data not breaching', (metric, handler, suffix) => {
+      expectFirstOccurrenceAlarm(suffix, metric, [
+        { Name: 'function', Value: handler },
+        { Name: 'stage', Value: stage },
+      ]);
     });
 
     test.each([
@@ -933,23 +939,11 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
       'max_failed_sell_notional',
       'buy_allow_list',
     ])('a plan refused by %s alarms: PlansRefused by check ≥ 1 (function=execution)', (check) => {
-      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-        AlarmName: `alchemiser-${stage}-plan-refused-${check.replace(/_/g, '-')}`,
-        Namespace: 'Alchemiser/EventBridge',
-        MetricName: 'PlansRefused',
-        Dimensions: [
-          { Name: 'check', Value: check },
-          { Name: 'function', Value: 'execution' },
-          { Name: 'stage', Value: stage },
-        ],
-        Statistic: 'Sum',
-        Period: 300,
-        EvaluationPeriods: 1,
-        Threshold: 1,
-        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-        TreatMissingData: 'notBreaching',
-        AlarmActions: [{ Ref: alarmTopicId() }],
-      });
+      expectFirstOccurrenceAlarm(`plan-refused-${check.replace(/_/g, '-')}`, 'PlansRefused', [
+        { Name: 'check', Value: check },
+        { Name: 'function', Value: 'execution' },
+        { Name: 'stage', Value: stage },
+      ]);
     });
 
     test('every alarm notifies the stage alarm topic', () => {

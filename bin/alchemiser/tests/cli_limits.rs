@@ -47,54 +47,46 @@ fn failed_check(stdout: &[u8]) -> serde_json::Value {
     failed[0]["error_details"].clone()
 }
 
+/// `alchemiser invoke execution --json --at PLAN_MADE --event <the example plan>`.
+fn invoke_plan() -> Command {
+    let mut command = alchemiser();
+    command.args([
+        "invoke",
+        "execution",
+        "--json",
+        "--at",
+        PLAN_MADE,
+        "--event",
+        &plan(),
+    ]);
+    command
+}
+
 #[test]
 fn invoke_execution_tries_a_captured_plan_against_the_stages_limits() {
     // As a flag: 2 orders against a limit of 1.
-    let output = alchemiser()
-        .args([
-            "invoke",
-            "execution",
-            "--json",
-            "--at",
-            PLAN_MADE,
-            "--event",
-            &plan(),
-        ])
-        .args(["--max-daily-orders", "1"])
-        .output()
-        .unwrap();
-    let details = failed_check(&output.stdout);
+    let details = failed_check(
+        &invoke_plan()
+            .args(["--max-daily-orders", "1"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
     assert_eq!(details["check"], "max_daily_orders");
     assert_eq!(details["configured"], "1");
     assert_eq!(details["actual"], "2");
     // As the Lambda's variable: the sell of 3,040 against 3,000.
-    let output = alchemiser()
-        .env("MAX_ORDER_NOTIONAL", "3000")
-        .args([
-            "invoke",
-            "execution",
-            "--json",
-            "--at",
-            PLAN_MADE,
-            "--event",
-            &plan(),
-        ])
-        .output()
-        .unwrap();
-    let details = failed_check(&output.stdout);
+    let details = failed_check(
+        &invoke_plan()
+            .env("MAX_ORDER_NOTIONAL", "3000")
+            .output()
+            .unwrap()
+            .stdout,
+    );
     assert_eq!(details["limit"], "MAX_ORDER_NOTIONAL");
     assert_eq!(details["actual"], "3040.00");
     // Within them, it trades (--at: the plan is fresh and the NYSE is open).
-    alchemiser()
-        .args([
-            "invoke",
-            "execution",
-            "--json",
-            "--at",
-            PLAN_MADE,
-            "--event",
-            &plan(),
-        ])
+    invoke_plan()
         .args(["--max-daily-orders", "2", "--max-order-notional", "3040"])
         .assert()
         .success()
@@ -117,16 +109,7 @@ fn a_bad_limit_is_one_line_naming_the_variable() {
 
 #[test]
 fn invoke_execution_halted_places_nothing_and_names_the_halt() {
-    let output = alchemiser()
-        .args([
-            "invoke",
-            "execution",
-            "--json",
-            "--at",
-            PLAN_MADE,
-            "--event",
-            &plan(),
-        ])
+    let output = invoke_plan()
         .args(["--halted", "incident 42"])
         .output()
         .unwrap();

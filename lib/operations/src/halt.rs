@@ -83,8 +83,8 @@ impl HaltSwitch {
         })
     }
 
-    /// The switch now.
-    pub async fn current(&self) -> Result<HaltState, OperationsError> {
+    /// The parameter's value (an error when the stage has no switch).
+    async fn value(&self) -> Result<String, OperationsError> {
         let output = self
             .ssm
             .get_parameter()
@@ -94,22 +94,19 @@ impl HaltSwitch {
             .map_err(|e| {
                 self.failed("GetParameter", aws_sdk_ssm::error::DisplayErrorContext(&e))
             })?;
-        let value = output.parameter.and_then(|p| p.value).unwrap_or_default();
-        HaltState::from_json(&value).map_err(|e| self.failed("GetParameter", e))
+        Ok(output.parameter.and_then(|p| p.value).unwrap_or_default())
+    }
+
+    /// The switch now.
+    pub async fn current(&self) -> Result<HaltState, OperationsError> {
+        HaltState::from_json(&self.value().await?).map_err(|e| self.failed("GetParameter", e))
     }
 
     /// Writes `state` over the switch (the parameter must exist: the stack creates it, so a
     /// stage that is not deployed is an error here, not a new parameter).
     async fn put(&self, state: &HaltState) -> Result<(), OperationsError> {
         // Read first: PutParameter with Overwrite would create a parameter the stack does not own.
-        self.ssm
-            .get_parameter()
-            .name(self.parameter())
-            .send()
-            .await
-            .map_err(|e| {
-                self.failed("GetParameter", aws_sdk_ssm::error::DisplayErrorContext(&e))
-            })?;
+        self.value().await?;
         self.ssm
             .put_parameter()
             .name(self.parameter())

@@ -34,6 +34,17 @@ pub struct Violation {
     pub trace: Vec<String>,
 }
 
+impl Violation {
+    /// `invariant` broken by `detail` (the trace is added later, to a workflow's first).
+    fn new(invariant: &'static str, detail: String) -> Self {
+        Self {
+            invariant,
+            detail,
+            trace: Vec::new(),
+        }
+    }
+}
+
 /// The most violations a report lists (all are counted).
 const LISTED: usize = 200;
 
@@ -100,11 +111,7 @@ pub fn check_workflow(world: &WorldRef, log: &WorkflowLog) -> Verdict {
     let config = world.config();
     let mut violations = Vec::new();
     let mut fail = |invariant: &'static str, detail: String| {
-        violations.push(Violation {
-            invariant,
-            detail,
-            trace: Vec::new(),
-        });
+        violations.push(Violation::new(invariant, detail));
     };
     let id = &log.correlation_id;
     let skew = TimeDelta::from_std(config.clock_skew * 2).unwrap_or_default();
@@ -796,11 +803,7 @@ fn check_limits(world: &WorldRef, book: &[BookEntry]) -> Vec<Violation> {
     let limits = &world.config().stage_limits;
     let mut violations = Vec::new();
     let mut fail = |invariant: &'static str, detail: String| {
-        violations.push(Violation {
-            invariant,
-            detail,
-            trace: Vec::new(),
-        });
+        violations.push(Violation::new(invariant, detail));
     };
     let halts = world.halts();
     let halted_throughout = |from: DateTime<Utc>, to: DateTime<Utc>| {

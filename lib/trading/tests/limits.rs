@@ -80,6 +80,24 @@ fn failed(events: &[Event]) -> (String, String, serde_json::Map<String, Value>) 
     )
 }
 
+/// One step of `planned` under `limits`, not halted.
+async fn run_under(
+    broker: Arc<dyn Broker>,
+    limits: RiskLimits,
+    clock: &ManualClock,
+    planned: &RebalancePlanned,
+) -> alchemiser_bus::Handled {
+    run(&handler(broker, limits, Arc::default(), clock), planned).await
+}
+
+fn assert_completed(handled: &alchemiser_bus::Handled) {
+    assert!(
+        matches!(handled.events.last(), Some(Event::WorkflowCompleted(_))),
+        "{:?}",
+        handled.events
+    );
+}
+
 fn limits(change: impl FnOnce(&mut RiskLimits)) -> RiskLimits {
     let mut limits = RiskLimits::unlimited();
     change(&mut limits);
@@ -93,16 +111,7 @@ async fn a_plan_whose_weights_sum_to_1_29_passes_validation_but_never_trades() {
     let mut planned = plan();
     planned.rebalance_plan.items[1].target_weight = "0.894".parse().unwrap();
     Event::from(planned.clone()).validate().unwrap();
-    let handled = run(
-        &handler(
-            broker.clone(),
-            RiskLimits::default(),
-            Arc::default(),
-            &clock,
-        ),
-        &planned,
-    )
-    .await;
+    let handled = run_under(broker.clone(), RiskLimits::default(), &clock, &planned).await;
     let (check, reason, details) = failed(&handled.events);
     assert_eq!(check, "target_weights");
     assert!(
@@ -152,11 +161,7 @@ async fn each_limit_the_plan_breaks_is_named_with_its_value_and_the_number() {
     for (limits, limit, configured, actual) in cases {
         let clock = ManualClock::starting_at(now());
         let broker = thirty_seventy(&clock);
-        let handled = run(
-            &handler(broker.clone(), limits, Arc::default(), &clock),
-            &plan(),
-        )
-        .await;
+        let handled = run_under(broker.clone(), limits, &clock, &plan()).await;
         let (_, reason, details) = failed(&handled.events);
         assert_eq!(details["limit"], limit, "{reason}");
         assert_eq!(details["configured"], configured, "{limit}: {reason}");
@@ -181,16 +186,8 @@ async fn each_limit_the_plan_breaks_is_named_with_its_value_and_the_number() {
         max_failed_sell_notional: Decimal::ZERO,
         buy_allow_list: vec![spy],
     };
-    let handled = run(
-        &handler(broker.clone(), within, Arc::default(), &clock),
-        &plan(),
-    )
-    .await;
-    assert!(
-        matches!(handled.events.last(), Some(Event::WorkflowCompleted(_))),
-        "{:?}",
-        handled.events
-    );
+    let handled = run_under(broker.clone(), within, &clock, &plan()).await;
+    assert_completed(&handled);
     assert_eq!(broker.snapshot().unwrap().orders.len(), 2);
 }
 
@@ -214,13 +211,10 @@ async fn the_days_orders_are_counted_from_the_brokers_log() {
     let mut planned = plan();
     planned.rebalance_plan.timestamp = Timestamp(clock.now());
     // 2 + 2 = 4 orders: a limit of 3 refuses the plan, 4 lets it trade.
-    let handled = run(
-        &handler(
-            broker.clone(),
-            limits(|l| l.max_daily_orders = 3),
-            Arc::default(),
-            &clock,
-        ),
+    let handled = run_under(
+        broker.clone(),
+        limits(|l| l.max_daily_orders = 3),
+        &clock,
         &planned,
     )
     .await;
@@ -228,13 +222,10 @@ async fn the_days_orders_are_counted_from_the_brokers_log() {
     assert_eq!(check, "max_daily_orders");
     assert!(reason.contains("took 2 orders today"), "{reason}");
     // 100 + 2,940 bought: a limit of 3,039.99 refuses it.
-    let handled = run(
-        &handler(
-            broker.clone(),
-            limits(|l| l.max_daily_buy_notional = "3039.99".parse().unwrap()),
-            Arc::default(),
-            &clock,
-        ),
+    let handled = run_under(
+        broker.clone(),
+        limits(|l| l.max_daily_buy_notional = "3039.99".parse().unwrap()),
+        &clock,
         &planned,
     )
     .await;
@@ -242,24 +233,17 @@ async fn the_days_orders_are_counted_from_the_brokers_log() {
     assert_eq!(check, "max_daily_buy_notional");
     assert!(reason.contains("100.00 was bought today"), "{reason}");
     assert_eq!(broker.snapshot().unwrap().orders.len(), 2);
-    let handled = run(
-        &handler(
-            broker.clone(),
-            limits(|l| {
-                l.max_daily_orders = 4;
-                l.max_daily_buy_notional = "3040".parse().unwrap();
-            }),
-            Arc::default(),
-            &clock,
-        ),
+    let handled = run_under(
+        broker.clone(),
+        limits(|l| {
+            l.max_daily_orders = 4;
+            l.max_daily_buy_notional = "3040".parse().unwrap();
+        }),
+        &clock,
         &planned,
     )
     .await;
-    assert!(
-        matches!(handled.events.last(), Some(Event::WorkflowCompleted(_))),
-        "{:?}",
-        handled.events
-    );
+    assert_completed(&handled);
     assert_eq!(broker.snapshot().unwrap().orders.len(), 4);
 }
 
@@ -271,13 +255,10 @@ async fn failed_sells_above_the_threshold_block_the_buys() {
         Symbol::parse("TLT").unwrap(),
         BrokerError::Permanent("asset TLT is not tradable".into()),
     ));
-    let handled = run(
-        &handler(
-            broker,
-            limits(|l| l.max_failed_sell_notional = "500".parse().unwrap()),
-            Arc::default(),
-            &clock,
-        ),
+    let handled = run_under(
+        broker,
+        limits(|l| l.max_failed_sell_notional = "500".parse().unwrap()),
+        &clock,
         &plan(),
     )
     .await;
@@ -321,11 +302,7 @@ async fn a_halted_stage_places_nothing_and_the_plan_fails_naming_the_halt() {
         &plan(),
     )
     .await;
-    assert!(
-        matches!(handled.events.last(), Some(Event::WorkflowCompleted(_))),
-        "{:?}",
-        handled.events
-    );
+    assert_completed(&handled);
 }
 
 #[tokio::test]
