@@ -380,3 +380,30 @@ async fn each_refusal_is_counted_by_its_check() {
     assert_eq!(line["PlansRefused"], 1);
     assert_eq!(line["check"], "max_daily_orders");
 }
+
+#[tokio::test]
+async fn a_halt_after_every_order_is_final_does_not_fail_the_plan() {
+    let clock = ManualClock::starting_at(now());
+    let paper = thirty_seventy(&clock);
+    // Every order fills 30 s after it is taken, after the invocation's 20 s of waiting.
+    let broker = Arc::new(
+        ScriptedBroker::new(paper.clone())
+            .with_clock(Arc::new(clock.clone()))
+            .with_faults(|call| match call {
+                Call::Place(_) => Some(Fault::FillAfter(Duration::from_secs(30))),
+                _ => None,
+            }),
+    );
+    let halt = Arc::new(MemoryHalt::new());
+    let execution = handler(broker.clone(), RiskLimits::default(), halt.clone(), &clock);
+    // Step 1: the sell, still open; step 2: it filled, the buy is placed, still open.
+    assert!(run(&execution, &plan()).await.events.is_empty());
+    clock.advance(Duration::from_secs(40));
+    assert!(run(&execution, &plan()).await.events.is_empty());
+    assert_eq!(broker.book().await.unwrap().len(), 2);
+    // Halted now; by the next step the buy has filled: nothing is open or left to place, so
+    // the plan completes as it traded instead of failing for a halt that changed nothing.
+    halt.set(HaltState::halted("late halt", "ops", clock.now()));
+    clock.advance(Duration::from_secs(40));
+    assert_completed(&run(&execution, &plan()).await);
+}

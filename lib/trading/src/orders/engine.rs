@@ -172,9 +172,14 @@ impl Execution<'_> {
             }
         }
         let started = resumed > 0;
-        // Halted: a plan not started places nothing, a started one stops and cancels.
-        if let Some(refusal) = self.halted(&records, resumed).await? {
-            return self.stop(refusal, records, resumed).await;
+        // Halted: a plan not started places nothing; a started one with orders still open stops
+        // and cancels them. (A started plan with nothing open goes on: every order it would
+        // still place is checked against the switch in `place`, and one that has nothing left
+        // to place is not failed for a halt that changed nothing.)
+        if !started || records.iter().any(|r| r.status.is_open()) {
+            if let Some(refusal) = self.halted(&records, resumed).await? {
+                return self.stop(refusal, records, resumed).await;
+            }
         }
         let now = self.clock.now();
         let market = self
