@@ -402,7 +402,9 @@ class Stack:
             Payload=json.dumps({"requested_by": f"e2e-{uuid.uuid4()}"}).encode(),
         )
         check(response["StatusCode"] == 202, "strategy invoked asynchronously", response)
-        seen = {b["detail"]["correlation_id"] for b in self.queues.poll(EVERYTHING) if b["detail-type"] == "WorkflowStarted"}
+        seen = {
+            b["detail"]["correlation_id"] for b in self.queues.poll(EVERYTHING) if b["detail-type"] == "WorkflowStarted"
+        }
         started_event = self.queues.wait_for(
             EVERYTHING,
             lambda b: (
@@ -539,10 +541,22 @@ class Stack:
             "while halted, the workflow fails with WorkflowFailed check `halted`",
             outcome["detail"],
         )
-        check(reason in outcome["detail"]["failure_reason"], "... naming the halt's reason", outcome["detail"]["failure_reason"])
-        check(self.paper_orders() == before, "... and places no order (the paper account's order log is unchanged)", self.paper_orders())
+        check(
+            reason in outcome["detail"]["failure_reason"],
+            "... naming the halt's reason",
+            outcome["detail"]["failure_reason"],
+        )
+        check(
+            self.paper_orders() == before,
+            "... and places no order (the paper account's order log is unchanged)",
+            self.paper_orders(),
+        )
         history = self.cli("halt", "--stage", self.stage, "--history").stdout
-        check(reason in history and "halted since" in history, "`alchemiser halt --history` shows who halted, when and why", history)
+        check(
+            reason in history and "halted since" in history,
+            "`alchemiser halt --history` shows who halted, when and why",
+            history,
+        )
         resumed = self.cli("resume", "--stage", self.stage).stdout
         check("resumed" in resumed, "`alchemiser resume` resumes the stage", resumed)
         time.sleep(6)
