@@ -80,6 +80,21 @@ fn failed(events: &[Event]) -> (String, String, serde_json::Map<String, Value>) 
     )
 }
 
+/// The example account behind a broker whose orders meet `fault`, timed by `clock`.
+fn placing(
+    clock: &ManualClock,
+    fault: impl Fn(&OrderRequest) -> Option<Fault> + Send + Sync + 'static,
+) -> Arc<ScriptedBroker<Arc<PaperBroker>>> {
+    Arc::new(
+        ScriptedBroker::new(thirty_seventy(clock))
+            .with_clock(Arc::new(clock.clone()))
+            .with_faults(move |call| match call {
+                Call::Place(order) => fault(order),
+                _ => None,
+            }),
+    )
+}
+
 /// One step of `planned` under `limits`, not halted.
 async fn run_under(
     broker: Arc<dyn Broker>,
@@ -308,18 +323,10 @@ async fn a_halted_stage_places_nothing_and_the_plan_fails_naming_the_halt() {
 #[tokio::test]
 async fn a_halt_stops_a_started_plan_and_cancels_its_open_orders() {
     let clock = ManualClock::starting_at(now());
-    let paper = thirty_seventy(&clock);
     // The sell rests at the broker: the first step ends pending.
-    let broker = Arc::new(
-        ScriptedBroker::new(paper.clone())
-            .with_clock(Arc::new(clock.clone()))
-            .with_faults(|call| match call {
-                Call::Place(order) if order.side == OrderSide::Sell => {
-                    Some(Fault::Script(OrderScript::rests()))
-                }
-                _ => None,
-            }),
-    );
+    let broker = placing(&clock, |order| {
+        (order.side == OrderSide::Sell).then(|| Fault::Script(OrderScript::rests()))
+    });
     let halt = Arc::new(MemoryHalt::new());
     let execution = handler(broker.clone(), RiskLimits::default(), halt.clone(), &clock);
     let first = run(&execution, &plan()).await;
@@ -384,16 +391,8 @@ async fn each_refusal_is_counted_by_its_check() {
 #[tokio::test]
 async fn a_halt_after_every_order_is_final_does_not_fail_the_plan() {
     let clock = ManualClock::starting_at(now());
-    let paper = thirty_seventy(&clock);
     // Every order fills 30 s after it is taken, after the invocation's 20 s of waiting.
-    let broker = Arc::new(
-        ScriptedBroker::new(paper.clone())
-            .with_clock(Arc::new(clock.clone()))
-            .with_faults(|call| match call {
-                Call::Place(_) => Some(Fault::FillAfter(Duration::from_secs(30))),
-                _ => None,
-            }),
-    );
+    let broker = placing(&clock, |_| Some(Fault::FillAfter(Duration::from_secs(30))));
     let halt = Arc::new(MemoryHalt::new());
     let execution = handler(broker.clone(), RiskLimits::default(), halt.clone(), &clock);
     // Step 1: the sell, still open; step 2: it filled, the buy is placed, still open.
