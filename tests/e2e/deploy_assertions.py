@@ -515,9 +515,23 @@ def assert_deployed(args) -> dict:
     cw = client("cloudwatch")
     alarms = cw.describe_alarms(AlarmNamePrefix=f"alchemiser-{stage}-")["MetricAlarms"]
     # DLQ + outbox + order follow-ups late, errors + throttles per function, failed invocations per rule,
-    # workflows failed and timed out, orders failed
-    want_alarms = 3 + 2 * len(functions) + len(expected) + len(notifications) + 3
+    # workflows failed and timed out, orders failed, and a plan refused by each pre-trade limit or the halt
+    limit_checks = [
+        "halted",
+        "target_weights",
+        "buys_over_equity",
+        "max_order_notional",
+        "max_plan_turnover",
+        "max_daily_buy_notional",
+        "max_daily_orders",
+        "max_failed_sell_notional",
+        "buy_allow_list",
+    ]
+    want_alarms = 3 + 2 * len(functions) + len(expected) + len(notifications) + 3 + len(limit_checks)
     check(len(alarms) == want_alarms, f"{want_alarms} alarms", sorted(a["AlarmName"] for a in alarms))
+    names = {a["AlarmName"] for a in alarms}
+    missing = [c for c in limit_checks if f"alchemiser-{stage}-plan-refused-{c.replace('_', '-')}" not in names]
+    check(not missing, "an alarm for each pre-trade limit and the halt (PlansRefused by check)", missing)
     body = json.loads(cw.get_dashboard(DashboardName=f"alchemiser-{stage}")["DashboardBody"])
     check(len(body.get("widgets", [])) > 0, f"dashboard alchemiser-{stage} ({len(body['widgets'])} widgets)")
     sns = client("sns")

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use alchemiser_signing::{Authenticity, KmsVerifier, Unsigned, VerifyKeys};
+use alchemiser_signing::{Authenticity, KmsSigner, KmsVerifier, Unsigned, VerifyKeys};
 use aws_config::SdkConfig;
 use serde::Deserialize;
 
@@ -51,6 +51,41 @@ pub async fn stage_authenticity(
         verifier: Arc::new(KmsVerifier::new(aws_sdk_kms::Client::new(sdk), keys)),
         unsigned,
     })
+}
+
+/// A stage's producer `signer` signing with its KMS key (`alias/alchemiser-<stage>-<signer>-signing`,
+/// named in the signature by its ARN, as the functions' `VERIFY_KEY_IDS` name it). On AWS only the
+/// producer's own function role may `kms:GenerateMac` with it: this works for a person only where
+/// the key's policy is not enforced (LocalStack) or grants them the key (a break-glass role).
+pub async fn stage_signer(
+    sdk: &SdkConfig,
+    stage: &Stage,
+    signer: &str,
+) -> Result<KmsSigner, OperationsError> {
+    let alias = stage.signing_key_alias(signer);
+    let client = aws_sdk_kms::Client::new(sdk);
+    let key = client
+        .describe_key()
+        .key_id(&alias)
+        .send()
+        .await
+        .map_err(|error| {
+            OperationsError::aws(
+                format!("DescribeKey {alias}"),
+                &error,
+                format!("Check that stage {stage} is deployed with signing keys (`scripts/deploy {stage}`) and that {signer} produces events"),
+            )
+        })?;
+    let arn = key
+        .key_metadata
+        .and_then(|metadata| metadata.arn)
+        .ok_or_else(|| OperationsError::Aws {
+            action: format!("DescribeKey {alias}"),
+            message: "the answer names no key ARN".into(),
+            hint: "Check the alias with `aws kms describe-key`".into(),
+            details: String::new(),
+        })?;
+    Ok(KmsSigner::new(client, signer, arn))
 }
 
 /// The keys and the unsigned-event rule in the parameter's text.

@@ -6,7 +6,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use alchemiser_bus::{InMemoryBus, RecordingHandler};
 use alchemiser_events::{HandlerName, ParseError};
@@ -15,7 +14,8 @@ use alchemiser_lambda::{
 };
 use alchemiser_ledger::{MemoryLedger, Monitor};
 use alchemiser_trading::{
-    ExecutionSettings, PaperBroker, PlannerConfig, PortfolioFile, StrategyHandler, Workflow,
+    MarketHours, PaperBroker, PlannerConfig, PortfolioFile, ReadOnlyBroker, RunDecision,
+    StrategyHandler, Workflow,
 };
 use anyhow::Context;
 
@@ -35,18 +35,10 @@ pub struct Args {
     /// Target allocation for the strategy (default: examples/allocation.json).
     #[arg(long)]
     allocation: Option<PathBuf>,
-    /// Place orders even for replayed events (what ALLOW_REPLAY_EXECUTION=true does in Lambda).
-    #[arg(long)]
-    allow_replay_execution: bool,
-    /// The oldest plan execution still trades, in seconds (MAX_PLAN_AGE_SECONDS in Lambda;
-    /// default 900). A captured plan is usually older: raise it to replay one on a laptop.
-    #[arg(long, value_name = "SECONDS")]
-    max_plan_age: Option<u64>,
-    /// The oldest workflow execution still trades a plan of, in seconds
-    /// (WORKFLOW_DEADLINE_SECONDS in Lambda; default 1800, or --max-plan-age when that is more:
-    /// a captured plan's workflow is at least as old as the plan).
-    #[arg(long, value_name = "SECONDS")]
-    max_workflow_age: Option<u64>,
+    #[command(flatten)]
+    execution: super::settings::ExecutionFlags,
+    #[command(flatten)]
+    time: super::settings::TimeFlags,
     /// Print only the published events, one JSON line each.
     #[arg(long)]
     json: bool,
@@ -73,47 +65,48 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let published = RecordingHandler::on_every_type(bus.as_ref());
     let (adapters, _) = Adapters::in_memory(bus);
 
+    let clock = args.time.clock();
+    let mut strategy = None;
     let invoker: Arc<dyn Invoke> = match args.handler {
         HandlerName::Strategy => {
             let text = match &args.allocation {
                 Some(path) => String::from_utf8(super::read_input(path)?)?,
                 None => super::SAMPLE_ALLOCATION.to_owned(),
             };
-            let strategy = StrategyHandler::from_allocation_json(&text)?;
+            let mut handler = StrategyHandler::from_allocation_json(&text)?.with_clock(clock);
+            if let Some(run_at) = args.time.run_at {
+                // The calendar only: the strategy places no order.
+                let calendar = PaperBroker::in_memory(PortfolioFile::default())
+                    .with_market_hours(MarketHours::Nyse);
+                handler = handler
+                    .with_schedule(run_at, Arc::new(ReadOnlyBroker::new(Arc::new(calendar))));
+            }
+            let handler = Arc::new(handler);
+            strategy = Some(handler.clone());
             Arc::new(TriggerInvoker::new(
                 HandlerName::Strategy.as_str(),
-                Arc::new(strategy),
+                handler,
                 adapters,
             ))
         }
         consumer => {
-            let broker = match &args.portfolio {
+            let mut broker = match &args.portfolio {
                 Some(path) => PaperBroker::open(path)?,
                 None => PaperBroker::in_memory(PortfolioFile::from_json(super::SAMPLE_PORTFOLIO)?),
             };
-            let defaults = ExecutionSettings::default();
-            let settings = ExecutionSettings {
-                allow_replay_execution: args.allow_replay_execution,
-                max_plan_age: args
-                    .max_plan_age
-                    .map_or(defaults.max_plan_age, Duration::from_secs),
-                max_workflow_age: args.max_workflow_age.map_or_else(
-                    || {
-                        args.max_plan_age
-                            .map_or(defaults.max_workflow_age, Duration::from_secs)
-                            .max(defaults.max_workflow_age)
-                    },
-                    Duration::from_secs,
-                ),
-                ..defaults
-            };
+            if args.time.at.is_some() {
+                broker = broker
+                    .with_clock(clock.clone())
+                    .with_market_hours(MarketHours::Nyse);
+            }
             let workflow = Workflow::new(
                 Arc::new(broker),
                 PlannerConfig::default(),
-                settings,
-                alchemiser_clock::system(),
+                args.execution.settings()?,
+                clock.clone(),
                 Arc::new(Monitor::new(Arc::new(MemoryLedger::new()))),
-            );
+            )
+            .with_halt(args.execution.halt(clock.now()));
             let handler = workflow
                 .handler(consumer)
                 .context("this handler consumes no events")?;
@@ -121,8 +114,16 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
 
-    let outcome = invoker.invoke(payload, &InvocationContext::local()).await;
+    let outcome = invoker
+        .invoke(payload.clone(), &InvocationContext::local())
+        .await;
     let events = published.events();
+    // A scheduled tick that is not today's run starts nothing: say why.
+    if let (Some(strategy), true) = (&strategy, events.is_empty()) {
+        if let Ok(RunDecision::Skip(why)) = strategy.decide(&payload).await {
+            eprintln!("no workflow started: {why}");
+        }
+    }
     for event in &events {
         if args.json {
             println!("{}", event.to_json());

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod dlq;
+pub mod halt;
 pub mod invoke;
 pub mod outbox;
 pub mod publish;
@@ -8,7 +9,9 @@ pub mod replay;
 pub mod routes;
 pub mod run;
 pub mod schemas;
+pub mod settings;
 pub mod shadow;
+pub mod sign;
 pub mod simulate;
 pub mod validate;
 pub mod workflows;

@@ -25,8 +25,8 @@ pub fn cli(args: &[&str]) -> (String, String, Option<i32>) {
 /// makes them) and its `/alchemiser/<stage>/authenticity` parameter naming them, as deployed.
 #[allow(dead_code)]
 pub struct StageKeys {
-    kms: aws_sdk_kms::Client,
-    keys: std::collections::BTreeMap<String, String>,
+    sdk: aws_config::SdkConfig,
+    stage: Stage,
 }
 
 #[allow(dead_code)]
@@ -44,7 +44,14 @@ impl StageKeys {
                 .send()
                 .await
                 .expect("KMS CreateKey (HMAC_256) on the emulator");
-            keys.insert(signer.to_owned(), key.key_metadata.unwrap().arn.unwrap());
+            let arn = key.key_metadata.unwrap().arn.unwrap();
+            kms.create_alias()
+                .alias_name(stage.signing_key_alias(signer))
+                .target_key_id(&arn)
+                .send()
+                .await
+                .expect("KMS CreateAlias on the emulator");
+            keys.insert(signer.to_owned(), arn);
         }
         aws_sdk_ssm::Client::new(sdk)
             .put_parameter()
@@ -55,17 +62,22 @@ impl StageKeys {
             .send()
             .await
             .unwrap();
-        Self { kms, keys }
+        Self {
+            sdk: sdk.clone(),
+            stage: stage.clone(),
+        }
     }
 
-    /// `event`, signed by its producer `signer` with that signer's key.
+    /// `event`, signed by its producer `signer` with that signer's key, found by its alias as
+    /// `alchemiser sign` finds it.
     pub async fn signed(
         &self,
         signer: &str,
         mut event: alchemiser_events::Event,
     ) -> alchemiser_events::Event {
-        let signing =
-            alchemiser_signing::KmsSigner::new(self.kms.clone(), signer, self.keys[signer].clone());
+        let signing = alchemiser_operations::stage_signer(&self.sdk, &self.stage, signer)
+            .await
+            .expect("the signer's key, by its alias");
         alchemiser_signing::sign(&signing, &mut event)
             .await
             .expect("KMS GenerateMac on the emulator");
