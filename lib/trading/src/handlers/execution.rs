@@ -74,15 +74,22 @@ impl ExecutionHandler {
         self
     }
 
-    /// Whether orders are placed for this plan: never in a shadow; not when it (or any event
-    /// before it) came from an archive replay, unless the stage allows replay execution.
+    /// Whether orders are placed for this plan: never in a shadow; never for a generated sample
+    /// (it, or an event before it, came from `alchemiser publish --example`); not when it (or any
+    /// event before it) came from an archive replay, unless the stage allows replay execution.
     pub fn mode_for(&self, planned: &RebalancePlanned) -> ExecutionMode {
         if self.shadow {
             return ExecutionMode::DryRun {
                 reason: "shadow: the live owner of execution is another deployment".into(),
             };
         }
-        match planned.header.provenance().replay_name {
+        let provenance = planned.header.provenance();
+        if provenance.sample {
+            return ExecutionMode::DryRun {
+                reason: "a generated sample (`alchemiser publish --example`), not a decision of the system: samples never trade".into(),
+            };
+        }
+        match provenance.replay_name {
             Some(replay) if !self.settings.allow_replay_execution => ExecutionMode::DryRun {
                 reason: format!(
                     "derived from the archive replay `{replay}`; set ALLOW_REPLAY_EXECUTION=true to place orders on replays"
