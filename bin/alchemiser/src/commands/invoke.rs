@@ -13,6 +13,7 @@ use alchemiser_lambda::{
     Adapters, InvocationContext, InvocationOutcome, Invoke, Invoker, TriggerInvoker,
 };
 use alchemiser_ledger::{MemoryLedger, Monitor};
+use alchemiser_operations::Stage;
 use alchemiser_trading::{
     MarketHours, PaperBroker, PlannerConfig, PortfolioFile, ReadOnlyBroker, RunDecision,
     StrategyHandler, Workflow,
@@ -39,6 +40,16 @@ pub struct Args {
     execution: super::settings::ExecutionFlags,
     #[command(flatten)]
     time: super::settings::TimeFlags,
+    /// Check who made the event as stage STAGE's functions do: with its signing keys (KMS
+    /// VerifyMac, so credentials that may use them, e.g. the operator role) and the unsigned
+    /// sources it accepts. A plan captured on that stage verifies; a forged one is refused as the
+    /// stage would refuse it. Without it, a local key signs and verifies, and unsigned events run.
+    #[arg(long, value_name = "STAGE")]
+    stage: Option<Stage>,
+    /// Remove the event's signature and run it unverified (a captured event signed with a
+    /// stage's key, debugged on a laptop without that stage's credentials).
+    #[arg(long, conflicts_with = "stage")]
+    ignore_signature: bool,
     /// Print only the published events, one JSON line each.
     #[arg(long)]
     json: bool,
@@ -51,7 +62,7 @@ fn parse_handler(name: &str) -> Result<HandlerName, ParseError> {
 /// Runs the handler and prints what it publishes.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let bytes = super::read_input(&args.event)?;
-    let payload: serde_json::Value = if bytes.trim_ascii().is_empty() {
+    let mut payload: serde_json::Value = if bytes.trim_ascii().is_empty() {
         anyhow::bail!(
             "`{}` is empty: expected an EventBridge envelope or an event detail",
             args.event.display()
@@ -61,9 +72,21 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("`{}` is not valid JSON", args.event.display()))?
     };
 
+    let stage_signed = super::sign::stage_signature(&payload);
+    if args.ignore_signature && super::sign::remove_signature(&mut payload)? {
+        eprintln!("note: the event's signature was removed; it runs unverified");
+    }
+
     let bus = Arc::new(InMemoryBus::new());
     let published = RecordingHandler::on_every_type(bus.as_ref());
-    let (adapters, _) = Adapters::in_memory(bus);
+    let (mut adapters, _) = Adapters::in_memory(bus);
+    if let Some(stage) = &args.stage {
+        let sdk = super::aws_config().await?;
+        let mut authenticity = alchemiser_operations::stage_authenticity(&sdk, stage).await?;
+        // What the handler emits is signed locally: nothing here signs as the stage.
+        authenticity.local = Some(alchemiser_signing::LocalKeys::process());
+        adapters.authenticity = authenticity;
+    }
 
     let clock = args.time.clock();
     let mut strategy = None;
@@ -139,6 +162,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     match outcome {
         Ok(InvocationOutcome::RecordedFailure { reason, .. }) => {
             eprintln!("permanent failure (in Lambda: recorded in the failure queue, not retried): {reason}");
+            if let (Some(key_id), None) = (stage_signed, &args.stage) {
+                eprintln!(
+                    "hint: the event is signed with a stage's key ({key_id}), which a local run cannot verify: \
+                     pass --stage STAGE to verify it with that stage's keys (credentials that may kms:VerifyMac, \
+                     e.g. the operator role), or --ignore-signature to run it unverified"
+                );
+            }
             Ok(ExitCode::FAILURE)
         }
         Ok(outcome) => {

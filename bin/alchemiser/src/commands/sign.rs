@@ -105,6 +105,34 @@ fn put_detail(input: &mut Value, detail: Map<String, Value>, shape: Shape) {
     }
 }
 
+/// The key id of a stage's signature on `payload` (an envelope or a bare detail), when it
+/// carries one made with a KMS key (not a local one): a local run cannot verify it.
+pub fn stage_signature(payload: &Value) -> Option<String> {
+    let detail = match payload.get("detail") {
+        Some(Value::String(text)) => serde_json::from_str(text).ok()?,
+        Some(detail) => detail.clone(),
+        None => payload.clone(),
+    };
+    let signature = alchemiser_events::Signature::of(&detail).ok()??;
+    (!signature
+        .key_id
+        .starts_with(alchemiser_signing::LOCAL_KEY_PREFIX))
+    .then_some(signature.key_id)
+}
+
+/// Removes the signature from `payload` (an envelope or a bare detail); whether it had one.
+pub fn remove_signature(payload: &mut Value) -> anyhow::Result<bool> {
+    let (mut detail, shape) = take_detail(payload)?;
+    let removed = match detail.get_mut("metadata") {
+        Some(Value::Object(metadata)) => {
+            metadata.remove(alchemiser_events::SIGNATURE_KEY).is_some()
+        }
+        _ => false,
+    };
+    put_detail(payload, detail, shape);
+    Ok(removed)
+}
+
 /// A note when `signer` does not produce the event's type: the stage's consumers refuse it.
 fn not_a_producer_note(detail: &Map<String, Value>, signer: HandlerName) -> Option<String> {
     let event_type = detail.get("event_type")?.as_str()?;
@@ -169,6 +197,23 @@ mod tests {
             let error = take_detail(&mut input.clone()).unwrap_err().to_string();
             assert!(error.contains(says), "{input}: {error}");
         }
+    }
+
+    #[test]
+    fn a_stage_signature_is_told_from_a_local_one_and_removed() {
+        let signature = |key: &str| json!({"signer": "portfolio", "key_id": key, "alg": "HMAC_SHA_256", "mac": "AA=="});
+        let mut envelope = json!({"detail-type": "RebalancePlanned", "detail": {
+            "event_type": "RebalancePlanned", "metadata": {"signature": signature("arn:aws:kms:us-east-1:1:key/k")}}});
+        assert_eq!(
+            stage_signature(&envelope).as_deref(),
+            Some("arn:aws:kms:us-east-1:1:key/k")
+        );
+        assert!(remove_signature(&mut envelope).unwrap());
+        assert_eq!(envelope["detail"]["metadata"], json!({}));
+        assert_eq!(stage_signature(&envelope), None);
+        assert!(!remove_signature(&mut envelope).unwrap());
+        let local = json!({"metadata": {"signature": signature("local:portfolio")}});
+        assert_eq!(stage_signature(&local), None);
     }
 
     #[test]
