@@ -770,6 +770,91 @@ class Stack:
             (traded, self.paper_orders()),
         )
 
+    def concurrent_workflows(self, count: int = 20) -> None:
+        """`count` workflows for one account started at once through the deployed functions:
+        proven from the paper broker's order log (the outcome), not from the functions' records —
+        each plan's orders placed once, plans serialized (no plan's orders between another's), the
+        account's positions and cash equal to where its fills took it, and every report's
+        orders_placed equal to the broker's."""
+        self.reset_paper_account()
+        initial = json.loads(self.paper.read_text())
+        seen = self.workflows_started()
+        statuses = [
+            self.lam.invoke(
+                FunctionName=self.facts["functions"]["strategy"]["name"],
+                InvocationType="Event",
+                Payload=json.dumps({"requested_by": f"e2e-concurrent-{uuid.uuid4()}"}).encode(),
+            )["StatusCode"]
+            for _ in range(count)
+        ]
+        check(statuses == [202] * count, f"the strategy invoked {count} times asynchronously", statuses)
+        deadline = time.monotonic() + 300
+        while True:
+            bodies = self.queues.poll(EVERYTHING)
+            started = {
+                b["detail"]["correlation_id"]
+                for b in bodies
+                if b["detail-type"] == "WorkflowStarted" and b["detail"]["correlation_id"] not in seen
+            }
+            outcomes = {
+                b["detail"]["correlation_id"]: b
+                for b in bodies
+                if b["detail-type"] in ("WorkflowCompleted", "WorkflowFailed")
+                and b["detail"]["correlation_id"] in started
+            }
+            if len(started) >= count and len(outcomes) == len(started):
+                break
+            if time.monotonic() > deadline:
+                raise CheckFailed(
+                    f"{len(started)} of {count} concurrent workflows started, {len(outcomes)} ended within 300 s"
+                )
+            time.sleep(1)
+        check(len(started) == count, f"{count} workflows started at once, each ended", len(started))
+        orders = self.paper_orders()
+        ids = [o["client_order_id"] for o in orders]
+        check(len(ids) == len(set(ids)), "each plan's order for a side and symbol reached the broker once", ids)
+        runs = [key for key, _ in itertools.groupby(i.split("-")[0] for i in ids)]
+        check(
+            len(runs) == len(set(runs)),
+            f"plans were serialized: the order log holds {len(set(runs))} plans, none between another's orders",
+            runs,
+        )
+        reports = [
+            b["detail"]
+            for b in self.queues.poll(EVERYTHING)
+            if b["detail-type"] == "TradeExecuted" and b["detail"]["correlation_id"] in started
+        ]
+        placed = sum(int(r.get("orders_placed", 0)) for r in reports)
+        check(
+            placed == len(orders),
+            "the reports' orders_placed add up to the broker's order log",
+            (placed, len(orders)),
+        )
+        account = json.loads(self.paper.read_text())
+        cash = Decimal(initial["cash"])
+        positions = {p["symbol"]: Decimal(p["qty"]) for p in initial["positions"]}
+        for order in orders:
+            amount = Decimal(order["qty"]) * Decimal(order["price"])
+            sign = 1 if order["side"] == "buy" else -1
+            cash -= sign * amount
+            positions[order["symbol"]] = positions.get(order["symbol"], Decimal(0)) + sign * Decimal(order["qty"])
+        held = {p["symbol"]: Decimal(p["qty"]) for p in account["positions"] if Decimal(p["qty"]) != 0}
+        check(
+            Decimal(account["cash"]) == cash and held == {k: v for k, v in positions.items() if v != 0},
+            "the account is where its fills took it (cash and positions)",
+            (account["cash"], str(cash), held, positions),
+        )
+        failed = [o["detail"] for o in outcomes.values() if o["detail-type"] == "WorkflowFailed"]
+        check(
+            all(f.get("error_details", {}).get("check") for f in failed),
+            f"{count - len(failed)} completed; each of the {len(failed)} that failed names the check that refused it",
+            [
+                (f.get("failure_step"), f.get("failure_reason"))
+                for f in failed
+                if not f.get("error_details", {}).get("check")
+            ],
+        )
+
     def duplicates(self, chain: dict) -> None:
         plan = chain["RebalancePlanned"]
         path = self.out / "rebalance-planned.json"
@@ -1081,6 +1166,8 @@ def main() -> int:
             stack.forgeries_never_trade(chain)
             print("-- step 4b: kill switch (halt, a workflow fails naming it, resume)", flush=True)
             stack.halt_and_resume()
+            print("-- step 4c: 20 workflows of one account at once", flush=True)
+            stack.concurrent_workflows()
             print("-- step 5: duplicates", flush=True)
             stack.duplicates(chain)
             print("-- step 6: failures and bad input", flush=True)
