@@ -770,6 +770,39 @@ class Stack:
             (traded, self.paper_orders()),
         )
 
+    def captured_plan_verified_with_the_stage(self, chain: dict) -> None:
+        """`alchemiser invoke --stage` judges a captured plan as the stage's functions do."""
+        plan = self.out / "captured-plan.json"
+        plan.write_text(json.dumps(chain["RebalancePlanned"]))
+        run = self.cli(
+            "invoke",
+            "execution",
+            "--stage",
+            self.stage,
+            "--max-plan-age",
+            "86400",
+            "--max-workflow-age",
+            "86400",
+            "--event",
+            str(plan),
+            ok_codes=(0, 1),
+        )
+        check(
+            run.returncode == 0 and "TradeExecuted" in run.stdout,
+            "a plan captured on the stage verifies with its keys locally (`alchemiser invoke --stage`) and runs",
+            run.stderr[-800:],
+        )
+        altered = copy.deepcopy(chain["RebalancePlanned"])
+        item = altered["rebalance_plan"]["items"][0]
+        item["trade_amount"] = str(Decimal(item["trade_amount"]) * 2)
+        plan.write_text(json.dumps(altered))
+        run = self.cli("invoke", "execution", "--stage", self.stage, "--event", str(plan), ok_codes=(0, 1))
+        check(
+            run.returncode == 1 and "does not hold" in run.stderr,
+            "... and the same plan altered is refused as the stage would refuse it",
+            run.stderr[-800:],
+        )
+
     def concurrent_workflows(self, count: int = 20) -> None:
         """`count` workflows for one account started at once through the deployed functions:
         proven from the paper broker's order log (the outcome), not from the functions' records —
@@ -1164,6 +1197,7 @@ def main() -> int:
             chain = stack.whole_workflow()
             print("-- step 4a: forged plans never trade", flush=True)
             stack.forgeries_never_trade(chain)
+            stack.captured_plan_verified_with_the_stage(chain)
             print("-- step 4b: kill switch (halt, a workflow fails naming it, resume)", flush=True)
             stack.halt_and_resume()
             print("-- step 4c: 20 workflows of one account at once", flush=True)
