@@ -29,6 +29,8 @@ import contextlib
 import json
 import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
 
 from botocore.exceptions import ClientError
@@ -547,6 +549,7 @@ def assert_deployed(args) -> dict:
         f"SNS topic alchemiser-alarms-{stage}: CloudWatch may publish (the stage's alarms)",
         topic_policy,
     )
+    check_alarm_reaches_its_topic(cw, sns, alarm_topic, f"alchemiser-{stage}-dlq-not-empty")
     check(topic_arn in topics, f"SNS topic alchemiser-workflow-notifications-{stage}", topics)
     pages = client("ssm").get_paginator("get_parameters_by_path").paginate(Path=f"/alchemiser/{stage}/")
     got = {p["Name"].rsplit("/", 1)[1]: p["Value"] for page in pages for p in page["Parameters"]}
@@ -564,6 +567,35 @@ def assert_deployed(args) -> dict:
     )
     check_signing_keys(stage, json.loads(got.get("authenticity") or "{}"))
     return facts
+
+
+def check_alarm_reaches_its_topic(cw, sns, topic: str, alarm_name: str) -> None:
+    """An alarm that goes to ALARM publishes through the alarm topic to a subscriber (a probe queue
+    subscribed for the check), then is set back to OK."""
+    sqs = client("sqs")
+    url = sqs.create_queue(QueueName=f"alarm-probe-{uuid.uuid4().hex[:12]}")["QueueUrl"]
+    subscription = None
+    try:
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        subscription = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)["SubscriptionArn"]
+        cw.set_alarm_state(AlarmName=alarm_name, StateValue="ALARM", StateReason="deploy assertion: alarm probe")
+        deadline = time.monotonic() + 20
+        notified = None
+        while notified is None and time.monotonic() < deadline:
+            for message in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2).get("Messages", []):
+                body = json.loads(json.loads(message["Body"]).get("Message", "{}"))
+                if body.get("AlarmName") == alarm_name and body.get("NewStateValue") == "ALARM":
+                    notified = body
+        check(
+            notified is not None,
+            f"alarm {alarm_name} in ALARM notifies the alarm topic's subscribers",
+            "no notification within 20 s",
+        )
+    finally:
+        cw.set_alarm_state(AlarmName=alarm_name, StateValue="OK", StateReason="deploy assertion: probe over")
+        if subscription is not None:
+            sns.unsubscribe(SubscriptionArn=subscription)
+        sqs.delete_queue(QueueUrl=url)
 
 
 def check_signing_keys(stage, authenticity):
