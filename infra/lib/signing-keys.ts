@@ -62,7 +62,7 @@ export function signingKeyConstructId(signer: string, generation: number): strin
  * policy denies `kms:GenerateMac` to every principal, the old producer role included: a rotation
  * usually answers a suspected misuse, and it ends the window only if the old key can mint nothing
  * new while consumers still accept it. The generation before that leaves the stack (deleted, or
- * kept in KMS with that deny-all policy when `retain`), and so do events signed with it.
+ * kept in KMS with that deny-all policy when `retain`): events signed with it are refused from then on.
  */
 export class SigningKeys extends Construct {
   /** The stage's key generation (1 and up). */
