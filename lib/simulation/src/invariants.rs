@@ -45,7 +45,7 @@ impl Violation {
     }
 }
 
-/// The most violations a report lists (all are counted).
+/// The most violations a report lists (all are counted), besides the first of each invariant.
 const LISTED: usize = 200;
 
 /// What the per-workflow checks found so far.
@@ -83,11 +83,20 @@ impl Checked {
         self.record(verdict.violations);
     }
 
-    /// Adds violations found across workflows.
+    /// Adds violations found across workflows: the first ones, and the first of each invariant
+    /// (a run that breaks one invariant often breaks another only after the first hundreds).
     pub fn record(&mut self, violations: Vec<Violation>) {
         self.violation_count += violations.len();
-        let room = LISTED.saturating_sub(self.violations.len());
-        self.violations.extend(violations.into_iter().take(room));
+        for violation in violations {
+            if self.violations.len() < LISTED
+                || !self
+                    .violations
+                    .iter()
+                    .any(|v| v.invariant == violation.invariant)
+            {
+                self.violations.push(violation);
+            }
+        }
     }
 }
 

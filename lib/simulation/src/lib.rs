@@ -334,7 +334,13 @@ impl fmt::Display for Report {
             writeln!(f, "invariants: all held")
         } else {
             writeln!(f, "invariants: {} VIOLATION(S)", self.violation_count)?;
-            for violation in self.violations.iter().take(20) {
+            // The first ones, and the first of each invariant broken.
+            let mut shown: Vec<&str> = Vec::new();
+            for (n, violation) in self.violations.iter().enumerate() {
+                if n >= 20 && shown.contains(&violation.invariant) {
+                    continue;
+                }
+                shown.push(violation.invariant);
                 writeln!(f, "  {}: {}", violation.invariant, violation.detail)?;
             }
             if let Some(traced) = self.violations.iter().find(|v| !v.trace.is_empty()) {
