@@ -21,7 +21,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             alchemiser_wiring::workflow_deadline()?,
             env.stage(),
         )
-        .with_shadows(alchemiser_wiring::shadow_functions());
+        .with_shadows(alchemiser_wiring::shadow_functions())
+        .with_authenticity(env.adapters().authenticity.clone());
         Ok::<_, alchemiser_wiring::WiringError>(
             env.consumer_and_schedule(Arc::new(monitor), Arc::new(sweep)),
         )

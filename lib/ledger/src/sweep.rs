@@ -20,6 +20,7 @@ use alchemiser_events::{
     derived_id, DeadLetter, Event, EventHeader, EventType, Timestamp, WorkflowFailed,
     SCHEMA_VERSION,
 };
+use alchemiser_signing::Authenticity;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures_util::stream::{self, StreamExt};
@@ -56,6 +57,7 @@ pub struct Sweep {
     budget: Duration,
     stage: String,
     shadows: std::collections::BTreeSet<String>,
+    authenticity: Option<Authenticity>,
 }
 
 impl Sweep {
@@ -76,7 +78,18 @@ impl Sweep {
             budget: DEFAULT_TIME_BUDGET,
             stage: stage.into(),
             shadows: Default::default(),
+            authenticity: None,
         }
+    }
+
+    /// Judges who made the event each dead letter carries, as the stage's functions judge what
+    /// they receive: a letter whose event they would refuse (unsigned, forged, altered) is
+    /// recorded as refused and never ends the workflow it names. Any role that may write to the
+    /// queue could otherwise end a live workflow with a made-up record. Without it, only letters
+    /// a function already refused are treated so.
+    pub fn with_authenticity(mut self, authenticity: Authenticity) -> Self {
+        self.authenticity = Some(authenticity);
+        self
     }
 
     /// The functions running in shadow on this stage: their dead letters are recorded, but a
@@ -176,7 +189,7 @@ impl Sweep {
         let shadow = origin.as_ref().is_some_and(|o| self.shadows.contains(o));
         // A refused letter (unsigned, forged, altered) names a workflow its sender chose: it is
         // recorded, and never ends that workflow.
-        let refused = letter.is_refused();
+        let refused = letter.is_refused() || self.would_refuse(letter).await?;
         let entry = DeadLetterEntry {
             message_id: letter.message_id.clone(),
             dead_letter_kind: letter.kind.to_string(),
@@ -221,6 +234,23 @@ impl Sweep {
                 .await;
         }
         Ok(None)
+    }
+
+    /// Whether the stage's functions would refuse the event `letter` carries for who made it.
+    /// An event that cannot be read is not judged here: it can name no plan a function would
+    /// trade, and the letter is shown as it is.
+    async fn would_refuse(&self, letter: &DeadLetter) -> Result<bool, HandlerError> {
+        let Some(authenticity) = &self.authenticity else {
+            return Ok(false);
+        };
+        let Ok(received) = letter.original_event() else {
+            return Ok(false);
+        };
+        match authenticity.check_received(&received).await {
+            Ok(verdict) => Ok(verdict.is_err()),
+            // A key that cannot be used judges nothing: the letter waits for the next sweep.
+            Err(error) => Err(HandlerError::transient(&error)),
+        }
     }
 
     async fn timeouts(&self) -> Result<Vec<Event>, HandlerError> {

@@ -695,3 +695,70 @@ fn the_diagrams_failure_note_sits_over_the_failing_function_and_is_cut_between_w
     let shown: Vec<&str> = text.trim_end_matches('…').split_whitespace().collect();
     assert_eq!(shown, words[..shown.len()], "cut mid-word: {note}");
 }
+
+/// A Lambda on-failure record of execution carrying `plan` (a bare detail, as a direct invoke or
+/// a forger writing to the queue would).
+fn on_failure_letter(message_id: &str, plan: serde_json::Value) -> DeadLetter {
+    let body = json!({
+        "requestContext": {"condition": "RetriesExhausted", "approximateInvokeCount": 3,
+                           "functionArn": "arn:aws:lambda:us-east-1:1:function:alchemiser-execution-dev:$LATEST"},
+        "requestPayload": plan,
+        "responsePayload": {"errorType": "Alchemiser.Transient", "errorMessage": "broker 503"}
+    });
+    DeadLetter::parse(
+        message_id,
+        body.to_string(),
+        Default::default(),
+        Some(start()),
+        None,
+    )
+}
+
+#[tokio::test]
+async fn a_letter_whose_event_the_stage_would_refuse_never_fails_the_workflow_it_names() {
+    use alchemiser_signing::{Authenticity, LocalKeys, LocalSigner, Unsigned};
+    // A role that may write to the queue (every function's may) forges an on-failure record of a
+    // plan of a live workflow: the sweep must not end that workflow on the forger's word.
+    let keys = LocalKeys::from_secret(b"stage keys".to_vec());
+    let stage = || Authenticity::local(keys.clone(), Unsigned::FromSources(Default::default()));
+    let PlanInTheDeadLetterQueue {
+        clock, store, id, ..
+    } = plan_in_the_dead_letter_queue("tick-9", "m-unused").await;
+    let plan = workflow("tick-9")[2].clone();
+    let queue = Arc::new(MemoryDeadLetters::new());
+    queue.push(on_failure_letter("m-forged", plan.to_value()));
+    let sweep = Sweep::new(store.clone(), queue, Duration::from_secs(1800), "prod")
+        .with_clock(Arc::new(clock.clone()))
+        .with_authenticity(stage());
+    assert!(
+        sweep.sweep().await.unwrap().is_empty(),
+        "a forged letter ended the workflow it names"
+    );
+    let entries = store.entries(&id).await.unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|e| matches!(e, Entry::DeadLetter(d) if d.message_id == "m-forged" && d.refused)),
+        "the forged letter is recorded as refused: {entries:?}"
+    );
+    assert_ne!(
+        store.summary(&id).await.unwrap().unwrap().state,
+        WorkflowState::Failed
+    );
+
+    // The same plan signed by the portfolio, as the function emitted it: a genuine letter.
+    let mut signed = plan;
+    alchemiser_signing::sign(&LocalSigner::new(keys.clone(), "portfolio"), &mut signed)
+        .await
+        .unwrap();
+    let queue = Arc::new(MemoryDeadLetters::new());
+    queue.push(on_failure_letter("m-genuine", signed.to_value()));
+    let sweep = Sweep::new(store.clone(), queue, Duration::from_secs(1800), "prod")
+        .with_clock(Arc::new(clock.clone()))
+        .with_authenticity(stage());
+    let published = sweep.sweep().await.unwrap();
+    assert!(
+        matches!(&published[..], [Event::WorkflowFailed(f)] if f.failure_reason.contains("m-genuine")),
+        "a genuine letter fails its workflow: {published:?}"
+    );
+}

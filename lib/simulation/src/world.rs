@@ -456,6 +456,7 @@ impl WorldRef {
         });
         let monitor: Arc<dyn EventHandler> =
             Arc::new(Monitor::new(ledger.clone()).with_clock(exact.clone()));
+        let monitor_adapters = self.adapters(HandlerName::Monitor, exact.clone());
         let sweep: Arc<dyn TriggerHandler> = Arc::new(
             Sweep::new(
                 ledger,
@@ -466,9 +467,9 @@ impl WorldRef {
                 self.config.workflow_deadline,
                 "sim",
             )
-            .with_clock(exact.clone()),
+            .with_clock(exact.clone())
+            .with_authenticity(monitor_adapters.authenticity.clone()),
         );
-        let monitor_adapters = self.adapters(HandlerName::Monitor, exact.clone());
         Functions {
             portfolio: Arc::new(Invoker::new(
                 HandlerName::Portfolio,
