@@ -469,6 +469,40 @@ async fn a_reader_sees_what_a_writer_records_meanwhile() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn runs_started_together_open_and_record_into_a_new_file_in_turn() {
+    // As eight `alchemiser run` started at once would: each its own connection to a file none
+    // of them has seen before; ten times, as the race is one of timing.
+    for round in 0..10 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite3");
+        let runs: Vec<_> = (0..8)
+            .map(|_| {
+                let path = path.clone();
+                tokio::spawn(async move {
+                    let ledger = SqliteLedger::open(&path).unwrap_or_else(|e| {
+                        panic!("round {round}: {}", alchemiser_bus::error_chain(&e))
+                    });
+                    record_workflows(Arc::new(ledger), 1).await
+                })
+            })
+            .collect();
+        for run in runs {
+            assert_eq!(run.await.unwrap().len(), 1, "round {round}");
+        }
+        let reader = SqliteLedger::open_read_only(&path).unwrap();
+        let id = alchemiser_testkit::workflow_events("tick-000", start())[0]
+            .header()
+            .correlation_id
+            .clone();
+        assert_eq!(
+            reader.entries(&id).await.unwrap().len(),
+            5,
+            "round {round}: one workflow (the same ids each run), each entry once"
+        );
+    }
+}
+
 #[test]
 fn a_page_token_reads_back_and_a_forged_one_is_refused() {
     let cursor = Cursor {

@@ -168,6 +168,9 @@ impl SqliteLedger {
             .map_err(|e| self.error("reading the ledger's layout version", e))
     }
 
+    /// Sets up a file: write-ahead logging (kept in the file, so set by its first opener) and
+    /// the tables. Processes that open a new file at once (two runs started together) take
+    /// turns: a change of journal mode does not wait for a lock by itself, so it is retried.
     fn migrate(&self) -> Result<(), LedgerError> {
         let version = self.schema_version()?;
         if version > SCHEMA_VERSION {
@@ -179,13 +182,28 @@ impl SqliteLedger {
             ));
         }
         let connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
-        // WAL: the console reads while a run records; NORMAL: a crash may lose the last
-        // transactions of a local run, never corrupt the file.
+        let mode = |sql: &str| connection.query_row(sql, [], |row| row.get::<_, String>(0));
+        let current =
+            mode("PRAGMA journal_mode").map_err(|e| self.error("opening the ledger", e))?;
+        if !current.eq_ignore_ascii_case("wal") {
+            // WAL: the console reads while a run records.
+            retry_while_busy(|| mode("PRAGMA journal_mode = WAL"))
+                .map_err(|e| self.error("turning on the ledger's write-ahead log", e))?;
+        }
+        // NORMAL: a crash may lose a local run's last transactions, never corrupt the file.
         connection
-            .execute_batch(&format!(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-            ))
-            .map_err(|e| self.error("creating the ledger's tables", e))
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| self.error("opening the ledger", e))?;
+        if version < SCHEMA_VERSION {
+            // IMMEDIATE: the write lock first (waiting for it), so that two openers never both
+            // hold a read lock and wait for each other's.
+            connection
+                .execute_batch(&format!(
+                    "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                ))
+                .map_err(|e| self.error("creating the ledger's tables", e))?;
+        }
+        Ok(())
     }
 
     /// Runs `work` on the connection off the async threads (SQLite blocks on the disk).
@@ -202,6 +220,25 @@ impl SqliteLedger {
         .await
         .map_err(|e| self.error(action, e))?;
         result.map_err(|e| self.error(action, e))
+    }
+}
+
+/// `work` again while the database is busy (another process holds a lock it needs), for up to
+/// [`BUSY_TIMEOUT`]: for the statements SQLite does not wait on by itself.
+fn retry_while_busy<T>(mut work: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let started = std::time::Instant::now();
+    loop {
+        match work() {
+            Err(rusqlite::Error::SqliteFailure(error, _))
+                if matches!(
+                    error.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
     }
 }
 
@@ -304,7 +341,9 @@ impl LedgerStore for SqliteLedger {
         let text = serde_json::to_string(entry).map_err(|e| self.error("encoding an entry", e))?;
         let (correlation_id, entry) = (correlation_id.to_owned(), entry.clone());
         self.run("recording an entry", move |connection| {
-            let transaction = connection.transaction()?;
+            // IMMEDIATE: the write lock first, waiting for another process's write to end.
+            let transaction =
+                connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let new = transaction.execute(
                 "INSERT OR IGNORE INTO entries (correlation_id, key, entry) VALUES (?1, ?2, ?3)",
                 params![correlation_id, entry.key(), text],
