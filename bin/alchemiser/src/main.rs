@@ -42,6 +42,9 @@ enum Command {
     Workflows(commands::workflows::Args),
     /// Compare what shadow consumers would have done with what the live owner did.
     Shadow(commands::shadow::Args),
+    /// Open the read-only operator console: every workflow, plan, order and dead letter in a
+    /// browser (the local ledger, or a stage's with --stage).
+    Console(commands::console::Args),
     /// Run many workflows under simulated cloud faults and check the order invariants.
     Simulate(commands::simulate::Args),
 }
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
         Command::Dlq(args) => block_on(commands::dlq::run(args)),
         Command::Workflows(args) => block_on(commands::workflows::run(args)),
         Command::Shadow(args) => block_on(commands::shadow::run(args)),
+        Command::Console(args) => block_on(commands::console::run(args)),
         Command::Simulate(args) => block_on(commands::simulate::run(args)),
     };
     match result {

@@ -13,7 +13,7 @@ use alchemiser_events::{HandlerName, ParseError};
 use alchemiser_lambda::{
     Adapters, InvocationContext, InvocationOutcome, Invoke, Invoker, TriggerInvoker,
 };
-use alchemiser_ledger::{MemoryLedger, Monitor};
+use alchemiser_ledger::{LedgerStore, MemoryLedger, Monitor, SqliteLedger};
 use alchemiser_trading::{
     ExecutionSettings, PaperBroker, PlannerConfig, PortfolioFile, StrategyHandler, Workflow,
 };
@@ -50,6 +50,10 @@ pub struct Args {
     /// Print only the published events, one JSON line each.
     #[arg(long)]
     json: bool,
+    /// The local ledger the monitor records into (`invoke monitor`; default: $ALCHEMISER_LEDGER,
+    /// else .alchemiser/ledger.sqlite3), as the stage's monitor records into its table.
+    #[arg(long, value_name = "FILE")]
+    ledger: Option<PathBuf>,
 }
 
 fn parse_handler(name: &str) -> Result<HandlerName, ParseError> {
@@ -107,12 +111,25 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 ),
                 ..defaults
             };
+            // The monitor's ledger: the local file for `invoke monitor` (what the console reads),
+            // a throw-away one for the handlers that only hand their events on.
+            let ledger: Arc<dyn LedgerStore> = if consumer == HandlerName::Monitor {
+                let path = super::workflows::local_ledger_path(args.ledger.as_ref());
+                Arc::new(SqliteLedger::open(&path).map_err(|e| {
+                    anyhow::anyhow!(
+                        "{}: pass another file with --ledger FILE",
+                        alchemiser_bus::error_chain(&e)
+                    )
+                })?)
+            } else {
+                Arc::new(MemoryLedger::new())
+            };
             let workflow = Workflow::new(
                 Arc::new(broker),
                 PlannerConfig::default(),
                 settings,
                 alchemiser_clock::system(),
-                Arc::new(Monitor::new(Arc::new(MemoryLedger::new()))),
+                Arc::new(Monitor::new(ledger)),
             );
             let handler = workflow
                 .handler(consumer)
