@@ -4,7 +4,7 @@
 
 pub mod workflow;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use alchemiser_events::Decimal;
 use alchemiser_ledger::store::query::{
@@ -444,20 +444,11 @@ pub async fn dead_letters(
     source: &SourceView,
 ) -> Result<DeadLettersView, LedgerError> {
     let records = store.dead_letters(&window).await?;
-    let mut workflows: HashMap<String, Option<Summary>> = HashMap::new();
-    for record in &records {
-        if !workflows.contains_key(&record.correlation_id) {
-            let summary = store.summary(&record.correlation_id).await?;
-            workflows.insert(record.correlation_id.clone(), summary);
-        }
-    }
     let letters: Vec<DeadLetterView> = records
         .into_iter()
         .map(|record| {
-            let workflow = workflows
-                .get(&record.correlation_id)
-                .and_then(Option::as_ref);
-            DeadLetterView::of(record, workflow, source.stage())
+            let workflow = record.workflow.clone();
+            DeadLetterView::of(record, workflow.as_ref(), source.stage())
         })
         .collect();
     Ok(DeadLettersView {

@@ -185,7 +185,7 @@ pub trait LedgerStore: Send + Sync {
     }
 
     /// The dead letters sent in `window`, newest first, each with its deletion if a person
-    /// deleted it. This default reads the entries of the workflows whose summary lists a dead
+    /// deleted it and its workflow's summary. This default reads the entries of the workflows whose summary lists a dead
     /// letter (the live ones: a shadow's or a refused letter is listed in its workflow's record
     /// only) among those started up to [`LONGEST_WORKFLOW`] before the window; stores with an
     /// index of dead letters read every kind.
@@ -197,12 +197,22 @@ pub trait LedgerStore: Send + Sync {
             .iter()
             .map(|s| s.correlation_id.as_str())
             .collect();
+        let summaries: BTreeMap<&str, &Summary> = with_letters
+            .iter()
+            .map(|s| (s.correlation_id.as_str(), s))
+            .collect();
         let mut records: Vec<DeadLetterRecord> = self
             .entries_of(&ids)
             .await?
             .into_iter()
             .flat_map(|(correlation_id, entries)| query::dead_letters_in(&correlation_id, &entries))
             .filter(|record| window.contains(record.at()))
+            .map(|mut record| {
+                record.workflow = summaries
+                    .get(record.correlation_id.as_str())
+                    .map(|s| (*s).clone());
+                record
+            })
             .collect();
         records.sort_by_cached_key(|r| std::cmp::Reverse(Cursor::of_dead_letter(r)));
         Ok(records)

@@ -298,6 +298,10 @@ pub struct DeadLetterRecord {
     /// Its deletion, when it was deleted (`alchemiser dlq delete`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deleted: Option<DeadLetterDeletion>,
+    /// Its workflow's summary when the store read it with the letter (for whether the workflow
+    /// completed since); not part of the letter's JSON.
+    #[serde(skip)]
+    pub workflow: Option<Summary>,
 }
 
 impl DeadLetterRecord {
@@ -374,6 +378,7 @@ pub fn dead_letters_in(correlation_id: &str, entries: &[Entry]) -> Vec<DeadLette
                     }
                     _ => None,
                 }),
+                workflow: None,
             }),
             _ => None,
         })

@@ -536,9 +536,10 @@ impl LedgerStore for SqliteLedger {
         let rows = self
             .run("listing dead letters", move |connection| {
                 let mut statement = connection.prepare_cached(
-                    "SELECT d.correlation_id, e.entry, x.entry FROM dead_letters d
+                    "SELECT d.correlation_id, e.entry, x.entry, s.summary FROM dead_letters d
                      JOIN entries e ON e.correlation_id = d.correlation_id AND e.key = 'dlq#' || d.message_id
                      LEFT JOIN entries x ON x.correlation_id = d.correlation_id AND x.key = 'dlq#' || d.message_id || '#deleted'
+                     LEFT JOIN summaries s ON s.correlation_id = d.correlation_id
                      WHERE d.at >= ? AND d.at < ? ORDER BY d.at DESC, d.correlation_id DESC, d.message_id DESC",
                 )?;
                 let rows = statement.query_map(rusqlite::params_from_iter(&values), |row| {
@@ -546,6 +547,7 @@ impl LedgerStore for SqliteLedger {
                         row.get::<_, String>(0)?,
                         row.get::<_, String>(1)?,
                         row.get::<_, Option<String>>(2)?,
+                        row.get::<_, Option<String>>(3)?,
                     ))
                 })?;
                 rows.collect::<rusqlite::Result<Vec<_>>>()
@@ -553,12 +555,18 @@ impl LedgerStore for SqliteLedger {
             .await?;
         Ok(rows
             .into_iter()
-            .flat_map(|(correlation_id, letter, deleted)| {
+            .flat_map(|(correlation_id, letter, deleted, summary)| {
                 let entries: Vec<Entry> = std::iter::once(letter)
                     .chain(deleted)
                     .filter_map(|text| readable(&text, Entry::from_stored_json))
                     .collect();
-                dead_letters_in(&correlation_id, &entries)
+                let workflow: Option<Summary> =
+                    summary.and_then(|text| readable(&text, |t| serde_json::from_str(t)));
+                let mut records = dead_letters_in(&correlation_id, &entries);
+                for record in &mut records {
+                    record.workflow.clone_from(&workflow);
+                }
+                records
             })
             .collect())
     }
