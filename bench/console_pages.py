@@ -77,7 +77,9 @@ def main():
                 "bytes": size,
             }
         )
-        print(f"{name}: p50 {results[-1]['p50_ms']} ms, p95 {results[-1]['p95_ms']} ms ({size:,} bytes)", file=sys.stderr)
+        print(
+            f"{name}: p50 {results[-1]['p50_ms']} ms, p95 {results[-1]['p95_ms']} ms ({size:,} bytes)", file=sys.stderr
+        )
     with open(args.out, "w") as out:
         json.dump({"workflows": args.workflows, "runs": args.runs, "pages": results}, out, indent=1)
 

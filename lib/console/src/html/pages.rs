@@ -223,12 +223,12 @@ pub fn order_table(orders: &[OrderView], with_workflow: bool) -> Markup {
                         }
                         td { (text(&o.symbol)) }
                         td { (text(&o.side)) }
-                        td.num { (or_dash(o.qty.map(|q| q.normalize()))) }
-                        td.num { (or_dash(o.price.map(|p| p.normalize()))) }
+                        td.num { (or_dash(o.qty)) }
+                        td.num { (or_dash(o.price)) }
                         td { span class={ "badge order-" (if o.is_filled() { "filled" } else if o.succeeded() { "ok" } else { "bad" }) } { (text(&o.status)) }
                             @if let Some(error) = &o.error { div.reason { (text(error)) } } }
-                        td.num { (or_dash(o.filled_qty.map(|q| q.normalize()))) }
-                        td.num { (or_dash(o.fill_price.map(|p| p.normalize()))) }
+                        td.num { (or_dash(o.filled_qty)) }
+                        td.num { (or_dash(o.fill_price)) }
                         td.num { (or_dash(order.slippage_bps)) }
                         td.num { (order.filled_value.map_or("–".into(), money)) }
                         td.lifecycle { @for (i, step) in order.lifecycle.iter().enumerate() {

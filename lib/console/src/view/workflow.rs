@@ -181,11 +181,9 @@ impl OrderView {
             lifecycle.push(format!("planned {amount}"));
         }
         match (order.qty, order.price, order.notional) {
-            (Some(qty), Some(price), _) => {
-                lifecycle.push(format!("sized {} @ {}", qty.normalize(), price.normalize()))
-            }
+            (Some(qty), Some(price), _) => lifecycle.push(format!("sized {} @ {}", qty, price)),
             (_, _, Some(notional)) => lifecycle.push(format!("ordered ${notional}")),
-            (Some(qty), None, None) => lifecycle.push(format!("ordered {}", qty.normalize())),
+            (Some(qty), None, None) => lifecycle.push(format!("ordered {}", qty)),
             _ => {}
         }
         if order.dry_run {
@@ -199,8 +197,8 @@ impl OrderView {
         });
         if let Some(qty) = order.filled_qty.filter(|q| !q.is_zero()) {
             lifecycle.push(match order.fill_price {
-                Some(price) => format!("filled {} @ {}", qty.normalize(), price.normalize()),
-                None => format!("filled {}", qty.normalize()),
+                Some(price) => format!("filled {} @ {}", qty, price),
+                None => format!("filled {}", qty),
             });
         }
         Self {

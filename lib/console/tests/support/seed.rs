@@ -100,6 +100,7 @@ pub fn workflow(n: usize, kind: Kind, id: &str, at: DateTime<Utc>) -> (Vec<Event
                 trade.execution_data = object(filled);
             }
             if kind == Kind::Shadowed {
+                // The Rust portfolio in shadow made the plan the live (Python) owner made.
                 others.push(Entry::Shadow(ShadowEntry {
                     handler: "portfolio".into(),
                     cause_event_id: events[1].event_id().to_owned(),
@@ -107,6 +108,7 @@ pub fn workflow(n: usize, kind: Kind, id: &str, at: DateTime<Utc>) -> (Vec<Event
                     events: vec![events[2].to_value()],
                     omitted: None,
                 }));
+                events[2].header_mut().source_module = "portfolio_v2.handlers".into();
             }
         }
         Kind::FailedInExecution => {
