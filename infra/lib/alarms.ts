@@ -75,9 +75,32 @@ export const OUTCOME_ALARMS = [
 ] as const;
 
 /**
+ * Execution's pre-trade limits and the stage's halt switch (issue 23): each refused plan is counted
+ * by execution as `PlansRefused` with the dimension `check` (lib/metrics `refused`), and each check
+ * here alarms on its first refusal. The checks are `Refusal::LIMIT_CHECKS` in
+ * lib/trading/src/orders/refusal.rs (a Rust test reads this list to keep the two in step).
+ */
+export const LIMIT_ALARMS = [
+  { check: 'halted', description: 'A plan was refused because trading is halted on this stage (alchemiser halt; resume with alchemiser resume).' },
+  { check: 'target_weights', description: "A plan's target weights summed above 1 plus its tolerance: the strategy or planner is wrong; nothing was traded." },
+  { check: 'buys_over_equity', description: 'A plan bought more than the equity plus its sells: the planner or its account snapshot is wrong; nothing was traded.' },
+  { check: 'max_order_notional', description: 'An order would have exceeded MAX_ORDER_NOTIONAL (docs/runbooks.md: a limit tripped).' },
+  { check: 'max_plan_turnover', description: "A plan's turnover exceeded MAX_PLAN_TURNOVER (docs/runbooks.md: a limit tripped)." },
+  { check: 'max_daily_buy_notional', description: "The day's buys would have exceeded MAX_DAILY_BUY_NOTIONAL (docs/runbooks.md: a limit tripped)." },
+  { check: 'max_daily_orders', description: "The day's orders would have exceeded MAX_DAILY_ORDERS (docs/runbooks.md: a limit tripped)." },
+  { check: 'max_failed_sell_notional', description: "Failed sells exceeded MAX_FAILED_SELL_NOTIONAL and blocked the plan's buys (docs/runbooks.md: a limit tripped)." },
+  { check: 'buy_allow_list', description: 'A plan would have bought a symbol outside BUY_ALLOW_LIST; nothing was traded.' },
+] as const;
+
+/** The alarm name suffix of a limit check: `plan-refused-max-daily-orders`. */
+export function limitAlarmSuffix(check: string): string {
+  return `plan-refused-${check.replace(/_/g, '-')}`;
+}
+
+/**
  * Alarms that say "an event is stuck or lost, or a workflow went wrong": dead-letter queue or
  * outbox not empty, an order follow-up waiting over 30 minutes, a rule failing to invoke its target, a handler erroring or being throttled, a
- * workflow failed or timed out, an order failed. All notify the KMS-encrypted topic
+ * workflow failed or timed out, an order failed, a plan refused by a pre-trade limit or the halt. All notify the KMS-encrypted topic
  * `alchemiser-alarms-<stage>` (optionally subscribed to an e-mail address), whose policy lets
  * CloudWatch publish for the stage's alarms (`alchemiser-<stage>-*`) of this account only.
  */
@@ -207,6 +230,21 @@ export class WorkflowAlarms extends Construct {
           namespace: CUSTOM_METRICS_NAMESPACE,
           metricName: alarm.metricName,
           dimensionsMap: { stage, function: alarm.handler },
+          statistic: cloudwatch.Stats.SUM,
+          period: Duration.minutes(5),
+        }),
+        ...firstOccurrence,
+      });
+    }
+
+    for (const limit of LIMIT_ALARMS) {
+      add(`PlanRefused${limit.check.split('_').map(capitalize).join('')}`, {
+        alarmName: `alchemiser-${stage}-${limitAlarmSuffix(limit.check)}`,
+        alarmDescription: limit.description,
+        metric: new cloudwatch.Metric({
+          namespace: CUSTOM_METRICS_NAMESPACE,
+          metricName: 'PlansRefused',
+          dimensionsMap: { stage, function: 'execution', check: limit.check },
           statistic: cloudwatch.Stats.SUM,
           period: Duration.minutes(5),
         }),

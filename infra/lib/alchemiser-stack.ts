@@ -187,7 +187,12 @@ export class AlchemiserStack extends Stack {
     this.ledgerTable = new WorkflowLedgerTable(this, 'WorkflowLedger', { stage, retain: config.retainData });
     this.brokerSecret = new BrokerSecret(this, 'BrokerSecret', { stage, retain: config.retainData });
     this.tradingHalt = new TradingHalt(this, 'TradingHalt', { stage });
-    this.signingKeys = new SigningKeys(this, 'SigningKeys', { stage, signers: rustProducers(routing), retain: config.retainData });
+    this.signingKeys = new SigningKeys(this, 'SigningKeys', {
+      stage,
+      signers: rustProducers(routing),
+      retain: config.retainData,
+      generation: config.signingKeyGeneration,
+    });
 
     for (const name of Object.keys(config.extraEnvironment)) {
       if ((MANAGED_ENVIRONMENT as readonly string[]).includes(name)) {
@@ -332,6 +337,18 @@ export class AlchemiserStack extends Stack {
           description: "URL of execution's order follow-up queue",
         },
         {
+          // What the stage's functions accept (VERIFY_KEY_IDS of every signer, UNSIGNED_SOURCES):
+          // `alchemiser dlq redrive`, `outbox drain` and `invoke --stage` verify with it before
+          // they republish or run an event.
+          outputId: 'EventAuthenticity',
+          parameter: 'authenticity',
+          value: Stack.of(this).toJsonString({
+            verify_key_ids: this.signingKeys.verifyKeyIdMap(this.signingKeys.signers),
+            unsigned_sources: pythonSourcesOwnedBy(routing, pythonOwnedHandlers(config)),
+          }),
+          description: 'Signing keys and unsigned sources the functions accept (JSON)',
+        },
+        {
           outputId: 'OperatorRoleArn',
           parameter: 'operator-role-arn',
           value: this.operatorRole.role.roleArn,
@@ -354,10 +371,11 @@ export class AlchemiserStack extends Stack {
     operator.grantReplay(this.eventBus.archive);
     this.deadLetterQueue.grantDrain(operator.role, 'RedriveDeadLetters');
     this.outbox.grantDrain(operator.role, 'DrainOutbox');
+    this.deadLetterQueue.grantSetAside(operator.role, 'SetAsideRefusedOutboxRecords');
     this.ledgerTable.grantReadLedger(operator.role);
     this.brokerSecret.grantPutBrokerKeys(operator.role);
     this.tradingHalt.grantHaltAndResume(operator.role);
-    this.signingKeys.grantVerify(operator.role, [...this.signingKeys.keys.keys()]);
+    this.signingKeys.grantVerify(operator.role, this.signingKeys.signers);
     operator.grantReadStageParameters(outputs.parameters);
   }
 
@@ -397,6 +415,8 @@ export class AlchemiserStack extends Stack {
     // Signed events (issue 21): a publisher signs with its own key; every function verifies the
     // signatures of the producers of what it consumes, and accepts unsigned events only from the
     // Python sources whose producer the Python system owns on this stage (none on most stages).
+    // After a rotation the producer signs with the new key and consumers verify with the new and
+    // the previous one (SigningKeys), so events signed before the deploy still pass.
     if (this.signingKeys.keys.has(handler)) {
       env.SIGNING_KEY_ID = this.signingKeys.keyOf(handler).keyArn;
     }

@@ -6,7 +6,7 @@ export interface HandlerProfile {
   readonly timeout: Duration;
   /** MB. The Rust handlers peak at a few MB of RSS; 128 MB is Lambda's smallest useful size. */
   readonly memorySize: number;
-  /** Needs the broker credentials (and gets BROKER / BROKER_SECRET_NAME) when it owns its step. */
+  /** Needs the broker credentials (and gets BROKER / BROKER_SECRET_NAME) when it owns its step (the strategy: its calendar only). */
   readonly usesBroker: boolean;
   /**
    * Why the function refuses `ALCHEMISER_MODE=shadow` at cold start, so that a stage asking for
@@ -23,10 +23,13 @@ export interface HandlerProfile {
 export const HANDLER_PROFILES: Readonly<Record<string, HandlerProfile>> = {
   // Computes signals from market data: one or two HTTP calls, well under a second when warm.
   // 30 s leaves room for a slow data API and a cold start without letting a hang run for minutes.
+  // It reads the broker's calendar (Alpaca /v2/calendar) to decide whether a scheduled tick is
+  // today's run (issue 23), so it gets the broker keys: Alpaca has no read-only keys, so its code
+  // wraps the broker in one that refuses every order (ReadOnlyBroker, lib/wiring).
   strategy: {
     timeout: Duration.seconds(30),
     memorySize: 128,
-    usesBroker: false,
+    usesBroker: true,
     shadowRefusal:
       "the strategy starts workflows instead of consuming the live owner's events, so there is nothing " +
       'to shadow (functions/strategy refuses ALCHEMISER_MODE=shadow); give it the owner "rust" or "python"',

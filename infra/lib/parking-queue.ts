@@ -66,4 +66,15 @@ export class ParkingQueue extends Construct {
       }),
     );
   }
+
+  /**
+   * For the operator's `outbox drain`: a parked record whose event the stage would refuse (unsigned,
+   * forged, altered) is not resent but set aside here, as a `refused` dead letter a person looks at
+   * with `alchemiser dlq show`. Only on the dead-letter queue: the operator never writes the outbox.
+   */
+  public grantSetAside(role: iam.IRole, sid: string): void {
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ sid, actions: ['sqs:SendMessage'], resources: [this.queue.queueArn] }),
+    );
+  }
 }

@@ -96,6 +96,12 @@ export const DEFAULT_ARCHITECTURE: LambdaArchitecture = 'arm64';
 export const DEFAULT_WORKFLOW_DEADLINE_MINUTES = 30;
 /** How long the workflow ledger keeps a workflow's records. */
 export const DEFAULT_LEDGER_RETENTION_DAYS = 90;
+/**
+ * The signing key generation of stages that do not set one: the keys every stage was first
+ * deployed with (issue 21). KMS does not rotate HMAC keys, so a stage rotates them by raising
+ * its generation (docs/runbooks.md, "Rotate a signing key").
+ */
+export const DEFAULT_SIGNING_KEY_GENERATION = 1;
 
 /** Everything that may differ between stages, fully resolved (no optional fields). */
 export interface StageConfig {
@@ -135,6 +141,11 @@ export interface StageConfig {
   readonly riskLimits: RiskLimits;
   /** When the strategy runs: the schedule's crons and `STRATEGY_RUN_AT`. */
   readonly strategyRunAt: StrategyRunAt;
+  /**
+   * Which generation of signing keys the producers sign with (1 and up): generation N's keys
+   * sign, N's and N−1's verify. Raising it by one rotates every signer's key (signing-keys.ts).
+   */
+  readonly signingKeyGeneration: number;
 }
 
 /** The shape of one entry (or the defaults) in config/stages.json: every key optional. */
@@ -166,6 +177,7 @@ const KNOWN_SETTINGS: ReadonlySet<string> = new Set([
   'notifyOnCompleted',
   'riskLimits',
   'strategyRunAt',
+  'signingKeyGeneration',
 ]);
 
 /**
@@ -261,6 +273,7 @@ export function resolveStageConfig(
       anchor: merged.strategyRunAt?.anchor ?? DEFAULT_STRATEGY_RUN_AT.anchor,
       offsetMinutes: merged.strategyRunAt?.offsetMinutes ?? DEFAULT_STRATEGY_RUN_AT.offsetMinutes,
     },
+    signingKeyGeneration: merged.signingKeyGeneration ?? DEFAULT_SIGNING_KEY_GENERATION,
   };
 }
 
@@ -350,6 +363,7 @@ function checkSettings(settings: StageSettings, where: string, ownable: readonly
     checkRiskLimits(settings.riskLimits, (key, rule) => fail(key === '' ? 'riskLimits' : `riskLimits.${key}`, rule));
   }
   if (settings.strategyRunAt !== undefined) checkStrategyRunAt(settings.strategyRunAt, (key, rule) => fail(key, rule));
+  checkSigningKeyGeneration(settings.signingKeyGeneration, (rule) => fail('signingKeyGeneration', rule));
   if (settings.owners !== undefined) {
     if (!isPlainObject(settings.owners)) fail('owners', `must be an object of handler → ${OWNERS.join(' | ')}`);
     for (const [handler, owner] of Object.entries(settings.owners)) {
@@ -413,6 +427,19 @@ function checkStrategyRunAt(runAt: unknown, fail: (key: string, rule: string) =>
   const [min, max] = STRATEGY_OFFSET_RANGE[anchor];
   const when = anchor === 'close' ? 'before the close' : 'after the open';
   checkInteger(runAt.offsetMinutes, min, max, (rule) => fail('strategyRunAt.offsetMinutes', `${rule} (minutes ${when})`));
+}
+
+/**
+ * A generation counts rotations: a whole number from 1 up, written as a JSON number (a string
+ * such as "2" is refused rather than read, as every other number of the file is).
+ */
+function checkSigningKeyGeneration(value: unknown, fail: (rule: string) => never): void {
+  if (value !== undefined && !(typeof value === 'number' && Number.isSafeInteger(value) && value >= 1)) {
+    fail(
+      `must be a whole number of at least 1 (the generation of the stage's signing keys; raise it by one to rotate them); ` +
+        `got ${JSON.stringify(value)}`,
+    );
+  }
 }
 
 function checkInteger(value: unknown, min: number, max: number, fail: (rule: string) => never): void {

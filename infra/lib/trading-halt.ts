@@ -18,8 +18,9 @@ export function tradingHaltParameterName(stage: string): string {
 /**
  * The stage's kill switch (issue 23): the SSM String parameter `/alchemiser/<stage>/trading-halt`,
  * `{"halted": false}` or `{"halted": true, "reason": "...", "by": "<caller ARN>", "at": "<RFC3339>"}`.
- * Execution reads it before every order and strategy before starting a workflow
- * (`TRADING_HALT_PARAMETER`); an operator flips it in seconds with `alchemiser halt` / `resume`
+ * Execution reads it before a plan's checks and before every order, with a 5-second cache
+ * (`TRADING_HALT_PARAMETER`); the strategy role may read it too, though the strategy still starts
+ * workflows while halted so that each plan fails visibly at execution naming the halt; an operator flips it in seconds with `alchemiser halt` / `resume`
  * (the operator role's PutParameter), without a deploy. SSM keeps each version, which is the
  * audit of who halted when and why (`GetParameterHistory`).
  *

@@ -20,7 +20,8 @@ import {
 
 const HANDLERS = ROUTES.handlers;
 const PYTHON_SOURCES = new Set(ROUTES.routes.flatMap((r) => r.producers.filter((p) => p.language === 'python').map((p) => p.source)));
-const BROKER_USERS = new Set(['portfolio', 'execution']);
+// The strategy reads the broker's calendar (read-only in its code: Alpaca has no read-only keys).
+const BROKER_USERS = new Set(['strategy', 'portfolio', 'execution']);
 const TIMEOUTS: Record<string, number> = { strategy: 30, portfolio: 30, execution: 120, monitor: 30 };
 /** The X-Ray statement CDK adds for active tracing: the only Allow on "*" (X-Ray has no resource-level permissions). */
 const XRAY_STATEMENT = { Effect: 'Allow', Action: ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], Resource: '*' };
@@ -609,7 +610,7 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
       }
     });
 
-    test('only portfolio and execution can read the broker secret; the operator may put new keys', () => {
+    test('only strategy, portfolio and execution can read the broker secret; the operator may put new keys', () => {
       const secret = secretId();
       const readers = Object.entries(resourcesOf<PolicyProperties>(template, 'AWS::IAM::Policy'))
         .filter(([, p]) => JSON.stringify(p.Properties.PolicyDocument).includes(`"${secret}"`))
@@ -617,7 +618,7 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
       const roleOf = (handler: string) => referencedId(functionOf(handler)[1].Properties.Role);
       // IAM: the two function roles read; the operator role only writes (PutSecretValue, DescribeSecret).
       const operator = onlyResource(template, 'AWS::IAM::Role', { RoleName: `alchemiser-operator-${stage}` })[0];
-      expect(readers.sort()).toEqual([roleOf('execution'), operator, roleOf('portfolio')].sort());
+      expect(readers.sort()).toEqual([roleOf('execution'), operator, roleOf('portfolio'), roleOf('strategy')].sort());
       const operatorGrant = allStatements(template).find((s) => s.statement.Sid === 'PutBrokerKeys')?.statement;
       expect([...asList(operatorGrant?.Action)].sort()).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:PutSecretValue']);
       // The resource policy: everyone else is denied GetSecretValue, whatever IAM grants them.
@@ -635,7 +636,11 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
           Resource: '*',
           Condition: {
             ArnNotEquals: {
-              'aws:PrincipalArn': [{ 'Fn::GetAtt': [roleOf('portfolio'), 'Arn'] }, { 'Fn::GetAtt': [roleOf('execution'), 'Arn'] }],
+              'aws:PrincipalArn': [
+                { 'Fn::GetAtt': [roleOf('strategy'), 'Arn'] },
+                { 'Fn::GetAtt': [roleOf('portfolio'), 'Arn'] },
+                { 'Fn::GetAtt': [roleOf('execution'), 'Arn'] },
+              ],
             },
           },
         },
@@ -895,32 +900,57 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
       }
     });
 
-    test.each([
-      ['WorkflowsFailed', 'monitor', 'workflows-failed'],
-      ['WorkflowsTimedOut', 'monitor', 'workflows-timed-out'],
-      ['OrdersFailed', 'execution', 'orders-failed'],
-    ])('%s ≥ 1 (function=%s): Sum over 5 minutes, missing data not breaching', (metric, handler, suffix) => {
+    /** A custom-metric alarm `alchemiser-<stage>-<suffix>`: Sum over 5 minutes ≥ 1, missing data not breaching, to the topic. */
+    const expectFirstOccurrenceAlarm = (suffix: string, metric: string, dimensions: { Name: string; Value: string }[]) => {
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         AlarmName: `alchemiser-${stage}-${suffix}`,
         Namespace: 'Alchemiser/EventBridge',
         MetricName: metric,
-        Dimensions: [
-          { Name: 'function', Value: handler },
-          { Name: 'stage', Value: stage },
-        ],
+        Dimensions: dimensions,
         Statistic: 'Sum',
         Period: 300,
         EvaluationPeriods: 1,
         Threshold: 1,
         ComparisonOperator: 'GreaterThanOrEqualToThreshold',
         TreatMissingData: 'notBreaching',
+        AlarmActions: [{ Ref: alarmTopicId() }],
       });
+    };
+
+    test.each([
+      ['WorkflowsFailed', 'monitor', 'workflows-failed'],
+      ['WorkflowsTimedOut', 'monitor', 'workflows-timed-out'],
+      ['OrdersFailed', 'execution', 'orders-failed'],
+    ])('%s ≥ 1 (function=%s): Sum over 5 minutes, missing data not breaching', (metric, handler, suffix) => {
+      expectFirstOccurrenceAlarm(suffix, metric, [
+        { Name: 'function', Value: handler },
+        { Name: 'stage', Value: stage },
+      ]);
+    });
+
+    test.each([
+      'halted',
+      'target_weights',
+      'buys_over_equity',
+      'max_order_notional',
+      'max_plan_turnover',
+      'max_daily_buy_notional',
+      'max_daily_orders',
+      'max_failed_sell_notional',
+      'buy_allow_list',
+    ])('a plan refused by %s alarms: PlansRefused by check ≥ 1 (function=execution)', (check) => {
+      expectFirstOccurrenceAlarm(`plan-refused-${check.replace(/_/g, '-')}`, 'PlansRefused', [
+        { Name: 'check', Value: check },
+        { Name: 'function', Value: 'execution' },
+        { Name: 'stage', Value: stage },
+      ]);
     });
 
     test('every alarm notifies the stage alarm topic', () => {
       const alarms = Object.values(resourcesOf(template, 'AWS::CloudWatch::Alarm'));
-      // DLQ, outbox, follow-ups late; failed invocations per rule; errors and throttles per function; three outcomes.
-      expect(alarms).toHaveLength(3 + ruleNames().length + 2 * HANDLERS.length + 3);
+      // DLQ, outbox, follow-ups late; failed invocations per rule; errors and throttles per function; three outcomes;
+      // nine pre-trade limits and the halt.
+      expect(alarms).toHaveLength(3 + ruleNames().length + 2 * HANDLERS.length + 3 + 9);
       for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([{ Ref: alarmTopicId() }]);
     });
 
@@ -997,8 +1027,8 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
         Value: value,
       });
     }
-    // ... and the kill switch (kill-switch.test.ts).
-    template.resourceCountIs('AWS::SSM::Parameter', expected.length + 1);
+    // ... the event authenticity (signing-keys.test.ts) and the kill switch (kill-switch.test.ts).
+    template.resourceCountIs('AWS::SSM::Parameter', expected.length + 2);
   });
 });
 

@@ -49,6 +49,17 @@ describe('cdk-nag AwsSolutions and Serverless checks', () => {
     expect(synthWithNag(app).pluginReports).toEqual([]);
   });
 
+  test.each([2, 3])('a stage at signing key generation %p (two keys per signer): zero unacknowledged findings', (generation) => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'alchemiser-nag-rotated-')), 'stages.json');
+    fs.writeFileSync(file, JSON.stringify({ stages: { lab: { retainData: true, signingKeyGeneration: generation } } }));
+    const app = new App({
+      outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'alchemiser-nag-lab-')),
+      context: { ...CDK_JSON_CONTEXT, artifactsDir: artifactsDirFor({ stage: 'lab' }, file), stage: 'lab' },
+    });
+    addAlchemiserStack(app, { stagesFile: file });
+    expect(synthWithNag(app).pluginReports).toEqual([]);
+  });
+
   test('every acknowledgement has a written reason, and there are only the expected ones', () => {
     const app = appFor('prod');
     const stack = addAlchemiserStack(app);

@@ -73,6 +73,7 @@ describe.each([
         'FollowOwnReplays',
         'RedriveDeadLetters',
         'DrainOutbox',
+        'SetAsideRefusedOutboxRecords',
         'ReadWorkflowLedger',
         'PutBrokerKeys',
         'HaltAndResumeTrading',
@@ -84,9 +85,21 @@ describe.each([
       ].sort(),
     );
     for (const s of statements) expect(s.Effect).toBe('Allow');
-    // It can never sign, read the broker keys, or send into the queues it drains.
+    // It can never sign, read the broker keys, or send into the outbox it drains.
     const actions = statements.flatMap((s) => asList(s.Action));
-    for (const never of ['kms:GenerateMac', 'secretsmanager:GetSecretValue', 'sqs:SendMessage']) expect(actions).not.toContain(never);
+    for (const never of ['kms:GenerateMac', 'secretsmanager:GetSecretValue']) expect(actions).not.toContain(never);
+    const sends = statements.filter((s) => asList(s.Action).includes('sqs:SendMessage')).map((s) => s.Sid);
+    expect(sends).toEqual(['SetAsideRefusedOutboxRecords']);
+  });
+
+  test('sets refused outbox records aside in the dead-letter queue, and sends nowhere else', () => {
+    const deadLetters = id('AWS::SQS::Queue', { QueueName: `alchemiser-event-dlq-${stage}` });
+    expect(bySid('SetAsideRefusedOutboxRecords')).toEqual({
+      Sid: 'SetAsideRefusedOutboxRecords',
+      Effect: 'Allow',
+      Action: 'sqs:SendMessage',
+      Resource: { 'Fn::GetAtt': [deadLetters, 'Arn'] },
+    });
   });
 
   test('republishes any source the stage accepts and any type, on the bus only', () => {

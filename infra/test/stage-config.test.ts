@@ -80,6 +80,7 @@ describe('stage configuration', () => {
       alarmEmail: undefined,
       riskLimits: {},
       strategyRunAt: { anchor: 'close', offsetMinutes: 15 },
+      signingKeyGeneration: 1,
     });
   });
 
@@ -141,6 +142,21 @@ describe('stage configuration', () => {
       expect(() => configOf({ stage: 'dev' }, stagesFile(content))).toThrow(message);
     }
     expect(() => configOf({ stage: 'dev' }, '/nonexistent/stages.json')).toThrow('Cannot read the stage configuration');
+  });
+
+  test('signingKeyGeneration: 1 unless set; a stage that sets it keeps it, the others the default', () => {
+    for (const stage of ['dev', 'prod', 'e2e', 'e2e-mix']) expect(configOf({ stage }).signingKeyGeneration).toBe(1);
+    const file = stagesFile({ stages: { lab: { signingKeyGeneration: 3 } } });
+    expect(configOf({ stage: 'lab' }, file).signingKeyGeneration).toBe(3);
+    expect(configOf({ stage: 'other' }, file).signingKeyGeneration).toBe(1);
+  });
+
+  test.each([0, -1, 1.5, '2', null, true])('signingKeyGeneration %p is refused, naming the stage and the value', (bad) => {
+    const file = stagesFile({ stages: { lab: { signingKeyGeneration: bad } } });
+    expect(() => configOf({ stage: 'lab' }, file)).toThrow(
+      `${file}: stages.lab.signingKeyGeneration: must be a whole number of at least 1 (the generation of the stage's signing keys; ` +
+        `raise it by one to rotate them); got ${JSON.stringify(bad)}`,
+    );
   });
 
   test('prod: conservative explicit risk limits; other stages none (Rust defaults)', () => {

@@ -29,6 +29,8 @@ import contextlib
 import json
 import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
 
 from botocore.exceptions import ClientError
@@ -515,9 +517,23 @@ def assert_deployed(args) -> dict:
     cw = client("cloudwatch")
     alarms = cw.describe_alarms(AlarmNamePrefix=f"alchemiser-{stage}-")["MetricAlarms"]
     # DLQ + outbox + order follow-ups late, errors + throttles per function, failed invocations per rule,
-    # workflows failed and timed out, orders failed
-    want_alarms = 3 + 2 * len(functions) + len(expected) + len(notifications) + 3
+    # workflows failed and timed out, orders failed, and a plan refused by each pre-trade limit or the halt
+    limit_checks = [
+        "halted",
+        "target_weights",
+        "buys_over_equity",
+        "max_order_notional",
+        "max_plan_turnover",
+        "max_daily_buy_notional",
+        "max_daily_orders",
+        "max_failed_sell_notional",
+        "buy_allow_list",
+    ]
+    want_alarms = 3 + 2 * len(functions) + len(expected) + len(notifications) + 3 + len(limit_checks)
     check(len(alarms) == want_alarms, f"{want_alarms} alarms", sorted(a["AlarmName"] for a in alarms))
+    names = {a["AlarmName"] for a in alarms}
+    missing = [c for c in limit_checks if f"alchemiser-{stage}-plan-refused-{c.replace('_', '-')}" not in names]
+    check(not missing, "an alarm for each pre-trade limit and the halt (PlansRefused by check)", missing)
     body = json.loads(cw.get_dashboard(DashboardName=f"alchemiser-{stage}")["DashboardBody"])
     check(len(body.get("widgets", [])) > 0, f"dashboard alchemiser-{stage} ({len(body['widgets'])} widgets)")
     sns = client("sns")
@@ -533,9 +549,10 @@ def assert_deployed(args) -> dict:
         f"SNS topic alchemiser-alarms-{stage}: CloudWatch may publish (the stage's alarms)",
         topic_policy,
     )
+    check_alarm_reaches_its_topic(cw, sns, alarm_topic, f"alchemiser-{stage}-dlq-not-empty")
     check(topic_arn in topics, f"SNS topic alchemiser-workflow-notifications-{stage}", topics)
-    params = client("ssm").get_parameters_by_path(Path=f"/alchemiser/{stage}/")["Parameters"]
-    got = {p["Name"].rsplit("/", 1)[1]: p["Value"] for p in params}
+    pages = client("ssm").get_paginator("get_parameters_by_path").paginate(Path=f"/alchemiser/{stage}/")
+    got = {p["Name"].rsplit("/", 1)[1]: p["Value"] for page in pages for p in page["Parameters"]}
     check(
         got.get("bus-name") == bus_name
         and got.get("idempotency-table") == table_name
@@ -548,7 +565,64 @@ def assert_deployed(args) -> dict:
         f"SSM parameters /alchemiser/{stage}/* ({', '.join(sorted(got))})",
         got,
     )
+    check_signing_keys(stage, json.loads(got.get("authenticity") or "{}"))
     return facts
+
+
+def check_alarm_reaches_its_topic(cw, sns, topic: str, alarm_name: str) -> None:
+    """An alarm that goes to ALARM publishes through the alarm topic to a subscriber (a probe queue
+    subscribed for the check), then is set back to OK."""
+    sqs = client("sqs")
+    url = sqs.create_queue(QueueName=f"alarm-probe-{uuid.uuid4().hex[:12]}")["QueueUrl"]
+    subscription = None
+    try:
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        subscription = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)["SubscriptionArn"]
+        cw.set_alarm_state(AlarmName=alarm_name, StateValue="ALARM", StateReason="deploy assertion: alarm probe")
+        deadline = time.monotonic() + 20
+        notified = None
+        while notified is None and time.monotonic() < deadline:
+            for message in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2).get("Messages", []):
+                body = json.loads(json.loads(message["Body"]).get("Message", "{}"))
+                if body.get("AlarmName") == alarm_name and body.get("NewStateValue") == "ALARM":
+                    notified = body
+        check(
+            notified is not None,
+            f"alarm {alarm_name} in ALARM notifies the alarm topic's subscribers",
+            "no notification within 20 s",
+        )
+    finally:
+        cw.set_alarm_state(AlarmName=alarm_name, StateValue="OK", StateReason="deploy assertion: probe over")
+        if subscription is not None:
+            sns.unsubscribe(SubscriptionArn=subscription)
+        sqs.delete_queue(QueueUrl=url)
+
+
+def check_signing_keys(stage, authenticity):
+    """Each producer's HMAC key, as the stage's authenticity parameter names it, signs and verifies in KMS."""
+    kms = client("kms")
+    keys = authenticity.get("verify_key_ids", {})
+    check(
+        sorted(keys) == ["execution", "monitor", "portfolio", "strategy"],
+        f"/alchemiser/{stage}/authenticity names a key for each producer",
+        authenticity,
+    )
+    for signer, key_id in sorted(keys.items()):
+        alias = kms.describe_key(KeyId=f"alias/alchemiser-{stage}-{signer}-signing")["KeyMetadata"]
+        digest = bytes(range(32))
+        mac = kms.generate_mac(KeyId=key_id, Message=digest, MacAlgorithm="HMAC_SHA_256")["Mac"]
+        valid = kms.verify_mac(KeyId=key_id, Message=digest, Mac=mac, MacAlgorithm="HMAC_SHA_256")["MacValid"]
+        try:
+            kms.verify_mac(KeyId=key_id, Message=bytes(32), Mac=mac, MacAlgorithm="HMAC_SHA_256")
+            altered_refused = False
+        except kms.exceptions.KMSInvalidMacException:
+            altered_refused = True
+        check(
+            alias["Arn"] == key_id and alias["KeySpec"] == "HMAC_256" and valid and altered_refused,
+            f"signing key of {signer}: alias/alchemiser-{stage}-{signer}-signing, HMAC_256, "
+            "its MAC verifies and an altered message's does not",
+            alias,
+        )
 
 
 def assert_forwarding(_args) -> dict:

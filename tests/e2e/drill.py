@@ -66,6 +66,8 @@ SCENARIOS = {
     "sweep",
     "timed-out",
     "halt-trading",
+    "resume-trading",
+    "limit-tripped",
 }
 
 
@@ -205,7 +207,8 @@ class Drill:
                 "expires_at": {"N": str(held_until // 1000 + 3600)},
             },
         )
-        stack.publish_envelope(plan, "alchemiser.portfolio_v2.handlers")
+        plan["source_module"] = "portfolio"
+        stack.publish_envelope(plan, "alchemiser.portfolio", signer="portfolio")
         [letter] = self.wait_dead_letters(
             lambda letter: letter.get("event_id") == plan["event_id"], 1, 90, "the plan, after execution's retries"
         )
@@ -254,7 +257,7 @@ class Drill:
         stack = self.stack
         correlation = f"workflow-drill-invalid-{uuid.uuid4()}"
         started = workflow_started(correlation, datetime.now(UTC))
-        stack.put_raw("alchemiser.strategy", "WorkflowStarted", json.dumps(started))
+        stack.put_signed("strategy", started)
         stack.wait_ledger(correlation, lambda s: True, 30, "the workflow of the invalid event")
         signal = json.loads((REPO / "examples/events/SignalGenerated.eventbridge.json").read_text())["detail"]
         signal.update(
@@ -265,7 +268,7 @@ class Drill:
             timestamp=now_wire(),
         )
         signal["consolidated_portfolio"]["target_allocations"] = {"SPY": "0.6", "TLT": "0.3"}
-        stack.put_raw("alchemiser.strategy", "SignalGenerated", json.dumps(signal))
+        stack.put_signed("strategy", signal)
         # Every consumer of a SignalGenerated refuses it: the portfolio and the monitor.
         letters = self.wait_dead_letters(
             lambda letter: letter.get("event_id") == signal["event_id"], 2, 60, "the invalid signal's records"
@@ -306,9 +309,7 @@ class Drill:
         deadline = int(self.stack.facts["functions"]["monitor"]["environment"].get("WORKFLOW_DEADLINE_SECONDS", "1800"))
         correlation = f"workflow-drill-stalled-{uuid.uuid4()}"
         started_at = datetime.now(UTC) - timedelta(seconds=deadline + 600)
-        self.stack.put_raw(
-            "alchemiser.strategy", "WorkflowStarted", json.dumps(workflow_started(correlation, started_at))
-        )
+        self.stack.put_signed("strategy", workflow_started(correlation, started_at))
         self.stack.wait_ledger(correlation, lambda s: True, 30, "the stalled workflow")
         swept = self.run("sweep")
         check(f"timed_out {correlation}" in swept, "the sweep run by hand times out the stalled workflow", swept)
@@ -329,7 +330,9 @@ class Drill:
                     "EventBusName": stack.bus,
                     "Source": "alchemiser.strategy",
                     "DetailType": "WorkflowStarted",
-                    "Detail": json.dumps(workflow_started(correlation, now - timedelta(minutes=20))),
+                    "Detail": json.dumps(
+                        stack.sign(workflow_started(correlation, now - timedelta(minutes=20)), "strategy")
+                    ),
                     "Time": now - timedelta(minutes=20),
                 }
             ]
@@ -400,12 +403,42 @@ class Drill:
 
     # 7
     def halt_trading(self) -> None:
-        if self.runbook.commands("halt-trading"):
-            self.run("halt-trading")
-            check(True, "the halting-trading block runs")
-        else:
-            self.runbook.run_blocks.add("halt-trading")
-            print("TODO  halting trading: runbook section 8 holds no command yet (issue 23, the kill switch)")
+        stack = self.stack
+        halted = self.run("halt-trading")
+        check("halted" in halted, "the runbook halts the stage", halted)
+        # Execution keeps the switch for 5 s: a warm function may still hold the old answer.
+        time.sleep(6)
+        stack.reset_paper_account()
+        outcome = stack.start_workflow()
+        details = outcome["detail"].get("error_details", {})
+        check(
+            outcome["detail-type"] == "WorkflowFailed"
+            and details.get("check") == "halted"
+            and not stack.paper_orders(),
+            "halted, a workflow places no order and fails naming the halt",
+            outcome["detail"],
+        )
+        correlation = outcome["detail"]["correlation_id"]
+        found = self.run("limit-tripped", CORRELATION_ID=correlation)
+        check(
+            correlation in found and '"halted"' in found,
+            "section 9's commands find the refused workflow and the check that refused it",
+            found[-1500:],
+        )
+        resumed = self.run("resume-trading")
+        check(
+            "resumed" in resumed and "INCIDENT" in resumed,
+            "the runbook resumes the stage; the history shows who halted it and why",
+            resumed,
+        )
+        time.sleep(6)
+        stack.reset_paper_account()
+        outcome = stack.start_workflow()
+        check(
+            outcome["detail-type"] == "WorkflowCompleted",
+            "resumed, the next workflow completes",
+            outcome["detail"].get("failure_reason"),
+        )
 
 
 def main() -> int:
@@ -423,11 +456,11 @@ def main() -> int:
         drill.scenario("an invalid event: list, show, delete (runbook 1.1-1.3)", drill.invalid_event_deleted)
         drill.scenario("a stalled workflow swept (runbook 7.1-7.3)", drill.stalled_workflow_swept)
         drill.scenario("a replay (runbook 3)", drill.replay)
+        drill.scenario("halting trading, a refused plan, resuming (runbooks 8, 9)", drill.halt_trading)
         # Redeploying the rules drops targets the test added: stop observing first.
         stack.unobserve()
         observing = False
         drill.scenario("rules stopped and enabled (runbook 4)", drill.rules)
-        drill.scenario("halting trading (runbook 8)", drill.halt_trading)
         check(
             drill.runbook.run_blocks == SCENARIOS,
             "every runbook block was run",

@@ -40,6 +40,12 @@ enum Command {
     Dlq(commands::dlq::Args),
     /// List a stage's workflows, or show one: its events, timings, failure and dead letters.
     Workflows(commands::workflows::Args),
+    /// Halt a stage's trading now (its kill switch), or show the switch's history.
+    Halt(commands::halt::HaltArgs),
+    /// Resume a halted stage's trading.
+    Resume(commands::halt::ResumeArgs),
+    /// Sign an event with a stage producer's key, as its function would (tests of a deployed stage).
+    Sign(commands::sign::Args),
     /// Compare what shadow consumers would have done with what the live owner did.
     Shadow(commands::shadow::Args),
     /// Open the read-only operator console: every workflow, plan, order and dead letter in a
@@ -71,7 +77,10 @@ fn main() -> ExitCode {
         Command::Replay(args) => block_on(commands::replay::run(args)),
         Command::Dlq(args) => block_on(commands::dlq::run(args)),
         Command::Workflows(args) => block_on(commands::workflows::run(args)),
+        Command::Halt(args) => block_on(commands::halt::halt(args)),
+        Command::Resume(args) => block_on(commands::halt::resume(args)),
         Command::Shadow(args) => block_on(commands::shadow::run(args)),
+        Command::Sign(args) => block_on(commands::sign::run(args)),
         Command::Console(args) => block_on(commands::console::run(args)),
         Command::Simulate(args) => block_on(commands::simulate::run(args)),
     };

@@ -102,6 +102,35 @@ fn a_replayed_plan_is_a_dry_run() {
 }
 
 #[test]
+fn a_sample_plan_is_a_dry_run_even_when_fresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut event: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(example("RebalancePlanned.eventbridge.json")).unwrap(),
+    )
+    .unwrap();
+    event["detail"]["metadata"]["provenance"] = serde_json::json!({"sample": true});
+    let path = dir.path().join("sample.json");
+    std::fs::write(&path, event.to_string()).unwrap();
+    alchemiser()
+        .args([
+            "invoke",
+            "execution",
+            "--json",
+            "--max-plan-age",
+            ANY_AGE,
+            "--event",
+            path.to_str().unwrap(),
+        ])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains(r#""dry_run":true"#)
+                .and(predicate::str::contains("sample"))
+                .and(predicate::str::contains(r#""orders_placed":0"#)),
+        );
+}
+
+#[test]
 fn the_wrong_function_or_bad_input_fails_clearly() {
     alchemiser()
         .args([
@@ -178,4 +207,68 @@ fn the_strategy_starts_a_workflow_from_a_schedule_event() {
             predicate::str::contains("WorkflowStarted")
                 .and(predicate::str::contains("SignalGenerated")),
         );
+}
+
+/// The example plan with a signature made by a stage's KMS key (its MAC is made up: a laptop has
+/// neither the key nor the right to use it).
+fn plan_signed_by_a_stage() -> String {
+    let mut envelope: serde_json::Value =
+        serde_json::from_str(&example_text("RebalancePlanned.eventbridge.json")).unwrap();
+    envelope["detail"]["metadata"]["signature"] = serde_json::json!({
+        "signer": "portfolio",
+        "key_id": "arn:aws:kms:us-east-1:111122223333:key/0f2c6a40-1111-2222-3333-444455556666",
+        "alg": "HMAC_SHA_256",
+        "mac": "c2lnbmVkIGJ5IGEgc3RhZ2U="
+    });
+    let path = std::env::temp_dir().join(format!("stage-signed-plan-{}.json", std::process::id()));
+    std::fs::write(&path, envelope.to_string()).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn a_plan_signed_by_a_stage_is_refused_locally_with_what_to_do_and_runs_with_its_signature_removed()
+{
+    let plan = plan_signed_by_a_stage();
+    alchemiser()
+        .args([
+            "invoke",
+            "execution",
+            "--max-plan-age",
+            ANY_AGE,
+            "--event",
+            &plan,
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("permanent failure"))
+        .stderr(predicate::str::contains("--stage STAGE"))
+        .stderr(predicate::str::contains("--ignore-signature"));
+    let output = alchemiser()
+        .args([
+            "invoke",
+            "execution",
+            "--json",
+            "--ignore-signature",
+            "--max-plan-age",
+            ANY_AGE,
+            "--event",
+            &plan,
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("signature was removed"), "{stderr}");
+    let types: Vec<String> = stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["event_type"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(types, ["TradeExecuted", "WorkflowCompleted"], "{stdout}");
+    std::fs::remove_file(plan).ok();
 }

@@ -117,7 +117,7 @@ fn unreachable_eventbridge_parks_events_and_drain_keeps_them() {
         .assert()
         .failure()
         .stdout(predicate::str::contains(
-            "resent=0 remaining=4 unreadable=0",
+            "resent=0 set_aside=0 remaining=4 unreadable=0",
         ))
         .stdout(predicate::str::contains(
             "remaining SignalGenerated signal-generated-0001 code=ConnectionError",

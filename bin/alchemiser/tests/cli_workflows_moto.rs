@@ -55,13 +55,18 @@ impl Ledger {
 
     /// `alchemiser workflows ARGS --stage e2e --table <this table>`: stdout, stderr, success.
     fn cli(&self, args: &[&str]) -> (String, String, bool) {
+        self.cli_of("e2e", args)
+    }
+
+    /// `alchemiser workflows ARGS --stage STAGE --table <this table>`: stdout, stderr, success.
+    fn cli_of(&self, stage: &str, args: &[&str]) -> (String, String, bool) {
         // ALCHEMISER_BIN: the binary scripts/test built (or another build to compare with).
         let bin = std::env::var("ALCHEMISER_BIN")
             .unwrap_or_else(|_| env!("CARGO_BIN_EXE_alchemiser").to_owned());
         let output = Command::new(bin)
             .arg("workflows")
             .args(args)
-            .args(["--stage", "e2e", "--table", &self.table])
+            .args(["--stage", stage, "--table", &self.table])
             .env("AWS_ENDPOINT_URL", endpoint())
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")
@@ -301,4 +306,49 @@ async fn show_lists_a_workflows_dead_letter_with_the_commands_for_it() {
         "{text}"
     );
     ledger.emulator.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_list_says_whether_the_stage_is_halted_by_whom_and_why() {
+    let ledger = Ledger::new().await;
+    let stage = unique("halt-");
+    let (_, stderr, ok) = ledger.cli_of(&stage, &["list", "--since", "1h"]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "trading on stage {stage}: the halt switch cannot be read"
+        )),
+        "a stage without a switch: {stderr}"
+    );
+    let ssm = aws_sdk_ssm::Client::new(&sdk_at(Some(&endpoint())).await);
+    let halted = json!({"halted": true, "reason": "INCIDENT-7: broker misbehaving", "by": "arn:aws:iam::1:user/ops", "at": "2026-12-07T15:00:00Z"});
+    ssm.put_parameter()
+        .name(format!("/alchemiser/{stage}/trading-halt"))
+        .value(halted.to_string())
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .overwrite(true)
+        .send()
+        .await
+        .expect("PutParameter in moto");
+    let (_, stderr, ok) = ledger.cli_of(&stage, &["list", "--since", "1h", "--json"]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "trading on stage {stage} is halted since 2026-12-07T15:00:00Z by arn:aws:iam::1:user/ops: INCIDENT-7: broker misbehaving (resume: `alchemiser resume --stage {stage}`)"
+        )),
+        "{stderr}"
+    );
+    ssm.put_parameter()
+        .name(format!("/alchemiser/{stage}/trading-halt"))
+        .value(r#"{"halted": false}"#)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .overwrite(true)
+        .send()
+        .await
+        .expect("PutParameter in moto");
+    let (_, stderr, _) = ledger.cli_of(&stage, &["list", "--since", "1h"]);
+    assert!(
+        stderr.contains(&format!("trading on stage {stage}: running (not halted)")),
+        "{stderr}"
+    );
 }

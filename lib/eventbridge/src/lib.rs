@@ -45,7 +45,7 @@ pub use outbox::{
     UndecodableRecord, LOCK_WAIT,
 };
 pub use publisher::{
-    DrainProgress, DrainReport, EventBridgePublisher, PublisherStats, CODE_DEADLINE,
-    CODE_ENTRY_TOO_LARGE, CODE_UNKNOWN_PRODUCER,
+    Admission, DrainAdmission, DrainProgress, DrainReport, EventBridgePublisher, PublisherStats,
+    ResendEverything, CODE_DEADLINE, CODE_ENTRY_TOO_LARGE, CODE_UNKNOWN_PRODUCER,
 };
 pub use retry::{is_retryable_entry_code, Failure, RETRYABLE_ENTRY_CODES};

@@ -106,6 +106,16 @@ impl Metrics {
         self.write(&[("Failures", json!(1), "Count")], Some(class));
     }
 
+    /// A plan refused by execution's check `check` (`max_order_notional`, `halted`, ...):
+    /// `PlansRefused`, by stage and function, and by stage, function and check (one alarm per
+    /// limit watches the latter).
+    pub fn refused(&self, check: &str) {
+        self.write_dimension(
+            &[("PlansRefused", json!(1), "Count")],
+            Some(("check", check)),
+        );
+    }
+
     /// Any measurements: `(name, value, unit)` each, with the `failure_class` dimension when
     /// given.
     pub fn emit(&self, values: &[(&str, Value, &str)], failure_class: Option<&str>) {
@@ -113,6 +123,10 @@ impl Metrics {
     }
 
     fn write(&self, values: &[(&str, Value, &str)], failure_class: Option<&str>) {
+        self.write_dimension(values, failure_class.map(|class| ("failure_class", class)));
+    }
+
+    fn write_dimension(&self, values: &[(&str, Value, &str)], extra: Option<(&str, &str)>) {
         let (stage, function) = match self {
             Metrics::Off => return,
             Metrics::Emf { stage, function }
@@ -120,11 +134,11 @@ impl Metrics {
                 stage, function, ..
             } => (stage, function),
         };
-        let mut line = render(
+        let mut line = render_with(
             stage,
             function,
             values,
-            failure_class,
+            extra,
             chrono::Utc::now().timestamp_millis(),
         );
         if let Ok(ids) = INVOCATION.try_with(Invocation::clone) {
@@ -159,13 +173,30 @@ pub fn render(
     failure_class: Option<&str>,
     timestamp_ms: i64,
 ) -> String {
+    render_with(
+        stage,
+        function,
+        values,
+        failure_class.map(|class| ("failure_class", class)),
+        timestamp_ms,
+    )
+}
+
+/// One EMF document, by stage and function, and also by a third dimension `(name, value)`.
+fn render_with(
+    stage: &str,
+    function: &str,
+    values: &[(&str, Value, &str)],
+    extra: Option<(&str, &str)>,
+    timestamp_ms: i64,
+) -> String {
     let mut dimensions = vec![json!(["stage", "function"])];
     let mut document = Map::new();
     document.insert("stage".into(), json!(stage));
     document.insert("function".into(), json!(function));
-    if let Some(class) = failure_class {
-        dimensions.push(json!(["stage", "function", "failure_class"]));
-        document.insert("failure_class".into(), json!(class));
+    if let Some((name, value)) = extra {
+        dimensions.push(json!(["stage", "function", name]));
+        document.insert(name.into(), json!(value));
     }
     let metrics: Vec<Value> = values
         .iter()
@@ -191,6 +222,28 @@ pub fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refusal_is_counted_by_its_check() {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let metrics = Metrics::Capture {
+            stage: "prod".into(),
+            function: "execution".into(),
+            lines: lines.clone(),
+        };
+        metrics.refused("max_daily_orders");
+        let line: Value = serde_json::from_str(&lines.lock().unwrap()[0]).unwrap();
+        assert_eq!(line["PlansRefused"], 1);
+        assert_eq!(line["check"], "max_daily_orders");
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["stage", "function"], ["stage", "function", "check"]])
+        );
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Metrics"],
+            json!([{"Name": "PlansRefused", "Unit": "Count"}])
+        );
+    }
 
     #[tokio::test]
     async fn lines_written_during_an_invocation_carry_its_ids() {

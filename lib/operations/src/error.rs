@@ -57,6 +57,16 @@ pub enum OperationsError {
         /// The SDK's whole account of the failure (printed with `-v`).
         details: String,
     },
+    /// The stage's authenticity parameter cannot be read: nothing is republished unchecked.
+    #[error("cannot read how stage {stage} checks who made an event ({parameter}: {reason}); nothing was republished. Deploy the stage with this version (`scripts/deploy {stage}`), or check that your role may ssm:GetParameter it (the operator role alchemiser-operator-{stage} may)")]
+    NoAuthenticity {
+        /// The stage.
+        stage: String,
+        /// The parameter read.
+        parameter: String,
+        /// Why it could not be used.
+        reason: String,
+    },
     /// The stage's archive does not exist where the configuration points.
     #[error("stage {stage} has no event archive `{archive}` in {region}: deploy it with `scripts/deploy {stage}`, or check AWS_PROFILE and AWS_REGION")]
     NoArchive {

@@ -1,5 +1,5 @@
-//! What the people running the Alchemiser need on a bad day: archive replays and the
-//! dead-letter queue.
+//! What the people running the Alchemiser need on a bad day: archive replays, the
+//! dead-letter queue, and the stage's trading halt switch.
 //!
 //! - [`replay`]: check a replay window ([`ReplayWindow`]), start a replay of a stage's archive to
 //!   its bus (rule ARNs as filters), and follow it with DescribeReplay until it ends.
@@ -9,6 +9,8 @@
 //!   record that land there ([`DeadLetter::parse`]), and redrive chosen ones to the stage's bus
 //!   through the [`alchemiser_eventbridge::EventBridgePublisher`], deleting a message only once
 //!   its event was delivered.
+//! - [`halt`]: halt and resume a stage's trading (its SSM parameter, signed with the caller's
+//!   identity) and read the switch's history, the audit of who halted when and why.
 //!
 //! Why a crate of its own rather than modules of `alchemiser-eventbridge`: that crate is linked
 //! into every Lambda and holds only what publishing needs. These operations are run by people
@@ -22,20 +24,26 @@
 
 #![warn(missing_docs)]
 
+mod authenticity;
 pub mod dlq;
 mod error;
+pub mod halt;
 mod identity;
+mod outbox;
 pub mod replay;
 mod stage;
 pub mod sweep;
 
+pub use authenticity::{stage_authenticity, stage_signer};
 pub use dlq::{
     dead_letter_from_message, format_age, redrive_publisher_config, DeadLetter, DeadLetterKind,
     DeadLetterQueue, HeldLetter, NotRedrivable, Peeked, RedriveFailure, RedriveReport,
     RedriveSelection, Redriven,
 };
 pub use error::OperationsError;
+pub use halt::{HaltSwitch, HaltVersion};
 pub use identity::caller_identity;
+pub use outbox::{StageDrainAdmission, OUTBOX_DRAIN};
 pub use replay::{
     check_replay_name, parse_time, ReplayRequest, ReplayStatus, ReplayWindow, Replayer,
     StartedReplay, ARCHIVE_DELAY, DRY_RUN_REMINDER,

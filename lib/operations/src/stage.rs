@@ -73,6 +73,22 @@ impl Stage {
         format!("/alchemiser/{}/outbox-url", self.0)
     }
 
+    /// The SSM parameter saying what the stage's functions accept as authentic (signers' keys,
+    /// unsigned sources): `/alchemiser/<stage>/authenticity`.
+    pub fn authenticity_parameter(&self) -> String {
+        format!("/alchemiser/{}/authenticity", self.0)
+    }
+
+    /// The KMS alias of producer `signer`'s signing key: `alias/alchemiser-<stage>-<signer>-signing`.
+    pub fn signing_key_alias(&self, signer: &str) -> String {
+        format!("alias/alchemiser-{}-{signer}-signing", self.0)
+    }
+
+    /// The kill switch: the SSM parameter `/alchemiser/<stage>/trading-halt`.
+    pub fn trading_halt_parameter(&self) -> String {
+        format!("/alchemiser/{}/trading-halt", self.0)
+    }
+
     /// The workflow ledger table: `alchemiser-workflow-ledger-<stage>`.
     pub fn ledger_table_name(&self) -> String {
         format!("alchemiser-workflow-ledger-{}", self.0)
@@ -101,8 +117,20 @@ mod tests {
         assert_eq!(stage.archive_name(), "alchemiser-event-archive-pr-42");
         assert_eq!(stage.dlq_name(), "alchemiser-event-dlq-pr-42");
         assert_eq!(stage.dlq_url_parameter(), "/alchemiser/pr-42/dlq-url");
+        assert_eq!(
+            stage.signing_key_alias("portfolio"),
+            "alias/alchemiser-pr-42-portfolio-signing"
+        );
+        assert_eq!(
+            stage.trading_halt_parameter(),
+            "/alchemiser/pr-42/trading-halt"
+        );
         assert_eq!(stage.function_name("monitor"), "alchemiser-monitor-pr-42");
         assert_eq!(stage.outbox_url_parameter(), "/alchemiser/pr-42/outbox-url");
+        assert_eq!(
+            stage.authenticity_parameter(),
+            "/alchemiser/pr-42/authenticity"
+        );
         let at = Utc.with_ymd_and_hms(2026, 11, 28, 14, 5, 9).unwrap()
             + chrono::TimeDelta::milliseconds(42);
         assert_eq!(

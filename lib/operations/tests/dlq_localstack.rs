@@ -17,14 +17,15 @@ use alchemiser_eventbridge::{EventBridgePublisher, OutboxConfig, PublisherConfig
 use alchemiser_events::samples::sample_event;
 use alchemiser_events::{decode_value, Event, EventType, FailureRecord, DEFAULT_SOURCE_PREFIX};
 use alchemiser_operations::{
-    DeadLetterKind, DeadLetterQueue, OperationsError, RedriveSelection, Stage,
+    stage_authenticity, DeadLetterKind, DeadLetterQueue, OperationsError, RedriveSelection, Stage,
 };
+use alchemiser_signing::Authenticity;
 use aws_sdk_sqs::types::MessageAttributeValue;
 use serde_json::{json, Value};
 
 mod common;
 use alchemiser_testkit::{Emulator, EVERY_ALCHEMISER_SOURCE};
-use common::{cli, unique_stage};
+use common::{cli, unique_stage, StageKeys};
 
 fn envelope(event: &Event) -> Value {
     json!({
@@ -128,8 +129,11 @@ async fn dlq_list_show_and_redrive() {
         .unwrap();
     assert_eq!(queue.url(), dlq_url);
 
-    // Seed one of each kind, plus garbage.
-    let failed = sample_event(EventType::RebalancePlanned);
+    // Seed one of each kind, plus garbage; each event signed by its producer, as deployed.
+    let keys = StageKeys::create(&sdk, &stage).await;
+    let failed = keys
+        .signed("portfolio", sample_event(EventType::RebalancePlanned))
+        .await;
     let record = FailureRecord {
         function: "execution".into(),
         reason: "field `plan.items[0].symbol`: unknown symbol".into(),
@@ -141,7 +145,9 @@ async fn dlq_list_show_and_redrive() {
         event: envelope(&failed),
     };
     let record_id = send(&sqs, &dlq_url, serde_json::to_string(&record).unwrap(), &[]).await;
-    let retried = sample_event(EventType::TradeExecuted);
+    let retried = keys
+        .signed("execution", sample_event(EventType::TradeExecuted))
+        .await;
     let destination = json!({
         "version": "1.0",
         "timestamp": "2026-11-28T14:35:00.000Z",
@@ -156,7 +162,9 @@ async fn dlq_list_show_and_redrive() {
         "responsePayload": {"errorType": "Timeout", "errorMessage": "broker did not answer"}
     });
     let destination_id = send(&sqs, &dlq_url, destination.to_string(), &[]).await;
-    let undelivered = sample_event(EventType::SignalGenerated);
+    let undelivered = keys
+        .signed("strategy", sample_event(EventType::SignalGenerated))
+        .await;
     let rule_id = send(
         &sqs,
         &dlq_url,
@@ -222,6 +230,7 @@ async fn dlq_list_show_and_redrive() {
 
     // redrive a good one and the garbage: the good one is delivered and deleted, the garbage kept.
     let publisher = publisher(&stage);
+    let authenticity = stage_authenticity(&sdk, &stage).await.unwrap();
     let report = queue
         .redrive(
             &RedriveSelection::Ids(vec![
@@ -229,6 +238,7 @@ async fn dlq_list_show_and_redrive() {
                 garbage_id.clone(),
                 "no-such-id".into(),
             ]),
+            &authenticity,
             &publisher,
         )
         .await
@@ -290,7 +300,7 @@ async fn dlq_list_show_and_redrive() {
         assert!(stdout.contains(&format!("kept {garbage_id}")), "{stdout}");
     } else {
         let report = queue
-            .redrive(&RedriveSelection::All, &publisher)
+            .redrive(&RedriveSelection::All, &authenticity, &publisher)
             .await
             .unwrap();
         assert_eq!(report.redriven.len(), 2, "{report:#?}");
@@ -323,6 +333,132 @@ async fn dlq_list_show_and_redrive() {
         .await;
 }
 
+/// A forged record in the dead-letter queue is never laundered through the operator's
+/// credentials: the redrive judges each event as the stage's functions would (its KMS keys, no
+/// unsigned source) and keeps, naming why, an unsigned plan, a signed plan altered after it was
+/// signed, a plan signed by a producer of something else, and a letter a function already
+/// refused; the genuine plan beside them goes out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redrive_keeps_every_event_the_stage_would_refuse_for_who_made_it() {
+    let sdk = alchemiser_aws::load_sdk_config().await;
+    let mut emulator = Emulator::with_sdk(&sdk);
+    let sqs = emulator.sqs.clone();
+    let stage = unique_stage("dqforged");
+    let bus = stage.bus_name();
+    emulator.bus(&bus).await;
+    let (target_url, target_arn) = emulator.queue(&format!("ops-forged-{stage}")).await;
+    emulator
+        .rule_to_queue(
+            &bus,
+            &format!("ops-forged-{stage}"),
+            EVERY_ALCHEMISER_SOURCE,
+            &target_arn,
+        )
+        .await;
+    let (dlq_url, _) = emulator.queue(&stage.dlq_name()).await;
+    let keys = StageKeys::create(&sdk, &stage).await;
+    let throttled = [("ERROR_CODE", "SDK_CLIENT_ERROR")];
+
+    let genuine = keys
+        .signed("portfolio", sample_event(EventType::RebalancePlanned))
+        .await;
+    let genuine_id = send(&sqs, &dlq_url, envelope(&genuine).to_string(), &throttled).await;
+    let unsigned = sample_event(EventType::RebalancePlanned);
+    let unsigned_id = send(&sqs, &dlq_url, envelope(&unsigned).to_string(), &throttled).await;
+    let mut altered = envelope(
+        &keys
+            .signed("portfolio", sample_event(EventType::RebalancePlanned))
+            .await,
+    );
+    altered["detail"]["rebalance_plan"]["max_drift_tolerance"] = json!("1");
+    let altered_id = send(&sqs, &dlq_url, altered.to_string(), &throttled).await;
+    let by_strategy = keys
+        .signed("strategy", sample_event(EventType::RebalancePlanned))
+        .await;
+    let by_strategy_id = send(
+        &sqs,
+        &dlq_url,
+        envelope(&by_strategy).to_string(),
+        &throttled,
+    )
+    .await;
+    let already = FailureRecord {
+        function: "execution".into(),
+        reason: "the event is unsigned and came from `alchemiser.portfolio`".into(),
+        error_class: alchemiser_events::REFUSED_CLASS.into(),
+        event_id: Some(unsigned.event_id().to_owned()),
+        detail_type: Some("RebalancePlanned".into()),
+        correlation_id: Some(unsigned.header().correlation_id.clone()),
+        failed_at: chrono::Utc::now(),
+        event: envelope(&unsigned),
+    };
+    let already_id = send(
+        &sqs,
+        &dlq_url,
+        serde_json::to_string(&already).unwrap(),
+        &[],
+    )
+    .await;
+
+    let queue = DeadLetterQueue::new(sqs.clone(), &dlq_url);
+    let authenticity = stage_authenticity(&sdk, &stage).await.unwrap();
+    let report = queue
+        .redrive(&RedriveSelection::All, &authenticity, &publisher(&stage))
+        .await
+        .unwrap();
+    assert_eq!(
+        report
+            .redriven
+            .iter()
+            .map(|r| &r.message_id)
+            .collect::<Vec<_>>(),
+        vec![&genuine_id],
+        "{report:#?}"
+    );
+    assert!(report.failed.is_empty(), "{report:#?}");
+    let reason_of = |id: &str| {
+        report
+            .refused
+            .iter()
+            .find(|r| r.message_id == id)
+            .map(|r| r.reason.clone())
+            .unwrap_or_else(|| panic!("{id} not refused: {report:#?}"))
+    };
+    assert!(reason_of(&unsigned_id).contains("unsigned"));
+    assert!(reason_of(&altered_id).contains("forged or altered"));
+    assert!(reason_of(&by_strategy_id).contains("does not produce RebalancePlanned"));
+    assert!(reason_of(&already_id).contains("refused again"));
+    assert!(reason_of(&already_id).contains("alchemiser dlq delete"));
+    assert!(!report.is_complete());
+    // Only the genuine plan reached the bus; the others are still in the queue.
+    let arrived = emulator
+        .receive(&target_url, 2, Duration::from_secs(5))
+        .await;
+    assert_eq!(arrived.len(), 1, "{arrived:?}");
+    assert_eq!(
+        decode_value(arrived[0].clone()).unwrap().event.event_id(),
+        genuine.event_id()
+    );
+    let mut left: Vec<String> = queue
+        .list()
+        .await
+        .unwrap()
+        .letters
+        .into_iter()
+        .map(|l| l.message_id)
+        .collect();
+    left.sort();
+    let mut kept = vec![unsigned_id, altered_id, by_strategy_id, already_id];
+    kept.sort();
+    assert_eq!(left, kept);
+
+    // A stage whose parameter cannot be read republishes nothing, and says what to do.
+    let nowhere = unique_stage("dqnoparam");
+    let error = stage_authenticity(&sdk, &nowhere).await.err().unwrap();
+    assert!(error.to_string().contains("scripts/deploy"), "{error}");
+    emulator.cleanup().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redrive_to_a_missing_bus_keeps_the_message() {
     let sdk = alchemiser_aws::load_sdk_config().await;
@@ -342,7 +478,11 @@ async fn redrive_to_a_missing_bus_keeps_the_message() {
         .await
         .unwrap();
     let report = queue
-        .redrive(&RedriveSelection::All, &publisher(&stage))
+        .redrive(
+            &RedriveSelection::All,
+            &Authenticity::in_process(),
+            &publisher(&stage),
+        )
         .await
         .unwrap();
     assert!(report.redriven.is_empty(), "{report:#?}");
@@ -407,9 +547,14 @@ async fn redrive_all_of_many_messages_goes_in_chunks_and_settles_each_once() {
     let publisher = publisher(&stage);
     let steps = std::sync::Mutex::new(Vec::new());
     let report = queue
-        .redrive_reporting(&RedriveSelection::All, &publisher, |settled, total| {
-            steps.lock().unwrap().push((settled, total));
-        })
+        .redrive_reporting(
+            &RedriveSelection::All,
+            &Authenticity::in_process(),
+            &publisher,
+            |settled, total| {
+                steps.lock().unwrap().push((settled, total));
+            },
+        )
         .await
         .unwrap();
     assert_eq!(report.redriven.len(), MESSAGES - 1, "{:?}", report.failed);

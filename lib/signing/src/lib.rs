@@ -26,7 +26,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 pub use kms::{KmsSigner, KmsVerifier, VerifyKeys};
-pub use local::{LocalKeys, LocalSigner};
+pub use local::{LocalKeys, LocalSigner, LOCAL_KEY_PREFIX};
 
 /// A key could not be used: the event is neither signed nor judged, and the invocation fails
 /// for a retry (an unavailable key must never let an event through unchecked).
@@ -73,6 +73,35 @@ pub trait Verifier: Send + Sync {
         digest: &[u8; 32],
         mac: &[u8],
     ) -> Result<Verdict, SigningError>;
+}
+
+/// Signs an event's detail as JSON, as it is, whether or not it is a valid event (a test of how
+/// a consumer handles a genuine producer's bad event needs one): any signature it carried is
+/// replaced. A `metadata` that is not a JSON object is replaced by one holding the signature
+/// (callers that must keep such an event as it is refuse it first).
+pub async fn sign_detail(
+    signer: &dyn Signer,
+    detail: &mut serde_json::Map<String, Value>,
+) -> Result<(), SigningError> {
+    let metadata = detail
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Default::default()));
+    match metadata {
+        Value::Object(metadata) => {
+            metadata.remove(alchemiser_events::SIGNATURE_KEY);
+        }
+        other => *other = Value::Object(Default::default()),
+    }
+    let digest = signing_digest(&Value::Object(detail.clone()), signer.signer());
+    let mac = signer.mac(&digest).await?;
+    let signature = Signature::new(signer.signer(), signer.key_id(), &mac);
+    if let Some(Value::Object(metadata)) = detail.get_mut("metadata") {
+        metadata.insert(
+            alchemiser_events::SIGNATURE_KEY.into(),
+            serde_json::to_value(signature).unwrap_or(Value::Null),
+        );
+    }
+    Ok(())
 }
 
 /// Signs `event` with `signer`: any signature it carried (its cause's) is replaced.
@@ -259,5 +288,58 @@ impl Authenticity {
                 key_id: signature.key_id,
             }),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alchemiser_events::samples::sample_event;
+    use alchemiser_events::EventType;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_detail_signed_as_json_is_signed_as_the_event_is_and_verifies() {
+        let keys = LocalKeys::from_secret(b"secret".to_vec());
+        let portfolio = LocalSigner::new(keys.clone(), "portfolio");
+        let mut event = sample_event(EventType::RebalancePlanned);
+        let mut detail = match event.to_value() {
+            Value::Object(detail) => detail,
+            other => panic!("a detail is an object: {other}"),
+        };
+        sign(&portfolio, &mut event).await.unwrap();
+        sign_detail(&portfolio, &mut detail).await.unwrap();
+        let detail = Value::Object(detail);
+        assert_eq!(
+            Signature::of(&detail).unwrap(),
+            Signature::of(&event.to_value()).unwrap()
+        );
+        let authenticity = Authenticity::local(keys, Unsigned::FromSources(BTreeSet::new()));
+        let made = authenticity
+            .check(
+                &event,
+                &detail,
+                Some("alchemiser.portfolio"),
+                &["portfolio"],
+            )
+            .await
+            .unwrap();
+        assert_eq!(made, Ok(Made::SignedBy("portfolio".into())));
+    }
+
+    #[tokio::test]
+    async fn any_json_object_is_signed_over_a_signature_it_carried_and_a_metadata_it_lacked() {
+        let keys = LocalKeys::from_secret(b"secret".to_vec());
+        let strategy = LocalSigner::new(keys.clone(), "strategy");
+        let mut bare = serde_json::Map::new();
+        bare.insert("hello".into(), Value::from("not an event"));
+        sign_detail(&strategy, &mut bare).await.unwrap();
+        let first = Signature::of(&Value::Object(bare.clone()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.signer, "strategy");
+        // Signing again replaces the signature (it is not part of what is signed).
+        sign_detail(&strategy, &mut bare).await.unwrap();
+        assert_eq!(Signature::of(&Value::Object(bare)).unwrap().unwrap(), first);
     }
 }

@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use alchemiser_events::Decimal;
 use alchemiser_events::{Event, HandlerName, RebalancePlan, TradeAction};
 use alchemiser_ledger::{summarize, Entry, LedgerStore, WorkflowState};
 use alchemiser_trading::{client_order_id, BookEntry, NyseCalendar, OrderSide, OrderStatus};
@@ -31,6 +32,17 @@ pub struct Violation {
     /// violation of a workflow carries it).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub trace: Vec<String>,
+}
+
+impl Violation {
+    /// `invariant` broken by `detail` (the trace is added later, to a workflow's first).
+    fn new(invariant: &'static str, detail: String) -> Self {
+        Self {
+            invariant,
+            detail,
+            trace: Vec::new(),
+        }
+    }
 }
 
 /// The most violations a report lists (all are counted).
@@ -99,11 +111,7 @@ pub fn check_workflow(world: &WorldRef, log: &WorkflowLog) -> Verdict {
     let config = world.config();
     let mut violations = Vec::new();
     let mut fail = |invariant: &'static str, detail: String| {
-        violations.push(Violation {
-            invariant,
-            detail,
-            trace: Vec::new(),
-        });
+        violations.push(Violation::new(invariant, detail));
     };
     let id = &log.correlation_id;
     let skew = TimeDelta::from_std(config.clock_skew * 2).unwrap_or_default();
@@ -783,6 +791,121 @@ fn trace(log: &WorkflowLog, book: &BTreeMap<String, BookEntry>) -> Vec<String> {
     lines
 }
 
+/// How long after an operator's halt an order may still be placed: the switch's cache, plus the
+/// broker calls between reading it and the order reaching the broker.
+const HALT_TAKES_EFFECT: TimeDelta = TimeDelta::seconds(35);
+
+/// The stage's limits and its halt, read from the broker's order log (the system's orders: a
+/// person's replacement is not the system's to limit): no order worth more than the order
+/// limit, no buy outside the allow-list, no trading day with more orders or more bought than its
+/// limits, no buy of a plan whose sells failed beyond the threshold, no order while halted.
+fn check_limits(world: &WorldRef, book: &[BookEntry]) -> Vec<Violation> {
+    let limits = &world.config().stage_limits;
+    let mut violations = Vec::new();
+    let mut fail = |invariant: &'static str, detail: String| {
+        violations.push(Violation::new(invariant, detail));
+    };
+    let halts = world.halts();
+    let halted_throughout = |from: DateTime<Utc>, to: DateTime<Utc>| {
+        let before = halts.iter().rev().find(|(at, _)| *at <= from);
+        before.is_some_and(|(_, halted)| *halted)
+            && !halts
+                .iter()
+                .any(|(at, halted)| *at > from && *at <= to && !halted)
+    };
+    let mut days: BTreeMap<chrono::NaiveDate, (u32, Decimal)> = BTreeMap::new();
+    // plan → (unfilled sells, buys placed)
+    let mut plans: BTreeMap<String, (Decimal, Vec<String>)> = BTreeMap::new();
+    for entry in book {
+        let order = &entry.order;
+        let Some(plan) = world.plan_of(&order.client_order_id) else {
+            continue;
+        };
+        let price = crate::market::price_of(order.symbol.as_str()).unwrap_or_default();
+        let notional = order.qty * price;
+        let taken = order.submitted_at.unwrap_or_default();
+        let coid = &order.client_order_id;
+        if notional > limits.max_order_notional {
+            fail(
+                "orders_within_the_order_limit",
+                format!(
+                    "{coid} is worth {} ({} {} at {price}), over MAX_ORDER_NOTIONAL {}",
+                    notional.round_dp(2),
+                    order.qty,
+                    order.symbol,
+                    limits.max_order_notional
+                ),
+            );
+        }
+        if order.side == OrderSide::Buy && !limits.may_buy(&order.symbol) {
+            fail(
+                "buys_on_the_allow_list",
+                format!("{coid} buys {}, outside BUY_ALLOW_LIST", order.symbol),
+            );
+        }
+        if halted_throughout(taken - HALT_TAKES_EFFECT, taken) {
+            fail(
+                "nothing_placed_while_halted",
+                format!(
+                    "{coid} was taken at {taken}, while the stage was halted since over {}s before",
+                    HALT_TAKES_EFFECT.num_seconds()
+                ),
+            );
+        }
+        let day = days
+            .entry(alchemiser_trading::new_york_date(taken))
+            .or_default();
+        day.0 += 1;
+        let filled = order.filled_qty * order.fill_price.unwrap_or_default();
+        let sides = plans.entry(plan.plan_id).or_default();
+        match order.side {
+            OrderSide::Buy => {
+                day.1 += filled;
+                sides.1.push(coid.clone());
+            }
+            OrderSide::Sell if order.status.is_final() && order.status != OrderStatus::Filled => {
+                sides.0 += (order.qty - order.filled_qty) * price;
+            }
+            OrderSide::Sell => {}
+        }
+    }
+    for (date, (orders, bought)) in days {
+        if orders > limits.max_daily_orders {
+            fail(
+                "daily_orders_within_the_limit",
+                format!(
+                    "{orders} orders on {date}, over MAX_DAILY_ORDERS {}",
+                    limits.max_daily_orders
+                ),
+            );
+        }
+        if bought > limits.max_daily_buy_notional {
+            fail(
+                "daily_buys_within_the_limit",
+                format!(
+                    "{} bought on {date}, over MAX_DAILY_BUY_NOTIONAL {}",
+                    bought.round_dp(2),
+                    limits.max_daily_buy_notional
+                ),
+            );
+        }
+    }
+    for (plan, (failed, buys)) in plans {
+        if failed > limits.max_failed_sell_notional && !buys.is_empty() {
+            fail(
+                "failed_sells_block_the_buys",
+                format!(
+                    "plan {plan}'s sells failed for {} (over MAX_FAILED_SELL_NOTIONAL {}), yet it bought: {}",
+                    failed.round_dp(2),
+                    limits.max_failed_sell_notional,
+                    buys.join(", ")
+                ),
+            );
+        }
+    }
+    violations
+}
+
 /// The checks across workflows, at the end of a run: orders of two plans never working at
 /// once, each start starting one workflow, no permanent failure the simulation did not cause,
 /// no order left open.
@@ -840,6 +963,7 @@ pub fn check_run(world: &WorldRef) -> Vec<Violation> {
             });
         }
     }
+    violations.extend(check_limits(world, &book));
     for reason in world.permanent() {
         violations.push(Violation {
             invariant: "transient_faults_never_fail_a_workflow",

@@ -83,6 +83,22 @@ pub struct Config {
     pub manual_start: f64,
     /// A day without a session gets a start anyway.
     pub closed_day_start: f64,
+    /// A start's allocation is 100% one symbol (a strategy gone wrong): its plan breaks the
+    /// order, turnover or daily limits.
+    pub concentrated: f64,
+    /// A start's allocation includes the symbol outside the stage's buy allow-list
+    /// ([`market::BARRED`]); otherwise allocations keep to the others.
+    pub barred_symbol: f64,
+    /// One operator halt (`alchemiser halt`, later `resume`) per this many workflows, at a
+    /// random time, for 1 minute to 3 hours.
+    pub workflows_per_halt: usize,
+    /// Whether execution reads the stage's halt switch (`TRADING_HALT_PARAMETER`); a test
+    /// turns it off to see the invariants catch what follows.
+    pub halt_switch_wired: bool,
+    /// The stage's declared limits, which the invariants hold the broker's order log to
+    /// (execution runs with `execution.limits`, the same unless a test misconfigures it).
+    #[serde(skip)]
+    pub stage_limits: alchemiser_trading::RiskLimits,
     /// One outage of the trading functions' rules per this many workflows, each followed by a
     /// replay of its window.
     pub workflows_per_outage: usize,
@@ -100,8 +116,9 @@ pub struct Config {
     /// portfolio value, beyond the plan's drift tolerance (the account may have moved that much
     /// since the plan was made): the planner's 1% minimum trade, and rounding.
     pub on_target_slack: rust_decimal::Decimal,
-    /// What the execution function runs with (the stage's defaults; a test may misconfigure it
-    /// to see the invariants catch what follows).
+    /// What the execution function runs with: the stage's defaults, with pre-trade limits
+    /// sized to this account so that each trips now and then (a test may misconfigure it to
+    /// see the invariants catch what follows).
     #[serde(skip)]
     pub execution: alchemiser_trading::ExecutionSettings,
 }
@@ -109,7 +126,10 @@ pub struct Config {
 impl Config {
     /// The default fault rates for `workflows` workflows and `seed`.
     pub fn new(workflows: usize, seed: u64) -> Self {
-        let execution = alchemiser_trading::ExecutionSettings::default();
+        let execution = alchemiser_trading::ExecutionSettings {
+            limits: market::limits(),
+            ..alchemiser_trading::ExecutionSettings::default()
+        };
         Self {
             workflows,
             seed,
@@ -133,6 +153,11 @@ impl Config {
             burst: 0.08,
             manual_start: 0.05,
             closed_day_start: 0.3,
+            concentrated: 0.03,
+            barred_symbol: 0.02,
+            workflows_per_halt: 400,
+            halt_switch_wired: true,
+            stage_limits: market::limits(),
             workflows_per_outage: 250,
             outage: Duration::from_secs(30 * 60),
             clock_skew: Duration::from_secs(20),

@@ -30,6 +30,38 @@ pub const SYMBOLS: [(&str, &str); 6] = [
     ("BSV", "77.05"),
 ];
 
+/// The symbol outside the simulated stage's buy allow-list.
+pub const BARRED: &str = "BSV";
+
+/// The simulated stage's pre-trade limits, sized to its account (about 154,000 throughout: the
+/// prices are fixed) so that each trips now and then: an order of at most 150,000 (a strategy
+/// that puts everything in one symbol breaks it), a plan turning over at most 95% of the equity,
+/// 170 orders and 4,000,000 bought per trading day (the busiest days of a run trip them), buys
+/// blocked after 500 of failed sells (the simulation's rejections, cancels and expiries trip it),
+/// and every symbol but [`BARRED`].
+pub fn limits() -> alchemiser_trading::RiskLimits {
+    alchemiser_trading::RiskLimits {
+        max_order_notional: Decimal::new(150_000, 0),
+        max_plan_turnover: Decimal::new(95, 2),
+        max_daily_buy_notional: Decimal::new(4_000_000, 0),
+        max_daily_orders: 170,
+        max_failed_sell_notional: Decimal::new(500, 0),
+        buy_allow_list: SYMBOLS
+            .iter()
+            .filter(|(symbol, _)| *symbol != BARRED)
+            .filter_map(|(symbol, _)| Symbol::parse(symbol).ok())
+            .collect(),
+    }
+}
+
+/// The (fixed) price of `symbol`.
+pub fn price_of(symbol: &str) -> Option<Decimal> {
+    SYMBOLS
+        .iter()
+        .find(|(s, _)| *s == symbol)
+        .and_then(|(_, price)| price.parse().ok())
+}
+
 /// The account's cash when the run starts.
 const INITIAL_CASH: &str = "50000.00";
 /// Fills between two checkpoints of the account.

@@ -37,8 +37,8 @@ use alchemiser_lambda::{
 };
 use alchemiser_ledger::{MemoryLedger, Monitor, Sweep};
 use alchemiser_trading::{
-    client_order_id, ExecutionHandler, OrderRequest, OrderSide, PlannerConfig, PortfolioHandler,
-    StrategyHandler,
+    client_order_id, CachedHalt, ExecutionHandler, HaltState, MemoryHalt, OrderRequest, OrderSide,
+    PlannerConfig, PortfolioHandler, StrategyHandler, HALT_CACHE,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{json, Value};
@@ -179,6 +179,10 @@ enum Action {
     },
     Redrive(String),
     Prune(String),
+    /// An operator halts the stage (`alchemiser halt`) ...
+    Halt(u64),
+    /// ... and resumes it.
+    Resume(u64),
 }
 
 /// The world's state.
@@ -219,6 +223,10 @@ pub struct WorldInner {
     /// Event ids of checked workflows whose idempotency records are still to forget.
     forgotten: Mutex<BTreeSet<String>>,
     functions: OnceLock<Functions>,
+    /// The stage's kill switch, as the operator flips it.
+    pub halt: Arc<MemoryHalt>,
+    /// When it was flipped: (time, halted), in order.
+    halts: Mutex<Vec<(DateTime<Utc>, bool)>>,
 }
 
 struct Functions {
@@ -292,6 +300,8 @@ impl WorldRef {
             forgotten: Mutex::new(BTreeSet::new()),
             keys: alchemiser_lambda::signing::LocalKeys::from_secret(seed.to_le_bytes().to_vec()),
             functions: OnceLock::new(),
+            halt: Arc::new(MemoryHalt::new()),
+            halts: Mutex::new(Vec::new()),
         }));
         let functions = world.wire();
         let _ = world.functions.set(functions);
@@ -414,10 +424,19 @@ impl WorldRef {
             PortfolioHandler::new(broker.clone(), PlannerConfig::default())
                 .with_clock(portfolio_clock.clone()),
         );
-        let execution: Arc<dyn EventHandler> = Arc::new(
-            ExecutionHandler::new(broker, self.config.execution.clone())
-                .with_clock(execution_clock.clone()),
-        );
+        // The switch through the cache the Lambda reads it through, on the function's clock.
+        let halt = Arc::new(CachedHalt::new(
+            self.halt.clone(),
+            execution_clock.clone(),
+            HALT_CACHE,
+        ));
+        let execution = ExecutionHandler::new(broker, self.config.execution.clone())
+            .with_clock(execution_clock.clone());
+        let execution: Arc<dyn EventHandler> = Arc::new(if self.config.halt_switch_wired {
+            execution.with_halt(halt)
+        } else {
+            execution
+        });
         let ledger: Arc<dyn alchemiser_ledger::LedgerStore> = Arc::new(SimLedger {
             inner: self.ledger.clone(),
             gate: gate.clone(),
@@ -817,11 +836,53 @@ impl WorldRef {
             let offset = self.dice.between(600..=span);
             self.schedule(start + TimeDelta::seconds(offset as i64), Action::Outage);
         }
+        let halts = config.workflows / config.workflows_per_halt.max(1);
+        for n in 0..halts as u64 {
+            let at = start + TimeDelta::seconds(self.dice.between(600..=span) as i64);
+            let length = TimeDelta::seconds(self.dice.between(60..=3 * 3600) as i64);
+            self.schedule(at, Action::Halt(n));
+            self.schedule(at + length, Action::Resume(n));
+        }
+    }
+
+    /// The operator flips the switch (overlapping halts: the last word wins, as in SSM).
+    fn flip(&self, n: u64, halted: bool) {
+        let now = self.now();
+        self.halt.set(if halted {
+            HaltState::halted(format!("simulated operator halt {n}"), "sim-operator", now)
+        } else {
+            HaltState::running()
+        });
+        self.halts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((now, halted));
+        self.count("halt", halted);
+    }
+
+    /// When the switch was flipped: (time, halted), in order.
+    pub fn halts(&self) -> Vec<(DateTime<Utc>, bool)> {
+        self.halts.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     fn schedule_start(&self, n: usize, at: DateTime<Utc>) {
-        // A random allocation of whole percents: a valid one every time.
-        let chosen: Vec<&(&str, &str)> = SYMBOLS.iter().filter(|_| self.dice.chance(0.5)).collect();
+        // A random allocation of whole percents: a valid one every time. The symbol the
+        // stage never buys comes up only as often as the config says; now and then a strategy
+        // puts everything in one symbol.
+        let barred = self.dice.chance(self.config.barred_symbol);
+        let eligible: Vec<&(&str, &str)> = SYMBOLS
+            .iter()
+            .filter(|(symbol, _)| barred || *symbol != crate::market::BARRED)
+            .collect();
+        let chosen: Vec<&(&str, &str)> = if self.dice.chance(self.config.concentrated) {
+            self.count("concentrated_plan", true);
+            vec![eligible[self.dice.between(0..=(eligible.len() as u64 - 1)) as usize]]
+        } else {
+            eligible
+                .into_iter()
+                .filter(|_| self.dice.chance(0.5))
+                .collect()
+        };
         let chosen = if chosen.is_empty() {
             vec![&SYMBOLS[0]]
         } else {
@@ -1314,6 +1375,8 @@ impl crate::scheduler::World for WorldRef {
                 Action::Replay { n, from, to } => self.replay(n, from, to),
                 Action::Redrive(id) => self.redrive(&id),
                 Action::Prune(id) => self.prune(&id),
+                Action::Halt(n) => self.flip(n, true),
+                Action::Resume(n) => self.flip(n, false),
             }
         }
         spawns

@@ -1,6 +1,7 @@
 //! The simulation itself: the invariants hold over several seeds with every fault kind
 //! injected, a seed replays its run, and a stage misconfigured the way a review found the
-//! system (replays trading, day-old plans trading) breaks exactly the invariant that says so.
+//! system (replays trading, day-old plans trading, no pre-trade limits, no halt switch) breaks
+//! exactly the invariant that says so.
 
 use std::time::Duration;
 
@@ -38,6 +39,8 @@ fn every_invariant_holds_whatever_the_dice_do() {
             "redrive",
             "follow_up",
             "lost_answer",
+            "halt",
+            "concentrated_plan",
         ] {
             assert!(
                 report.faults.get(kind).copied().unwrap_or_default() > 0,
@@ -88,4 +91,32 @@ fn day_old_plans_that_trade_are_caught() {
     config.execution.max_workflow_age = Duration::from_secs(3 * 24 * 3600);
     let report = simulate(config, start());
     assert!(broken(&report).contains(&"fresh_plans_only"), "{report}");
+}
+
+#[test]
+fn an_execution_without_the_stages_limits_is_caught() {
+    let mut config = Config::new(1500, 8);
+    config.execution.limits = alchemiser_trading::RiskLimits::unlimited();
+    let report = simulate(config, start());
+    let broken = broken(&report);
+    for invariant in ["orders_within_the_order_limit", "buys_on_the_allow_list"] {
+        assert!(broken.contains(&invariant), "{invariant}: {report}");
+    }
+}
+
+#[test]
+fn an_execution_that_does_not_read_the_halt_switch_is_caught() {
+    let mut config = Config::new(1500, 9);
+    config.workflows_per_halt = 50;
+    config.halt_switch_wired = false;
+    let report = simulate(config, start());
+    assert!(
+        broken(&report).contains(&"nothing_placed_while_halted"),
+        "{report}"
+    );
+    // Wired, the same run holds.
+    let mut config = Config::new(1500, 9);
+    config.workflows_per_halt = 50;
+    let report = simulate(config, start());
+    assert!(report.passed(), "{report}");
 }

@@ -9,10 +9,12 @@
 #![warn(missing_docs)]
 
 mod broker;
+mod halt;
 mod handlers;
 mod market;
 mod orders;
 mod planner;
+mod schedule;
 
 pub use broker::{
     Account, AlpacaBroker, AlpacaConfig, BookEntry, Broker, BrokerError, Call, Ending, Fault,
@@ -20,13 +22,17 @@ pub use broker::{
     OrderStatus, PaperBroker, PaperBrokerError, PaperOrder, PortfolioFile, PortfolioFileError,
     Position, ReadOnlyBroker, ScriptedBroker, UnsupportedPosition,
 };
+pub use halt::{CachedHalt, HaltError, HaltState, MemoryHalt, TradingHalt, HALT_CACHE};
 pub use handlers::{
     AllocationError, ExecutionHandler, PortfolioHandler, StrategyHandler, Workflow, DRY_RUN_SCOPE,
     WORKFLOW_TYPE,
 };
 pub use market::{CalendarError, MarketClock, NyseCalendar, Session, TradingDay};
 pub use orders::{
-    client_order_id, execute_plan, ExecutionMode, ExecutionReport, ExecutionSettings, OrderRecord,
-    PlanOutcome, RecordStatus, Refusal, When,
+    client_order_id, execute_plan, ExecutionMode, ExecutionReport, ExecutionSettings, LimitBreach,
+    LimitSettingError, OrderRecord, PlanOutcome, RecordStatus, Refusal, RiskLimits, Venue, When,
 };
 pub use planner::{plan_rebalance, PlanError, PlannerConfig, PortfolioSnapshot, RebalanceProposal};
+pub use schedule::{
+    new_york_date, todays_run, Anchor, RunAt, RunAtError, RunDecision, RUN_EARLY, RUN_WINDOW,
+};

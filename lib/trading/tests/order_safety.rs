@@ -447,8 +447,9 @@ async fn an_absurd_price_at_execution_is_a_permanent_error_naming_the_values_not
     let tiny = "0.0000000000000000000000000001";
     let broker = Arc::new(thirty_seventy());
     let mut planned = plan_made_at(now());
-    // The sell leg stays; the buy is of a symbol quoted at an absurd price.
-    planned.rebalance_plan.items[1].trade_amount = Decimal::MAX;
+    // The sell leg stays; the buy is of a symbol quoted at an absurd price. (A buy of
+    // Decimal::MAX is refused before sizing now: more than the account's equity.)
+    planned.rebalance_plan.items[1].trade_amount = "3000".parse().unwrap();
     planned.rebalance_plan.max_drift_tolerance = Decimal::ONE;
     let priced = ScriptedBroker::new(PriceOverride {
         inner: broker,

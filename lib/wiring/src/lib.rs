@@ -16,12 +16,17 @@ use alchemiser_lambda::env::{days, flag, required, seconds, EnvError};
 use alchemiser_lambda::{FunctionEnvironment, RunMode};
 use alchemiser_ledger::{DynamoDbLedger, LedgerStore, ShadowRecorder, DEFAULT_WORKFLOW_DEADLINE};
 use alchemiser_trading::{
-    AllocationError, AlpacaBroker, AlpacaConfig, Broker, BrokerError, ExecutionSettings,
-    MissingKey, PaperBroker, PaperBrokerError, ReadOnlyBroker, StrategyHandler,
+    AllocationError, AlpacaBroker, AlpacaConfig, Broker, BrokerError, CachedHalt,
+    ExecutionSettings, MemoryHalt, MissingKey, PaperBroker, PaperBrokerError, ReadOnlyBroker,
+    RiskLimits, RunAt, RunAtError, StrategyHandler, TradingHalt, HALT_CACHE,
 };
 use aws_config::SdkConfig;
 use serde_json::{Map, Value};
 use thiserror::Error;
+
+mod halt;
+
+pub use halt::SsmTradingHalt;
 
 /// The trading settings of a function are incomplete or wrong.
 #[derive(Debug, Error)]
@@ -58,6 +63,9 @@ pub enum WiringError {
     /// `STRATEGY_ALLOCATION` is not a target allocation.
     #[error("STRATEGY_ALLOCATION is not a target allocation (e.g. {{\"SPY\": \"0.6\", \"TLT\": \"0.4\"}})")]
     Allocation(#[source] AllocationError),
+    /// `STRATEGY_RUN_AT` is not a run time.
+    #[error(transparent)]
+    RunAt(#[from] RunAtError),
     /// The function cannot run in the mode its stage gives it.
     #[error("the {function} function cannot run with ALCHEMISER_MODE=shadow: {why}")]
     NoShadow {
@@ -130,18 +138,51 @@ async fn read_secret(sdk: &SdkConfig, name: &str) -> Result<Map<String, Value>, 
 
 /// The stage's rules for trading a plan: `ALLOW_REPLAY_EXECUTION` (default false: plans derived
 /// from archive replays run dry), `MAX_PLAN_AGE_SECONDS` (default 900: older plans are refused),
-/// `MAX_FILL_WAIT_SECONDS` (default 60: how long the sells may take to fill before the buys) and
+/// `MAX_FILL_WAIT_SECONDS` (default 20: how long one invocation waits for fills),
+/// `STOP_BEFORE_CLOSE_SECONDS` (default 120: no order this close to the close),
 /// `WORKFLOW_DEADLINE_SECONDS` (default 1800: plans of workflows older than the monitor's
-/// deadline are refused).
+/// deadline are refused), and the pre-trade limits `MAX_ORDER_NOTIONAL`, `MAX_PLAN_TURNOVER`,
+/// `MAX_DAILY_BUY_NOTIONAL`, `MAX_DAILY_ORDERS`, `MAX_FAILED_SELL_NOTIONAL` and `BUY_ALLOW_LIST`
+/// (see [`RiskLimits`] for their defaults).
 pub fn execution_settings() -> Result<ExecutionSettings, EnvError> {
     let defaults = ExecutionSettings::default();
+    let limits = RiskLimits::from_settings(|name| std::env::var(name).ok()).map_err(|e| {
+        EnvError::Invalid {
+            variable: e.variable,
+            value: e.value,
+            hint: e.rule,
+        }
+    })?;
     Ok(ExecutionSettings {
         allow_replay_execution: flag("ALLOW_REPLAY_EXECUTION", false)?,
         max_plan_age: seconds("MAX_PLAN_AGE_SECONDS", defaults.max_plan_age.as_secs())?,
         max_fill_wait: seconds("MAX_FILL_WAIT_SECONDS", defaults.max_fill_wait.as_secs())?,
+        stop_before_close: seconds(
+            "STOP_BEFORE_CLOSE_SECONDS",
+            defaults.stop_before_close.as_secs(),
+        )?,
         max_workflow_age: workflow_deadline()?,
+        limits,
         ..defaults
     })
+}
+
+/// The stage's kill switch: the SSM parameter `TRADING_HALT_PARAMETER` (the stack sets it on
+/// execution), read at most every [`HALT_CACHE`]. Unset (a local run of the function): a switch
+/// that is never flipped, said in the log.
+pub fn trading_halt(sdk: &SdkConfig) -> Arc<dyn TradingHalt> {
+    let name = std::env::var("TRADING_HALT_PARAMETER")
+        .ok()
+        .filter(|name| !name.trim().is_empty());
+    let Some(name) = name else {
+        tracing::warn!("TRADING_HALT_PARAMETER is not set: this function has no kill switch");
+        return Arc::new(MemoryHalt::new());
+    };
+    Arc::new(CachedHalt::new(
+        Arc::new(SsmTradingHalt::new(aws_sdk_ssm::Client::new(sdk), name)),
+        alchemiser_clock::system(),
+        HALT_CACHE,
+    ))
 }
 
 /// How long a workflow may run without a terminal event (`WORKFLOW_DEADLINE_SECONDS`, default
@@ -238,4 +279,24 @@ pub fn strategy() -> Result<StrategyHandler, WiringError> {
         "the target allocation as JSON, e.g. {\"SPY\": \"0.6\", \"TLT\": \"0.4\"}",
     )?;
     StrategyHandler::from_allocation_json(&allocation).map_err(WiringError::Allocation)
+}
+
+/// The strategy of `STRATEGY_ALLOCATION`, its scheduled ticks judged by `STRATEGY_RUN_AT`
+/// (the stack sets both) against the calendar of the stage's broker (`BROKER`), wrapped
+/// read-only: the strategy reads the calendar and never places an order. Alpaca has no
+/// read-only keys (docs/notes/alpaca-broker-facts.md §5), so the wrapper, not the key, is what
+/// keeps the strategy from trading. Without `STRATEGY_RUN_AT` (a local run) every tick starts a
+/// workflow, as before.
+pub async fn scheduled_strategy(sdk: &SdkConfig) -> Result<StrategyHandler, WiringError> {
+    let strategy = strategy()?;
+    let Some(text) = std::env::var("STRATEGY_RUN_AT")
+        .ok()
+        .filter(|text| !text.trim().is_empty())
+    else {
+        tracing::warn!("STRATEGY_RUN_AT is not set: every scheduled tick starts a workflow");
+        return Ok(strategy);
+    };
+    let run_at = RunAt::from_json(&text)?;
+    let calendar: Arc<dyn Broker> = Arc::new(ReadOnlyBroker::new(broker(sdk).await?));
+    Ok(strategy.with_schedule(run_at, calendar))
 }

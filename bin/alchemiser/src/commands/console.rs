@@ -66,10 +66,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                     aws: aws.clone(),
                     store: Mutex::new(None),
                 }),
-                Arc::new(SsmHalt {
-                    parameter: trading_halt_parameter(&stage),
-                    aws,
-                }),
+                Arc::new(SsmHalt { stage, aws }),
             )
         }
     };
@@ -113,11 +110,6 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     .serve(listener)
     .await?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// The SSM parameter of the stage's kill switch (team plan: `/alchemiser/<stage>/trading-halt`).
-fn trading_halt_parameter(stage: &Stage) -> String {
-    format!("/alchemiser/{}/trading-halt", stage.as_str())
 }
 
 /// The AWS configuration of a stage, checked on first use and kept once it works (a person
@@ -209,13 +201,9 @@ impl LedgerSource for StageLedger {
     }
 }
 
-/// The stage's kill switch, read with GetParameter.
-///
-/// The execution side's own reader (`lib/wiring/src/halt.rs`, issue 23) lands from another
-/// branch; once it has, this reads through it (`SsmTradingHalt`) so both sides read the switch
-/// one way.
+/// The stage's kill switch, read as `alchemiser halt`, `resume` and `workflows list` read it.
 struct SsmHalt {
-    parameter: String,
+    stage: Stage,
     aws: Arc<StageAws>,
 }
 
@@ -230,36 +218,18 @@ impl HaltSwitch for SsmHalt {
                 }
             }
         };
-        let answer = aws_sdk_ssm::Client::new(&sdk)
-            .get_parameter()
-            .name(&self.parameter)
-            .send()
-            .await;
-        match answer {
-            Ok(output) => match output.parameter.and_then(|p| p.value) {
-                Some(value) => HaltView::from_parameter(&self.parameter, &value),
-                None => HaltView::Unknown {
-                    why: format!("the parameter {} has no value", self.parameter),
-                },
+        match alchemiser_operations::HaltSwitch::new(&sdk, self.stage.clone())
+            .current()
+            .await
+        {
+            Ok(state) if state.halted => HaltView::Halted {
+                reason: state.reason,
+                by: state.by,
+                at: state.at,
             },
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_parameter_not_found()) =>
-            {
-                HaltView::Unknown {
-                    why: format!(
-                        "the parameter {} does not exist: deploy the stage (execution places no order without it)",
-                        self.parameter
-                    ),
-                }
-            }
+            Ok(_) => HaltView::Running,
             Err(error) => HaltView::Unknown {
-                why: format!(
-                    "{} cannot be read: {}",
-                    self.parameter,
-                    aws_sdk_ssm::error::DisplayErrorContext(&error)
-                ),
+                why: format!("{error}; execution places no order while the switch cannot be read"),
             },
         }
     }

@@ -219,8 +219,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         DlqCommand::Redrive { ids, all, queue } => {
-            let (stage, _, queue) = queue.open().await?;
-            redrive(&stage, &queue, all, ids).await
+            let (stage, sdk, queue) = queue.open().await?;
+            redrive(&sdk, &stage, &queue, all, ids).await
         }
         DlqCommand::Delete {
             id,
@@ -241,6 +241,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn redrive(
+    sdk: &aws_config::SdkConfig,
     stage: &Stage,
     queue: &DeadLetterQueue,
     all: bool,
@@ -251,12 +252,14 @@ async fn redrive(
     } else {
         RedriveSelection::Ids(ids)
     };
+    // What the stage's functions accept: nothing they would refuse is republished.
+    let authenticity = alchemiser_operations::stage_authenticity(sdk, stage).await?;
     let config = redrive_publisher_config(stage)?;
     let outbox = config.outbox.clone();
     let publisher = EventBridgePublisher::new(config);
     let progress = std::cell::RefCell::new(None::<indicatif::ProgressBar>);
     let report = queue
-        .redrive_reporting(&selection, &publisher, |settled, total| {
+        .redrive_reporting(&selection, &authenticity, &publisher, |settled, total| {
             let mut bar = progress.borrow_mut();
             let bar = bar.get_or_insert_with(|| super::progress_bar(total, 1_000, "messages"));
             bar.set_position(settled as u64);
@@ -285,6 +288,13 @@ async fn redrive(
             printable(&item.reason)
         );
     }
+    for item in &report.refused {
+        println!(
+            "refused {}: {}",
+            printable(&item.message_id),
+            printable(&item.reason)
+        );
+    }
     for id in &report.not_found {
         println!(
             "not found {}: not in the queue (run `{}`)",
@@ -293,9 +303,10 @@ async fn redrive(
         );
     }
     println!(
-        "redriven={} kept={} not_found={} to bus {}",
+        "redriven={} kept={} refused={} not_found={} to bus {}",
         report.redriven.len(),
         report.failed.len(),
+        report.refused.len(),
         report.not_found.len(),
         publisher.config().bus_name
     );

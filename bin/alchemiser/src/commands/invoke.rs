@@ -6,7 +6,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use alchemiser_bus::{InMemoryBus, RecordingHandler};
 use alchemiser_events::{HandlerName, ParseError};
@@ -14,8 +13,10 @@ use alchemiser_lambda::{
     Adapters, InvocationContext, InvocationOutcome, Invoke, Invoker, TriggerInvoker,
 };
 use alchemiser_ledger::{LedgerStore, MemoryLedger, Monitor, SqliteLedger};
+use alchemiser_operations::Stage;
 use alchemiser_trading::{
-    ExecutionSettings, PaperBroker, PlannerConfig, PortfolioFile, StrategyHandler, Workflow,
+    MarketHours, PaperBroker, PlannerConfig, PortfolioFile, ReadOnlyBroker, RunDecision,
+    StrategyHandler, Workflow,
 };
 use anyhow::Context;
 
@@ -35,18 +36,20 @@ pub struct Args {
     /// Target allocation for the strategy (default: examples/allocation.json).
     #[arg(long)]
     allocation: Option<PathBuf>,
-    /// Place orders even for replayed events (what ALLOW_REPLAY_EXECUTION=true does in Lambda).
-    #[arg(long)]
-    allow_replay_execution: bool,
-    /// The oldest plan execution still trades, in seconds (MAX_PLAN_AGE_SECONDS in Lambda;
-    /// default 900). A captured plan is usually older: raise it to replay one on a laptop.
-    #[arg(long, value_name = "SECONDS")]
-    max_plan_age: Option<u64>,
-    /// The oldest workflow execution still trades a plan of, in seconds
-    /// (WORKFLOW_DEADLINE_SECONDS in Lambda; default 1800, or --max-plan-age when that is more:
-    /// a captured plan's workflow is at least as old as the plan).
-    #[arg(long, value_name = "SECONDS")]
-    max_workflow_age: Option<u64>,
+    #[command(flatten)]
+    execution: super::settings::ExecutionFlags,
+    #[command(flatten)]
+    time: super::settings::TimeFlags,
+    /// Check who made the event as stage STAGE's functions do: with its signing keys (KMS
+    /// VerifyMac, so credentials that may use them, e.g. the operator role) and the unsigned
+    /// sources it accepts. A plan captured on that stage verifies; a forged one is refused as the
+    /// stage would refuse it. Without it, a local key signs and verifies, and unsigned events run.
+    #[arg(long, value_name = "STAGE")]
+    stage: Option<Stage>,
+    /// Remove the event's signature and run it unverified (a captured event signed with a
+    /// stage's key, debugged on a laptop without that stage's credentials).
+    #[arg(long, conflicts_with = "stage")]
+    ignore_signature: bool,
     /// Print only the published events, one JSON line each.
     #[arg(long)]
     json: bool,
@@ -63,7 +66,7 @@ fn parse_handler(name: &str) -> Result<HandlerName, ParseError> {
 /// Runs the handler and prints what it publishes.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let bytes = super::read_input(&args.event)?;
-    let payload: serde_json::Value = if bytes.trim_ascii().is_empty() {
+    let mut payload: serde_json::Value = if bytes.trim_ascii().is_empty() {
         anyhow::bail!(
             "`{}` is empty: expected an EventBridge envelope or an event detail",
             args.event.display()
@@ -73,44 +76,56 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("`{}` is not valid JSON", args.event.display()))?
     };
 
+    let stage_signed = super::sign::stage_signature(&payload);
+    if args.ignore_signature && super::sign::remove_signature(&mut payload)? {
+        eprintln!("note: the event's signature was removed; it runs unverified");
+    }
+
     let bus = Arc::new(InMemoryBus::new());
     let published = RecordingHandler::on_every_type(bus.as_ref());
-    let (adapters, _) = Adapters::in_memory(bus);
+    let (mut adapters, _) = Adapters::in_memory(bus);
+    if let Some(stage) = &args.stage {
+        let sdk = super::aws_config().await?;
+        let mut authenticity = alchemiser_operations::stage_authenticity(&sdk, stage).await?;
+        // What the handler emits is signed locally: nothing here signs as the stage.
+        authenticity.local = Some(alchemiser_signing::LocalKeys::process());
+        adapters.authenticity = authenticity;
+    }
 
+    let clock = args.time.clock();
+    let mut strategy = None;
     let invoker: Arc<dyn Invoke> = match args.handler {
         HandlerName::Strategy => {
             let text = match &args.allocation {
                 Some(path) => String::from_utf8(super::read_input(path)?)?,
                 None => super::SAMPLE_ALLOCATION.to_owned(),
             };
-            let strategy = StrategyHandler::from_allocation_json(&text)?;
+            let mut handler = StrategyHandler::from_allocation_json(&text)?.with_clock(clock);
+            if let Some(run_at) = args.time.run_at {
+                // The calendar only: the strategy places no order.
+                let calendar = PaperBroker::in_memory(PortfolioFile::default())
+                    .with_market_hours(MarketHours::Nyse);
+                handler = handler
+                    .with_schedule(run_at, Arc::new(ReadOnlyBroker::new(Arc::new(calendar))));
+            }
+            let handler = Arc::new(handler);
+            strategy = Some(handler.clone());
             Arc::new(TriggerInvoker::new(
                 HandlerName::Strategy.as_str(),
-                Arc::new(strategy),
+                handler,
                 adapters,
             ))
         }
         consumer => {
-            let broker = match &args.portfolio {
+            let mut broker = match &args.portfolio {
                 Some(path) => PaperBroker::open(path)?,
                 None => PaperBroker::in_memory(PortfolioFile::from_json(super::SAMPLE_PORTFOLIO)?),
             };
-            let defaults = ExecutionSettings::default();
-            let settings = ExecutionSettings {
-                allow_replay_execution: args.allow_replay_execution,
-                max_plan_age: args
-                    .max_plan_age
-                    .map_or(defaults.max_plan_age, Duration::from_secs),
-                max_workflow_age: args.max_workflow_age.map_or_else(
-                    || {
-                        args.max_plan_age
-                            .map_or(defaults.max_workflow_age, Duration::from_secs)
-                            .max(defaults.max_workflow_age)
-                    },
-                    Duration::from_secs,
-                ),
-                ..defaults
-            };
+            if args.time.at.is_some() {
+                broker = broker
+                    .with_clock(clock.clone())
+                    .with_market_hours(MarketHours::Nyse);
+            }
             // The monitor's ledger: the local file for `invoke monitor` (what the console reads),
             // a throw-away one for the handlers that only hand their events on.
             let ledger: Arc<dyn LedgerStore> = if consumer == HandlerName::Monitor {
@@ -127,10 +142,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let workflow = Workflow::new(
                 Arc::new(broker),
                 PlannerConfig::default(),
-                settings,
-                alchemiser_clock::system(),
+                args.execution.settings()?,
+                clock.clone(),
                 Arc::new(Monitor::new(ledger)),
-            );
+            )
+            .with_halt(args.execution.halt(clock.now()));
             let handler = workflow
                 .handler(consumer)
                 .context("this handler consumes no events")?;
@@ -138,8 +154,16 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
 
-    let outcome = invoker.invoke(payload, &InvocationContext::local()).await;
+    let outcome = invoker
+        .invoke(payload.clone(), &InvocationContext::local())
+        .await;
     let events = published.events();
+    // A scheduled tick that is not today's run starts nothing: say why.
+    if let (Some(strategy), true) = (&strategy, events.is_empty()) {
+        if let Ok(RunDecision::Skip(why)) = strategy.decide(&payload).await {
+            eprintln!("no workflow started: {why}");
+        }
+    }
     for event in &events {
         if args.json {
             println!("{}", event.to_json());
@@ -155,6 +179,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     match outcome {
         Ok(InvocationOutcome::RecordedFailure { reason, .. }) => {
             eprintln!("permanent failure (in Lambda: recorded in the failure queue, not retried): {reason}");
+            if let (Some(key_id), None) = (stage_signed, &args.stage) {
+                eprintln!(
+                    "hint: the event is signed with a stage's key ({key_id}), which a local run cannot verify: \
+                     pass --stage STAGE to verify it with that stage's keys (credentials that may kms:VerifyMac, \
+                     e.g. the operator role), or --ignore-signature to run it unverified"
+                );
+            }
             Ok(ExitCode::FAILURE)
         }
         Ok(outcome) => {

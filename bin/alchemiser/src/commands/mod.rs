@@ -2,6 +2,7 @@
 
 pub mod console;
 pub mod dlq;
+pub mod halt;
 pub mod invoke;
 pub mod outbox;
 pub mod publish;
@@ -9,7 +10,9 @@ pub mod replay;
 pub mod routes;
 pub mod run;
 pub mod schemas;
+pub mod settings;
 pub mod shadow;
+pub mod sign;
 pub mod simulate;
 pub mod validate;
 pub mod workflows;

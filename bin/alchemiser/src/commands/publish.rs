@@ -105,7 +105,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let config = checked(config, &sdk, stage.as_ref()).await?;
         if args.example.is_some() {
             eprintln!(
-                "publishing {} sample event(s) to {bus_name}{}: marked metadata.provenance.sample = true, they reach the stage's consumers like any event (execution runs samples dry)",
+                "publishing {} sample event(s) to {bus_name}{}: marked metadata.provenance.sample = true and unsigned: the stage's rules deliver them, and its functions refuse them as unsigned (a refused dead letter each) unless the stage accepts unsigned events from their source; execution never trades a sample",
                 events.len(),
                 stage
                     .as_ref()

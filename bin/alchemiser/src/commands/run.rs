@@ -8,7 +8,7 @@ use alchemiser_bus::{EventBus, HandlerError, InMemoryBus, RecordingHandler};
 use alchemiser_events::{Decimal, Event, HandlerName, Symbol, Timestamp};
 use alchemiser_ledger::{LedgerStore, Monitor, SqliteLedger};
 use alchemiser_trading::{
-    ExecutionSettings, PaperBroker, PlannerConfig, PortfolioFile, StrategyHandler, Workflow,
+    MarketHours, PaperBroker, PlannerConfig, PortfolioFile, StrategyHandler, Workflow,
 };
 use anyhow::Context;
 
@@ -26,6 +26,12 @@ pub struct Args {
     /// Print every event as one JSON line (wire format) instead of the human summary.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    execution: super::settings::ExecutionFlags,
+    /// The instant every check, the calendar and the paper market see (RFC 3339, e.g.
+    /// 2026-12-25T20:45:00Z): the paper broker follows the NYSE calendar then.
+    #[arg(long, value_name = "TIME", value_parser = super::settings::parse_at)]
+    at: Option<chrono::DateTime<chrono::Utc>>,
     /// The local ledger the workflow is recorded in, what `alchemiser console` and
     /// `alchemiser workflows list|show` read (default: $ALCHEMISER_LEDGER, else
     /// .alchemiser/ledger.sqlite3 in this directory).
@@ -52,18 +58,23 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let strategy = StrategyHandler::from_allocation_json(&allocation_text)
         .with_context(|| format!("allocation `{allocation_name}`"))?;
 
+    let clock = super::settings::clock_at(args.at);
     let (broker, account_note) = match &args.portfolio {
         Some(path) => (
-            Arc::new(PaperBroker::open(path)?),
+            PaperBroker::open(path)?,
             format!("paper account {} (updated in place)", path.display()),
         ),
         None => (
-            Arc::new(PaperBroker::in_memory(PortfolioFile::from_json(
-                super::SAMPLE_PORTFOLIO,
-            )?)),
+            PaperBroker::in_memory(PortfolioFile::from_json(super::SAMPLE_PORTFOLIO)?),
             "paper account examples/portfolio.json (in memory; pass --portfolio FILE to keep state)".to_owned(),
         ),
     };
+    let broker = Arc::new(match args.at {
+        Some(_) => broker
+            .with_clock(clock.clone())
+            .with_market_hours(MarketHours::Nyse),
+        None => broker,
+    });
     let before = broker.snapshot()?;
 
     let bus = InMemoryBus::new();
@@ -77,15 +88,16 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let workflow = Workflow::new(
         broker.clone(),
         PlannerConfig::default(),
-        ExecutionSettings::default(),
-        alchemiser_clock::system(),
+        args.execution.settings()?,
+        clock.clone(),
         Arc::new(Monitor::new(ledger.clone())),
-    );
+    )
+    .with_halt(args.execution.halt(clock.now()));
     workflow.subscribe_all(&bus);
     let recorder = RecordingHandler::on_every_type(&bus);
 
     let start = strategy
-        .start("alchemiser run", Timestamp::now(), None)
+        .start("alchemiser run", Timestamp(clock.now()), None)
         .map_err(|e| anyhow::anyhow!("allocation `{allocation_name}`: {}", e.reason()))?;
     let mut report = bus.publish(start).await;
     // A handler that fails for good ends its workflow visibly, as the Lambda runtime makes it:

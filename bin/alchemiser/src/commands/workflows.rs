@@ -168,6 +168,25 @@ impl LedgerArgs {
     }
 }
 
+/// The stage's kill switch in one line: running, or halted since when, by whom and why (with the
+/// command that resumes it), or why it cannot be read.
+async fn trading_line(sdk: &aws_config::SdkConfig, stage: &Stage) -> String {
+    match alchemiser_operations::HaltSwitch::new(sdk, stage.clone())
+        .current()
+        .await
+    {
+        Ok(state) if state.halted => format!(
+            "trading on stage {stage} is {} (resume: `alchemiser resume --stage {stage}`)",
+            printable(&state.describe())
+        ),
+        Ok(state) => format!("trading on stage {stage}: {}", state.describe()),
+        Err(error) => format!(
+            "trading on stage {stage}: the halt switch cannot be read ({}); execution places nothing while it cannot",
+            printable(&error.to_string())
+        ),
+    }
+}
+
 fn parse_state(text: &str) -> Result<WorkflowState, String> {
     text.parse()
 }
@@ -205,6 +224,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                     from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                     opened.describe()
                 );
+            }
+            // Beside a stage's workflows, whether any can trade now: a halt is why a list is all
+            // failures.
+            if let Opened::Stage(stage, sdk) = &opened {
+                eprintln!("{}", trading_line(sdk, stage).await);
             }
             Ok(ExitCode::SUCCESS)
         }

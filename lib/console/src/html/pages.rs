@@ -48,7 +48,7 @@ fn window_form(context: &Context, spans: &[&str], extra: Markup) -> Markup {
     }
 }
 
-fn halt(view: &HaltView) -> Markup {
+fn halt(view: &HaltView, stage: Option<&str>) -> Markup {
     html! {
         @match view {
             HaltView::NotApplicable => p.halt.na { "Trading halt: not applicable (a local ledger has no stage)." },
@@ -58,7 +58,7 @@ fn halt(view: &HaltView) -> Markup {
                 @if let Some(reason) = reason { ": " (text(reason)) }
                 @if let Some(by) = by { " — by " (text(by)) }
                 @if let Some(at) = at { " at " (time(*at)) }
-                ". Resume with " code { "alchemiser resume" } "."
+                ". Resume with " code { "alchemiser resume --stage " (stage.unwrap_or("STAGE")) } "."
             },
             HaltView::Unknown { why } => p.halt.unknown { strong { "Trading halt unknown: " } (text(why)) },
         }
@@ -69,7 +69,7 @@ fn halt(view: &HaltView) -> Markup {
 pub fn overview(context: &Context, view: &OverviewView) -> Markup {
     let body = html! {
         h1 { "Overview" }
-        (halt(&view.trading_halt))
+        (halt(&view.trading_halt, context.source.stage()))
         section.card {
             h2 { "Last run" }
             @match &view.last_run {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use alchemiser_bus::{error_chain, Undelivered};
 use alchemiser_events::EventType;
+use async_trait::async_trait;
 use futures_util::stream::{self, StreamExt};
 
 use super::delivery::EntryOutcome;
@@ -34,8 +35,62 @@ pub struct DrainReport {
     pub resent: Vec<String>,
     /// Events still in the outbox, with the reason of their last failure.
     pub remaining: Vec<Undelivered>,
+    /// Events the drain would not resend (see [`DrainAdmission`]), moved out of the outbox to
+    /// where a person looks at them, with the reason.
+    pub set_aside: Vec<Undelivered>,
     /// Lines or messages that are not readable outbox records (left in place).
     pub unreadable: usize,
+}
+
+/// Whether a drain may resend a parked event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// Resend it.
+    Resend,
+    /// Never resend it (for example: the stage's functions would refuse it for who made it): it
+    /// is set aside ([`DrainAdmission::set_aside`]), then removed from the outbox.
+    SetAside(String),
+    /// Not judged now (a key could not be used): it stays in the outbox for the next drain.
+    Undecided(String),
+}
+
+/// What a drain checks before it resends a parked event, and where it puts those it will not.
+#[async_trait]
+pub trait DrainAdmission: Send + Sync {
+    /// Judges one parked event.
+    async fn admit(&self, event: &Outgoing) -> Admission;
+    /// Keeps `record` somewhere durable, with `reason`, before the drain removes it from the
+    /// outbox; an error leaves it in the outbox.
+    async fn set_aside(&self, record: &OutboxRecord, reason: &str) -> Result<(), String>;
+}
+
+/// Resends everything: a local outbox the operator's own `alchemiser publish` parked, or a test.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ResendEverything;
+
+#[async_trait]
+impl DrainAdmission for ResendEverything {
+    async fn admit(&self, _: &Outgoing) -> Admission {
+        Admission::Resend
+    }
+    async fn set_aside(&self, _: &OutboxRecord, _: &str) -> Result<(), String> {
+        Err("this drain sets nothing aside".into())
+    }
+}
+
+/// Judges each of `work` (at most a few in flight: each may be a KMS call).
+async fn judge<T>(
+    work: Vec<(T, OutboxRecord, Outgoing)>,
+    admission: &dyn DrainAdmission,
+) -> Vec<(T, OutboxRecord, Outgoing, Admission)> {
+    stream::iter(work)
+        .map(|(handle, record, event)| async move {
+            let verdict = admission.admit(&event).await;
+            (handle, record, event, verdict)
+        })
+        .buffered(QUEUE_CALLS_IN_FLIGHT)
+        .collect()
+        .await
 }
 
 /// How far a drain has come, after each chunk.
@@ -52,19 +107,22 @@ impl EventBridgePublisher {
     /// names: it keeps `bus_name` for reference) and removes those delivered; the others stay,
     /// with their attempts and last failure updated. Unreadable lines/messages are left untouched.
     pub async fn drain(&self, outbox: &OutboxConfig) -> Result<DrainReport, OutboxError> {
-        self.drain_reporting(outbox, |_| {}).await
+        self.drain_reporting(outbox, &ResendEverything, |_| {})
+            .await
     }
 
-    /// [`drain`](Self::drain), calling `progress` after each chunk of records is resent (for a
-    /// progress bar on long drains).
+    /// [`drain`](Self::drain), resending only what `admission` admits (setting aside what it
+    /// refuses), and calling `progress` after each chunk of records is resent (for a progress
+    /// bar on long drains).
     pub async fn drain_reporting(
         &self,
         outbox: &OutboxConfig,
+        admission: &dyn DrainAdmission,
         progress: impl Fn(DrainProgress),
     ) -> Result<DrainReport, OutboxError> {
         match outbox {
             OutboxConfig::File(path) => {
-                self.drain_file(&FileOutbox::new(path), outbox, progress)
+                self.drain_file(&FileOutbox::new(path), outbox, admission, progress)
                     .await
             }
             OutboxConfig::Sqs { queue_url } => {
@@ -72,6 +130,7 @@ impl EventBridgePublisher {
                 self.drain_sqs(
                     &SqsOutbox::new(clients.sqs.clone(), queue_url),
                     outbox,
+                    admission,
                     progress,
                 )
                 .await
@@ -83,6 +142,7 @@ impl EventBridgePublisher {
         &self,
         file: &FileOutbox,
         outbox: &OutboxConfig,
+        admission: &dyn DrainAdmission,
         progress: impl Fn(DrainProgress),
     ) -> Result<DrainReport, OutboxError> {
         let _lock = file.lock().await?;
@@ -92,11 +152,11 @@ impl EventBridgePublisher {
             ..DrainReport::default()
         };
         let mut kept: Vec<OutboxLine> = Vec::new();
-        let mut work: Vec<(OutboxRecord, Outgoing)> = Vec::new();
+        let mut parked: Vec<((), OutboxRecord, Outgoing)> = Vec::new();
         for line in lines {
             match line {
                 OutboxLine::Record(record) => match record.decode_event() {
-                    Ok(event) => work.push((*record, event)),
+                    Ok(event) => parked.push(((), *record, event)),
                     Err(error) => {
                         report.unreadable += 1;
                         let reason = error_chain(&error);
@@ -107,6 +167,32 @@ impl EventBridgePublisher {
                 unreadable @ OutboxLine::Unreadable(_) => {
                     report.unreadable += 1;
                     kept.push(unreadable);
+                }
+            }
+        }
+        let mut work: Vec<(OutboxRecord, Outgoing)> = Vec::new();
+        for ((), record, event, verdict) in judge(parked, admission).await {
+            match verdict {
+                Admission::Resend => work.push((record, event)),
+                Admission::SetAside(reason) => match admission.set_aside(&record, &reason).await {
+                    Ok(()) => report
+                        .set_aside
+                        .push(set_aside(&record, &reason, &report.location)),
+                    Err(error) => {
+                        report.remaining.push(kept_unsent(
+                            &record,
+                            &reason,
+                            &error,
+                            &report.location,
+                        ));
+                        kept.push(OutboxLine::Record(Box::new(record)));
+                    }
+                },
+                Admission::Undecided(reason) => {
+                    report
+                        .remaining
+                        .push(undecided(&record, &reason, &report.location));
+                    kept.push(OutboxLine::Record(Box::new(record)));
                 }
             }
         }
@@ -135,6 +221,7 @@ impl EventBridgePublisher {
         &self,
         queue: &SqsOutbox,
         outbox: &OutboxConfig,
+        admission: &dyn DrainAdmission,
         progress: impl Fn(DrainProgress),
     ) -> Result<DrainReport, OutboxError> {
         let mut report = DrainReport {
@@ -173,6 +260,43 @@ impl EventBridgePublisher {
             }
             if work.is_empty() {
                 break;
+            }
+            let mut admitted = Vec::with_capacity(work.len());
+            for (receipt, record, event, verdict) in judge(work, admission).await {
+                match verdict {
+                    Admission::Resend => admitted.push((receipt, record, event)),
+                    // Kept durably elsewhere first; only then does it leave the outbox.
+                    Admission::SetAside(reason) => {
+                        match admission.set_aside(&record, &reason).await {
+                            Ok(()) => {
+                                queue.delete(&receipt).await?;
+                                report.set_aside.push(set_aside(
+                                    &record,
+                                    &reason,
+                                    &report.location,
+                                ));
+                            }
+                            Err(error) => {
+                                report.remaining.push(kept_unsent(
+                                    &record,
+                                    &reason,
+                                    &error,
+                                    &report.location,
+                                ));
+                            }
+                        }
+                    }
+                    // Left invisible for this drain; the next one judges it again.
+                    Admission::Undecided(reason) => {
+                        report
+                            .remaining
+                            .push(undecided(&record, &reason, &report.location));
+                    }
+                }
+            }
+            let work = admitted;
+            if work.is_empty() {
+                continue;
             }
             let chunk: Vec<(OutboxRecord, Outgoing)> = work
                 .iter()
@@ -229,6 +353,33 @@ impl EventBridgePublisher {
                 ),
             })
             .collect()
+    }
+}
+
+/// A record set aside, as reported.
+fn set_aside(record: &OutboxRecord, reason: &str, location: &str) -> Undelivered {
+    Undelivered {
+        code: Some("SetAside".into()),
+        reason: reason.to_owned(),
+        ..remaining(record, location)
+    }
+}
+
+/// A record the drain would not resend, and could not set aside either: still in the outbox.
+fn kept_unsent(record: &OutboxRecord, reason: &str, error: &str, location: &str) -> Undelivered {
+    Undelivered {
+        code: Some("NotSetAside".into()),
+        reason: format!("not resent ({reason}), and could not be set aside ({error}): still in the outbox; drain again"),
+        ..remaining(record, location)
+    }
+}
+
+/// A record not judged this time: still in the outbox.
+fn undecided(record: &OutboxRecord, reason: &str, location: &str) -> Undelivered {
+    Undelivered {
+        code: Some("NotChecked".into()),
+        reason: format!("not checked ({reason}): still in the outbox; drain again"),
+        ..remaining(record, location)
     }
 }
 

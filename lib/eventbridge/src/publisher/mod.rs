@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use aws_config::{BehaviorVersion, ConfigLoader};
 use tokio::sync::OnceCell;
 
-pub use drain::{DrainProgress, DrainReport};
+pub use drain::{Admission, DrainAdmission, DrainProgress, DrainReport, ResendEverything};
 
 use crate::config::PublisherConfig;
 use crate::entry::{Entry, Outgoing};

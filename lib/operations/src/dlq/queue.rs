@@ -11,7 +11,8 @@ use alchemiser_deadletters::{
 };
 use alchemiser_eventbridge::{EventBridgePublisher, OutboxConfig, Outgoing, PublisherConfig};
 use alchemiser_events::text::shell_word;
-use alchemiser_events::{DeadLetter, Provenance};
+use alchemiser_events::{DeadLetter, Provenance, ReceivedEvent};
+use alchemiser_signing::Authenticity;
 use aws_config::SdkConfig;
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
@@ -27,6 +28,8 @@ const REDRIVE_VISIBILITY: Duration = Duration::from_secs(300);
 const REDRIVE_CHUNK: usize = 500;
 /// The most messages a listing or a redrive reads: a bound, so a reading always ends.
 const DEFAULT_MAX_MESSAGES: usize = 10_000;
+/// Signatures checked at once (each a KMS VerifyMac call).
+const VERIFICATIONS_IN_FLIGHT: usize = 16;
 /// DeleteMessage calls in flight at once after a chunk is delivered.
 const DELETES_IN_FLIGHT: usize = 8;
 
@@ -90,6 +93,9 @@ pub struct RedriveReport {
     pub redriven: Vec<Redriven>,
     /// Kept in the queue.
     pub failed: Vec<RedriveFailure>,
+    /// Kept in the queue, because the stage's functions would refuse the event for who made it
+    /// (unsigned, forged, altered), or already did.
+    pub refused: Vec<RedriveFailure>,
     /// Asked-for ids not found in the queue.
     pub not_found: Vec<String>,
 }
@@ -97,7 +103,7 @@ pub struct RedriveReport {
 impl RedriveReport {
     /// True when everything asked for was redriven.
     pub fn is_complete(&self) -> bool {
-        self.failed.is_empty() && self.not_found.is_empty()
+        self.failed.is_empty() && self.refused.is_empty() && self.not_found.is_empty()
     }
 }
 
@@ -257,14 +263,17 @@ impl DeadLetterQueue {
 
     /// Republishes the original event of each chosen message to the stage's bus through
     /// `publisher`, and deletes a message only after its event was delivered (not parked).
-    /// Messages that cannot be decoded or delivered stay in the queue (made visible again) and
-    /// are reported with the reason.
+    /// Each event is first judged as the stage's functions judge it (`authenticity`, see
+    /// [`stage_authenticity`](crate::stage_authenticity)): one they would refuse for who made it
+    /// is never republished. Messages that cannot be decoded, verified or delivered stay in the
+    /// queue (made visible again) and are reported with the reason.
     pub async fn redrive(
         &self,
         selection: &RedriveSelection,
+        authenticity: &Authenticity,
         publisher: &EventBridgePublisher,
     ) -> Result<RedriveReport, OperationsError> {
-        self.redrive_reporting(selection, publisher, |_, _| {})
+        self.redrive_reporting(selection, authenticity, publisher, |_, _| {})
             .await
     }
 
@@ -273,6 +282,7 @@ impl DeadLetterQueue {
     pub async fn redrive_reporting(
         &self,
         selection: &RedriveSelection,
+        authenticity: &Authenticity,
         publisher: &EventBridgePublisher,
         progress: impl Fn(usize, usize),
     ) -> Result<RedriveReport, OperationsError> {
@@ -299,25 +309,41 @@ impl DeadLetterQueue {
         self.queue.release(&others).await;
         let mut keep = Vec::new();
         let mut sendable = Vec::new();
-        for item in chosen {
-            match item.letter.original_event() {
+        let judged: Vec<(Held, Judged)> = stream::iter(chosen)
+            .map(|item| async move {
+                let judged = judge(&item.letter, authenticity).await;
+                (item, judged)
+            })
+            .buffered(VERIFICATIONS_IN_FLIGHT)
+            .collect()
+            .await;
+        for (item, judged) in judged {
+            let message_id = item.letter.message_id.clone();
+            match judged {
                 // Sent on as its sender wrote it, with its source. Where it came from travels
                 // on: a redriven replay is still a replay (and never trades live), and every
                 // event says which dead letter it was redriven from.
-                Ok(received) => {
-                    let outgoing = Outgoing::forward(received).with_provenance(&Provenance {
-                        redriven_from: Some(item.letter.message_id.clone()),
+                Judged::Redrivable(received) => {
+                    let outgoing = Outgoing::forward(*received).with_provenance(&Provenance {
+                        redriven_from: Some(message_id),
                         ..Provenance::default()
                     });
                     sendable.push((item, outgoing));
                 }
-                Err(reason) => {
-                    report.failed.push(RedriveFailure {
-                        message_id: item.letter.message_id.clone(),
+                Judged::Refused(why) => {
+                    report.refused.push(RedriveFailure {
                         reason: format!(
-                            "not redriven, kept in the queue: {}",
-                            error_chain(&reason)
+                            "not redriven, kept in the queue: {why}. Look at it (`alchemiser dlq show {id}`): an event nobody in the system made is a security matter. Then delete it (`alchemiser dlq delete {id} --reason ...`)",
+                            id = shell_word(&message_id)
                         ),
+                        message_id,
+                    });
+                    keep.push(item);
+                }
+                Judged::Failed(why) => {
+                    report.failed.push(RedriveFailure {
+                        message_id,
+                        reason: format!("not redriven, kept in the queue: {why}"),
                     });
                     keep.push(item);
                 }
@@ -391,6 +417,41 @@ impl DeadLetterQueue {
                 }),
             }
         }
+    }
+}
+
+/// What a redrive makes of one letter.
+enum Judged {
+    /// Its event, which the stage's functions would accept.
+    Redrivable(Box<ReceivedEvent>),
+    /// Its event would be refused for who made it (or was already).
+    Refused(String),
+    /// Its event cannot be read, or could not be verified now.
+    Failed(String),
+}
+
+/// Judges `letter` as the stage's functions would judge its event, before anything is sent.
+async fn judge(letter: &DeadLetter, authenticity: &Authenticity) -> Judged {
+    if letter.is_refused() {
+        return Judged::Refused(format!(
+            "{} (a redrive would be refused again)",
+            letter.reason
+        ));
+    }
+    let received = match letter.original_event() {
+        Ok(received) => received,
+        Err(reason) => return Judged::Failed(error_chain(&reason)),
+    };
+    match authenticity.check_received(&received).await {
+        Ok(Ok(_made)) => Judged::Redrivable(Box::new(received)),
+        Ok(Err(refused)) => Judged::Refused(format!(
+            "the stage's functions would refuse its {} for who made it: {refused}",
+            received.event.event_type()
+        )),
+        Err(error) => Judged::Failed(format!(
+            "its signature could not be checked ({}); try again",
+            error_chain(&error)
+        )),
     }
 }
 

@@ -14,19 +14,24 @@ use serde_json::{json, Map, Value};
 
 use super::{failed_workflow, follow, workflow_started_at, wrong_event, WORKFLOW_TYPE};
 use crate::broker::Broker;
+use crate::halt::{MemoryHalt, TradingHalt};
 use crate::orders::{
-    execute_plan, ExecutionMode, ExecutionReport, ExecutionSettings, PlanOutcome, Refusal, When,
+    execute_plan, ExecutionMode, ExecutionReport, ExecutionSettings, PlanOutcome, Refusal, Venue,
+    When,
 };
 
 /// The `idempotency_scope` of a dry run: its completion never stands for the live run.
 pub const DRY_RUN_SCOPE: &str = "dry-run";
 
 /// `RebalancePlanned` → `TradeExecuted` → `WorkflowCompleted` | `WorkflowFailed`.
+#[derive(Clone)]
 pub struct ExecutionHandler {
     broker: Arc<dyn Broker>,
+    halt: Arc<dyn TradingHalt>,
     settings: ExecutionSettings,
     clock: Arc<dyn Clock>,
     shadow: bool,
+    metrics: alchemiser_metrics::Metrics,
 }
 
 impl ExecutionHandler {
@@ -34,10 +39,26 @@ impl ExecutionHandler {
     pub fn new(broker: Arc<dyn Broker>, settings: ExecutionSettings) -> Self {
         Self {
             broker,
+            halt: Arc::new(MemoryHalt::new()),
             settings,
             clock: alchemiser_clock::system(),
             shadow: false,
+            metrics: alchemiser_metrics::Metrics::Off,
         }
+    }
+
+    /// Each refused plan is counted in `metrics` by its check (`PlansRefused`; an alarm per
+    /// limit and for the halt watches it).
+    pub fn with_metrics(mut self, metrics: alchemiser_metrics::Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Reads the stage's kill switch from `halt` before every order (default: a switch in
+    /// memory that is never flipped, for tests and local runs).
+    pub fn with_halt(mut self, halt: Arc<dyn TradingHalt>) -> Self {
+        self.halt = halt;
+        self
     }
 
     /// Ages and waits are measured by `clock` instead of the system clock.
@@ -53,15 +74,22 @@ impl ExecutionHandler {
         self
     }
 
-    /// Whether orders are placed for this plan: never in a shadow; not when it (or any event
-    /// before it) came from an archive replay, unless the stage allows replay execution.
+    /// Whether orders are placed for this plan: never in a shadow; never for a generated sample
+    /// (it, or an event before it, came from `alchemiser publish --example`); not when it (or any
+    /// event before it) came from an archive replay, unless the stage allows replay execution.
     pub fn mode_for(&self, planned: &RebalancePlanned) -> ExecutionMode {
         if self.shadow {
             return ExecutionMode::DryRun {
                 reason: "shadow: the live owner of execution is another deployment".into(),
             };
         }
-        match planned.header.provenance().replay_name {
+        let provenance = planned.header.provenance();
+        if provenance.sample {
+            return ExecutionMode::DryRun {
+                reason: "a generated sample (`alchemiser publish --example`), not a decision of the system: samples never trade".into(),
+            };
+        }
+        match provenance.replay_name {
             Some(replay) if !self.settings.allow_replay_execution => ExecutionMode::DryRun {
                 reason: format!(
                     "derived from the archive replay `{replay}`; set ALLOW_REPLAY_EXECUTION=true to place orders on replays"
@@ -83,12 +111,16 @@ impl ExecutionHandler {
         mode: &ExecutionMode,
         delivery: &Delivery,
     ) -> Result<Handled, HandlerError> {
+        let venue = Venue {
+            broker: self.broker.as_ref(),
+            halt: self.halt.as_ref(),
+            clock: self.clock.as_ref(),
+        };
         let outcome = execute_plan(
             &planned.rebalance_plan,
-            self.broker.as_ref(),
+            venue,
             mode,
             &self.settings,
-            self.clock.as_ref(),
             When {
                 deadline: delivery.deadline,
                 // Carried in metadata from the workflow's first event; a plan from a producer
@@ -219,6 +251,7 @@ impl ExecutionHandler {
     ) -> Vec<Event> {
         let plan = &planned.rebalance_plan;
         tracing::warn!(plan_id = %plan.plan_id, check = refusal.check(), %refusal, "plan refused");
+        self.metrics.refused(refusal.check());
         let placed = report.placed_summary();
         let mut events = Vec::new();
         let mut cause = &planned.header;
@@ -235,19 +268,26 @@ impl ExecutionHandler {
                 plan.plan_id
             ),
         };
+        let mut error_details = object(json!({
+            "plan_id": plan.plan_id,
+            "check": refusal.check(),
+            "plan_timestamp": plan.timestamp,
+            "orders_placed": report.orders_placed(),
+            "orders_filled": report.orders_succeeded(),
+            "orders": report.orders,
+        }));
+        // A limit names itself, its value and the number that broke it, for alarms and people.
+        if let Some(breach) = refusal.breach() {
+            error_details.insert("limit".into(), json!(breach.limit));
+            error_details.insert("configured".into(), json!(breach.configured));
+            error_details.insert("actual".into(), json!(breach.actual));
+        }
         events.push(Event::from(WorkflowFailed {
             header: follow(cause, EventType::WorkflowFailed, "execution", self.now()),
             workflow_type: WORKFLOW_TYPE.into(),
             failure_reason,
             failure_step: "execution".into(),
-            error_details: object(json!({
-                "plan_id": plan.plan_id,
-                "check": refusal.check(),
-                "plan_timestamp": plan.timestamp,
-                "orders_placed": report.orders_placed(),
-                "orders_filled": report.orders_succeeded(),
-                "orders": report.orders,
-            })),
+            error_details,
         }));
         events
     }

@@ -129,6 +129,12 @@ impl Workflow {
         }
     }
 
+    /// Execution reads the stage's kill switch from `halt`.
+    pub fn with_halt(mut self, halt: Arc<dyn crate::halt::TradingHalt>) -> Self {
+        self.execution = Arc::new(Arc::unwrap_or_clone(self.execution).with_halt(halt));
+        self
+    }
+
     /// The handler that runs as `name`'s function; `None` for the strategy, which starts
     /// workflows rather than consuming events.
     pub fn handler(&self, name: HandlerName) -> Option<Arc<dyn EventHandler>> {

@@ -1,4 +1,5 @@
-//! The strategy handler: starts a workflow for a target allocation.
+//! The strategy handler: starts a workflow for a target allocation — on a scheduled tick only
+//! when the broker's calendar says it is today's run time (see `crate::schedule`).
 
 use std::sync::Arc;
 
@@ -13,12 +14,18 @@ use serde_json::{json, Map, Value};
 use thiserror::Error;
 
 use super::{failed_workflow, follow, WORKFLOW_STARTED_AT, WORKFLOW_TYPE};
+use crate::broker::{Broker, BrokerError};
+use crate::schedule::{new_york_date, todays_run, RunAt, RunDecision};
+
+/// The `source` of the envelopes EventBridge Scheduler delivers (as the stack configures them).
+const SCHEDULER_SOURCE: &str = "aws.scheduler";
 
 /// Emits `WorkflowStarted` then `SignalGenerated` for a fixed target allocation.
 pub struct StrategyHandler {
     allocation: SymbolMap<Decimal>,
     strategy_name: String,
     clock: Arc<dyn Clock>,
+    schedule: Option<(RunAt, Arc<dyn Broker>)>,
 }
 
 impl StrategyHandler {
@@ -28,7 +35,39 @@ impl StrategyHandler {
             allocation,
             strategy_name: strategy_name.into(),
             clock: alchemiser_clock::system(),
+            schedule: None,
         }
+    }
+
+    /// Scheduled ticks start a workflow only at `run_at` on a trading day of `calendar`'s (the
+    /// broker's calendar; read-only access is all it needs). A manual start is not judged by
+    /// the schedule: it runs when a person asks, and execution refuses a closed market visibly.
+    pub fn with_schedule(mut self, run_at: RunAt, calendar: Arc<dyn Broker>) -> Self {
+        self.schedule = Some((run_at, calendar));
+        self
+    }
+
+    /// Whether `payload` starts a workflow now: always for a manual start (or without a
+    /// schedule); for the scheduler's tick, when the broker's calendar says it is today's run.
+    pub async fn decide(&self, payload: &Value) -> Result<RunDecision, HandlerError> {
+        let Some((run_at, calendar)) = &self.schedule else {
+            return Ok(RunDecision::Run);
+        };
+        if payload.get("source").and_then(Value::as_str) != Some(SCHEDULER_SOURCE) {
+            return Ok(RunDecision::Run);
+        }
+        let now = self.clock.now();
+        let today = new_york_date(now);
+        let sessions = calendar
+            .trading_days(today, today)
+            .await
+            .map_err(|error| match error {
+                BrokerError::Permanent(why) => HandlerError::Permanent(format!(
+                    "the broker's calendar cannot say whether {today} trades: {why}"
+                )),
+                other => HandlerError::Transient(format!("the broker's calendar: {other}")),
+            })?;
+        Ok(todays_run(*run_at, now, &sessions))
     }
 
     /// Triggers are timed by `clock` instead of the system clock.
@@ -129,6 +168,11 @@ impl TriggerHandler for StrategyHandler {
     }
 
     async fn handle(&self, payload: &Value) -> Result<Vec<Event>, HandlerError> {
+        if let RunDecision::Skip(why) = self.decide(payload).await? {
+            // One line, no workflow: the tick is recorded as handled, so its retries skip too.
+            tracing::info!(skipped = %why, "scheduled tick starts no workflow: {why}");
+            return Ok(Vec::new());
+        }
         let requested_by = payload
             .get("source")
             .and_then(Value::as_str)

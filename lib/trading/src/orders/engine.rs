@@ -9,12 +9,16 @@ use alchemiser_clock::Clock;
 use alchemiser_events::{Decimal, PlanItem, RebalancePlan, TradeAction};
 use chrono::{DateTime, Utc};
 
-use super::checks::{age_refusal, deadline_refusal, delta, drift_refusal};
+use super::checks::{
+    age_refusal, deadline_refusal, delta, drift_refusal, failed_sell_refusal, order_limit_refusal,
+    plan_limit_refusal, DayTally,
+};
 use super::report::{ExecutionReport, OrderRecord, RecordStatus};
 use super::{
     checked, client_order_id, shares, ExecutionMode, ExecutionSettings, PlanOutcome, Refusal, When,
 };
-use crate::broker::{Broker, BrokerError, OrderRequest, OrderSide};
+use crate::broker::{Account, Broker, BrokerError, Holdings, OrderRequest, OrderSide};
+use crate::halt::{HaltError, TradingHalt};
 use crate::market::MarketClock;
 
 /// How long to wait after the broker's rate limit before asking again (Alpaca counts requests
@@ -27,10 +31,14 @@ const SHORTEST_CHECK: Duration = Duration::from_secs(5);
 pub(super) struct Execution<'a> {
     pub(super) plan: &'a RebalancePlan,
     pub(super) broker: &'a dyn Broker,
+    pub(super) halt: &'a dyn TradingHalt,
     pub(super) mode: &'a ExecutionMode,
     pub(super) settings: &'a ExecutionSettings,
     pub(super) clock: &'a dyn Clock,
     pub(super) when: When,
+    /// The broker's orders of the day, read once per step before its first order and counted
+    /// on with each order the step places.
+    pub(super) day: std::sync::Mutex<Option<DayTally>>,
 }
 
 /// Why a step stops before the plan is done; `?` turns a broker failure into one.
@@ -164,6 +172,15 @@ impl Execution<'_> {
             }
         }
         let started = resumed > 0;
+        // Halted: a plan not started places nothing; a started one with orders still open stops
+        // and cancels them. (A started plan with nothing open goes on: every order it would
+        // still place is checked against the switch in `place`, and one that has nothing left
+        // to place is not failed for a halt that changed nothing.)
+        if !started || records.iter().any(|r| r.status.is_open()) {
+            if let Some(refusal) = self.halted(&records, resumed).await? {
+                return self.stop(refusal, records, resumed).await;
+            }
+        }
         let now = self.clock.now();
         let market = self
             .broker
@@ -219,14 +236,25 @@ impl Execution<'_> {
                 .holdings()
                 .await
                 .map_err(|e| self.broker_failed(e, &records, resumed))?;
-            let cash = self
+            let account = self
                 .broker
                 .account()
                 .await
-                .map_err(|e| self.broker_failed(e, &records, resumed))?
-                .cash;
-            if let Some(refusal) = drift_refusal(self.plan, &holdings, cash)? {
+                .map_err(|e| self.broker_failed(e, &records, resumed))?;
+            if let Some(refusal) = drift_refusal(self.plan, &holdings, account.cash)? {
                 return self.stop(refusal, records, resumed).await;
+            }
+            // The plan as a whole, against the stage's limits: refused whole before its first
+            // order rather than traded in part (sells without their buys leave the account in a
+            // state no strategy asked for).
+            if !items.is_empty() {
+                let day = self.tally(&records, resumed).await?;
+                let equity = equity(&account, &holdings)?;
+                if let Some(refusal) =
+                    plan_limit_refusal(self.plan, &items, &self.settings.limits, equity, day)?
+                {
+                    return self.stop(refusal, records, resumed).await;
+                }
             }
         }
 
@@ -269,6 +297,11 @@ impl Execution<'_> {
 
         // The buys, within the cash the account really has.
         if records[sell_count..].iter().any(|r| !r.placed()) {
+            if let Some(refusal) =
+                failed_sell_refusal(&records[..sell_count], sells, &self.settings.limits)?
+            {
+                return self.stop(refusal, records, resumed).await;
+            }
             let market = self
                 .broker
                 .market_clock()
@@ -447,6 +480,61 @@ impl Execution<'_> {
         })
     }
 
+    /// [`Execution::stop`] from inside a step that holds only a view of the records.
+    async fn stopped(&self, refusal: Refusal, records: &[OrderRecord], resumed: usize) -> Stop {
+        match self.stop(refusal, records.to_vec(), resumed).await {
+            Ok(outcome) => Stop::Outcome(outcome),
+            Err(stop) => stop,
+        }
+    }
+
+    /// The kill switch: halted (or holding a value nobody can read: fail closed) is a refusal;
+    /// a switch that cannot be reached leaves the step pending, placing nothing.
+    async fn halted(&self, records: &[OrderRecord], resumed: usize) -> Step<Option<Refusal>> {
+        match self.halt.state().await {
+            Ok(state) if state.halted => Ok(Some(Refusal::Halted {
+                state: state.describe(),
+            })),
+            Ok(_) => Ok(None),
+            Err(error @ HaltError::Invalid { .. }) => Ok(Some(Refusal::Halted {
+                state: error.to_string(),
+            })),
+            Err(error @ HaltError::Unavailable(_)) => {
+                tracing::warn!(plan_id = %self.plan.plan_id, %error, "halt switch unreadable; placing nothing");
+                Err(self.pending(
+                    records,
+                    resumed,
+                    format!("{error}; no order is placed until it answers"),
+                ))
+            }
+        }
+    }
+
+    /// The broker's orders of today, counted (once per step; then counted on by
+    /// [`Execution::place`]). Today starts at midnight New York time rather than at the
+    /// session's open: an order queued before the open (a person's, at Alpaca) trades in the
+    /// session and counts, and no calendar call is needed.
+    async fn tally(&self, records: &[OrderRecord], resumed: usize) -> Step<DayTally> {
+        if let Some(day) = *self.day.lock().unwrap_or_else(|e| e.into_inner()) {
+            return Ok(day);
+        }
+        let now = self.clock.now();
+        let since = crate::schedule::new_york_midnight(now);
+        let orders = self
+            .broker
+            .orders_since(since)
+            .await
+            .map_err(|e| self.broker_failed(e, records, resumed))?;
+        let day = DayTally::of(&orders, |order| {
+            records
+                .iter()
+                .find(|r| r.client_order_id == order.client_order_id)
+                .map(|r| r.price)
+        })?;
+        *self.day.lock().unwrap_or_else(|e| e.into_inner()) = Some(day);
+        Ok(day)
+    }
+
     async fn sell(
         &self,
         item: &PlanItem,
@@ -531,13 +619,36 @@ impl Execution<'_> {
         records: &[OrderRecord],
         resumed: usize,
     ) -> Step<OrderRecord> {
+        let side = side_of(item);
+        // Before every order: the kill switch, then the stage's limits with the day's orders
+        // as the broker has them. A trip here stops the plan: what is open is canceled.
+        if let Some(refusal) = self.halted(records, resumed).await? {
+            return Err(self.stopped(refusal, records, resumed).await);
+        }
+        let notional = checked(qty.checked_mul(price), || {
+            format!("the notional of {qty} {} at {price}", item.symbol)
+        })?;
+        let mut day = self.tally(records, resumed).await?;
+        if let Some(refusal) =
+            order_limit_refusal(side, &item.symbol, notional, &self.settings.limits, day)
+        {
+            return Err(self.stopped(refusal, records, resumed).await);
+        }
         let request = OrderRequest {
             symbol: item.symbol.clone(),
-            side: side_of(item),
+            side,
             qty,
             client_order_id: self.client_order_id(item),
         };
-        match self.broker.place_market_order(&request).await {
+        let placed = self.broker.place_market_order(&request).await;
+        if placed.is_ok() {
+            day.add(match side {
+                OrderSide::Buy => notional,
+                OrderSide::Sell => Decimal::ZERO,
+            });
+            *self.day.lock().unwrap_or_else(|e| e.into_inner()) = Some(day);
+        }
+        match placed {
             Ok(order) => Ok(self
                 .record(item, qty, price, RecordStatus::Pending)
                 .with_order(&order)),
@@ -667,6 +778,19 @@ impl Execution<'_> {
             ..self.record(item, qty, price, RecordStatus::Failed)
         }
     }
+}
+
+/// The account's equity: the broker's own figure when it states one, else cash plus positions.
+fn equity(account: &Account, holdings: &Holdings) -> Result<Decimal, HandlerError> {
+    if let Some(value) = account.portfolio_value {
+        return Ok(value);
+    }
+    holdings.positions.iter().try_fold(account.cash, |sum, p| {
+        checked(
+            p.qty.checked_mul(p.price).and_then(|v| sum.checked_add(v)),
+            || format!("the value of {} {}", p.qty, p.symbol),
+        )
+    })
 }
 
 fn side_of(item: &PlanItem) -> OrderSide {

@@ -11,13 +11,15 @@
 //! stopped after its first order (its workflow's deadline, the market's close) cancels what is
 //! still open and reports what was placed and filled.
 //!
-//! - `checks`: the checks before the first order;
+//! - `checks`: the checks before the first order, and the limits of every order;
+//! - `limits`: the stage's pre-trade limits and how they are read from settings;
 //! - `engine`: the steps;
 //! - `refusal`: why a plan (or its rest) is not traded;
 //! - `report`: what became of each order.
 
 mod checks;
 mod engine;
+mod limits;
 mod refusal;
 mod report;
 
@@ -30,10 +32,12 @@ use chrono::{DateTime, Utc};
 use rust_decimal::RoundingStrategy;
 use sha2::{Digest, Sha256};
 
-pub use refusal::Refusal;
+pub use limits::{LimitSettingError, RiskLimits};
+pub use refusal::{LimitBreach, Refusal};
 pub use report::{ExecutionReport, OrderRecord, RecordStatus};
 
 use crate::broker::{Broker, OrderSide};
+use crate::halt::TradingHalt;
 
 /// Share quantities are sent with at most this many decimal places (rounded down, so an order
 /// never costs more than planned).
@@ -70,6 +74,8 @@ pub struct ExecutionSettings {
     /// market order sent in the last seconds may reach the broker after the close, and a day
     /// order is then queued for the next session.
     pub stop_before_close: Duration,
+    /// The pre-trade limits checked before the plan's first order and before every order.
+    pub limits: RiskLimits,
 }
 
 impl Default for ExecutionSettings {
@@ -89,6 +95,7 @@ impl Default for ExecutionSettings {
             first_check_after: Duration::from_secs(15),
             longest_check_interval: Duration::from_secs(120),
             stop_before_close: Duration::from_secs(120),
+            limits: RiskLimits::default(),
         }
     }
 }
@@ -157,24 +164,36 @@ pub fn client_order_id(plan_id: &str, side: OrderSide, symbol: &Symbol) -> Strin
     format!("{key}-{}-{symbol}", side.as_str())
 }
 
-/// Executes (or goes on executing) `plan` with `broker`. `Err` is a transient failure before
+/// Where a plan is executed: the broker, the stage's kill switch and the clock.
+#[derive(Clone, Copy)]
+pub struct Venue<'a> {
+    /// The account's broker.
+    pub broker: &'a dyn Broker,
+    /// The stage's kill switch, read before the plan's checks and before every order.
+    pub halt: &'a dyn TradingHalt,
+    /// The time every check sees.
+    pub clock: &'a dyn Clock,
+}
+
+/// Executes (or goes on executing) `plan` at `venue`. `Err` is a transient failure before
 /// anything of the plan could be looked up, or an arithmetic error; refusals, failed orders and
 /// orders still open are outcomes.
 pub async fn execute_plan(
     plan: &RebalancePlan,
-    broker: &dyn Broker,
+    venue: Venue<'_>,
     mode: &ExecutionMode,
     settings: &ExecutionSettings,
-    clock: &dyn Clock,
     when: When,
 ) -> Result<PlanOutcome, HandlerError> {
     engine::Execution {
         plan,
-        broker,
+        broker: venue.broker,
+        halt: venue.halt,
         mode,
         settings,
-        clock,
+        clock: venue.clock,
         when,
+        day: std::sync::Mutex::new(None),
     }
     .run()
     .await
