@@ -8,6 +8,7 @@ use super::{
     duration, layout, money, or_dash, state, svg, text, time, workflow_href, Context, Section,
 };
 use crate::halt::HaltView;
+use crate::view::workflow::LetterStatus;
 use crate::view::{
     DeadLetterView, DeadLettersView, OrderView, OrdersView, OverviewView, WorkflowRow,
     WorkflowsView,
@@ -289,7 +290,7 @@ pub fn letter_table(letters: &[DeadLetterView], with_workflow: bool) -> Markup {
                             td.id { a href=(workflow_href(&letter.record.correlation_id)) { (text(&letter.record.correlation_id)) } }
                         }
                         td.id { (text(&l.message_id)) }
-                        td { span class={ "badge letter-" (letter.status) } { (letter.status) }
+                        td { span class={ "badge letter-" (letter.status.as_str()) } { (letter.status.as_str()) }
                             @if l.shadow { " " span.badge { "shadow" } }
                             @if l.refused { " " span.badge { "refused" } }
                             @if let Some(replay) = &l.replay { " " span.badge { "replay " (text(replay)) } } }
@@ -301,7 +302,7 @@ pub fn letter_table(letters: &[DeadLetterView], with_workflow: bool) -> Markup {
                             } }
                         td.commands {
                             code.command { (printable(&letter.inspect_command)) }
-                            @if letter.status == "waiting" { code.command.redrive { (printable(&letter.redrive_command)) } }
+                            @if letter.status == LetterStatus::Waiting { code.command.redrive { (printable(&letter.redrive_command)) } }
                         }
                     }
                 }

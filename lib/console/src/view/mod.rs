@@ -453,7 +453,10 @@ pub async fn dead_letters(
         .collect();
     Ok(DeadLettersView {
         window,
-        waiting: letters.iter().filter(|l| l.status == "waiting").count(),
+        waiting: letters
+            .iter()
+            .filter(|l| l.status == workflow::LetterStatus::Waiting)
+            .count(),
         letters,
     })
 }

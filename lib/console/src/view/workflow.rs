@@ -224,15 +224,38 @@ pub struct FailureView {
     pub check: Option<String>,
 }
 
+/// Where a dead letter stands, as far as the ledger knows (the queue itself is not read: a
+/// look at a message counts as one of its receives).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LetterStatus {
+    /// In the queue: nothing since says otherwise.
+    Waiting,
+    /// A person deleted it (`alchemiser dlq delete`).
+    Deleted,
+    /// Its workflow completed after it: redriven, or recovered otherwise.
+    Settled,
+}
+
+impl LetterStatus {
+    /// Its name, as the JSON writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LetterStatus::Waiting => "waiting",
+            LetterStatus::Deleted => "deleted",
+            LetterStatus::Settled => "settled",
+        }
+    }
+}
+
 /// A dead letter and what a person runs about it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DeadLetterView {
     /// The letter, and its deletion if a person deleted it.
     #[serde(flatten)]
     pub record: DeadLetterRecord,
-    /// Where it stands: `waiting` in the queue, `deleted`, or `settled` (its workflow completed
-    /// after it: redriven, or recovered otherwise).
-    pub status: &'static str,
+    /// Where it stands.
+    pub status: LetterStatus,
     /// The command that shows it.
     pub inspect_command: String,
     /// The command that resends it.
@@ -246,14 +269,14 @@ impl DeadLetterView {
         let id = shell_word(&record.letter.message_id);
         let stage = stage.map_or_else(|| "STAGE".to_owned(), |s| shell_word(s).into_owned());
         let status = if record.deleted.is_some() {
-            "deleted"
+            LetterStatus::Deleted
         } else if workflow.is_some_and(|w| {
             w.state == alchemiser_ledger::WorkflowState::Completed
                 && w.ended_at.is_some_and(|end| end >= record.at())
         }) {
-            "settled"
+            LetterStatus::Settled
         } else {
-            "waiting"
+            LetterStatus::Waiting
         };
         Self {
             inspect_command: format!("alchemiser dlq show {id} --stage {stage}"),
