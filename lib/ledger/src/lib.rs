@@ -7,8 +7,8 @@
 //! Temporal give theirs, for a choreography).
 //!
 //! - [`model`]: entries, states, [`summarize`];
-//! - [`store`]: the port, in memory, in a local SQLite file and on DynamoDB; the paged
-//!   questions readers ask it ([`store::query`]);
+//! - [`store`]: the port, in memory, in a local SQLite file (feature `sqlite`) and on
+//!   DynamoDB; the paged questions readers ask it ([`store::query`]);
 //! - [`Monitor`]: the event handler that records every event;
 //! - [`Sweep`]: the scheduled job that ends stalled workflows and those with dead letters,
 //!   publishing WorkflowFailed;
@@ -31,7 +31,9 @@ pub use model::{in_causal_order, summarize, Entry, EventEntry, Summary, Workflow
 pub use monitor::{Monitor, DEFAULT_WORKFLOW_DEADLINE};
 pub use shadow::{compare, Comparison, DiffSummary, ShadowRecorder, Verdict};
 pub use store::{
-    DynamoDbLedger, LedgerError, LedgerStore, MemoryLedger, SqliteLedger, DEFAULT_LOCAL_LEDGER,
-    DEFAULT_RETENTION_DAYS, LONGEST_WORKFLOW,
+    DynamoDbLedger, LedgerError, LedgerStore, MemoryLedger, DEFAULT_RETENTION_DAYS,
+    LONGEST_WORKFLOW,
 };
+#[cfg(feature = "sqlite")]
+pub use store::{SqliteLedger, DEFAULT_LOCAL_LEDGER};
 pub use sweep::{Sweep, DEFAULT_LOOKBACK, SWEEP_MODULE};

@@ -6,6 +6,7 @@
 mod dynamodb;
 mod memory;
 pub mod query;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ use thiserror::Error;
 
 pub use dynamodb::DynamoDbLedger;
 pub use memory::MemoryLedger;
+#[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteLedger, DEFAULT_LOCAL_LEDGER};
 
 use crate::model::{Entry, Summary, WorkflowState};
