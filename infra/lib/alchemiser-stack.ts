@@ -1,7 +1,7 @@
 import { Duration, Stack, StackProps, Tags } from 'aws-cdk-lib';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import { Construct } from 'constructs';
-import { WorkflowAlarms } from './alarms';
+import { LIMIT_ALARMS, WorkflowAlarms } from './alarms';
 import type { ArtifactLocator } from './artifacts';
 import { BrokerSecret } from './broker-secret';
 import { WorkflowDashboard } from './dashboard';
@@ -303,6 +303,7 @@ export class AlchemiserStack extends Stack {
       functions: lambdas,
       deadLetterQueue: dlq,
       outboxQueue: outbox,
+      refusalChecks: LIMIT_ALARMS.map((limit) => limit.check),
     });
 
     const outputs = new StackOutputs(this, 'Outputs', {

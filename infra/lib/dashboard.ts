@@ -21,6 +21,8 @@ export interface WorkflowDashboardProps {
   readonly functions: ReadonlyMap<string, lambda.IFunction>;
   readonly deadLetterQueue: sqs.IQueue;
   readonly outboxQueue: sqs.IQueue;
+  /** The checks execution counts refused plans by (`PlansRefused`, dimension `check`): alarms.ts `LIMIT_ALARMS`. */
+  readonly refusalChecks: readonly string[];
 }
 
 /**
@@ -97,6 +99,25 @@ export class WorkflowDashboard extends Construct {
         metric('OrdersPlaced', cloudwatch.Stats.SUM, 'execution', 'placed'),
         metric('OrdersFailed', cloudwatch.Stats.SUM, 'execution', 'failed'),
       ]),
+    );
+    // Beside the orders, the plans that placed none or stopped: which limit, or the halt.
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Plans refused by the pre-trade limits and the halt (execution)',
+        left: props.refusalChecks.map(
+          (check) =>
+            new cloudwatch.Metric({
+              namespace: CUSTOM_METRICS_NAMESPACE,
+              metricName: 'PlansRefused',
+              dimensionsMap: { stage: props.stage, function: 'execution', check },
+              statistic: cloudwatch.Stats.SUM,
+              period,
+              label: check,
+            }),
+        ),
+        width: 24,
+        height: 6,
+      }),
     );
     this.dashboard.addWidgets(
       graph('Events matched per rule', ruleMetric('MatchedEvents')),

@@ -1,4 +1,5 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { LIMIT_ALARMS } from '../lib/alarms';
 import { ruleNameFor } from '../lib/routing-rules';
 import { rustSourceOf, sourcesOf, typesPublishedBy } from '../lib/routing-table';
 import {
@@ -999,6 +1000,10 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
         }
       }
       for (const name of ['OrdersPlaced', 'OrdersFailed']) expect(has('Alchemiser/EventBridge', name, { stage, function: 'execution' })).toBe(true);
+      // Plans refused, by the limit or the halt that refused them: one line per alarmed check.
+      for (const { check } of LIMIT_ALARMS) {
+        expect(has('Alchemiser/EventBridge', 'PlansRefused', { stage, function: 'execution', check }, 'Sum')).toBe(true);
+      }
     });
   });
 

@@ -41,6 +41,16 @@ impl MemoryDeadLetters {
             .retain(|letter| letter.message_id != message_id);
     }
 
+    /// The message `message_id`, if it is in the queue.
+    pub fn letter(&self, message_id: &str) -> Option<DeadLetter> {
+        self.letters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|letter| letter.message_id == message_id)
+            .cloned()
+    }
+
     /// The messages now in the queue.
     pub fn letters(&self) -> Vec<DeadLetter> {
         self.letters
@@ -58,14 +68,17 @@ impl DeadLetters for MemoryDeadLetters {
 
     async fn hold_page(&self, max: usize, _: Duration) -> Result<Vec<Held>, QueueError> {
         let mut hidden = self.hidden.lock().unwrap_or_else(|e| e.into_inner());
+        // Only the page is copied: a sweep reads the queue every few minutes of a long run.
         let page: Vec<Held> = self
-            .letters()
-            .into_iter()
+            .letters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
             .filter(|letter| !hidden.contains(&letter.message_id))
             .take(max)
             .map(|letter| Held {
                 receipt: letter.message_id.clone(),
-                letter,
+                letter: letter.clone(),
             })
             .collect();
         hidden.extend(page.iter().map(|held| held.receipt.clone()));

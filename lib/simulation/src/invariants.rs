@@ -3,7 +3,8 @@
 //! fresh plan, once, while the market is open, one plan at a time), none missed silently (every
 //! intended order filled or named in its workflow's failure, every report equal to the broker's
 //! fills, every completion with the account on target, every workflow ended, every failure
-//! explained by a fault the simulation injected).
+//! explained by a fault the simulation injected), and nothing of a forger's (no order for a
+//! forged plan, no trade or completion caused by one, each one refused with a dead letter).
 //!
 //! Each workflow is checked once it can see no more events ([`check_workflow`]); what spans
 //! workflows (orders of two plans working at once, starts, permanent failures) is checked at the
@@ -19,6 +20,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::forger::{Forgery, Path};
 use crate::world::{at_once, Kind, WorkflowLog, WorldRef};
 
 /// One broken invariant, with the case that breaks it.
@@ -45,7 +47,7 @@ impl Violation {
     }
 }
 
-/// The most violations a report lists (all are counted).
+/// The most violations a report lists (all are counted), besides the first of each invariant.
 const LISTED: usize = 200;
 
 /// What the per-workflow checks found so far.
@@ -83,11 +85,20 @@ impl Checked {
         self.record(verdict.violations);
     }
 
-    /// Adds violations found across workflows.
+    /// Adds violations found across workflows: the first ones, and the first of each invariant
+    /// (a run that breaks one invariant often breaks another only after the first hundreds).
     pub fn record(&mut self, violations: Vec<Violation>) {
         self.violation_count += violations.len();
-        let room = LISTED.saturating_sub(self.violations.len());
-        self.violations.extend(violations.into_iter().take(room));
+        for violation in violations {
+            if self.violations.len() < LISTED
+                || !self
+                    .violations
+                    .iter()
+                    .any(|v| v.invariant == violation.invariant)
+            {
+                self.violations.push(violation);
+            }
+        }
     }
 }
 
@@ -716,14 +727,129 @@ pub fn check_workflow(world: &WorldRef, log: &WorkflowLog) -> Verdict {
         }
     }
 
+    violations.extend(check_forgeries(world, log));
+
     if let Some(first) = violations.first_mut() {
         first.trace = trace(log, &book);
+        // The forger's events are not the system's (not in the event log): said here.
+        for (forgery, _) in world.forger.of_workflow(id) {
+            first.trace.push(format!(
+                "forger: {} by {} ({}), event {}",
+                forgery.plan_id,
+                forgery.path.name(),
+                forgery.harm,
+                forgery.event_id
+            ));
+        }
     }
     Verdict {
         state: state.map_or_else(|| "unknown".into(), |s| s.as_str().to_owned()),
         failures,
         violations,
     }
+}
+
+/// A forged plan, named for a violation: its plan, how it was sent, what it does, its event.
+fn forged(forgery: &Forgery) -> String {
+    format!(
+        "forged plan {} ({}; {}; event {})",
+        forgery.plan_id,
+        forgery.path.describe(),
+        forgery.harm,
+        forgery.event_id
+    )
+}
+
+/// The forger's plans made from this workflow's plan, held to what the system put on the bus
+/// and what reached the world's edges (the dead letters naming them, the operator's redrive):
+/// no trade or completion caused by one; each one sent to a function left a dead letter there
+/// refusing it (or one the operator's redrive refused, or it was lost by the simulated
+/// EventBridge, a fault it counts); none was resent by a redrive; the forged dead letter was
+/// refused by the redrive (or is still in the queue).
+fn check_forgeries(world: &WorldRef, log: &WorkflowLog) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    for published in &log.published {
+        let (cause, plan_id) = match &published.event {
+            Event::TradeExecuted(executed) => (
+                &executed.header.causation_id,
+                executed
+                    .execution_data
+                    .get("plan_id")
+                    .and_then(Value::as_str),
+            ),
+            Event::WorkflowCompleted(completed) => (
+                &completed.header.causation_id,
+                completed.summary.get("plan_id").and_then(Value::as_str),
+            ),
+            // The sweep ends a workflow whose event is in the dead-letter queue: a forged
+            // letter naming it does too. No trade, but counted for the report.
+            Event::WorkflowFailed(failed) => {
+                let named = failed.error_details.get("event_id").and_then(Value::as_str);
+                if published.by == "monitor" && named.is_some_and(|id| world.forger.is_forged(id)) {
+                    world.forger.failed_a_workflow();
+                }
+                continue;
+            }
+            _ => continue,
+        };
+        if let Some(forgery) = world.forger.forgery_named(Some(cause), plan_id) {
+            violations.push(Violation::new(
+                "nothing_caused_by_a_forgery",
+                format!(
+                    "{} {} put on the bus by {} names {} as its cause",
+                    published.event.event_type(),
+                    published.event.event_id(),
+                    published.by,
+                    forged(&forgery)
+                ),
+            ));
+        }
+    }
+    for (forgery, fate) in world.forger.of_workflow(&log.correlation_id) {
+        if fate.resent {
+            violations.push(Violation::new(
+                "forgeries_refused_visibly",
+                format!(
+                    "{} was resent onto the bus by the operator's redrive",
+                    forged(&forgery)
+                ),
+            ));
+        }
+        for &function in forgery.targets {
+            // Refused by the function, or — when it never got to judge (the rule's dead
+            // letter, Lambda's retries over) — by the operator's redrive of its letter.
+            let lettered = fate.letters.iter().any(|letter| {
+                crate::forger::origin_is(&letter.origin, function)
+                    && (letter.refused || fate.redrive_refused.is_some())
+            });
+            let lost = log.lost.contains(&(function, forgery.event_id.clone()));
+            if !lettered && !lost {
+                violations.push(Violation::new(
+                    "forgeries_refused_visibly",
+                    format!(
+                        "{} was sent to {function}, which left no dead letter refusing it",
+                        forged(&forgery)
+                    ),
+                ));
+            }
+        }
+        if forgery.path == Path::DeadLetter && fate.redrive_refused.is_none() && !fate.resent {
+            let queued = forgery
+                .message_id
+                .as_ref()
+                .is_some_and(|id| world.dead_letters.letter(id).is_some());
+            if !queued {
+                violations.push(Violation::new(
+                    "forgeries_refused_visibly",
+                    format!(
+                        "{} left the dead-letter queue, neither refused nor resent by a redrive",
+                        forged(&forgery)
+                    ),
+                ));
+            }
+        }
+    }
+    violations
 }
 
 /// A workflow's story in a few lines: each event put on the bus (when, by whom, what it said),
@@ -964,6 +1090,27 @@ pub fn check_run(world: &WorldRef) -> Vec<Violation> {
         }
     }
     violations.extend(check_limits(world, &book));
+    // No order of a forged plan at the broker: its order log against the forger's plans.
+    for entry in &book {
+        let order = &entry.order;
+        if let Some(forgery) = world.forger.forgery_of_order(&order.client_order_id) {
+            violations.push(Violation::new(
+                "no_order_for_a_forged_plan",
+                format!(
+                    "{} {} {} ({}, {}) of {} reached the broker",
+                    order.side.as_str(),
+                    order.qty,
+                    order.symbol,
+                    order.client_order_id,
+                    order.status.as_str(),
+                    forged(&forgery)
+                ),
+            ));
+        }
+    }
+    for refusal in world.forger.genuine_refused() {
+        violations.push(Violation::new("genuine_events_never_refused", refusal));
+    }
     for reason in world.permanent() {
         violations.push(Violation {
             invariant: "transient_faults_never_fail_a_workflow",

@@ -16,12 +16,14 @@
 //! - [`world`]: the simulated cloud and the functions wired onto it;
 //! - [`adapters`]: the ports' simulated adapters;
 //! - [`market`]: the account, its broker, and when workflows start;
+//! - [`forger`]: someone who sends forged plans by every path the system has;
 //! - [`invariants`]: what must hold.
 
 #![warn(missing_docs)]
 
 pub mod adapters;
 pub mod dice;
+pub mod forger;
 pub mod invariants;
 pub mod market;
 pub mod scheduler;
@@ -99,6 +101,13 @@ pub struct Config {
     /// (execution runs with `execution.limits`, the same unless a test misconfigures it).
     #[serde(skip)]
     pub stage_limits: alchemiser_trading::RiskLimits,
+    /// A workflow with a live plan is gone after by a forger, who sends harmful copies of the
+    /// plan by every path it has ([`forger`]).
+    pub forgery: f64,
+    /// Whether the functions and the operator's redrive check who made each event (signed by
+    /// a producer of its type, no unsigned source); a test turns it off — unsigned events and
+    /// any MAC accepted — to see the invariants catch what follows.
+    pub signatures_checked: bool,
     /// One outage of the trading functions' rules per this many workflows, each followed by a
     /// replay of its window.
     pub workflows_per_outage: usize,
@@ -157,6 +166,8 @@ impl Config {
             barred_symbol: 0.02,
             workflows_per_halt: 400,
             halt_switch_wired: true,
+            forgery: 0.02,
+            signatures_checked: true,
             stage_limits: market::limits(),
             workflows_per_outage: 250,
             outage: Duration::from_secs(30 * 60),
@@ -186,6 +197,9 @@ pub struct Report {
     /// Faults injected, by kind (`crash`, `uncertain_write`, `partial_fill`, `market_closed`,
     /// `canceled`, `expired`, `rate_limited`, ...), and what the market did to orders.
     pub faults: BTreeMap<String, u64>,
+    /// The forger's plans by path, and what refused them (dead letters of the functions, the
+    /// operator's redrive).
+    pub forgeries: BTreeMap<String, u64>,
     /// The most invocations running at once.
     pub max_concurrent_invocations: usize,
     /// Workflows by final state in the ledger.
@@ -286,6 +300,7 @@ pub fn simulate(config: Config, start: DateTime<Utc>) -> Report {
         invocations,
         orders: book.len(),
         faults,
+        forgeries: world.forger.summary(),
         max_concurrent_invocations: executed.max_concurrent,
         states: checked.states,
         failures: checked.failures,
@@ -314,6 +329,12 @@ impl fmt::Display for Report {
             .map(|(kind, n)| format!("{kind} {n}"))
             .collect();
         writeln!(f, "  faults: {}", faults.join(", "))?;
+        let forgeries: Vec<String> = self
+            .forgeries
+            .iter()
+            .map(|(what, n)| format!("{what} {n}"))
+            .collect();
+        writeln!(f, "  forgeries: {}", forgeries.join(", "))?;
         let states: Vec<String> = self
             .states
             .iter()
@@ -334,7 +355,13 @@ impl fmt::Display for Report {
             writeln!(f, "invariants: all held")
         } else {
             writeln!(f, "invariants: {} VIOLATION(S)", self.violation_count)?;
-            for violation in self.violations.iter().take(20) {
+            // The first ones, and the first of each invariant broken.
+            let mut shown: Vec<&str> = Vec::new();
+            for (n, violation) in self.violations.iter().enumerate() {
+                if n >= 20 && shown.contains(&violation.invariant) {
+                    continue;
+                }
+                shown.push(violation.invariant);
                 writeln!(f, "  {}: {}", violation.invariant, violation.detail)?;
             }
             if let Some(traced) = self.violations.iter().find(|v| !v.trace.is_empty()) {

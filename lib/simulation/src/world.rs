@@ -13,7 +13,10 @@
 //! - The follow-up queue (SQS) delivers follow-ups when due; one whose invocation fails comes
 //!   back after the visibility timeout, and goes to the dead-letter queue after five receives.
 //! - The market (see [`crate::market`]) keeps the NYSE's sessions and Alpaca's order lifecycle.
-//! - Operators redrive dead letters minutes or a day later and replay the archive after outages.
+//! - Operators redrive dead letters minutes or a day later, judging each as `alchemiser dlq
+//!   redrive` does (one the stage would refuse for who made it is not resent), and replay the
+//!   archive after outages.
+//! - A forger sends forged plans by every path it has ([`crate::forger`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
@@ -70,6 +73,8 @@ pub enum Kind {
     Start,
     /// The scheduled sweep.
     Sweep,
+    /// A forger's direct invoke ([`crate::forger`]).
+    Forged,
 }
 
 /// What an invocation is handling (the broker writes it down beside each order).
@@ -179,6 +184,8 @@ enum Action {
     },
     Redrive(String),
     Prune(String),
+    /// The forger goes after a workflow's genuine plan ([`crate::forger`]).
+    Forge(Box<alchemiser_events::RebalancePlanned>),
     /// An operator halts the stage (`alchemiser halt`) ...
     Halt(u64),
     /// ... and resumes it.
@@ -220,6 +227,10 @@ pub struct WorldInner {
     stores: Mutex<Vec<Arc<InMemoryStore>>>,
     /// The keys the functions sign with.
     keys: Arc<alchemiser_lambda::signing::LocalKeys>,
+    /// How the functions and the operator's redrive judge who made an event.
+    authenticity: alchemiser_lambda::signing::Authenticity,
+    /// The forger, and what became of its forgeries.
+    pub forger: crate::forger::Forger,
     /// Event ids of checked workflows whose idempotency records are still to forget.
     forgotten: Mutex<BTreeSet<String>>,
     functions: OnceLock<Functions>,
@@ -271,6 +282,8 @@ impl WorldRef {
         let dice = Dice::new(seed);
         let time = SimTime::starting_at(start);
         let market = Market::new(&config, dice.clone(), time.clone());
+        let keys = alchemiser_lambda::signing::LocalKeys::from_secret(seed.to_le_bytes().to_vec());
+        let authenticity = crate::forger::authenticity(keys.clone(), config.signatures_checked);
         let world = WorldRef(Arc::new(WorldInner {
             state: Mutex::new(State {
                 events: BTreeMap::new(),
@@ -298,7 +311,9 @@ impl WorldRef {
             dead_letters: Arc::new(MemoryDeadLetters::new()),
             stores: Mutex::new(Vec::new()),
             forgotten: Mutex::new(BTreeSet::new()),
-            keys: alchemiser_lambda::signing::LocalKeys::from_secret(seed.to_le_bytes().to_vec()),
+            keys,
+            authenticity,
+            forger: Default::default(),
             functions: OnceLock::new(),
             halt: Arc::new(MemoryHalt::new()),
             halts: Mutex::new(Vec::new()),
@@ -399,10 +414,7 @@ impl WorldRef {
                 }) as Arc<dyn alchemiser_lambda::follow_ups::FollowUps>
             }),
             // The simulation's own keys; unsigned events come from no one but a forger.
-            authenticity: alchemiser_lambda::signing::Authenticity::local(
-                self.keys.clone(),
-                alchemiser_lambda::signing::Unsigned::FromSources(Default::default()),
-            ),
+            authenticity: self.authenticity.clone(),
             metrics: Metrics::Off,
             idempotency: IdempotencyConfig::default(),
             clock,
@@ -532,8 +544,10 @@ impl WorldRef {
             return;
         };
         let correlation_id = event.header().correlation_id.clone();
+        // A forger's event is no event of the system's: the forger keeps its own account of it.
+        let forged = self.forger.is_forged(event.event_id());
         let mut state = self.lock();
-        if replay_name.is_none() {
+        if replay_name.is_none() && !forged {
             let trigger = current_task()
                 .and_then(|task| state.handling.get(&task))
                 .filter(|h| h.kind == Kind::Start)
@@ -560,6 +574,15 @@ impl WorldRef {
                             correlation_id: correlation_id.clone(),
                             plan_id: plan.plan_id.clone(),
                         });
+                }
+                if by == "portfolio"
+                    && planned.header.provenance().is_live()
+                    && self
+                        .forger
+                        .goes_after(&correlation_id, &self.dice, self.config.forgery)
+                {
+                    let at = now + self.delay();
+                    self.schedule_at(&mut state, at, Action::Forge(Box::new(planned.clone())));
                 }
             }
             let log = self.log(&mut state, &correlation_id);
@@ -705,14 +728,18 @@ impl WorldRef {
         let id = format!("sim-msg-{:08}", state.messages);
         let now = self.now();
         let letter = DeadLetter::parse(id.clone(), body, attributes, Some(now), Some(1));
+        self.forger.letter_queued(&letter);
         let event_id = letter.event_id.clone().unwrap_or_default();
         self.log(state, correlation_id)
             .dead_lettered
             .insert(event_id.clone());
         let redrives = state.redrives.entry(event_id).or_default();
-        if *redrives < MAX_REDRIVES {
+        // A refused letter is always looked at, and the same day: `dlq list` shows it refused
+        // for who made it (a security matter, no cause to fix first); the redrive refuses it
+        // and the runbook deletes it once read.
+        if *redrives < MAX_REDRIVES || letter.is_refused() {
             *redrives += 1;
-            let after = if self.dice.chance(0.3) {
+            let after = if !letter.is_refused() && self.dice.chance(0.3) {
                 TimeDelta::hours(26)
             } else {
                 TimeDelta::minutes(self.dice.between(15..=120) as i64)
@@ -725,11 +752,23 @@ impl WorldRef {
     /// A function records a permanent failure in the dead-letter queue; returns its message id.
     pub fn record_permanent(&self, failure: &alchemiser_events::FailureRecord) -> String {
         let body = serde_json::to_string(failure).unwrap_or_default();
+        // A refusal for who made the event is no permanent failure of the workflow it names:
+        // the forger's are expected, a genuine event's is noted for the invariants.
+        let refused = failure.error_class == alchemiser_events::REFUSED_CLASS;
+        if refused {
+            self.forger.refused(
+                failure.event_id.as_deref(),
+                &failure.function,
+                &failure.reason,
+            );
+        }
         let mut state = self.lock();
-        state
-            .permanent
-            .push(format!("{}: {}", failure.function, failure.reason));
-        *state.faults.entry("permanent_failure").or_default() += 1;
+        if !refused {
+            state
+                .permanent
+                .push(format!("{}: {}", failure.function, failure.reason));
+            *state.faults.entry("permanent_failure").or_default() += 1;
+        }
         let correlation_id = failure.correlation_id.clone().unwrap_or_default();
         self.dead_letter(&mut state, &correlation_id, body, BTreeMap::new());
         format!("sim-msg-{:08}", state.messages)
@@ -757,6 +796,39 @@ impl WorldRef {
         );
         let at = now + TimeDelta::from_std(delay).unwrap_or_default();
         self.schedule_at(&mut state, at, Action::FollowUpVisible(id));
+    }
+
+    /// A forger's direct invoke of `function` with `payload` (`lambda:InvokeFunction`,
+    /// asynchronous: Lambda retries it and gives up into the dead-letter queue as any other).
+    pub(crate) fn invoke_directly(
+        &self,
+        function: HandlerName,
+        payload: Value,
+        event_id: &str,
+        correlation_id: &str,
+    ) {
+        let at = self.now() + self.delay();
+        let delivery = Delivery {
+            function,
+            payload,
+            event_id: event_id.to_owned(),
+            correlation_id: correlation_id.to_owned(),
+            attempt: 0,
+            kind: Kind::Forged,
+        };
+        self.schedule(at, Action::Deliver(delivery));
+    }
+
+    /// A forger's message in the dead-letter queue, naming `correlation_id`; returns its id.
+    pub(crate) fn forged_dead_letter(&self, correlation_id: &str, body: String) -> String {
+        let mut state = self.lock();
+        self.dead_letter(&mut state, correlation_id, body, BTreeMap::new());
+        format!("sim-msg-{:08}", state.messages)
+    }
+
+    /// The keys the functions sign with (the forger holds the strategy's).
+    pub(crate) fn keys(&self) -> Arc<alchemiser_lambda::signing::LocalKeys> {
+        self.keys.clone()
     }
 
     /// The broker took an order submission: written down with what was being handled.
@@ -1255,14 +1327,20 @@ impl WorldRef {
     /// An operator redrives one dead letter: a follow-up goes back to its queue, an event back
     /// on the bus, saying so.
     fn redrive(&self, message_id: &str) {
-        let Some(letter) = self
-            .dead_letters
-            .letters()
-            .into_iter()
-            .find(|l| l.message_id == message_id)
-        else {
+        let Some(letter) = self.dead_letters.letter(message_id) else {
             return;
         };
+        // Judged first, as `alchemiser dlq redrive` judges every letter: one whose event the
+        // stage would refuse for who made it is never resent. The redrive keeps it and reports
+        // it as a security matter; the operator reads it and deletes it (the runbook), here at
+        // once.
+        let judged = crate::forger::judge(&letter, &self.authenticity);
+        if let crate::forger::Judged::Refused(why) = &judged {
+            self.dead_letters.remove(message_id);
+            self.count("redrive_refused", true);
+            self.forger.redriven(&letter, false, why);
+            return;
+        }
         self.dead_letters.remove(message_id);
         self.count("redrive", true);
         if letter.kind == alchemiser_events::DeadLetterKind::FollowUp {
@@ -1272,7 +1350,7 @@ impl WorldRef {
             }
             return;
         }
-        let Ok(received) = letter.original_event() else {
+        let crate::forger::Judged::Redrivable(received) = judged else {
             return;
         };
         let mut event = received.event;
@@ -1281,6 +1359,7 @@ impl WorldRef {
             ..Provenance::default()
         });
         // A redriven replay is still a replay: its envelope mark is in its provenance now.
+        self.forger.redriven(&letter, true, "");
         self.put_event("operator", event, None);
     }
 
@@ -1374,6 +1453,7 @@ impl crate::scheduler::World for WorldRef {
                 Action::Outage => self.outage(),
                 Action::Replay { n, from, to } => self.replay(n, from, to),
                 Action::Redrive(id) => self.redrive(&id),
+                Action::Forge(plan) => crate::forger::forge(self, &plan),
                 Action::Prune(id) => self.prune(&id),
                 Action::Halt(n) => self.flip(n, true),
                 Action::Resume(n) => self.flip(n, false),

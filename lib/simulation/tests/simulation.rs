@@ -1,7 +1,7 @@
 //! The simulation itself: the invariants hold over several seeds with every fault kind
 //! injected, a seed replays its run, and a stage misconfigured the way a review found the
-//! system (replays trading, day-old plans trading, no pre-trade limits, no halt switch) breaks
-//! exactly the invariant that says so.
+//! system (replays trading, day-old plans trading, no pre-trade limits, no halt switch, no
+//! check of who made an event) breaks exactly the invariant that says so.
 
 use std::time::Duration;
 
@@ -47,6 +47,15 @@ fn every_invariant_holds_whatever_the_dice_do() {
                 "seed {seed}: no {kind} injected:\n{report}"
             );
         }
+        assert!(
+            report
+                .forgeries
+                .get("workflows_forged")
+                .copied()
+                .unwrap_or_default()
+                > 0,
+            "seed {seed}: the forger did not run:\n{report}"
+        );
         assert!(report.max_concurrent_invocations > 1, "{report}");
         assert!(report.orders > 0, "{report}");
         assert_eq!(report.states.values().sum::<usize>(), 400, "{report}");
@@ -119,4 +128,41 @@ fn an_execution_that_does_not_read_the_halt_switch_is_caught() {
     config.workflows_per_halt = 50;
     let report = simulate(config, start());
     assert!(report.passed(), "{report}");
+}
+
+#[test]
+fn forged_plans_that_trade_are_caught() {
+    // Functions (and the operator's redrive) that take unsigned events and any MAC: the
+    // forger's plans trade, and the invariants say which, by which path.
+    let mut config = Config::new(300, 11);
+    config.forgery = 0.3;
+    config.signatures_checked = false;
+    let report = simulate(config, start());
+    let broken = broken(&report);
+    for invariant in [
+        "no_order_for_a_forged_plan",
+        "nothing_caused_by_a_forgery",
+        "forgeries_refused_visibly",
+    ] {
+        assert!(broken.contains(&invariant), "{invariant}: {report}");
+        let first = report.violations.iter().find(|v| v.invariant == invariant);
+        println!("{invariant}: {}", first.map_or("", |v| &v.detail));
+    }
+    // Checked, the same forgeries are all refused, visibly, and none trades.
+    let mut config = Config::new(300, 11);
+    config.forgery = 0.3;
+    let report = simulate(config, start());
+    assert!(report.passed(), "{report}");
+    for path in alchemiser_simulation::forger::Path::ALL {
+        assert!(
+            report
+                .forgeries
+                .get(path.name())
+                .copied()
+                .unwrap_or_default()
+                > 0,
+            "no forgery by {}: {report}",
+            path.name()
+        );
+    }
 }
