@@ -50,7 +50,7 @@ impl ConsoleError {
             ConsoleError::NoSuchWorkflow { .. } => "No such workflow",
             ConsoleError::NoSuchPage { .. } => "No such page",
             ConsoleError::Unavailable(Unavailable::NoLedgerYet { .. }) => "No ledger yet",
-            ConsoleError::Unavailable(Unavailable::NoCredentials { .. }) => "No AWS credentials",
+            ConsoleError::Unavailable(Unavailable::AwsSetup { .. }) => "AWS not set up",
             ConsoleError::Unavailable(Unavailable::StageNotDeployed { .. }) => "Stage not deployed",
             ConsoleError::Unavailable(Unavailable::Failed { .. }) => "Ledger unavailable",
         }
@@ -63,7 +63,7 @@ impl ConsoleError {
             ConsoleError::NoSuchWorkflow { .. } => "no_such_workflow",
             ConsoleError::NoSuchPage { .. } => "no_such_page",
             ConsoleError::Unavailable(Unavailable::NoLedgerYet { .. }) => "no_ledger_yet",
-            ConsoleError::Unavailable(Unavailable::NoCredentials { .. }) => "no_credentials",
+            ConsoleError::Unavailable(Unavailable::AwsSetup { .. }) => "aws_setup",
             ConsoleError::Unavailable(Unavailable::StageNotDeployed { .. }) => "stage_not_deployed",
             ConsoleError::Unavailable(Unavailable::Failed { .. }) => "ledger_unavailable",
         }

@@ -22,7 +22,7 @@ pub enum Unavailable {
     },
     /// The AWS set-up is missing something (region, profile, credentials).
     #[error("{line}")]
-    NoCredentials {
+    AwsSetup {
         /// What is missing and what to run, as the CLI's set-up check says it.
         line: String,
     },

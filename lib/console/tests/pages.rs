@@ -514,11 +514,11 @@ async fn a_stage_not_deployed_or_without_credentials_says_what_to_run() {
             "stage_not_deployed",
         ),
         (
-            Unavailable::NoCredentials {
+            Unavailable::AwsSetup {
                 line: "no AWS credentials: run `aws sso login --profile trading`".into(),
             },
             "aws sso login",
-            "no_credentials",
+            "aws_setup",
         ),
     ];
     for (unavailable, sentence, kind) in cases {

@@ -128,7 +128,7 @@ impl StageAws {
         let sdk = alchemiser_aws::load_sdk_config().await;
         alchemiser_aws::check_setup(&sdk)
             .await
-            .map_err(|e| Unavailable::NoCredentials {
+            .map_err(|e| Unavailable::AwsSetup {
                 line: e.to_string(),
             })?;
         *cached = Some(sdk.clone());
@@ -179,7 +179,7 @@ impl LedgerSource for StageLedger {
             "InvalidSignatureException",
         ];
         if refused.iter().any(|code| debug.contains(code)) {
-            return Unavailable::NoCredentials {
+            return Unavailable::AwsSetup {
                 line: "AWS refused the credentials (expired or not valid for this account): log in again (`aws sso login` for an SSO profile) or check AWS_PROFILE".into(),
             };
         }
