@@ -2,8 +2,8 @@
 document (OUT_FILE): each figure next to its target and PASS / MISS ("info" rows have no target).
 
 Usage: report.py WORK_DIR OUT_FILE REPO_ROOT [--only SECTION,...]
-  --only: just these sections (publisher, latency, coldstart, workflow, test); scripts/bench-latency
-  run alone reports `latency`.
+  --only: just these sections (publisher, latency, coldstart, workflow, console, test);
+  scripts/bench-latency run alone reports `latency`, scripts/bench-console `console`.
 """
 
 import datetime
@@ -32,7 +32,33 @@ def rate(doc, mode):
     return None
 
 
-SECTIONS = ("publisher", "latency", "coldstart", "workflow", "test")
+SECTIONS = ("publisher", "latency", "coldstart", "workflow", "console", "test")
+
+
+def console_rows(work, row):
+    """The operator console's pages on a big local ledger (scripts/bench-console)."""
+    doc = load(work, "console-pages.json")
+    workflows = (doc or {}).get("workflows")
+    g = (
+        f"operator console, local ledger of {workflows:,} workflows: time to the last byte of a page, "
+        f"p95 of {(doc or {}).get('runs', '?')} (bench/console_pages.py)"
+        if workflows
+        else "operator console, local ledger"
+    )
+    if doc is None:
+        row(g, "every page", None, "ms", "p95 < 300 ms", False)
+        return
+    for page in doc["pages"]:
+        p95 = page["p95_ms"]
+        row(
+            g,
+            page["name"],
+            p95,
+            "ms",
+            "p95 < 300 ms",
+            p95 < 300,
+            f"p50 {page['p50_ms']} ms, max {page['max_ms']} ms, {page['bytes']:,} bytes",
+        )
 
 
 def latency_rows(work, row):
@@ -270,6 +296,10 @@ def main():
         None if seconds is None else (seconds <= 60 and sim.get("ok") is True),
         f"seed {sim.get('seed', '?')}" + ("" if sim.get("ok", True) else ": a violation, see simulation.log"),
     )
+
+    # 4c. The operator console's pages (scripts/bench-console).
+    section[0] = "console"
+    console_rows(work, row)
 
     # 5. Clean scripts/test wall time (recorded by scripts/test itself).
     section[0] = "test"

@@ -48,6 +48,9 @@ enum Command {
     Sign(commands::sign::Args),
     /// Compare what shadow consumers would have done with what the live owner did.
     Shadow(commands::shadow::Args),
+    /// Open the read-only operator console: every workflow, plan, order and dead letter in a
+    /// browser (the local ledger, or a stage's with --stage).
+    Console(commands::console::Args),
     /// Run many workflows under simulated cloud faults and check the order invariants.
     Simulate(commands::simulate::Args),
 }
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
         Command::Resume(args) => block_on(commands::halt::resume(args)),
         Command::Shadow(args) => block_on(commands::shadow::run(args)),
         Command::Sign(args) => block_on(commands::sign::run(args)),
+        Command::Console(args) => block_on(commands::console::run(args)),
         Command::Simulate(args) => block_on(commands::simulate::run(args)),
     };
     match result {

@@ -23,6 +23,11 @@ fn alchemiser() -> Command {
     ] {
         command.env_remove(variable);
     }
+    // Runs record in a ledger under the test build's scratch folder, not the package's.
+    command.env(
+        "ALCHEMISER_LEDGER",
+        concat!(env!("CARGO_TARGET_TMPDIR"), "/cli-limits-ledger.sqlite3"),
+    );
     command
 }
 

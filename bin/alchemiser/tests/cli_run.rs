@@ -4,8 +4,15 @@ use alchemiser_events::{decode, Event};
 use assert_cmd::Command;
 use predicates::prelude::*;
 
+/// The CLI, recording its runs in a ledger under the test build's scratch folder (not in the
+/// package's directory, where a run records by default).
 fn alchemiser() -> Command {
-    Command::cargo_bin("alchemiser").unwrap()
+    let mut command = Command::cargo_bin("alchemiser").unwrap();
+    command.env(
+        "ALCHEMISER_LEDGER",
+        concat!(env!("CARGO_TARGET_TMPDIR"), "/cli-run-ledger.sqlite3"),
+    );
+    command
 }
 
 #[test]

@@ -7,11 +7,13 @@
 //! Temporal give theirs, for a choreography).
 //!
 //! - [`model`]: entries, states, [`summarize`];
-//! - [`store`]: the port, in memory and on DynamoDB;
+//! - [`store`]: the port, in memory, in a local SQLite file (feature `sqlite`) and on
+//!   DynamoDB; the paged questions readers ask it ([`store::query`]);
 //! - [`Monitor`]: the event handler that records every event;
 //! - [`Sweep`]: the scheduled job that ends stalled workflows and those with dead letters,
 //!   publishing WorkflowFailed;
 //! - [`render`]: the causation tree, the Mermaid diagram, the list line;
+//! - [`trades`]: the orders a trade report holds, one row each;
 //! - [`shadow`]: the bus of a consumer in shadow mode, and the comparison of its results with
 //!   the live owner's.
 
@@ -23,6 +25,7 @@ pub mod render;
 pub mod shadow;
 pub mod store;
 mod sweep;
+pub mod trades;
 
 pub use model::{in_causal_order, summarize, Entry, EventEntry, Summary, WorkflowState};
 pub use monitor::{Monitor, DEFAULT_WORKFLOW_DEADLINE};
@@ -31,4 +34,6 @@ pub use store::{
     DynamoDbLedger, LedgerError, LedgerStore, MemoryLedger, DEFAULT_RETENTION_DAYS,
     LONGEST_WORKFLOW,
 };
+#[cfg(feature = "sqlite")]
+pub use store::{SqliteLedger, DEFAULT_LOCAL_LEDGER};
 pub use sweep::{Sweep, DEFAULT_LOOKBACK, SWEEP_MODULE};

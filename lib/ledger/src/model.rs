@@ -141,7 +141,8 @@ pub struct EventEntry {
     /// The archive replay it derives from: recorded, but not part of the live workflow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay: Option<String>,
-    /// The event itself, for plans and outcomes (what `shadow diff` compares).
+    /// The event itself, for signals, plans and outcomes (what `shadow diff` compares and the
+    /// console shows).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<Value>,
 }
@@ -184,9 +185,15 @@ impl EventEntry {
             )),
             _ => None,
         };
+        // The signal's target weights, the plan, the trades and the failure are what a person
+        // reads a workflow for (the console shows them); a start and a completion say no more
+        // than their entry does.
         let keep_detail = matches!(
             event_type,
-            EventType::RebalancePlanned | EventType::TradeExecuted | EventType::WorkflowFailed
+            EventType::SignalGenerated
+                | EventType::RebalancePlanned
+                | EventType::TradeExecuted
+                | EventType::WorkflowFailed
         );
         Self {
             event_id: header.event_id.clone(),

@@ -162,3 +162,140 @@ async fn an_entry_too_large_for_an_item_is_kept_without_its_bulk() {
     );
     emulator.cleanup().await;
 }
+
+/// What the console asks a stage's ledger: a page of workflows through the `by_start` index
+/// (newest first, back and forth, one state), a search, the orders and dead letters of a window
+/// (the port's defaults over the table).
+#[tokio::test]
+async fn pages_of_workflows_come_from_the_index_newest_first_back_and_forth() {
+    use alchemiser_ledger::model::DeadLetterEntry;
+    use alchemiser_ledger::store::query::{OrderQuery, Position, Window, WorkflowQuery};
+    use alchemiser_ledger::Monitor;
+    use std::sync::Arc;
+
+    let (ledger, emulator) = ledger().await;
+    let ledger = Arc::new(ledger);
+    let monitor = Monitor::new(ledger.clone());
+    let start = Utc::now() - TimeDelta::hours(2);
+    let mut ids = Vec::new();
+    for n in 0..7 {
+        let at = start + TimeDelta::minutes(n);
+        let mut events = alchemiser_testkit::workflow_events(&unique("tick-"), at);
+        if n % 2 == 1 {
+            let failed = alchemiser_testkit::workflow_failed(
+                &events[2],
+                "execution",
+                "<img src=x onerror=alert(1)>",
+                at + TimeDelta::seconds(3),
+                serde_json::json!({}),
+            );
+            events.truncate(3);
+            events.push(failed);
+        } else if let alchemiser_events::Event::TradeExecuted(trade) = &mut events[3] {
+            trade.execution_data = serde_json::json!({"orders": [
+                {"symbol": "SPY", "side": "buy", "qty": "2", "price": "500", "status": "FILLED",
+                 "filled_qty": "2", "fill_price": "500.10", "order_id": format!("broker-{n}")}
+            ]})
+            .as_object()
+            .cloned()
+            .unwrap();
+        }
+        for event in &events {
+            monitor.record(event, None).await.unwrap();
+        }
+        ids.push(events[0].header().correlation_id.clone());
+    }
+    let newest: Vec<String> = ids.iter().rev().cloned().collect();
+    let window = Window {
+        from: start - TimeDelta::minutes(1),
+        to: start + TimeDelta::hours(1),
+    };
+    let query = |position, state| WorkflowQuery {
+        started: window,
+        state,
+        position,
+        limit: 3,
+    };
+    let listed = |items: &[alchemiser_ledger::Summary]| {
+        items
+            .iter()
+            .map(|s| s.correlation_id.clone())
+            .collect::<Vec<_>>()
+    };
+    let first = ledger
+        .workflows(&query(Position::Newest, None))
+        .await
+        .unwrap();
+    assert_eq!(listed(&first.items), newest[..3]);
+    let second = ledger
+        .workflows(&query(Position::After(first.older.clone().unwrap()), None))
+        .await
+        .unwrap();
+    assert_eq!(listed(&second.items), newest[3..6]);
+    let third = ledger
+        .workflows(&query(Position::After(second.older.clone().unwrap()), None))
+        .await
+        .unwrap();
+    assert_eq!(listed(&third.items), newest[6..]);
+    assert!(third.older.is_none());
+    let back = ledger
+        .workflows(&query(Position::Before(third.newer.clone().unwrap()), None))
+        .await
+        .unwrap();
+    assert_eq!(listed(&back.items), newest[3..6]);
+    let failed = ledger
+        .workflows(&query(Position::Newest, Some(WorkflowState::Failed)))
+        .await
+        .unwrap();
+    assert_eq!(
+        listed(&failed.items),
+        [ids[5].clone(), ids[3].clone(), ids[1].clone()]
+    );
+    assert!(failed.older.is_none(), "three failed workflows: one page");
+
+    let found = ledger
+        .find("broker-4", &query(Position::Newest, None))
+        .await
+        .unwrap();
+    assert_eq!(found.workflows, [ids[4].clone()]);
+    let orders = ledger
+        .orders(&OrderQuery {
+            reported: window,
+            symbol: Some("SPY".into()),
+            position: Position::Newest,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(orders.totals.orders, 4);
+    assert_eq!(orders.page.items.len(), 4);
+
+    ledger
+        .record(
+            &ids[1],
+            &Entry::DeadLetter(DeadLetterEntry {
+                message_id: "m-1".into(),
+                dead_letter_kind: "lambda-on-failure".into(),
+                origin: Some("execution".into()),
+                event_id: None,
+                event_type: None,
+                reason: "RetriesExhausted".into(),
+                sent_at: Some(start + TimeDelta::minutes(2)),
+                recorded_at: start + TimeDelta::minutes(3),
+                replay: None,
+                shadow: false,
+                refused: false,
+            }),
+        )
+        .await
+        .unwrap();
+    let entries = ledger.entries(&ids[1]).await.unwrap();
+    ledger
+        .put_summary(&summarize(&ids[1], &entries).unwrap())
+        .await
+        .unwrap();
+    let letters = ledger.dead_letters(&window).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].correlation_id, ids[1]);
+    emulator.cleanup().await;
+}

@@ -12,7 +12,7 @@ use alchemiser_events::{HandlerName, ParseError};
 use alchemiser_lambda::{
     Adapters, InvocationContext, InvocationOutcome, Invoke, Invoker, TriggerInvoker,
 };
-use alchemiser_ledger::{MemoryLedger, Monitor};
+use alchemiser_ledger::{LedgerStore, MemoryLedger, Monitor, SqliteLedger};
 use alchemiser_operations::Stage;
 use alchemiser_trading::{
     MarketHours, PaperBroker, PlannerConfig, PortfolioFile, ReadOnlyBroker, RunDecision,
@@ -53,6 +53,10 @@ pub struct Args {
     /// Print only the published events, one JSON line each.
     #[arg(long)]
     json: bool,
+    /// The local ledger the monitor records into (`invoke monitor`; default: $ALCHEMISER_LEDGER,
+    /// else .alchemiser/ledger.sqlite3), as the stage's monitor records into its table.
+    #[arg(long, value_name = "FILE")]
+    ledger: Option<PathBuf>,
 }
 
 fn parse_handler(name: &str) -> Result<HandlerName, ParseError> {
@@ -122,12 +126,25 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                     .with_clock(clock.clone())
                     .with_market_hours(MarketHours::Nyse);
             }
+            // The monitor's ledger: the local file for `invoke monitor` (what the console reads),
+            // a throw-away one for the handlers that only hand their events on.
+            let ledger: Arc<dyn LedgerStore> = if consumer == HandlerName::Monitor {
+                let path = super::workflows::local_ledger_path(args.ledger.as_ref());
+                Arc::new(SqliteLedger::open(&path).map_err(|e| {
+                    anyhow::anyhow!(
+                        "{}: pass another file with --ledger FILE",
+                        alchemiser_bus::error_chain(&e)
+                    )
+                })?)
+            } else {
+                Arc::new(MemoryLedger::new())
+            };
             let workflow = Workflow::new(
                 Arc::new(broker),
                 PlannerConfig::default(),
                 args.execution.settings()?,
                 clock.clone(),
-                Arc::new(Monitor::new(Arc::new(MemoryLedger::new()))),
+                Arc::new(Monitor::new(ledger)),
             )
             .with_halt(args.execution.halt(clock.now()));
             let handler = workflow

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod console;
 pub mod dlq;
 pub mod halt;
 pub mod invoke;

@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use alchemiser_bus::{EventBus, InMemoryBus, RecordingHandler};
-use alchemiser_events::{Decimal, Event, Symbol, Timestamp};
-use alchemiser_ledger::{LedgerStore, MemoryLedger, Monitor};
+use alchemiser_bus::{EventBus, HandlerError, InMemoryBus, RecordingHandler};
+use alchemiser_events::{Decimal, Event, HandlerName, Symbol, Timestamp};
+use alchemiser_ledger::{LedgerStore, Monitor, SqliteLedger};
 use alchemiser_trading::{
     MarketHours, PaperBroker, PlannerConfig, PortfolioFile, StrategyHandler, Workflow,
 };
@@ -32,7 +32,15 @@ pub struct Args {
     /// 2026-12-25T20:45:00Z): the paper broker follows the NYSE calendar then.
     #[arg(long, value_name = "TIME", value_parser = super::settings::parse_at)]
     at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The local ledger the workflow is recorded in, what `alchemiser console` and
+    /// `alchemiser workflows list|show` read (default: $ALCHEMISER_LEDGER, else
+    /// .alchemiser/ledger.sqlite3 in this directory).
+    #[arg(long, value_name = "FILE")]
+    ledger: Option<PathBuf>,
 }
+
+/// What a local run's WorkflowFailed names as the dead letter keeping the failed event: none.
+const LOCAL_DEAD_LETTER: &str = "none (a local run keeps no dead letters)";
 
 /// Runs the workflow and prints it.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -70,7 +78,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let before = broker.snapshot()?;
 
     let bus = InMemoryBus::new();
-    let ledger = Arc::new(MemoryLedger::new());
+    let ledger_path = super::workflows::local_ledger_path(args.ledger.as_ref());
+    let ledger = Arc::new(SqliteLedger::open(&ledger_path).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: pass another file with --ledger FILE",
+            alchemiser_bus::error_chain(&e)
+        )
+    })?);
     let workflow = Workflow::new(
         broker.clone(),
         PlannerConfig::default(),
@@ -85,7 +99,30 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let start = strategy
         .start("alchemiser run", Timestamp(clock.now()), None)
         .map_err(|e| anyhow::anyhow!("allocation `{allocation_name}`: {}", e.reason()))?;
-    let report = bus.publish(start).await;
+    let mut report = bus.publish(start).await;
+    // A handler that fails for good ends its workflow visibly, as the Lambda runtime makes it:
+    // the handler's own WorkflowFailed, published (and so recorded in the ledger) with the
+    // reason. A local run keeps no dead letter.
+    for failure in report.handler_failures.clone() {
+        let HandlerError::Permanent(reason) = &failure.error else {
+            continue;
+        };
+        let cause = recorder
+            .events()
+            .into_iter()
+            .find(|e| e.event_id() == failure.event_id);
+        let handler = failure
+            .handler
+            .parse::<HandlerName>()
+            .ok()
+            .and_then(|name| workflow.handler(name));
+        if let (Some(cause), Some(handler)) = (cause, handler) {
+            let announced = handler.on_permanent_failure(&cause, reason, LOCAL_DEAD_LETTER);
+            if !announced.is_empty() {
+                report.merge(bus.publish(announced).await);
+            }
+        }
+    }
     let events = recorder.events();
     let after = broker.snapshot()?;
 
@@ -97,6 +134,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         print_summary(&events, &before, &after, &account_note);
         if let Some(first) = events.first() {
             print_ledger(ledger.as_ref(), &first.header().correlation_id).await;
+            println!(
+                "recorded in {}: open `alchemiser console` to see every run in a browser",
+                ledger_path.display()
+            );
         }
     }
     for failure in &report.handler_failures {
@@ -208,7 +249,7 @@ fn print_summary(
 }
 
 /// The workflow as the ledger saw it: the same tree `alchemiser workflows show` prints.
-async fn print_ledger(ledger: &MemoryLedger, correlation_id: &str) {
+async fn print_ledger(ledger: &SqliteLedger, correlation_id: &str) {
     let entries = ledger.entries(correlation_id).await.unwrap_or_default();
     if let Some(summary) = alchemiser_ledger::summarize(correlation_id, &entries) {
         println!();

@@ -43,19 +43,19 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         since,
         json,
     } = args.action;
-    let (stage, _, store) = ledger.open().await?;
+    let (opened, store) = ledger.open().await?;
     let from = Utc::now() - chrono::TimeDelta::from_std(since).context("--since is too long")?;
     let mut summaries = store
         .summaries_since(from)
         .await
-        .map_err(|e| super::aws_failure(&e, &stage, "workflow ledger table"))?;
+        .map_err(|e| opened.failure(&e))?;
     summaries.sort_by_key(|s| s.started_at);
     let mut comparisons: Vec<Comparison> = Vec::new();
     for summary in &summaries {
         let entries = store
             .entries(&summary.correlation_id)
             .await
-            .map_err(|e| super::aws_failure(&e, &stage, "workflow ledger table"))?;
+            .map_err(|e| opened.failure(&e))?;
         comparisons.extend(compare(&summary.correlation_id, &entries));
     }
     let totals = DiffSummary::of(&comparisons);
@@ -63,7 +63,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!(
             "{}",
             serde_json::to_string_pretty(&json!({
-                "stage": stage.as_str(),
+                "stage": opened.stage_name(),
                 "since": from,
                 "comparisons": comparisons,
                 "summary": totals,

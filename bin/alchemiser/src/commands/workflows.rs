@@ -1,22 +1,23 @@
 //! `alchemiser workflows list|show|sweep`: the workflow ledger of a stage (the DynamoDB table the
-//! monitor keeps): one line per workflow, one workflow's causation tree, or the monitor's sweep
-//! run now.
+//! monitor keeps) or, without a stage, the local ledger `alchemiser run` records: one line per
+//! workflow, one workflow's causation tree, or the monitor's sweep run now.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use alchemiser_console::WorkflowView;
 use alchemiser_events::text::printable;
 use alchemiser_ledger::render::{list_header, list_line, mermaid, tree};
 use alchemiser_ledger::{
-    in_causal_order, summarize, DynamoDbLedger, LedgerStore, Summary, WorkflowState,
-    DEFAULT_LOOKBACK,
+    summarize, DynamoDbLedger, LedgerError, LedgerStore, SqliteLedger, Summary, WorkflowState,
+    DEFAULT_LOCAL_LEDGER, DEFAULT_LOOKBACK,
 };
 use alchemiser_operations::sweep::run_sweep;
 use alchemiser_operations::Stage;
 use anyhow::Context;
 use chrono::Utc;
-use serde_json::json;
 
 /// Arguments of `workflows`.
 #[derive(Debug, clap::Args)]
@@ -75,20 +76,83 @@ enum Action {
 /// Which ledger.
 #[derive(Debug, clap::Args)]
 pub struct LedgerArgs {
-    /// The stage (its ledger table is alchemiser-workflow-ledger-STAGE).
+    /// The stage (its ledger table is alchemiser-workflow-ledger-STAGE). Without it: the local
+    /// ledger `alchemiser run` records.
     #[arg(long)]
-    pub stage: String,
-    /// Use this table instead.
-    #[arg(long, value_name = "NAME")]
+    pub stage: Option<String>,
+    /// Use this table instead of the stage's.
+    #[arg(long, value_name = "NAME", requires = "stage")]
     pub table: Option<String>,
+    /// The local ledger file (default: $ALCHEMISER_LEDGER, else .alchemiser/ledger.sqlite3).
+    #[arg(long, value_name = "FILE", conflicts_with = "stage")]
+    pub ledger: Option<PathBuf>,
+}
+
+/// A ledger opened for reading: where it is, and the store.
+pub enum Opened {
+    /// The local file.
+    Local(PathBuf),
+    /// A stage's table, and the AWS configuration that reads it.
+    Stage(Stage, Box<aws_config::SdkConfig>),
+}
+
+impl Opened {
+    /// The stage the commands a page or a tree offers name (`local` for the local ledger, as
+    /// `alchemiser run` prints it).
+    pub fn stage_name(&self) -> &str {
+        match self {
+            Opened::Local(_) => "local",
+            Opened::Stage(stage, _) => stage.as_str(),
+        }
+    }
+
+    /// The ledger, said for a person.
+    pub fn describe(&self) -> String {
+        match self {
+            Opened::Local(path) => format!("the local ledger {}", path.display()),
+            Opened::Stage(stage, _) => format!("the ledger of stage {stage}"),
+        }
+    }
+
+    /// A failure of the store, in one line saying what to do.
+    pub fn failure(&self, error: &LedgerError) -> anyhow::Error {
+        match self {
+            Opened::Local(_) => anyhow::anyhow!("{}", alchemiser_bus::error_chain(error)),
+            Opened::Stage(stage, _) => super::aws_failure(error, stage, "workflow ledger table"),
+        }
+    }
+}
+
+/// The local ledger file: `explicit`, else $ALCHEMISER_LEDGER, else
+/// [`DEFAULT_LOCAL_LEDGER`] in the current directory.
+pub fn local_ledger_path(explicit: Option<&PathBuf>) -> PathBuf {
+    explicit
+        .cloned()
+        .or_else(|| {
+            std::env::var_os("ALCHEMISER_LEDGER")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_LOCAL_LEDGER))
 }
 
 impl LedgerArgs {
-    /// The stage, the AWS configuration and its ledger.
-    pub async fn open(
-        &self,
-    ) -> anyhow::Result<(Stage, aws_config::SdkConfig, Arc<dyn LedgerStore>)> {
-        let stage: Stage = self.stage.parse()?;
+    /// The ledger to read: the stage's table (after the AWS set-up check), or the local file
+    /// (which must exist: a run records it).
+    pub async fn open(&self) -> anyhow::Result<(Opened, Arc<dyn LedgerStore>)> {
+        let Some(stage) = &self.stage else {
+            let path = local_ledger_path(self.ledger.as_ref());
+            if !path.exists() {
+                anyhow::bail!(
+                    "there is no ledger at {} yet: run `alchemiser run` to record a workflow there, or name a stage with --stage",
+                    path.display()
+                );
+            }
+            let store = SqliteLedger::open_read_only(&path)
+                .map_err(|e| anyhow::anyhow!("{}", alchemiser_bus::error_chain(&e)))?;
+            return Ok((Opened::Local(path), Arc::new(store)));
+        };
+        let stage: Stage = stage.parse()?;
         let table = self
             .table
             .clone()
@@ -100,7 +164,7 @@ impl LedgerArgs {
             // Only read here; the retention of what the CLI writes (nothing) does not matter.
             Duration::from_secs(0),
         );
-        Ok((stage, sdk, Arc::new(ledger)))
+        Ok((Opened::Stage(stage, Box::new(sdk)), Arc::new(ledger)))
     }
 }
 
@@ -137,12 +201,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             state,
             json,
         } => {
-            let (stage, sdk, store) = ledger.open().await?;
+            let (opened, store) = ledger.open().await?;
             let from = now - chrono::TimeDelta::from_std(since).context("--since is too long")?;
             let mut summaries = store
                 .reached_since(from)
                 .await
-                .map_err(|e| super::aws_failure(&e, &stage, "workflow ledger table"))?;
+                .map_err(|e| opened.failure(&e))?;
             summaries.retain(|s| state.is_none_or(|wanted| s.state == wanted));
             if json {
                 for summary in &summaries {
@@ -154,14 +218,18 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                     println!("{}", list_line(summary, now));
                 }
                 eprintln!(
-                    "{} workflow(s){} that reached their state since {} on stage {stage} (STATE SINCE: when they ended, or, still running, their latest event)",
+                    "{} workflow(s){} that reached their state since {} in {} (STATE SINCE: when they ended, or, still running, their latest event)",
                     summaries.len(),
                     state.map(|s| format!(" {s}")).unwrap_or_default(),
-                    from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    opened.describe()
                 );
             }
-            // Beside the workflows, whether any can trade now: a halt is why a list is all failures.
-            eprintln!("{}", trading_line(&sdk, &stage).await);
+            // Beside a stage's workflows, whether any can trade now: a halt is why a list is all
+            // failures.
+            if let Opened::Stage(stage, sdk) = &opened {
+                eprintln!("{}", trading_line(sdk, stage).await);
+            }
             Ok(ExitCode::SUCCESS)
         }
         Action::Show {
@@ -170,33 +238,45 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             json,
             mermaid: diagram,
         } => {
-            let (stage, _, store) = ledger.open().await?;
+            let (opened, store) = ledger.open().await?;
             let entries = store
                 .entries(&correlation_id)
                 .await
-                .map_err(|e| super::aws_failure(&e, &stage, "workflow ledger table"))?;
+                .map_err(|e| opened.failure(&e))?;
             let Some(summary) = summarize(&correlation_id, &entries) else {
+                let list = match &opened {
+                    Opened::Local(_) => "alchemiser workflows list".to_owned(),
+                    Opened::Stage(stage, _) => format!("alchemiser workflows list --stage {stage}"),
+                };
                 anyhow::bail!(
-                    "workflow `{}` is not in the ledger of stage {stage} (no live event of it was recorded); list recent ones with `alchemiser workflows list --stage {stage}`",
-                    printable(&correlation_id)
+                    "workflow `{}` is not in {} (no live event of it was recorded); list recent ones with `{list}`",
+                    printable(&correlation_id),
+                    opened.describe()
                 );
             };
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(
-                        &json!({"summary": summary, "entries": in_causal_order(&entries)})
-                    )?
-                );
+                // The console's model of the workflow page: its summary and entries (in causal
+                // order), and what follows from them.
+                let stage = match &opened {
+                    Opened::Local(_) => None,
+                    Opened::Stage(stage, _) => Some(stage.as_str()),
+                };
+                let view = WorkflowView::of(summary, &entries, stage);
+                println!("{}", serde_json::to_string_pretty(&view)?);
             } else if diagram {
                 print!("{}", mermaid(&summary, &entries));
             } else {
-                print!("{}", tree(&summary, &entries, stage.as_str(), now));
+                print!("{}", tree(&summary, &entries, opened.stage_name(), now));
             }
             Ok(ExitCode::SUCCESS)
         }
         Action::Sweep { ledger, function } => {
-            let (stage, sdk, store) = ledger.open().await?;
+            let (opened, store) = ledger.open().await?;
+            let Opened::Stage(stage, sdk) = opened else {
+                anyhow::bail!(
+                    "the sweep runs on a stage's monitor: name the stage with --stage (a local ledger has no sweep)"
+                );
+            };
             let lookback = chrono::TimeDelta::from_std(DEFAULT_LOOKBACK).unwrap_or_default();
             let open_before = store
                 .open_since(now - lookback)

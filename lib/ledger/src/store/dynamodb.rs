@@ -22,6 +22,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, SecondsFormat, Utc};
 
+use super::query::{Cursor, Page, Position, WorkflowQuery, MAX_PAGE};
 use super::{LedgerError, LedgerStore};
 use crate::model::{Entry, Summary};
 
@@ -342,5 +343,87 @@ impl LedgerStore for DynamoDbLedger {
 
     async fn open_since(&self, since: DateTime<Utc>) -> Result<Vec<Summary>, LedgerError> {
         self.by_start(&StartIndex::OPEN, since).await
+    }
+
+    /// One page through the `by_start` index, newest first from the cursor's item (its key is
+    /// the query's exclusive start), the state filtered by DynamoDB: it reads until the page is
+    /// full or the window ends, never the rest of the table.
+    async fn workflows(&self, query: &WorkflowQuery) -> Result<Page<Summary>, LedgerError> {
+        let limit = query.limit.clamp(1, MAX_PAGE);
+        let index = StartIndex::ALL;
+        // BETWEEN includes its end; sort keys are whole microseconds, so the last one before
+        // the window's end is its end, exclusive.
+        let last = query.started.to - chrono::TimeDelta::microseconds(1);
+        if last < query.started.from {
+            return Ok(Page::from_fetched(
+                Vec::new(),
+                &query.position,
+                limit,
+                Cursor::of_workflow,
+            ));
+        }
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index.name)
+            .key_condition_expression("#pk = :partition AND #sk BETWEEN :from AND :last")
+            .expression_attribute_names("#pk", index.partition_key)
+            .expression_attribute_names("#sk", index.sort_key)
+            .expression_attribute_values(":partition", s(index.partition))
+            .expression_attribute_values(":from", s(rfc3339(query.started.from)))
+            .expression_attribute_values(":last", s(rfc3339(last)))
+            .scan_index_forward(matches!(query.position, Position::Before(_)));
+        if let Some(state) = query.state {
+            request = request
+                .filter_expression("#state = :state")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":state", s(state.as_str()));
+        }
+        let mut start = match &query.position {
+            Position::Newest => None,
+            Position::After(cursor) | Position::Before(cursor) => Some(HashMap::from([
+                ("pk".to_owned(), s(&cursor.id)),
+                ("sk".to_owned(), s(SUMMARY_KEY)),
+                (index.partition_key.to_owned(), s(index.partition)),
+                (index.sort_key.to_owned(), s(&cursor.at)),
+            ])),
+        };
+        let mut fetched: Vec<Summary> = Vec::new();
+        loop {
+            // Without a filter every item read is listed: read just enough. With one, a
+            // DynamoDB page of items is filtered down: read in larger steps.
+            let wanted = limit + 1 - fetched.len();
+            let step = if query.state.is_some() {
+                wanted.max(100)
+            } else {
+                wanted
+            };
+            let output = request
+                .clone()
+                .set_exclusive_start_key(start.take())
+                .limit(i32::try_from(step).unwrap_or(i32::MAX))
+                .send()
+                .await
+                .map_err(|e| self.error(index.action, e.into_service_error()))?;
+            fetched.extend(
+                output
+                    .items
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|item| json_of::<Summary>(item, "summary")),
+            );
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() && fetched.len() <= limit => start = Some(key),
+                _ => break,
+            }
+        }
+        fetched.truncate(limit + 1);
+        Ok(Page::from_fetched(
+            fetched,
+            &query.position,
+            limit,
+            Cursor::of_workflow,
+        ))
     }
 }
