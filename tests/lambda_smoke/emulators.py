@@ -6,6 +6,7 @@ Usage:
 """
 
 import json
+import shlex
 import sys
 import uuid
 from pathlib import Path
@@ -44,9 +45,15 @@ def setup():
         **client_environment(LOCALSTACK),
         "AWS_ENDPOINT_URL_DYNAMODB": MOTO,
         "RUST_LOG": "info",
+        # Local signing keys (the stack sets KMS keys): the monitor verifies what the CLI's
+        # `alchemiser invoke` signed with the same secret.
+        "SIGNING_KEY_ID": "local:monitor",
+        "VERIFY_KEY_IDS": json.dumps({p: f"local:{p}" for p in ("strategy", "portfolio", "execution", "monitor")}),
+        "ALCHEMISER_LOCAL_SIGNING_SECRET": f"smoke-{suffix}",
     }
+    # Sourced by bash: each value quoted as one shell word.
     for key, value in environment.items():
-        print(f"{key}={value}")
+        print(f"{key}={shlex.quote(value)}")
 
 
 def failures(queue):

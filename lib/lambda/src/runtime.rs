@@ -276,7 +276,7 @@ fn authenticity_from_env(
     );
     if key.starts_with(alchemiser_signing::local::LOCAL_KEY_PREFIX) {
         let secret = required(
-            "ALCHEMISER_LOCAL_SIGNING_SECRET",
+            alchemiser_signing::local::LOCAL_SECRET_VARIABLE,
             "the secret of the local signing keys SIGNING_KEY_ID=local:... names (local runs only)",
         )?;
         return Ok(Authenticity::local(

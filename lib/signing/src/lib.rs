@@ -26,7 +26,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 pub use kms::{KmsSigner, KmsVerifier, VerifyKeys};
-pub use local::{LocalKeys, LocalSigner, LOCAL_KEY_PREFIX};
+pub use local::{LocalKeys, LocalSigner, LOCAL_KEY_PREFIX, LOCAL_SECRET_VARIABLE};
 
 /// A key could not be used: the event is neither signed nor judged, and the invocation fails
 /// for a retry (an unavailable key must never let an event through unchecked).

@@ -12,6 +12,10 @@ use super::{Signer, SigningError, Verdict, Verifier};
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// The variable holding the secret of local keys (local runs and tests of the built functions;
+/// the stack never sets it).
+pub const LOCAL_SECRET_VARIABLE: &str = "ALCHEMISER_LOCAL_SIGNING_SECRET";
+
 /// The prefix of a local key's id (`local:portfolio`).
 pub const LOCAL_KEY_PREFIX: &str = "local:";
 
@@ -37,12 +41,17 @@ impl LocalKeys {
         })
     }
 
-    /// The keys of this process: a random secret drawn once, so every function of one process
-    /// (and nothing outside it) signs and verifies alike.
+    /// The keys of this process: from the secret [`LOCAL_SECRET_VARIABLE`] names when it is set
+    /// (so that a built function run locally with `SIGNING_KEY_ID=local:...` verifies what
+    /// `alchemiser invoke` emitted), else a random secret drawn once, so every function of one
+    /// process (and nothing outside it) signs and verifies alike.
     pub fn process() -> Arc<Self> {
         static KEYS: OnceLock<Arc<LocalKeys>> = OnceLock::new();
-        KEYS.get_or_init(|| Self::from_secret(uuid::Uuid::new_v4().as_bytes().to_vec()))
-            .clone()
+        KEYS.get_or_init(|| match std::env::var(LOCAL_SECRET_VARIABLE) {
+            Ok(secret) if !secret.is_empty() => Self::from_secret(secret.into_bytes()),
+            _ => Self::from_secret(uuid::Uuid::new_v4().as_bytes().to_vec()),
+        })
+        .clone()
     }
 
     fn key_of(&self, signer: &str) -> Vec<u8> {
