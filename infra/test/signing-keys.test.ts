@@ -156,10 +156,12 @@ describe('what the operations verify with', () => {
 });
 
 describe('unsigned sources on stages with Python owners', () => {
-  test('e2e-mix (shadow portfolio, Python execution): the Python portfolio and execution sources, on every function', () => {
+  test('e2e-mix (Python strategy and execution, shadow portfolio): their Python sources and the orchestrator, on every function', () => {
     const template = templateFor({ stage: 'e2e-mix' });
     for (const handler of ROUTES.handlers) {
-      expect(envOf(template, 'e2e-mix', handler).UNSIGNED_SOURCES).toBe('alchemiser.execution_v2.handlers,alchemiser.portfolio_v2.handlers');
+      expect(envOf(template, 'e2e-mix', handler).UNSIGNED_SOURCES).toBe(
+        'alchemiser.execution_v2.handlers,alchemiser.orchestration.event_driven_orchestrator,alchemiser.portfolio_v2.handlers,alchemiser.strategy_v2.handlers',
+      );
     }
   });
 

@@ -26,8 +26,9 @@ Every consumer Rust-owned (stage e2e):
    publishes WorkflowFailed (source alchemiser.portfolio) and shows in the ledger; malformed
    input is recorded; a transient failure is retried by Lambda and then succeeds.
 
-Beside the Python system (stage e2e-mix: portfolio in shadow, execution owned by Python, a
-one-minute workflow deadline):
+Beside the Python system (stage e2e-mix: strategy and execution owned by Python, portfolio in
+shadow, a one-minute workflow deadline; the stage accepts the Python strategy's and execution's
+unsigned events, and no other):
 7. The Python-owned execution receives nothing: a plan is published, no execution runs.
 8. The shadow portfolio plans the Python strategy's signal, publishes nothing live, records its
    plan in the ledger; `alchemiser shadow diff` reports a match for an identical Python plan and
