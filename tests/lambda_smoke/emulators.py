@@ -15,7 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for supp
 from support.emulators import LOCALSTACK, MOTO, client, client_environment, receive_json  # noqa: E402
 
 
-def setup():
+def function_environment() -> dict[str, str]:
+    """Creates the function's table, ledger and failure queue on the emulators; its environment."""
     suffix = uuid.uuid4().hex[:8]
     table = f"smoke-idempotency-{suffix}"
     client("dynamodb", MOTO).create_table(
@@ -51,8 +52,12 @@ def setup():
         "VERIFY_KEY_IDS": json.dumps({p: f"local:{p}" for p in ("strategy", "portfolio", "execution", "monitor")}),
         "ALCHEMISER_LOCAL_SIGNING_SECRET": f"smoke-{suffix}",
     }
+    return environment
+
+
+def setup():
     # Sourced by bash: each value quoted as one shell word.
-    for key, value in environment.items():
+    for key, value in function_environment().items():
         print(f"{key}={shlex.quote(value)}")
 
 
