@@ -2,7 +2,8 @@
 //!
 //! Everything that crosses the bus is defined here, once: the typed events and their wire format
 //! (compatible with the Python system that runs today), the validation rules, the EventBridge
-//! envelope, the routing table (event type → `Source` → consuming handler) and the JSON Schemas
+//! envelope, the routing table (event type → `Source` → consuming handler), the handler registry
+//! (each handler's timeout, memory, needs and schedule: [`HANDLERS`]) and the JSON Schemas
 //! generated from the Rust types, the dead-letter format ([`FailureRecord`]) and sample events of
 //! every type ([`samples`]). This crate knows nothing of AWS SDKs or of trading logic.
 
@@ -15,6 +16,7 @@ mod error;
 mod event;
 mod primitives;
 mod provenance;
+mod registry;
 mod routing;
 pub mod samples;
 mod schema;
@@ -35,6 +37,10 @@ pub use event::{
 };
 pub use primitives::{Symbol, SymbolMap, Timestamp};
 pub use provenance::{Provenance, PROVENANCE_KEY};
+pub use registry::{
+    HandlerSpec, HandlerSpecDocument, Need, Schedule, DEFAULT_WORKFLOW_DEADLINE, HANDLERS,
+    SWEEP_EVERY_MINUTES,
+};
 pub use routing::{
     HandlerName, Language, Producer, Route, RoutingDocument, UnknownProducer,
     DEFAULT_SOURCE_PREFIX, PYTHON_SOURCE_PREFIX, ROUTES,

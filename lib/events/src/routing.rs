@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::error::ParseError;
 use crate::event::EventType;
+use crate::registry::{HandlerSpecDocument, DEFAULT_WORKFLOW_DEADLINE, HANDLERS};
 
 /// Prefix of every Rust `Source` unless configured otherwise (`EVENTBRIDGE_SOURCE_PREFIX`).
 pub const DEFAULT_SOURCE_PREFIX: &str = "alchemiser";
@@ -53,18 +54,6 @@ impl HandlerName {
             HandlerName::Portfolio => "portfolio",
             HandlerName::Execution => "execution",
             HandlerName::Monitor => "monitor",
-        }
-    }
-
-    /// The Python module doing this handler's job in the system being replaced, when there is
-    /// one: a stage names who owns such a handler (`rust`, `python` or `shadow`). The monitor
-    /// has no Python counterpart; it only observes, so it always runs.
-    pub const fn python_counterpart(self) -> Option<&'static str> {
-        match self {
-            HandlerName::Strategy => Some("strategy_v2.handlers"),
-            HandlerName::Portfolio => Some("portfolio_v2.handlers"),
-            HandlerName::Execution => Some("execution_v2.handlers"),
-            HandlerName::Monitor => None,
         }
     }
 
@@ -325,6 +314,10 @@ pub struct RoutingDocument {
     pub python_source_prefix: &'static str,
     /// Every handler (one Lambda function each).
     pub handlers: Vec<HandlerName>,
+    /// Each handler's spec from the registry, in the order of `handlers`.
+    pub specs: Vec<HandlerSpecDocument>,
+    /// How long a workflow may run, in seconds, unless a stage sets its own deadline.
+    pub default_workflow_deadline_seconds: u64,
     /// The handlers a stage assigns an owner (`rust`, `python` or `shadow`), with the Python
     /// module that does the same job.
     pub ownable: Vec<OwnableDocument>,
@@ -397,11 +390,14 @@ impl RoutingDocument {
             source_prefix: prefix.to_owned(),
             python_source_prefix: PYTHON_SOURCE_PREFIX,
             handlers: HandlerName::ALL.to_vec(),
+            specs: HANDLERS.iter().map(HandlerSpecDocument::from).collect(),
+            default_workflow_deadline_seconds: DEFAULT_WORKFLOW_DEADLINE.as_secs(),
             ownable: HandlerName::ALL
                 .into_iter()
                 .filter_map(|handler| {
                     handler
-                        .python_counterpart()
+                        .spec()
+                        .python_counterpart
                         .map(|python_module| OwnableDocument {
                             handler,
                             python_module,

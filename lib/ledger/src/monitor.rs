@@ -2,7 +2,6 @@
 //! summary. It emits nothing.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use alchemiser_bus::{Delivery, EventHandler, Handled, HandlerError};
 use alchemiser_clock::Clock;
@@ -135,8 +134,9 @@ pub(crate) async fn refresh(
     Ok(Some(summary))
 }
 
-/// How long a workflow may run without a terminal event before the sweep times it out.
-pub const DEFAULT_WORKFLOW_DEADLINE: Duration = Duration::from_secs(30 * 60);
+/// How long a workflow may run without a terminal event before the sweep times it out (the
+/// registry's, re-exported where the monitor's users look for it).
+pub use alchemiser_events::DEFAULT_WORKFLOW_DEADLINE;
 
 #[async_trait]
 impl EventHandler for Monitor {

@@ -172,7 +172,9 @@ impl Config {
             workflows_per_outage: 250,
             outage: Duration::from_secs(30 * 60),
             clock_skew: Duration::from_secs(20),
-            sweep_every: Duration::from_secs(300),
+            sweep_every: Duration::from_secs(
+                60 * u64::from(alchemiser_events::SWEEP_EVERY_MINUTES),
+            ),
             workflow_deadline: execution.max_workflow_age,
             max_plan_age: execution.max_plan_age,
             on_target_slack: rust_decimal::Decimal::new(15, 3),

@@ -28,8 +28,8 @@ use alchemiser_clock::Clock;
 use alchemiser_deadletters::MemoryDeadLetters;
 use alchemiser_eventbridge::Entry;
 use alchemiser_events::{
-    DeadLetter, Decimal, Event, HandlerName, Provenance, Symbol, SymbolMap, Timestamp, TradeAction,
-    DEFAULT_SOURCE_PREFIX,
+    DeadLetter, Decimal, Event, HandlerName, Need, Provenance, Symbol, SymbolMap, Timestamp,
+    TradeAction, DEFAULT_SOURCE_PREFIX,
 };
 use alchemiser_lambda::follow_ups::FollowUp;
 use alchemiser_lambda::idempotency::{IdempotencyConfig, InMemoryStore};
@@ -258,12 +258,9 @@ impl std::ops::Deref for WorldRef {
     }
 }
 
-/// Lambda's timeout of each function (the stack's values).
+/// Lambda's timeout of each function: the registry's, which the stack deploys.
 fn timeout(function: HandlerName) -> Duration {
-    match function {
-        HandlerName::Execution => Duration::from_secs(120),
-        _ => Duration::from_secs(30),
-    }
+    function.spec().timeout
 }
 
 /// SQS's visibility timeout of the follow-up queue (the stack's value).
@@ -407,7 +404,7 @@ impl WorldRef {
                 world: self.clone(),
                 gate: gate.clone(),
             }),
-            follow_ups: (function == HandlerName::Execution).then(|| {
+            follow_ups: function.needs(Need::OrderFollowUps).then(|| {
                 Arc::new(SimFollowUps {
                     world: self.clone(),
                     gate,

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use alchemiser_events::{RoutingDocument, DEFAULT_SOURCE_PREFIX};
+use alchemiser_events::{RoutingDocument, Schedule, DEFAULT_SOURCE_PREFIX};
 
 /// Arguments of `routes`.
 #[derive(Debug, clap::Args)]
@@ -54,6 +54,31 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             rule.name,
             types.join(", "),
             rule.sources.len()
+        );
+    }
+    println!();
+    println!(
+        "{:<10} {:>7} {:>6}  {:<22} NEEDS",
+        "HANDLER", "TIMEOUT", "MEMORY", "SCHEDULE"
+    );
+    for spec in &document.specs {
+        let schedule = match spec.schedule {
+            None => "-".to_owned(),
+            Some(Schedule::MarketDays) => "market days".to_owned(),
+            Some(Schedule::Every { minutes }) => format!("every {minutes} min"),
+        };
+        let needs = spec
+            .needs
+            .iter()
+            .map(|need| need.as_str())
+            .collect::<Vec<_>>();
+        println!(
+            "{:<10} {:>6}s {:>4}MB  {:<22} {}",
+            spec.handler,
+            spec.timeout_seconds,
+            spec.memory_mb,
+            schedule,
+            needs.join(", ")
         );
     }
     Ok(ExitCode::SUCCESS)

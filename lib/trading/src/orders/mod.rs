@@ -88,7 +88,7 @@ impl Default for ExecutionSettings {
         Self {
             allow_replay_execution: false,
             max_plan_age: Duration::from_secs(15 * 60),
-            max_workflow_age: Duration::from_secs(30 * 60),
+            max_workflow_age: alchemiser_events::DEFAULT_WORKFLOW_DEADLINE,
             max_clock_skew: Duration::from_secs(60),
             max_fill_wait: Duration::from_secs(20),
             deadline_reserve: Duration::from_secs(20),
