@@ -31,7 +31,11 @@ def setup(directory):
             # The events started here are unsigned captures: accepting their sources measures
             # the handler's whole path, not a refusal. (Verifying a signed event is one local
             # HMAC here, a KMS VerifyMac round trip in Lambda: not part of these figures.)
-            "UNSIGNED_SOURCES": "alchemiser.strategy,alchemiser.execution",
+            "UNSIGNED_SOURCES": "alchemiser.strategy,alchemiser.portfolio,alchemiser.execution",
+            # The sample plan (examples/events) was captured in 2025: execution trades it, as
+            # `alchemiser invoke execution --max-plan-age` does for scripts/bench's monitor event.
+            "MAX_PLAN_AGE_SECONDS": "3153600000",
+            "WORKFLOW_DEADLINE_SECONDS": "3153600000",
         }
     )
     # Lambda's provided.al2023 keeps its CA certificates in one bundle (/etc/pki/tls/certs holds

@@ -36,13 +36,15 @@ from pathlib import Path
 from botocore.exceptions import ClientError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for support.emulators
+from stack import client as stack_client  # noqa: E402 (this folder is on the path: the script's own)
 from support import emulators  # noqa: E402 (needs the path above)
 from support.emulators import LOCALSTACK, MOTO, REPO, CheckFailed, check  # noqa: E402
 
 
 def client(service: str, endpoint: str = LOCALSTACK):
-    """A client that gives up soon: a hung emulator fails the check instead of stalling it."""
-    return emulators.client(service, endpoint, retries={"max_attempts": 2}, connect_timeout=5, read_timeout=30)
+    """A client that gives up soon (stack.py's, fail_fast): a hung emulator fails the check
+    instead of stalling it."""
+    return stack_client(service, endpoint, fail_fast=True)
 
 
 def error_code(e: ClientError) -> str:

@@ -38,9 +38,18 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for support.emulators
-from support.emulators import REPO, CheckFailed, check  # noqa: E402 (needs the path above)
-from workflow import EVERYTHING, Stack, client, now_wire, stack_from_arguments  # noqa: E402 (this folder is on the path)
+from stack import (  # this folder is on the path (the script's own)
+    EVERYTHING,
+    REPO,
+    CheckFailed,
+    Stack,
+    check,
+    client,
+    example_signal,
+    json_lines,
+    stack_from_arguments,
+    wire_time,
+)
 
 RUNBOOKS = REPO / "docs/runbooks.md"
 BLOCK = re.compile(
@@ -125,10 +134,6 @@ class Runbook:
         return output
 
 
-def wire_time(at: datetime) -> str:
-    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def workflow_started(correlation: str, at: datetime) -> dict:
     """A valid WorkflowStarted detail of a new workflow, stamped `at`."""
     return {
@@ -164,7 +169,7 @@ class Drill:
 
     def dead_letters(self) -> list[dict]:
         result = self.stack.cli("dlq", "list", "--stage", self.stage, "--json")
-        return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+        return json_lines(result.stdout)
 
     def wait_dead_letters(self, predicate, count: int, timeout: float, what: str) -> list[dict]:
         deadline = time.monotonic() + timeout
@@ -197,16 +202,7 @@ class Drill:
         # The cause: another invocation holds the plan's claim, so every attempt of execution
         # fails transiently until Lambda's retries run out and the plan goes to the queue.
         claim = f"execution#{plan['event_id']}"
-        held_until = int(time.time() * 1000) + 15 * 60 * 1000
-        stack.ddb.put_item(
-            TableName=stack.table,
-            Item={
-                "pk": {"S": claim},
-                "status": {"S": "IN_PROGRESS"},
-                "in_progress_expires_at": {"N": str(held_until)},
-                "expires_at": {"N": str(held_until // 1000 + 3600)},
-            },
-        )
+        stack.hold_claim(claim, int(time.time() * 1000) + 15 * 60 * 1000)
         plan["source_module"] = "portfolio"
         stack.publish_envelope(plan, "alchemiser.portfolio", signer="portfolio")
         [letter] = self.wait_dead_letters(
@@ -259,13 +255,13 @@ class Drill:
         started = workflow_started(correlation, datetime.now(UTC))
         stack.put_signed("strategy", started)
         stack.wait_ledger(correlation, lambda s: True, 30, "the workflow of the invalid event")
-        signal = json.loads((REPO / "examples/events/SignalGenerated.eventbridge.json").read_text())["detail"]
+        signal = example_signal()
         signal.update(
             correlation_id=correlation,
             causation_id=started["event_id"],
             event_id=f"signal-generated-drill-invalid-{uuid.uuid4()}",
             source_module="strategy",
-            timestamp=now_wire(),
+            timestamp=wire_time(),
         )
         signal["consolidated_portfolio"]["target_allocations"] = {"SPY": "0.6", "TLT": "0.3"}
         stack.put_signed("strategy", signal)
