@@ -6,7 +6,7 @@ use std::sync::Arc;
 use alchemiser_bus::{Delivery, EventHandler, Handled, HandlerError};
 use alchemiser_clock::Clock;
 use alchemiser_events::text::printable;
-use alchemiser_events::{Event, EventType};
+use alchemiser_events::{Event, EventType, HandlerName};
 use alchemiser_metrics::Metrics;
 use async_trait::async_trait;
 use serde_json::json;
@@ -141,7 +141,7 @@ pub use alchemiser_events::DEFAULT_WORKFLOW_DEADLINE;
 #[async_trait]
 impl EventHandler for Monitor {
     fn name(&self) -> &str {
-        "monitor"
+        HandlerName::Monitor.as_str()
     }
 
     async fn handle(&self, event: &Event, delivery: &Delivery) -> Result<Handled, HandlerError> {

@@ -33,7 +33,7 @@ use crate::monitor::refresh;
 use crate::store::LedgerStore;
 
 /// The `source_module` of what the sweep publishes: it runs in the monitor function.
-pub const SWEEP_MODULE: &str = "monitor";
+pub const SWEEP_MODULE: &str = alchemiser_events::HandlerName::Monitor.as_str();
 /// How far back the sweep looks for workflows that never ended.
 pub const DEFAULT_LOOKBACK: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How long one sweep works: the monitor function has 30 s (infra/lib/handler-profiles.ts), and

@@ -241,10 +241,30 @@ pub struct WorldInner {
 }
 
 struct Functions {
-    portfolio: Arc<dyn Invoke>,
-    execution: Arc<dyn Invoke>,
-    monitor: Arc<dyn Invoke>,
+    /// The function of each handler the routing table delivers events to (see [`World::wire`]).
+    consumers: BTreeMap<HandlerName, Arc<dyn Invoke>>,
     strategy_adapters: Adapters,
+}
+
+impl Functions {
+    /// The function of `handler`. Every consumer of the routing table is wired when the world
+    /// is made ([`unwired_consumers`] is empty, a test checks), so a miss is this file's bug.
+    fn of(&self, handler: HandlerName) -> Arc<dyn Invoke> {
+        self.consumers.get(&handler).cloned().unwrap_or_else(|| {
+            panic!("the simulation wires no function for {handler}: build it in lib/simulation/src/world.rs `wire`")
+        })
+    }
+}
+
+/// The handlers the routing table delivers events to that [`World::wire`] builds no function
+/// for: a handler added to the registry must be wired here too, or its deliveries go nowhere.
+pub fn unwired_consumers() -> Vec<HandlerName> {
+    let world = WorldRef::new(Config::new(0, 0), Utc::now());
+    HandlerName::ALL
+        .into_iter()
+        .filter(|handler| handler.consumes().next().is_some())
+        .filter(|handler| !world.functions().consumers.contains_key(handler))
+        .collect()
 }
 
 /// A shared handle on the world.
@@ -467,21 +487,37 @@ impl WorldRef {
             .with_clock(exact.clone())
             .with_authenticity(monitor_adapters.authenticity.clone()),
         );
-        Functions {
-            portfolio: Arc::new(Invoker::new(
+        let consumers: [(HandlerName, Arc<dyn Invoke>); 3] = [
+            (
                 HandlerName::Portfolio,
-                portfolio,
-                self.adapters(HandlerName::Portfolio, portfolio_clock),
-            )),
-            execution: Arc::new(Invoker::new(
+                Arc::new(Invoker::new(
+                    HandlerName::Portfolio,
+                    portfolio,
+                    self.adapters(HandlerName::Portfolio, portfolio_clock),
+                )),
+            ),
+            (
                 HandlerName::Execution,
-                execution,
-                self.adapters(HandlerName::Execution, execution_clock),
-            )),
-            monitor: Arc::new(ScheduleOrEvent {
-                events: Invoker::new(HandlerName::Monitor, monitor, monitor_adapters.clone()),
-                scheduled: TriggerInvoker::new("monitor", sweep, monitor_adapters),
-            }),
+                Arc::new(Invoker::new(
+                    HandlerName::Execution,
+                    execution,
+                    self.adapters(HandlerName::Execution, execution_clock),
+                )),
+            ),
+            (
+                HandlerName::Monitor,
+                Arc::new(ScheduleOrEvent {
+                    events: Invoker::new(HandlerName::Monitor, monitor, monitor_adapters.clone()),
+                    scheduled: TriggerInvoker::new(
+                        HandlerName::Monitor.as_str(),
+                        sweep,
+                        monitor_adapters,
+                    ),
+                }),
+            ),
+        ];
+        Functions {
+            consumers: consumers.into_iter().collect(),
             strategy_adapters: self.adapters(HandlerName::Strategy, exact),
         }
     }
@@ -1074,12 +1110,7 @@ impl WorldRef {
     }
 
     fn deliver(&self, delivery: Delivery) -> Spawn {
-        let functions = self.functions();
-        let invoker = match delivery.function {
-            HandlerName::Portfolio => functions.portfolio.clone(),
-            HandlerName::Execution => functions.execution.clone(),
-            _ => functions.monitor.clone(),
-        };
+        let invoker = self.functions().of(delivery.function);
         // What the decoder would say, read straight from the JSON: the envelope's mark, or the
         // provenance an event derived from a replay carries.
         let replayed = delivery.kind == Kind::Replay
@@ -1210,7 +1241,7 @@ impl WorldRef {
         let _ = correlation_id;
         Some(self.spawn_invocation(
             HandlerName::Execution,
-            self.functions().execution.clone(),
+            self.functions().of(HandlerName::Execution),
             body,
             handling,
             format!("sim-follow-up-{id}"),
@@ -1266,7 +1297,7 @@ impl WorldRef {
         // A failed sweep is simply the next one's work.
         self.spawn_invocation(
             HandlerName::Monitor,
-            self.functions().monitor.clone(),
+            self.functions().of(HandlerName::Monitor),
             payload,
             handling,
             format!("sim-sweep-{n}"),

@@ -22,6 +22,16 @@ fn broken(report: &Report) -> Vec<&'static str> {
 }
 
 #[test]
+fn every_handler_the_routing_table_delivers_to_is_wired() {
+    assert_eq!(
+        alchemiser_simulation::world::unwired_consumers(),
+        vec![],
+        "these handlers receive events in the routing table but the simulation builds no \
+         function for them: wire them in lib/simulation/src/world.rs `wire`"
+    );
+}
+
+#[test]
 fn every_invariant_holds_whatever_the_dice_do() {
     for seed in [1, 2, 3] {
         let report = simulate(Config::new(400, seed), start());

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use alchemiser_bus::{Delivery, EventHandler, Handled, HandlerError};
 use alchemiser_clock::Clock;
 use alchemiser_events::{
-    Event, EventType, RebalancePlanned, Timestamp, TradeExecuted, WorkflowCompleted, WorkflowFailed,
+    Event, EventType, HandlerName, RebalancePlanned, Timestamp, TradeExecuted, WorkflowCompleted,
+    WorkflowFailed,
 };
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
@@ -19,6 +20,9 @@ use crate::orders::{
     execute_plan, ExecutionMode, ExecutionReport, ExecutionSettings, PlanOutcome, Refusal, Venue,
     When,
 };
+
+/// This handler's name: its function, its `Source` module and its events' `source_module`.
+const NAME: HandlerName = HandlerName::Execution;
 
 /// The `idempotency_scope` of a dry run: its completion never stands for the live run.
 pub const DRY_RUN_SCOPE: &str = "dry-run";
@@ -171,7 +175,7 @@ impl ExecutionHandler {
             header: follow(
                 &planned.header,
                 EventType::TradeExecuted,
-                "execution",
+                NAME.as_str(),
                 self.now(),
             ),
             execution_data,
@@ -192,12 +196,12 @@ impl ExecutionHandler {
                 header: follow(
                     &executed.header,
                     EventType::WorkflowFailed,
-                    "execution",
+                    NAME.as_str(),
                     self.now(),
                 ),
                 workflow_type: WORKFLOW_TYPE.into(),
                 failure_reason: reason,
-                failure_step: "execution".into(),
+                failure_step: NAME.as_str().into(),
                 error_details: object(json!({
                     "plan_id": plan.plan_id,
                     "failed_symbols": executed.failed_symbols,
@@ -218,7 +222,7 @@ impl ExecutionHandler {
         let header = follow(
             &executed.header,
             EventType::WorkflowCompleted,
-            "execution",
+            NAME.as_str(),
             self.now(),
         );
         let started_at = workflow_started_at(&planned.header);
@@ -283,10 +287,10 @@ impl ExecutionHandler {
             error_details.insert("actual".into(), json!(breach.actual));
         }
         events.push(Event::from(WorkflowFailed {
-            header: follow(cause, EventType::WorkflowFailed, "execution", self.now()),
+            header: follow(cause, EventType::WorkflowFailed, NAME.as_str(), self.now()),
             workflow_type: WORKFLOW_TYPE.into(),
             failure_reason,
-            failure_step: "execution".into(),
+            failure_step: NAME.as_str().into(),
             error_details,
         }));
         events
@@ -303,7 +307,7 @@ fn object(value: Value) -> Map<String, Value> {
 #[async_trait]
 impl EventHandler for ExecutionHandler {
     fn name(&self) -> &str {
-        "execution"
+        NAME.as_str()
     }
 
     async fn handle(&self, event: &Event, delivery: &Delivery) -> Result<Handled, HandlerError> {
@@ -312,7 +316,7 @@ impl EventHandler for ExecutionHandler {
                 self.execute(planned, &self.mode_for(planned), delivery)
                     .await
             }
-            other => Err(wrong_event("execution", other)),
+            other => Err(wrong_event(NAME.as_str(), other)),
         }
     }
 
@@ -329,7 +333,7 @@ impl EventHandler for ExecutionHandler {
     fn on_permanent_failure(&self, event: &Event, reason: &str, dead_letter: &str) -> Vec<Event> {
         vec![failed_workflow(
             event.header(),
-            "execution",
+            NAME.as_str(),
             reason,
             dead_letter,
             self.now(),

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use alchemiser_bus::{Delivery, EventHandler, Handled, HandlerError};
 use alchemiser_clock::Clock;
 use alchemiser_events::{
-    derived_id, Event, EventType, RebalancePlan, RebalancePlanned, SignalGenerated, Timestamp,
-    SCHEMA_VERSION,
+    derived_id, Event, EventType, HandlerName, RebalancePlan, RebalancePlanned, SignalGenerated,
+    Timestamp, SCHEMA_VERSION,
 };
 use async_trait::async_trait;
 use serde_json::{json, Map};
@@ -15,6 +15,9 @@ use serde_json::{json, Map};
 use super::{failed_workflow, follow, wrong_event};
 use crate::broker::{Broker, BrokerError, UnsupportedPosition};
 use crate::planner::{plan_rebalance, PlannerConfig, PortfolioSnapshot};
+
+/// This handler's name: its function, its `Source` module and its events' `source_module`.
+const NAME: HandlerName = HandlerName::Portfolio;
 
 /// `SignalGenerated` → `RebalancePlanned`, from the broker's account.
 pub struct PortfolioHandler {
@@ -79,7 +82,7 @@ impl PortfolioHandler {
         let header = follow(
             &signal.header,
             EventType::RebalancePlanned,
-            "portfolio",
+            NAME.as_str(),
             Timestamp(self.clock.now()),
         );
         let mut metadata = Map::new();
@@ -114,7 +117,7 @@ impl PortfolioHandler {
 #[async_trait]
 impl EventHandler for PortfolioHandler {
     fn name(&self) -> &str {
-        "portfolio"
+        NAME.as_str()
     }
 
     async fn handle(&self, event: &Event, _: &Delivery) -> Result<Handled, HandlerError> {
@@ -122,14 +125,14 @@ impl EventHandler for PortfolioHandler {
             Event::SignalGenerated(signal) => {
                 Ok(Handled::done(vec![self.plan(signal).await?.into()]))
             }
-            other => Err(wrong_event("portfolio", other)),
+            other => Err(wrong_event(NAME.as_str(), other)),
         }
     }
 
     fn on_permanent_failure(&self, event: &Event, reason: &str, dead_letter: &str) -> Vec<Event> {
         vec![failed_workflow(
             event.header(),
-            "portfolio",
+            NAME.as_str(),
             reason,
             dead_letter,
             Timestamp(self.clock.now()),

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use alchemiser_bus::{HandlerError, TriggerHandler};
 use alchemiser_clock::Clock;
 use alchemiser_events::{
-    ConsolidatedPortfolio, Decimal, Event, EventHeader, EventType, SignalGenerated, SymbolMap,
-    Timestamp, WorkflowStarted, SCHEMA_VERSION,
+    ConsolidatedPortfolio, Decimal, Event, EventHeader, EventType, HandlerName, SignalGenerated,
+    SymbolMap, Timestamp, WorkflowStarted, SCHEMA_VERSION,
 };
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
@@ -16,6 +16,9 @@ use thiserror::Error;
 use super::{failed_workflow, follow, WORKFLOW_STARTED_AT, WORKFLOW_TYPE};
 use crate::broker::{Broker, BrokerError};
 use crate::schedule::{new_york_date, todays_run, RunAt, RunDecision};
+
+/// This handler's name: its function, its `Source` module and its events' `source_module`.
+const NAME: HandlerName = HandlerName::Strategy;
 
 /// The `source` of the envelopes EventBridge Scheduler delivers (as the stack configures them).
 const SCHEDULER_SOURCE: &str = "aws.scheduler";
@@ -109,7 +112,7 @@ impl StrategyHandler {
         trigger_id: Option<&str>,
     ) -> Result<Vec<Event>, HandlerError> {
         let mut started_header =
-            EventHeader::start_workflow(EventType::WorkflowStarted, "strategy", at, trigger_id);
+            EventHeader::start_workflow(EventType::WorkflowStarted, NAME.as_str(), at, trigger_id);
         let started_at = started_header.timestamp.to_wire();
         started_header
             .metadata
@@ -124,7 +127,12 @@ impl StrategyHandler {
                 .cloned()
                 .unwrap_or_default(),
         };
-        let header = follow(&started.header, EventType::SignalGenerated, "strategy", at);
+        let header = follow(
+            &started.header,
+            EventType::SignalGenerated,
+            NAME.as_str(),
+            at,
+        );
         let signal = SignalGenerated {
             signals_data: json!({
                 self.strategy_name.clone(): {
@@ -208,7 +216,7 @@ impl TriggerHandler for StrategyHandler {
         let started = WorkflowStarted {
             header: EventHeader::start_workflow(
                 EventType::WorkflowStarted,
-                "strategy",
+                NAME.as_str(),
                 at,
                 failed_trigger.as_deref(),
             ),
@@ -216,7 +224,7 @@ impl TriggerHandler for StrategyHandler {
             requested_by: requested_by.into(),
             configuration: Map::new(),
         };
-        let failed = failed_workflow(&started.header, "strategy", reason, dead_letter, at);
+        let failed = failed_workflow(&started.header, NAME.as_str(), reason, dead_letter, at);
         vec![started.into(), failed]
     }
 }
