@@ -24,8 +24,6 @@
 //! # Ok(()) }
 //! ```
 
-#![warn(missing_docs)]
-
 mod bus;
 mod config;
 mod entry;

@@ -3,4 +3,3 @@
 //! (`alchemiser-trading`) and the monitor (`alchemiser-ledger`) — run in process on real events.
 //! The tests are in `tests/`; this library is empty (Cargo needs a target besides them).
 
-#![warn(missing_docs)]
