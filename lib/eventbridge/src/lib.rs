@@ -24,6 +24,11 @@
 //! # Ok(()) }
 //! ```
 
+// The README's examples are doc-tests: a stale one fails `cargo test`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 mod bus;
 mod config;
 mod entry;
