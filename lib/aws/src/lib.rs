@@ -6,8 +6,6 @@
 //! `AWS_REGION` and the credential providers work as in the AWS CLI. On top of it: an HTTPS client
 //! on rustls + ring (no aws-lc-sys to compile), bounded timeouts, and an explicit retry budget.
 
-#![warn(missing_docs)]
-
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;

@@ -7,8 +7,6 @@
 //! delivers to another bus (the EventBridge publisher, for hybrid mode) so that the cascade loop
 //! lives once. This crate knows nothing of trading.
 
-#![warn(missing_docs)]
-
 mod in_memory;
 mod report;
 mod subscribers;

@@ -3,8 +3,6 @@
 //! runs against the system clock in Lambda and against a [`ManualClock`] in tests and in the
 //! deterministic simulation, where a wait advances virtual time instead of sleeping. Time is UTC.
 
-#![warn(missing_docs)]
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

@@ -11,8 +11,6 @@
 //!   what a page says when it cannot be read;
 //! - [`halt`]: the kill switch's port.
 
-#![warn(missing_docs)]
-
 pub mod error;
 pub mod halt;
 pub mod html;

@@ -5,8 +5,6 @@
 //!
 //! What a record means is the contract's ([`alchemiser_events::DeadLetter`]).
 
-#![warn(missing_docs)]
-
 mod memory;
 mod sqs;
 

@@ -260,12 +260,6 @@ impl PublisherConfig {
         self
     }
 
-    /// Turns the DescribeEventBus check on or off.
-    pub fn with_verify_bus(mut self, verify: bool) -> Self {
-        self.verify_bus = verify;
-        self
-    }
-
     /// Sets the request size limit in bytes.
     pub fn with_max_request_bytes(mut self, bytes: usize) -> Self {
         self.max_request_bytes = bytes;

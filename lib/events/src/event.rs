@@ -509,7 +509,8 @@ pub struct WorkflowFailed {
     pub header: EventHeader,
     /// Kind of workflow.
     pub workflow_type: String,
-    /// Why it failed.
+    /// Why it failed; may be empty (the Python stages' `str(e)` of an exception without a
+    /// message), which readers show as "(no reason given)".
     pub failure_reason: String,
     /// The step that failed, e.g. `execution`.
     pub failure_step: String,

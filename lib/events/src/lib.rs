@@ -7,8 +7,6 @@
 //! generated from the Rust types, the dead-letter format ([`FailureRecord`]) and sample events of
 //! every type ([`samples`]). This crate knows nothing of AWS SDKs or of trading logic.
 
-#![warn(missing_docs)]
-
 mod canonical;
 mod dead_letter;
 mod decode;

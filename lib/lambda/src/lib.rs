@@ -15,8 +15,6 @@
 //! [`metrics`] (CloudWatch EMF), [`logging`] (JSON lines), [`env`] (settings) and the Lambda loop
 //! ([`run_function`], [`run`]). A function's entry point picks its handler and adapters.
 
-#![warn(missing_docs)]
-
 /// CloudWatch EMF metrics (the `alchemiser-metrics` crate).
 pub use alchemiser_metrics as metrics;
 /// Signed events (the `alchemiser-signing` crate): what `Adapters::authenticity` holds.

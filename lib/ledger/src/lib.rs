@@ -17,8 +17,6 @@
 //! - [`shadow`]: the bus of a consumer in shadow mode, and the comparison of its results with
 //!   the live owner's.
 
-#![warn(missing_docs)]
-
 pub mod model;
 mod monitor;
 pub mod render;

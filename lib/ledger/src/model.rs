@@ -171,8 +171,8 @@ impl EventEntry {
             Event::WorkflowFailed(e) => Some(format!(
                 "failed at {}: {}",
                 e.failure_step,
-                if e.failure_reason.is_empty() {
-                    "(no reason given)"
+                if e.failure_reason.trim().is_empty() {
+                    NO_REASON_GIVEN
                 } else {
                     &e.failure_reason
                 }
@@ -234,6 +234,9 @@ impl EventEntry {
 pub const TIMEOUT_CHECK: &str = "workflow_deadline";
 /// The `error_details.check` of the WorkflowFailed the sweep publishes for a dead letter.
 pub const DEAD_LETTER_CHECK: &str = "dead_letter";
+/// What the ledger shows for a WorkflowFailed whose `failure_reason` is empty or blank (the
+/// Python stages' `str(e)` of an exception raised without a message).
+pub const NO_REASON_GIVEN: &str = "(no reason given)";
 
 /// A dead letter of the workflow.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -631,8 +634,8 @@ fn failure_of(event: &EventEntry) -> FailureSummary {
     FailureSummary {
         step: text("/failure_step").unwrap_or_else(|| event.producer.clone()),
         reason: text("/failure_reason")
-            .filter(|r| !r.is_empty())
-            .unwrap_or_else(|| "(no reason given)".into()),
+            .filter(|r| !r.trim().is_empty())
+            .unwrap_or_else(|| NO_REASON_GIVEN.into()),
         at: event.time.0,
     }
 }

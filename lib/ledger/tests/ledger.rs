@@ -762,3 +762,33 @@ async fn a_letter_whose_event_the_stage_would_refuse_never_fails_the_workflow_it
         "a genuine letter fails its workflow: {published:?}"
     );
 }
+
+#[test]
+fn a_failure_without_a_reason_reads_no_reason_given_whether_empty_or_blank() {
+    let mut events = workflow("wf-no-reason");
+    events.truncate(3);
+    for (reason, shown) in [
+        ("", "(no reason given)"),
+        ("  \n", "(no reason given)"),
+        ("broker 503", "broker 503"),
+    ] {
+        let failed = alchemiser_testkit::workflow_failed(
+            &events[2],
+            "execution",
+            reason,
+            at(9).0,
+            json!({}),
+        );
+        let mut all = events.clone();
+        all.push(failed.clone());
+        let entries = entries(&all);
+        let summary = summarize("wf-no-reason", &entries).unwrap();
+        assert_eq!(summary.failure.unwrap().reason, shown, "{reason:?}");
+        let line = EventEntry::of(&failed, None, start()).outcome;
+        assert_eq!(
+            line.as_deref(),
+            Some(format!("failed at execution: {shown}").as_str()),
+            "{reason:?}"
+        );
+    }
+}

@@ -4,8 +4,6 @@
 //! while an invocation runs ([`during`]) also carries its Lambda request id and X-Ray trace id
 //! (properties, not dimensions), so a metric's data point leads to its logs and its trace.
 
-#![warn(missing_docs)]
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

@@ -22,8 +22,6 @@
 //! Every AWS client comes from [`alchemiser_aws::load_sdk_config`] (the standard chain, so
 //! `AWS_ENDPOINT_URL` points them at LocalStack or moto; rustls + ring).
 
-#![warn(missing_docs)]
-
 mod authenticity;
 pub mod dlq;
 mod error;

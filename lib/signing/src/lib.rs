@@ -9,8 +9,6 @@
 //! event sources may send unsigned events (the Python system's, on a stage where it owns a
 //! producer; everything in process, where there is no other principal).
 
-#![warn(missing_docs)]
-
 pub mod kms;
 pub mod local;
 

@@ -19,8 +19,6 @@
 //! - [`forger`]: someone who sends forged plans by every path the system has;
 //! - [`invariants`]: what must hold.
 
-#![warn(missing_docs)]
-
 pub mod adapters;
 pub mod dice;
 pub mod forger;

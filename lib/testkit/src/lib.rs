@@ -8,8 +8,6 @@
 //! The endpoint comes from `AWS_ENDPOINT_URL` (the `scripts/test-*` runners set it after starting
 //! the emulator); credentials and region from the usual variables.
 
-#![warn(missing_docs)]
-
 mod workflow;
 
 pub use workflow::{workflow_events, workflow_failed};

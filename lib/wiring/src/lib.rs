@@ -5,8 +5,6 @@
 //! consumer runtime (`alchemiser-lambda`) knows none of this; each function's entry point calls
 //! what it needs from here.
 
-#![warn(missing_docs)]
-
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -4,12 +4,12 @@
 //! the AWS set-up and the bus first: a configuration error is an error, never an event parked in
 //! an outbox. Generated examples are marked as samples (`metadata.provenance.sample`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use alchemiser_eventbridge::{
-    EventBridgePublisher, OutboxConfig, Outgoing, PublisherConfig, MAX_ENTRIES_PER_REQUEST,
+    Entry, EventBridgePublisher, OutboxConfig, Outgoing, PublisherConfig, MAX_ENTRIES_PER_REQUEST,
 };
 use alchemiser_events::samples::sample_event;
 use alchemiser_events::text::printable;
@@ -68,14 +68,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let events = match (&args.event, args.example) {
         (Some(path), _) => {
             let bytes = super::read_input(path)?;
-            let received = decode(&bytes).map_err(|error| {
-                anyhow::anyhow!(
-                    "invalid event in `{}`: {}",
-                    path.display(),
-                    printable(&error.to_string())
-                )
-            })?;
-            vec![Outgoing::forward(received)]
+            vec![from_file(&bytes, path, &config.source_prefix)?]
         }
         (None, Some(event_type)) => (0..args.count)
             .map(|_| {
@@ -115,6 +108,29 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         publish(config, events).await
     })
+}
+
+/// What `--event` publishes from `bytes` (the file at `path`): its event validated against the
+/// contract, to be sent as written, once it is known to come from a producer of its type (its
+/// envelope's `Source`, or for a bare detail its `source_module`'s, with `source_prefix`). An
+/// event its consumers would refuse is an error here, not an entry parked in the outbox.
+fn from_file(bytes: &[u8], path: &Path, source_prefix: &str) -> anyhow::Result<Outgoing> {
+    let received = decode(bytes).map_err(|error| {
+        anyhow::anyhow!(
+            "invalid event in `{}`: {}",
+            path.display(),
+            printable(&error.to_string())
+        )
+    })?;
+    let outgoing = Outgoing::forward(received);
+    Entry::from_outgoing(&outgoing, source_prefix).map_err(|unknown| {
+        anyhow::anyhow!(
+            "cannot publish `{}`: {}; nothing was published",
+            path.display(),
+            printable(&unknown.to_string())
+        )
+    })?;
+    Ok(outgoing)
 }
 
 /// `config` once its bus is known to exist (a missing bus, or a refused check, is an error: the
@@ -235,4 +251,80 @@ async fn publish(config: PublisherConfig, events: Vec<Outgoing>) -> anyhow::Resu
     } else {
         ExitCode::FAILURE
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alchemiser_events::DEFAULT_SOURCE_PREFIX;
+
+    /// `examples/events/*.json`, each with its path.
+    fn examples() -> Vec<(PathBuf, Vec<u8>)> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/events");
+        let mut files: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+            .map(|path| {
+                let bytes = std::fs::read(&path).unwrap();
+                (path, bytes)
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn every_example_event_is_published_as_it_is_envelope_or_bare_detail() {
+        let files = examples();
+        assert!(
+            files.len() >= 2,
+            "examples/events holds {} files",
+            files.len()
+        );
+        for (path, bytes) in files {
+            let outgoing =
+                from_file(&bytes, &path, DEFAULT_SOURCE_PREFIX).unwrap_or_else(|e| panic!("{e:#}"));
+            let entry = Entry::from_outgoing(&outgoing, DEFAULT_SOURCE_PREFIX).unwrap();
+            let envelope: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(
+                Some(entry.source.as_str()),
+                envelope["source"].as_str(),
+                "{}: sent under its envelope's Source",
+                path.display()
+            );
+            // Its detail alone (what `publish --event` reads from a detail file) names the same
+            // producer: the envelope's Source and the detail's source_module agree.
+            let detail = serde_json::to_vec(&envelope["detail"]).unwrap();
+            let bare = from_file(&detail, &path, DEFAULT_SOURCE_PREFIX)
+                .unwrap_or_else(|e| panic!("its detail alone: {e:#}"));
+            assert_eq!(
+                Entry::from_outgoing(&bare, DEFAULT_SOURCE_PREFIX)
+                    .unwrap()
+                    .source,
+                entry.source,
+                "{}: the detail's source_module names another producer than the Source",
+                path.display()
+            );
+        }
+    }
+
+    #[test]
+    fn an_event_from_no_producer_of_its_type_is_refused_before_anything_is_sent() {
+        let (path, bytes) = examples().remove(0);
+        let mut envelope: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        envelope["source"] = serde_json::json!("alchemiser.somebody_else");
+        let error = from_file(
+            &serde_json::to_vec(&envelope).unwrap(),
+            &path,
+            DEFAULT_SOURCE_PREFIX,
+        )
+        .expect_err("an unknown producer");
+        let text = error.to_string();
+        assert!(
+            text.contains("source `alchemiser.somebody_else`")
+                && text.contains("nothing was published"),
+            "{text}"
+        );
+    }
 }
