@@ -28,11 +28,8 @@ pub use dead_letter::{
 };
 pub use decode::{decode, decode_value, Envelope, EnvelopeMeta, ReceivedEvent};
 pub use error::{ContractError, ParseError};
-pub use event::{
-    derived_id, AllocationComparison, ConsolidatedPortfolio, Event, EventHeader, EventType,
-    ExecutionUrgency, PlanItem, RebalancePlan, RebalancePlanned, SignalGenerated, TradeAction,
-    TradeExecuted, WorkflowCompleted, WorkflowFailed, WorkflowStarted, SCHEMA_VERSION,
-};
+// Every public item of the wire model is the contract: a new payload is exported with it.
+pub use event::*;
 pub use primitives::{Symbol, SymbolMap, Timestamp};
 pub use provenance::{Provenance, PROVENANCE_KEY};
 pub use registry::{
