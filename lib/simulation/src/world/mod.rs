@@ -18,6 +18,14 @@
 //!   archive after outages.
 //! - A forger sends forged plans by every path it has ([`crate::forger`]).
 
+mod eventbridge;
+mod follow_ups;
+mod operators;
+mod wiring;
+
+pub use wiring::unwired_consumers;
+use wiring::{timeout, Functions};
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -240,33 +248,6 @@ pub struct WorldInner {
     halts: Mutex<Vec<(DateTime<Utc>, bool)>>,
 }
 
-struct Functions {
-    /// The function of each handler the routing table delivers events to (see [`World::wire`]).
-    consumers: BTreeMap<HandlerName, Arc<dyn Invoke>>,
-    strategy_adapters: Adapters,
-}
-
-impl Functions {
-    /// The function of `handler`. Every consumer of the routing table is wired when the world
-    /// is made ([`unwired_consumers`] is empty, a test checks), so a miss is this file's bug.
-    fn of(&self, handler: HandlerName) -> Arc<dyn Invoke> {
-        self.consumers.get(&handler).cloned().unwrap_or_else(|| {
-            panic!("the simulation wires no function for {handler}: build it in lib/simulation/src/world.rs `wire`")
-        })
-    }
-}
-
-/// The handlers the routing table delivers events to that [`World::wire`] builds no function
-/// for: a handler added to the registry must be wired here too, or its deliveries go nowhere.
-pub fn unwired_consumers() -> Vec<HandlerName> {
-    let world = WorldRef::new(Config::new(0, 0), Utc::now());
-    HandlerName::ALL
-        .into_iter()
-        .filter(|handler| handler.consumes().next().is_some())
-        .filter(|handler| !world.functions().consumers.contains_key(handler))
-        .collect()
-}
-
 /// A shared handle on the world.
 #[derive(Clone)]
 pub struct WorldRef(Arc<WorldInner>);
@@ -276,11 +257,6 @@ impl std::ops::Deref for WorldRef {
     fn deref(&self) -> &WorldInner {
         &self.0
     }
-}
-
-/// Lambda's timeout of each function: the registry's, which the stack deploys.
-fn timeout(function: HandlerName) -> Duration {
-    function.spec().timeout
 }
 
 /// SQS's visibility timeout of the follow-up queue (the stack's value).
@@ -390,142 +366,6 @@ impl WorldRef {
         lost
     }
 
-    fn clock(&self, offset_seconds: i64) -> Arc<dyn Clock> {
-        Arc::new(SimClock {
-            time: self.time.clone(),
-            offset: TimeDelta::seconds(offset_seconds),
-        })
-    }
-
-    fn skew(&self) -> i64 {
-        let skew = self.config.clock_skew.as_secs();
-        self.dice.between(0..=2 * skew) as i64 - skew as i64
-    }
-
-    fn adapters(&self, function: HandlerName, clock: Arc<dyn Clock>) -> Adapters {
-        let gate = Gate::new(self.clone());
-        let store = Arc::new(InMemoryStore::with_config(IdempotencyConfig::default()));
-        self.stores
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(store.clone());
-        Adapters {
-            store: Arc::new(SimStore {
-                inner: store,
-                gate: gate.clone(),
-                failure: self.config.store_failure,
-            }),
-            bus: Arc::new(SimBus {
-                world: self.clone(),
-                gate: gate.clone(),
-                function: function.as_str(),
-            }),
-            failures: Arc::new(SimFailureSink {
-                world: self.clone(),
-                gate: gate.clone(),
-            }),
-            follow_ups: function.needs(Need::OrderFollowUps).then(|| {
-                Arc::new(SimFollowUps {
-                    world: self.clone(),
-                    gate,
-                }) as Arc<dyn alchemiser_lambda::follow_ups::FollowUps>
-            }),
-            // The simulation's own keys; unsigned events come from no one but a forger.
-            authenticity: self.authenticity.clone(),
-            metrics: Metrics::Off,
-            idempotency: IdempotencyConfig::default(),
-            clock,
-        }
-    }
-
-    /// Builds the functions over the simulated ports.
-    fn wire(&self) -> Functions {
-        let gate = Gate::new(self.clone());
-        let broker = Arc::new(SimBroker {
-            inner: self.market.broker.clone(),
-            world: self.clone(),
-            gate: gate.clone(),
-        });
-        let portfolio_clock = self.clock(self.skew());
-        let execution_clock = self.clock(self.skew());
-        let exact = self.clock(0);
-        let portfolio: Arc<dyn EventHandler> = Arc::new(
-            PortfolioHandler::new(broker.clone(), PlannerConfig::default())
-                .with_clock(portfolio_clock.clone()),
-        );
-        // The switch through the cache the Lambda reads it through, on the function's clock.
-        let halt = Arc::new(CachedHalt::new(
-            self.halt.clone(),
-            execution_clock.clone(),
-            HALT_CACHE,
-        ));
-        let execution = ExecutionHandler::new(broker, self.config.execution.clone())
-            .with_clock(execution_clock.clone());
-        let execution: Arc<dyn EventHandler> = Arc::new(if self.config.halt_switch_wired {
-            execution.with_halt(halt)
-        } else {
-            execution
-        });
-        let ledger: Arc<dyn alchemiser_ledger::LedgerStore> = Arc::new(SimLedger {
-            inner: self.ledger.clone(),
-            gate: gate.clone(),
-            failure: self.config.store_failure,
-        });
-        let monitor: Arc<dyn EventHandler> =
-            Arc::new(Monitor::new(ledger.clone()).with_clock(exact.clone()));
-        let monitor_adapters = self.adapters(HandlerName::Monitor, exact.clone());
-        let sweep: Arc<dyn TriggerHandler> = Arc::new(
-            Sweep::new(
-                ledger,
-                Arc::new(SimDeadLetters {
-                    inner: self.dead_letters.clone(),
-                    gate,
-                }),
-                self.config.workflow_deadline,
-                "sim",
-            )
-            .with_clock(exact.clone())
-            .with_authenticity(monitor_adapters.authenticity.clone()),
-        );
-        let consumers: [(HandlerName, Arc<dyn Invoke>); 3] = [
-            (
-                HandlerName::Portfolio,
-                Arc::new(Invoker::new(
-                    HandlerName::Portfolio,
-                    portfolio,
-                    self.adapters(HandlerName::Portfolio, portfolio_clock),
-                )),
-            ),
-            (
-                HandlerName::Execution,
-                Arc::new(Invoker::new(
-                    HandlerName::Execution,
-                    execution,
-                    self.adapters(HandlerName::Execution, execution_clock),
-                )),
-            ),
-            (
-                HandlerName::Monitor,
-                Arc::new(ScheduleOrEvent {
-                    events: Invoker::new(HandlerName::Monitor, monitor, monitor_adapters.clone()),
-                    scheduled: TriggerInvoker::new(
-                        HandlerName::Monitor.as_str(),
-                        sweep,
-                        monitor_adapters,
-                    ),
-                }),
-            ),
-        ];
-        Functions {
-            consumers: consumers.into_iter().collect(),
-            strategy_adapters: self.adapters(HandlerName::Strategy, exact),
-        }
-    }
-
-    fn functions(&self) -> &Functions {
-        self.functions.get().expect("wired at creation")
-    }
-
     fn schedule_at(&self, state: &mut State, at: DateTime<Utc>, action: Action) {
         state.sequence += 1;
         state.events.insert((at, state.sequence), action);
@@ -567,269 +407,6 @@ impl WorldRef {
             .workflows
             .get_mut(correlation_id)
             .expect("just inserted")
-    }
-
-    /// EventBridge takes `event` from `by` (with `replay_name` for an archive replay): every
-    /// consumer gets it after a delay, sometimes twice, sometimes never, sometimes only in the
-    /// dead-letter queue.
-    pub fn put_event(&self, by: &'static str, event: Event, replay_name: Option<&str>) {
-        let now = self.now();
-        let Ok(entry) = Entry::from_event(&event, DEFAULT_SOURCE_PREFIX) else {
-            return;
-        };
-        let correlation_id = event.header().correlation_id.clone();
-        // A forger's event is no event of the system's: the forger keeps its own account of it.
-        let forged = self.forger.is_forged(event.event_id());
-        let mut state = self.lock();
-        if replay_name.is_none() && !forged {
-            let trigger = current_task()
-                .and_then(|task| state.handling.get(&task))
-                .filter(|h| h.kind == Kind::Start)
-                .map(|h| h.event_id.clone());
-            if let (Event::WorkflowStarted(_), Some(trigger)) = (&event, trigger) {
-                state
-                    .triggers
-                    .entry(trigger)
-                    .or_default()
-                    .insert(correlation_id.clone());
-            }
-            if let Event::RebalancePlanned(planned) = &event {
-                let plan = &planned.rebalance_plan;
-                for item in &plan.items {
-                    let side = match item.action {
-                        TradeAction::Buy => OrderSide::Buy,
-                        TradeAction::Sell => OrderSide::Sell,
-                        TradeAction::Hold => continue,
-                    };
-                    state
-                        .plans
-                        .entry(client_order_id(&plan.plan_id, side, &item.symbol))
-                        .or_insert_with(|| PlanOrder {
-                            correlation_id: correlation_id.clone(),
-                            plan_id: plan.plan_id.clone(),
-                        });
-                }
-                if by == "portfolio"
-                    && planned.header.provenance().is_live()
-                    && self
-                        .forger
-                        .goes_after(&correlation_id, &self.dice, self.config.forgery)
-                {
-                    let at = now + self.delay();
-                    self.schedule_at(&mut state, at, Action::Forge(Box::new(planned.clone())));
-                }
-            }
-            let log = self.log(&mut state, &correlation_id);
-            log.published.push(Published {
-                event: event.clone(),
-                by,
-                at: now,
-            });
-        }
-        let mut envelope = json!({
-            "version": "0",
-            "id": format!("sim-{}", state.sequence),
-            "detail-type": entry.detail_type,
-            "source": entry.source,
-            "account": "123456789012",
-            "time": Timestamp(now).to_wire(),
-            "region": "us-east-1",
-            "resources": entry.resources,
-            "detail": event.to_value(),
-        });
-        if let Some(name) = replay_name {
-            envelope["replay-name"] = json!(name);
-        }
-        let event_id = event.event_id().to_owned();
-        let in_outage = state.outage_until.filter(|until| now < *until);
-        for &function in event.event_type().route().consumers {
-            let deliver = |kind| Delivery {
-                function,
-                payload: envelope.clone(),
-                event_id: event_id.clone(),
-                correlation_id: correlation_id.clone(),
-                attempt: 0,
-                kind,
-            };
-            if replay_name.is_some() {
-                *state.faults.entry("replayed_delivery").or_default() += 1;
-                let at = now + self.delay();
-                self.schedule_at(&mut state, at, Action::Deliver(deliver(Kind::Replay)));
-                continue;
-            }
-            // The monitor's deliveries are only delayed and duplicated: what it misses would
-            // show as a false timeout, a visible failure, not an unsafe one.
-            if function != HandlerName::Monitor {
-                if let Some(until) = in_outage {
-                    // EventBridge retries the rule's target with backoff: delivered late once
-                    // the outage is over, or dead-lettered past the maximum event age.
-                    let late = until
-                        + TimeDelta::from_std(
-                            self.dice
-                                .duration(Duration::from_secs(1), Duration::from_secs(90 * 60)),
-                        )
-                        .unwrap_or_default();
-                    if late - now > MAX_EVENT_AGE {
-                        self.rule_dead_letter(
-                            &mut state,
-                            function,
-                            &envelope,
-                            &event_id,
-                            &correlation_id,
-                        );
-                    } else {
-                        *state.faults.entry("outage_delayed").or_default() += 1;
-                        self.schedule_at(&mut state, late, Action::Deliver(deliver(Kind::Live)));
-                    }
-                    continue;
-                }
-                if self.dice.chance(self.config.lost_delivery) {
-                    *state.faults.entry("lost_delivery").or_default() += 1;
-                    self.log(&mut state, &correlation_id)
-                        .lost
-                        .insert((function, event_id.clone()));
-                    continue;
-                }
-                if self.dice.chance(self.config.rule_dead_letter) {
-                    self.rule_dead_letter(
-                        &mut state,
-                        function,
-                        &envelope,
-                        &event_id,
-                        &correlation_id,
-                    );
-                    continue;
-                }
-            }
-            let at = now + self.delay();
-            self.schedule_at(&mut state, at, Action::Deliver(deliver(Kind::Live)));
-            if self.dice.chance(self.config.duplicate) {
-                *state.faults.entry("duplicate").or_default() += 1;
-                let late = TimeDelta::from_std(
-                    self.dice
-                        .duration(Duration::from_millis(100), Duration::from_secs(600)),
-                )
-                .unwrap_or_default();
-                self.schedule_at(
-                    &mut state,
-                    at + late,
-                    Action::Deliver(deliver(Kind::Duplicate)),
-                );
-            }
-            if self.dice.chance(self.config.late_duplicate) {
-                *state.faults.entry("late_duplicate").or_default() += 1;
-                self.schedule_at(
-                    &mut state,
-                    at + TimeDelta::days(1),
-                    Action::Deliver(deliver(Kind::Duplicate)),
-                );
-            }
-        }
-    }
-
-    fn rule_dead_letter(
-        &self,
-        state: &mut State,
-        function: HandlerName,
-        envelope: &Value,
-        event_id: &str,
-        correlation_id: &str,
-    ) {
-        *state.faults.entry("rule_dead_letter").or_default() += 1;
-        let mut attributes = BTreeMap::new();
-        attributes.insert(
-            "ERROR_CODE".into(),
-            "Lambda.TooManyRequestsException".into(),
-        );
-        attributes.insert(
-            "RULE_ARN".into(),
-            format!("arn:aws:events:us-east-1:123456789012:rule/alchemiser-{function}-events-sim"),
-        );
-        let _ = event_id;
-        self.dead_letter(state, correlation_id, envelope.to_string(), attributes);
-    }
-
-    /// A message reaches the dead-letter queue; an operator redrives it later (a few times at
-    /// most per event).
-    fn dead_letter(
-        &self,
-        state: &mut State,
-        correlation_id: &str,
-        body: String,
-        attributes: BTreeMap<String, String>,
-    ) {
-        state.messages += 1;
-        let id = format!("sim-msg-{:08}", state.messages);
-        let now = self.now();
-        let letter = DeadLetter::parse(id.clone(), body, attributes, Some(now), Some(1));
-        self.forger.letter_queued(&letter);
-        let event_id = letter.event_id.clone().unwrap_or_default();
-        self.log(state, correlation_id)
-            .dead_lettered
-            .insert(event_id.clone());
-        let redrives = state.redrives.entry(event_id).or_default();
-        // A refused letter is always looked at, and the same day: `dlq list` shows it refused
-        // for who made it (a security matter, no cause to fix first); the redrive refuses it
-        // and the runbook deletes it once read.
-        if *redrives < MAX_REDRIVES || letter.is_refused() {
-            *redrives += 1;
-            let after = if !letter.is_refused() && self.dice.chance(0.3) {
-                TimeDelta::hours(26)
-            } else {
-                TimeDelta::minutes(self.dice.between(15..=120) as i64)
-            };
-            self.schedule_at(state, now + after, Action::Redrive(id));
-        }
-        self.dead_letters.push(letter);
-    }
-
-    /// A function records a permanent failure in the dead-letter queue; returns its message id.
-    pub fn record_permanent(&self, failure: &alchemiser_events::FailureRecord) -> String {
-        let body = serde_json::to_string(failure).unwrap_or_default();
-        // A refusal for who made the event is no permanent failure of the workflow it names:
-        // the forger's are expected, a genuine event's is noted for the invariants.
-        let refused = failure.error_class == alchemiser_events::REFUSED_CLASS;
-        if refused {
-            self.forger.refused(
-                failure.event_id.as_deref(),
-                &failure.function,
-                &failure.reason,
-            );
-        }
-        let mut state = self.lock();
-        if !refused {
-            state
-                .permanent
-                .push(format!("{}: {}", failure.function, failure.reason));
-            *state.faults.entry("permanent_failure").or_default() += 1;
-        }
-        let correlation_id = failure.correlation_id.clone().unwrap_or_default();
-        self.dead_letter(&mut state, &correlation_id, body, BTreeMap::new());
-        format!("sim-msg-{:08}", state.messages)
-    }
-
-    /// The follow-up queue takes `follow_up`; it becomes visible when due (15 minutes at most).
-    pub fn enqueue_follow_up(&self, follow_up: &FollowUp) {
-        let now = self.now();
-        let delay = follow_up
-            .delay(now)
-            .min(alchemiser_lambda::follow_ups::LONGEST_DELAY);
-        let correlation_id = detail_field(&follow_up.event, "correlation_id");
-        let mut state = self.lock();
-        state.messages += 1;
-        let id = state.messages;
-        *state.faults.entry("follow_up").or_default() += 1;
-
-        state.follow_ups.insert(
-            id,
-            QueuedFollowUp {
-                body: serde_json::to_value(follow_up).unwrap_or(Value::Null),
-                correlation_id,
-                receives: 0,
-            },
-        );
-        let at = now + TimeDelta::from_std(delay).unwrap_or_default();
-        self.schedule_at(&mut state, at, Action::FollowUpVisible(id));
     }
 
     /// A forger's direct invoke of `function` with `payload` (`lambda:InvokeFunction`,
@@ -949,26 +526,6 @@ impl WorldRef {
             self.schedule(at, Action::Halt(n));
             self.schedule(at + length, Action::Resume(n));
         }
-    }
-
-    /// The operator flips the switch (overlapping halts: the last word wins, as in SSM).
-    fn flip(&self, n: u64, halted: bool) {
-        let now = self.now();
-        self.halt.set(if halted {
-            HaltState::halted(format!("simulated operator halt {n}"), "sim-operator", now)
-        } else {
-            HaltState::running()
-        });
-        self.halts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((now, halted));
-        self.count("halt", halted);
-    }
-
-    /// When the switch was flipped: (time, halted), in order.
-    pub fn halts(&self) -> Vec<(DateTime<Utc>, bool)> {
-        self.halts.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     fn schedule_start(&self, n: usize, at: DateTime<Utc>) {
@@ -1109,78 +666,6 @@ impl WorldRef {
         }
     }
 
-    fn deliver(&self, delivery: Delivery) -> Spawn {
-        let invoker = self.functions().of(delivery.function);
-        // What the decoder would say, read straight from the JSON: the envelope's mark, or the
-        // provenance an event derived from a replay carries.
-        let replayed = delivery.kind == Kind::Replay
-            || delivery.payload.get("replay-name").is_some()
-            || delivery.payload["detail"]["metadata"]["provenance"]["replay_name"].is_string();
-        let handling = Handling {
-            function: delivery.function,
-            event_id: delivery.event_id.clone(),
-            kind: delivery.kind,
-            replayed,
-        };
-        // Lambda's retries of an asynchronous invocation keep its request id.
-        let request_id = format!(
-            "sim-{}-{}-{}",
-            delivery.function, delivery.event_id, delivery.kind as u8
-        );
-        self.spawn_invocation(
-            delivery.function,
-            invoker,
-            delivery.payload.clone(),
-            handling,
-            request_id,
-            move |world, result| world.after_delivery(delivery, result),
-        )
-    }
-
-    fn after_delivery(&self, delivery: Delivery, result: Result<InvocationOutcome, String>) {
-        let mut state = self.lock();
-        match result {
-            Ok(_) => {
-                self.log(&mut state, &delivery.correlation_id)
-                    .settled
-                    .insert((delivery.function, delivery.event_id.clone()));
-            }
-            Err(error) if delivery.attempt < 2 => {
-                *state.faults.entry("lambda_retry").or_default() += 1;
-                let at = self.now() + TimeDelta::seconds(60 * (i64::from(delivery.attempt) + 1));
-                let retry = Delivery {
-                    attempt: delivery.attempt + 1,
-                    kind: Kind::Retry,
-                    ..delivery
-                };
-                self.schedule_at(&mut state, at, Action::Deliver(retry));
-                let _ = error;
-            }
-            Err(error) => {
-                *state.faults.entry("retries_exhausted").or_default() += 1;
-                let body = json!({
-                    "version": "1.0",
-                    "timestamp": Timestamp(self.now()).to_wire(),
-                    "requestContext": {
-                        "requestId": format!("sim-{}-{}", delivery.function, delivery.event_id),
-                        "functionArn": format!("arn:aws:lambda:us-east-1:123456789012:function:alchemiser-{}-sim:$LATEST", delivery.function),
-                        "condition": "RetriesExhausted",
-                        "approximateInvokeCount": 3
-                    },
-                    "requestPayload": delivery.payload,
-                    "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
-                    "responsePayload": {"errorType": "Alchemiser.Transient", "errorMessage": error}
-                });
-                self.dead_letter(
-                    &mut state,
-                    &delivery.correlation_id,
-                    body.to_string(),
-                    BTreeMap::new(),
-                );
-            }
-        }
-    }
-
     fn start(&self, start: Start) -> Spawn {
         let strategy =
             StrategyHandler::new(start.allocation.clone(), "simulation").with_clock(self.clock(0));
@@ -1223,59 +708,6 @@ impl WorldRef {
                 let _ = start.n;
             },
         )
-    }
-
-    fn follow_up_visible(&self, id: u64) -> Option<Spawn> {
-        let (body, correlation_id) = {
-            let state = self.lock();
-            let queued = state.follow_ups.get(&id)?;
-            (queued.body.clone(), queued.correlation_id.clone())
-        };
-        let event_id = detail_field(&body["event"], "event_id");
-        let handling = Handling {
-            function: HandlerName::Execution,
-            event_id,
-            kind: Kind::FollowUp,
-            replayed: false,
-        };
-        let _ = correlation_id;
-        Some(self.spawn_invocation(
-            HandlerName::Execution,
-            self.functions().of(HandlerName::Execution),
-            body,
-            handling,
-            format!("sim-follow-up-{id}"),
-            move |world, result| world.after_follow_up(id, result),
-        ))
-    }
-
-    fn after_follow_up(&self, id: u64, result: Result<InvocationOutcome, String>) {
-        let mut state = self.lock();
-        match result {
-            Ok(_) => {
-                state.follow_ups.remove(&id);
-            }
-            Err(_) => {
-                let Some(queued) = state.follow_ups.get_mut(&id) else {
-                    return;
-                };
-                queued.receives += 1;
-                if queued.receives >= FOLLOW_UP_MAX_RECEIVES {
-                    let queued = state.follow_ups.remove(&id).expect("just seen");
-                    *state.faults.entry("follow_up_dead_letter").or_default() += 1;
-                    self.dead_letter(
-                        &mut state,
-                        &queued.correlation_id,
-                        queued.body.to_string(),
-                        BTreeMap::new(),
-                    );
-                } else {
-                    let at =
-                        self.now() + TimeDelta::from_std(FOLLOW_UP_VISIBILITY).unwrap_or_default();
-                    self.schedule_at(&mut state, at, Action::FollowUpVisible(id));
-                }
-            }
-        }
     }
 
     fn sweep(&self, n: u64) -> Spawn {
@@ -1327,69 +759,6 @@ impl WorldRef {
                 to: now + length,
             },
         );
-    }
-
-    /// An operator replays a window of the archive onto the bus: every live event of it, again.
-    fn replay(&self, n: u64, from: DateTime<Utc>, to: DateTime<Utc>) {
-        let window: Vec<Event> = {
-            let state = self.lock();
-            let mut window: Vec<(DateTime<Utc>, Event)> = state
-                .workflows
-                .values()
-                .flat_map(|log| log.published.iter())
-                .filter(|p| p.at >= from && p.at <= to)
-                .map(|p| (p.at, p.event.clone()))
-                .collect();
-            window.sort_by_key(|(at, _)| *at);
-            window.into_iter().map(|(_, e)| e).collect()
-        };
-        if window.is_empty() {
-            return;
-        }
-        self.count("replay", true);
-        let name = format!("alchemiser-sim-replay-{n}");
-        for event in window {
-            self.put_event("archive", event, Some(&name));
-        }
-    }
-
-    /// An operator redrives one dead letter: a follow-up goes back to its queue, an event back
-    /// on the bus, saying so.
-    fn redrive(&self, message_id: &str) {
-        let Some(letter) = self.dead_letters.letter(message_id) else {
-            return;
-        };
-        // Judged first, as `alchemiser dlq redrive` judges every letter: one whose event the
-        // stage would refuse for who made it is never resent. The redrive keeps it and reports
-        // it as a security matter; the operator reads it and deletes it (the runbook), here at
-        // once.
-        let judged = crate::forger::judge(&letter, &self.authenticity);
-        if let crate::forger::Judged::Refused(why) = &judged {
-            self.dead_letters.remove(message_id);
-            self.count("redrive_refused", true);
-            self.forger.redriven(&letter, false, why);
-            return;
-        }
-        self.dead_letters.remove(message_id);
-        self.count("redrive", true);
-        if letter.kind == alchemiser_events::DeadLetterKind::FollowUp {
-            if let Ok(mut follow_up) = serde_json::from_str::<FollowUp>(&letter.body) {
-                follow_up.follow_up.due_at = self.now();
-                self.enqueue_follow_up(&follow_up);
-            }
-            return;
-        }
-        let crate::forger::Judged::Redrivable(received) = judged else {
-            return;
-        };
-        let mut event = received.event;
-        event.header_mut().add_provenance(&Provenance {
-            redriven_from: Some(message_id.to_owned()),
-            ..Provenance::default()
-        });
-        // A redriven replay is still a replay: its envelope mark is in its provenance now.
-        self.forger.redriven(&letter, true, "");
-        self.put_event("operator", event, None);
     }
 
     /// Checks one workflow that can see no more events, and forgets it.
