@@ -242,7 +242,8 @@ const RULE_NAME = /^[A-Za-z0-9._-]+$/;
 /**
  * Checks the table's shape and consistency; exported for tests. Beyond the shape, the rules must
  * be exactly what the routes imply (one per consuming handler, its types, every producer's
- * source of them), so a hand edit of one half of the file is caught here rather than in AWS.
+ * source of them), and each handler's spec must say what the routes say it consumes and
+ * produces, so a hand edit of one half of the file is caught here rather than in AWS.
  */
 export function validateRoutingTable(parsed: unknown, where = 'routing table'): RoutingTable {
   const fail = (rule: string): never => {
