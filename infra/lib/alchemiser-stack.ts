@@ -8,7 +8,7 @@ import { WorkflowDashboard } from './dashboard';
 import { TradingEventBus } from './event-bus';
 import { FunctionSchedule } from './function-schedule';
 import { HandlerFunction } from './handler-function';
-import { profileFor, type HandlerProfile } from './handler-profiles';
+import { profileOf } from './handler-profiles';
 import { IdempotencyTable } from './idempotency-table';
 import { NotificationKey } from './notification-key';
 import { OperatorRole } from './operator-role';
@@ -17,6 +17,11 @@ import { ParkingQueue } from './parking-queue';
 import { RoutingRules, rulesOwnedHere } from './routing-rules';
 import {
   RoutingTable,
+  needs,
+  specOf,
+  type HandlerSchedule,
+  type HandlerSpec,
+  type Need,
   pythonSources,
   pythonSourcesOwnedBy,
   rustProducers,
@@ -48,16 +53,10 @@ export const ASYNC_RETRY_ATTEMPTS = 2;
 /** How long the archive keeps events for replay. */
 export const ARCHIVE_RETENTION = Duration.days(365);
 /**
- * How often the monitor sweeps the ledger for stalled workflows and dead letters. A sweep that
- * cannot be delivered within one interval is superseded by the next one, so that is its max age.
+ * The variables every function gets, whatever its spec: the bus, the queues, the idempotency
+ * table, the mode, and the signing keys (`SIGNING_KEY_ID` for the handlers that publish).
  */
-export const SWEEP_INTERVAL = Duration.minutes(5);
-
-/** The handlers that read the kill switch: execution before every order, strategy before starting a workflow. */
-export const HALTED_BY_SWITCH: readonly string[] = ['strategy', 'execution'];
-
-/** Environment variable names the stack sets itself; `extraEnvironment` may not override them. */
-export const MANAGED_ENVIRONMENT = [
+export const COMMON_ENVIRONMENT = [
   'STAGE',
   'ALCHEMISER_MODE',
   'USE_EVENTBRIDGE',
@@ -68,26 +67,40 @@ export const MANAGED_ENVIRONMENT = [
   'EVENTBRIDGE_OUTBOX_QUEUE_URL',
   'IDEMPOTENCY_TABLE_NAME',
   'RUST_LOG',
-  'BROKER',
-  'BROKER_SECRET_NAME',
-  'ALLOW_REPLAY_EXECUTION',
-  'STRATEGY_ALLOCATION',
-  'WORKFLOW_DEADLINE_SECONDS',
-  'LEDGER_TABLE_NAME',
-  'LEDGER_RETENTION_DAYS',
   'SIGNING_KEY_ID',
   'VERIFY_KEY_IDS',
   'UNSIGNED_SOURCES',
-  'FOLLOW_UP_QUEUE_URL',
-  'TRADING_HALT_PARAMETER',
-  'STRATEGY_RUN_AT',
-  'MAX_ORDER_NOTIONAL',
-  'MAX_PLAN_TURNOVER',
-  'MAX_DAILY_BUY_NOTIONAL',
-  'MAX_DAILY_ORDERS',
-  'MAX_FAILED_SELL_NOTIONAL',
-  'BUY_ALLOW_LIST',
 ] as const;
+
+/**
+ * Environment variable names the stack sets itself, which `extraEnvironment` may not override:
+ * the common ones and every variable a spec's needs bring.
+ */
+export function managedEnvironment(routing: Pick<RoutingTable, 'specs'>): string[] {
+  return [...new Set([...COMMON_ENVIRONMENT, ...routing.specs.flatMap((spec) => spec.variables)])];
+}
+
+/**
+ * Construct ids and names of the schedules deployed before the registry existed, kept because
+ * renaming a schedule replaces it and operators and tests/e2e know these names. Any other
+ * handler's schedule is `<Handler>Schedule`, named `alchemiser-<handler>-<stage>` (see
+ * {@link scheduleNaming}). The registry has no name for a schedule; if it gets one, this goes.
+ */
+const KEPT_SCHEDULE_NAMES: Readonly<Record<string, ScheduleNaming & { readonly kind: HandlerSchedule['kind'] }>> = {
+  monitor: {
+    kind: 'every',
+    id: 'SweepSchedule',
+    name: 'workflow-sweep',
+    purpose: 'Lets the monitor time out stalled workflows and fail those with dead letters',
+  },
+};
+
+/** A schedule's construct id, its name between `alchemiser-` and `-<stage>`, and its description. */
+interface ScheduleNaming {
+  readonly id: string;
+  readonly name: string;
+  readonly purpose: string;
+}
 
 /**
  * Execution's environment for the stage's pre-trade limits: one variable per limit the stage
@@ -136,9 +149,11 @@ export class AlchemiserStack extends Stack {
   /** Handler name → function, in routing-table order. */
   public readonly functions = new Map<string, HandlerFunction>();
   public readonly routingRules: RoutingRules;
-  /** Absent when the Python system owns the strategy on this stage. */
-  public readonly strategySchedule?: FunctionSchedule;
-  public readonly sweepSchedule: FunctionSchedule;
+  /**
+   * Handler name → the schedule that invokes it, for each handler whose spec has a schedule,
+   * except a handler the Python system owns on this stage (our function receives nothing).
+   */
+  public readonly schedules = new Map<string, FunctionSchedule>();
   public readonly notificationKey: NotificationKey;
   public readonly notifications: WorkflowNotifications;
   public readonly alarms: WorkflowAlarms;
@@ -194,14 +209,24 @@ export class AlchemiserStack extends Stack {
       generation: config.signingKeyGeneration,
     });
 
+    const managed = managedEnvironment(routing);
     for (const name of Object.keys(config.extraEnvironment)) {
-      if ((MANAGED_ENVIRONMENT as readonly string[]).includes(name)) {
+      if (managed.includes(name)) {
         throw new Error(`extraEnvironment of stage ${stage} sets ${name}, which the stack manages itself.`);
       }
     }
+    // The stack has one follow-up queue, and a queue delivers each message to one consumer.
+    const followingUp = routing.handlers.filter((h) => needs(routing, h, 'order_follow_ups'));
+    if (followingUp.length > 1) {
+      throw new Error(
+        `Handlers ${followingUp.join(' and ')} all need order_follow_ups, but the stack has one follow-up queue ` +
+          `(alchemiser-order-follow-up-${stage}), whose messages go to one function: give the others a need of their own.`,
+      );
+    }
 
     for (const handler of routing.handlers) {
-      const profile = profileFor(handler);
+      const spec = specOf(routing, handler);
+      const profile = profileOf(spec);
       const owner = ownerOf(config, handler);
       const fn = new HandlerFunction(this, `Handler-${handler}`, {
         stage,
@@ -212,12 +237,12 @@ export class AlchemiserStack extends Stack {
         timeout: profile.timeout,
         logRetention: config.logRetentionDays,
         retainLogs: config.retainData,
-        environment: { ...this.environmentOf(handler, owner, profile, config, routing), ...config.extraEnvironment },
+        environment: { ...this.environmentOf(spec, owner, config, routing), ...config.extraEnvironment },
         failureQueue: dlq,
         asyncRetryAttempts: ASYNC_RETRY_ATTEMPTS,
         asyncMaxEventAge: STALE_EVENT_AGE,
       });
-      this.grantAccess(fn, handler, owner, profile, routing);
+      this.grantAccess(fn, spec, owner, routing);
       this.functions.set(handler, fn);
     }
     // Each Rust source is its function's (and the operator's, who republishes); the Python ones
@@ -226,11 +251,11 @@ export class AlchemiserStack extends Stack {
       this.eventBus.reserveSource(rustSourceOf(routing, handler), handler, this.functionOf(handler).role);
     }
     this.eventBus.refuseSources('RefusePythonSources', [...refusedSources]);
-    this.brokerSecret.restrictReadersTo(routing.handlers.filter((h) => profileFor(h).usesBroker).map((h) => this.functionOf(h).role));
-    // Execution follows its orders up through its own queue; it receives them where the rules deliver.
-    this.followUps.connect(this.functionOf('execution'), config.rulesEnabled);
+    this.brokerSecret.restrictReadersTo(routing.handlers.filter((h) => needs(routing, h, 'broker')).map((h) => this.functionOf(h).role));
+    // The handler that needs order_follow_ups follows its orders up through the queue (send, and
+    // its messages delivered back to it) where the rules deliver.
+    for (const handler of followingUp) this.followUps.connect(this.functionOf(handler), config.rulesEnabled);
     const lambdas = new Map([...this.functions].map(([handler, fn]) => [handler, fn.function]));
-    const monitor = this.functionOf('monitor');
 
     this.routingRules = new RoutingRules(this, 'Rules', {
       stage,
@@ -243,30 +268,12 @@ export class AlchemiserStack extends Stack {
       deliveryRetryAttempts: DELIVERY_RETRY_ATTEMPTS,
     });
 
-    // A stage whose strategy is the Python system's gets no schedule: our strategy receives nothing.
-    if (ownerOf(config, 'strategy') !== 'python') {
-      this.strategySchedule = new FunctionSchedule(this, 'StrategySchedule', {
-        scheduleName: `alchemiser-strategy-${stage}`,
-        description: `${describeStrategyRunAt(config.strategyRunAt)} (${stage})`,
-        schedule: strategyScheduleExpression(config.strategyRunAt),
-        targetFunction: this.functionOf('strategy').function,
-        deadLetterQueue: dlq,
-        enabled: config.scheduleEnabled,
-        maxEventAge: STALE_EVENT_AGE,
-        retryAttempts: DELIVERY_RETRY_ATTEMPTS,
-      });
+    // A handler whose job the Python system does on this stage gets no schedule: it receives nothing.
+    for (const spec of routing.specs) {
+      if (spec.schedule !== null && ownerOf(config, spec.handler) !== 'python') {
+        this.schedules.set(spec.handler, this.scheduleOf(spec, spec.schedule, config));
+      }
     }
-    this.sweepSchedule = new FunctionSchedule(this, 'SweepSchedule', {
-      scheduleName: `alchemiser-workflow-sweep-${stage}`,
-      description: `Lets the monitor time out stalled workflows and fail those with dead letters (${stage})`,
-      schedule: scheduler.ScheduleExpression.rate(SWEEP_INTERVAL),
-      targetFunction: monitor.function,
-      deadLetterQueue: dlq,
-      // The sweep publishes WorkflowFailed: it runs where the rules deliver, like the rest of the workflow.
-      enabled: config.rulesEnabled,
-      maxEventAge: SWEEP_INTERVAL,
-      retryAttempts: DELIVERY_RETRY_ATTEMPTS,
-    });
 
     this.notificationKey = new NotificationKey(this, 'NotificationKey', { stage, retain: config.retainData });
     this.notifications = new WorkflowNotifications(this, 'Notifications', {
@@ -380,6 +387,44 @@ export class AlchemiserStack extends Stack {
     operator.grantReadStageParameters(outputs.parameters);
   }
 
+  /**
+   * The schedule that invokes a handler, by its spec's kind:
+   * - `market_days`: at the stage's `strategyRunAt` on weekdays (the handler asks the broker's
+   *   calendar whether the market is open); it starts workflows, so it fires when the stage's
+   *   schedule is enabled, and a firing may be retried for as long as any event;
+   * - `every`: every N minutes; what it publishes joins workflows, so it runs where the rules
+   *   deliver, and a firing not delivered within one interval is superseded by the next one.
+   */
+  private scheduleOf(spec: HandlerSpec, schedule: HandlerSchedule, config: StageConfig): FunctionSchedule {
+    const { stage } = config;
+    const { id, name, purpose } = scheduleNaming(spec.handler, schedule, config);
+    const common = {
+      scheduleName: `alchemiser-${name}-${stage}`,
+      description: `${purpose} (${stage})`,
+      targetFunction: this.functionOf(spec.handler).function,
+      deadLetterQueue: this.deadLetterQueue.queue,
+      retryAttempts: DELIVERY_RETRY_ATTEMPTS,
+    };
+    switch (schedule.kind) {
+      case 'market_days':
+        return new FunctionSchedule(this, id, {
+          ...common,
+          schedule: strategyScheduleExpression(config.strategyRunAt),
+          enabled: config.scheduleEnabled,
+          maxEventAge: STALE_EVENT_AGE,
+        });
+      case 'every': {
+        const interval = Duration.minutes(schedule.minutes);
+        return new FunctionSchedule(this, id, {
+          ...common,
+          schedule: scheduler.ScheduleExpression.rate(interval),
+          enabled: config.rulesEnabled,
+          maxEventAge: interval,
+        });
+      }
+    }
+  }
+
   /** The function of `handler`, or a clear error when the routing table has no such handler. */
   private functionOf(handler: string): HandlerFunction {
     const fn = this.functions.get(handler);
@@ -388,16 +433,13 @@ export class AlchemiserStack extends Stack {
   }
 
   /**
-   * A function's environment: what every function reads (bus, queues, idempotency table, mode),
-   * and what only some do (broker, replay guard, allocation, workflow deadline, ledger).
+   * A function's environment: what every function reads (bus, queues, idempotency table, mode,
+   * signing keys), then what each need of its spec brings ({@link needEnvironment}), then what a
+   * shadow gets from its owner. A variable set for a need must be one the registry lists for the
+   * handler (routes.json `variables`), or the synth fails.
    */
-  private environmentOf(
-    handler: string,
-    owner: Owner,
-    profile: HandlerProfile,
-    config: StageConfig,
-    routing: RoutingTable,
-  ): Record<string, string> {
+  private environmentOf(spec: HandlerSpec, owner: Owner, config: StageConfig, routing: RoutingTable): Record<string, string> {
+    const { handler } = spec;
     const shadow = owner === 'shadow';
     const env: Record<string, string> = {
       STAGE: config.stage,
@@ -423,44 +465,69 @@ export class AlchemiserStack extends Stack {
     }
     env.VERIFY_KEY_IDS = this.signingKeys.verifyKeyIds(signersConsumedBy(routing, handler));
     env.UNSIGNED_SOURCES = pythonSourcesOwnedBy(routing, pythonOwnedHandlers(config)).join(',');
-    if (profile.usesBroker) {
-      env.BROKER = config.broker;
-      // A shadow execution reads the account for its dry run too; it cannot trade with it: its
-      // code wraps the broker in one that refuses every order and runs every plan dry.
-      env.BROKER_SECRET_NAME = this.brokerSecret.secretName;
+    for (const need of spec.needs) {
+      for (const [name, value] of Object.entries(this.needEnvironment(need, config))) {
+        if (!spec.variables.includes(name)) {
+          throw new Error(
+            `The stack sets ${name} for need ${need} of handler "${handler}", but the registry does not list it among ` +
+              `the handler's variables (${spec.variables.join(', ')}): Need::variables in lib/events/src/registry.rs ` +
+              'and environmentOf in infra/lib/alchemiser-stack.ts must agree.',
+          );
+        }
+        env[name] = value;
+      }
     }
-    if (handler === 'execution') {
-      env.ALLOW_REPLAY_EXECUTION = String(config.allowReplayExecution);
-      env.FOLLOW_UP_QUEUE_URL = this.followUps.queue.queueUrl;
-      Object.assign(env, riskLimitEnvironment(config.riskLimits));
-    }
-    if (handler === 'strategy') {
-      env.STRATEGY_ALLOCATION = JSON.stringify(config.strategyAllocation);
-      env.STRATEGY_RUN_AT = JSON.stringify({ anchor: config.strategyRunAt.anchor, offsetMinutes: config.strategyRunAt.offsetMinutes });
-    }
-    if (HALTED_BY_SWITCH.includes(handler)) {
-      env.TRADING_HALT_PARAMETER = this.tradingHalt.parameterName;
-    }
-    if (handler === 'monitor' || handler === 'execution') {
-      env.WORKFLOW_DEADLINE_SECONDS = String(config.workflowDeadlineMinutes * 60);
-    }
-    if (handler === 'monitor' || shadow) {
-      env.LEDGER_TABLE_NAME = this.ledgerTable.table.tableName;
-      env.LEDGER_RETENTION_DAYS = String(config.ledgerRetentionDays);
-    }
-    if (handler === 'monitor') {
-      // A shadow's dead letters are the shadow's: the sweep must not fail the live owner's workflow.
-      env.SHADOW_FUNCTIONS = Object.entries(config.owners)
-        .filter(([, who]) => who === 'shadow')
-        .map(([name]) => name)
-        .sort()
-        .join(',');
+    if (shadow) {
+      // A shadow records what it would have emitted in the workflow ledger.
+      Object.assign(env, this.needEnvironment('workflow_ledger', config));
     }
     return env;
   }
 
-  /** A function's IAM grants, each on its own resource (see HandlerFunction and the tables). */
-  private grantAccess(fn: HandlerFunction, handler: string, owner: Owner, profile: HandlerProfile, routing: RoutingTable): void {
+  /**
+   * The variables one need brings (Need::variables in lib/events/src/registry.rs); the limits of
+   * `risk_limits` only when the stage sets them (Rust has a safe default for each).
+   */
+  private needEnvironment(need: Need, config: StageConfig): Record<string, string> {
+    switch (need) {
+      case 'broker':
+        // A shadow reads the account for its dry run too; it cannot trade with it: its code wraps
+        // the broker in one that refuses every order and runs every plan dry.
+        return { BROKER: config.broker, BROKER_SECRET_NAME: this.brokerSecret.secretName };
+      case 'trading_halt':
+        return { TRADING_HALT_PARAMETER: this.tradingHalt.parameterName };
+      case 'order_follow_ups':
+        return { FOLLOW_UP_QUEUE_URL: this.followUps.queue.queueUrl };
+      case 'risk_limits':
+        return { ALLOW_REPLAY_EXECUTION: String(config.allowReplayExecution), ...riskLimitEnvironment(config.riskLimits) };
+      case 'strategy_allocation':
+        return {
+          STRATEGY_ALLOCATION: JSON.stringify(config.strategyAllocation),
+          STRATEGY_RUN_AT: JSON.stringify({ anchor: config.strategyRunAt.anchor, offsetMinutes: config.strategyRunAt.offsetMinutes }),
+        };
+      case 'workflow_deadline':
+        return { WORKFLOW_DEADLINE_SECONDS: String(config.workflowDeadlineMinutes * 60) };
+      case 'workflow_ledger':
+        return { LEDGER_TABLE_NAME: this.ledgerTable.table.tableName, LEDGER_RETENTION_DAYS: String(config.ledgerRetentionDays) };
+      case 'dead_letters':
+        // A shadow's dead letters are the shadow's: the sweep must not fail the live owner's workflow.
+        return {
+          SHADOW_FUNCTIONS: Object.entries(config.owners)
+            .filter(([, who]) => who === 'shadow')
+            .map(([name]) => name)
+            .sort()
+            .join(','),
+        };
+    }
+  }
+
+  /**
+   * A function's IAM grants, each on its own resource (see HandlerFunction and the tables): what
+   * every function gets, then what each need of its spec brings ({@link grantNeed}), then a
+   * shadow's ledger records.
+   */
+  private grantAccess(fn: HandlerFunction, spec: HandlerSpec, owner: Owner, routing: RoutingTable): void {
+    const { handler } = spec;
     const shadow = owner === 'shadow';
     fn.grantVerifyBus(this.eventBus.bus);
     this.idempotencyTable.grantIdempotencyStore(fn.role, handler);
@@ -474,20 +541,57 @@ export class AlchemiserStack extends Stack {
     if (produces.length > 0 && !shadow) {
       fn.grantPublish({ bus: this.eventBus.bus, outbox: this.outbox.queue, source: rustSourceOf(routing, handler), detailTypes: produces });
     }
-    if (profile.usesBroker) {
-      this.brokerSecret.grantReadBrokerKeys(fn.role);
-    }
-    if (HALTED_BY_SWITCH.includes(handler)) {
-      this.tradingHalt.grantReadHalt(fn.role);
-    }
-    if (handler === 'monitor') {
-      this.ledgerTable.grantKeepLedger(fn.role);
-      fn.grantPeekDeadLetters(this.deadLetterQueue.queue);
-    }
+    for (const need of spec.needs) this.grantNeed(fn, need);
     if (shadow) {
       this.ledgerTable.grantRecordShadow(fn.role);
     }
   }
+
+  /** The grants one need brings (for follow-ups, the constructor connects the queue). */
+  private grantNeed(fn: HandlerFunction, need: Need): void {
+    switch (need) {
+      case 'broker':
+        this.brokerSecret.grantReadBrokerKeys(fn.role);
+        return;
+      case 'trading_halt':
+        this.tradingHalt.grantReadHalt(fn.role);
+        return;
+      case 'workflow_ledger':
+        this.ledgerTable.grantKeepLedger(fn.role);
+        return;
+      case 'dead_letters':
+        fn.grantPeekDeadLetters(this.deadLetterQueue.queue);
+        return;
+      // Connected once every function exists (the constructor).
+      case 'order_follow_ups':
+        return;
+      // Settings only: their variables are all they bring.
+      case 'risk_limits':
+      case 'strategy_allocation':
+      case 'workflow_deadline':
+        return;
+      default: {
+        // A need added to NEEDS without its grants here fails to compile.
+        const unknown: never = need;
+        throw new Error(`No grants for need ${String(unknown)}`);
+      }
+    }
+  }
+}
+
+/**
+ * A schedule's construct id, name (between `alchemiser-` and `-<stage>`) and purpose: the kept
+ * names of {@link KEPT_SCHEDULE_NAMES}, or ones derived from the handler and the schedule's kind.
+ */
+function scheduleNaming(handler: string, schedule: HandlerSchedule, config: StageConfig): ScheduleNaming {
+  const kept = KEPT_SCHEDULE_NAMES[handler];
+  if (kept !== undefined && kept.kind === schedule.kind) return kept;
+  const id = `${handler.charAt(0).toUpperCase()}${handler.slice(1).replace(/-(.)/g, (_, c: string) => c.toUpperCase())}Schedule`;
+  const purpose =
+    schedule.kind === 'market_days'
+      ? describeStrategyRunAt(config.strategyRunAt, handler)
+      : `Invokes the Alchemiser ${handler} every ${schedule.minutes} minutes`;
+  return { id, name: handler, purpose };
 }
 
 /** The owner of `handler` on this stage; handlers that are not ownable (the monitor) are always ours. */

@@ -1,14 +1,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { INFRA_DIR } from './stage-config';
 
 /**
  * The checked-in routing table written by `alchemiser routes --json` from `lib/events`.
  * It is the only place that names sources and detail-types: the rules, the publishers' IAM
  * conditions and the notification pattern are all derived from it, so what a publisher sends and
- * what a rule matches or a role allows cannot drift apart.
+ * what a rule matches or a role allows cannot drift apart. (Resolved from this file's folder,
+ * infra/lib, as stage-config.ts's INFRA_DIR is: stage-config.ts reads this module, not the reverse.)
  */
-export const DEFAULT_ROUTES_FILE = path.resolve(INFRA_DIR, '..', 'lib', 'events', 'routes.json');
+export const DEFAULT_ROUTES_FILE = path.resolve(__dirname, '..', '..', 'lib', 'events', 'routes.json');
 
 /** A function of the workflow; each one is deployed as `alchemiser-<handler>-<stage>`. */
 export type HandlerName = string;
@@ -41,6 +41,58 @@ export interface OwnableHandler {
 }
 
 /**
+ * What a handler needs from the stack beyond what every function gets (bus, queues, idempotency
+ * table, signing keys); each brings environment variables and grants (`environmentOf` and
+ * `grantAccess` in alchemiser-stack.ts). The meaning of each is `Need` in lib/events/src/registry.rs.
+ */
+export const NEEDS = [
+  'broker',
+  'trading_halt',
+  'order_follow_ups',
+  'risk_limits',
+  'strategy_allocation',
+  'workflow_deadline',
+  'workflow_ledger',
+  'dead_letters',
+] as const;
+
+/** One of {@link NEEDS}. */
+export type Need = (typeof NEEDS)[number];
+
+/**
+ * When a schedule invokes a handler: on market days at the stage's `strategyRunAt`, or every
+ * `minutes` minutes whatever the day.
+ */
+export type HandlerSchedule = { readonly kind: 'market_days' } | { readonly kind: 'every'; readonly minutes: number };
+
+/**
+ * One handler's spec from the handler registry (lib/events/src/registry.rs, `HandlerSpec`): the
+ * one place for its timeout, memory, needs, schedule, Python counterpart and shadow support, and
+ * the reasons behind each. The stack derives every per-handler choice from it.
+ */
+export interface HandlerSpec {
+  readonly handler: HandlerName;
+  /** What it does, in a sentence. */
+  readonly job: string;
+  /** Lambda's timeout, 1-900 s. */
+  readonly timeout_seconds: number;
+  /** Lambda's memory, 128-10240 MB. */
+  readonly memory_mb: number;
+  readonly needs: readonly Need[];
+  /** The environment variables its needs bring, beyond those every function gets. */
+  readonly variables: readonly string[];
+  readonly schedule: HandlerSchedule | null;
+  /** The Python module doing its job in the system being replaced; a handler with one is ownable. */
+  readonly python_counterpart: string | null;
+  /** Why it cannot run as a shadow; `null` when it can. */
+  readonly shadow_refusal: string | null;
+  /** The event types routed to it: exactly the routes it consumes. */
+  readonly consumes: readonly string[];
+  /** The event types it publishes: exactly the routes it produces in Rust. */
+  readonly produces: readonly string[];
+}
+
+/**
  * The one EventBridge rule of a consuming handler. Its pattern is exactly
  * `{source: sources, detail-type: event_types}`: the cross product may let through a pair no
  * producer sends, which the function refuses itself (it re-checks each type against its sources).
@@ -61,9 +113,37 @@ export interface RoutingTable {
   readonly python_source_prefix: string;
   /** One Lambda function each, in deployment order. */
   readonly handlers: readonly HandlerName[];
-  readonly ownable: readonly OwnableHandler[];
+  /** One spec per handler, in the order of {@link handlers}. */
+  readonly specs: readonly HandlerSpec[];
+  /** How long a workflow may run before it is timed out, unless a stage sets `workflowDeadlineMinutes`. */
+  readonly default_workflow_deadline_seconds: number;
   readonly routes: readonly Route[];
   readonly rules: readonly RuleSpec[];
+}
+
+/** The spec of `handler`, or a clear error when the routing table has no such handler. */
+export function specOf(table: Pick<RoutingTable, 'specs'>, handler: HandlerName): HandlerSpec {
+  const spec = table.specs.find((s) => s.handler === handler);
+  if (spec === undefined) {
+    throw new Error(
+      `The routing table has no handler "${handler}" (handlers: ${table.specs.map((s) => s.handler).join(', ')}); ` +
+        'handlers and their specs come from lib/events/src/registry.rs.',
+    );
+  }
+  return spec;
+}
+
+/** Whether `handler` needs `need` from the stack (its spec's `needs`). */
+export function needs(table: Pick<RoutingTable, 'specs'>, handler: HandlerName, need: Need): boolean {
+  return specOf(table, handler).needs.includes(need);
+}
+
+/**
+ * The handlers a stage may hand to the Python system or run in shadow: those with a Python
+ * counterpart, in handler order. (The file's `ownable` says the same; the validator checks it.)
+ */
+export function ownableHandlers(table: Pick<RoutingTable, 'specs'>): OwnableHandler[] {
+  return table.specs.flatMap((spec) => (spec.python_counterpart === null ? [] : [{ handler: spec.handler, python_module: spec.python_counterpart }]));
 }
 
 /** The `source` a Rust handler publishes with: `<source_prefix>.<handler>`. */
@@ -127,7 +207,7 @@ export function rustSources(table: RoutingTable): string[] {
  */
 export function pythonSourcesOwnedBy(table: RoutingTable, pythonHandlers: readonly HandlerName[]): string[] {
   const owned = new Set(pythonHandlers);
-  const modules = new Set(table.ownable.filter((o) => owned.has(o.handler)).map((o) => o.python_module));
+  const modules = new Set(ownableHandlers(table).filter((o) => owned.has(o.handler)).map((o) => o.python_module));
   const sources = table.routes.flatMap((route) => {
     const rust = route.producers.filter((p) => p.language === 'rust');
     const wholeJobIsPython = rust.length > 0 && rust.every((p) => owned.has(p.module));
@@ -162,7 +242,8 @@ const RULE_NAME = /^[A-Za-z0-9._-]+$/;
 /**
  * Checks the table's shape and consistency; exported for tests. Beyond the shape, the rules must
  * be exactly what the routes imply (one per consuming handler, its types, every producer's
- * source of them), so a hand edit of one half of the file is caught here rather than in AWS.
+ * source of them), and each handler's spec must say what the routes say it consumes and
+ * produces, so a hand edit of one half of the file is caught here rather than in AWS.
  */
 export function validateRoutingTable(parsed: unknown, where = 'routing table'): RoutingTable {
   const fail = (rule: string): never => {
@@ -178,7 +259,7 @@ export function validateRoutingTable(parsed: unknown, where = 'routing table'): 
     fail('python_source_prefix must be a dotted lowercase name such as "alchemiser"');
   }
   const handlers = nonEmptyArray(parsed.handlers, 'handlers', fail);
-  const ownable = arrayOf(parsed.ownable, 'ownable', fail);
+  const specs = arrayOf(parsed.specs, 'specs', fail);
   const routes = nonEmptyArray(parsed.routes, 'routes', fail);
   const rules = arrayOf(parsed.rules, 'rules', fail);
 
@@ -192,17 +273,33 @@ export function validateRoutingTable(parsed: unknown, where = 'routing table'): 
   }
   const isHandler = (value: unknown): value is string => typeof value === 'string' && handlerSet.has(value);
 
-  const owned = new Set<string>();
-  ownable.forEach((entry, i) => {
-    const at = `ownable[${i}]`;
-    if (!isObject(entry)) return fail(`${at} must be an object {handler, python_module}`);
-    if (!isHandler(entry.handler)) return fail(`${at}.handler ${JSON.stringify(entry.handler)} is not in handlers`);
-    if (owned.has(entry.handler)) fail(`${at}: handler "${entry.handler}" appears twice`);
-    owned.add(entry.handler);
-    if (typeof entry.python_module !== 'string' || !PYTHON_MODULE.test(entry.python_module)) {
-      fail(`${at}.python_module must be a dotted Python module path`);
+  if (specs.length !== handlers.length) {
+    fail(`specs must hold one spec per handler (${handlers.length}, in the order of handlers), got ${specs.length}`);
+  }
+  specs.forEach((spec, i) => checkSpec(spec, `specs[${i}]`, handlers[i] as string, fail));
+  const deadline = parsed.default_workflow_deadline_seconds;
+  // Stages set their deadline in whole minutes, from 1 minute to a day (stage-config.ts).
+  if (typeof deadline !== 'number' || !Number.isInteger(deadline) || deadline < 60 || deadline > 86400 || deadline % 60 !== 0) {
+    fail(`default_workflow_deadline_seconds must be whole minutes from 60 to 86400 s, got ${JSON.stringify(deadline)}`);
+  }
+
+  // `ownable` repeats what the specs' python_counterpart say: read from the specs, checked here
+  // when the file carries it, so a hand edit of one half cannot make the two disagree.
+  if (parsed.ownable !== undefined) {
+    const want = ownableHandlers(parsed as unknown as RoutingTable);
+    const ownable = arrayOf(parsed.ownable, 'ownable', fail).map((entry, i) => {
+      const at = `ownable[${i}]`;
+      if (!isObject(entry)) return fail(`${at} must be an object {handler, python_module}`);
+      if (!isHandler(entry.handler)) return fail(`${at}.handler ${JSON.stringify(entry.handler)} is not in handlers`);
+      return { handler: entry.handler, python_module: entry.python_module };
+    });
+    if (JSON.stringify(ownable) !== JSON.stringify(want)) {
+      fail(
+        `ownable must be the handlers whose spec has a python_counterpart, in handler order (${JSON.stringify(want)}), ` +
+          `got ${JSON.stringify(ownable)}`,
+      );
     }
-  });
+  }
 
   const seenTypes = new Set<string>();
   routes.forEach((route, i) => {
@@ -278,7 +375,76 @@ export function validateRoutingTable(parsed: unknown, where = 'routing table'): 
       fail(`${at}.sources must be every producer source of its types (${want.join(', ')}), got ${sources.join(', ')}`);
     }
   }
+
+  // Each spec says what the routes say: what its handler consumes and what it publishes.
+  table.specs.forEach((spec, i) => {
+    const at = `specs[${i}] (handler ${spec.handler})`;
+    const consumed = table.routes.filter((r) => r.consumers.includes(spec.handler)).map((r) => r.event_type);
+    if (!sameSet(spec.consumes, consumed)) {
+      fail(`${at}.consumes must be the types the routes deliver to it (${consumed.join(', ')}), got ${spec.consumes.join(', ')}`);
+    }
+    const produced = typesPublishedBy(table, spec.handler);
+    if (!sameSet(spec.produces, produced)) {
+      fail(`${at}.produces must be the types the routes say it publishes (${produced.join(', ')}), got ${spec.produces.join(', ')}`);
+    }
+  });
   return table;
+}
+
+/** What a spec's `variables` may name: an environment variable in upper case. */
+const VARIABLE = /^[A-Z][A-Z0-9_]*$/;
+
+/** Checks one spec's shape; that it is `handler`'s; and that its values fit Lambda and the stack. */
+function checkSpec(spec: unknown, at: string, handler: string, fail: (rule: string) => never): void {
+  if (!isObject(spec)) return fail(`${at} must be an object`);
+  if (spec.handler !== handler) {
+    fail(`${at}.handler must be "${handler}" (one spec per handler, in the order of handlers), got ${JSON.stringify(spec.handler)}`);
+  }
+  const here = `${at} (handler ${handler})`;
+  if (typeof spec.job !== 'string' || spec.job.trim() === '') fail(`${here}.job must be a sentence`);
+  const whole = (value: unknown, min: number, max: number) => typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max;
+  if (!whole(spec.timeout_seconds, 1, 900)) {
+    fail(`${here}.timeout_seconds must be a whole number of seconds Lambda allows (1 to 900), got ${JSON.stringify(spec.timeout_seconds)}`);
+  }
+  if (!whole(spec.memory_mb, 128, 10240)) {
+    fail(`${here}.memory_mb must be a whole number of MB Lambda allows (128 to 10240), got ${JSON.stringify(spec.memory_mb)}`);
+  }
+  const needs = arrayOf(spec.needs, `${here}.needs`, fail);
+  for (const need of needs) {
+    if (!(NEEDS as readonly unknown[]).includes(need)) {
+      fail(`${here}.needs: ${JSON.stringify(need)} is not a need the stack knows (${NEEDS.join(', ')})`);
+    }
+  }
+  if (new Set(needs).size !== needs.length) fail(`${here}.needs lists a need twice`);
+  const variables = arrayOf(spec.variables, `${here}.variables`, fail);
+  for (const variable of variables) {
+    if (typeof variable !== 'string' || !VARIABLE.test(variable)) fail(`${here}.variables: ${JSON.stringify(variable)} is not a variable name`);
+  }
+  if (new Set(variables).size !== variables.length) fail(`${here}.variables lists a variable twice`);
+  const schedule = spec.schedule;
+  if (schedule !== null) {
+    const kinds = '{"kind": "market_days"} or {"kind": "every", "minutes": N}';
+    if (!isObject(schedule)) return fail(`${here}.schedule must be null, ${kinds}`);
+    if (schedule.kind === 'market_days') {
+      if (Object.keys(schedule).length !== 1) fail(`${here}.schedule: market_days takes no other key`);
+    } else if (schedule.kind === 'every') {
+      if (Object.keys(schedule).length !== 2 || !whole(schedule.minutes, 1, 24 * 60)) {
+        fail(`${here}.schedule: every takes minutes, a whole number from 1 to 1440, got ${JSON.stringify(schedule)}`);
+      }
+    } else {
+      fail(`${here}.schedule.kind must be "market_days" or "every", got ${JSON.stringify(schedule.kind)}`);
+    }
+  }
+  if (spec.python_counterpart !== null && (typeof spec.python_counterpart !== 'string' || !PYTHON_MODULE.test(spec.python_counterpart))) {
+    fail(`${here}.python_counterpart must be null or a dotted Python module path`);
+  }
+  if (spec.shadow_refusal !== null && (typeof spec.shadow_refusal !== 'string' || spec.shadow_refusal.trim() === '')) {
+    fail(`${here}.shadow_refusal must be null or the reason it cannot run as a shadow`);
+  }
+  for (const key of ['consumes', 'produces']) {
+    const types = arrayOf(spec[key], `${here}.${key}`, fail);
+    if (new Set(types).size !== types.length) fail(`${here}.${key} lists a type twice`);
+  }
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -2,8 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Node } from 'constructs';
-import { profileFor } from './handler-profiles';
-import type { RoutingTable } from './routing-table';
+import { ownableHandlers, specOf, type RoutingTable } from './routing-table';
 
 /** The infra/ folder: every default path is resolved from here, never from the working directory. */
 export const INFRA_DIR = path.resolve(__dirname, '..');
@@ -19,7 +18,7 @@ export const DEFAULT_STAGES_FILE = path.join(INFRA_DIR, 'config', 'stages.json')
 export const STAGE_NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
 export const STAGE_NAME_MAX_LENGTH = 20;
 
-/** Which broker adapter the portfolio and execution functions use. */
+/** Which broker adapter the functions that need the broker use. */
 export type BrokerKind = 'alpaca' | 'paper';
 
 /** CPU architecture of the Lambda artifacts `scripts/build` produced. */
@@ -92,8 +91,6 @@ export const STRATEGY_OFFSET_RANGE: Readonly<Record<StrategyRunAt['anchor'], rea
 
 /** Architecture of stages that do not set one: Graviton, about 20% cheaper per GB-second than x86_64. */
 export const DEFAULT_ARCHITECTURE: LambdaArchitecture = 'arm64';
-/** How long a workflow may run before the monitor's sweep times it out (and execution refuses its plans). */
-export const DEFAULT_WORKFLOW_DEADLINE_MINUTES = 30;
 /** How long the workflow ledger keeps a workflow's records. */
 export const DEFAULT_LEDGER_RETENTION_DAYS = 90;
 /**
@@ -111,7 +108,7 @@ export interface StageConfig {
   readonly rulesEnabled: boolean;
   /** Whether the strategy schedule fires (see {@link strategyRunAt}). Follows `rulesEnabled` unless set. */
   readonly scheduleEnabled: boolean;
-  /** `BROKER` for portfolio and execution. */
+  /** `BROKER` for the functions that need the broker. */
   readonly broker: BrokerKind;
   /** `ALLOW_REPLAY_EXECUTION` for execution: whether replayed events may place orders. */
   readonly allowReplayExecution: boolean;
@@ -119,7 +116,10 @@ export interface StageConfig {
   readonly architecture: LambdaArchitecture;
   /** The owner of every ownable handler of the routing table (`rust` unless the stage says otherwise). */
   readonly owners: Readonly<Record<string, Owner>>;
-  /** `WORKFLOW_DEADLINE_SECONDS` (× 60) for the monitor and execution. */
+  /**
+   * `WORKFLOW_DEADLINE_SECONDS` (× 60) for the handlers that need `workflow_deadline`; defaults to
+   * the registry's `default_workflow_deadline_seconds` (routes.json).
+   */
   readonly workflowDeadlineMinutes: number;
   /** `LEDGER_RETENTION_DAYS` for the functions that write the workflow ledger. */
   readonly ledgerRetentionDays: number;
@@ -228,18 +228,19 @@ export function booleanContext(node: Node, key: string): boolean | undefined {
  * defaults from the stages file, then the stage's own entry (unknown stages get the defaults,
  * so their rules stay disabled), then the context overrides `rulesEnabled` and `scheduleEnabled`.
  * `owners` merges per handler (a stage that sets only `execution` keeps the defaults' others);
- * every other key is replaced whole. The routing table says which handlers are ownable.
+ * every other key is replaced whole. The routing table's specs say which handlers are ownable (those
+ * with a Python counterpart) and which cannot be shadows, and the default workflow deadline.
  */
 export function resolveStageConfig(
   node: Node,
-  routing: Pick<RoutingTable, 'ownable'>,
+  routing: Pick<RoutingTable, 'specs' | 'default_workflow_deadline_seconds'>,
   stagesFile: string = DEFAULT_STAGES_FILE,
 ): StageConfig {
   const stage = validateStageName(node.tryGetContext('stage'));
   const file = readStagesFile(stagesFile);
-  const ownable = routing.ownable.map((o) => o.handler);
-  const defaults = checkSettings(file.defaults ?? {}, `${stagesFile}: defaults`, ownable);
-  const own = checkSettings(file.stages?.[stage] ?? {}, `${stagesFile}: stages.${stage}`, ownable);
+  const ownable = ownableHandlers(routing).map((o) => o.handler);
+  const defaults = checkSettings(file.defaults ?? {}, `${stagesFile}: defaults`, routing, ownable);
+  const own = checkSettings(file.stages?.[stage] ?? {}, `${stagesFile}: stages.${stage}`, routing, ownable);
   const merged: StageSettings = { ...defaults, ...own };
   const ownerSettings = { ...defaults.owners, ...own.owners };
   // Limits merge per limit, as owners do: a stage that sets one keeps the defaults' others.
@@ -258,7 +259,7 @@ export function resolveStageConfig(
     allowReplayExecution: merged.allowReplayExecution ?? false,
     architecture: merged.architecture ?? DEFAULT_ARCHITECTURE,
     owners: Object.fromEntries(ownable.map((handler) => [handler, ownerSettings[handler] ?? 'rust'])),
-    workflowDeadlineMinutes: merged.workflowDeadlineMinutes ?? DEFAULT_WORKFLOW_DEADLINE_MINUTES,
+    workflowDeadlineMinutes: merged.workflowDeadlineMinutes ?? routing.default_workflow_deadline_seconds / 60,
     ledgerRetentionDays: merged.ledgerRetentionDays ?? DEFAULT_LEDGER_RETENTION_DAYS,
     notificationEmail: merged.notificationEmail,
     notifyOnCompleted: merged.notifyOnCompleted ?? false,
@@ -310,7 +311,12 @@ function readStagesFile(file: string): StagesFile {
 }
 
 /** Validates one settings object, naming the file, key and rule on the first problem. */
-function checkSettings(settings: StageSettings, where: string, ownable: readonly string[]): StageSettings {
+function checkSettings(
+  settings: StageSettings,
+  where: string,
+  routing: Pick<RoutingTable, 'specs'>,
+  ownable: readonly string[],
+): StageSettings {
   const fail = (key: string, rule: string): never => {
     throw new Error(`${where}.${key}: ${rule}`);
   };
@@ -373,8 +379,8 @@ function checkSettings(settings: StageSettings, where: string, ownable: readonly
       if (!(OWNERS as readonly unknown[]).includes(owner)) {
         fail(`owners.${handler}`, `must be ${OWNERS.map((o) => `"${o}"`).join(', ')}; got ${JSON.stringify(owner)}`);
       }
-      const refusal = profileFor(handler).shadowRefusal;
-      if (owner === 'shadow' && refusal !== undefined) fail(`owners.${handler}`, `"shadow" is not possible: ${refusal}`);
+      const refusal = specOf(routing, handler).shadow_refusal;
+      if (owner === 'shadow' && refusal !== null) fail(`owners.${handler}`, `"shadow" is not possible: ${refusal}`);
     }
   }
   return settings;

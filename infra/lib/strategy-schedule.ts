@@ -48,8 +48,8 @@ export function strategyScheduleExpression(runAt: StrategyRunAt): scheduler.Sche
   });
 }
 
-/** A sentence for the schedule's description: when it fires and why. */
-export function describeStrategyRunAt(runAt: StrategyRunAt): string {
+/** A sentence for the schedule's description: when it fires `handler` (one with a market_days schedule) and why. */
+export function describeStrategyRunAt(runAt: StrategyRunAt, handler = 'strategy'): string {
   const times = strategyRunTimes(runAt)
     .map((t) => `${String(t.hour).padStart(2, '0')}:${String(t.minute).padStart(2, '0')}`)
     .join(' and ');
@@ -57,5 +57,5 @@ export function describeStrategyRunAt(runAt: StrategyRunAt): string {
     runAt.anchor === 'close'
       ? `${runAt.offsetMinutes} min before the regular and the early close`
       : `${runAt.offsetMinutes} min after the open`;
-  return `Runs the Alchemiser strategy at ${times} New York time on weekdays (${why}); the strategy checks the broker's calendar`;
+  return `Runs the Alchemiser ${handler} at ${times} New York time on weekdays (${why}); the ${handler} checks the broker's calendar`;
 }

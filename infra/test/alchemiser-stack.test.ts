@@ -1,7 +1,7 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { LIMIT_ALARMS } from '../lib/alarms';
 import { ruleNameFor } from '../lib/routing-rules';
-import { rustSourceOf, sourcesOf, typesPublishedBy } from '../lib/routing-table';
+import { rustSourceOf, sourcesOf, specOf, typesPublishedBy } from '../lib/routing-table';
 import {
   ROUTES,
   allStatements,
@@ -21,9 +21,11 @@ import {
 
 const HANDLERS = ROUTES.handlers;
 const PYTHON_SOURCES = new Set(ROUTES.routes.flatMap((r) => r.producers.filter((p) => p.language === 'python').map((p) => p.source)));
-// The strategy reads the broker's calendar (read-only in its code: Alpaca has no read-only keys).
-const BROKER_USERS = new Set(['strategy', 'portfolio', 'execution']);
-const TIMEOUTS: Record<string, number> = { strategy: 30, portfolio: 30, execution: 120, monitor: 30 };
+/** What the registry says of a handler (lib/events/src/registry.rs, in routes.json). */
+const needsOf = (handler: string) => specOf(ROUTES, handler).needs;
+/** The handlers that publish what `handler` consumes (from the specs): the signers it verifies. */
+const signersOf = (handler: string) =>
+  ROUTES.specs.filter((s) => s.produces.some((t) => specOf(ROUTES, handler).consumes.includes(t))).map((s) => s.handler);
 /** The X-Ray statement CDK adds for active tracing: the only Allow on "*" (X-Ray has no resource-level permissions). */
 const XRAY_STATEMENT = { Effect: 'Allow', Action: ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], Resource: '*' };
 
@@ -254,15 +256,15 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
     });
 
     test.each(HANDLERS)(
-      `%s: provided.al2023, bootstrap, ${architecture}, 128 MB, deliberate timeout, X-Ray active, own role and log group`,
+      `%s: provided.al2023, bootstrap, ${architecture}, its spec's memory and timeout, X-Ray active, own role and log group`,
       (handler) => {
         const [, fn] = functionOf(handler);
         const p = fn.Properties;
         expect(p.Runtime).toBe('provided.al2023');
         expect(p.Handler).toBe('bootstrap');
         expect(p.Architectures).toEqual([architecture]);
-        expect(p.MemorySize).toBe(128);
-        expect(p.Timeout).toBe(TIMEOUTS[handler]);
+        expect(p.MemorySize).toBe(specOf(ROUTES, handler).memory_mb);
+        expect(p.Timeout).toBe(specOf(ROUTES, handler).timeout_seconds);
         expect(p.TracingConfig).toEqual({ Mode: 'Active' });
 
         const [logsId] = onlyResource(template, 'AWS::Logs::LogGroup', { LogGroupName: `/aws/lambda/alchemiser-${handler}-${stage}` });
@@ -300,41 +302,33 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
         EVENTBRIDGE_OUTBOX_QUEUE_URL: { Ref: outboxId() },
         IDEMPOTENCY_TABLE_NAME: { Ref: tableId() },
         RUST_LOG: 'info',
-        SIGNING_KEY_ID: { 'Fn::GetAtt': [signingKeyId(handler), 'Arn'] },
         // Its value, signer by signer: signing-keys.test.ts.
         VERIFY_KEY_IDS: expect.anything() as unknown,
         // No Python owner on these stages: every event must be signed.
         UNSIGNED_SOURCES: '',
       };
-      if (BROKER_USERS.has(handler)) {
-        expected.BROKER = broker;
-        expected.BROKER_SECRET_NAME = `alchemiser/${stage}/broker`;
-      }
-      if (handler === 'execution') {
-        expected.ALLOW_REPLAY_EXECUTION = 'false';
-        expected.FOLLOW_UP_QUEUE_URL = { Ref: followUpsId() };
-        if (stage === 'prod') {
-          // config/stages.json: prod's conservative limits, decimals as strings.
-          Object.assign(expected, {
-            MAX_ORDER_NOTIONAL: '25000',
-            MAX_PLAN_TURNOVER: '1.0',
-            MAX_DAILY_BUY_NOTIONAL: '100000',
-            MAX_DAILY_ORDERS: '40',
-            MAX_FAILED_SELL_NOTIONAL: '500',
-          });
-        }
-      }
-      if (handler === 'strategy') {
-        expected.STRATEGY_ALLOCATION = JSON.stringify({ SPY: '0.6', TLT: '0.4' });
-        expected.STRATEGY_RUN_AT = '{"anchor":"close","offsetMinutes":15}';
-      }
-      if (handler === 'strategy' || handler === 'execution') expected.TRADING_HALT_PARAMETER = `/alchemiser/${stage}/trading-halt`;
-      if (handler === 'execution' || handler === 'monitor') expected.WORKFLOW_DEADLINE_SECONDS = '1800';
-      if (handler === 'monitor') {
-        expected.LEDGER_TABLE_NAME = { Ref: ledgerId() };
-        expected.LEDGER_RETENTION_DAYS = '90';
+      if (typesPublishedBy(ROUTES, handler).length > 0) expected.SIGNING_KEY_ID = { 'Fn::GetAtt': [signingKeyId(handler), 'Arn'] };
+      // The value of each variable a need brings on this stage (which variables: registry.test.ts).
+      const needValues: Record<string, unknown> = {
+        BROKER: broker,
+        BROKER_SECRET_NAME: `alchemiser/${stage}/broker`,
+        ALLOW_REPLAY_EXECUTION: 'false',
+        FOLLOW_UP_QUEUE_URL: { Ref: followUpsId() },
+        STRATEGY_ALLOCATION: JSON.stringify({ SPY: '0.6', TLT: '0.4' }),
+        STRATEGY_RUN_AT: '{"anchor":"close","offsetMinutes":15}',
+        TRADING_HALT_PARAMETER: `/alchemiser/${stage}/trading-halt`,
+        WORKFLOW_DEADLINE_SECONDS: '1800',
+        LEDGER_TABLE_NAME: { Ref: ledgerId() },
+        LEDGER_RETENTION_DAYS: '90',
         // No consumer is a shadow on these stages: the sweep fails workflows from every dead letter.
-        expected.SHADOW_FUNCTIONS = '';
+        SHADOW_FUNCTIONS: '',
+        // config/stages.json: prod's conservative limits, decimals as strings; other stages set none.
+        ...(stage === 'prod'
+          ? { MAX_ORDER_NOTIONAL: '25000', MAX_PLAN_TURNOVER: '1.0', MAX_DAILY_BUY_NOTIONAL: '100000', MAX_DAILY_ORDERS: '40', MAX_FAILED_SELL_NOTIONAL: '500' }
+          : {}),
+      };
+      for (const variable of specOf(ROUTES, handler).variables) {
+        if (variable in needValues) expected[variable] = needValues[variable];
       }
       if (stage === 'e2e') {
         expected.PAPER_BROKER_STATE = '/tmp/alchemiser-e2e-paper-broker.json';
@@ -423,8 +417,9 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
       return { schedule, statements: policy.Properties.PolicyDocument.Statement, trust };
     };
 
-    test('two schedules: the strategy and the workflow sweep', () => {
-      template.resourceCountIs('AWS::Scheduler::Schedule', 2);
+    test('one schedule per handler whose spec has one (the strategy and the workflow sweep)', () => {
+      template.resourceCountIs('AWS::Scheduler::Schedule', ROUTES.specs.filter((s) => s.schedule !== null).length);
+      expect(ROUTES.specs.filter((s) => s.schedule !== null).map((s) => s.handler)).toEqual(expect.arrayContaining(['strategy', 'monitor']));
     });
 
     test(`strategy: 15 minutes before the regular and the early close, New York, weekdays, ${scheduleEnabled ? 'enabled' : 'disabled'}, DLQ`, () => {
@@ -540,36 +535,34 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
             Null: { 'dynamodb:LeadingKeys': 'false' },
           },
         },
-        {
-          sid: 'PublishOwnEventsToEventBus',
-          actions: ['events:PutEvents'],
-          resource: busId(),
-          condition: {
-            'ForAllValues:StringEquals': { 'events:source': [`alchemiser.${handler}`], 'events:detail-type': typesPublishedBy(ROUTES, handler) },
-            Null: { 'events:source': 'false', 'events:detail-type': 'false' },
-          },
-        },
-        { sid: 'ParkUndeliveredEventsInOutbox', actions: ['sqs:SendMessage'], resource: outboxId() },
-        { sid: 'SignOwnEvents', actions: ['kms:GenerateMac'], resource: signingKeyId(handler) },
       ];
-      const verifies: Record<string, string[]> = {
-        strategy: [],
-        portfolio: ['strategy'],
-        execution: ['portfolio'],
-        monitor: ['execution', 'monitor', 'portfolio', 'strategy'],
-      };
-      for (const signer of verifies[handler]) {
+      if (typesPublishedBy(ROUTES, handler).length > 0) {
+        expected.push(
+          {
+            sid: 'PublishOwnEventsToEventBus',
+            actions: ['events:PutEvents'],
+            resource: busId(),
+            condition: {
+              'ForAllValues:StringEquals': { 'events:source': [`alchemiser.${handler}`], 'events:detail-type': typesPublishedBy(ROUTES, handler) },
+              Null: { 'events:source': 'false', 'events:detail-type': 'false' },
+            },
+          },
+          { sid: 'ParkUndeliveredEventsInOutbox', actions: ['sqs:SendMessage'], resource: outboxId() },
+          { sid: 'SignOwnEvents', actions: ['kms:GenerateMac'], resource: signingKeyId(handler) },
+        );
+      }
+      for (const signer of signersOf(handler)) {
         const sid = `VerifySignaturesOf${signer.charAt(0).toUpperCase()}${signer.slice(1)}`;
         expected.push({ sid, actions: ['kms:VerifyMac'], resource: signingKeyId(signer) });
       }
-      if (BROKER_USERS.has(handler)) {
+      if (needsOf(handler).includes('broker')) {
         expected.push({ sid: 'ReadBrokerSecret', actions: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'], resource: secretId() });
       }
-      if (handler === 'strategy' || handler === 'execution') {
+      if (needsOf(handler).includes('trading_halt')) {
         const halt = onlyResource(template, 'AWS::SSM::Parameter', { Name: `/alchemiser/${stage}/trading-halt` })[0];
         expected.push({ sid: 'ReadTradingHalt', actions: ['ssm:GetParameter'], resource: `arn:AWS::Partition:ssm:AWS::Region:AWS::AccountId:parameter${halt}` });
       }
-      if (handler === 'execution') {
+      if (needsOf(handler).includes('order_follow_ups')) {
         expected.push(
           { sid: 'SendOrderFollowUps', actions: ['sqs:SendMessage'], resource: followUpsId() },
           {
@@ -579,7 +572,7 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
           },
         );
       }
-      if (handler === 'monitor') {
+      if (needsOf(handler).includes('workflow_ledger')) {
         expected.push(
           {
             sid: 'KeepWorkflowLedger',
@@ -588,6 +581,10 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
           },
           { sid: 'ListWorkflowsByStart', actions: ['dynamodb:Query'], resource: `${ledgerId()}/index/by_start` },
           { sid: 'SweepOpenWorkflows', actions: ['dynamodb:Query'], resource: `${ledgerId()}/index/open_by_start` },
+        );
+      }
+      if (needsOf(handler).includes('dead_letters')) {
+        expected.push(
           {
             sid: 'PeekDeadLetterQueue',
             // No ChangeMessageVisibility: the monitor cannot keep dead letters out of sight.
@@ -611,15 +608,18 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
       }
     });
 
-    test('only strategy, portfolio and execution can read the broker secret; the operator may put new keys', () => {
+    test('only the handlers that need the broker (strategy, portfolio, execution) can read its secret; the operator may put new keys', () => {
       const secret = secretId();
       const readers = Object.entries(resourcesOf<PolicyProperties>(template, 'AWS::IAM::Policy'))
         .filter(([, p]) => JSON.stringify(p.Properties.PolicyDocument).includes(`"${secret}"`))
         .flatMap(([, p]) => p.Properties.Roles.map(referencedId));
       const roleOf = (handler: string) => referencedId(functionOf(handler)[1].Properties.Role);
-      // IAM: the two function roles read; the operator role only writes (PutSecretValue, DescribeSecret).
+      // IAM: the broker users' roles read; the operator role only writes (PutSecretValue, DescribeSecret).
       const operator = onlyResource(template, 'AWS::IAM::Role', { RoleName: `alchemiser-operator-${stage}` })[0];
-      expect(readers.sort()).toEqual([roleOf('execution'), operator, roleOf('portfolio'), roleOf('strategy')].sort());
+      const brokerUsers = HANDLERS.filter((h) => needsOf(h).includes('broker'));
+      // The strategy reads the broker's calendar (read-only in its code: Alpaca has no read-only keys).
+      expect(brokerUsers).toEqual(expect.arrayContaining(['strategy', 'portfolio', 'execution']));
+      expect(readers.sort()).toEqual([operator, ...brokerUsers.map(roleOf)].sort());
       const operatorGrant = allStatements(template).find((s) => s.statement.Sid === 'PutBrokerKeys')?.statement;
       expect([...asList(operatorGrant?.Action)].sort()).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:PutSecretValue']);
       // The resource policy: everyone else is denied GetSecretValue, whatever IAM grants them.
@@ -636,13 +636,7 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
           Action: 'secretsmanager:GetSecretValue',
           Resource: '*',
           Condition: {
-            ArnNotEquals: {
-              'aws:PrincipalArn': [
-                { 'Fn::GetAtt': [roleOf('strategy'), 'Arn'] },
-                { 'Fn::GetAtt': [roleOf('portfolio'), 'Arn'] },
-                { 'Fn::GetAtt': [roleOf('execution'), 'Arn'] },
-              ],
-            },
+            ArnNotEquals: { 'aws:PrincipalArn': brokerUsers.map((h) => ({ 'Fn::GetAtt': [roleOf(h), 'Arn'] })) },
           },
         },
       ]);

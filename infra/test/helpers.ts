@@ -279,3 +279,72 @@ export function renderInputTemplate(template: string, pathsMap: Record<string, s
     return JSON.stringify(value);
   });
 }
+
+/** Writes `content` as JSON to `<a new temporary folder>/<name>` and returns the file's path. */
+export function writeTempJson(name: string, content: unknown): string {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'alchemiser-test-')), name);
+  fs.writeFileSync(file, JSON.stringify(content));
+  return file;
+}
+
+/** A stages file whose stage `lab` has `settings` (over the checked-in defaults, rules enabled). */
+export function labStagesFile(settings: Record<string, unknown>): string {
+  const checkedIn = JSON.parse(fs.readFileSync(DEFAULT_STAGES_FILE, 'utf8')) as { defaults: unknown };
+  return writeTempJson('stages.json', { defaults: checkedIn.defaults, stages: { lab: { rulesEnabled: true, ...settings } } });
+}
+
+/** A handler to add to a copy of routes.json: its spec, as `alchemiser routes --json` would write it. */
+export interface AddedHandler {
+  readonly handler: string;
+  readonly job?: string;
+  readonly timeout_seconds?: number;
+  readonly memory_mb?: number;
+  readonly needs?: readonly string[];
+  /** The variables of its needs (Need::variables in lib/events/src/registry.rs). */
+  readonly variables?: readonly string[];
+  readonly schedule?: unknown;
+  readonly python_counterpart?: string | null;
+  readonly shadow_refusal?: string | null;
+  /** Types it consumes: it becomes their consumer and gets a rule `alchemiser-<handler>-events`. */
+  readonly consumes?: readonly string[];
+}
+
+/**
+ * A copy of the checked-in routes.json with `added` appended, as the Rust registry would export
+ * it: in `handlers` and `specs`, a consumer of the routes of what it consumes (it publishes
+ * nothing), and a rule for them with every producer's source. No infra code knows of it.
+ */
+export function routesWithHandler(...added: AddedHandler[]): RoutingTable {
+  const table = JSON.parse(fs.readFileSync(DEFAULT_ROUTES_FILE, 'utf8')) as {
+    handlers: string[];
+    specs: unknown[];
+    ownable?: { handler: string; python_module: string }[];
+    routes: { event_type: string; producers: { source: string }[]; consumers: string[] }[];
+    rules: unknown[];
+  };
+  for (const h of added) {
+    const consumes = h.consumes ?? [];
+    table.handlers.push(h.handler);
+    table.specs.push({
+      handler: h.handler,
+      job: h.job ?? `Does the ${h.handler}'s job`,
+      timeout_seconds: h.timeout_seconds ?? 30,
+      memory_mb: h.memory_mb ?? 128,
+      needs: h.needs ?? [],
+      variables: h.variables ?? [],
+      schedule: h.schedule ?? null,
+      python_counterpart: h.python_counterpart ?? null,
+      shadow_refusal: h.shadow_refusal ?? null,
+      consumes,
+      produces: [],
+    });
+    if (h.python_counterpart) table.ownable?.push({ handler: h.handler, python_module: h.python_counterpart });
+    const routes = table.routes.filter((r) => consumes.includes(r.event_type));
+    for (const route of routes) route.consumers.push(h.handler);
+    if (consumes.length > 0) {
+      const sources = [...new Set(routes.flatMap((r) => r.producers.map((p) => p.source)))].sort();
+      table.rules.push({ handler: h.handler, name: `alchemiser-${h.handler}-events`, event_types: consumes, sources });
+    }
+  }
+  return table as unknown as RoutingTable;
+}

@@ -1,5 +1,8 @@
 import type { Template } from 'aws-cdk-lib/assertions';
-import { allStatements, asList, joinedText, onlyResource, referencedId, resourcesOf, templateFor } from './helpers';
+import { ROUTES, allStatements, asList, joinedText, onlyResource, referencedId, resourcesOf, templateFor } from './helpers';
+
+/** The handlers whose spec needs the switch (lib/events/src/registry.rs). */
+const HALTED = ROUTES.specs.filter((s) => s.needs.includes('trading_halt')).map((s) => s.handler);
 
 interface FunctionProperties {
   readonly Role: unknown;
@@ -32,10 +35,12 @@ describe.each(['dev', 'prod'])('kill switch of stage %s', (stage) => {
     expect(JSON.parse(parameter.Properties.Value as string)).toEqual({ halted: false });
   });
 
-  test('execution and strategy get TRADING_HALT_PARAMETER and may read it; portfolio and monitor neither', () => {
-    for (const handler of ['execution', 'strategy', 'portfolio', 'monitor']) {
+  test('the handlers that need it (execution and strategy among them) get TRADING_HALT_PARAMETER and may read it; no other', () => {
+    // Execution before every order, strategy before starting a workflow: halting must stop both.
+    expect(HALTED).toEqual(expect.arrayContaining(['execution', 'strategy']));
+    for (const handler of ROUTES.handlers) {
       const [, fn] = onlyResource<FunctionProperties>(template, 'AWS::Lambda::Function', { FunctionName: `alchemiser-${handler}-${stage}` });
-      const reads = handler === 'execution' || handler === 'strategy';
+      const reads = HALTED.includes(handler);
       expect(fn.Properties.Environment.Variables.TRADING_HALT_PARAMETER).toBe(reads ? `/alchemiser/${stage}/trading-halt` : undefined);
     }
     const readers = allStatements(template)
@@ -48,8 +53,7 @@ describe.each(['dev', 'prod'])('kill switch of stage %s', (stage) => {
     const operator = onlyResource(template, 'AWS::IAM::Role', { RoleName: `alchemiser-operator-${stage}` })[0];
     expect(readers.sort((a, b) => a.from.localeCompare(b.from))).toEqual(
       [
-        { from: policyOf(roleOf('execution')), sid: 'ReadTradingHalt', actions: ['ssm:GetParameter'] },
-        { from: policyOf(roleOf('strategy')), sid: 'ReadTradingHalt', actions: ['ssm:GetParameter'] },
+        ...HALTED.map((handler) => ({ from: policyOf(roleOf(handler)), sid: 'ReadTradingHalt', actions: ['ssm:GetParameter'] })),
         {
           from: policyOf(operator),
           sid: 'HaltAndResumeTrading',

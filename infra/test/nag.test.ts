@@ -5,7 +5,7 @@ import { App, Stack } from 'aws-cdk-lib';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { IConstruct } from 'constructs';
 import { addAlchemiserStack, addNagChecks } from '../lib/alchemiser-app';
-import { CDK_JSON_CONTEXT, artifactsDirFor } from './helpers';
+import { CDK_JSON_CONTEXT, ROUTES, artifactsDirFor, routesWithHandler, writeTempJson } from './helpers';
 
 /** Every `Validations.of(x).acknowledge(...)` under `root`: rule id, construct path and reason. */
 function acknowledgements(root: IConstruct): { id: string; path: string; reason: unknown }[] {
@@ -60,6 +60,26 @@ describe('cdk-nag AwsSolutions and Serverless checks', () => {
     expect(synthWithNag(app).pluginReports).toEqual([]);
   });
 
+  test('a fifth handler, added to routes.json only: zero unacknowledged findings, no acknowledgement written for it', () => {
+    const routesFile = writeTempJson(
+      'routes.json',
+      routesWithHandler({
+        handler: 'reporter',
+        consumes: ['WorkflowCompleted'],
+        needs: ['workflow_ledger'],
+        variables: ['LEDGER_TABLE_NAME', 'LEDGER_RETENTION_DAYS'],
+        schedule: { kind: 'every', minutes: 60 },
+      }),
+    );
+    const app = new App({
+      outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'alchemiser-nag-fifth-')),
+      context: { ...CDK_JSON_CONTEXT, placeholderArtifacts: true, stage: 'prod' },
+    });
+    const stack = addAlchemiserStack(app, { routesFile });
+    expect(stack.functions.has('reporter')).toBe(true);
+    expect(synthWithNag(app).pluginReports).toEqual([]);
+  });
+
   test('every acknowledgement has a written reason, and there are only the expected ones', () => {
     const app = appFor('prod');
     const stack = addAlchemiserStack(app);
@@ -70,7 +90,7 @@ describe('cdk-nag AwsSolutions and Serverless checks', () => {
     }
     // CDK stores an acknowledgement without a plugin name as `Annotation::<id>`.
     const ids = acks.map((a) => `${a.id.replace(/^\w+::/, '')} @ ${a.path.replace(/^Alchemiser-prod\//, '')}`);
-    const perFunction = ['strategy', 'portfolio', 'execution', 'monitor'].flatMap((handler) => [
+    const perFunction = ROUTES.handlers.flatMap((handler) => [
       `AwsSolutions-IAM5[Resource::*] @ Handler-${handler}/Role/DefaultPolicy`,
       `Serverless-LambdaDLQ @ Handler-${handler}/Function`,
     ]);

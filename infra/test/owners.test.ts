@@ -126,7 +126,10 @@ describe('workflow settings', () => {
     expect(envOf(template, 'monitor')).toMatchObject({ WORKFLOW_DEADLINE_SECONDS: '2700', LEDGER_RETENTION_DAYS: '30' });
     expect(envOf(template, 'execution')).toMatchObject({ WORKFLOW_DEADLINE_SECONDS: '2700' });
     expect(envOf(template, 'execution').LEDGER_RETENTION_DAYS).toBeUndefined();
-    for (const handler of ['strategy', 'portfolio']) expect(envOf(template, handler).WORKFLOW_DEADLINE_SECONDS).toBeUndefined();
+    // Only the handlers whose spec needs the deadline get it.
+    for (const spec of ROUTES.specs.filter((s) => !s.needs.includes('workflow_deadline'))) {
+      expect(envOf(template, spec.handler).WORKFLOW_DEADLINE_SECONDS).toBeUndefined();
+    }
   });
 
   test('notificationEmail subscribes to the workflow topic; notifyOnCompleted adds a WorkflowCompleted rule', () => {

@@ -3,6 +3,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
 import {
+  NEEDS,
+  ownableHandlers,
   pythonSources,
   pythonSourcesOwnedBy,
   rustProducers,
@@ -10,6 +12,7 @@ import {
   rustSources,
   signersConsumedBy,
   sourcesOf,
+  specOf,
   typesPublishedBy,
   validateRoutingTable,
 } from '../lib/routing-table';
@@ -20,14 +23,32 @@ interface RawTable {
   source_prefix: string;
   python_source_prefix: string;
   handlers: string[];
-  ownable: { handler: string; python_module: string }[];
+  specs: RawSpec[];
+  default_workflow_deadline_seconds: unknown;
+  ownable?: { handler: string; python_module: string }[];
   routes: { event_type: string; producers: { module: string; language: string; source: string }[]; consumers: string[] }[];
   rules: { handler: string; name: string; event_types: string[]; sources: string[] }[];
+}
+
+/** One spec as the file holds it (`unknown` where tests put values of the wrong type). */
+interface RawSpec {
+  handler: string;
+  job: unknown;
+  timeout_seconds: unknown;
+  memory_mb: unknown;
+  needs: unknown[];
+  variables: unknown[];
+  schedule: unknown;
+  python_counterpart: unknown;
+  shadow_refusal: unknown;
+  consumes: string[];
+  produces: string[];
 }
 
 const valid = () => JSON.parse(JSON.stringify(ROUTES)) as RawTable;
 const route = (t: RawTable, type: string) => t.routes.find((r) => r.event_type === type)!;
 const rule = (t: RawTable, handler: string) => t.rules.find((r) => r.handler === handler)!;
+const spec = (t: RawTable, handler: string) => t.specs.find((s) => s.handler === handler)!;
 
 /** The raw table as the helpers type it (sourcesOf reads only the routes, so half-edited rules do not matter). */
 const asTable = (t: RawTable) => t as unknown as Parameters<typeof sourcesOf>[0];
@@ -39,11 +60,31 @@ function writeTable(table: RawTable): string {
 }
 
 describe('routing table', () => {
-  test('the checked-in table: four handlers, three ownable, a rule per consuming handler', () => {
+  test('the checked-in table: a spec per handler, the ones with a Python counterpart ownable, a rule per consuming handler', () => {
     expect(validateRoutingTable(valid())).toEqual(ROUTES);
-    expect(ROUTES.handlers).toEqual(['strategy', 'portfolio', 'execution', 'monitor']);
-    expect(ROUTES.ownable.map((o) => o.handler)).toEqual(['strategy', 'portfolio', 'execution']);
-    expect(ROUTES.rules.map((r) => r.handler)).toEqual(['portfolio', 'execution', 'monitor']);
+    expect(ROUTES.specs.map((s) => s.handler)).toEqual(ROUTES.handlers);
+    const ownable = ROUTES.specs.filter((s) => s.python_counterpart !== null);
+    expect(ownableHandlers(ROUTES)).toEqual(ownable.map((s) => ({ handler: s.handler, python_module: s.python_counterpart })));
+    // The file's own `ownable` says the same (the validator checks it; this says so in a test).
+    expect((valid().ownable ?? []).map((o) => o.handler)).toEqual(ownable.map((s) => s.handler));
+    // The monitor only observes: no Python module does its job, so no stage hands it over.
+    expect(ownable.map((s) => s.handler)).not.toContain('monitor');
+    expect(ROUTES.rules.map((r) => r.handler)).toEqual(ROUTES.specs.filter((s) => s.consumes.length > 0).map((s) => s.handler));
+    expect(ROUTES.default_workflow_deadline_seconds).toBe(30 * 60);
+  });
+
+  test('specOf: the spec of a handler, or an error naming the handlers there are', () => {
+    expect(specOf(ROUTES, 'execution').timeout_seconds).toBe(120);
+    expect(() => specOf(ROUTES, 'reporter')).toThrow(
+      `The routing table has no handler "reporter" (handlers: ${ROUTES.handlers.join(', ')}); handlers and their specs come from lib/events/src/registry.rs.`,
+    );
+  });
+
+  test('every need the registry names is one the stack knows, and each spec lists the variables its needs bring', () => {
+    for (const s of ROUTES.specs) {
+      for (const need of s.needs) expect(NEEDS).toContain(need);
+      expect(s.variables.length > 0).toBe(s.needs.length > 0);
+    }
   });
 
   test('what each Rust handler publishes, and with which source', () => {
@@ -55,11 +96,13 @@ describe('routing table', () => {
   });
 
   test('signers: every Rust producer signs; each consumer verifies the Rust producers of what it consumes', () => {
-    expect(rustProducers(ROUTES)).toEqual(['strategy', 'portfolio', 'execution', 'monitor']);
+    expect(rustProducers(ROUTES)).toEqual(ROUTES.specs.filter((s) => s.produces.length > 0).map((s) => s.handler));
     expect(signersConsumedBy(ROUTES, 'strategy')).toEqual([]);
     expect(signersConsumedBy(ROUTES, 'portfolio')).toEqual(['strategy']);
     expect(signersConsumedBy(ROUTES, 'execution')).toEqual(['portfolio']);
-    expect(signersConsumedBy(ROUTES, 'monitor')).toEqual(['execution', 'monitor', 'portfolio', 'strategy']);
+    // The monitor records every event: it verifies every Rust producer, itself included.
+    expect(signersConsumedBy(ROUTES, 'monitor')).toEqual([...rustProducers(ROUTES)].sort());
+    expect(signersConsumedBy(ROUTES, 'monitor')).toContain('monitor');
   });
 
   test('Rust and Python sources apart', () => {
@@ -108,7 +151,35 @@ describe('routing table', () => {
     ['a missing python_source_prefix', (t) => delete (t as Partial<RawTable>).python_source_prefix, /python_source_prefix must be/],
     ['a handler name unfit for resource names', (t) => t.handlers.push('Bad_Name'), /lowercase letters/],
     ['a handler listed twice', (t) => t.handlers.push('monitor'), /handler "monitor" appears twice/],
-    ['an unknown ownable handler', (t) => t.ownable.push({ handler: 'nobody', python_module: 'x.y' }), /ownable\[3\]\.handler "nobody" is not in handlers/],
+    ['an unknown ownable handler', (t) => t.ownable!.push({ handler: 'nobody', python_module: 'x.y' }), /ownable\[3\]\.handler "nobody" is not in handlers/],
+    [
+      'an ownable list that disagrees with the specs',
+      (t) => (t.ownable = t.ownable!.filter((o) => o.handler !== 'portfolio')),
+      /ownable must be the handlers whose spec has a python_counterpart, in handler order/,
+    ],
+    ['a Python counterpart the ownable list does not name', (t) => (spec(t, 'monitor').python_counterpart = 'monitor_v2.handlers'), /ownable must be/],
+    ['no specs', (t) => delete (t as Partial<RawTable>).specs, /specs must be an array/],
+    ['a handler without a spec', (t) => t.handlers.push('reporter'), /specs must hold one spec per handler \(5, in the order of handlers\), got 4/],
+    ['specs out of handler order', (t) => t.specs.reverse(), /specs\[0\]\.handler must be "strategy" \(one spec per handler, in the order of handlers\), got "monitor"/],
+    ['a timeout Lambda refuses', (t) => (spec(t, 'execution').timeout_seconds = 901), /specs\[2\] \(handler execution\)\.timeout_seconds must be .* \(1 to 900\), got 901/],
+    ['a timeout of no seconds', (t) => (spec(t, 'execution').timeout_seconds = 0), /timeout_seconds must be/],
+    ['a fractional timeout', (t) => (spec(t, 'execution').timeout_seconds = 1.5), /timeout_seconds must be/],
+    ['memory Lambda refuses', (t) => (spec(t, 'monitor').memory_mb = 64), /\(handler monitor\)\.memory_mb must be .* \(128 to 10240\), got 64/],
+    ['too much memory', (t) => (spec(t, 'monitor').memory_mb = 10241), /memory_mb must be/],
+    ['an unknown need', (t) => spec(t, 'portfolio').needs.push('coffee'), /\(handler portfolio\)\.needs: "coffee" is not a need the stack knows \(broker, trading_halt,/],
+    ['a need listed twice', (t) => spec(t, 'portfolio').needs.push('broker'), /needs lists a need twice/],
+    ['a variable that is no variable name', (t) => spec(t, 'portfolio').variables.push('not a name'), /variables: "not a name" is not a variable name/],
+    ['an unknown schedule kind', (t) => (spec(t, 'monitor').schedule = { kind: 'hourly' }), /schedule\.kind must be "market_days" or "every", got "hourly"/],
+    ['a schedule that is not an object', (t) => (spec(t, 'monitor').schedule = 'every 5 minutes'), /schedule must be null, \{"kind": "market_days"\}/],
+    ['an every schedule without minutes', (t) => (spec(t, 'monitor').schedule = { kind: 'every' }), /every takes minutes, a whole number from 1 to 1440/],
+    ['an every schedule of no minutes', (t) => (spec(t, 'monitor').schedule = { kind: 'every', minutes: 0 }), /every takes minutes/],
+    ['a market_days schedule with a setting', (t) => (spec(t, 'strategy').schedule = { kind: 'market_days', at: '15:45' }), /market_days takes no other key/],
+    ['an empty shadow refusal', (t) => (spec(t, 'strategy').shadow_refusal = ''), /shadow_refusal must be null or the reason/],
+    ['a spec missing a consumed type', (t) => spec(t, 'monitor').consumes.pop(), /\(handler monitor\)\.consumes must be the types the routes deliver to it/],
+    ['a spec consuming what no route delivers to it', (t) => spec(t, 'strategy').consumes.push('TradeExecuted'), /\(handler strategy\)\.consumes must be/],
+    ['a spec missing a produced type', (t) => spec(t, 'execution').produces.pop(), /\(handler execution\)\.produces must be the types the routes say it publishes/],
+    ['a default deadline that is not whole minutes', (t) => (t.default_workflow_deadline_seconds = 90), /default_workflow_deadline_seconds must be whole minutes from 60 to 86400 s, got 90/],
+    ['no default deadline', (t) => delete (t as Partial<RawTable>).default_workflow_deadline_seconds, /default_workflow_deadline_seconds must be/],
     ['no routes', (t) => (t.routes = []), /routes must be a non-empty array/],
     ['a duplicated event type', (t) => t.routes.push({ ...t.routes[1] }), /appears twice/],
     ['a route without producers', (t) => (route(t, 'TradeExecuted').producers = []), /producers must be a non-empty array/],
@@ -136,9 +207,16 @@ describe('routing table', () => {
     expect(() => validateRoutingTable(table)).toThrow(message);
   });
 
+  test('without `ownable` the table is read all the same: the specs say which handlers are ownable', () => {
+    const table = valid();
+    delete table.ownable;
+    expect(ownableHandlers(validateRoutingTable(table))).toEqual(ownableHandlers(ROUTES));
+  });
+
   test('the stack follows the file: a new consumer with its rule becomes a rule without touching TypeScript', () => {
     const table = valid();
     route(table, 'TradeExecuted').consumers.push('portfolio');
+    spec(table, 'portfolio').consumes.push('TradeExecuted');
     const portfolio = rule(table, 'portfolio');
     portfolio.event_types.push('TradeExecuted');
     portfolio.sources = [...new Set([...portfolio.sources, ...route(table, 'TradeExecuted').producers.map((p) => p.source)])].sort();
@@ -182,11 +260,12 @@ describe('routing table', () => {
     );
   });
 
-  test('a handler without a deployment profile fails the synth with the file to edit', () => {
+  test('a handler without a spec fails the synth with the file and the reason', () => {
     const table = valid();
     table.handlers.push('reporter');
-    expect(() => buildStack({ stage: 'dev', placeholderArtifacts: true }, { routesFile: writeTable(table) })).toThrow(
-      /Handler "reporter" .* has no deployment profile: add one to infra\/lib\/handler-profiles\.ts/,
+    const file = writeTable(table);
+    expect(() => buildStack({ stage: 'dev', placeholderArtifacts: true }, { routesFile: file })).toThrow(
+      `${file}: specs must hold one spec per handler (5, in the order of handlers), got 4`,
     );
   });
 });

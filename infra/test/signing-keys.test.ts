@@ -16,14 +16,18 @@ import {
   type Statement,
 } from './helpers';
 
-/** Written out by hand (not derived with the code under test): who verifies whose signatures. */
-const VERIFIES: Record<string, string[]> = {
-  strategy: [],
-  portfolio: ['strategy'],
-  execution: ['portfolio'],
-  monitor: ['execution', 'monitor', 'portfolio', 'strategy'],
-};
-const SIGNERS = ['strategy', 'portfolio', 'execution', 'monitor'];
+/**
+ * Who verifies whose signatures, from the registry's specs (what each consumes and produces), not
+ * with the code under test (which reads the routes); routing-table.test.ts pins each handler's.
+ */
+const VERIFIES: Record<string, string[]> = Object.fromEntries(
+  ROUTES.specs.map((consumer) => [
+    consumer.handler,
+    ROUTES.specs.filter((s) => s.produces.some((t) => consumer.consumes.includes(t))).map((s) => s.handler),
+  ]),
+);
+/** Every handler that publishes signs: one key each. */
+const SIGNERS = ROUTES.specs.filter((s) => s.produces.length > 0).map((s) => s.handler);
 
 interface KeyProperties {
   readonly KeySpec: string;

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
 import { riskLimitEnvironment } from '../lib/alchemiser-stack';
 import { strategyRunTimes } from '../lib/strategy-schedule';
-import { buildStack, onlyResource } from './helpers';
+import { ROUTES, buildStack, onlyResource } from './helpers';
 
 /** A stack of stage `lab` with these settings (over the checked-in defaults). */
 function labTemplate(settings: Record<string, unknown>): Template {
@@ -97,7 +97,7 @@ describe('risk limits reach execution only, only those set', () => {
     for (const name of ['MAX_ORDER_NOTIONAL', 'MAX_PLAN_TURNOVER', 'MAX_DAILY_BUY_NOTIONAL', 'MAX_FAILED_SELL_NOTIONAL']) {
       expect(env[name]).toBeUndefined();
     }
-    for (const handler of ['strategy', 'portfolio', 'monitor']) {
+    for (const handler of ROUTES.handlers.filter((h) => h !== 'execution')) {
       expect(Object.keys(envOf(template, handler)).filter((k) => k.startsWith('MAX_') || k === 'BUY_ALLOW_LIST')).toEqual([]);
     }
   });
