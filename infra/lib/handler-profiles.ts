@@ -10,7 +10,7 @@ import type { HandlerSpec } from './routing-table';
  */
 export interface HandlerProfile {
   readonly timeout: Duration;
-  /** MB. The Rust handlers peak at a few MB of RSS; 128 MB is Lambda's smallest useful size. */
+  /** MB (the registry says why). */
   readonly memorySize: number;
 }
 

@@ -22,7 +22,8 @@ pub struct HandlerSpec {
     pub job: &'static str,
     /// Lambda's timeout of its function.
     pub timeout: Duration,
-    /// Lambda's memory of its function, in MB.
+    /// Lambda's memory of its function, in MB. The Rust handlers peak at a few MB of RSS
+    /// (`scripts/bench`): 128 MB, Lambda's smallest useful size, unless a handler needs more.
     pub memory_mb: u32,
     /// What the stack gives it beyond what every function gets (bus, queues, idempotency
     /// table, signing keys): each need brings its environment variables and grants.

@@ -36,9 +36,10 @@ use crate::store::LedgerStore;
 pub const SWEEP_MODULE: &str = alchemiser_events::HandlerName::Monitor.as_str();
 /// How far back the sweep looks for workflows that never ended.
 pub const DEFAULT_LOOKBACK: Duration = Duration::from_secs(7 * 24 * 3600);
-/// How long one sweep works: the monitor function has 30 s (infra/lib/handler-profiles.ts), and
-/// what the sweep returns must still be recorded and published after it.
-pub const DEFAULT_TIME_BUDGET: Duration = Duration::from_secs(20);
+/// How long one sweep works: the monitor function's timeout (the registry's) less the 10 s that
+/// recording and publishing what the sweep returns take after it.
+pub const DEFAULT_TIME_BUDGET: Duration =
+    Duration::from_secs(alchemiser_events::HandlerName::Monitor.spec().timeout.as_secs() - 10);
 /// Dead letters per page: ten receives of ten, handled before the next page is read.
 const DEAD_LETTER_PAGE: usize = 100;
 /// Dead letters handled at once (each is a few ledger reads and writes).
