@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use alchemiser_events::DEFAULT_SOURCE_PREFIX;
+pub use alchemiser_settings::parse_flag;
+use alchemiser_settings::SettingError;
 use thiserror::Error;
 
 /// Default event bus (`EVENTBRIDGE_BUS_NAME`).
@@ -37,6 +39,19 @@ pub enum ConfigError {
         /// What it accepts, phrased as advice.
         accepted: String,
     },
+}
+
+impl From<SettingError> for ConfigError {
+    fn from(error: SettingError) -> Self {
+        match error {
+            SettingError::Invalid {
+                variable,
+                value,
+                hint,
+            } => ConfigError::invalid(variable, &value, hint),
+            SettingError::Missing { variable, hint } => ConfigError::invalid(variable, "", hint),
+        }
+    }
 }
 
 impl ConfigError {
@@ -311,20 +326,6 @@ impl PublisherConfig {
     }
 }
 
-/// Parses a boolean flag: `true/false/1/0`, case-insensitive; empty means `default`.
-pub fn parse_flag(variable: &str, value: &str, default: bool) -> Result<bool, ConfigError> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "" => Ok(default),
-        "true" | "1" => Ok(true),
-        "false" | "0" => Ok(false),
-        _ => Err(ConfigError::invalid(
-            variable,
-            value,
-            "expected true, false, 1 or 0 (case-insensitive)",
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -407,20 +408,6 @@ mod tests {
                 "{error}"
             );
         }
-    }
-
-    #[test]
-    fn flags_accept_true_false_1_0_in_any_case() {
-        for (text, value) in [
-            ("true", true),
-            ("TRUE", true),
-            ("1", true),
-            ("False", false),
-            ("0", false),
-        ] {
-            assert_eq!(parse_flag("X", text, false).unwrap(), value);
-        }
-        assert!(parse_flag("X", "yes", false).is_err());
     }
 
     #[test]

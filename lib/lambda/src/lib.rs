@@ -20,7 +20,6 @@ pub use alchemiser_metrics as metrics;
 /// Signed events (the `alchemiser-signing` crate): what `Adapters::authenticity` holds.
 pub use alchemiser_signing as signing;
 
-pub mod env;
 pub mod failures;
 pub mod follow_ups;
 pub mod idempotency;

@@ -13,7 +13,6 @@ use lambda_runtime::{service_fn, tower, LambdaEvent};
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::env::{required, seconds, EnvError};
 use crate::failures::SqsFailureSink;
 use crate::follow_ups::{FollowUps, SqsFollowUps};
 use crate::idempotency::{DynamoDbStore, IdempotencyConfig};
@@ -22,6 +21,7 @@ use crate::invoker::{
 };
 use crate::logging;
 use alchemiser_metrics::Metrics;
+use alchemiser_settings::{required, seconds, SettingError};
 
 /// Whether this execution environment has served an invocation (the first one is a cold start).
 static WARM: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -31,7 +31,7 @@ static WARM: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(
 pub enum RuntimeError {
     /// A variable of the runtime (`IDEMPOTENCY_TABLE_NAME`, `FAILURE_QUEUE_URL`, ...).
     #[error(transparent)]
-    Env(#[from] EnvError),
+    Env(#[from] SettingError),
     /// The publisher's configuration (`USE_EVENTBRIDGE`, `EVENTBRIDGE_*`).
     #[error(transparent)]
     Publisher(#[from] ConfigError),
@@ -69,12 +69,12 @@ impl RunMode {
     }
 
     /// Reads `ALCHEMISER_MODE`: `live` (the default) or `shadow`.
-    pub fn from_env() -> Result<Self, EnvError> {
+    pub fn from_env() -> Result<Self, SettingError> {
         let value = std::env::var("ALCHEMISER_MODE").unwrap_or_default();
         match value.trim().to_ascii_lowercase().as_str() {
             "" | "live" => Ok(RunMode::Live),
             "shadow" => Ok(RunMode::Shadow),
-            _ => Err(EnvError::Invalid {
+            _ => Err(SettingError::Invalid {
                 variable: "ALCHEMISER_MODE",
                 value,
                 hint: "expected live or shadow (the stage's owner of this function)".into(),
@@ -125,7 +125,7 @@ impl FunctionEnvironment {
             bus: bus_from_env()?,
             failures: Arc::new(
                 SqsFailureSink::new(aws_sdk_sqs::Client::new(&sdk), queue).with_max_bytes(
-                    usize::try_from(crate::env::whole_number(
+                    usize::try_from(alchemiser_settings::whole_number(
                         "FAILURE_QUEUE_MAX_BYTES",
                         crate::failures::DEFAULT_MAX_MESSAGE_BYTES as u64,
                     )?)
@@ -248,7 +248,7 @@ where
 fn authenticity_from_env(
     sdk: &SdkConfig,
     function: HandlerName,
-) -> Result<alchemiser_signing::Authenticity, EnvError> {
+) -> Result<alchemiser_signing::Authenticity, SettingError> {
     use alchemiser_signing::{
         Authenticity, KmsSigner, KmsVerifier, LocalKeys, Unsigned, VerifyKeys,
     };
@@ -260,7 +260,7 @@ fn authenticity_from_env(
         "VERIFY_KEY_IDS",
         "the signing keys of the producers of the events this function consumes, as JSON: {\"portfolio\": \"arn:aws:kms:...\"}",
     )?;
-    let keys = VerifyKeys::parse(&verify_text).map_err(|hint| EnvError::Invalid {
+    let keys = VerifyKeys::parse(&verify_text).map_err(|hint| SettingError::Invalid {
         variable: "VERIFY_KEY_IDS",
         value: verify_text.clone(),
         hint,

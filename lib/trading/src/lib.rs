@@ -28,7 +28,7 @@ pub use handlers::{
 pub use market::{CalendarError, MarketClock, NyseCalendar, Session, TradingDay};
 pub use orders::{
     client_order_id, execute_plan, ExecutionMode, ExecutionReport, ExecutionSettings, LimitBreach,
-    LimitSettingError, OrderRecord, PlanOutcome, RecordStatus, Refusal, RiskLimits, Venue, When,
+    OrderRecord, PlanOutcome, RecordStatus, Refusal, RiskLimits, Venue, When, LIMIT_VARIABLES,
 };
 pub use planner::{plan_rebalance, PlanError, PlannerConfig, PortfolioSnapshot, RebalanceProposal};
 pub use schedule::{

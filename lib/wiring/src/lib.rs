@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use alchemiser_deadletters::{DeadLetters, SqsDeadLetters};
 use alchemiser_events::HandlerName;
-use alchemiser_lambda::env::{days, flag, required, seconds, EnvError};
 use alchemiser_lambda::{FunctionEnvironment, RunMode};
 use alchemiser_ledger::{DynamoDbLedger, LedgerStore, ShadowRecorder, DEFAULT_WORKFLOW_DEADLINE};
+use alchemiser_settings::{days, flag, required, seconds, SettingError};
 use alchemiser_trading::{
     AllocationError, AlpacaBroker, AlpacaConfig, Broker, BrokerError, CachedHalt,
     ExecutionSettings, MemoryHalt, MissingKey, PaperBroker, PaperBrokerError, ReadOnlyBroker,
@@ -31,7 +31,7 @@ pub use halt::SsmTradingHalt;
 pub enum WiringError {
     /// A variable is missing or unusable.
     #[error(transparent)]
-    Env(#[from] EnvError),
+    Env(#[from] SettingError),
     /// The broker secret cannot be read.
     #[error(
         "broker secret `{name}` cannot be read; check that it exists and that the role may read it"
@@ -104,7 +104,7 @@ pub async fn broker(sdk: &SdkConfig) -> Result<Arc<dyn Broker>, WiringError> {
                 AlpacaBroker::new(config).map_err(WiringError::Broker)?,
             ))
         }
-        _ => Err(EnvError::Invalid {
+        _ => Err(SettingError::Invalid {
             variable: "BROKER",
             value: kind,
             hint: "`alpaca` or `paper`".into(),
@@ -142,15 +142,9 @@ async fn read_secret(sdk: &SdkConfig, name: &str) -> Result<Map<String, Value>, 
 /// deadline are refused), and the pre-trade limits `MAX_ORDER_NOTIONAL`, `MAX_PLAN_TURNOVER`,
 /// `MAX_DAILY_BUY_NOTIONAL`, `MAX_DAILY_ORDERS`, `MAX_FAILED_SELL_NOTIONAL` and `BUY_ALLOW_LIST`
 /// (see [`RiskLimits`] for their defaults).
-pub fn execution_settings() -> Result<ExecutionSettings, EnvError> {
+pub fn execution_settings() -> Result<ExecutionSettings, SettingError> {
     let defaults = ExecutionSettings::default();
-    let limits = RiskLimits::from_settings(|name| std::env::var(name).ok()).map_err(|e| {
-        EnvError::Invalid {
-            variable: e.variable,
-            value: e.value,
-            hint: e.rule,
-        }
-    })?;
+    let limits = RiskLimits::from_settings(|name| std::env::var(name).ok())?;
     Ok(ExecutionSettings {
         allow_replay_execution: flag("ALLOW_REPLAY_EXECUTION", false)?,
         max_plan_age: seconds("MAX_PLAN_AGE_SECONDS", defaults.max_plan_age.as_secs())?,
@@ -185,7 +179,7 @@ pub fn trading_halt(sdk: &SdkConfig) -> Arc<dyn TradingHalt> {
 
 /// How long a workflow may run without a terminal event (`WORKFLOW_DEADLINE_SECONDS`, default
 /// 1800): the monitor's sweep times it out then, and execution no longer trades its plans.
-pub fn workflow_deadline() -> Result<Duration, EnvError> {
+pub fn workflow_deadline() -> Result<Duration, SettingError> {
     seconds(
         "WORKFLOW_DEADLINE_SECONDS",
         DEFAULT_WORKFLOW_DEADLINE.as_secs(),
@@ -194,7 +188,7 @@ pub fn workflow_deadline() -> Result<Duration, EnvError> {
 
 /// The workflow ledger: the DynamoDB table `LEDGER_TABLE_NAME`, items kept
 /// `LEDGER_RETENTION_DAYS` (default 90).
-pub fn ledger(sdk: &SdkConfig) -> Result<Arc<dyn LedgerStore>, EnvError> {
+pub fn ledger(sdk: &SdkConfig) -> Result<Arc<dyn LedgerStore>, SettingError> {
     let table = required(
         "LEDGER_TABLE_NAME",
         "the DynamoDB table of the workflow ledger (alchemiser-workflow-ledger-<stage>)",
@@ -211,7 +205,7 @@ pub fn ledger(sdk: &SdkConfig) -> Result<Arc<dyn LedgerStore>, EnvError> {
 
 /// The dead-letter queue the sweep reads (`FAILURE_QUEUE_URL`, where the runtime records
 /// permanent failures and the rules send what they could not deliver).
-pub fn dead_letters(sdk: &SdkConfig) -> Result<Arc<dyn DeadLetters>, EnvError> {
+pub fn dead_letters(sdk: &SdkConfig) -> Result<Arc<dyn DeadLetters>, SettingError> {
     let url = required(
         "FAILURE_QUEUE_URL",
         "the SQS queue where permanent failures are recorded",

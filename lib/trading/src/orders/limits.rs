@@ -3,7 +3,7 @@
 //! the CLI's flags, through the one parser here so both refuse the same values the same way.
 
 use alchemiser_events::{Decimal, Symbol};
-use thiserror::Error;
+use alchemiser_settings::{SettingError, Settings};
 
 /// The stage's pre-trade limits (issue 23). A plan that breaks one as a whole is refused before
 /// its first order; an order that would break one once the plan has started stops the plan
@@ -67,89 +67,72 @@ impl RiskLimits {
     }
 }
 
-/// A limit's setting holds something unusable.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("{variable}=`{value}` is not valid: {rule}")]
-pub struct LimitSettingError {
-    /// The variable (`MAX_ORDER_NOTIONAL`, ...).
-    pub variable: &'static str,
-    /// Its value.
-    pub value: String,
-    /// What is accepted.
-    pub rule: String,
-}
-
 impl RiskLimits {
     /// The limits `setting` gives (a variable's value, `None` or blank when unset: the default).
     /// Amounts are decimals written as such (`25000`, `0.5`): never through a float, no
     /// exponent, no sign.
     pub fn from_settings(
         setting: impl Fn(&'static str) -> Option<String>,
-    ) -> Result<Self, LimitSettingError> {
+    ) -> Result<Self, SettingError> {
         let defaults = Self::default();
-        let value = |variable: &'static str| {
-            setting(variable)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let amount = |variable: &'static str, default: Decimal, zero_allowed: bool| {
-            let Some(text) = value(variable) else {
-                return Ok(default);
-            };
-            let invalid = |rule: &str| LimitSettingError {
-                variable,
-                value: text.clone(),
-                rule: rule.to_owned(),
-            };
-            let plain = text.chars().all(|c| c.is_ascii_digit() || c == '.');
-            let amount: Decimal =
-                if plain { text.parse().ok() } else { None }.ok_or_else(|| {
-                    invalid("a decimal number such as 25000 or 0.5 (no sign, no exponent)")
-                })?;
-            if amount.is_zero() && !zero_allowed {
-                return Err(invalid("must be greater than 0"));
-            }
-            Ok(amount)
-        };
-        let max_daily_orders = match value("MAX_DAILY_ORDERS") {
+        // The lookup names only the variables read here, all of them static.
+        let settings = Settings::from_lookup(|variable: &str| {
+            LIMIT_VARIABLES
+                .iter()
+                .find(|known| **known == variable)
+                .and_then(|known| setting(known))
+        });
+        let max_daily_orders = match settings.text("MAX_DAILY_ORDERS") {
             None => defaults.max_daily_orders,
             Some(text) => match text.parse::<u32>() {
                 Ok(n) if n > 0 => n,
                 _ => {
-                    return Err(LimitSettingError {
+                    return Err(SettingError::Invalid {
                         variable: "MAX_DAILY_ORDERS",
                         value: text,
-                        rule: "a whole number of orders, at least 1".into(),
+                        hint: "a whole number of orders, at least 1".into(),
                     })
                 }
             },
         };
         let mut buy_allow_list = Vec::new();
-        for name in value("BUY_ALLOW_LIST").unwrap_or_default().split(',') {
+        for name in settings
+            .text("BUY_ALLOW_LIST")
+            .unwrap_or_default()
+            .split(',')
+        {
             let name = name.trim();
             if name.is_empty() {
                 continue;
             }
-            let symbol = Symbol::parse(name).map_err(|e| LimitSettingError {
+            let symbol = Symbol::parse(name).map_err(|e| SettingError::Invalid {
                 variable: "BUY_ALLOW_LIST",
                 value: name.to_owned(),
-                rule: format!("a comma-separated list of ticker symbols ({e})"),
+                hint: format!("a comma-separated list of ticker symbols ({e})"),
             })?;
             if !buy_allow_list.contains(&symbol) {
                 buy_allow_list.push(symbol);
             }
         }
         Ok(Self {
-            max_order_notional: amount("MAX_ORDER_NOTIONAL", defaults.max_order_notional, false)?,
-            max_plan_turnover: amount("MAX_PLAN_TURNOVER", defaults.max_plan_turnover, false)?,
-            max_daily_buy_notional: amount(
+            max_order_notional: settings.amount(
+                "MAX_ORDER_NOTIONAL",
+                defaults.max_order_notional,
+                false,
+            )?,
+            max_plan_turnover: settings.amount(
+                "MAX_PLAN_TURNOVER",
+                defaults.max_plan_turnover,
+                false,
+            )?,
+            max_daily_buy_notional: settings.amount(
                 "MAX_DAILY_BUY_NOTIONAL",
                 defaults.max_daily_buy_notional,
                 false,
             )?,
             max_daily_orders,
             // 0 is a choice: any failed sell blocks the buys.
-            max_failed_sell_notional: amount(
+            max_failed_sell_notional: settings.amount(
                 "MAX_FAILED_SELL_NOTIONAL",
                 defaults.max_failed_sell_notional,
                 true,
@@ -159,11 +142,21 @@ impl RiskLimits {
     }
 }
 
+/// The variables of the pre-trade limits, as the stack sets them (`riskLimits`).
+pub const LIMIT_VARIABLES: [&str; 6] = [
+    "MAX_ORDER_NOTIONAL",
+    "MAX_PLAN_TURNOVER",
+    "MAX_DAILY_BUY_NOTIONAL",
+    "MAX_DAILY_ORDERS",
+    "MAX_FAILED_SELL_NOTIONAL",
+    "BUY_ALLOW_LIST",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parse(pairs: &[(&str, &str)]) -> Result<RiskLimits, LimitSettingError> {
+    fn parse(pairs: &[(&str, &str)]) -> Result<RiskLimits, SettingError> {
         let pairs: Vec<(String, String)> = pairs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

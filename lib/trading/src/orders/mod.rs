@@ -32,7 +32,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::RoundingStrategy;
 use sha2::{Digest, Sha256};
 
-pub use limits::{LimitSettingError, RiskLimits};
+pub use limits::{RiskLimits, LIMIT_VARIABLES};
 pub use refusal::{LimitBreach, Refusal};
 pub use report::{ExecutionReport, OrderRecord, RecordStatus};
 
