@@ -70,7 +70,7 @@ impl RunMode {
 
     /// Reads `ALCHEMISER_MODE`: `live` (the default) or `shadow`.
     pub fn from_env() -> Result<Self, SettingError> {
-        let value = std::env::var("ALCHEMISER_MODE").unwrap_or_default();
+        let value = alchemiser_settings::text("ALCHEMISER_MODE").unwrap_or_default();
         match value.trim().to_ascii_lowercase().as_str() {
             "" | "live" => Ok(RunMode::Live),
             "shadow" => Ok(RunMode::Shadow),
@@ -106,11 +106,9 @@ impl FunctionEnvironment {
             record_ttl: seconds("IDEMPOTENCY_TTL_SECONDS", defaults.record_ttl.as_secs())?,
             ..defaults
         };
-        let stage = std::env::var("STAGE").unwrap_or_else(|_| "local".into());
-        let follow_ups = std::env::var("FOLLOW_UP_QUEUE_URL")
-            .ok()
-            .filter(|url| !url.trim().is_empty())
-            .map(|url| -> Arc<dyn FollowUps> {
+        let stage = alchemiser_settings::text("STAGE").unwrap_or_else(|| "local".into());
+        let follow_ups =
+            alchemiser_settings::text("FOLLOW_UP_QUEUE_URL").map(|url| -> Arc<dyn FollowUps> {
                 Arc::new(SqsFollowUps::new(aws_sdk_sqs::Client::new(&sdk), url))
             });
         let authenticity = authenticity_from_env(&sdk, function)?;
@@ -136,9 +134,7 @@ impl FunctionEnvironment {
             idempotency,
             clock: alchemiser_clock::system(),
         };
-        let source_prefix = std::env::var("EVENTBRIDGE_SOURCE_PREFIX")
-            .ok()
-            .filter(|prefix| !prefix.trim().is_empty())
+        let source_prefix = alchemiser_settings::text("EVENTBRIDGE_SOURCE_PREFIX")
             .unwrap_or_else(|| DEFAULT_SOURCE_PREFIX.to_owned());
         Ok(Self {
             function,
@@ -156,7 +152,7 @@ impl FunctionEnvironment {
 
     /// The stage name (`STAGE`, `local` when unset).
     pub fn stage(&self) -> String {
-        std::env::var("STAGE").unwrap_or_else(|_| "local".into())
+        alchemiser_settings::text("STAGE").unwrap_or_else(|| "local".into())
     }
 
     /// The same environment with emitted events going to `bus` instead (a shadow's recorder).
@@ -266,7 +262,7 @@ fn authenticity_from_env(
         hint,
     })?;
     let unsigned = Unsigned::FromSources(
-        std::env::var("UNSIGNED_SOURCES")
+        alchemiser_settings::text("UNSIGNED_SOURCES")
             .unwrap_or_default()
             .split(',')
             .map(str::trim)

@@ -38,8 +38,13 @@ pub const SWEEP_MODULE: &str = alchemiser_events::HandlerName::Monitor.as_str();
 pub const DEFAULT_LOOKBACK: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How long one sweep works: the monitor function's timeout (the registry's) less the 10 s that
 /// recording and publishing what the sweep returns take after it.
-pub const DEFAULT_TIME_BUDGET: Duration =
-    Duration::from_secs(alchemiser_events::HandlerName::Monitor.spec().timeout.as_secs() - 10);
+pub const DEFAULT_TIME_BUDGET: Duration = Duration::from_secs(
+    alchemiser_events::HandlerName::Monitor
+        .spec()
+        .timeout
+        .as_secs()
+        - 10,
+);
 /// Dead letters per page: ten receives of ten, handled before the next page is read.
 const DEAD_LETTER_PAGE: usize = 100;
 /// Dead letters handled at once (each is a few ledger reads and writes).

@@ -185,6 +185,11 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
     }
 }
 
+/// A variable of the process environment, trimmed; `None` when unset or blank.
+pub fn text(variable: &str) -> Option<String> {
+    Settings::process().text(variable)
+}
+
 /// A required, non-empty variable of the process environment.
 pub fn required(variable: &'static str, hint: &'static str) -> Result<String, SettingError> {
     Settings::process().required(variable, hint)

@@ -78,7 +78,7 @@ pub enum WiringError {
 /// `BROKER_SECRET_NAME`, read once per cold start, never from plain variables) or `paper` (the
 /// account file `PAPER_BROKER_STATE`).
 pub async fn broker(sdk: &SdkConfig) -> Result<Arc<dyn Broker>, WiringError> {
-    let kind = std::env::var("BROKER").unwrap_or_else(|_| "alpaca".into());
+    let kind = alchemiser_settings::text("BROKER").unwrap_or_else(|| "alpaca".into());
     match kind.trim().to_ascii_lowercase().as_str() {
         "paper" => {
             let path = required(
@@ -144,7 +144,7 @@ async fn read_secret(sdk: &SdkConfig, name: &str) -> Result<Map<String, Value>, 
 /// (see [`RiskLimits`] for their defaults).
 pub fn execution_settings() -> Result<ExecutionSettings, SettingError> {
     let defaults = ExecutionSettings::default();
-    let limits = RiskLimits::from_settings(|name| std::env::var(name).ok())?;
+    let limits = RiskLimits::from_settings(alchemiser_settings::text)?;
     Ok(ExecutionSettings {
         allow_replay_execution: flag("ALLOW_REPLAY_EXECUTION", false)?,
         max_plan_age: seconds("MAX_PLAN_AGE_SECONDS", defaults.max_plan_age.as_secs())?,
@@ -163,9 +163,7 @@ pub fn execution_settings() -> Result<ExecutionSettings, SettingError> {
 /// execution), read at most every [`HALT_CACHE`]. Unset (a local run of the function): a switch
 /// that is never flipped, said in the log.
 pub fn trading_halt(sdk: &SdkConfig) -> Arc<dyn TradingHalt> {
-    let name = std::env::var("TRADING_HALT_PARAMETER")
-        .ok()
-        .filter(|name| !name.trim().is_empty());
+    let name = alchemiser_settings::text("TRADING_HALT_PARAMETER");
     let Some(name) = name else {
         tracing::warn!("TRADING_HALT_PARAMETER is not set: this function has no kill switch");
         return Arc::new(MemoryHalt::new());
@@ -219,7 +217,7 @@ pub fn dead_letters(sdk: &SdkConfig) -> Result<Arc<dyn DeadLetters>, SettingErro
 /// The functions in shadow on this stage (`SHADOW_FUNCTIONS`, comma-separated; the stack sets
 /// it on the monitor from the stage's owners).
 pub fn shadow_functions() -> Vec<String> {
-    std::env::var("SHADOW_FUNCTIONS")
+    alchemiser_settings::text("SHADOW_FUNCTIONS")
         .unwrap_or_default()
         .split(',')
         .map(|name| name.trim().to_owned())
@@ -281,10 +279,7 @@ pub fn strategy() -> Result<StrategyHandler, WiringError> {
 /// workflow, as before.
 pub async fn scheduled_strategy(sdk: &SdkConfig) -> Result<StrategyHandler, WiringError> {
     let strategy = strategy()?;
-    let Some(text) = std::env::var("STRATEGY_RUN_AT")
-        .ok()
-        .filter(|text| !text.trim().is_empty())
-    else {
+    let Some(text) = alchemiser_settings::text("STRATEGY_RUN_AT") else {
         tracing::warn!("STRATEGY_RUN_AT is not set: every scheduled tick starts a workflow");
         return Ok(strategy);
     };
