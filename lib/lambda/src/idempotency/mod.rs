@@ -212,7 +212,30 @@ pub fn payload_hash(payload: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::payload_hash;
+    use super::{payload_hash, IdempotencyConfig};
+    use chrono::{TimeDelta, TimeZone, Utc};
+
+    #[test]
+    fn a_lease_outlives_its_invocation_by_the_margin_and_the_grace() {
+        // A lease that lapsed before its invocation's end (or its retry) would let another plan
+        // trade the account under it: it holds past the deadline by the margin plus the grace.
+        let config = IdempotencyConfig::default();
+        let now = Utc.with_ymd_and_hms(2026, 12, 7, 15, 0, 0).unwrap();
+        let deadline = now + TimeDelta::seconds(120);
+        assert_eq!(
+            config.lease_until(now, Some(deadline)),
+            deadline + TimeDelta::seconds(10) + TimeDelta::seconds(4 * 60)
+        );
+        // A deadline already past counts from now; no deadline holds for the no-deadline span.
+        assert_eq!(
+            config.lease_until(now, Some(now - TimeDelta::seconds(5))),
+            now + TimeDelta::seconds(10 + 4 * 60)
+        );
+        assert_eq!(
+            config.lease_until(now, None),
+            now + TimeDelta::seconds(300 + 4 * 60)
+        );
+    }
 
     #[test]
     fn the_payload_hash_ignores_key_order_but_not_values() {
