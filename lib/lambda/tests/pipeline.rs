@@ -78,6 +78,8 @@ fn probe(answer: Answer) -> Arc<Probe> {
 struct Harness {
     invoker: Invoker,
     failures: Arc<MemoryFailureSink>,
+    /// Every event the invocation put on the bus.
+    published: Arc<RecordingHandler>,
 }
 
 fn harness(
@@ -86,7 +88,7 @@ fn harness(
     idempotency: IdempotencyConfig,
 ) -> Harness {
     let bus = Arc::new(InMemoryBus::new());
-    RecordingHandler::on_every_type(&bus);
+    let published = RecordingHandler::on_every_type(&bus);
     let failures = Arc::new(MemoryFailureSink::default());
     let adapters = Adapters {
         follow_ups: Some(Arc::new(
@@ -103,6 +105,7 @@ fn harness(
     Harness {
         invoker: Invoker::new(HandlerName::Monitor, handler, adapters),
         failures,
+        published,
     }
 }
 
@@ -390,4 +393,56 @@ async fn what_can_never_be_recorded_or_published_is_a_permanent_failure_not_a_re
     };
     assert!(reason.contains("idempotency record holds"), "{reason}");
     assert_eq!(h.failures.records().len(), 1);
+}
+
+#[tokio::test]
+async fn what_a_handler_emits_is_published_once_however_often_its_event_comes() {
+    // Recorded, published, then marked published: a duplicate delivery of the same event (or
+    // Lambda's retry after the answer was lost) publishes nothing again.
+    let bus_events = |h: &Harness| h.published.events().len();
+    let store: Arc<dyn IdempotencyStore> = Arc::new(InMemoryStore::new());
+    let emitting = probe(Answer::Emit(0));
+    let h = harness(emitting.clone(), store, IdempotencyConfig::default());
+    let event = outcome_event();
+    let first = h.invoker.invoke(event.clone(), &local()).await.unwrap();
+    assert!(
+        matches!(first, InvocationOutcome::Handled { .. }),
+        "{first:?}"
+    );
+    assert_eq!(bus_events(&h), 1, "the emitted event is on the bus");
+    assert!(matches!(h.published.events()[0], Event::WorkflowFailed(_)));
+    let again = h.invoker.invoke(event, &local()).await.unwrap();
+    assert!(
+        !matches!(again, InvocationOutcome::Handled { .. }),
+        "{again:?}"
+    );
+    assert_eq!(
+        emitting.calls.load(Ordering::SeqCst),
+        1,
+        "the handler ran once"
+    );
+    assert_eq!(bus_events(&h), 1, "the duplicate published nothing");
+}
+
+#[tokio::test]
+async fn a_dead_letter_names_the_event_and_its_workflow() {
+    // An operator finds a dead letter by event id and correlation id: both are in the record.
+    let h = harness(
+        probe(Answer::Permanent),
+        Arc::new(InMemoryStore::new()),
+        IdempotencyConfig::default(),
+    );
+    let event = outcome_event();
+    h.invoker.invoke(event.clone(), &local()).await.unwrap();
+    let record = &h.failures.records()[0];
+    assert_eq!(record.event_id.as_deref(), event["event_id"].as_str());
+    assert_eq!(
+        record.correlation_id.as_deref(),
+        event["correlation_id"].as_str()
+    );
+    assert_eq!(record.detail_type.as_deref(), Some("WorkflowCompleted"));
+    assert_eq!(
+        record.event["event_id"], event["event_id"],
+        "the event itself is kept"
+    );
 }
