@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alchemiser_bus::{
-    Delivery, EventHandler, Handled, HandlerError, InMemoryBus, RecordingHandler,
+    CheckAgain, Delivery, EventHandler, Handled, HandlerError, InMemoryBus, RecordingHandler,
 };
 use alchemiser_events::samples::sample_event;
 use alchemiser_events::{Event, EventType, HandlerName};
 use alchemiser_lambda::failures::MemoryFailureSink;
+use alchemiser_lambda::follow_ups::{FollowUp, MemoryFollowUps, MAX_FOLLOW_UPS};
 use alchemiser_lambda::idempotency::{
     Claim, ClaimRequest, IdempotencyConfig, IdempotencyStore, InMemoryStore, Lease, LeaseRequest,
     StoreError, StoredResult,
@@ -37,6 +38,8 @@ enum Answer {
     Hang,
     /// Emits a WorkflowFailed whose `error_details` carry this many bytes.
     Emit(usize),
+    /// Emits nothing yet and asks to see the event again after this many seconds.
+    Again(u64),
 }
 
 #[async_trait]
@@ -54,6 +57,7 @@ impl EventHandler for Probe {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
                 Ok(vec![])
             }
+            Answer::Again(_) => Ok(vec![]),
             Answer::Emit(bytes) => {
                 let mut event = sample_event(EventType::WorkflowFailed);
                 if let Event::WorkflowFailed(failed) = &mut event {
@@ -64,6 +68,15 @@ impl EventHandler for Probe {
                 Ok(vec![event])
             }
         };
+        if let Answer::Again(seconds) = self.answer {
+            return Ok(Handled {
+                events: vec![],
+                check_again: Some(CheckAgain {
+                    after: Duration::from_secs(seconds),
+                    why: "orders still open".into(),
+                }),
+            });
+        }
         events.map(Handled::from)
     }
 }
@@ -80,6 +93,8 @@ struct Harness {
     failures: Arc<MemoryFailureSink>,
     /// Every event the invocation put on the bus.
     published: Arc<RecordingHandler>,
+    /// Every follow-up the invocation sent.
+    follow_ups: Arc<MemoryFollowUps>,
 }
 
 fn harness(
@@ -90,10 +105,9 @@ fn harness(
     let bus = Arc::new(InMemoryBus::new());
     let published = RecordingHandler::on_every_type(&bus);
     let failures = Arc::new(MemoryFailureSink::default());
+    let follow_ups = Arc::new(MemoryFollowUps::new());
     let adapters = Adapters {
-        follow_ups: Some(Arc::new(
-            alchemiser_lambda::follow_ups::MemoryFollowUps::new(),
-        )),
+        follow_ups: Some(follow_ups.clone()),
         authenticity: alchemiser_lambda::signing::Authenticity::in_process(),
         store,
         bus,
@@ -106,6 +120,7 @@ fn harness(
         invoker: Invoker::new(HandlerName::Monitor, handler, adapters),
         failures,
         published,
+        follow_ups,
     }
 }
 
@@ -445,4 +460,46 @@ async fn a_dead_letter_names_the_event_and_its_workflow() {
         record.event["event_id"], event["event_id"],
         "the event itself is kept"
     );
+}
+
+#[tokio::test]
+async fn work_that_is_not_done_comes_back_as_a_follow_up_until_the_last_one() {
+    let h = harness(
+        probe(Answer::Again(30)),
+        Arc::new(InMemoryStore::new()),
+        IdempotencyConfig::default(),
+    );
+    let event = outcome_event();
+    let before = Utc::now();
+    h.invoker.invoke(event.clone(), &local()).await.unwrap();
+    let sent = h.follow_ups.take();
+    assert_eq!(sent.len(), 1, "one follow-up asked for");
+    let first = &sent[0];
+    assert_eq!(first.follow_up.check, 1);
+    assert_eq!(first.follow_up.function, "monitor");
+    assert_eq!(first.event, event, "the follow-up carries the event itself");
+    let due_in = first.follow_up.due_at - before;
+    assert!(
+        (29..=31).contains(&due_in.num_seconds()),
+        "due 30 s later, not {due_in}"
+    );
+    // Its delivery asks again: the next check, counted on.
+    let follow_up_body = serde_json::to_value(first).unwrap();
+    h.invoker.invoke(follow_up_body, &local()).await.unwrap();
+    assert_eq!(h.follow_ups.take()[0].follow_up.check, 2);
+    // The last allowed check still comes; one more is refused, naming why.
+    let at = |check: u32| {
+        let mut last: FollowUp = first.clone();
+        last.follow_up.check = check;
+        serde_json::to_value(last).unwrap()
+    };
+    h.invoker
+        .invoke(at(MAX_FOLLOW_UPS - 1), &local())
+        .await
+        .unwrap();
+    assert_eq!(h.follow_ups.take()[0].follow_up.check, MAX_FOLLOW_UPS);
+    let gave_up = h.invoker.invoke(at(MAX_FOLLOW_UPS), &local()).await;
+    assert!(h.follow_ups.take().is_empty(), "no follow-up past the last");
+    let said = format!("{gave_up:?}");
+    assert!(said.contains("gave up after"), "{said}");
 }
