@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use alchemiser_events::Decimal;
 use alchemiser_events::{Event, HandlerName, RebalancePlan, TradeAction};
 use alchemiser_ledger::{summarize, Entry, LedgerStore, WorkflowState};
-use alchemiser_trading::{client_order_id, BookEntry, NyseCalendar, OrderSide, OrderStatus};
+use alchemiser_trading::{client_order_id, BookEntry, NyseRules, OrderSide, OrderStatus};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -245,7 +245,7 @@ pub fn check_workflow(world: &WorldRef, log: &WorkflowLog) -> Verdict {
                 ),
             );
         }
-        if !NyseCalendar.clock(sent.at).is_ok_and(|clock| clock.is_open) {
+        if !NyseRules.clock(sent.at).is_ok_and(|clock| clock.is_open) {
             fail(
                 "no_order_while_market_closed",
                 format!(

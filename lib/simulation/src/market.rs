@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use alchemiser_events::{Decimal, Symbol};
 use alchemiser_trading::{
-    BrokerError, Call, Ending, Fault, MarketHours, NyseCalendar, OrderScript, PaperBroker,
+    BrokerError, Call, Ending, Fault, MarketHours, NyseRules, OrderScript, PaperBroker,
     PortfolioFile, ScriptedBroker, Session,
 };
 use chrono::{DateTime, TimeDelta, Utc};
@@ -150,7 +150,7 @@ impl Market {
         let rates = config.clone();
         let broker = ScriptedBroker::new(account.clone())
             .with_clock(clock)
-            .with_market_hours(MarketHours::Nyse)
+            .with_market_hours(MarketHours::NyseRules)
             .with_cancel_delay(Duration::from_millis(800))
             .with_faults(move |call| {
                 let count = |kind: &'static str| {
@@ -328,9 +328,8 @@ pub fn start_times(
     let mut total = 0;
     let mut date = start.date_naive();
     while total < config.workflows {
-        let session = NyseCalendar.session(date);
-        match session {
-            Ok(Session::Open(day)) => {
+        match NyseRules.session(date) {
+            Session::Open(day) => {
                 let mut at = day.open - TimeDelta::minutes(20);
                 let end = day.close + TimeDelta::minutes(5);
                 if at < start {
@@ -353,16 +352,14 @@ pub fn start_times(
                     starts.push((at, burst));
                 }
             }
-            Ok(Session::Closed { .. }) if dice.chance(config.closed_day_start) => {
+            Session::Closed { .. } if dice.chance(config.closed_day_start) => {
                 let at = date.and_hms_opt(15, 0, 0).expect("a time").and_utc();
                 if at >= start {
                     total += 1;
                     starts.push((at, 1));
                 }
             }
-            Ok(Session::Closed { .. }) => {}
-            // Past the calendar's years: the run is far longer than any seed needs.
-            Err(_) => break,
+            Session::Closed { .. } => {}
         }
         date = date.succ_opt().expect("a next day");
     }

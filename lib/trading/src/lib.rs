@@ -25,7 +25,7 @@ pub use handlers::{
     AllocationError, ExecutionHandler, PortfolioHandler, StrategyHandler, Workflow, DRY_RUN_SCOPE,
     WORKFLOW_TYPE,
 };
-pub use market::{CalendarError, MarketClock, NyseCalendar, Session, TradingDay};
+pub use market::{CalendarError, MarketClock, NyseCalendar, NyseRules, Session, TradingDay};
 pub use orders::{
     client_order_id, execute_plan, ExecutionMode, ExecutionReport, ExecutionSettings, LimitBreach,
     OrderRecord, PlanOutcome, RecordStatus, Refusal, RiskLimits, Venue, When, LIMIT_VARIABLES,

@@ -125,11 +125,58 @@ impl NyseCalendar {
     /// What the market does on `date` (a New York date).
     pub fn session(&self, date: NaiveDate) -> Result<Session, CalendarError> {
         Self::known(date.year())?;
-        let closed = |why: &str| {
-            Ok(Session::Closed {
-                date,
-                why: why.to_owned(),
-            })
+        Ok(session_by_rules(date))
+    }
+
+    /// The trading days from `from` to `to`, both included.
+    pub fn trading_days(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<TradingDay>, CalendarError> {
+        trading_days_between(from, to, |day| self.session(day))
+    }
+
+    /// The market clock at `now`.
+    pub fn clock(&self, now: DateTime<Utc>) -> Result<MarketClock, CalendarError> {
+        clock_at(now, |from, to| self.trading_days(from, to))
+    }
+}
+
+/// The NYSE's rules applied to any year (with the unscheduled closures known so far): the
+/// simulated market's calendar, so that a run of any length meets weekends, holidays and
+/// early closes as the exchange schedules them (the paper broker keeps [`NyseCalendar`], which
+/// refuses a year it does not know rather than guess it for a real account).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NyseRules;
+
+impl NyseRules {
+    /// What the market does on `date` (a New York date) by the exchange's rules.
+    pub fn session(&self, date: NaiveDate) -> Session {
+        session_by_rules(date)
+    }
+
+    /// The trading days from `from` to `to`, both included.
+    pub fn trading_days(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<TradingDay>, CalendarError> {
+        trading_days_between(from, to, |day| Ok(session_by_rules(day)))
+    }
+
+    /// The market clock at `now`.
+    pub fn clock(&self, now: DateTime<Utc>) -> Result<MarketClock, CalendarError> {
+        clock_at(now, |from, to| self.trading_days(from, to))
+    }
+}
+
+/// The session of `date` by the exchange's rules (weekends, holidays, early closes).
+fn session_by_rules(date: NaiveDate) -> Session {
+    {
+        let closed = |why: &str| Session::Closed {
+            date,
+            why: why.to_owned(),
         };
         match date.weekday() {
             Weekday::Sat => return closed("Saturday"),
@@ -144,50 +191,53 @@ impl NyseCalendar {
         } else {
             regular_close()
         };
-        Ok(Session::Open(TradingDay {
+        Session::Open(TradingDay {
             date,
             open: new_york(date, regular_open()),
             close: new_york(date, close),
-        }))
+        })
     }
+}
 
-    /// The trading days from `from` to `to`, both included.
-    pub fn trading_days(
-        &self,
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> Result<Vec<TradingDay>, CalendarError> {
-        if to < from {
-            return Err(CalendarError::Range {
-                from,
-                to,
-                why: "it ends before it starts",
-            });
-        }
-        if (to - from).num_days() > Self::MAX_RANGE_DAYS {
-            return Err(CalendarError::Range {
-                from,
-                to,
-                why: "at most 400 days at a time",
-            });
-        }
-        from.iter_days()
-            .take_while(|day| *day <= to)
-            .filter_map(|day| match self.session(day) {
-                Ok(Session::Open(trading)) => Some(Ok(trading)),
-                Ok(Session::Closed { .. }) => None,
-                Err(error) => Some(Err(error)),
-            })
-            .collect()
+/// The trading days from `from` to `to`, both included, by `session`.
+fn trading_days_between(
+    from: NaiveDate,
+    to: NaiveDate,
+    session: impl Fn(NaiveDate) -> Result<Session, CalendarError>,
+) -> Result<Vec<TradingDay>, CalendarError> {
+    if to < from {
+        return Err(CalendarError::Range {
+            from,
+            to,
+            why: "it ends before it starts",
+        });
     }
+    if (to - from).num_days() > NyseCalendar::MAX_RANGE_DAYS {
+        return Err(CalendarError::Range {
+            from,
+            to,
+            why: "at most 400 days at a time",
+        });
+    }
+    from.iter_days()
+        .take_while(|day| *day <= to)
+        .filter_map(|day| match session(day) {
+            Ok(Session::Open(trading)) => Some(Ok(trading)),
+            Ok(Session::Closed { .. }) => None,
+            Err(error) => Some(Err(error)),
+        })
+        .collect()
+}
 
-    /// The market clock at `now`.
-    pub fn clock(&self, now: DateTime<Utc>) -> Result<MarketClock, CalendarError> {
-        let today = now.with_timezone(&New_York).date_naive();
-        // Long weekends and holidays never leave more than a week without a session.
-        let days = self.trading_days(today, today + Duration::days(10))?;
-        Ok(MarketClock::from_days(now, &days).expect("a session within ten days"))
-    }
+/// The market clock at `now`, from `trading_days`.
+fn clock_at(
+    now: DateTime<Utc>,
+    trading_days: impl Fn(NaiveDate, NaiveDate) -> Result<Vec<TradingDay>, CalendarError>,
+) -> Result<MarketClock, CalendarError> {
+    let today = now.with_timezone(&New_York).date_naive();
+    // Long weekends and holidays never leave more than a week without a session.
+    let days = trading_days(today, today + Duration::days(10))?;
+    Ok(MarketClock::from_days(now, &days).expect("a session within ten days"))
 }
 
 impl MarketClock {
@@ -461,6 +511,47 @@ mod tests {
         assert!(
             error.to_string().contains("ends before it starts"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn the_rules_are_the_calendar_in_the_known_years_and_go_on_after_them() {
+        let mut day = NaiveDate::from_ymd_opt(NyseCalendar::FIRST_YEAR, 1, 1).unwrap();
+        while day.year() <= NyseCalendar::LAST_YEAR {
+            assert_eq!(
+                NyseCalendar.session(day).unwrap(),
+                NyseRules.session(day),
+                "{day}"
+            );
+            day = day.succ_opt().unwrap();
+        }
+        let after = |y, m, d| NyseRules.session(NaiveDate::from_ymd_opt(y, m, d).unwrap());
+        assert!(NyseCalendar
+            .session(NaiveDate::from_ymd_opt(2031, 12, 25).unwrap())
+            .is_err());
+        assert!(
+            matches!(after(2031, 12, 25), Session::Closed { .. }),
+            "Christmas 2031"
+        );
+        assert!(
+            matches!(after(2031, 4, 11), Session::Closed { .. }),
+            "Good Friday 2031"
+        );
+        assert!(
+            matches!(after(2031, 11, 28), Session::Open(day) if day.closes_early()),
+            "after Thanksgiving 2031"
+        );
+        assert!(
+            NyseRules
+                .clock(
+                    NaiveDate::from_ymd_opt(2040, 6, 5)
+                        .unwrap()
+                        .and_hms_opt(15, 0, 0)
+                        .unwrap()
+                        .and_utc()
+                )
+                .unwrap()
+                .is_open
         );
     }
 }

@@ -29,7 +29,7 @@ use super::{
     Account, Broker, BrokerError, Holdings, OrderOutcome, OrderRequest, OrderSide, OrderStatus,
     Position,
 };
-use crate::market::{MarketClock, NyseCalendar, TradingDay};
+use crate::market::{MarketClock, NyseCalendar, NyseRules, TradingDay};
 
 /// The largest cash balance or position value a paper account may hold (1e15): beyond it the
 /// file is a mistake, and bounded values keep every sum and product exact.
@@ -331,6 +331,9 @@ pub enum MarketHours {
     AlwaysOpen,
     /// The NYSE's sessions ([`NyseCalendar`]); orders are refused while the market is closed.
     Nyse,
+    /// The NYSE's sessions by the exchange's rules for any year ([`NyseRules`]): the
+    /// simulation's market, whose runs may outlast the years [`NyseCalendar`] knows.
+    NyseRules,
 }
 
 impl MarketHours {
@@ -343,6 +346,9 @@ impl MarketHours {
                 next_close: now + Duration::days(1),
             }),
             MarketHours::Nyse => NyseCalendar
+                .clock(now)
+                .map_err(|e| BrokerError::Permanent(e.to_string())),
+            MarketHours::NyseRules => NyseRules
                 .clock(now)
                 .map_err(|e| BrokerError::Permanent(e.to_string())),
         }
@@ -369,6 +375,9 @@ impl MarketHours {
                     .collect())
             }
             MarketHours::Nyse => NyseCalendar
+                .trading_days(from, to)
+                .map_err(|e| BrokerError::Permanent(e.to_string())),
+            MarketHours::NyseRules => NyseRules
                 .trading_days(from, to)
                 .map_err(|e| BrokerError::Permanent(e.to_string())),
         }

@@ -291,6 +291,9 @@ impl<B: Broker> ScriptedBroker<B> {
             MarketHours::Nyse => crate::market::NyseCalendar
                 .clock(now)
                 .map_err(|e| BrokerError::Permanent(e.to_string())),
+            MarketHours::NyseRules => crate::market::NyseRules
+                .clock(now)
+                .map_err(|e| BrokerError::Permanent(e.to_string())),
         }
     }
 
@@ -487,7 +490,7 @@ impl<B: Broker> ScriptedBroker<B> {
         steps.sort_by_key(|(at, _)| *at);
         let expires_at = match self.hours {
             MarketHours::AlwaysOpen => None,
-            MarketHours::Nyse => Some(expires_at),
+            MarketHours::Nyse | MarketHours::NyseRules => Some(expires_at),
         };
         let index = {
             let mut book = self.lock_book();
@@ -732,6 +735,9 @@ impl<B: Broker> Broker for ScriptedBroker<B> {
         match self.hours {
             MarketHours::AlwaysOpen => self.inner.trading_days(from, to).await,
             MarketHours::Nyse => crate::market::NyseCalendar
+                .trading_days(from, to)
+                .map_err(|e| BrokerError::Permanent(e.to_string())),
+            MarketHours::NyseRules => crate::market::NyseRules
                 .trading_days(from, to)
                 .map_err(|e| BrokerError::Permanent(e.to_string())),
         }
