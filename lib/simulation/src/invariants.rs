@@ -632,7 +632,8 @@ pub fn check_workflow(world: &WorldRef, log: &WorkflowLog) -> Verdict {
                 .and_then(Value::as_str)
                 .unwrap_or_default();
             let explained = match status {
-                "FILLED" | "DRY_RUN" => true,
+                // A sell of what the account no longer holds places nothing and needs nothing.
+                "FILLED" | "DRY_RUN" | "NOT_NEEDED" => true,
                 // A buy the cash did not stretch to: explained when the cash was gone indeed
                 // (the sells of the plan were disturbed, or the account moved within the
                 // plan's tolerance), not when the account still held it.
