@@ -206,7 +206,7 @@ pub fn ledger(sdk: &SdkConfig) -> Result<Arc<dyn LedgerStore>, SettingError> {
 pub fn dead_letters(sdk: &SdkConfig) -> Result<Arc<dyn DeadLetters>, SettingError> {
     let url = required(
         "FAILURE_QUEUE_URL",
-        "the SQS queue where permanent failures are recorded",
+        "the stage's dead-letter queue (SQS), where permanent failures are recorded",
     )?;
     Ok(Arc::new(SqsDeadLetters::new(
         aws_sdk_sqs::Client::new(sdk),

@@ -1,6 +1,6 @@
 //! The steps every invocation shares once it knows what to run, each named: claim the key, run
 //! the handler, record the result, publish what it emitted, mark the record published. A
-//! permanent failure is recorded in the failure queue instead.
+//! permanent failure is recorded as a dead letter instead.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -181,16 +181,16 @@ impl Pipeline {
             failed_at: self.now(),
             event: payload.clone(),
         };
-        let failures = &self.adapters.failures;
-        match failures.record(&record).await {
+        let dead_letters = &self.adapters.dead_letters;
+        match dead_letters.record(&record).await {
             Ok(record_id) => Ok(InvocationOutcome::RecordedFailure {
                 reason,
-                recorded_at: failures.location(),
+                recorded_at: dead_letters.location(),
                 record_id,
             }),
             Err(error) => {
                 let record_error = error_chain(&error);
-                tracing::error!(%record_error, "could not record the permanent failure; failing the invocation");
+                tracing::error!(%record_error, "could not record the permanent failure as a dead letter; failing the invocation");
                 Err(InvocationError::Unrecorded {
                     reason,
                     record_error,
