@@ -64,7 +64,7 @@ def teardown(directory):
     except Exception as error:
         print(f"teardown: {error}", file=sys.stderr)
     try:
-        client("sqs", LOCALSTACK).delete_queue(QueueUrl=environment["FAILURE_QUEUE_URL"])
+        client("sqs", LOCALSTACK).delete_queue(QueueUrl=environment["DEAD_LETTER_QUEUE_URL"])
     except Exception as error:
         print(f"teardown: {error}", file=sys.stderr)
 

@@ -63,7 +63,7 @@ export const COMMON_ENVIRONMENT = [
   'EVENTBRIDGE_BUS_NAME',
   'EVENTBRIDGE_VERIFY_BUS',
   'EVENTBRIDGE_SOURCE_PREFIX',
-  'FAILURE_QUEUE_URL',
+  'DEAD_LETTER_QUEUE_URL',
   'EVENTBRIDGE_OUTBOX_QUEUE_URL',
   'IDEMPOTENCY_TABLE_NAME',
   'RUST_LOG',
@@ -450,7 +450,7 @@ export class AlchemiserStack extends Stack {
       EVENTBRIDGE_VERIFY_BUS: 'true',
       // The publish grant allows `<prefix>.<handler>` only: the functions must build the same source.
       EVENTBRIDGE_SOURCE_PREFIX: routing.source_prefix,
-      FAILURE_QUEUE_URL: this.deadLetterQueue.queue.queueUrl,
+      DEAD_LETTER_QUEUE_URL: this.deadLetterQueue.queue.queueUrl,
       EVENTBRIDGE_OUTBOX_QUEUE_URL: this.outbox.queue.queueUrl,
       IDEMPOTENCY_TABLE_NAME: this.idempotencyTable.table.tableName,
       RUST_LOG: 'info',

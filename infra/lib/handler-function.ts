@@ -156,7 +156,7 @@ export class HandlerFunction extends Construct {
     }
   }
 
-  /** sqs:SendMessage on the failure queue: for the on-failure destination and FAILURE_QUEUE_URL. */
+  /** sqs:SendMessage on the dead-letter queue: for the on-failure destination and DEAD_LETTER_QUEUE_URL. */
   private grantRecordFailures(queue: sqs.IQueue): void {
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({

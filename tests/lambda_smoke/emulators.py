@@ -42,7 +42,7 @@ def function_environment() -> dict[str, str]:
         "USE_EVENTBRIDGE": "false",
         "IDEMPOTENCY_TABLE_NAME": table,
         "LEDGER_TABLE_NAME": ledger,
-        "FAILURE_QUEUE_URL": queue,
+        "DEAD_LETTER_QUEUE_URL": queue,
         **client_environment(LOCALSTACK),
         "AWS_ENDPOINT_URL_DYNAMODB": MOTO,
         "RUST_LOG": "info",

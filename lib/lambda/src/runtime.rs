@@ -29,7 +29,7 @@ static WARM: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(
 /// The runtime's own settings are wrong.
 #[derive(Debug, Error)]
 pub enum RuntimeError {
-    /// A variable of the runtime (`IDEMPOTENCY_TABLE_NAME`, `FAILURE_QUEUE_URL`, ...).
+    /// A variable of the runtime (`IDEMPOTENCY_TABLE_NAME`, `DEAD_LETTER_QUEUE_URL`, ...).
     #[error(transparent)]
     Env(#[from] SettingError),
     /// The publisher's configuration (`USE_EVENTBRIDGE`, `EVENTBRIDGE_*`).
@@ -84,7 +84,7 @@ impl RunMode {
 }
 
 impl FunctionEnvironment {
-    /// Reads `IDEMPOTENCY_TABLE_NAME`, `FAILURE_QUEUE_URL`, `IDEMPOTENCY_MARGIN_SECONDS`,
+    /// Reads `IDEMPOTENCY_TABLE_NAME`, `DEAD_LETTER_QUEUE_URL`, `IDEMPOTENCY_MARGIN_SECONDS`,
     /// `IDEMPOTENCY_TTL_SECONDS`, `STAGE` and the publisher's variables (`USE_EVENTBRIDGE`,
     /// `EVENTBRIDGE_*`). No AWS call is made here.
     pub async fn from_env(function: HandlerName) -> Result<Self, RuntimeError> {
@@ -94,7 +94,7 @@ impl FunctionEnvironment {
             "the DynamoDB table that guards against duplicate deliveries",
         )?;
         let queue = required(
-            "FAILURE_QUEUE_URL",
+            "DEAD_LETTER_QUEUE_URL",
             "the stage's dead-letter queue (SQS), where permanent failures are recorded",
         )?;
         let defaults = IdempotencyConfig::default();
@@ -124,7 +124,7 @@ impl FunctionEnvironment {
             dead_letters: Arc::new(
                 SqsDeadLetterRecorder::new(aws_sdk_sqs::Client::new(&sdk), queue).with_max_bytes(
                     usize::try_from(alchemiser_settings::whole_number(
-                        "FAILURE_QUEUE_MAX_BYTES",
+                        "DEAD_LETTER_QUEUE_MAX_BYTES",
                         alchemiser_deadletters::recorder::DEFAULT_MAX_MESSAGE_BYTES as u64,
                     )?)
                     .unwrap_or(usize::MAX),

@@ -1,5 +1,5 @@
 //! The write side of the dead-letter queue: how a function records an event it refused for good
-//! (the stage's dead-letter queue, `FAILURE_QUEUE_URL`), in the contract's format for a
+//! (the stage's dead-letter queue, `DEAD_LETTER_QUEUE_URL`), in the contract's format for a
 //! function's dead letter ([`FailureRecord`]).
 
 mod memory;

@@ -1,4 +1,5 @@
-//! Dead letters recorded on SQS: one message per [`FailureRecord`], with an `error_class` attribute.
+//! Dead letters recorded on SQS: one message per [`FailureRecord`], with an `error_class`
+//! attribute.
 
 use alchemiser_events::FailureRecord;
 use async_trait::async_trait;
@@ -6,7 +7,8 @@ use aws_sdk_sqs::types::MessageAttributeValue;
 
 use super::{DeadLetterNotRecorded, DeadLetterRecorder};
 
-/// SQS's largest message (1 MiB since 2025; LocalStack takes 256 KiB: `FAILURE_QUEUE_MAX_BYTES`).
+/// SQS's largest message (1 MiB since 2025; LocalStack takes 256 KiB:
+/// `DEAD_LETTER_QUEUE_MAX_BYTES`).
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1_048_576;
 
 /// Records dead letters in an SQS queue (the stage's dead-letter queue).
