@@ -208,7 +208,7 @@ impl EventBus for SimBus {
                     event_type: event.event_type(),
                     code: Some("ConnectionError".into()),
                     reason: reason.into(),
-                    parked_at: None,
+                    kept_in: None,
                 })
                 .collect(),
             ..PublishReport::default()

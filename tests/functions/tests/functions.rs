@@ -415,7 +415,7 @@ async fn replays_are_dry_runs_unless_the_stage_allows_them() {
         .all(|o| o["status"] == "DRY_RUN"));
 }
 
-/// A bus that delivers nothing and cannot park it either: an outage of EventBridge and the outbox.
+/// A bus that delivers nothing and cannot keep it in the outbox either: an outage of EventBridge and the outbox.
 struct LostBus;
 
 #[async_trait]
@@ -429,7 +429,7 @@ impl EventBus for LostBus {
                     event_type: e.event_type(),
                     code: Some("ConnectionError".into()),
                     reason: "EventBridge and the outbox are down".into(),
-                    parked_at: None,
+                    kept_in: None,
                 })
                 .collect(),
             ..PublishReport::default()
@@ -453,7 +453,7 @@ async fn a_completed_but_unpublished_event_is_published_by_the_next_delivery() {
     );
     let error = call(&down.invoker, example(PLAN)).await.unwrap_err();
     assert!(
-        matches!(error, InvocationError::Transient(ref m) if m.contains("neither delivered nor parked")),
+        matches!(error, InvocationError::Transient(ref m) if m.contains("neither delivered nor kept in the outbox")),
         "{error}"
     );
     assert_eq!(broker.snapshot().unwrap().orders.len(), 2);

@@ -80,7 +80,7 @@ impl From<&lambda_runtime::Context> for InvocationContext {
 /// How an invocation ended without needing a retry.
 #[derive(Debug, Clone, PartialEq)]
 pub enum InvocationOutcome {
-    /// The handler ran and its events were published (or parked in the outbox).
+    /// The handler ran and its events were published (or kept in the outbox).
     Handled {
         /// The events the handler emitted.
         emitted: Vec<Event>,
@@ -121,7 +121,7 @@ impl InvocationOutcome {
                 "status": "handled",
                 "emitted": emitted.iter().map(|e| json!({"event_type": e.event_type(), "event_id": e.event_id()})).collect::<Vec<_>>(),
                 "delivered": report.delivered.len(),
-                "parked": report.undelivered.len(),
+                "kept": report.undelivered.len(),
             }),
             InvocationOutcome::Duplicate { republished } => {
                 json!({"status": "duplicate", "republished": republished})

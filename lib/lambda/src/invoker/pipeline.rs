@@ -260,7 +260,7 @@ impl Pipeline {
         tracing::info!(
             emitted = emitted.len(),
             delivered = report.delivered.len(),
-            parked = report.undelivered.len(),
+            kept = report.undelivered.len(),
             follow_up = follow_up.as_ref().map(|f| f.follow_up.check),
             "handled"
         );
@@ -664,24 +664,24 @@ impl Pipeline {
             return;
         }
         let report = self.adapters.bus.publish(events).await;
-        for lost in report.undelivered.iter().filter(|u| u.parked_at.is_none()) {
+        for lost in report.undelivered.iter().filter(|u| u.kept_in.is_none()) {
             tracing::warn!(event_id = %lost.event_id, reason = %lost.reason, "the failure's announcement was not published; the sweep will fail the workflow from the dead letter");
         }
     }
 
-    /// Step 4: publishes; an event neither delivered nor parked fails the invocation.
+    /// Step 4: publishes; an event neither delivered nor kept in the outbox fails the invocation.
     async fn publish(&self, emitted: &[Event]) -> Result<PublishReport, InvocationError> {
         let report = self.adapters.bus.publish(emitted.to_vec()).await;
         let lost: Vec<String> = report
             .undelivered
             .iter()
-            .filter(|u| u.parked_at.is_none())
+            .filter(|u| u.kept_in.is_none())
             .map(|u| format!("{} {}: {}", u.event_type, u.event_id, u.reason))
             .collect();
         if !lost.is_empty() {
             self.adapters.metrics.failure("transient");
             return Err(InvocationError::Transient(format!(
-                "{} event(s) neither delivered nor parked in the outbox: {}",
+                "{} event(s) neither delivered nor kept in the outbox: {}",
                 lost.len(),
                 lost.join("; ")
             )));
@@ -743,7 +743,7 @@ impl Pipeline {
             "handled earlier but not published: publishing the stored events"
         );
         let report = self.adapters.bus.publish(events.clone()).await;
-        if report.undelivered.iter().any(|u| u.parked_at.is_none()) {
+        if report.undelivered.iter().any(|u| u.kept_in.is_none()) {
             return Err(InvocationError::Transient(format!(
                 "republishing the stored events of `{key}` failed; retry later"
             )));
