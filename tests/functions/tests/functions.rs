@@ -239,7 +239,7 @@ async fn bad_input_is_a_recorded_permanent_failure_never_a_panic() {
         );
         assert_eq!(
             record.event, payload,
-            "the failure queue keeps the payload as received"
+            "the dead letter keeps the payload as received"
         );
         assert_eq!(record.error_class, "permanent");
     }
