@@ -2,7 +2,7 @@
 
 function_env.py setup DIR  -> writes DIR/function.env (KEY=VALUE lines): the smoke test's set-up
                               (tests/lambda_smoke/emulators.py: an idempotency table in moto, a
-                              failure queue in LocalStack) plus what the strategy, portfolio and
+                              dead-letter queue in LocalStack) plus what the strategy, portfolio and
                               execution functions need (paper broker, allocation)
 function_env.py teardown DIR -> deletes that table and queue
 """
@@ -64,7 +64,7 @@ def teardown(directory):
     except Exception as error:
         print(f"teardown: {error}", file=sys.stderr)
     try:
-        client("sqs", LOCALSTACK).delete_queue(QueueUrl=environment["FAILURE_QUEUE_URL"])
+        client("sqs", LOCALSTACK).delete_queue(QueueUrl=environment["DEAD_LETTER_QUEUE_URL"])
     except Exception as error:
         print(f"teardown: {error}", file=sys.stderr)
 

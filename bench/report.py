@@ -117,7 +117,7 @@ def latency_rows(work, row):
 
     for name, what, unit in (
         ("redrive", f"dlq redrive --all, {count('redrive_messages')} dead letters (SQS in LocalStack)", "messages/s"),
-        ("drain", f"outbox drain, {count('drain_events')} parked events (file outbox)", "events/s"),
+        ("drain", f"outbox drain, {count('drain_events')} events kept in a file outbox", "events/s"),
     ):
         doc = load(work, f"latency-{name}.json")
         if doc is None:

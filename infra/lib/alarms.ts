@@ -171,7 +171,7 @@ export class WorkflowAlarms extends Construct {
     });
     add('OutboxNotEmpty', {
       alarmName: `alchemiser-${stage}-outbox-not-empty`,
-      alarmDescription: 'A publisher could not put events on the bus and parked them in the outbox.',
+      alarmDescription: 'A publisher could not put events on the bus and kept them in the outbox.',
       metric: props.outboxQueue.metricApproximateNumberOfMessagesVisible({
         period: Duration.minutes(1),
         statistic: cloudwatch.Stats.MAXIMUM,

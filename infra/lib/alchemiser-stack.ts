@@ -10,10 +10,10 @@ import { FunctionSchedule } from './function-schedule';
 import { HandlerFunction } from './handler-function';
 import { profileOf } from './handler-profiles';
 import { IdempotencyTable } from './idempotency-table';
+import { KeptMessagesQueue } from './kept-messages-queue';
 import { NotificationKey } from './notification-key';
 import { OperatorRole } from './operator-role';
 import { OrderFollowUpQueue } from './order-follow-up-queue';
-import { ParkingQueue } from './parking-queue';
 import { RoutingRules, rulesOwnedHere } from './routing-rules';
 import {
   RoutingTable,
@@ -40,15 +40,15 @@ import { WorkflowLedgerTable } from './workflow-ledger-table';
 import { WorkflowNotifications } from './workflow-notifications';
 
 /**
- * How long an event may wait for delivery or a successful handler run before it is parked in the
- * DLQ. Two hours, not EventBridge's default 24 h: an event that old describes a market that has
+ * How long an event may wait for delivery or a successful handler run before it becomes a dead
+ * letter in the DLQ. Two hours, not EventBridge's default 24 h: an event that old describes a market that has
  * moved, and executing a morning rebalance the next day would be wrong. A person decides what to
  * resend from the DLQ instead. Two hours still rides out a long throttling or service event.
  */
 export const STALE_EVENT_AGE = Duration.hours(2);
 /** Delivery attempts of a rule or the schedule; EventBridge backs off, so the age limit usually binds first. */
 export const DELIVERY_RETRY_ATTEMPTS = 50;
-/** Lambda async retries of a handler error (the maximum); permanent errors are parked by the handler itself. */
+/** Lambda async retries of a handler error (the maximum); permanent errors the handler records as dead letters itself. */
 export const ASYNC_RETRY_ATTEMPTS = 2;
 /** How long the archive keeps events for replay. */
 export const ARCHIVE_RETENTION = Duration.days(365);
@@ -63,7 +63,7 @@ export const COMMON_ENVIRONMENT = [
   'EVENTBRIDGE_BUS_NAME',
   'EVENTBRIDGE_VERIFY_BUS',
   'EVENTBRIDGE_SOURCE_PREFIX',
-  'FAILURE_QUEUE_URL',
+  'DEAD_LETTER_QUEUE_URL',
   'EVENTBRIDGE_OUTBOX_QUEUE_URL',
   'IDEMPOTENCY_TABLE_NAME',
   'RUST_LOG',
@@ -135,8 +135,8 @@ export class AlchemiserStack extends Stack {
   /** `alchemiser-operator-<stage>`: what people assume to redrive, drain, replay, halt. */
   public readonly operatorRole: OperatorRole;
   public readonly eventBus: TradingEventBus;
-  public readonly deadLetterQueue: ParkingQueue;
-  public readonly outbox: ParkingQueue;
+  public readonly deadLetterQueue: KeptMessagesQueue;
+  public readonly outbox: KeptMessagesQueue;
   /** Execution's order follow-ups (issue 20). */
   public readonly followUps: OrderFollowUpQueue;
   public readonly idempotencyTable: IdempotencyTable;
@@ -185,12 +185,12 @@ export class AlchemiserStack extends Stack {
       operatorRole: this.operatorRole.role,
     });
     const bus = this.eventBus.bus;
-    this.deadLetterQueue = new ParkingQueue(this, 'DeadLetterQueue', {
+    this.deadLetterQueue = new KeptMessagesQueue(this, 'DeadLetterQueue', {
       queueName: `alchemiser-event-dlq-${stage}`,
       purpose: 'events that rules, Lambda async invocation or the schedules could not deliver or handle',
       retain: config.retainData,
     });
-    this.outbox = new ParkingQueue(this, 'Outbox', {
+    this.outbox = new KeptMessagesQueue(this, 'Outbox', {
       queueName: `alchemiser-event-outbox-${stage}`,
       purpose: 'events a publisher could not put on the bus',
       retain: config.retainData,
@@ -238,7 +238,7 @@ export class AlchemiserStack extends Stack {
         logRetention: config.logRetentionDays,
         retainLogs: config.retainData,
         environment: { ...this.environmentOf(spec, owner, config, routing), ...config.extraEnvironment },
-        failureQueue: dlq,
+        deadLetterQueue: dlq,
         asyncRetryAttempts: ASYNC_RETRY_ATTEMPTS,
         asyncMaxEventAge: STALE_EVENT_AGE,
       });
@@ -450,7 +450,7 @@ export class AlchemiserStack extends Stack {
       EVENTBRIDGE_VERIFY_BUS: 'true',
       // The publish grant allows `<prefix>.<handler>` only: the functions must build the same source.
       EVENTBRIDGE_SOURCE_PREFIX: routing.source_prefix,
-      FAILURE_QUEUE_URL: this.deadLetterQueue.queue.queueUrl,
+      DEAD_LETTER_QUEUE_URL: this.deadLetterQueue.queue.queueUrl,
       EVENTBRIDGE_OUTBOX_QUEUE_URL: this.outbox.queue.queueUrl,
       IDEMPOTENCY_TABLE_NAME: this.idempotencyTable.table.tableName,
       RUST_LOG: 'info',

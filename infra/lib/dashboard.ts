@@ -136,7 +136,7 @@ export class WorkflowDashboard extends Construct {
     );
     this.dashboard.addWidgets(
       graph('Handler latency p99 (ms)', custom('HandlerLatencyMs', cloudwatch.Stats.p(99), handlers)),
-      graph('Parked events (DLQ, outbox)', [
+      graph('Waiting for a person (DLQ, outbox)', [
         withLabel(props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period, statistic: cloudwatch.Stats.MAXIMUM }), 'DLQ'),
         withLabel(props.outboxQueue.metricApproximateNumberOfMessagesVisible({ period, statistic: cloudwatch.Stats.MAXIMUM }), 'outbox'),
       ]),

@@ -22,18 +22,21 @@ export interface HandlerFunctionProps {
   /** Keep the log group when the stack is deleted. */
   readonly retainLogs: boolean;
   readonly environment: Readonly<Record<string, string>>;
-  /** Where Lambda sends an async event that still fails after its retries, and where handlers park permanent failures. */
-  readonly failureQueue: sqs.IQueue;
+  /**
+   * The stage's dead-letter queue: where Lambda sends an async event that still fails after its
+   * retries, and where the handler records the events it refuses for good (`DEAD_LETTER_QUEUE_URL`).
+   */
+  readonly deadLetterQueue: sqs.IQueue;
   /** Lambda async invoke retries after a handler error (0-2). */
   readonly asyncRetryAttempts: number;
-  /** Lambda async invoke: an event older than this goes to the failure queue instead of the handler. */
+  /** Lambda async invoke: an event older than this goes to the dead-letter queue instead of the handler. */
   readonly asyncMaxEventAge: Duration;
 }
 
 /** What a live function may put on the bus: its own `source` and the detail-types it produces. */
 export interface PublishGrant {
   readonly bus: events.IEventBus;
-  /** Where the publisher parks events it could not deliver. */
+  /** The outbox: where the publisher keeps the events it could not put on the bus. */
   readonly outbox: sqs.IQueue;
   /** `<prefix>.<handler>`: the only `source` its entries may carry. */
   readonly source: string;
@@ -45,7 +48,7 @@ export interface PublishGrant {
  * One workflow handler deployed as `alchemiser-<handler>-<stage>`: the Rust `bootstrap` on
  * provided.al2023, X-Ray tracing active, with its own IAM role (no managed policies), its own log
  * group with a retention period, and an async invoke config that retries handler errors and then
- * sends the event to the failure queue. A rule's RetryPolicy covers delivery to Lambda only,
+ * sends the event to the dead-letter queue. A rule's RetryPolicy covers delivery to Lambda only,
  * never handler errors.
  *
  * Every grant is a statement with a Sid on one resource ARN, added through the grant methods
@@ -81,9 +84,9 @@ export class HandlerFunction extends Construct {
     });
 
     // Lambda's on-failure destination, without the GetQueueAttributes/GetQueueUrl that the stock
-    // SqsDestination grants: the role gets exactly sqs:SendMessage below (grantRecordFailures).
-    const failureDestination: lambda.IDestination = {
-      bind: () => ({ destination: props.failureQueue.queueArn }),
+    // SqsDestination grants: the role gets exactly sqs:SendMessage below (grantRecordDeadLetters).
+    const deadLetterDestination: lambda.IDestination = {
+      bind: () => ({ destination: props.deadLetterQueue.queueArn }),
     };
 
     this.function = new lambda.Function(this, 'Function', {
@@ -102,10 +105,10 @@ export class HandlerFunction extends Construct {
       tracing: lambda.Tracing.ACTIVE,
       retryAttempts: props.asyncRetryAttempts,
       maxEventAge: props.asyncMaxEventAge,
-      onFailure: failureDestination,
+      onFailure: deadLetterDestination,
     });
     this.acceptTemplateFindings();
-    this.grantRecordFailures(props.failureQueue);
+    this.grantRecordDeadLetters(props.deadLetterQueue);
   }
 
   /** The checker findings every handler function has, each with the reason it is accepted. */
@@ -156,8 +159,8 @@ export class HandlerFunction extends Construct {
     }
   }
 
-  /** sqs:SendMessage on the failure queue: for the on-failure destination and FAILURE_QUEUE_URL. */
-  private grantRecordFailures(queue: sqs.IQueue): void {
+  /** sqs:SendMessage on the dead-letter queue: for the on-failure destination and DEAD_LETTER_QUEUE_URL. */
+  private grantRecordDeadLetters(queue: sqs.IQueue): void {
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'RecordFailuresInDeadLetterQueue',
@@ -170,7 +173,8 @@ export class HandlerFunction extends Construct {
   /**
    * For live publishers: PutEvents on the stage's bus for entries whose every `source` is the
    * function's own and every `detail-type` one it produces, so a compromised strategy cannot
-   * forge a RebalancePlanned; and SendMessage on the outbox where undeliverable events are parked.
+   * forge a RebalancePlanned; and SendMessage on the outbox, where it keeps the events it could not
+   * deliver.
    *
    * The keys are multi-valued (one value per entry of a PutEvents call), hence `ForAllValues`, as
    * in AWS's example policies for these keys; `ForAllValues` also holds when a key is absent, so
@@ -193,6 +197,7 @@ export class HandlerFunction extends Construct {
     );
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
+        // The deployed statement id, kept as it was (the outbox once said "park").
         sid: 'ParkUndeliveredEventsInOutbox',
         actions: ['sqs:SendMessage'],
         resources: [grant.outbox.queueArn],

@@ -298,7 +298,7 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
         EVENTBRIDGE_BUS_NAME: { Ref: busId() },
         EVENTBRIDGE_VERIFY_BUS: 'true',
         EVENTBRIDGE_SOURCE_PREFIX: 'alchemiser',
-        FAILURE_QUEUE_URL: { Ref: dlqId() },
+        DEAD_LETTER_QUEUE_URL: { Ref: dlqId() },
         EVENTBRIDGE_OUTBOX_QUEUE_URL: { Ref: outboxId() },
         IDEMPOTENCY_TABLE_NAME: { Ref: tableId() },
         RUST_LOG: 'info',
@@ -336,7 +336,7 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
         expected.AWS_ENDPOINT_URL_DYNAMODB = 'http://127.0.0.1:5050';
         // LocalStack's limits are the pre-2026 256 KiB.
         expected.EVENTBRIDGE_MAX_REQUEST_BYTES = '262144';
-        expected.FAILURE_QUEUE_MAX_BYTES = '262144';
+        expected.DEAD_LETTER_QUEUE_MAX_BYTES = '262144';
       }
       expect(env).toEqual(expected);
     });

@@ -22,7 +22,7 @@ def template(bucket, key, bus):
                     "EventPattern": {"source": [{"prefix": "alchemiser."}]},
                 },
             },
-            "FailureQueue": {"Type": "AWS::SQS::Queue"},
+            "DeadLetterQueue": {"Type": "AWS::SQS::Queue"},
             "Role": {
                 "Type": "AWS::IAM::Role",
                 "Properties": {
@@ -55,7 +55,7 @@ def template(bucket, key, bus):
                     "FunctionName": {"Ref": "Fn"},
                     "Qualifier": "$LATEST",
                     "MaximumRetryAttempts": 0,
-                    "DestinationConfig": {"OnFailure": {"Destination": {"Fn::GetAtt": ["FailureQueue", "Arn"]}}},
+                    "DestinationConfig": {"OnFailure": {"Destination": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}}},
                 },
             },
             "Rule": {
@@ -78,7 +78,7 @@ def template(bucket, key, bus):
         },
         "Outputs": {
             "FunctionName": {"Value": {"Ref": "Fn"}},
-            "QueueUrl": {"Value": {"Ref": "FailureQueue"}},
+            "QueueUrl": {"Value": {"Ref": "DeadLetterQueue"}},
             "ArchiveName": {"Value": {"Ref": "Archive"}},
         },
     }

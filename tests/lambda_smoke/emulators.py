@@ -1,8 +1,8 @@
 """Sets up and checks what the Lambda smoke test needs on the emulators (boto3).
 
 Usage:
-  emulators.py setup            -> prints KEY=VALUE lines: the function's environment
-  emulators.py failures QUEUE   -> prints the failure records in QUEUE as JSON lines (and deletes them)
+  emulators.py setup              -> prints KEY=VALUE lines: the function's environment
+  emulators.py dead-letters QUEUE -> prints the dead letters in QUEUE as JSON lines (and deletes them)
 """
 
 import json
@@ -16,7 +16,7 @@ from support.emulators import LOCALSTACK, MOTO, client, client_environment, rece
 
 
 def function_environment() -> dict[str, str]:
-    """Creates the function's table, ledger and failure queue on the emulators; its environment."""
+    """Creates the function's table, ledger and dead-letter queue on the emulators; its environment."""
     suffix = uuid.uuid4().hex[:8]
     table = f"smoke-idempotency-{suffix}"
     client("dynamodb", MOTO).create_table(
@@ -36,13 +36,13 @@ def function_environment() -> dict[str, str]:
         ],
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
     )
-    queue = client("sqs", LOCALSTACK).create_queue(QueueName=f"smoke-failures-{suffix}")["QueueUrl"]
+    queue = client("sqs", LOCALSTACK).create_queue(QueueName=f"smoke-dead-letters-{suffix}")["QueueUrl"]
     environment = {
         "STAGE": "smoke",
         "USE_EVENTBRIDGE": "false",
         "IDEMPOTENCY_TABLE_NAME": table,
         "LEDGER_TABLE_NAME": ledger,
-        "FAILURE_QUEUE_URL": queue,
+        "DEAD_LETTER_QUEUE_URL": queue,
         **client_environment(LOCALSTACK),
         "AWS_ENDPOINT_URL_DYNAMODB": MOTO,
         "RUST_LOG": "info",
@@ -61,7 +61,7 @@ def setup():
         print(f"{key}={shlex.quote(value)}")
 
 
-def failures(queue):
+def dead_letters(queue):
     for record in receive_json(client("sqs", LOCALSTACK), queue, wait_seconds=2):
         print(json.dumps(record))
 
@@ -69,7 +69,7 @@ def failures(queue):
 if __name__ == "__main__":
     if sys.argv[1:2] == ["setup"]:
         setup()
-    elif sys.argv[1:2] == ["failures"] and len(sys.argv) == 3:
-        failures(sys.argv[2])
+    elif sys.argv[1:2] == ["dead-letters"] and len(sys.argv) == 3:
+        dead_letters(sys.argv[2])
     else:
         sys.exit(__doc__)

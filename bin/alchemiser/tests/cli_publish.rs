@@ -1,5 +1,5 @@
 //! `publish` and `outbox drain` as a user runs them, with EventBridge unreachable (port 1 on
-//! 127.0.0.1 refuses connections): events are reported, parked, and stay parked through a drain
+//! 127.0.0.1 refuses connections): events are reported, kept in the outbox, and stay there through a drain
 //! that cannot deliver. Delivery itself is tested in lib/eventbridge (fake server) and against
 //! LocalStack (scripts/test-publisher-localstack).
 
@@ -44,7 +44,7 @@ fn publish_validates_the_file_before_sending() {
         .stderr(predicate::str::contains("invalid event in"));
     assert!(
         !dir.path().join("outbox.jsonl").exists(),
-        "nothing was published or parked"
+        "nothing was published or kept in the outbox"
     );
 }
 
@@ -75,7 +75,7 @@ fn publish_rejects_bad_configuration_naming_the_variable() {
 }
 
 #[test]
-fn unreachable_eventbridge_parks_events_and_drain_keeps_them() {
+fn unreachable_eventbridge_keeps_events_in_the_outbox_and_drain_keeps_them() {
     let dir = tempfile::tempdir().unwrap();
     let outbox = dir.path().join("outbox.jsonl");
     alchemiser(&outbox)
@@ -86,7 +86,7 @@ fn unreachable_eventbridge_parks_events_and_drain_keeps_them() {
         .failure()
         .stdout(
             predicate::str::is_match(
-                r"^delivered=0 failed=3 parked=3 in \d+\.\d\ds \(\d+ events/s\)\n$",
+                r"^delivered=0 failed=3 kept=3 in \d+\.\d\ds \(\d+ events/s\)\n$",
             )
             .unwrap(),
         )
@@ -108,7 +108,7 @@ fn unreachable_eventbridge_parks_events_and_drain_keeps_them() {
         ])
         .assert()
         .failure()
-        .stdout(predicate::str::contains("delivered=0 failed=1 parked=1"));
+        .stdout(predicate::str::contains("delivered=0 failed=1 kept=1"));
     assert_eq!(std::fs::read_to_string(&outbox).unwrap().lines().count(), 4);
 
     alchemiser(&outbox)
@@ -142,7 +142,7 @@ fn unreachable_eventbridge_parks_events_and_drain_keeps_them() {
 }
 
 #[test]
-fn publish_names_its_bus_or_refuses_and_never_parks_a_configuration_error() {
+fn publish_names_its_bus_or_refuses_and_never_keeps_a_configuration_error() {
     let dir = tempfile::tempdir().unwrap();
     let outbox = dir.path().join("outbox.jsonl");
     // No bus named: no silent default to the dev bus.
@@ -152,7 +152,7 @@ fn publish_names_its_bus_or_refuses_and_never_parks_a_configuration_error() {
         .failure()
         .stderr(predicate::str::contains("--stage"))
         .stderr(predicate::str::contains("alchemiser-trading-events-dev").not());
-    // No region: the set-up check's one line, nothing sent, nothing parked.
+    // No region: the set-up check's one line, nothing sent, nothing kept.
     alchemiser(&outbox)
         .env_remove("AWS_REGION")
         .env_remove("AWS_DEFAULT_REGION")
@@ -163,14 +163,17 @@ fn publish_names_its_bus_or_refuses_and_never_parks_a_configuration_error() {
         .failure()
         .stderr(predicate::str::contains("no AWS region"))
         .stderr(predicate::str::contains("DispatchFailure").not());
-    assert!(!outbox.exists(), "a configuration error was parked");
+    assert!(
+        !outbox.exists(),
+        "a configuration error was kept in the outbox"
+    );
 }
 
 #[test]
 fn published_examples_are_marked_as_samples_and_the_command_says_where_they_go() {
     let dir = tempfile::tempdir().unwrap();
     let outbox = dir.path().join("outbox.jsonl");
-    // EventBridge unreachable: the event is parked, where its detail can be read.
+    // EventBridge unreachable: the event is kept in the outbox, where its detail can be read.
     alchemiser(&outbox)
         .env("EVENTBRIDGE_VERIFY_BUS", "false")
         .args(["publish", "--example", "RebalancePlanned", "--stage", "e2e"])
@@ -179,8 +182,8 @@ fn published_examples_are_marked_as_samples_and_the_command_says_where_they_go()
         .stderr(predicate::str::contains(
             "sample event(s) to alchemiser-trading-events-e2e (stage e2e)",
         ));
-    let parked = std::fs::read_to_string(&outbox).unwrap();
-    let line: serde_json::Value = serde_json::from_str(parked.lines().next().unwrap()).unwrap();
+    let kept = std::fs::read_to_string(&outbox).unwrap();
+    let line: serde_json::Value = serde_json::from_str(kept.lines().next().unwrap()).unwrap();
     let text = line.to_string();
     assert!(
         text.contains(r#"\"provenance\":{\"sample\":true}"#)

@@ -105,7 +105,7 @@ impl EventBus for InMemoryBus {
                         event_type: event.event_type(),
                         code: Some("CascadeLimit".into()),
                         reason: reason.clone(),
-                        parked_at: None,
+                        kept_in: None,
                     }));
                 break;
             }

@@ -53,7 +53,7 @@ pub struct Undelivered {
     /// Why it was not delivered.
     pub reason: String,
     /// Where the event was kept for a later resend (an outbox), if it was.
-    pub parked_at: Option<String>,
+    pub kept_in: Option<String>,
 }
 
 /// A local handler that failed on an event.

@@ -1,11 +1,14 @@
-//! The dead-letter queue as a port: what the operator tools (`alchemiser dlq`) and the workflow
-//! ledger's sweep read. SQS has no "peek": reading a message hides it for a while, so a reader
-//! holds what it received and gives it back ([`peek`] does both); a [`Reading`] reads page by
-//! page within a time limit, so a large queue never keeps a reader past its deadline.
+//! The dead-letter queue as ports, on SQS and in memory: the write side ([`DeadLetterRecorder`],
+//! in [`recorder`]: how a function records an event it refused for good) and the read side
+//! ([`DeadLetters`]: what the operator tools (`alchemiser dlq`) and the workflow ledger's sweep
+//! read). SQS has no "peek": reading a message hides it for a while, so a reader holds what it
+//! received and gives it back ([`peek`] does both); a [`Reading`] reads page by page within a
+//! time limit, so a large queue never keeps a reader past its deadline.
 //!
 //! What a record means is the contract's ([`alchemiser_events::DeadLetter`]).
 
 mod memory;
+pub mod recorder;
 mod sqs;
 
 use std::sync::Arc;
@@ -18,6 +21,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use thiserror::Error;
 
 pub use memory::MemoryDeadLetters;
+pub use recorder::{
+    DeadLetterNotRecorded, DeadLetterRecorder, MemoryDeadLetterRecorder, SqsDeadLetterRecorder,
+};
 pub use sqs::{dead_letter_from_message, SqsDeadLetters};
 
 /// A message held out of sight, with the handle that can give it back or delete it.

@@ -64,7 +64,7 @@ impl ConfigError {
     }
 }
 
-/// Where undelivered events are parked for a later `alchemiser outbox drain`.
+/// Where undelivered events are kept for a later `alchemiser outbox drain` (the outbox).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutboxConfig {
     /// An append-only JSON-lines file (a workstation; one record per line).
@@ -77,7 +77,7 @@ pub enum OutboxConfig {
 }
 
 impl OutboxConfig {
-    /// A short, human-readable location, used as `Undelivered::parked_at`: `file:PATH` or
+    /// A short, human-readable location, used as `Undelivered::kept_in`: `file:PATH` or
     /// `sqs:URL`.
     pub fn location(&self) -> String {
         match self {

@@ -3,7 +3,7 @@
 //! - [`EventBridgePublisher`] maps events to PutEvents entries (`Source` from the routing table,
 //!   `DetailType` = event type, `Detail` = the event's JSON, `Time` = its timestamp, `Resources` =
 //!   `correlation:<id>`, `causation:<id>`), batches them (≤ 10 entries, ≤ the request size limit
-//!   by the AWS entry-size formula), resends what a resend can fix, and parks every event it could
+//!   by the AWS entry-size formula), resends what a resend can fix, and keeps every event it could
 //!   not deliver in an outbox (a JSON-lines file, or an SQS queue) with the reason.
 //!   The publisher is itself an `EventBus`; hybrid mode (local handlers too) is an
 //!   [`alchemiser_bus::InMemoryBus`] forwarding to it.

@@ -22,7 +22,7 @@ use thiserror::Error;
 /// How long a file-outbox operation waits for another process's lock before giving up.
 pub const LOCK_WAIT: Duration = Duration::from_secs(30);
 
-/// One parked event.
+/// One event kept in an outbox.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutboxRecord {
     /// The event's wire JSON (the EventBridge `Detail`), as an object: exactly what would have
@@ -75,7 +75,7 @@ impl OutboxRecord {
         }
     }
 
-    /// The parked event, decoded and validated again, to send exactly as it was parked.
+    /// The kept event, decoded and validated again, to send exactly as it was kept.
     pub fn decode_event(&self) -> Result<Outgoing, UndecodableRecord> {
         decode_value(self.event.clone())
             .map(|received| Outgoing {
@@ -110,11 +110,11 @@ impl OutboxRecord {
     }
 }
 
-/// A parked event that no longer passes the contract (it is left in the outbox).
+/// A kept event that no longer passes the contract (it is left in the outbox).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("outbox record of {event_id} no longer decodes; it is left in the outbox for a person to look at")]
 pub struct UndecodableRecord {
-    /// The parked event's id.
+    /// The kept event's id.
     pub event_id: String,
     /// Why it does not decode.
     #[source]

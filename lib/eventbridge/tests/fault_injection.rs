@@ -88,8 +88,8 @@ async fn ten_thousand_events_through_faults_lose_nothing() {
         delivered.extend(report.delivered);
         for item in report.undelivered {
             assert!(
-                item.parked_at.is_some(),
-                "undelivered {} not parked: {}",
+                item.kept_in.is_some(),
+                "undelivered {} not kept in the outbox: {}",
                 item.event_id,
                 item.reason
             );
@@ -98,23 +98,22 @@ async fn ten_thousand_events_through_faults_lose_nothing() {
     }
     let elapsed = started.elapsed();
 
-    let parked: HashMap<String, alchemiser_eventbridge::OutboxRecord> =
-        FileOutbox::new(&outbox_path)
-            .read()
-            .unwrap()
-            .into_iter()
-            .map(|line| match line {
-                OutboxLine::Record(record) => (record.event_id.clone(), *record),
-                OutboxLine::Unreadable(text) => panic!("unreadable outbox line: {text}"),
-            })
-            .collect();
+    let kept: HashMap<String, alchemiser_eventbridge::OutboxRecord> = FileOutbox::new(&outbox_path)
+        .read()
+        .unwrap()
+        .into_iter()
+        .map(|line| match line {
+            OutboxLine::Record(record) => (record.event_id.clone(), *record),
+            OutboxLine::Unreadable(text) => panic!("unreadable outbox line: {text}"),
+        })
+        .collect();
     let record = server.record.lock().unwrap();
 
     let mut lost = Vec::new();
     for event in &events {
         let id = event.event_id();
         let received = record.accepted.get(id).copied().unwrap_or(0) > 0;
-        if !received && !parked.contains_key(id) {
+        if !received && !kept.contains_key(id) {
             lost.push(id.to_owned());
         }
         if delivered.contains(id) {
@@ -125,26 +124,28 @@ async fn ten_thousand_events_through_faults_lose_nothing() {
         }
     }
     for id in &poison_ids {
-        let parked_record = parked
+        let kept_record = kept
             .get(id)
             .expect("MalformedDetail event is in the outbox");
-        assert_eq!(parked_record.code.as_deref(), Some(POISON));
+        assert_eq!(kept_record.code.as_deref(), Some(POISON));
         assert!(
-            parked_record.reason.contains(POISON),
+            kept_record.reason.contains(POISON),
             "{}",
-            parked_record.reason
+            kept_record.reason
         );
         assert_eq!(undelivered[id].code.as_deref(), Some(POISON));
         assert_eq!(record.rejected_permanently.get(id).copied(), Some(1));
         assert!(!record.accepted.contains_key(id));
     }
     for (id, item) in &undelivered {
-        let parked_record = parked.get(id).expect("every undelivered event is parked");
-        assert_eq!(parked_record.code, item.code);
-        assert!(!parked_record.reason.is_empty());
+        let kept_record = kept
+            .get(id)
+            .expect("every undelivered event is kept in the outbox");
+        assert_eq!(kept_record.code, item.code);
+        assert!(!kept_record.reason.is_empty());
     }
     assert_eq!(
-        parked.len(),
+        kept.len(),
         undelivered.len(),
         "the outbox holds exactly the undelivered events"
     );
@@ -164,19 +165,19 @@ async fn ten_thousand_events_through_faults_lose_nothing() {
 
     let stats = publisher.stats();
     let duplicates: u32 = record.accepted.values().map(|n| n.saturating_sub(1)).sum();
-    let mut parked_by_code: HashMap<String, usize> = HashMap::new();
+    let mut kept_by_code: HashMap<String, usize> = HashMap::new();
     for item in undelivered.values() {
-        *parked_by_code
+        *kept_by_code
             .entry(item.code.clone().unwrap_or_default())
             .or_default() += 1;
     }
     println!(
-        "fault injection: events={EVENTS} delivered={} parked={} lost={} in {:.2}s ({:.0} events/s)\n  \
+        "fault injection: events={EVENTS} delivered={} kept={} lost={} in {:.2}s ({:.0} events/s)\n  \
          requests={} failed_requests={} entries_sent={} entry_retries={} duplicates_received={}\n  \
          server: throttled_requests={} server_errors={} accepted_then_500={} entry_errors={:?} outages={} max_in_flight={}\n  \
-         parked by code: {:?}",
+         kept by code: {:?}",
         delivered.len(),
-        parked.len(),
+        kept.len(),
         lost.len(),
         elapsed.as_secs_f64(),
         EVENTS as f64 / elapsed.as_secs_f64(),
@@ -191,7 +192,7 @@ async fn ten_thousand_events_through_faults_lose_nothing() {
         record.entry_errors,
         record.outages,
         record.max_in_flight,
-        parked_by_code,
+        kept_by_code,
     );
     assert!(
         lost.is_empty(),

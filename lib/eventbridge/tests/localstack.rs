@@ -2,7 +2,7 @@
 //! has `test = false`, so plain `cargo test` does not build or run it):
 //! - one event of each type reaches an SQS queue through a rule on the `alchemiser.` source
 //!   prefix, with the mapped Source, DetailType and Resources, and decodes back to the same event;
-//! - a missing bus is a clear error and the events are parked (file and SQS outboxes), and
+//! - a missing bus is a clear error and the events are kept in the outbox (file and SQS), and
 //!   `drain` delivers them once the bus exists;
 //! - an entry of exactly the request limit (LocalStack's 256 KiB; 1 MiB on AWS) is delivered, and
 //!   one byte more is refused before anything is sent.
@@ -103,7 +103,7 @@ async fn each_event_type_arrives_with_the_mapped_fields_and_decodes_back() {
 }
 
 #[tokio::test]
-async fn a_missing_bus_parks_the_events_and_drain_delivers_them_once_it_exists() {
+async fn a_missing_bus_keeps_the_events_in_the_outbox_and_drain_delivers_them_once_it_exists() {
     let mut fixture = Emulator::new().await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("outbox.jsonl");
@@ -124,7 +124,7 @@ async fn a_missing_bus_parks_the_events_and_drain_delivers_them_once_it_exists()
             "{}",
             item.reason
         );
-        assert_eq!(item.parked_at, Some(format!("file:{}", path.display())));
+        assert_eq!(item.kept_in, Some(format!("file:{}", path.display())));
     }
     println!("missing bus: {}", report.undelivered[0].reason);
     assert_eq!(FileOutbox::new(&path).read().unwrap().len(), events.len());
@@ -139,7 +139,7 @@ async fn a_missing_bus_parks_the_events_and_drain_delivers_them_once_it_exists()
     assert!(report
         .undelivered
         .iter()
-        .all(|u| u.parked_at.as_deref() == Some(format!("sqs:{outbox_queue}").as_str())));
+        .all(|u| u.kept_in.as_deref() == Some(format!("sqs:{outbox_queue}").as_str())));
 
     // Once the bus exists, both outboxes drain completely.
     fixture.bus(&missing).await;

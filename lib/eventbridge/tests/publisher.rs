@@ -62,7 +62,7 @@ async fn all_event_types_are_delivered_with_the_mapped_fields() {
 }
 
 #[tokio::test]
-async fn a_missing_bus_is_a_clear_error_and_the_events_are_parked() {
+async fn a_missing_bus_is_a_clear_error_and_the_events_are_kept_in_the_outbox() {
     let server = FakeEventBridge::start(Faults {
         bus_exists: false,
         ..Faults::none()
@@ -82,7 +82,7 @@ async fn a_missing_bus_is_a_clear_error_and_the_events_are_parked() {
             item.reason
         );
         assert_eq!(
-            item.parked_at.as_deref(),
+            item.kept_in.as_deref(),
             Some(format!("file:{}", path.display()).as_str())
         );
     }
@@ -91,9 +91,9 @@ async fn a_missing_bus_is_a_clear_error_and_the_events_are_parked() {
         0,
         "nothing sent to a missing bus"
     );
-    let parked = outbox_records(&path);
-    assert_eq!(parked.len(), 6);
-    assert!(parked
+    let kept = outbox_records(&path);
+    assert_eq!(kept.len(), 6);
+    assert!(kept
         .iter()
         .all(|r| r.code.as_deref() == Some("ResourceNotFoundException")));
 }
@@ -167,7 +167,7 @@ async fn batch_size_one_sends_one_entry_per_request() {
 }
 
 #[tokio::test]
-async fn persistent_throttling_gives_up_within_the_deadline_and_parks() {
+async fn persistent_throttling_gives_up_within_the_deadline_and_keeps_the_events() {
     let server = FakeEventBridge::start(Faults {
         throttle_request: 1.0,
         ..Faults::none()
@@ -196,8 +196,8 @@ async fn persistent_throttling_gives_up_within_the_deadline_and_parks() {
         server.record.lock().unwrap().put_requests > 2,
         "it did retry"
     );
-    let parked = outbox_records(&path);
-    assert!(parked.iter().all(|r| r.attempts > 1));
+    let kept = outbox_records(&path);
+    assert!(kept.iter().all(|r| r.attempts > 1));
 }
 
 #[tokio::test]
@@ -237,18 +237,18 @@ async fn an_outbox_that_cannot_be_written_is_reported_loudly() {
         .publish(vec![sample_event(EventType::SignalGenerated)])
         .await;
     let item = &report.undelivered[0];
-    assert_eq!(item.parked_at, None);
-    assert!(item.reason.contains("NOT parked"), "{}", item.reason);
+    assert_eq!(item.kept_in, None);
+    assert!(item.reason.contains("NOT kept"), "{}", item.reason);
     assert!(
         item.reason.contains("does not exist"),
         "keeps the original reason: {}",
         item.reason
     );
-    assert_eq!(publisher.stats().park_failures, 1);
+    assert_eq!(publisher.stats().not_kept, 1);
 }
 
 #[tokio::test]
-async fn drain_resends_parked_events_and_keeps_the_ones_that_fail_again() {
+async fn drain_resends_the_outbox_and_keeps_the_events_that_fail_again() {
     let server = FakeEventBridge::start(Faults {
         bus_exists: false,
         ..Faults::none()

@@ -1,11 +1,12 @@
 //! What every function builds from its environment at cold start — the idempotency store, the
-//! failure queue, the bus, the metrics — and its Lambda loop.
+//! dead-letter queue, the bus, the metrics — and its Lambda loop.
 
 use std::error::Error;
 use std::future::Future;
 use std::sync::Arc;
 
 use alchemiser_bus::{error_chain, EventBus, EventHandler, TriggerHandler};
+use alchemiser_deadletters::SqsDeadLetterRecorder;
 use alchemiser_eventbridge::{bus_from_env, ConfigError};
 use alchemiser_events::{HandlerName, DEFAULT_SOURCE_PREFIX};
 use aws_config::SdkConfig;
@@ -13,7 +14,6 @@ use lambda_runtime::{service_fn, tower, LambdaEvent};
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::failures::SqsFailureSink;
 use crate::follow_ups::{FollowUps, SqsFollowUps};
 use crate::idempotency::{DynamoDbStore, IdempotencyConfig};
 use crate::invoker::{
@@ -29,7 +29,7 @@ static WARM: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(
 /// The runtime's own settings are wrong.
 #[derive(Debug, Error)]
 pub enum RuntimeError {
-    /// A variable of the runtime (`IDEMPOTENCY_TABLE_NAME`, `FAILURE_QUEUE_URL`, ...).
+    /// A variable of the runtime (`IDEMPOTENCY_TABLE_NAME`, `DEAD_LETTER_QUEUE_URL`, ...).
     #[error(transparent)]
     Env(#[from] SettingError),
     /// The publisher's configuration (`USE_EVENTBRIDGE`, `EVENTBRIDGE_*`).
@@ -84,7 +84,7 @@ impl RunMode {
 }
 
 impl FunctionEnvironment {
-    /// Reads `IDEMPOTENCY_TABLE_NAME`, `FAILURE_QUEUE_URL`, `IDEMPOTENCY_MARGIN_SECONDS`,
+    /// Reads `IDEMPOTENCY_TABLE_NAME`, `DEAD_LETTER_QUEUE_URL`, `IDEMPOTENCY_MARGIN_SECONDS`,
     /// `IDEMPOTENCY_TTL_SECONDS`, `STAGE` and the publisher's variables (`USE_EVENTBRIDGE`,
     /// `EVENTBRIDGE_*`). No AWS call is made here.
     pub async fn from_env(function: HandlerName) -> Result<Self, RuntimeError> {
@@ -94,8 +94,8 @@ impl FunctionEnvironment {
             "the DynamoDB table that guards against duplicate deliveries",
         )?;
         let queue = required(
-            "FAILURE_QUEUE_URL",
-            "the SQS queue where permanent failures are recorded",
+            "DEAD_LETTER_QUEUE_URL",
+            "the stage's dead-letter queue (SQS), where permanent failures are recorded",
         )?;
         let defaults = IdempotencyConfig::default();
         let idempotency = IdempotencyConfig {
@@ -121,11 +121,11 @@ impl FunctionEnvironment {
                 idempotency,
             )),
             bus: bus_from_env()?,
-            failures: Arc::new(
-                SqsFailureSink::new(aws_sdk_sqs::Client::new(&sdk), queue).with_max_bytes(
+            dead_letters: Arc::new(
+                SqsDeadLetterRecorder::new(aws_sdk_sqs::Client::new(&sdk), queue).with_max_bytes(
                     usize::try_from(alchemiser_settings::whole_number(
-                        "FAILURE_QUEUE_MAX_BYTES",
-                        crate::failures::DEFAULT_MAX_MESSAGE_BYTES as u64,
+                        "DEAD_LETTER_QUEUE_MAX_BYTES",
+                        alchemiser_deadletters::recorder::DEFAULT_MAX_MESSAGE_BYTES as u64,
                     )?)
                     .unwrap_or(usize::MAX),
                 ),

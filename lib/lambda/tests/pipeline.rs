@@ -9,9 +9,9 @@ use std::time::Duration;
 use alchemiser_bus::{
     CheckAgain, Delivery, EventHandler, Handled, HandlerError, InMemoryBus, RecordingHandler,
 };
+use alchemiser_deadletters::MemoryDeadLetterRecorder;
 use alchemiser_events::samples::sample_event;
 use alchemiser_events::{Event, EventType, HandlerName};
-use alchemiser_lambda::failures::MemoryFailureSink;
 use alchemiser_lambda::follow_ups::{FollowUp, MemoryFollowUps, MAX_FOLLOW_UPS};
 use alchemiser_lambda::idempotency::{
     Claim, ClaimRequest, IdempotencyConfig, IdempotencyStore, InMemoryStore, Lease, LeaseRequest,
@@ -90,7 +90,7 @@ fn probe(answer: Answer) -> Arc<Probe> {
 
 struct Harness {
     invoker: Invoker,
-    failures: Arc<MemoryFailureSink>,
+    dead_letters: Arc<MemoryDeadLetterRecorder>,
     /// Every event the invocation put on the bus.
     published: Arc<RecordingHandler>,
     /// Every follow-up the invocation sent.
@@ -104,21 +104,21 @@ fn harness(
 ) -> Harness {
     let bus = Arc::new(InMemoryBus::new());
     let published = RecordingHandler::on_every_type(&bus);
-    let failures = Arc::new(MemoryFailureSink::default());
+    let dead_letters = Arc::new(MemoryDeadLetterRecorder::default());
     let follow_ups = Arc::new(MemoryFollowUps::new());
     let adapters = Adapters {
         follow_ups: Some(follow_ups.clone()),
         authenticity: alchemiser_lambda::signing::Authenticity::in_process(),
         store,
         bus,
-        failures: failures.clone(),
+        dead_letters: dead_letters.clone(),
         metrics: Metrics::Off,
         idempotency,
         clock: alchemiser_clock::system(),
     };
     Harness {
         invoker: Invoker::new(HandlerName::Monitor, handler, adapters),
-        failures,
+        dead_letters,
         published,
         follow_ups,
     }
@@ -161,7 +161,7 @@ async fn a_duplicate_is_skipped_and_a_reused_id_with_another_payload_is_refused(
         reason.contains("different payload") && reason.contains("reused an event id"),
         "{reason}"
     );
-    assert_eq!(h.failures.records()[0].event, reused);
+    assert_eq!(h.dead_letters.records()[0].event, reused);
     assert_eq!(handler.calls.load(Ordering::SeqCst), 1);
 }
 
@@ -250,7 +250,7 @@ async fn transient_failures_give_the_claim_back_and_permanent_ones_are_recorded(
     assert!(
         matches!(recorded, InvocationOutcome::RecordedFailure { ref reason, .. } if reason == "bad input")
     );
-    assert_eq!(refusing.failures.records()[0].function, "monitor");
+    assert_eq!(refusing.dead_letters.records()[0].function, "monitor");
     // A permanent failure is not remembered as done: redriven after a fix, the event runs.
     let fixed = probe(Answer::Nothing);
     let h = harness(fixed.clone(), store, IdempotencyConfig::default());
@@ -364,7 +364,7 @@ async fn what_can_never_be_recorded_or_published_is_a_permanent_failure_not_a_re
         limit: size,
         inner: InMemoryBus::new(),
     }));
-    adapters.failures = h.failures.clone();
+    adapters.dead_letters = h.dead_letters.clone();
     h.invoker = Invoker::new(
         HandlerName::Monitor,
         probe(Answer::Emit(200 * 1024)),
@@ -381,7 +381,7 @@ async fn what_can_never_be_recorded_or_published_is_a_permanent_failure_not_a_re
         limit: size - 1,
         inner: InMemoryBus::new(),
     }));
-    adapters.failures = h.failures.clone();
+    adapters.dead_letters = h.dead_letters.clone();
     let over = Invoker::new(
         HandlerName::Monitor,
         probe(Answer::Emit(200 * 1024)),
@@ -407,7 +407,7 @@ async fn what_can_never_be_recorded_or_published_is_a_permanent_failure_not_a_re
         panic!("{outcome:?}")
     };
     assert!(reason.contains("idempotency record holds"), "{reason}");
-    assert_eq!(h.failures.records().len(), 1);
+    assert_eq!(h.dead_letters.records().len(), 1);
 }
 
 #[tokio::test]
@@ -449,7 +449,7 @@ async fn a_dead_letter_names_the_event_and_its_workflow() {
     );
     let event = outcome_event();
     h.invoker.invoke(event.clone(), &local()).await.unwrap();
-    let record = &h.failures.records()[0];
+    let record = &h.dead_letters.records()[0];
     assert_eq!(record.event_id.as_deref(), event["event_id"].as_str());
     assert_eq!(
         record.correlation_id.as_deref(),

@@ -85,7 +85,7 @@ impl EventBus for ShadowRecorder {
                             event_type: e.event_type(),
                             code: Some("LedgerUnavailable".into()),
                             reason: reason.clone(),
-                            parked_at: None,
+                            kept_in: None,
                         }));
                 }
             }

@@ -43,19 +43,19 @@ impl StageDrainAdmission {
 
 #[async_trait]
 impl DrainAdmission for StageDrainAdmission {
-    async fn admit(&self, parked: &Outgoing) -> Admission {
-        let event_type = parked.event.event_type();
+    async fn admit(&self, kept: &Outgoing) -> Admission {
+        let event_type = kept.event.event_type();
         let route = Route::of(event_type);
-        // Parked without a source: it would be sent with its producer's.
-        let source = parked.source.clone().or_else(|| {
+        // Kept without a source: it would be sent with its producer's.
+        let source = kept.source.clone().or_else(|| {
             route
-                .source_of(&parked.event.header().source_module, DEFAULT_SOURCE_PREFIX)
+                .source_of(&kept.event.header().source_module, DEFAULT_SOURCE_PREFIX)
                 .ok()
         });
         let producers = route.rust_producers();
         match self
             .authenticity
-            .check(&parked.event, &parked.detail, source.as_deref(), &producers)
+            .check(&kept.event, &kept.detail, source.as_deref(), &producers)
             .await
         {
             Ok(Ok(_made)) => Admission::Resend,

@@ -23,8 +23,8 @@ pub struct SweepRun {
     pub emitted: Vec<(String, String)>,
     /// How many of them EventBridge accepted.
     pub delivered: u64,
-    /// How many were parked in the function's outbox instead.
-    pub parked: u64,
+    /// How many were kept in the function's outbox instead.
+    pub kept: u64,
 }
 
 /// The envelope EventBridge Scheduler delivers to the monitor (as the stack configures its
@@ -132,7 +132,7 @@ pub async fn run_sweep(
         tick_id,
         emitted,
         delivered: count("delivered"),
-        parked: count("parked"),
+        kept: count("kept"),
     })
 }
 

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alchemiser_bus::{EventBus, PublishReport, Undelivered};
-use alchemiser_deadletters::{DeadLetters, Held, MemoryDeadLetters, QueueError};
+use alchemiser_deadletters::{
+    DeadLetterNotRecorded, DeadLetterRecorder, DeadLetters, Held, MemoryDeadLetters, QueueError,
+};
 use alchemiser_events::{Decimal, Event, FailureRecord, Symbol};
-use alchemiser_lambda::failures::{FailureSink, SinkError};
 use alchemiser_lambda::follow_ups::{FollowUp, FollowUpError, FollowUps};
 use alchemiser_lambda::idempotency::{
     Claim, ClaimRequest, IdempotencyStore, InMemoryStore, Lease, LeaseRequest, StoreError,
@@ -207,7 +208,7 @@ impl EventBus for SimBus {
                     event_type: event.event_type(),
                     code: Some("ConnectionError".into()),
                     reason: reason.into(),
-                    parked_at: None,
+                    kept_in: None,
                 })
                 .collect(),
             ..PublishReport::default()
@@ -234,8 +235,8 @@ impl EventBus for SimBus {
     }
 }
 
-/// Permanent failures go to the dead-letter queue, as the SQS failure sink sends them.
-pub struct SimFailureSink {
+/// Permanent failures are recorded in the dead-letter queue, as the SQS recorder sends them.
+pub struct SimDeadLetterRecorder {
     /// The world.
     pub world: WorldRef,
     /// The gate.
@@ -243,16 +244,16 @@ pub struct SimFailureSink {
 }
 
 #[async_trait]
-impl FailureSink for SimFailureSink {
-    async fn record(&self, failure: &FailureRecord) -> Result<String, SinkError> {
+impl DeadLetterRecorder for SimDeadLetterRecorder {
+    async fn record(&self, letter: &FailureRecord) -> Result<String, DeadLetterNotRecorded> {
         let world = self.world.clone();
-        let op = async move { Ok::<_, SinkError>(world.record_permanent(failure)) };
+        let op = async move { Ok::<_, DeadLetterNotRecorded>(world.record_permanent(letter)) };
         self.gate
             .call(
                 Port::Queue,
                 true,
                 0.0,
-                || SinkError {
+                || DeadLetterNotRecorded {
                     location: "simulated dead-letter queue".into(),
                     source: "simulated: SendMessage's answer was lost".into(),
                 },

@@ -27,14 +27,15 @@ use chrono::{DateTime, TimeDelta, Utc};
 pub type TaskId = u64;
 
 thread_local! {
-    /// Why the task just polled returned `Pending` (set by [`Pause`]).
-    static PARKED: Cell<Option<Park>> = const { Cell::new(None) };
+    /// When the task just polled, which returned `Pending`, may run again (set by [`Pause`]).
+    static RESUME: Cell<Option<Resume>> = const { Cell::new(None) };
     /// The task being polled.
     static CURRENT: Cell<Option<TaskId>> = const { Cell::new(None) };
 }
 
+/// When a paused task may run again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Park {
+enum Resume {
     /// Runnable again after this long (a port call's latency; zero: at once).
     For(Duration),
     /// Runnable again at this instant (a clock sleep).
@@ -47,22 +48,22 @@ pub fn current_task() -> Option<TaskId> {
 }
 
 /// A point where the running task gives way: the future is pending once, then ready.
-pub struct Pause(Option<Park>);
+pub struct Pause(Option<Resume>);
 
 impl Future for Pause {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<()> {
         match self.0.take() {
-            Some(park) if current_task().is_some() => {
+            Some(wanted) if current_task().is_some() => {
                 // Whatever polls this (a combinator running several futures at once) must poll
                 // it again when the task next runs: the executor decides when that is.
                 context.waker().wake_by_ref();
-                PARKED.with(|parked| {
-                    let earliest = match (parked.get(), park) {
-                        (Some(Park::For(a)), Park::For(b)) => Park::For(a.min(b)),
-                        (_, park) => park,
+                RESUME.with(|resume| {
+                    let earliest = match (resume.get(), wanted) {
+                        (Some(Resume::For(a)), Resume::For(b)) => Resume::For(a.min(b)),
+                        (_, wanted) => wanted,
                     };
-                    parked.set(Some(earliest));
+                    resume.set(Some(earliest));
                 });
                 Poll::Pending
             }
@@ -74,12 +75,12 @@ impl Future for Pause {
 
 /// Gives way for `latency` of simulation time (a port call's round trip).
 pub fn pause(latency: Duration) -> Pause {
-    Pause(Some(Park::For(latency)))
+    Pause(Some(Resume::For(latency)))
 }
 
 /// Gives way until `until` (simulation time).
 pub fn sleep_until(until: DateTime<Utc>) -> Pause {
-    Pause(Some(Park::Until(until)))
+    Pause(Some(Resume::Until(until)))
 }
 
 /// Simulation time, shared by the executor and every clock of the world.
@@ -308,7 +309,7 @@ impl Executor {
         }
         task.polled = true;
         CURRENT.with(|current| current.set(Some(id)));
-        PARKED.with(|parked| parked.set(None));
+        RESUME.with(|resume| resume.set(None));
         let mut context = Context::from_waker(Waker::noop());
         let polled = task.future.as_mut().poll(&mut context);
         CURRENT.with(|current| current.set(None));
@@ -316,14 +317,14 @@ impl Executor {
             Poll::Ready(()) => self.end(id, Ending::Done),
             Poll::Pending => {
                 self.stats.pauses += 1;
-                match PARKED.with(Cell::take) {
-                    Some(Park::For(latency)) if latency.is_zero() => self.runnable.push(id),
-                    Some(Park::For(latency)) => {
+                match RESUME.with(Cell::take) {
+                    Some(Resume::For(latency)) if latency.is_zero() => self.runnable.push(id),
+                    Some(Resume::For(latency)) => {
                         let at = now + TimeDelta::from_std(latency).unwrap_or(TimeDelta::MAX);
                         self.timer(at, id);
                     }
-                    Some(Park::Until(at)) if at <= now => self.runnable.push(id),
-                    Some(Park::Until(at)) => self.timer(at, id),
+                    Some(Resume::Until(at)) if at <= now => self.runnable.push(id),
+                    Some(Resume::Until(at)) => self.timer(at, id),
                     None => panic!(
                         "a simulated task waited on something other than the simulation's ports \
                          (a real timer or lock?): it could never be woken"

@@ -201,12 +201,12 @@ pub fn ledger(sdk: &SdkConfig) -> Result<Arc<dyn LedgerStore>, SettingError> {
     )))
 }
 
-/// The dead-letter queue the sweep reads (`FAILURE_QUEUE_URL`, where the runtime records
+/// The dead-letter queue the sweep reads (`DEAD_LETTER_QUEUE_URL`, where the runtime records
 /// permanent failures and the rules send what they could not deliver).
 pub fn dead_letters(sdk: &SdkConfig) -> Result<Arc<dyn DeadLetters>, SettingError> {
     let url = required(
-        "FAILURE_QUEUE_URL",
-        "the SQS queue where permanent failures are recorded",
+        "DEAD_LETTER_QUEUE_URL",
+        "the stage's dead-letter queue (SQS), where permanent failures are recorded",
     )?;
     Ok(Arc::new(SqsDeadLetters::new(
         aws_sdk_sqs::Client::new(sdk),

@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use alchemiser_bus::{EventHandler, InMemoryBus, RecordingHandler};
+use alchemiser_deadletters::MemoryDeadLetterRecorder;
 use alchemiser_events::{decode_value, EventType, HandlerName};
-use alchemiser_lambda::failures::MemoryFailureSink;
 use alchemiser_lambda::signing::{sign, Authenticity, LocalKeys, LocalSigner, Unsigned};
 use alchemiser_lambda::{
     Adapters, InvocationContext, InvocationOutcome, Invoke, Invoker, TriggerInvoker,
@@ -54,18 +54,18 @@ fn keys() -> Arc<LocalKeys> {
 struct Function {
     invoker: Invoker,
     published: Arc<RecordingHandler>,
-    failures: Arc<MemoryFailureSink>,
+    dead_letters: Arc<MemoryDeadLetterRecorder>,
 }
 
 fn function(name: HandlerName, handler: Arc<dyn EventHandler>, unsigned: Unsigned) -> Function {
     let bus = Arc::new(InMemoryBus::new());
     let published = RecordingHandler::on_every_type(&bus);
-    let (mut adapters, failures) = Adapters::in_memory(bus);
+    let (mut adapters, dead_letters) = Adapters::in_memory(bus);
     adapters.authenticity = Authenticity::local(keys(), unsigned);
     Function {
         invoker: Invoker::new(name, handler, adapters),
         published,
-        failures,
+        dead_letters,
     }
 }
 
@@ -113,7 +113,7 @@ async fn refused(function: &Function, payload: Value) -> String {
         panic!("not refused: {outcome:?}")
     };
     // Recorded as refused (a forgery never ends a genuine workflow), and nothing announced.
-    let records = function.failures.records();
+    let records = function.dead_letters.records();
     assert_eq!(records.last().unwrap().error_class, "refused");
     assert!(function.published.events().is_empty());
     reason
@@ -348,7 +348,7 @@ async fn a_start_cannot_choose_the_allocation() {
         StrategyHandler::from_allocation_json(r#"{"SPY": "0.6", "TLT": "0.4"}"#).unwrap();
     let bus = Arc::new(InMemoryBus::new());
     let published = RecordingHandler::on_every_type(&bus);
-    let (adapters, failures) = Adapters::in_memory(bus);
+    let (adapters, dead_letters) = Adapters::in_memory(bus);
     let invoker = TriggerInvoker::new("strategy", Arc::new(strategy), adapters);
     let outcome = invoker
         .invoke(
@@ -361,7 +361,7 @@ async fn a_start_cannot_choose_the_allocation() {
         matches!(&outcome, InvocationOutcome::RecordedFailure { reason, .. } if reason.contains("may not name an allocation")),
         "{outcome:?}"
     );
-    assert_eq!(failures.records().len(), 1);
+    assert_eq!(dead_letters.records().len(), 1);
     // Its workflow shows as started and failed, never as a signal for QQQ.
     assert!(!published
         .events()

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use alchemiser_bus::{EventHandler, InMemoryBus, RecordingHandler};
+use alchemiser_deadletters::MemoryDeadLetterRecorder;
 use alchemiser_events::{decode, EventType, HandlerName, ROUTES};
-use alchemiser_lambda::failures::MemoryFailureSink;
 use alchemiser_lambda::idempotency::{IdempotencyStore, InMemoryStore};
 use alchemiser_lambda::metrics::Metrics;
 use alchemiser_lambda::{handler_service, Adapters, Invoke, Invoker, RunMode};
@@ -64,7 +64,7 @@ fn invoker(
     };
     let (mut adapters, _) = Adapters::in_memory(bus);
     adapters.store = store;
-    adapters.failures = Arc::new(MemoryFailureSink::default());
+    adapters.dead_letters = Arc::new(MemoryDeadLetterRecorder::default());
     adapters.metrics = Metrics::Off;
     let invoker = Invoker::new(function, handler, adapters);
     let invoker = match mode.key_scope() {

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alchemiser_bus::InMemoryBus;
+use alchemiser_deadletters::MemoryDeadLetterRecorder;
 use alchemiser_events::HandlerName;
-use alchemiser_lambda::failures::MemoryFailureSink;
 use alchemiser_lambda::idempotency::{DynamoDbStore, IdempotencyConfig, IdempotencyStore};
 use alchemiser_lambda::metrics::Metrics;
 use alchemiser_lambda::{
@@ -68,7 +68,7 @@ async fn a_plan_delivered_three_times_concurrently_and_in_sequence_trades_once()
                 authenticity: alchemiser_lambda::signing::Authenticity::in_process(),
                 store: store.clone(),
                 bus: Arc::new(InMemoryBus::new()),
-                failures: Arc::new(MemoryFailureSink::default()),
+                dead_letters: Arc::new(MemoryDeadLetterRecorder::default()),
                 metrics: Metrics::Off,
                 idempotency: IdempotencyConfig::default(),
                 clock: alchemiser_clock::system(),

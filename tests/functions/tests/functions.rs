@@ -1,6 +1,6 @@
 //! Every function as its entry point wires it — the consumer runtime running the trading
 //! handlers — in-process, through the same tower service lambda_runtime runs: the Python
-//! examples, bad input, duplicates, replays, transient failures and metrics.
+//! examples, bad input, duplicates, replays, transient dead_letters and metrics.
 
 use std::sync::{Arc, Mutex};
 
@@ -8,8 +8,8 @@ use alchemiser_bus::{
     Delivery, EventBus, EventHandler, Handled, HandlerError, InMemoryBus, PublishReport,
     RecordingHandler, Undelivered,
 };
+use alchemiser_deadletters::MemoryDeadLetterRecorder;
 use alchemiser_events::{Event, HandlerName};
-use alchemiser_lambda::failures::MemoryFailureSink;
 use alchemiser_lambda::idempotency::{IdempotencyConfig, IdempotencyStore, InMemoryStore};
 use alchemiser_lambda::metrics::Metrics;
 use alchemiser_lambda::{
@@ -57,7 +57,7 @@ fn account() -> Arc<PaperBroker> {
 struct Harness {
     invoker: Arc<dyn Invoke>,
     published: Arc<RecordingHandler>,
-    failures: Arc<MemoryFailureSink>,
+    dead_letters: Arc<MemoryDeadLetterRecorder>,
     metrics: Arc<Mutex<Vec<String>>>,
 }
 
@@ -86,7 +86,7 @@ fn harness_on(
     bus: Arc<dyn EventBus>,
     published: Arc<RecordingHandler>,
 ) -> Harness {
-    let failures = Arc::new(MemoryFailureSink::default());
+    let dead_letters = Arc::new(MemoryDeadLetterRecorder::default());
     let lines = Arc::new(Mutex::new(Vec::new()));
     let metrics = Metrics::Capture {
         stage: "test".into(),
@@ -100,7 +100,7 @@ fn harness_on(
         authenticity: alchemiser_lambda::signing::Authenticity::in_process(),
         store,
         bus,
-        failures: failures.clone(),
+        dead_letters: dead_letters.clone(),
         metrics,
         idempotency: IdempotencyConfig::default(),
         clock: alchemiser_clock::system(),
@@ -108,7 +108,7 @@ fn harness_on(
     Harness {
         invoker: Arc::new(Invoker::new(function, handler, adapters)),
         published,
-        failures,
+        dead_letters,
         metrics: lines,
     }
 }
@@ -188,7 +188,7 @@ async fn strategy_starts_one_workflow_per_schedule_tick() {
         authenticity: alchemiser_lambda::signing::Authenticity::in_process(),
         store: Arc::new(InMemoryStore::new()),
         bus,
-        failures: Arc::new(MemoryFailureSink::default()),
+        dead_letters: Arc::new(MemoryDeadLetterRecorder::default()),
         metrics: Metrics::Off,
         idempotency: IdempotencyConfig::default(),
         clock: alchemiser_clock::system(),
@@ -231,7 +231,7 @@ async fn bad_input_is_a_recorded_permanent_failure_never_a_panic() {
             .await
             .expect("acknowledged, not retried");
         assert_eq!(response["status"], "permanent_failure_recorded");
-        let record = h.failures.records().pop().unwrap();
+        let record = h.dead_letters.records().pop().unwrap();
         assert!(
             record.reason.contains(message),
             "`{}` should mention `{message}`",
@@ -239,13 +239,13 @@ async fn bad_input_is_a_recorded_permanent_failure_never_a_panic() {
         );
         assert_eq!(
             record.event, payload,
-            "the failure queue keeps the payload as received"
+            "the dead letter keeps the payload as received"
         );
         assert_eq!(record.error_class, "permanent");
     }
     assert!(types(&h.published).is_empty());
     // Even an event that fails to decode is recorded under the ids it carries.
-    let bad_weights = &h.failures.records()[2];
+    let bad_weights = &h.dead_letters.records()[2];
     assert_eq!(
         bad_weights.event_id.as_deref(),
         Some("signal-generated-0001")
@@ -265,7 +265,7 @@ async fn a_plan_the_broker_cannot_price_is_permanent() {
     );
     let response = call(&h.invoker, signal).await.unwrap();
     assert_eq!(response["status"], "permanent_failure_recorded");
-    assert!(h.failures.records()[0].reason.contains("NVDA"));
+    assert!(h.dead_letters.records()[0].reason.contains("NVDA"));
 }
 
 /// Refuses everything until `fixed` is set: a handler bug that a deploy fixes.
@@ -302,7 +302,7 @@ async fn a_refused_event_runs_when_redriven_after_the_fix() {
     let refused = call(&h.invoker, example(PLAN)).await.unwrap();
     assert_eq!(refused["status"], "permanent_failure_recorded");
     buggy.fixed.store(true, std::sync::atomic::Ordering::SeqCst);
-    let redriven = call(&h.invoker, h.failures.records()[0].event.clone())
+    let redriven = call(&h.invoker, h.dead_letters.records()[0].event.clone())
         .await
         .unwrap();
     assert_eq!(
@@ -356,7 +356,7 @@ async fn transient_failures_are_returned_for_lambda_to_retry_and_the_retry_runs(
     // The claim was released, so Lambda's retry runs the handler at once.
     call(&h.invoker, example(PLAN)).await.unwrap();
     assert_eq!(broker.snapshot().unwrap().orders.len(), 2);
-    assert!(h.failures.records().is_empty());
+    assert!(h.dead_letters.records().is_empty());
 }
 
 #[tokio::test]
@@ -415,7 +415,7 @@ async fn replays_are_dry_runs_unless_the_stage_allows_them() {
         .all(|o| o["status"] == "DRY_RUN"));
 }
 
-/// A bus that delivers nothing and cannot park it either: an outage of EventBridge and the outbox.
+/// A bus that delivers nothing and cannot keep it in the outbox either: an outage of EventBridge and the outbox.
 struct LostBus;
 
 #[async_trait]
@@ -429,7 +429,7 @@ impl EventBus for LostBus {
                     event_type: e.event_type(),
                     code: Some("ConnectionError".into()),
                     reason: "EventBridge and the outbox are down".into(),
-                    parked_at: None,
+                    kept_in: None,
                 })
                 .collect(),
             ..PublishReport::default()
@@ -453,7 +453,7 @@ async fn a_completed_but_unpublished_event_is_published_by_the_next_delivery() {
     );
     let error = call(&down.invoker, example(PLAN)).await.unwrap_err();
     assert!(
-        matches!(error, InvocationError::Transient(ref m) if m.contains("neither delivered nor parked")),
+        matches!(error, InvocationError::Transient(ref m) if m.contains("neither delivered nor kept in the outbox")),
         "{error}"
     );
     assert_eq!(broker.snapshot().unwrap().orders.len(), 2);

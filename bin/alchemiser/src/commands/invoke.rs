@@ -1,7 +1,7 @@
 //! `alchemiser invoke <handler> --event FILE`: one handler on a captured event, through exactly
 //! the code path its Lambda runs (decode, routing check, idempotency, handler, publish), with
 //! local adapters: an in-memory bus whose events are printed, the paper broker, an in-memory
-//! idempotency store and failure queue.
+//! idempotency store and dead-letter queue.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -178,7 +178,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     match outcome {
         Ok(InvocationOutcome::RecordedFailure { reason, .. }) => {
-            eprintln!("permanent failure (in Lambda: recorded in the failure queue, not retried): {reason}");
+            eprintln!(
+                "permanent failure (in Lambda: recorded as a dead letter, not retried): {reason}"
+            );
             if let (Some(key_id), None) = (stage_signed, &args.stage) {
                 eprintln!(
                     "hint: the event is signed with a stage's key ({key_id}), which a local run cannot verify: \

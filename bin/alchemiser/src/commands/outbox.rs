@@ -1,5 +1,5 @@
 //! `alchemiser outbox drain [--stage STAGE [--queue-url URL] | --path FILE]`: resend the events
-//! the EventBridge publisher parked, and remove those delivered. A stage's outbox is drained to
+//! the EventBridge publisher kept there, and remove those delivered. A stage's outbox is drained to
 //! its bus, each event checked first as the stage's functions check it: one they would refuse for
 //! who made it is moved to the stage's dead-letter queue, never resent.
 
@@ -22,7 +22,8 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum OutboxCommand {
-    /// Resend parked events; keep (with their attempts and last failure) those that fail again.
+    /// Resend the events kept in an outbox; keep (with their attempts and last failure) those that
+    /// fail again.
     Drain(DrainArgs),
 }
 
@@ -33,7 +34,7 @@ struct DrainArgs {
     /// event checked with the stage's signing keys first.
     #[arg(long, conflicts_with = "path")]
     stage: Option<String>,
-    /// A JSON-lines outbox file, one `alchemiser publish` parked on this machine (default: the
+    /// A JSON-lines outbox file, one `alchemiser publish` filled on this machine (default: the
     /// configured outbox, EVENTBRIDGE_OUTBOX_PATH).
     #[arg(long, value_name = "FILE", conflicts_with = "queue_url")]
     path: Option<PathBuf>,
@@ -41,7 +42,7 @@ struct DrainArgs {
     #[arg(long, value_name = "URL", requires = "stage")]
     queue_url: Option<String>,
     /// The bus to resend to (default: EVENTBRIDGE_BUS_NAME, else alchemiser-trading-events-dev),
-    /// whatever bus the parked events were first meant for.
+    /// whatever bus the kept events were first meant for.
     #[arg(long)]
     bus_name: Option<String>,
 }

@@ -1,7 +1,7 @@
 //! `alchemiser publish --stage S --event FILE` and `alchemiser publish --stage S --example TYPE
 //! --count N`: send events to a stage's bus with the same publisher the Lambdas use (the
 //! `EVENTBRIDGE_*` and `AWS_*` environment tune it). Like the other operator commands it checks
-//! the AWS set-up and the bus first: a configuration error is an error, never an event parked in
+//! the AWS set-up and the bus first: a configuration error is an error, never an event kept in
 //! an outbox. Generated examples are marked as samples (`metadata.provenance.sample`).
 
 use std::path::{Path, PathBuf};
@@ -47,7 +47,7 @@ pub struct Args {
     #[arg(long, default_value_t = MAX_ENTRIES_PER_REQUEST as u8, value_parser = clap::value_parser!(u8).range(1..=10))]
     batch_size: u8,
     /// The stage whose bus receives the events (alchemiser-trading-events-STAGE); undelivered
-    /// events are parked in its outbox queue (SSM /alchemiser/STAGE/outbox-url) unless
+    /// events are kept in its outbox queue (SSM /alchemiser/STAGE/outbox-url) unless
     /// EVENTBRIDGE_OUTBOX_QUEUE_URL or EVENTBRIDGE_OUTBOX_PATH says otherwise.
     #[arg(long, conflicts_with = "bus_name")]
     stage: Option<String>,
@@ -61,7 +61,7 @@ fn parse_event_type(text: &str) -> Result<EventType, ParseError> {
     text.parse()
 }
 
-/// Publishes and prints `delivered=N failed=M parked=K in X.XXs (Y events/s)`; exit 1 when any
+/// Publishes and prints `delivered=N failed=M kept=K in X.XXs (Y events/s)`; exit 1 when any
 /// event was not delivered.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = PublisherConfig::from_env()?.with_batch_size(usize::from(args.batch_size));
@@ -113,7 +113,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// What `--event` publishes from `bytes` (the file at `path`): its event validated against the
 /// contract, to be sent as written, once it is known to come from a producer of its type (its
 /// envelope's `Source`, or for a bare detail its `source_module`'s, with `source_prefix`). An
-/// event its consumers would refuse is an error here, not an entry parked in the outbox.
+/// event its consumers would refuse is an error here, not an entry kept in the outbox.
 fn from_file(bytes: &[u8], path: &Path, source_prefix: &str) -> anyhow::Result<Outgoing> {
     let received = decode(bytes).map_err(|error| {
         anyhow::anyhow!(
@@ -135,7 +135,7 @@ fn from_file(bytes: &[u8], path: &Path, source_prefix: &str) -> anyhow::Result<O
 
 /// `config` once its bus is known to exist (a missing bus, or a refused check, is an error: the
 /// events are not sent), with the stage's outbox queue as its outbox when the environment
-/// names none. An unreachable endpoint is not decided here: the publisher retries, and parks
+/// names none. An unreachable endpoint is not decided here: the publisher retries, and keeps
 /// what it cannot deliver.
 async fn checked(
     config: PublisherConfig,
@@ -189,7 +189,7 @@ async fn checked(
         Some(queue_url) => config.with_outbox(OutboxConfig::Sqs { queue_url }),
         None => {
             eprintln!(
-                "note: stage {stage} has no outbox queue ({parameter}); events not delivered are parked in {}",
+                "note: stage {stage} has no outbox queue ({parameter}); events not delivered are kept in {}",
                 config.outbox.location()
             );
             config
@@ -220,31 +220,31 @@ async fn publish(config: PublisherConfig, events: Vec<Outgoing>) -> anyhow::Resu
 
     for item in undelivered.iter().take(LISTED) {
         eprintln!(
-            "not delivered: {} {} code={} parked_at={}: {}",
+            "not delivered: {} {} code={} kept_in={}: {}",
             item.event_type,
             item.event_id,
             item.code.as_deref().unwrap_or("-"),
-            item.parked_at.as_deref().unwrap_or("NOT PARKED"),
+            item.kept_in.as_deref().unwrap_or("NOT KEPT"),
             item.reason
         );
     }
     if undelivered.len() > LISTED {
         eprintln!("... and {} more not delivered", undelivered.len() - LISTED);
     }
-    let parked = undelivered.iter().filter(|u| u.parked_at.is_some()).count();
+    let kept = undelivered.iter().filter(|u| u.kept_in.is_some()).count();
     let stats = publisher.stats();
     eprintln!(
         "bus={bus_name} requests={} failed_requests={} entries_sent={} entry_retries={}",
         stats.requests, stats.failed_requests, stats.entries_sent, stats.entry_retries
     );
     println!(
-        "delivered={delivered} failed={} parked={parked} in {:.2}s ({:.0} events/s)",
+        "delivered={delivered} failed={} kept={kept} in {:.2}s ({:.0} events/s)",
         undelivered.len(),
         elapsed.as_secs_f64(),
         delivered as f64 / elapsed.as_secs_f64()
     );
-    if parked > 0 {
-        eprintln!("resend parked events with `alchemiser outbox drain`");
+    if kept > 0 {
+        eprintln!("resend the events kept in the outbox with `alchemiser outbox drain`");
     }
     Ok(if undelivered.is_empty() {
         ExitCode::SUCCESS

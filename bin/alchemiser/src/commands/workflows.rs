@@ -284,12 +284,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .map_err(|e| super::aws_failure(&e, &stage, "workflow ledger table"))?;
             let run = run_sweep(&sdk, &stage, function).await?;
             println!(
-                "swept stage {stage} with {} (tick {}): published {} WorkflowFailed ({} delivered, {} parked in the function's outbox)",
+                "swept stage {stage} with {} (tick {}): published {} WorkflowFailed ({} delivered, {} kept in the function's outbox)",
                 run.function,
                 run.tick_id,
                 run.emitted.len(),
                 run.delivered,
-                run.parked
+                run.kept
             );
             let mut ended = 0;
             for before in &open_before {

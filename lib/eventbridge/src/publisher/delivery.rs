@@ -373,12 +373,13 @@ pub(super) fn deadline_failure(config: &PublisherConfig) -> Failure {
     }
 }
 
-/// The outcome of an entry the publisher lost track of: a bug, but the event is parked, not lost.
+/// The outcome of an entry the publisher lost track of: a bug, but the event is kept in the outbox, not lost.
 pub(super) fn lost_track() -> EntryOutcome {
     EntryOutcome::Failed {
         failure: Failure {
             code: "Internal".into(),
-            reason: "the publisher lost track of this entry (a bug); it was parked".into(),
+            reason: "the publisher lost track of this entry (a bug); it was kept in the outbox"
+                .into(),
             retryable: false,
         },
         sends: 0,

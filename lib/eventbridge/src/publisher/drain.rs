@@ -1,4 +1,4 @@
-//! Draining an outbox: resend what was parked and remove what was delivered.
+//! Draining an outbox: resend what it keeps and remove what was delivered.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -42,7 +42,7 @@ pub struct DrainReport {
     pub unreadable: usize,
 }
 
-/// Whether a drain may resend a parked event.
+/// Whether a drain may resend an event kept in the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admission {
     /// Resend it.
@@ -54,17 +54,18 @@ pub enum Admission {
     Undecided(String),
 }
 
-/// What a drain checks before it resends a parked event, and where it puts those it will not.
+/// What a drain checks before it resends an event kept in the outbox, and where it sets aside
+/// those it will not.
 #[async_trait]
 pub trait DrainAdmission: Send + Sync {
-    /// Judges one parked event.
+    /// Judges one event kept in the outbox.
     async fn admit(&self, event: &Outgoing) -> Admission;
     /// Keeps `record` somewhere durable, with `reason`, before the drain removes it from the
     /// outbox; an error leaves it in the outbox.
     async fn set_aside(&self, record: &OutboxRecord, reason: &str) -> Result<(), String>;
 }
 
-/// Resends everything: a local outbox the operator's own `alchemiser publish` parked, or a test.
+/// Resends everything: a local outbox the operator's own `alchemiser publish` filled, or a test.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ResendEverything;
 
@@ -103,7 +104,7 @@ pub struct DrainProgress {
 }
 
 impl EventBridgePublisher {
-    /// Resends the events parked in `outbox` to this publisher's bus (whatever bus a record
+    /// Resends the events kept in `outbox` to this publisher's bus (whatever bus a record
     /// names: it keeps `bus_name` for reference) and removes those delivered; the others stay,
     /// with their attempts and last failure updated. Unreadable lines/messages are left untouched.
     pub async fn drain(&self, outbox: &OutboxConfig) -> Result<DrainReport, OutboxError> {
@@ -152,11 +153,11 @@ impl EventBridgePublisher {
             ..DrainReport::default()
         };
         let mut kept: Vec<OutboxLine> = Vec::new();
-        let mut parked: Vec<((), OutboxRecord, Outgoing)> = Vec::new();
+        let mut to_judge: Vec<((), OutboxRecord, Outgoing)> = Vec::new();
         for line in lines {
             match line {
                 OutboxLine::Record(record) => match record.decode_event() {
-                    Ok(event) => parked.push(((), *record, event)),
+                    Ok(event) => to_judge.push(((), *record, event)),
                     Err(error) => {
                         report.unreadable += 1;
                         let reason = error_chain(&error);
@@ -171,7 +172,7 @@ impl EventBridgePublisher {
             }
         }
         let mut work: Vec<(OutboxRecord, Outgoing)> = Vec::new();
-        for ((), record, event, verdict) in judge(parked, admission).await {
+        for ((), record, event, verdict) in judge(to_judge, admission).await {
             match verdict {
                 Admission::Resend => work.push((record, event)),
                 Admission::SetAside(reason) => match admission.set_aside(&record, &reason).await {
@@ -331,7 +332,7 @@ impl EventBridgePublisher {
         Ok(report)
     }
 
-    /// Resends parked events; for each, `None` when delivered, else the updated record.
+    /// Resends events kept in an outbox; for each, `None` when delivered, else the updated record.
     async fn resend<'a>(
         &self,
         work: &'a [(OutboxRecord, Outgoing)],
@@ -392,6 +393,6 @@ fn remaining(record: &OutboxRecord, location: &str) -> Undelivered {
             .unwrap_or(EventType::WorkflowFailed),
         code: record.code.clone(),
         reason: record.reason.clone(),
-        parked_at: Some(location.to_owned()),
+        kept_in: Some(location.to_owned()),
     }
 }

@@ -1,13 +1,13 @@
-//! The publisher: batches events into PutEvents calls, resends what a resend can fix, and parks
-//! everything else in the outbox. Every event ends up delivered or reported (and parked).
+//! The publisher: batches events into PutEvents calls, resends what a resend can fix, and keeps
+//! everything else in the outbox. Every event ends up delivered or reported (and kept).
 //!
-//! One file per part: [`delivery`] (batches, rounds, settling each entry), [`park`] (the
+//! One file per part: [`delivery`] (batches, rounds, settling each entry), [`keep`] (the
 //! outbox), [`bus_check`] (the bus exists), [`drain`] (resending the outbox).
 
 mod bus_check;
 mod delivery;
 mod drain;
-mod park;
+mod keep;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -50,10 +50,10 @@ pub struct PublisherStats {
     pub delivered: u64,
     /// Events not delivered.
     pub undelivered: u64,
-    /// Undelivered events written to the outbox.
-    pub parked: u64,
+    /// Undelivered events kept in the outbox.
+    pub kept: u64,
     /// Undelivered events the outbox could not take (reported loudly; see the log).
-    pub park_failures: u64,
+    pub not_kept: u64,
 }
 
 #[derive(Default)]
@@ -64,8 +64,8 @@ struct Counters {
     entry_retries: AtomicU64,
     delivered: AtomicU64,
     undelivered: AtomicU64,
-    parked: AtomicU64,
-    park_failures: AtomicU64,
+    kept: AtomicU64,
+    not_kept: AtomicU64,
 }
 
 fn add(counter: &AtomicU64, n: usize) {
@@ -142,8 +142,8 @@ impl EventBridgePublisher {
             entry_retries: get(&c.entry_retries),
             delivered: get(&c.delivered),
             undelivered: get(&c.undelivered),
-            parked: get(&c.parked),
-            park_failures: get(&c.park_failures),
+            kept: get(&c.kept),
+            not_kept: get(&c.not_kept),
         }
     }
 
@@ -173,7 +173,7 @@ impl EventBridgePublisher {
     }
 
     /// Publishes `events`: every one is delivered, or reported undelivered with its code and
-    /// reason and parked in the outbox (`parked_at`). Never panics; returns within about
+    /// reason and kept in the outbox (`kept_in`). Never panics; returns within about
     /// `deadline` plus one outbox write.
     pub async fn publish(&self, events: Vec<Event>) -> PublishReport {
         self.send(events.into_iter().map(Outgoing::new).collect())
@@ -182,7 +182,7 @@ impl EventBridgePublisher {
 
     /// Publishes outgoing events (new or forwarded) with the same guarantees as
     /// [`publish`](Self::publish). An event whose `source_module` or kept `Source` is not a
-    /// producer of its type is not sent: it is reported and parked with code `UnknownProducer`.
+    /// producer of its type is not sent: it is reported and kept in the outbox with code `UnknownProducer`.
     pub async fn send(&self, outgoing: Vec<Outgoing>) -> PublishReport {
         let ids: Vec<String> = outgoing
             .iter()
@@ -199,7 +199,7 @@ impl EventBridgePublisher {
     }
 
     /// [`send`](Self::send), saying what became of each event, in order: `None` delivered,
-    /// `Some` not delivered (and parked, or why not). For callers that settle something per
+    /// `Some` not delivered (and kept in the outbox, or why not). For callers that settle something per
     /// event, such as a dead letter per redriven event, where two items may carry one event id.
     pub async fn send_each(&self, outgoing: Vec<Outgoing>) -> Vec<Option<Undelivered>> {
         let outcomes = self.deliver_outgoing(outgoing.iter()).await;
@@ -219,7 +219,8 @@ impl EventBridgePublisher {
         }
         let mut each: Vec<Option<Undelivered>> = vec![None; outgoing.len()];
         if !failed.is_empty() {
-            for (index, undelivered) in failed_at.into_iter().zip(self.park(failed).await) {
+            for (index, undelivered) in failed_at.into_iter().zip(self.keep_in_outbox(failed).await)
+            {
                 each[index] = Some(undelivered);
             }
         }

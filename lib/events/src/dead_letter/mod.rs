@@ -1,6 +1,6 @@
-//! The dead-letter formats: what a function writes to the failure queue when it refuses an event
-//! for good ([`FailureRecord`]: the consumer runtime writes it, `alchemiser dlq` and the sweep
-//! read it), and how any message of the queue is understood ([`DeadLetter`]: ours, Lambda's
+//! The dead-letter formats: what a function writes to the dead-letter queue when it refuses an
+//! event for good ([`FailureRecord`]: the consumer runtime writes it, `alchemiser dlq` and the
+//! sweep read it), and how any message of the queue is understood ([`DeadLetter`]: ours, Lambda's
 //! on-failure records, EventBridge rule-target dead letters).
 
 mod record;
@@ -18,7 +18,8 @@ pub const PERMANENT_CLASS: &str = "permanent";
 /// altered, or from another account.
 pub const REFUSED_CLASS: &str = "refused";
 
-/// A permanent failure, as written to the failure queue: enough to understand and resend it.
+/// A permanent failure, as a function records it in the dead-letter queue (its dead letter):
+/// enough to understand and resend it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FailureRecord {
     /// The function that refused the event.
@@ -56,7 +57,7 @@ impl FailureRecord {
         let mut slim = self.clone();
         slim.event = serde_json::json!({
             "omitted": format!(
-                "the event ({size} bytes with its record) is over the failure queue's {max_bytes}-byte messages; \
+                "the event ({size} bytes with its record) is over the dead-letter queue's {max_bytes}-byte messages; \
                  it is in the bus's archive: replay its window to handle it again"
             ),
         });

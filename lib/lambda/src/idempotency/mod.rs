@@ -30,7 +30,7 @@ pub use memory::InMemoryStore;
 pub struct StoredResult {
     /// The events the handler emitted, in wire JSON.
     pub events: Vec<Value>,
-    /// Whether every emitted event was published (or parked in the outbox) and the follow-up
+    /// Whether every emitted event was published (or kept in the outbox) and the follow-up
     /// sent. A completed event that was not yet published is published (and its follow-up sent)
     /// again by the next delivery.
     pub published: bool,

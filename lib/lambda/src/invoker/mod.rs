@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use alchemiser_bus::{EventBus, PublishReport};
 use alchemiser_clock::Clock;
+use alchemiser_deadletters::{DeadLetterRecorder, MemoryDeadLetterRecorder};
 use alchemiser_events::Event;
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{json, Value};
@@ -18,7 +19,6 @@ use thiserror::Error;
 pub use consumer::Invoker;
 pub use trigger::{ScheduleOrEvent, TriggerInvoker, SCHEDULER_SOURCE};
 
-use crate::failures::FailureSink;
 use crate::follow_ups::FollowUps;
 use crate::idempotency::{IdempotencyConfig, IdempotencyStore};
 use alchemiser_metrics::Metrics;
@@ -80,7 +80,7 @@ impl From<&lambda_runtime::Context> for InvocationContext {
 /// How an invocation ended without needing a retry.
 #[derive(Debug, Clone, PartialEq)]
 pub enum InvocationOutcome {
-    /// The handler ran and its events were published (or parked in the outbox).
+    /// The handler ran and its events were published (or kept in the outbox).
     Handled {
         /// The events the handler emitted.
         emitted: Vec<Event>,
@@ -102,7 +102,7 @@ pub enum InvocationOutcome {
         /// Why, in one line.
         why: String,
     },
-    /// A permanent failure, recorded in the failure queue and acknowledged.
+    /// A permanent failure, recorded as a dead letter and acknowledged.
     RecordedFailure {
         /// Why the event was refused.
         reason: String,
@@ -121,7 +121,7 @@ impl InvocationOutcome {
                 "status": "handled",
                 "emitted": emitted.iter().map(|e| json!({"event_type": e.event_type(), "event_id": e.event_id()})).collect::<Vec<_>>(),
                 "delivered": report.delivered.len(),
-                "parked": report.undelivered.len(),
+                "kept": report.undelivered.len(),
             }),
             InvocationOutcome::Duplicate { republished } => {
                 json!({"status": "duplicate", "republished": republished})
@@ -146,7 +146,7 @@ pub enum InvocationError {
     /// A dependency failed; Lambda's async retries should run.
     #[error("transient failure, will be retried: {0}")]
     Transient(String),
-    /// A permanent failure that could not be written to the failure queue: the invocation
+    /// A permanent failure that could not be recorded as a dead letter: the invocation
     /// fails so that Lambda's on-failure destination keeps the event instead.
     #[error("permanent failure ({reason}) could not be recorded: {record_error}")]
     Unrecorded {
@@ -194,8 +194,8 @@ pub struct Adapters {
     pub store: Arc<dyn IdempotencyStore>,
     /// Where emitted events go.
     pub bus: Arc<dyn EventBus>,
-    /// Where permanent failures are recorded.
-    pub failures: Arc<dyn FailureSink>,
+    /// Where permanent failures are recorded as dead letters (the dead-letter queue).
+    pub dead_letters: Arc<dyn DeadLetterRecorder>,
     /// Where follow-ups go, for a function whose handler may ask to see an event again; `None`
     /// for one that never does (such a request is then a permanent failure).
     pub follow_ups: Option<Arc<dyn FollowUps>>,
@@ -210,21 +210,21 @@ pub struct Adapters {
 }
 
 impl Adapters {
-    /// In-process adapters: an in-memory store, the given bus, failures and follow-ups kept in
+    /// In-process adapters: an in-memory store, the given bus, dead letters and follow-ups kept in
     /// memory, events signed with this process's local keys (unsigned ones accepted), no
     /// metrics, the system clock. What `alchemiser invoke` and most tests use.
-    pub fn in_memory(bus: Arc<dyn EventBus>) -> (Self, Arc<crate::failures::MemoryFailureSink>) {
-        let failures = Arc::new(crate::failures::MemoryFailureSink::default());
+    pub fn in_memory(bus: Arc<dyn EventBus>) -> (Self, Arc<MemoryDeadLetterRecorder>) {
+        let dead_letters = Arc::new(MemoryDeadLetterRecorder::default());
         let adapters = Self {
             store: Arc::new(crate::idempotency::InMemoryStore::new()),
             bus,
-            failures: failures.clone(),
+            dead_letters: dead_letters.clone(),
             follow_ups: Some(Arc::new(crate::follow_ups::MemoryFollowUps::new())),
             authenticity: alchemiser_signing::Authenticity::in_process(),
             metrics: Metrics::Off,
             idempotency: IdempotencyConfig::default(),
             clock: alchemiser_clock::system(),
         };
-        (adapters, failures)
+        (adapters, dead_letters)
     }
 }

@@ -1,6 +1,6 @@
 //! The steps every invocation shares once it knows what to run, each named: claim the key, run
 //! the handler, record the result, publish what it emitted, mark the record published. A
-//! permanent failure is recorded in the failure queue instead.
+//! permanent failure is recorded as a dead letter instead.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -181,16 +181,16 @@ impl Pipeline {
             failed_at: self.now(),
             event: payload.clone(),
         };
-        let failures = &self.adapters.failures;
-        match failures.record(&record).await {
+        let dead_letters = &self.adapters.dead_letters;
+        match dead_letters.record(&record).await {
             Ok(record_id) => Ok(InvocationOutcome::RecordedFailure {
                 reason,
-                recorded_at: failures.location(),
+                recorded_at: dead_letters.location(),
                 record_id,
             }),
             Err(error) => {
                 let record_error = error_chain(&error);
-                tracing::error!(%record_error, "could not record the permanent failure; failing the invocation");
+                tracing::error!(%record_error, "could not record the permanent failure as a dead letter; failing the invocation");
                 Err(InvocationError::Unrecorded {
                     reason,
                     record_error,
@@ -260,7 +260,7 @@ impl Pipeline {
         tracing::info!(
             emitted = emitted.len(),
             delivered = report.delivered.len(),
-            parked = report.undelivered.len(),
+            kept = report.undelivered.len(),
             follow_up = follow_up.as_ref().map(|f| f.follow_up.check),
             "handled"
         );
@@ -664,24 +664,24 @@ impl Pipeline {
             return;
         }
         let report = self.adapters.bus.publish(events).await;
-        for lost in report.undelivered.iter().filter(|u| u.parked_at.is_none()) {
+        for lost in report.undelivered.iter().filter(|u| u.kept_in.is_none()) {
             tracing::warn!(event_id = %lost.event_id, reason = %lost.reason, "the failure's announcement was not published; the sweep will fail the workflow from the dead letter");
         }
     }
 
-    /// Step 4: publishes; an event neither delivered nor parked fails the invocation.
+    /// Step 4: publishes; an event neither delivered nor kept in the outbox fails the invocation.
     async fn publish(&self, emitted: &[Event]) -> Result<PublishReport, InvocationError> {
         let report = self.adapters.bus.publish(emitted.to_vec()).await;
         let lost: Vec<String> = report
             .undelivered
             .iter()
-            .filter(|u| u.parked_at.is_none())
+            .filter(|u| u.kept_in.is_none())
             .map(|u| format!("{} {}: {}", u.event_type, u.event_id, u.reason))
             .collect();
         if !lost.is_empty() {
             self.adapters.metrics.failure("transient");
             return Err(InvocationError::Transient(format!(
-                "{} event(s) neither delivered nor parked in the outbox: {}",
+                "{} event(s) neither delivered nor kept in the outbox: {}",
                 lost.len(),
                 lost.join("; ")
             )));
@@ -743,7 +743,7 @@ impl Pipeline {
             "handled earlier but not published: publishing the stored events"
         );
         let report = self.adapters.bus.publish(events.clone()).await;
-        if report.undelivered.iter().any(|u| u.parked_at.is_none()) {
+        if report.undelivered.iter().any(|u| u.kept_in.is_none()) {
             return Err(InvocationError::Transient(format!(
                 "republishing the stored events of `{key}` failed; retry later"
             )));

@@ -262,7 +262,7 @@ impl DeadLetterQueue {
     }
 
     /// Republishes the original event of each chosen message to the stage's bus through
-    /// `publisher`, and deletes a message only after its event was delivered (not parked).
+    /// `publisher`, and deletes a message only after its event was delivered (not kept in an outbox).
     /// Each event is first judged as the stage's functions judge it (`authenticity`, see
     /// [`stage_authenticity`](crate::stage_authenticity)): one they would refuse for who made it
     /// is never republished. Messages that cannot be decoded, verified or delivered stay in the
@@ -457,7 +457,7 @@ async fn judge(letter: &DeadLetter, authenticity: &Authenticity) -> Judged {
 
 /// The publisher configuration of a redrive: the environment's settings (`EVENTBRIDGE_*`), the
 /// stage's bus, and a throw-away file outbox in the temporary directory. A redrive that cannot
-/// deliver keeps the message in the DLQ, which is the durable copy: parking it in the stage's
+/// deliver keeps the message in the DLQ, which is the durable copy: keeping it in the stage's
 /// outbox as well would deliver it twice.
 pub fn redrive_publisher_config(stage: &Stage) -> Result<PublisherConfig, OperationsError> {
     let config = PublisherConfig::from_env().map_err(|e| OperationsError::Aws {

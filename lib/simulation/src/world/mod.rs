@@ -55,7 +55,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{json, Value};
 
 use crate::adapters::{
-    Gate, SimBroker, SimBus, SimDeadLetters, SimFailureSink, SimFollowUps, SimLedger, SimStore,
+    Gate, SimBroker, SimBus, SimDeadLetterRecorder, SimDeadLetters, SimFollowUps, SimLedger,
+    SimStore,
 };
 use crate::dice::Dice;
 use crate::market::{Market, SYMBOLS};

@@ -67,7 +67,7 @@ impl WorldRef {
                 gate: gate.clone(),
                 function: function.as_str(),
             }),
-            failures: Arc::new(SimFailureSink {
+            dead_letters: Arc::new(SimDeadLetterRecorder {
                 world: self.clone(),
                 gate: gate.clone(),
             }),

@@ -4,29 +4,31 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ignoreCfnLint, skipCheckov } from './template-checks';
 
-/** Properties of {@link ParkingQueue}. */
-export interface ParkingQueueProps {
+/** Properties of {@link KeptMessagesQueue}. */
+export interface KeptMessagesQueueProps {
   /** Physical queue name, carrying the stage. */
   readonly queueName: string;
   /** What lands here, for the nag acknowledgement and the reader of the template. */
   readonly purpose: string;
-  /** Keep the queue (and the events parked in it) when the stack is deleted. */
+  /** Keep the queue (and the messages kept in it) when the stack is deleted. */
   readonly retain: boolean;
 }
 
 /**
- * An SQS queue where events that could not be delivered or handled are parked until a person
- * (or `alchemiser dlq`) looks at them and resends them: 14 days of retention, SSE-SQS
- * encryption, TLS only. Used for the dead-letter queue and for the publishers' outbox.
+ * An SQS queue that keeps messages until a person looks at them and resends them: 14 days of
+ * retention, SSE-SQS encryption, TLS only, no dead-letter queue of its own (it is the last stop;
+ * its depth is alarmed on). Used for the stage's two such queues: the dead-letter queue (dead
+ * letters: events not handled, `alchemiser dlq`) and the outbox (events a publisher could not put
+ * on the bus, `alchemiser outbox drain`).
  *
  * SSE-SQS rather than a customer-managed KMS key: EventBridge rule DLQs, Lambda on-failure
  * destinations and Scheduler DLQs all send to it with plain IAM/queue-policy permissions,
  * while a KMS key would need a key policy naming every one of those services.
  */
-export class ParkingQueue extends Construct {
+export class KeptMessagesQueue extends Construct {
   public readonly queue: sqs.Queue;
 
-  constructor(scope: Construct, id: string, props: ParkingQueueProps) {
+  constructor(scope: Construct, id: string, props: KeptMessagesQueueProps) {
     super(scope, id);
     this.queue = new sqs.Queue(this, 'Queue', {
       queueName: props.queueName,
@@ -53,7 +55,7 @@ export class ParkingQueue extends Construct {
   }
 
   /**
-   * For the operator (`alchemiser dlq` and `outbox drain`): look at the parked messages (receive,
+   * For the operator (`alchemiser dlq` and `outbox drain`): look at the kept messages (receive,
    * and make them visible again by changing the visibility), delete what was resent, find the
    * queue by name and read its depth. No SendMessage: what is resent goes to the bus.
    */
@@ -68,7 +70,7 @@ export class ParkingQueue extends Construct {
   }
 
   /**
-   * For the operator's `outbox drain`: a parked record whose event the stage would refuse (unsigned,
+   * For the operator's `outbox drain`: an outbox record whose event the stage would refuse (unsigned,
    * forged, altered) is not resent but set aside here, as a `refused` dead letter a person looks at
    * with `alchemiser dlq show`. Only on the dead-letter queue: the operator never writes the outbox.
    */

@@ -1,23 +1,25 @@
-//! The failure queue on SQS: one message per [`FailureRecord`], with an `error_class` attribute.
+//! Dead letters recorded on SQS: one message per [`FailureRecord`], with an `error_class`
+//! attribute.
 
 use alchemiser_events::FailureRecord;
 use async_trait::async_trait;
 use aws_sdk_sqs::types::MessageAttributeValue;
 
-use super::{FailureSink, SinkError};
+use super::{DeadLetterNotRecorded, DeadLetterRecorder};
 
-/// SQS's largest message (1 MiB since 2025; LocalStack takes 256 KiB: `FAILURE_QUEUE_MAX_BYTES`).
+/// SQS's largest message (1 MiB since 2025; LocalStack takes 256 KiB:
+/// `DEAD_LETTER_QUEUE_MAX_BYTES`).
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1_048_576;
 
-/// The SQS failure queue.
-pub struct SqsFailureSink {
+/// Records dead letters in an SQS queue (the stage's dead-letter queue).
+pub struct SqsDeadLetterRecorder {
     client: aws_sdk_sqs::Client,
     queue_url: String,
     max_bytes: usize,
 }
 
-impl SqsFailureSink {
-    /// A sink sending to `queue_url`.
+impl SqsDeadLetterRecorder {
+    /// A recorder sending to `queue_url`.
     pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
         Self {
             client,
@@ -32,8 +34,11 @@ impl SqsFailureSink {
         self
     }
 
-    fn error(&self, source: impl std::error::Error + Send + Sync + 'static) -> SinkError {
-        SinkError {
+    fn error(
+        &self,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> DeadLetterNotRecorded {
+        DeadLetterNotRecorded {
             location: self.queue_url.clone(),
             source: Box::new(source),
         }
@@ -41,14 +46,14 @@ impl SqsFailureSink {
 }
 
 #[async_trait]
-impl FailureSink for SqsFailureSink {
-    async fn record(&self, failure: &FailureRecord) -> Result<String, SinkError> {
+impl DeadLetterRecorder for SqsDeadLetterRecorder {
+    async fn record(&self, letter: &FailureRecord) -> Result<String, DeadLetterNotRecorded> {
         // The attribute and SQS's own overhead: a few hundred bytes.
-        let record = failure.fitting(self.max_bytes.saturating_sub(1024));
+        let record = letter.fitting(self.max_bytes.saturating_sub(1024));
         let body = serde_json::to_string(&record).map_err(|e| self.error(e))?;
         let error_class = MessageAttributeValue::builder()
             .data_type("String")
-            .string_value(&failure.error_class)
+            .string_value(&letter.error_class)
             .build()
             .map_err(|e| self.error(e))?;
         let sent = self

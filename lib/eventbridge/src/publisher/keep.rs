@@ -1,4 +1,4 @@
-//! Parking: what could not be delivered goes to the outbox, with its reason.
+//! Keeping: what could not be delivered is kept in the outbox, with its reason.
 
 use alchemiser_bus::Undelivered;
 use alchemiser_events::EventType;
@@ -9,8 +9,8 @@ use crate::outbox::{FileOutbox, OutboxError, OutboxRecord, SqsOutbox};
 
 impl EventBridgePublisher {
     /// Writes records to the configured outbox and reports them as undelivered; a failed write
-    /// is said in each reason (the event is NOT parked) and the event's JSON is logged.
-    pub(super) async fn park(&self, records: Vec<OutboxRecord>) -> Vec<Undelivered> {
+    /// is said in each reason (the event is NOT kept) and the event's JSON is logged.
+    pub(super) async fn keep_in_outbox(&self, records: Vec<OutboxRecord>) -> Vec<Undelivered> {
         let location = self.config.outbox.location();
         let result: Result<(), (Vec<String>, OutboxError)> = match &self.config.outbox {
             OutboxConfig::File(path) => FileOutbox::new(path)
@@ -37,30 +37,30 @@ impl EventBridgePublisher {
         records
             .into_iter()
             .map(|record| {
-                let parked = match &sent_before_error {
+                let kept = match &sent_before_error {
                     None => true,
                     Some(sent) => sent.contains(&record.event_id),
                 };
                 let event_type = record.event_type.parse().unwrap_or(EventType::WorkflowFailed);
                 add(&self.counters.undelivered, 1);
-                if parked {
-                    add(&self.counters.parked, 1);
+                if kept {
+                    add(&self.counters.kept, 1);
                     tracing::debug!(
                         event_id = %record.event_id,
                         code = record.code.as_deref().unwrap_or(""),
                         reason = %record.reason,
                         outbox = %location,
-                        "event not delivered to EventBridge; parked in the outbox"
+                        "event not delivered to EventBridge; kept in the outbox"
                     );
                     Undelivered {
                         event_id: record.event_id,
                         event_type,
                         code: record.code,
                         reason: record.reason,
-                        parked_at: Some(location.clone()),
+                        kept_in: Some(location.clone()),
                     }
                 } else {
-                    add(&self.counters.park_failures, 1);
+                    add(&self.counters.not_kept, 1);
                     let error = error
                         .as_ref()
                         .map(ToString::to_string)
@@ -69,17 +69,17 @@ impl EventBridgePublisher {
                         event_id = %record.event_id,
                         event = %record.to_line(),
                         %error,
-                        "event not delivered AND NOT PARKED: the outbox write failed; this log line holds the event"
+                        "event not delivered AND NOT KEPT: the outbox write failed; this log line holds the event"
                     );
                     Undelivered {
                         event_id: record.event_id,
                         event_type,
                         code: record.code,
                         reason: format!(
-                            "{}; the event is NOT parked: writing it to the outbox {location} failed: {error} (its JSON is in the error log)",
+                            "{}; the event is NOT kept: writing it to the outbox {location} failed: {error} (its JSON is in the error log)",
                             record.reason
                         ),
-                        parked_at: None,
+                        kept_in: None,
                     }
                 }
             })
