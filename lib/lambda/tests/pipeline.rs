@@ -503,3 +503,29 @@ async fn work_that_is_not_done_comes_back_as_a_follow_up_until_the_last_one() {
     let said = format!("{gave_up:?}");
     assert!(said.contains("gave up after"), "{said}");
 }
+
+#[tokio::test]
+async fn the_dead_letter_of_an_event_that_does_not_decode_still_names_it() {
+    // What can be read of a broken event is kept in its dead letter: an operator searches by
+    // event id and correlation id, even when the event itself is not valid.
+    let h = harness(
+        probe(Answer::Nothing),
+        Arc::new(InMemoryStore::new()),
+        IdempotencyConfig::default(),
+    );
+    let mut broken = outcome_event();
+    broken["schema_version"] = json!(42);
+    broken["success"] = json!("not a boolean");
+    let answer = h.invoker.invoke(broken.clone(), &local()).await;
+    assert!(
+        matches!(answer, Ok(InvocationOutcome::RecordedFailure { .. })),
+        "{answer:?}"
+    );
+    let record = &h.dead_letters.records()[0];
+    assert_eq!(record.event_id.as_deref(), broken["event_id"].as_str());
+    assert_eq!(
+        record.correlation_id.as_deref(),
+        broken["correlation_id"].as_str()
+    );
+    assert_eq!(record.detail_type.as_deref(), Some("WorkflowCompleted"));
+}
