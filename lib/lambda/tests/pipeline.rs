@@ -529,3 +529,65 @@ async fn the_dead_letter_of_an_event_that_does_not_decode_still_names_it() {
     );
     assert_eq!(record.detail_type.as_deref(), Some("WorkflowCompleted"));
 }
+
+/// The in-memory store, noting whether each result it was given was marked published.
+struct RecordingStore {
+    inner: InMemoryStore,
+    completions: std::sync::Mutex<Vec<bool>>,
+}
+
+#[async_trait]
+impl IdempotencyStore for RecordingStore {
+    async fn claim(&self, request: &ClaimRequest<'_>) -> Result<Claim, StoreError> {
+        self.inner.claim(request).await
+    }
+    async fn complete(
+        &self,
+        key: &str,
+        payload_hash: &str,
+        result: &StoredResult,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.completions.lock().unwrap().push(result.published);
+        self.inner.complete(key, payload_hash, result, now).await
+    }
+    async fn release(&self, key: &str) -> Result<(), StoreError> {
+        self.inner.release(key).await
+    }
+    async fn acquire_lease(&self, request: &LeaseRequest<'_>) -> Result<Lease, StoreError> {
+        self.inner.acquire_lease(request).await
+    }
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        self.inner.release_lease(name, holder).await
+    }
+}
+
+#[tokio::test]
+async fn what_a_handler_emits_is_recorded_before_it_is_published() {
+    // If the invocation dies between publishing and recording, its retry must publish the stored
+    // events rather than run the handler (and its orders) again: the result is written before
+    // the publish, then marked published. A handler that emits nothing needs only the one write.
+    let store = Arc::new(RecordingStore {
+        inner: InMemoryStore::new(),
+        completions: std::sync::Mutex::new(Vec::new()),
+    });
+    let h = harness(
+        probe(Answer::Emit(0)),
+        store.clone(),
+        IdempotencyConfig::default(),
+    );
+    h.invoker.invoke(outcome_event(), &local()).await.unwrap();
+    assert_eq!(*store.completions.lock().unwrap(), vec![false, true]);
+
+    let quiet = Arc::new(RecordingStore {
+        inner: InMemoryStore::new(),
+        completions: std::sync::Mutex::new(Vec::new()),
+    });
+    let h = harness(
+        probe(Answer::Nothing),
+        quiet.clone(),
+        IdempotencyConfig::default(),
+    );
+    h.invoker.invoke(outcome_event(), &local()).await.unwrap();
+    assert_eq!(*quiet.completions.lock().unwrap(), vec![true]);
+}
