@@ -79,6 +79,16 @@ impl EventHandler for Probe {
         }
         events.map(Handled::from)
     }
+    fn on_permanent_failure(&self, _: &Event, reason: &str, dead_letter: &str) -> Vec<Event> {
+        let mut failed = sample_event(EventType::WorkflowFailed);
+        if let Event::WorkflowFailed(failed) = &mut failed {
+            failed.failure_reason = reason.to_owned();
+            failed
+                .error_details
+                .insert("dead_letter".into(), json!(dead_letter));
+        }
+        vec![failed]
+    }
 }
 
 fn probe(answer: Answer) -> Arc<Probe> {
@@ -590,4 +600,26 @@ async fn what_a_handler_emits_is_recorded_before_it_is_published() {
     );
     h.invoker.invoke(outcome_event(), &local()).await.unwrap();
     assert_eq!(*quiet.completions.lock().unwrap(), vec![true]);
+}
+
+#[tokio::test]
+async fn a_permanent_failure_is_announced_once_its_dead_letter_is_recorded() {
+    // The handler's WorkflowFailed goes out after the dead letter is written, naming it: the
+    // workflow ends visibly at once instead of at the next sweep.
+    let h = harness(
+        probe(Answer::Permanent),
+        Arc::new(InMemoryStore::new()),
+        IdempotencyConfig::default(),
+    );
+    let outcome = h.invoker.invoke(outcome_event(), &local()).await.unwrap();
+    let InvocationOutcome::RecordedFailure { record_id, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    let announced = h.published.events();
+    assert_eq!(announced.len(), 1, "one announcement");
+    let Event::WorkflowFailed(failed) = &announced[0] else {
+        panic!("{:?}", announced[0])
+    };
+    assert_eq!(failed.failure_reason, "bad input");
+    assert_eq!(failed.error_details["dead_letter"], json!(record_id));
 }
