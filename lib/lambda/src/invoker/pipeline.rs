@@ -770,3 +770,18 @@ pub(crate) enum Ran {
     /// It refused the event for good (recorded as a permanent failure).
     Refused(InvocationOutcome),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_lease_is_asked_for_again_briefly_at_first_then_once_a_minute() {
+        // Most work under a lease ends within seconds: the first ten checks come after 30 s,
+        // later ones after a minute, never at once (a busy loop on the store).
+        assert_eq!(lease_wait(0), Duration::from_secs(30));
+        assert_eq!(lease_wait(9), Duration::from_secs(30));
+        assert_eq!(lease_wait(10), Duration::from_secs(60));
+        assert_eq!(lease_wait(u32::MAX), Duration::from_secs(60));
+    }
+}
