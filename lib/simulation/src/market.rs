@@ -370,3 +370,26 @@ pub fn start_times(
 pub fn symbol(name: &str) -> Symbol {
     Symbol::parse(name).expect("a known symbol")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Datelike, TimeZone};
+
+    #[test]
+    fn a_run_gets_every_workflow_it_asks_for_whatever_the_years_it_spans() {
+        // Starting in the last weeks the paper broker's calendar knows, 5,000 workflows run
+        // into years it does not: the simulated market goes on by the exchange's rules rather
+        // than stopping the starts short (it once stopped at 70,801 of 100,000, silently).
+        let config = Config::new(5_000, 7);
+        let start = Utc.with_ymd_and_hms(2028, 12, 1, 14, 0, 0).unwrap();
+        let starts = start_times(&config, &Dice::new(7), start);
+        let planned: usize = starts.iter().map(|(_, burst)| burst).sum();
+        assert!(
+            planned >= config.workflows,
+            "{planned} of {} starts",
+            config.workflows
+        );
+        assert!(starts.last().is_some_and(|(at, _)| at.year() > 2028));
+    }
+}
