@@ -68,6 +68,18 @@ impl Gate {
         Duration::from_millis(self.world.dice().between(low..=high) / 2)
     }
 
+    /// The second half of a round trip to `port`, after the call took effect: now and then the
+    /// answer stalls (counted), long enough that the invocation may run past its deadline.
+    fn answer(&self, port: Port) -> Duration {
+        let stalled = self.world.dice().chance(self.world.config().stall);
+        self.world.count("stall", stalled);
+        if stalled {
+            Duration::from_secs(self.world.dice().between(1..=600))
+        } else {
+            self.half(port)
+        }
+    }
+
     /// Calls `op` through the gate: pause, maybe fail before, run, pause. With `write`, the call
     /// may take effect and still answer with an error (counted as an uncertain write).
     async fn call<T, E>(
@@ -86,7 +98,7 @@ impl Gate {
         }
         let result = op.await;
         let uncertain = write && result.is_ok() && self.world.uncertain();
-        pause(self.half(port)).await;
+        pause(self.answer(port)).await;
         if uncertain {
             return Err(failure());
         }
@@ -224,7 +236,7 @@ impl EventBus for SimBus {
             self.world.put_event(self.function, event.clone(), None);
         }
         let uncertain = self.world.uncertain();
-        pause(self.gate.half(Port::Bus)).await;
+        pause(self.gate.answer(Port::Bus)).await;
         if uncertain {
             return undelivered(
                 &events,
@@ -422,7 +434,7 @@ impl<B: Broker> SimBroker<B> {
     ) -> Result<T, BrokerError> {
         pause(self.gate.half(Port::Broker)).await;
         let result = op.await;
-        pause(self.gate.half(Port::Broker)).await;
+        pause(self.gate.answer(Port::Broker)).await;
         result
     }
 }
@@ -448,7 +460,7 @@ impl<B: Broker> Broker for SimBroker<B> {
         if reached {
             self.world.order_sent(order);
         }
-        pause(self.gate.half(Port::Broker)).await;
+        pause(self.gate.answer(Port::Broker)).await;
         outcome
     }
     async fn order(&self, client_order_id: &str) -> Result<Option<OrderOutcome>, BrokerError> {

@@ -59,6 +59,10 @@ pub struct Config {
     pub uncertain_write: f64,
     /// An invocation dies at a pause (each port call has two).
     pub crash: f64,
+    /// A port call's answer comes 1 s to 10 min late (a stalled connection, a throttled
+    /// sandbox): an invocation it holds up past its Lambda timeout is killed at the deadline,
+    /// with no clean-up code running, whatever the call did.
+    pub stall: f64,
     /// A broker call fails with a 503.
     pub broker_transient: f64,
     /// A broker call hits the rate limit (429).
@@ -148,6 +152,7 @@ impl Config {
             store_failure: 0.005,
             uncertain_write: 0.003,
             crash: 0.0008,
+            stall: 0.0003,
             broker_transient: 0.01,
             rate_limited: 0.005,
             lost_answer: 0.02,

@@ -308,6 +308,7 @@ impl Executor {
             return;
         }
         task.polled = true;
+        let deadline = task.deadline;
         CURRENT.with(|current| current.set(Some(id)));
         RESUME.with(|resume| resume.set(None));
         let mut context = Context::from_waker(Waker::noop());
@@ -319,12 +320,13 @@ impl Executor {
                 self.stats.pauses += 1;
                 match RESUME.with(Cell::take) {
                     Some(Resume::For(latency)) if latency.is_zero() => self.runnable.push(id),
+                    // Lambda kills a task at its deadline, not when its wait would have ended.
                     Some(Resume::For(latency)) => {
                         let at = now + TimeDelta::from_std(latency).unwrap_or(TimeDelta::MAX);
-                        self.timer(at, id);
+                        self.timer(at.min(deadline.unwrap_or(at)), id);
                     }
                     Some(Resume::Until(at)) if at <= now => self.runnable.push(id),
-                    Some(Resume::Until(at)) => self.timer(at, id),
+                    Some(Resume::Until(at)) => self.timer(at.min(deadline.unwrap_or(at)), id),
                     None => panic!(
                         "a simulated task waited on something other than the simulation's ports \
                          (a real timer or lock?): it could never be woken"
@@ -337,5 +339,62 @@ impl Executor {
     fn timer(&mut self, at: DateTime<Utc>, id: TaskId) {
         self.sequence += 1;
         self.timers.push(Reverse((at, self.sequence, id)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A world with nothing of its own to do.
+    struct Quiet;
+
+    impl World for Quiet {
+        fn next_event(&self) -> Option<DateTime<Utc>> {
+            None
+        }
+        fn run_events(&self, _: DateTime<Utc>) -> Vec<Spawn> {
+            Vec::new()
+        }
+    }
+
+    /// Spawns a task that waits `wait` with a deadline 30 s away; returns how it ended and when.
+    fn ended_after(wait: Duration) -> (Ending, DateTime<Utc>) {
+        let start = DateTime::parse_from_rfc3339("2026-03-02T15:00:00Z")
+            .map(|t| t.to_utc())
+            .unwrap_or_default();
+        let time = SimTime::starting_at(start);
+        let mut executor = Executor::new(time.clone(), 7, 0.0);
+        let ended = Arc::new(Mutex::new(None));
+        let written = ended.clone();
+        let clock = time.clone();
+        executor.spawn(Spawn {
+            future: Box::pin(async move { pause(wait).await }),
+            deadline: Some(start + TimeDelta::seconds(30)),
+            crashable: false,
+            on_end: Box::new(move |ending| {
+                *written.lock().unwrap_or_else(|e| e.into_inner()) = Some((ending, clock.now()));
+            }),
+            on_start: None,
+        });
+        executor.run(&Quiet);
+        let ended = ended.lock().unwrap_or_else(|e| e.into_inner()).take();
+        ended.expect("the task ended")
+    }
+
+    #[test]
+    fn a_task_held_up_past_its_deadline_is_killed_at_the_deadline() {
+        let (ending, at) = ended_after(Duration::from_secs(600));
+        assert_eq!(ending, Ending::TimedOut);
+        // Not ten minutes later, when its call would have answered: Lambda's retry counts
+        // from the kill.
+        assert_eq!(at.to_rfc3339(), "2026-03-02T15:00:30+00:00");
+    }
+
+    #[test]
+    fn a_task_that_answers_in_time_runs_to_its_end() {
+        let (ending, at) = ended_after(Duration::from_secs(29));
+        assert_eq!(ending, Ending::Done);
+        assert_eq!(at.to_rfc3339(), "2026-03-02T15:00:29+00:00");
     }
 }

@@ -39,6 +39,8 @@ fn every_invariant_holds_whatever_the_dice_do() {
         // The faults did happen: a quiet run would prove nothing.
         for kind in [
             "crash",
+            "stall",
+            "timeout",
             "uncertain_write",
             "partial_fill",
             "market_closed",
