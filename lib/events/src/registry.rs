@@ -160,7 +160,7 @@ pub const HANDLERS: [HandlerSpec; 4] = [
         python_counterpart: Some("strategy_v2.handlers"),
         shadow_refusal: Some(
             "the strategy starts workflows instead of consuming the live owner's events, so there \
-             is nothing to shadow (functions/strategy refuses ALCHEMISER_MODE=shadow); give it \
+             is nothing to shadow (functions/src/bin/strategy.rs refuses ALCHEMISER_MODE=shadow); give it \
              the owner \"rust\" or \"python\"",
         ),
     },

@@ -3,8 +3,8 @@
 //!
 //! Ports and adapters: the [`Broker`] port (`broker/`) has a [`PaperBroker`] (a JSON file, the
 //! default) and an [`AlpacaBroker`] (Alpaca's REST API). The handlers (`handlers/`, one file
-//! each, as `functions/<handler>`) speak the event contract and the bus port; order placement
-//! lives in `orders`, the planner in `planner`. Nothing here knows about AWS.
+//! each, as `functions/src/bin/<handler>.rs`) speak the event contract and the bus port; order
+//! placement lives in `orders`, the planner in `planner`. Nothing here knows about AWS.
 
 mod broker;
 mod halt;

@@ -1,6 +1,6 @@
 //! The three trading handlers over the bus and broker ports, one file each (mirroring
-//! `functions/<handler>`), and what they share: how a caused event's header is made. The fourth
-//! function, the monitor, keeps the workflow ledger (`alchemiser-ledger`).
+//! `functions/src/bin/<handler>.rs`), and what they share: how a caused event's header is made.
+//! The fourth function, the monitor, keeps the workflow ledger (`alchemiser-ledger`).
 
 mod execution;
 mod portfolio;
