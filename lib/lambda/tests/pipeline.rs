@@ -14,8 +14,8 @@ use alchemiser_events::samples::sample_event;
 use alchemiser_events::{Event, EventType, HandlerName};
 use alchemiser_lambda::follow_ups::{FollowUp, MemoryFollowUps, MAX_FOLLOW_UPS};
 use alchemiser_lambda::idempotency::{
-    Claim, ClaimRequest, IdempotencyConfig, IdempotencyStore, InMemoryStore, Lease, LeaseRequest,
-    StoreError, StoredResult,
+    Claim, ClaimRequest, IdempotencyConfig, IdempotencyStore, InMemoryStore, InterceptedStore,
+    Lease, LeaseRequest, StoreError, StoredResult,
 };
 use alchemiser_lambda::metrics::Metrics;
 use alchemiser_lambda::{
@@ -541,35 +541,14 @@ async fn the_dead_letter_of_an_event_that_does_not_decode_still_names_it() {
 }
 
 /// The in-memory store, noting whether each result it was given was marked published.
-struct RecordingStore {
-    inner: InMemoryStore,
-    completions: std::sync::Mutex<Vec<bool>>,
-}
-
-#[async_trait]
-impl IdempotencyStore for RecordingStore {
-    async fn claim(&self, request: &ClaimRequest<'_>) -> Result<Claim, StoreError> {
-        self.inner.claim(request).await
-    }
-    async fn complete(
-        &self,
-        key: &str,
-        payload_hash: &str,
-        result: &StoredResult,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.completions.lock().unwrap().push(result.published);
-        self.inner.complete(key, payload_hash, result, now).await
-    }
-    async fn release(&self, key: &str) -> Result<(), StoreError> {
-        self.inner.release(key).await
-    }
-    async fn acquire_lease(&self, request: &LeaseRequest<'_>) -> Result<Lease, StoreError> {
-        self.inner.acquire_lease(request).await
-    }
-    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
-        self.inner.release_lease(name, holder).await
-    }
+fn recording_store() -> (Arc<InterceptedStore>, Arc<std::sync::Mutex<Vec<bool>>>) {
+    let completions = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let noted = completions.clone();
+    let store = InterceptedStore::new().on_complete(move |result| {
+        noted.lock().unwrap().push(result.published);
+        None
+    });
+    (Arc::new(store), completions)
 }
 
 #[tokio::test]
@@ -577,29 +556,15 @@ async fn what_a_handler_emits_is_recorded_before_it_is_published() {
     // If the invocation dies between publishing and recording, its retry must publish the stored
     // events rather than run the handler (and its orders) again: the result is written before
     // the publish, then marked published. A handler that emits nothing needs only the one write.
-    let store = Arc::new(RecordingStore {
-        inner: InMemoryStore::new(),
-        completions: std::sync::Mutex::new(Vec::new()),
-    });
-    let h = harness(
-        probe(Answer::Emit(0)),
-        store.clone(),
-        IdempotencyConfig::default(),
-    );
+    let (store, completions) = recording_store();
+    let h = harness(probe(Answer::Emit(0)), store, IdempotencyConfig::default());
     h.invoker.invoke(outcome_event(), &local()).await.unwrap();
-    assert_eq!(*store.completions.lock().unwrap(), vec![false, true]);
+    assert_eq!(*completions.lock().unwrap(), vec![false, true]);
 
-    let quiet = Arc::new(RecordingStore {
-        inner: InMemoryStore::new(),
-        completions: std::sync::Mutex::new(Vec::new()),
-    });
-    let h = harness(
-        probe(Answer::Nothing),
-        quiet.clone(),
-        IdempotencyConfig::default(),
-    );
+    let (quiet, completions) = recording_store();
+    let h = harness(probe(Answer::Nothing), quiet, IdempotencyConfig::default());
     h.invoker.invoke(outcome_event(), &local()).await.unwrap();
-    assert_eq!(*quiet.completions.lock().unwrap(), vec![true]);
+    assert_eq!(*completions.lock().unwrap(), vec![true]);
 }
 
 #[tokio::test]

@@ -11,8 +11,7 @@ use std::time::Duration;
 use alchemiser_bus::{EventHandler, InMemoryBus, RecordingHandler};
 use alchemiser_events::{Event, EventType, HandlerName};
 use alchemiser_lambda::idempotency::{
-    Claim, ClaimRequest, IdempotencyStore, InMemoryStore, Lease, LeaseRequest, StoreError,
-    StoredResult,
+    Claim, IdempotencyStore, InMemoryStore, InterceptedStore, StoreError, StoredResult,
 };
 use alchemiser_lambda::{
     Adapters, InvocationContext, InvocationError, InvocationOutcome, Invoke, Invoker,
@@ -21,8 +20,7 @@ use alchemiser_trading::{
     ExecutionHandler, ExecutionSettings, PaperBroker, PlannerConfig, PortfolioFile,
     PortfolioHandler, ScriptedBroker,
 };
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde_json::{json, Value};
 
 const SIGNAL: &str = include_str!("../../../examples/events/SignalGenerated.eventbridge.json");
@@ -178,49 +176,19 @@ async fn a_dry_run_of_a_replay_does_not_stand_for_the_live_run_of_the_same_event
 }
 
 /// An in-memory store whose `complete` fails the first `failures` times.
-struct FlakyRecords {
-    inner: InMemoryStore,
-    failures: AtomicUsize,
-}
-
-#[async_trait]
-impl IdempotencyStore for FlakyRecords {
-    async fn claim(&self, request: &ClaimRequest<'_>) -> Result<Claim, StoreError> {
-        self.inner.claim(request).await
-    }
-    async fn complete(
-        &self,
-        key: &str,
-        hash: &str,
-        result: &StoredResult,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        if self
-            .failures
+fn flaky_records(failures: usize) -> InterceptedStore {
+    let failures = AtomicUsize::new(failures);
+    InterceptedStore::new().on_complete(move |_| {
+        failures
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
-        {
-            return Err(StoreError::new("PutItem (complete)", "table", "throttled"));
-        }
-        self.inner.complete(key, hash, result, now).await
-    }
-    async fn release(&self, key: &str) -> Result<(), StoreError> {
-        self.inner.release(key).await
-    }
-    async fn acquire_lease(&self, request: &LeaseRequest<'_>) -> Result<Lease, StoreError> {
-        self.inner.acquire_lease(request).await
-    }
-    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
-        self.inner.release_lease(name, holder).await
-    }
+            .then(|| Err(StoreError::new("PutItem (complete)", "table", "throttled")))
+    })
 }
 
 #[tokio::test]
 async fn a_result_that_cannot_be_recorded_is_not_published_and_the_retry_plans_the_same() {
-    let store = Arc::new(FlakyRecords {
-        inner: InMemoryStore::new(),
-        failures: AtomicUsize::new(1),
-    });
+    let store = Arc::new(flaky_records(1));
     let portfolio = function(
         HandlerName::Portfolio,
         Arc::new(PortfolioHandler::new(account(), PlannerConfig::default())),
@@ -263,38 +231,16 @@ async fn a_result_that_cannot_be_recorded_is_not_published_and_the_retry_plans_t
 }
 
 /// A store whose one completed record holds an event no version of the contract reads.
-struct UnreadableRecord {
-    inner: InMemoryStore,
-}
-
-#[async_trait]
-impl IdempotencyStore for UnreadableRecord {
-    async fn claim(&self, _: &ClaimRequest<'_>) -> Result<Claim, StoreError> {
-        Ok(Claim::Completed(StoredResult {
-            events: vec![json!({"event_type": "TradeExecuted", "orders_placed": "many"})],
-            published: false,
-            follow_up: None,
-        }))
-    }
-    async fn complete(
-        &self,
-        k: &str,
-        h: &str,
-        r: &StoredResult,
-        n: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.inner.complete(k, h, r, n).await?;
-        panic!("a record whose events were not published was marked: {r:?}")
-    }
-    async fn release(&self, key: &str) -> Result<(), StoreError> {
-        self.inner.release(key).await
-    }
-    async fn acquire_lease(&self, request: &LeaseRequest<'_>) -> Result<Lease, StoreError> {
-        self.inner.acquire_lease(request).await
-    }
-    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
-        self.inner.release_lease(name, holder).await
-    }
+fn unreadable_record() -> InterceptedStore {
+    InterceptedStore::new()
+        .on_claim(|_| {
+            Some(Ok(Claim::Completed(StoredResult {
+                events: vec![json!({"event_type": "TradeExecuted", "orders_placed": "many"})],
+                published: false,
+                follow_up: None,
+            })))
+        })
+        .on_complete(|r| panic!("a record whose events were not published was marked: {r:?}"))
 }
 
 #[tokio::test]
@@ -305,9 +251,7 @@ async fn a_stored_result_that_no_longer_decodes_is_never_marked_published() {
             account(),
             ExecutionSettings::default(),
         )),
-        Arc::new(UnreadableRecord {
-            inner: InMemoryStore::new(),
-        }),
+        Arc::new(unreadable_record()),
     );
     let error = execution
         .invoker

@@ -142,3 +142,78 @@ impl IdempotencyStore for InMemoryStore {
         Ok(())
     }
 }
+
+/// Answers a claim in the store's place (`Some`), or lets the store answer (`None`).
+type ClaimHook = Box<dyn Fn(&ClaimRequest<'_>) -> Option<Result<Claim, StoreError>> + Send + Sync>;
+/// Answers the completion of a result in the store's place (`Some`), or lets the store (`None`).
+type CompleteHook = Box<dyn Fn(&StoredResult) -> Option<Result<(), StoreError>> + Send + Sync>;
+
+/// The in-process store with its claims or completions seen first by a test: to watch what the
+/// runtime records, to make a write fail, or to hand back a record no run wrote. Every call a
+/// hook leaves alone, and every lease call, goes to the store.
+#[derive(Default)]
+pub struct InterceptedStore {
+    inner: InMemoryStore,
+    claim: Option<ClaimHook>,
+    complete: Option<CompleteHook>,
+}
+
+impl InterceptedStore {
+    /// An empty store that intercepts nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Lets `hook` see every claim first.
+    pub fn on_claim(
+        mut self,
+        hook: impl Fn(&ClaimRequest<'_>) -> Option<Result<Claim, StoreError>> + Send + Sync + 'static,
+    ) -> Self {
+        self.claim = Some(Box::new(hook));
+        self
+    }
+
+    /// Lets `hook` see every result to complete first.
+    pub fn on_complete(
+        mut self,
+        hook: impl Fn(&StoredResult) -> Option<Result<(), StoreError>> + Send + Sync + 'static,
+    ) -> Self {
+        self.complete = Some(Box::new(hook));
+        self
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for InterceptedStore {
+    async fn claim(&self, request: &ClaimRequest<'_>) -> Result<Claim, StoreError> {
+        match self.claim.as_ref().and_then(|hook| hook(request)) {
+            Some(answer) => answer,
+            None => self.inner.claim(request).await,
+        }
+    }
+
+    async fn complete(
+        &self,
+        key: &str,
+        payload_hash: &str,
+        result: &StoredResult,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        match self.complete.as_ref().and_then(|hook| hook(result)) {
+            Some(answer) => answer,
+            None => self.inner.complete(key, payload_hash, result, now).await,
+        }
+    }
+
+    async fn release(&self, key: &str) -> Result<(), StoreError> {
+        self.inner.release(key).await
+    }
+
+    async fn acquire_lease(&self, request: &LeaseRequest<'_>) -> Result<Lease, StoreError> {
+        self.inner.acquire_lease(request).await
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        self.inner.release_lease(name, holder).await
+    }
+}

@@ -23,7 +23,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 pub use dynamodb::DynamoDbStore;
-pub use memory::InMemoryStore;
+pub use memory::{InMemoryStore, InterceptedStore};
 
 /// What a completed event left behind.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
