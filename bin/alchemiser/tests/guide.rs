@@ -61,31 +61,34 @@ struct Workspace {
 impl Workspace {
     fn load() -> Self {
         let mut workspace = Workspace::default();
-        for top in ["lib", "functions", "bin"] {
+        let mut crate_dirs = vec![repo().join("functions")];
+        for top in ["lib", "bin"] {
             for crate_dir in std::fs::read_dir(repo().join(top)).expect("workspace folder") {
-                let crate_dir = crate_dir.expect("a crate folder").path();
-                let manifest =
-                    std::fs::read_to_string(crate_dir.join("Cargo.toml")).unwrap_or_default();
-                let Some(name) = manifest
-                    .lines()
-                    .find_map(|line| line.strip_prefix("name = \""))
-                    .map(|rest| rest.trim_end_matches('"').replace('-', "_"))
-                else {
-                    continue;
-                };
-                let mut items = BTreeSet::new();
-                for file in rust_files(&crate_dir.join("src")) {
-                    let text = std::fs::read_to_string(&file).expect("readable source");
-                    let parsed = syn::parse_file(&text)
-                        .unwrap_or_else(|e| panic!("{} does not parse: {e}", file.display()));
-                    let mut collector = Collector {
-                        workspace: &mut workspace,
-                        items: &mut items,
-                    };
-                    collector.visit_file(&parsed);
-                }
-                workspace.crate_items.insert(name, items);
+                crate_dirs.push(crate_dir.expect("a crate folder").path());
             }
+        }
+        for crate_dir in crate_dirs {
+            let manifest =
+                std::fs::read_to_string(crate_dir.join("Cargo.toml")).unwrap_or_default();
+            let Some(name) = manifest
+                .lines()
+                .find_map(|line| line.strip_prefix("name = \""))
+                .map(|rest| rest.trim_end_matches('"').replace('-', "_"))
+            else {
+                continue;
+            };
+            let mut items = BTreeSet::new();
+            for file in rust_files(&crate_dir.join("src")) {
+                let text = std::fs::read_to_string(&file).expect("readable source");
+                let parsed = syn::parse_file(&text)
+                    .unwrap_or_else(|e| panic!("{} does not parse: {e}", file.display()));
+                let mut collector = Collector {
+                    workspace: &mut workspace,
+                    items: &mut items,
+                };
+                collector.visit_file(&parsed);
+            }
+            workspace.crate_items.insert(name, items);
         }
         workspace
     }
@@ -137,17 +140,11 @@ impl<'ast> Visit<'ast> for Collector<'_> {
         syn::visit::visit_item_enum(self, item);
     }
     fn visit_item_macro(&mut self, item: &'ast syn::ItemMacro) {
-        // `event_types!` defines EventType and Event from its list: `Name => "prefix",` lines.
+        // `event_types!` defines EventType and Event from its list.
         if item.mac.path.is_ident("event_types") {
-            let names: Vec<String> = item
-                .mac
-                .tokens
-                .to_string()
-                .split(',')
-                .filter_map(|entry| entry.split("=>").next())
-                .filter_map(|head| head.split_whitespace().last().map(str::to_owned))
-                .filter(|name| name.chars().all(|c| c.is_alphanumeric()))
-                .collect();
+            let names = event_type_entries(&item.mac).unwrap_or_else(|e| {
+                panic!("the code's event_types! list is not what this test reads: {e}")
+            });
             for enum_name in ["EventType", "Event"] {
                 self.items.insert(enum_name.to_owned());
                 self.workspace
@@ -190,6 +187,27 @@ fn parse_snippet(snippet: &str) -> Option<syn::File> {
         .or_else(|_| syn::parse_file(&format!("fn snippet() {{ {snippet} }}")))
         .or_else(|_| syn::parse_file(&format!("event_types! {{ {snippet} }}")))
         .ok()
+}
+
+/// The event types an `event_types!` list names, each line `Name in module => "prefix",` after
+/// its doc comments (the form the code's list has).
+fn event_type_entries(list: &syn::Macro) -> syn::Result<Vec<String>> {
+    list.parse_body_with(|input: syn::parse::ParseStream| {
+        let mut names = Vec::new();
+        while !input.is_empty() {
+            input.call(syn::Attribute::parse_outer)?;
+            let name: syn::Ident = input.parse()?;
+            input.parse::<syn::Token![in]>()?;
+            input.parse::<syn::Ident>()?;
+            input.parse::<syn::Token![=>]>()?;
+            input.parse::<syn::LitStr>()?;
+            if !input.is_empty() {
+                input.parse::<syn::Token![,]>()?;
+            }
+            names.push(name.to_string());
+        }
+        Ok(names)
+    })
 }
 
 /// What a snippet says of the workspace that is not so.
@@ -243,6 +261,17 @@ impl<'ast> Visit<'ast> for Checker<'_> {
             }
         }
         syn::visit::visit_expr_struct(self, literal);
+    }
+
+    fn visit_item_macro(&mut self, item: &'ast syn::ItemMacro) {
+        if item.mac.path.is_ident("event_types") {
+            if let Err(e) = event_type_entries(&item.mac) {
+                self.problems.push(format!(
+                    "an `event_types!` line is written `Name in module => \"prefix\",` in the code: {e}"
+                ));
+            }
+        }
+        syn::visit::visit_item_macro(self, item);
     }
 
     fn visit_path(&mut self, path: &'ast syn::Path) {
@@ -352,6 +381,7 @@ fn a_stale_snippet_is_caught() {
     for stale in [
         "Route { event_type: EventType::WorkflowFailed, producer: EXECUTION, consumer: Some(HandlerName::Monitor) }",
         "HandlerSpec { name: HandlerName::Monitor, job: \"\", timeout: T, memory_mb: 128, needs: &[Need::Ledger], schedule: None, python_counterpart: None, shadow_refusal: None }",
+        "OrdersReconciled => \"orders-reconciled\",",
     ] {
         let file = parse_snippet(stale).expect("parses");
         let mut checker = Checker { workspace: &workspace, problems: Vec::new() };

@@ -40,6 +40,17 @@ pub fn sample_event_with_padding(event_type: EventType, detail_bytes: usize) -> 
     with_padding(detail_bytes - base).unwrap_or(empty)
 }
 
+/// The ids and time a sample's payload repeats (nested models carry the workflow's ids).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SampleIds<'a> {
+    /// The workflow's correlation id.
+    pub correlation_id: &'a str,
+    /// The cause's event id.
+    pub causation_id: &'a str,
+    /// The wire time of the sample.
+    pub now: &'a str,
+}
+
 fn template(
     event_type: EventType,
     correlation_id: &str,
@@ -58,79 +69,14 @@ fn template(
         "metadata": {},
         "schema_version": "1.0",
     });
-    let payload = match event_type {
-        EventType::WorkflowStarted => json!({
-            "workflow_type": "trading",
-            "requested_by": "alchemiser publish --example",
-            "configuration": {"paper": true},
-        }),
-        EventType::SignalGenerated => json!({
-            "signals_data": {"klm": {"symbol": "SPY", "action": "BUY", "reasoning": "trend up"}},
-            "consolidated_portfolio": {
-                "target_allocations": {"SPY": "0.6", "TLT": "0.4"},
-                "correlation_id": correlation_id,
-                "timestamp": now,
-                "strategy_count": 1,
-                "source_strategies": ["klm"],
-                "schema_version": "1.0.0",
-                "constraints": null,
-            },
-            "signal_count": 1,
-        }),
-        EventType::RebalancePlanned => json!({
-            "rebalance_plan": {
-                "schema_version": "1.0",
-                "correlation_id": correlation_id,
-                "causation_id": causation_id,
-                "timestamp": now,
-                "plan_id": format!("plan-{}", uuid::Uuid::new_v4()),
-                "strategy_id": null,
-                "items": [
-                    {"symbol": "TLT", "current_weight": "0.7000", "target_weight": "0.4000",
-                     "weight_diff": "-0.3000", "target_value": "3960.00", "current_value": "7000.00",
-                     "trade_amount": "-3040.00", "action": "SELL", "priority": 2},
-                    {"symbol": "SPY", "current_weight": "0.3000", "target_weight": "0.6000",
-                     "weight_diff": "0.3000", "target_value": "5940.00", "current_value": "3000.00",
-                     "trade_amount": "2940.00", "action": "BUY", "priority": 2}
-                ],
-                "total_portfolio_value": "10000.00",
-                "total_trade_value": "5980.00",
-                "max_drift_tolerance": "0.05",
-                "execution_urgency": "NORMAL",
-                "estimated_duration_minutes": null,
-                "metadata": null,
-            },
-            "allocation_comparison": {
-                "target_values": {"SPY": "5940.00", "TLT": "3960.00"},
-                "current_values": {"SPY": "3000.00", "TLT": "7000.00"},
-                "deltas": {"SPY": "2940.00", "TLT": "-3040.00"},
-            },
-            "trades_required": true,
-        }),
-        EventType::TradeExecuted => json!({
-            "execution_data": {"orders": [
-                {"symbol": "TLT", "side": "sell", "notional": "3040.00", "status": "filled"},
-                {"symbol": "SPY", "side": "buy", "notional": "2940.00", "status": "filled"}
-            ]},
-            "success": true,
-            "orders_placed": 2,
-            "orders_succeeded": 2,
-            "failure_reason": null,
-            "failed_symbols": [],
-        }),
-        EventType::WorkflowCompleted => json!({
-            "workflow_type": "trading",
-            "workflow_duration_ms": 1234,
-            "success": true,
-            "summary": {"orders_placed": 2},
-        }),
-        EventType::WorkflowFailed => json!({
-            "workflow_type": "trading",
-            "failure_reason": "broker rejected the order: insufficient buying power",
-            "failure_step": "execution",
-            "error_details": {"symbol": "SPY"},
-        }),
-    };
+    let payload = crate::event::sample_payload(
+        event_type,
+        &SampleIds {
+            correlation_id,
+            causation_id,
+            now,
+        },
+    );
     if let (Some(detail), Value::Object(payload)) = (detail.as_object_mut(), payload) {
         detail.extend(payload);
     }

@@ -1,30 +1,36 @@
 //! The typed events and their wire format (snake_case fields, decimals as strings, UTC `Z`
-//! timestamps), as the Python system writes them.
+//! timestamps), as the Python system writes them: what every event shares here, each payload in
+//! a module of its own with its rules and its sample.
 
 use std::fmt;
 use std::str::FromStr;
 
-use rust_decimal::Decimal;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{ContractError, ParseError};
-use crate::primitives::{Symbol, SymbolMap, Timestamp};
+use crate::primitives::Timestamp;
 
 /// The schema version this crate writes on every event.
 pub const SCHEMA_VERSION: &str = "1.0";
 
-fn schema_version() -> String {
+pub(crate) fn schema_version() -> String {
     SCHEMA_VERSION.to_owned()
 }
 
 /// Defines, from one list, everything that enumerates the event types: [`EventType`] with its
 /// wire names and id prefixes, [`Event`] with one variant per payload type, and the dispatch by
-/// type (header, validation, decoding, schema). Adding an event type is one line here plus its
-/// payload struct (docs/adding-an-event-type.md).
+/// type (header, validation, decoding, schema, samples), and the module of each payload. Adding an
+/// event type is one line here plus its module: the payload struct, its rules (`validate`) and a
+/// valid sample (`sample_payload`) (docs/adding-an-event-type.md).
 macro_rules! event_types {
-    ($( $(#[$doc:meta])* $name:ident => $prefix:literal, )*) => {
+    ($( $(#[$doc:meta])* $name:ident in $module:ident => $prefix:literal, )*) => {
+        $(
+            mod $module;
+            pub use $module::*;
+        )*
+
         /// The kinds of event that flow through the workflow.
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
@@ -100,6 +106,13 @@ macro_rules! event_types {
             }
         }
 
+        /// The payload fields of a valid sample of `event_type`, without the header.
+        pub(crate) fn sample_payload(event_type: EventType, ids: &crate::samples::SampleIds<'_>) -> Value {
+            match event_type {
+                $( EventType::$name => $name::sample_payload(ids), )*
+            }
+        }
+
         /// The JSON Schema of one event type's payload struct.
         pub(crate) fn payload_schema(event_type: EventType) -> Value {
             match event_type {
@@ -119,17 +132,17 @@ macro_rules! event_types {
 
 event_types! {
     /// A workflow run was requested.
-    WorkflowStarted => "workflow-started",
+    WorkflowStarted in workflow_started => "workflow-started",
     /// A strategy produced target allocations.
-    SignalGenerated => "signal-generated",
+    SignalGenerated in signal_generated => "signal-generated",
     /// The portfolio handler planned the trades that reach the target.
-    RebalancePlanned => "rebalance-planned",
+    RebalancePlanned in rebalance_planned => "rebalance-planned",
     /// The execution handler placed the planned orders.
-    TradeExecuted => "trade-executed",
+    TradeExecuted in trade_executed => "trade-executed",
     /// The workflow finished successfully.
-    WorkflowCompleted => "workflow-completed",
+    WorkflowCompleted in workflow_completed => "workflow-completed",
     /// The workflow stopped at a step that failed.
-    WorkflowFailed => "workflow-failed",
+    WorkflowFailed in workflow_failed => "workflow-failed",
 }
 
 impl EventType {
@@ -273,250 +286,6 @@ impl EventHeader {
             schema_version: schema_version(),
         }
     }
-}
-
-/// `WorkflowStarted`: a workflow run was requested.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct WorkflowStarted {
-    /// Common fields.
-    #[serde(flatten)]
-    pub header: EventHeader,
-    /// Kind of workflow, e.g. `trading`.
-    pub workflow_type: String,
-    /// Who or what asked for the run (a schedule, a user).
-    pub requested_by: String,
-    /// Run configuration.
-    #[serde(default)]
-    pub configuration: Map<String, Value>,
-}
-
-/// `SignalGenerated`: strategies produced a consolidated target portfolio.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct SignalGenerated {
-    /// Common fields.
-    #[serde(flatten)]
-    pub header: EventHeader,
-    /// Per-strategy signal details, free-form.
-    pub signals_data: Map<String, Value>,
-    /// The target allocation all strategies agreed on.
-    pub consolidated_portfolio: ConsolidatedPortfolio,
-    /// Number of signals behind it.
-    pub signal_count: u32,
-}
-
-/// The consolidated target allocation of a `SignalGenerated`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct ConsolidatedPortfolio {
-    /// Symbol → target weight in [0, 1]; the weights sum to 1 ± 0.01.
-    pub target_allocations: SymbolMap<Decimal>,
-    /// The workflow's correlation id.
-    pub correlation_id: String,
-    /// When the allocation was computed.
-    pub timestamp: Timestamp,
-    /// Number of strategies consolidated.
-    pub strategy_count: u32,
-    /// Names of the strategies consolidated.
-    #[serde(default)]
-    pub source_strategies: Vec<String>,
-    /// Version of this nested model (the Python system writes `1.0.0`).
-    #[serde(default = "schema_version")]
-    pub schema_version: String,
-    /// Optional constraints, free-form.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub constraints: Option<Map<String, Value>>,
-}
-
-/// `RebalancePlanned`: the trades that move the portfolio to its target.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct RebalancePlanned {
-    /// Common fields.
-    #[serde(flatten)]
-    pub header: EventHeader,
-    /// The plan.
-    pub rebalance_plan: RebalancePlan,
-    /// Dollar values before, after and the difference, per symbol.
-    pub allocation_comparison: AllocationComparison,
-    /// True when any item is a BUY or a SELL.
-    pub trades_required: bool,
-}
-
-/// How urgently a plan should be executed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum ExecutionUrgency {
-    /// Whenever convenient.
-    Low,
-    /// The default.
-    #[default]
-    Normal,
-    /// Soon.
-    High,
-    /// Now.
-    Urgent,
-}
-
-/// A rebalance plan.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct RebalancePlan {
-    /// Version of this nested model.
-    #[serde(default = "schema_version")]
-    pub schema_version: String,
-    /// The workflow's correlation id.
-    pub correlation_id: String,
-    /// The event that caused the plan.
-    pub causation_id: String,
-    /// When the plan was made.
-    pub timestamp: Timestamp,
-    /// Unique id of the plan.
-    pub plan_id: String,
-    /// The strategy the plan serves, if one.
-    #[serde(default)]
-    pub strategy_id: Option<String>,
-    /// One item per symbol, SELLs first, then BUYs, then HOLDs.
-    pub items: Vec<PlanItem>,
-    /// Cash plus positions at current prices.
-    pub total_portfolio_value: Decimal,
-    /// Σ |trade_amount| of the BUY and SELL items.
-    pub total_trade_value: Decimal,
-    /// Drift tolerated before trading.
-    #[serde(default = "default_drift_tolerance")]
-    pub max_drift_tolerance: Decimal,
-    /// How urgently to execute.
-    #[serde(default)]
-    pub execution_urgency: ExecutionUrgency,
-    /// Expected duration, if estimated.
-    #[serde(default)]
-    pub estimated_duration_minutes: Option<u32>,
-    /// Free-form metadata. Absent stays absent when written (never `null`: the Python models
-    /// refuse a null `metadata`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Map<String, Value>>,
-}
-
-fn default_drift_tolerance() -> Decimal {
-    Decimal::new(5, 2)
-}
-
-/// What a plan item asks for.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum TradeAction {
-    /// Reduce a position. Sorted first: sells raise the cash buys need.
-    Sell,
-    /// Increase a position.
-    Buy,
-    /// Leave it: the difference is below the minimum trade.
-    Hold,
-}
-
-impl TradeAction {
-    /// The wire name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            TradeAction::Sell => "SELL",
-            TradeAction::Buy => "BUY",
-            TradeAction::Hold => "HOLD",
-        }
-    }
-}
-
-impl fmt::Display for TradeAction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-/// One symbol's line in a rebalance plan.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct PlanItem {
-    /// The symbol.
-    pub symbol: Symbol,
-    /// Current value / portfolio value, in [0, 1].
-    pub current_weight: Decimal,
-    /// Target weight, in [0, 1].
-    pub target_weight: Decimal,
-    /// target_weight − current_weight.
-    pub weight_diff: Decimal,
-    /// Target value in dollars.
-    pub target_value: Decimal,
-    /// Current value in dollars.
-    pub current_value: Decimal,
-    /// target_value − current_value: positive buys, negative sells.
-    pub trade_amount: Decimal,
-    /// BUY, SELL or HOLD.
-    pub action: TradeAction,
-    /// 1 (largest trade) to 5 (smallest).
-    pub priority: u8,
-}
-
-/// Dollar values per symbol: target, current and target − current.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct AllocationComparison {
-    /// Target value in dollars.
-    pub target_values: SymbolMap<Decimal>,
-    /// Current value in dollars.
-    pub current_values: SymbolMap<Decimal>,
-    /// target − current, in dollars.
-    pub deltas: SymbolMap<Decimal>,
-}
-
-/// `TradeExecuted`: the outcome of placing a plan's orders.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct TradeExecuted {
-    /// Common fields.
-    #[serde(flatten)]
-    pub header: EventHeader,
-    /// Per-order details and run facts, free-form.
-    pub execution_data: Map<String, Value>,
-    /// True when every order placed succeeded.
-    pub success: bool,
-    /// Orders sent to the broker.
-    pub orders_placed: u32,
-    /// Orders the broker filled or accepted.
-    pub orders_succeeded: u32,
-    /// Why it did not fully succeed.
-    #[serde(default)]
-    pub failure_reason: Option<String>,
-    /// Symbols whose orders failed.
-    #[serde(default)]
-    pub failed_symbols: Vec<String>,
-}
-
-/// `WorkflowCompleted`: the run ended well.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct WorkflowCompleted {
-    /// Common fields.
-    #[serde(flatten)]
-    pub header: EventHeader,
-    /// Kind of workflow.
-    pub workflow_type: String,
-    /// Duration from the first event to this one.
-    pub workflow_duration_ms: u64,
-    /// Always true for a completed workflow; kept for wire compatibility.
-    pub success: bool,
-    /// Summary, free-form.
-    #[serde(default)]
-    pub summary: Map<String, Value>,
-}
-
-/// `WorkflowFailed`: the run stopped at a failed step.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct WorkflowFailed {
-    /// Common fields.
-    #[serde(flatten)]
-    pub header: EventHeader,
-    /// Kind of workflow.
-    pub workflow_type: String,
-    /// Why it failed; may be empty (the Python stages' `str(e)` of an exception without a
-    /// message), which readers show as "(no reason given)".
-    pub failure_reason: String,
-    /// The step that failed, e.g. `execution`.
-    pub failure_step: String,
-    /// Details, free-form.
-    #[serde(default)]
-    pub error_details: Map<String, Value>,
 }
 
 impl Event {

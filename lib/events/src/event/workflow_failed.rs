@@ -1,0 +1,48 @@
+//! `WorkflowFailed`: its payload, its rules and its sample.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use super::EventHeader;
+use crate::samples::SampleIds;
+use crate::validate::{non_empty, Checked};
+
+/// `WorkflowFailed`: the run stopped at a failed step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WorkflowFailed {
+    /// Common fields.
+    #[serde(flatten)]
+    pub header: EventHeader,
+    /// Kind of workflow.
+    pub workflow_type: String,
+    /// Why it failed; may be empty (the Python stages' `str(e)` of an exception without a
+    /// message), which readers show as "(no reason given)".
+    pub failure_reason: String,
+    /// The step that failed, e.g. `execution`.
+    pub failure_step: String,
+    /// Details, free-form.
+    #[serde(default)]
+    pub error_details: Map<String, Value>,
+}
+
+impl WorkflowFailed {
+    pub(crate) fn validate(&self) -> Checked {
+        self.header.validate()?;
+        non_empty("workflow_type", &self.workflow_type)?;
+        // `failure_reason` may be empty: the Python stages write `str(e)`, which is `""` for an
+        // exception raised without a message, and refusing the event would drop the news that
+        // the workflow failed. The ledger shows it as "(no reason given)".
+        non_empty("failure_step", &self.failure_step)
+    }
+
+    /// The payload fields of a valid sample (`alchemiser publish --example`, the tests).
+    pub(crate) fn sample_payload(_ids: &SampleIds<'_>) -> Value {
+        json!({
+            "workflow_type": "trading",
+            "failure_reason": "broker rejected the order: insufficient buying power",
+            "failure_step": "execution",
+            "error_details": {"symbol": "SPY"},
+        })
+    }
+}
