@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use alchemiser_events::{Event, EventType, HandlerName, Route, Timestamp};
+use alchemiser_events::{Event, EventType, HandlerName, Route, Timestamp, WorkflowStep};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -362,13 +362,13 @@ impl WorkflowState {
     }
 
     fn reached_by(event_type: EventType) -> WorkflowState {
-        match event_type {
-            EventType::WorkflowStarted => WorkflowState::Started,
-            EventType::SignalGenerated => WorkflowState::Signalled,
-            EventType::RebalancePlanned => WorkflowState::Planned,
-            EventType::TradeExecuted => WorkflowState::Executing,
-            EventType::WorkflowCompleted => WorkflowState::Completed,
-            EventType::WorkflowFailed => WorkflowState::Failed,
+        match event_type.step() {
+            WorkflowStep::Started => WorkflowState::Started,
+            WorkflowStep::Signalled => WorkflowState::Signalled,
+            WorkflowStep::Planned => WorkflowState::Planned,
+            WorkflowStep::Executing => WorkflowState::Executing,
+            WorkflowStep::Completed => WorkflowState::Completed,
+            WorkflowStep::Failed => WorkflowState::Failed,
         }
     }
 }

@@ -50,6 +50,13 @@ macro_rules! event_types {
                 }
             }
 
+            /// The step of the workflow an event of this type marks (its module's `STEP`).
+            pub const fn step(self) -> WorkflowStep {
+                match self {
+                    $( EventType::$name => $name::STEP, )*
+                }
+            }
+
             /// A kebab-case prefix for generated event ids, e.g. `rebalance-planned`.
             pub const fn id_prefix(self) -> &'static str {
                 match self {
@@ -143,6 +150,24 @@ event_types! {
     WorkflowCompleted in workflow_completed => "workflow-completed",
     /// The workflow stopped at a step that failed.
     WorkflowFailed in workflow_failed => "workflow-failed",
+}
+
+/// How far a workflow got: the step an event of a type marks. The workflow ledger's state of a
+/// run is the furthest step among its events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum WorkflowStep {
+    /// The run was asked for.
+    Started,
+    /// Target allocations exist.
+    Signalled,
+    /// A plan exists.
+    Planned,
+    /// Orders were placed (or the plan ran).
+    Executing,
+    /// The run ended well.
+    Completed,
+    /// The run stopped at a failed step.
+    Failed,
 }
 
 impl EventType {

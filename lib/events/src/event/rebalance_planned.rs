@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::{schema_version, EventHeader};
+use super::{schema_version, EventHeader, WorkflowStep};
 use crate::error::ContractError;
 use crate::primitives::{Symbol, SymbolMap, Timestamp};
 use crate::samples::SampleIds;
@@ -151,6 +151,9 @@ pub struct AllocationComparison {
 }
 
 impl RebalancePlanned {
+    /// The step of the workflow it marks.
+    pub const STEP: WorkflowStep = WorkflowStep::Planned;
+
     pub(crate) fn validate(&self) -> Checked {
         self.header.validate()?;
         let plan = &self.rebalance_plan;

@@ -5,7 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::{schema_version, EventHeader};
+use super::{schema_version, EventHeader, WorkflowStep};
 use crate::error::ContractError;
 use crate::primitives::{SymbolMap, Timestamp};
 use crate::samples::SampleIds;
@@ -48,6 +48,9 @@ pub struct ConsolidatedPortfolio {
 }
 
 impl SignalGenerated {
+    /// The step of the workflow it marks.
+    pub const STEP: WorkflowStep = WorkflowStep::Signalled;
+
     pub(crate) fn validate(&self) -> Checked {
         self.header.validate()?;
         self.consolidated_portfolio

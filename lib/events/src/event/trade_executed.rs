@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::EventHeader;
+use super::{EventHeader, WorkflowStep};
 use crate::error::ContractError;
 use crate::samples::SampleIds;
 use crate::validate::Checked;
@@ -32,6 +32,9 @@ pub struct TradeExecuted {
 }
 
 impl TradeExecuted {
+    /// The step of the workflow it marks.
+    pub const STEP: WorkflowStep = WorkflowStep::Executing;
+
     pub(crate) fn validate(&self) -> Checked {
         self.header.validate()?;
         if self.orders_succeeded > self.orders_placed {

@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::EventHeader;
+use super::{EventHeader, WorkflowStep};
 use crate::samples::SampleIds;
 use crate::validate::{non_empty, Checked};
 
@@ -26,6 +26,9 @@ pub struct WorkflowCompleted {
 }
 
 impl WorkflowCompleted {
+    /// The step of the workflow it marks.
+    pub const STEP: WorkflowStep = WorkflowStep::Completed;
+
     pub(crate) fn validate(&self) -> Checked {
         self.header.validate()?;
         non_empty("workflow_type", &self.workflow_type)
