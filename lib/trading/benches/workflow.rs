@@ -42,7 +42,7 @@ fn workflow(c: &mut Criterion) {
             broker,
             PlannerConfig::default(),
             ExecutionSettings::default(),
-            alchemiser_clock::system(),
+            |_| alchemiser_clock::system(),
             Arc::new(Monitor::new(Arc::new(MemoryLedger::new()))),
         )
         .subscribe_all(&bus);

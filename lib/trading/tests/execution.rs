@@ -296,7 +296,7 @@ async fn the_whole_workflow_runs_on_the_in_memory_bus() {
         broker.clone(),
         PlannerConfig::default(),
         ExecutionSettings::default(),
-        alchemiser_clock::system(),
+        |_| alchemiser_clock::system(),
         Arc::new(Monitor::new(ledger.clone())),
     );
     workflow.subscribe_all(&bus);

@@ -143,7 +143,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 Arc::new(broker),
                 PlannerConfig::default(),
                 args.execution.settings()?,
-                clock.clone(),
+                |_| clock.clone(),
                 Arc::new(Monitor::new(ledger)),
             )
             .with_halt(args.execution.halt(clock.now()));

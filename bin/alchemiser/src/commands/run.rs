@@ -89,7 +89,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         broker.clone(),
         PlannerConfig::default(),
         args.execution.settings()?,
-        clock.clone(),
+        |_| clock.clone(),
         Arc::new(Monitor::new(ledger.clone())),
     )
     .with_halt(args.execution.halt(clock.now()));

@@ -48,8 +48,8 @@ use alchemiser_lambda::{
 };
 use alchemiser_ledger::{MemoryLedger, Monitor, Sweep};
 use alchemiser_trading::{
-    client_order_id, CachedHalt, ExecutionHandler, HaltState, MemoryHalt, OrderRequest, OrderSide,
-    PlannerConfig, PortfolioHandler, StrategyHandler, HALT_CACHE,
+    client_order_id, CachedHalt, HaltState, MemoryHalt, OrderRequest, OrderSide, PlannerConfig,
+    StrategyHandler, Workflow, HALT_CACHE,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{json, Value};

@@ -85,7 +85,9 @@ impl WorldRef {
         }
     }
 
-    /// Builds the functions over the simulated ports.
+    /// Builds the functions over the simulated ports: every consumer of the routing table as
+    /// the trading crate's [`Workflow`] assembles it (each on its own skewed clock), the monitor
+    /// with its scheduled sweep.
     pub(super) fn wire(&self) -> Functions {
         let gate = Gate::new(self.clone());
         let broker = Arc::new(SimBroker {
@@ -93,26 +95,20 @@ impl WorldRef {
             world: self.clone(),
             gate: gate.clone(),
         });
-        let portfolio_clock = self.clock(self.skew());
-        let execution_clock = self.clock(self.skew());
         let exact = self.clock(0);
-        let portfolio: Arc<dyn EventHandler> = Arc::new(
-            PortfolioHandler::new(broker.clone(), PlannerConfig::default())
-                .with_clock(portfolio_clock.clone()),
-        );
-        // The switch through the cache the Lambda reads it through, on the function's clock.
-        let halt = Arc::new(CachedHalt::new(
-            self.halt.clone(),
-            execution_clock.clone(),
-            HALT_CACHE,
-        ));
-        let execution = ExecutionHandler::new(broker, self.config.execution.clone())
-            .with_clock(execution_clock.clone());
-        let execution: Arc<dyn EventHandler> = Arc::new(if self.config.halt_switch_wired {
-            execution.with_halt(halt)
-        } else {
-            execution
-        });
+        let clocks: BTreeMap<HandlerName, Arc<dyn Clock>> = HandlerName::ALL
+            .into_iter()
+            .map(|handler| {
+                let clock = match handler {
+                    // The sweep's deadlines are the monitor's: its machine keeps exact time.
+                    HandlerName::Monitor | HandlerName::Strategy => exact.clone(),
+                    _ => self.clock(self.skew()),
+                };
+                (handler, clock)
+            })
+            .collect();
+        let clock_of =
+            |handler: HandlerName| clocks.get(&handler).cloned().unwrap_or(exact.clone());
         let ledger: Arc<dyn alchemiser_ledger::LedgerStore> = Arc::new(SimLedger {
             inner: self.ledger.clone(),
             gate: gate.clone(),
@@ -120,6 +116,23 @@ impl WorldRef {
         });
         let monitor: Arc<dyn EventHandler> =
             Arc::new(Monitor::new(ledger.clone()).with_clock(exact.clone()));
+        let workflow = Workflow::new(
+            broker,
+            PlannerConfig::default(),
+            self.config.execution.clone(),
+            clock_of,
+            monitor.clone(),
+        );
+        // The switch through the cache the Lambda reads it through, on the function's clock.
+        let workflow = if self.config.halt_switch_wired {
+            workflow.with_halt(Arc::new(CachedHalt::new(
+                self.halt.clone(),
+                clock_of(HandlerName::Execution),
+                HALT_CACHE,
+            )))
+        } else {
+            workflow
+        };
         let monitor_adapters = self.adapters(HandlerName::Monitor, exact.clone());
         let sweep: Arc<dyn TriggerHandler> = Arc::new(
             Sweep::new(
@@ -134,37 +147,31 @@ impl WorldRef {
             .with_clock(exact.clone())
             .with_authenticity(monitor_adapters.authenticity.clone()),
         );
-        let consumers: [(HandlerName, Arc<dyn Invoke>); 3] = [
-            (
-                HandlerName::Portfolio,
-                Arc::new(Invoker::new(
-                    HandlerName::Portfolio,
-                    portfolio,
-                    self.adapters(HandlerName::Portfolio, portfolio_clock),
-                )),
-            ),
-            (
-                HandlerName::Execution,
-                Arc::new(Invoker::new(
-                    HandlerName::Execution,
-                    execution,
-                    self.adapters(HandlerName::Execution, execution_clock),
-                )),
-            ),
-            (
-                HandlerName::Monitor,
+        let mut consumers: BTreeMap<HandlerName, Arc<dyn Invoke>> = BTreeMap::new();
+        for handler in HandlerName::ALL {
+            let Some(consumer) = workflow.handler(handler) else {
+                continue;
+            };
+            let function: Arc<dyn Invoke> = if handler == HandlerName::Monitor {
                 Arc::new(ScheduleOrEvent {
-                    events: Invoker::new(HandlerName::Monitor, monitor, monitor_adapters.clone()),
+                    events: Invoker::new(handler, consumer, monitor_adapters.clone()),
                     scheduled: TriggerInvoker::new(
-                        HandlerName::Monitor.as_str(),
-                        sweep,
-                        monitor_adapters,
+                        handler.as_str(),
+                        sweep.clone(),
+                        monitor_adapters.clone(),
                     ),
-                }),
-            ),
-        ];
+                })
+            } else {
+                Arc::new(Invoker::new(
+                    handler,
+                    consumer,
+                    self.adapters(handler, clock_of(handler)),
+                ))
+            };
+            consumers.insert(handler, function);
+        }
         Functions {
-            consumers: consumers.into_iter().collect(),
+            consumers,
             strategy_adapters: self.adapters(HandlerName::Strategy, exact),
         }
     }

@@ -112,19 +112,25 @@ pub struct Workflow {
 }
 
 impl Workflow {
-    /// Handlers over `broker`, timed by `clock`, every event also going to `monitor`.
+    /// Handlers over `broker`, each timed by the clock `clock_of` gives for its name (one clock
+    /// for all in the CLI; the simulation's machines are skewed apart), every event also going
+    /// to `monitor`.
     pub fn new(
         broker: Arc<dyn Broker>,
         planner: PlannerConfig,
         execution: ExecutionSettings,
-        clock: Arc<dyn Clock>,
+        clock_of: impl Fn(HandlerName) -> Arc<dyn Clock>,
         monitor: Arc<dyn EventHandler>,
     ) -> Self {
         Self {
             portfolio: Arc::new(
-                PortfolioHandler::new(broker.clone(), planner).with_clock(clock.clone()),
+                PortfolioHandler::new(broker.clone(), planner)
+                    .with_clock(clock_of(HandlerName::Portfolio)),
             ),
-            execution: Arc::new(ExecutionHandler::new(broker, execution).with_clock(clock)),
+            execution: Arc::new(
+                ExecutionHandler::new(broker, execution)
+                    .with_clock(clock_of(HandlerName::Execution)),
+            ),
             monitor,
         }
     }
