@@ -27,7 +27,7 @@ fn every_handler_the_routing_table_delivers_to_is_wired() {
         alchemiser_simulation::world::unwired_consumers(),
         vec![],
         "these handlers receive events in the routing table but the simulation builds no \
-         function for them: wire them in lib/simulation/src/world/wiring.rs `wire`"
+         function for them: give each an arm in Workflow::handler (lib/trading/src/handlers/mod.rs)"
     );
 }
 

@@ -12,16 +12,17 @@ pub(super) struct Functions {
 
 impl Functions {
     /// The function of `handler`. Every consumer of the routing table is wired when the world
-    /// is made ([`unwired_consumers`] is empty, a test checks), so a miss is this file's bug.
+    /// is made ([`unwired_consumers`] is empty, a test checks).
     pub(super) fn of(&self, handler: HandlerName) -> Arc<dyn Invoke> {
         self.consumers.get(&handler).cloned().unwrap_or_else(|| {
-            panic!("the simulation wires no function for {handler}: build it in lib/simulation/src/world/wiring.rs `wire`")
+            panic!("the simulation wires no function for {handler}: give it an arm in Workflow::handler (lib/trading/src/handlers/mod.rs)")
         })
     }
 }
 
 /// The handlers the routing table delivers events to that [`WorldRef::wire`] builds no function
-/// for: a handler added to the registry must be wired here too, or its deliveries go nowhere.
+/// for (the trading crate's `Workflow` has no handler of that name): their deliveries would go
+/// nowhere.
 pub fn unwired_consumers() -> Vec<HandlerName> {
     let world = WorldRef::new(Config::new(0, 0), Utc::now());
     HandlerName::ALL
