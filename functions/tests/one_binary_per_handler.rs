@@ -32,6 +32,6 @@ fn every_handler_has_its_entry_point_and_every_entry_point_is_a_handler() {
     assert!(
         strays.is_empty(),
         "functions/src/bin has entry points of no handler (`scripts/build` never builds them): \
-         {strays:?}; add the handler to lib/events/src/routing.rs and registry.rs, or remove them"
+         {strays:?}; add the handler to the registry (lib/events/src/registry.rs), or remove them"
     );
 }

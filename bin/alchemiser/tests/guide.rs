@@ -140,6 +140,21 @@ impl<'ast> Visit<'ast> for Collector<'_> {
         syn::visit::visit_item_enum(self, item);
     }
     fn visit_item_macro(&mut self, item: &'ast syn::ItemMacro) {
+        // `handlers!` defines HandlerName (and the registry) from its list.
+        if item.mac.path.is_ident("handlers") {
+            let entries = item
+                .mac
+                .parse_body_with(handler_entries)
+                .unwrap_or_else(|e| {
+                    panic!("the code's handlers! list is not what this test reads: {e}")
+                });
+            self.items.insert("HandlerName".to_owned());
+            self.workspace
+                .enums
+                .entry("HandlerName".to_owned())
+                .or_default()
+                .extend(entries.into_iter().map(|entry| entry.name));
+        }
         // `event_types!` defines EventType and Event from its list.
         if item.mac.path.is_ident("event_types") {
             let names = event_type_entries(&item.mac).unwrap_or_else(|e| {
@@ -185,20 +200,64 @@ fn parse_snippet(snippet: &str) -> Option<syn::File> {
     syn::parse_file(snippet)
         .or_else(|_| syn::parse_file(&format!("fn snippet() {{ let _ = [{snippet}]; }}")))
         .or_else(|_| syn::parse_file(&format!("fn snippet() {{ {snippet} }}")))
-        .or_else(|_| syn::parse_file(&format!("event_types! {{ {snippet} }}")))
+        .or_else(|_| {
+            // A registry entry (`Name => "name" { field: value, ... }`) or an event type's line.
+            let list = if syn::parse::Parser::parse_str(handler_entries, snippet).is_ok() {
+                "handlers"
+            } else {
+                "event_types"
+            };
+            syn::parse_file(&format!("{list}! {{ {snippet} }}"))
+        })
         .ok()
 }
 
-/// The event types an `event_types!` list names, each line `Name in module => "prefix",` after
-/// its doc comments (the form the code's list has).
+/// One entry of the `handlers!` list: its doc comments, `Name => "function" { field: value, ...
+/// }`.
+struct HandlerEntry {
+    name: String,
+    fields: Vec<(String, syn::Expr)>,
+}
+
+/// The entries of a `handlers!` list.
+fn handler_entries(input: syn::parse::ParseStream) -> syn::Result<Vec<HandlerEntry>> {
+    let mut entries = Vec::new();
+    while !input.is_empty() {
+        input.call(syn::Attribute::parse_outer)?;
+        let name: syn::Ident = input.parse()?;
+        input.parse::<syn::Token![=>]>()?;
+        input.parse::<syn::LitStr>()?;
+        let body;
+        syn::braced!(body in input);
+        let fields =
+            syn::punctuated::Punctuated::<syn::FieldValue, syn::Token![,]>::parse_terminated(
+                &body,
+            )?
+            .into_iter()
+            .map(|field| {
+                let member = match field.member {
+                    syn::Member::Named(ident) => ident.to_string(),
+                    syn::Member::Unnamed(index) => index.index.to_string(),
+                };
+                (member, field.expr)
+            })
+            .collect();
+        entries.push(HandlerEntry {
+            name: name.to_string(),
+            fields,
+        });
+    }
+    Ok(entries)
+}
+
+/// The event types an `event_types!` list names, each line `Name => "prefix",` after its doc
+/// comments (the form the code's list has).
 fn event_type_entries(list: &syn::Macro) -> syn::Result<Vec<String>> {
     list.parse_body_with(|input: syn::parse::ParseStream| {
         let mut names = Vec::new();
         while !input.is_empty() {
             input.call(syn::Attribute::parse_outer)?;
             let name: syn::Ident = input.parse()?;
-            input.parse::<syn::Token![in]>()?;
-            input.parse::<syn::Ident>()?;
             input.parse::<syn::Token![=>]>()?;
             input.parse::<syn::LitStr>()?;
             if !input.is_empty() {
@@ -264,10 +323,40 @@ impl<'ast> Visit<'ast> for Checker<'_> {
     }
 
     fn visit_item_macro(&mut self, item: &'ast syn::ItemMacro) {
+        if item.mac.path.is_ident("handlers") {
+            match item.mac.parse_body_with(handler_entries) {
+                Err(e) => self.problems.push(format!(
+                    "a `handlers!` entry is written `Name => \"name\" {{ field: value, ... }}` in the code: {e}"
+                )),
+                Ok(entries) => {
+                    // The macro fills `name` from the entry's name.
+                    let wanted: BTreeSet<String> = self
+                        .workspace
+                        .structs
+                        .get("HandlerSpec")
+                        .and_then(|definitions| definitions.first())
+                        .map(|fields| fields.iter().filter(|f| *f != "name").cloned().collect())
+                        .unwrap_or_default();
+                    for entry in entries {
+                        let written: BTreeSet<String> =
+                            entry.fields.iter().map(|(field, _)| field.clone()).collect();
+                        if written != wanted {
+                            self.problems.push(format!(
+                                "the registry entry `{}` has the fields {written:?}, a HandlerSpec's (but `name`) are {wanted:?}",
+                                entry.name
+                            ));
+                        }
+                        for (_, value) in &entry.fields {
+                            self.visit_expr(value);
+                        }
+                    }
+                }
+            }
+        }
         if item.mac.path.is_ident("event_types") {
             if let Err(e) = event_type_entries(&item.mac) {
                 self.problems.push(format!(
-                    "an `event_types!` line is written `Name in module => \"prefix\",` in the code: {e}"
+                    "an `event_types!` line is written `Name => \"prefix\",` in the code: {e}"
                 ));
             }
         }
@@ -381,7 +470,9 @@ fn a_stale_snippet_is_caught() {
     for stale in [
         "Route { event_type: EventType::WorkflowFailed, producer: EXECUTION, consumer: Some(HandlerName::Monitor) }",
         "HandlerSpec { name: HandlerName::Monitor, job: \"\", timeout: T, memory_mb: 128, needs: &[Need::Ledger], schedule: None, python_counterpart: None, shadow_refusal: None }",
-        "OrdersReconciled => \"orders-reconciled\",",
+        "OrdersReconciled in orders_reconciled => \"orders-reconciled\",",
+        "Reconciler => \"reconciler\" { name: HandlerName::Reconciler, job: \"\", timeout: T, memory_mb: 128, needs: &[Need::Broker], schedule: None, python_counterpart: None, shadow_refusal: None }",
+        "Reconciler => \"reconciler\" { job: \"\", timeout: T, memory_mb: 128, needs: &[Need::Ledger], schedule: None, python_counterpart: None, shadow_refusal: None }",
     ] {
         let file = parse_snippet(stale).expect("parses");
         let mut checker = Checker { workspace: &workspace, problems: Vec::new() };

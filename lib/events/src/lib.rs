@@ -33,12 +33,12 @@ pub use event::*;
 pub use primitives::{Symbol, SymbolMap, Timestamp};
 pub use provenance::{Provenance, PROVENANCE_KEY};
 pub use registry::{
-    HandlerSpec, HandlerSpecDocument, Need, Schedule, DEFAULT_WORKFLOW_DEADLINE, HANDLERS,
-    SWEEP_EVERY_MINUTES,
+    HandlerName, HandlerSpec, HandlerSpecDocument, Need, Schedule, DEFAULT_WORKFLOW_DEADLINE,
+    HANDLERS, SWEEP_EVERY_MINUTES,
 };
 pub use routing::{
-    HandlerName, Language, Producer, Route, RoutingDocument, UnknownProducer,
-    DEFAULT_SOURCE_PREFIX, PYTHON_SOURCE_PREFIX, ROUTES,
+    Language, Producer, Route, RoutingDocument, UnknownProducer, DEFAULT_SOURCE_PREFIX,
+    PYTHON_SOURCE_PREFIX,
 };
 pub use schema::{schema_for, schemas};
 pub use signature::{

@@ -3,15 +3,13 @@
 //! consumes and produces is the routing table's ([`crate::ROUTES`]); the two are exported
 //! together in `lib/events/routes.json`, from which the CDK app derives each function's timeout,
 //! memory, environment and grants, and the simulation each function's ports and timeout. A
-//! handler added to [`HandlerName`] without a spec here fails to compile ([`HandlerName::spec`]
-//! is an exhaustive match).
+//! handler is one entry of the `handlers!` list here: its name and its spec together.
 
 use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::event::EventType;
-use crate::routing::HandlerName;
 
 /// Everything the stack and the simulation must know about one handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,10 +142,39 @@ pub const DEFAULT_WORKFLOW_DEADLINE: Duration = Duration::from_secs(30 * 60);
 /// How often the monitor's sweep runs.
 pub const SWEEP_EVERY_MINUTES: u32 = 5;
 
-/// The registry, in workflow order (the order of [`HandlerName::ALL`]).
-pub const HANDLERS: [HandlerSpec; 4] = [
-    HandlerSpec {
-        name: HandlerName::Strategy,
+/// Defines, from one list, the handlers: [`HandlerName`] (its variants, [`HandlerName::ALL`],
+/// [`HandlerName::as_str`]) and [`HANDLERS`], the spec of each. A handler is one entry — its name,
+/// its function's name and its spec — so none can lack a spec or have two.
+macro_rules! handlers {
+    ($( $(#[$doc:meta])* $name:ident => $function:literal { $($field:ident: $value:expr),* $(,)? } )*) => {
+        /// The workflow's Rust handlers; each runs as one Lambda function.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum HandlerName {
+            $( $(#[$doc])* $name, )*
+        }
+
+        impl HandlerName {
+            /// Every handler, in workflow order.
+            pub const ALL: [HandlerName; [$($function),*].len()] = [$(HandlerName::$name),*];
+
+            /// The handler's name, which is also its module in `Source` and its function's name.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $( HandlerName::$name => $function, )*
+                }
+            }
+        }
+
+        /// The registry, in workflow order (the order of [`HandlerName::ALL`]).
+        pub const HANDLERS: [HandlerSpec; [$($function),*].len()] = [
+            $( HandlerSpec { name: HandlerName::$name, $($field: $value),* }, )*
+        ];
+    };
+}
+
+handlers! {
+    /// Emits `WorkflowStarted` and `SignalGenerated` from a target allocation.
+    Strategy => "strategy" {
         job: "Starts a workflow: WorkflowStarted and SignalGenerated from a target allocation",
         // One or two HTTP calls, well under a second when warm; 30 s leaves room for a slow
         // data API and a cold start without letting a hang run for minutes.
@@ -163,9 +190,9 @@ pub const HANDLERS: [HandlerSpec; 4] = [
              is nothing to shadow (functions/src/bin/strategy.rs refuses ALCHEMISER_MODE=shadow); give it \
              the owner \"rust\" or \"python\"",
         ),
-    },
-    HandlerSpec {
-        name: HandlerName::Portfolio,
+    }
+    /// `SignalGenerated` → `RebalancePlanned`.
+    Portfolio => "portfolio" {
         job: "Plans the rebalance: SignalGenerated to RebalancePlanned",
         // Reads positions and the account from the broker: a few broker calls.
         timeout: Duration::from_secs(30),
@@ -174,9 +201,9 @@ pub const HANDLERS: [HandlerSpec; 4] = [
         schedule: None,
         python_counterpart: Some("portfolio_v2.handlers"),
         shadow_refusal: None,
-    },
-    HandlerSpec {
-        name: HandlerName::Execution,
+    }
+    /// `RebalancePlanned` → `TradeExecuted` → `WorkflowCompleted` | `WorkflowFailed`.
+    Execution => "execution" {
         job: "Trades a plan: RebalancePlanned to TradeExecuted and WorkflowCompleted or WorkflowFailed",
         // Places orders and waits for the broker to acknowledge or fill them, with the broker's
         // own retries on 5xx/429: the slowest handler by far. Still short enough that a hung
@@ -193,9 +220,9 @@ pub const HANDLERS: [HandlerSpec; 4] = [
         schedule: None,
         python_counterpart: Some("execution_v2.handlers"),
         shadow_refusal: None,
-    },
-    HandlerSpec {
-        name: HandlerName::Monitor,
+    }
+    /// Keeps the workflow ledger from every event; times out stalled workflows.
+    Monitor => "monitor" {
         job: "Keeps the workflow ledger from every event and times out stalled workflows",
         // AWS calls only, a handful per workflow.
         timeout: Duration::from_secs(30),
@@ -211,18 +238,14 @@ pub const HANDLERS: [HandlerSpec; 4] = [
         // It only observes, so it always runs; no Python module does its job.
         python_counterpart: None,
         shadow_refusal: None,
-    },
-];
+    }
+}
 
 impl HandlerName {
     /// This handler's spec in the registry.
     pub const fn spec(self) -> &'static HandlerSpec {
-        match self {
-            HandlerName::Strategy => &HANDLERS[0],
-            HandlerName::Portfolio => &HANDLERS[1],
-            HandlerName::Execution => &HANDLERS[2],
-            HandlerName::Monitor => &HANDLERS[3],
-        }
+        // `handlers!` lists the variants and the specs in the same order.
+        &HANDLERS[self as usize]
     }
 
     /// Whether this handler needs `need` from the stack.

@@ -1,8 +1,9 @@
-//! The one routing table: for each event type, who may produce it (Rust handlers and the Python
-//! modules of the system this one replaces, each with its EventBridge `Source`) and which Rust
-//! handlers consume it. Publishers derive `Source` from it, the CDK app builds one rule per
-//! consuming handler from its JSON export (`lib/events/routes.json`), and the Lambda glue refuses
-//! events its handler does not consume or that come from a source no producer of their type uses.
+//! The routing table ([`crate::ROUTES`], one row per event type, each in its type's module):
+//! who may produce each type (Rust handlers and the Python modules of the system this one
+//! replaces, named here with their EventBridge `Source`) and which Rust handlers consume it.
+//! Publishers derive `Source` from it, the CDK app builds one rule per consuming handler from its
+//! JSON export (`lib/events/routes.json`), and the Lambda glue refuses events its handler does
+//! not consume or that come from a source no producer of their type uses.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -11,8 +12,8 @@ use std::str::FromStr;
 use serde::Serialize;
 
 use crate::error::ParseError;
-use crate::event::EventType;
-use crate::registry::{HandlerSpecDocument, DEFAULT_WORKFLOW_DEADLINE, HANDLERS};
+use crate::event::{EventType, ROUTES};
+use crate::registry::{HandlerName, HandlerSpecDocument, DEFAULT_WORKFLOW_DEADLINE, HANDLERS};
 
 /// Prefix of every Rust `Source` unless configured otherwise (`EVENTBRIDGE_SOURCE_PREFIX`).
 pub const DEFAULT_SOURCE_PREFIX: &str = "alchemiser";
@@ -24,39 +25,7 @@ pub const PYTHON_SOURCE_PREFIX: &str = "alchemiser";
 /// The stem of a consuming handler's rule name; the CDK app appends `-<stage>`.
 const RULE_NAME_STEM: &str = "alchemiser";
 
-/// The workflow's Rust handlers; each runs as one Lambda function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum HandlerName {
-    /// Emits `WorkflowStarted` and `SignalGenerated` from a target allocation.
-    Strategy,
-    /// `SignalGenerated` → `RebalancePlanned`.
-    Portfolio,
-    /// `RebalancePlanned` → `TradeExecuted` → `WorkflowCompleted` | `WorkflowFailed`.
-    Execution,
-    /// Keeps the workflow ledger from every event; times out stalled workflows.
-    Monitor,
-}
-
 impl HandlerName {
-    /// Every handler, in workflow order.
-    pub const ALL: [HandlerName; 4] = [
-        HandlerName::Strategy,
-        HandlerName::Portfolio,
-        HandlerName::Execution,
-        HandlerName::Monitor,
-    ];
-
-    /// The handler's name, which is also its module in `Source` and its function's name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            HandlerName::Strategy => "strategy",
-            HandlerName::Portfolio => "portfolio",
-            HandlerName::Execution => "execution",
-            HandlerName::Monitor => "monitor",
-        }
-    }
-
     /// The event types routed to this handler.
     pub fn consumes(self) -> impl Iterator<Item = EventType> {
         ROUTES
@@ -90,6 +59,12 @@ impl HandlerName {
             .filter(|route| route.consumers.contains(&self))
             .flat_map(|route| route.producers.iter().map(|p| p.source(prefix)))
             .collect()
+    }
+}
+
+impl Serialize for HandlerName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 
@@ -169,62 +144,20 @@ pub struct Route {
     pub consumers: &'static [HandlerName],
 }
 
-const STRATEGY: Producer = Producer::rust(HandlerName::Strategy);
-const PORTFOLIO: Producer = Producer::rust(HandlerName::Portfolio);
-const EXECUTION: Producer = Producer::rust(HandlerName::Execution);
-const MONITOR: Producer = Producer::rust(HandlerName::Monitor);
-const PY_ORCHESTRATOR: Producer = Producer::python("orchestration.event_driven_orchestrator");
-const PY_STRATEGY: Producer = Producer::python("strategy_v2.handlers");
-const PY_PORTFOLIO: Producer = Producer::python("portfolio_v2.handlers");
-const PY_EXECUTION: Producer = Producer::python("execution_v2.handlers");
-
-/// The routing table. Every [`EventType`] has exactly one row (a test checks it). The monitor
-/// consumes every type: it keeps the ledger of each workflow from all of its events.
-pub const ROUTES: [Route; 6] = [
-    Route {
-        event_type: EventType::WorkflowStarted,
-        producers: &[STRATEGY, PY_ORCHESTRATOR],
-        consumers: &[HandlerName::Monitor],
-    },
-    Route {
-        event_type: EventType::SignalGenerated,
-        producers: &[STRATEGY, PY_STRATEGY],
-        consumers: &[HandlerName::Portfolio, HandlerName::Monitor],
-    },
-    Route {
-        event_type: EventType::RebalancePlanned,
-        producers: &[PORTFOLIO, PY_PORTFOLIO],
-        consumers: &[HandlerName::Execution, HandlerName::Monitor],
-    },
-    Route {
-        event_type: EventType::TradeExecuted,
-        producers: &[EXECUTION, PY_EXECUTION],
-        consumers: &[HandlerName::Monitor],
-    },
-    Route {
-        event_type: EventType::WorkflowCompleted,
-        producers: &[EXECUTION, PY_EXECUTION],
-        consumers: &[HandlerName::Monitor],
-    },
-    // Any stage may fail a workflow, and the monitor fails the ones that stall.
-    Route {
-        event_type: EventType::WorkflowFailed,
-        producers: &[
-            STRATEGY,
-            PORTFOLIO,
-            EXECUTION,
-            MONITOR,
-            PY_STRATEGY,
-            PY_PORTFOLIO,
-            PY_EXECUTION,
-        ],
-        consumers: &[HandlerName::Monitor],
-    },
-];
+// The producers the event types' routes name (each type's module has its row of the table).
+pub(crate) const STRATEGY: Producer = Producer::rust(HandlerName::Strategy);
+pub(crate) const PORTFOLIO: Producer = Producer::rust(HandlerName::Portfolio);
+pub(crate) const EXECUTION: Producer = Producer::rust(HandlerName::Execution);
+pub(crate) const MONITOR: Producer = Producer::rust(HandlerName::Monitor);
+pub(crate) const PY_ORCHESTRATOR: Producer =
+    Producer::python("orchestration.event_driven_orchestrator");
+pub(crate) const PY_STRATEGY: Producer = Producer::python("strategy_v2.handlers");
+pub(crate) const PY_PORTFOLIO: Producer = Producer::python("portfolio_v2.handlers");
+pub(crate) const PY_EXECUTION: Producer = Producer::python("execution_v2.handlers");
 
 /// An event whose `source_module` or `Source` is not a producer of its type in the routing table.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{event_type} from {found} is not from a producer the routing table knows for it (expected one of: {known}); a forged or misrouted event is refused — if a new producer is real, add it to lib/events/src/routing.rs")]
+#[error("{event_type} from {found} is not from a producer the routing table knows for it (expected one of: {known}); a forged or misrouted event is refused — if a new producer is real, add it to the type's ROUTE (lib/events/src/event/<type>.rs)")]
 pub struct UnknownProducer {
     /// The event's type.
     pub event_type: EventType,
@@ -567,7 +500,7 @@ mod tests {
         let checked_in = include_str!("../routes.json");
         assert!(
             checked_in == RoutingDocument::new(DEFAULT_SOURCE_PREFIX).to_pretty_json(),
-            "lib/events/routes.json has drifted from the routing table in lib/events/src/routing.rs; \
+            "lib/events/routes.json has drifted from the routing table and the registry in lib/events; \
              regenerate it with `cargo run -p alchemiser -- routes --json > lib/events/routes.json`"
         );
     }

@@ -12,6 +12,21 @@ use serde_json::{Map, Value};
 use crate::error::{ContractError, ParseError};
 use crate::primitives::Timestamp;
 
+// One module per event type: its payload, route, step, rules and sample.
+mod rebalance_planned;
+mod signal_generated;
+mod trade_executed;
+mod workflow_completed;
+mod workflow_failed;
+mod workflow_started;
+
+pub use rebalance_planned::*;
+pub use signal_generated::*;
+pub use trade_executed::*;
+pub use workflow_completed::*;
+pub use workflow_failed::*;
+pub use workflow_started::*;
+
 /// The schema version this crate writes on every event.
 pub const SCHEMA_VERSION: &str = "1.0";
 
@@ -21,15 +36,11 @@ pub(crate) fn schema_version() -> String {
 
 /// Defines, from one list, everything that enumerates the event types: [`EventType`] with its
 /// wire names and id prefixes, [`Event`] with one variant per payload type, and the dispatch by
-/// type (header, validation, decoding, schema, samples), and the module of each payload. Adding an
-/// event type is one line here plus its module: the payload struct, its rules (`validate`) and a
-/// valid sample (`sample_payload`) (docs/adding-an-event-type.md).
+/// type (header, validation, decoding, schema, samples, routes). Adding an event type is one line
+/// here plus its module (declared below): the payload struct, its route, the step it marks, its
+/// rules (`validate`) and a valid sample (`sample_payload`) (docs/adding-an-event-type.md).
 macro_rules! event_types {
-    ($( $(#[$doc:meta])* $name:ident in $module:ident => $prefix:literal, )*) => {
-        $(
-            mod $module;
-            pub use $module::*;
-        )*
+    ($( $(#[$doc:meta])* $name:ident => $prefix:literal, )*) => {
 
         /// The kinds of event that flow through the workflow.
         #[derive(
@@ -120,6 +131,11 @@ macro_rules! event_types {
             }
         }
 
+        /// The routing table: each type's row (its module's `ROUTE`), in workflow order. The
+        /// monitor consumes every type: it keeps the ledger of each workflow from all of its
+        /// events.
+        pub const ROUTES: [crate::routing::Route; [$(stringify!($name)),*].len()] = [$( $name::ROUTE ),*];
+
         /// The JSON Schema of one event type's payload struct.
         pub(crate) fn payload_schema(event_type: EventType) -> Value {
             match event_type {
@@ -139,17 +155,17 @@ macro_rules! event_types {
 
 event_types! {
     /// A workflow run was requested.
-    WorkflowStarted in workflow_started => "workflow-started",
+    WorkflowStarted => "workflow-started",
     /// A strategy produced target allocations.
-    SignalGenerated in signal_generated => "signal-generated",
+    SignalGenerated => "signal-generated",
     /// The portfolio handler planned the trades that reach the target.
-    RebalancePlanned in rebalance_planned => "rebalance-planned",
+    RebalancePlanned => "rebalance-planned",
     /// The execution handler placed the planned orders.
-    TradeExecuted in trade_executed => "trade-executed",
+    TradeExecuted => "trade-executed",
     /// The workflow finished successfully.
-    WorkflowCompleted in workflow_completed => "workflow-completed",
+    WorkflowCompleted => "workflow-completed",
     /// The workflow stopped at a step that failed.
-    WorkflowFailed in workflow_failed => "workflow-failed",
+    WorkflowFailed => "workflow-failed",
 }
 
 /// How far a workflow got: the step an event of a type marks. The workflow ledger's state of a

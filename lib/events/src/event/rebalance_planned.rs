@@ -8,11 +8,13 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::{schema_version, EventHeader, WorkflowStep};
+use super::{schema_version, EventHeader, EventType, WorkflowStep};
 use crate::error::ContractError;
 use crate::primitives::{Symbol, SymbolMap, Timestamp};
+use crate::routing::{Route, PORTFOLIO, PY_PORTFOLIO};
 use crate::samples::SampleIds;
 use crate::validate::{id, money, weight_in_unit_range, Checked};
+use crate::HandlerName;
 
 /// `RebalancePlanned`: the trades that move the portfolio to its target.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -151,6 +153,13 @@ pub struct AllocationComparison {
 }
 
 impl RebalancePlanned {
+    /// Who may publish it and which handlers it is delivered to: its row of the routing table.
+    pub const ROUTE: Route = Route {
+        event_type: EventType::RebalancePlanned,
+        producers: &[PORTFOLIO, PY_PORTFOLIO],
+        consumers: &[HandlerName::Execution, HandlerName::Monitor],
+    };
+
     /// The step of the workflow it marks.
     pub const STEP: WorkflowStep = WorkflowStep::Planned;
 

@@ -5,11 +5,13 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::{schema_version, EventHeader, WorkflowStep};
+use super::{schema_version, EventHeader, EventType, WorkflowStep};
 use crate::error::ContractError;
 use crate::primitives::{SymbolMap, Timestamp};
+use crate::routing::{Route, PY_STRATEGY, STRATEGY};
 use crate::samples::SampleIds;
 use crate::validate::{id, weight_in_unit_range, Checked, ALLOCATION_SUM_TOLERANCE};
+use crate::HandlerName;
 
 /// `SignalGenerated`: strategies produced a consolidated target portfolio.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -48,6 +50,13 @@ pub struct ConsolidatedPortfolio {
 }
 
 impl SignalGenerated {
+    /// Who may publish it and which handlers it is delivered to: its row of the routing table.
+    pub const ROUTE: Route = Route {
+        event_type: EventType::SignalGenerated,
+        producers: &[STRATEGY, PY_STRATEGY],
+        consumers: &[HandlerName::Portfolio, HandlerName::Monitor],
+    };
+
     /// The step of the workflow it marks.
     pub const STEP: WorkflowStep = WorkflowStep::Signalled;
 

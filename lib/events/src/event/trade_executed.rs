@@ -4,10 +4,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::{EventHeader, WorkflowStep};
+use super::{EventHeader, EventType, WorkflowStep};
 use crate::error::ContractError;
+use crate::routing::{Route, EXECUTION, PY_EXECUTION};
 use crate::samples::SampleIds;
 use crate::validate::Checked;
+use crate::HandlerName;
 
 /// `TradeExecuted`: the outcome of placing a plan's orders.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -32,6 +34,13 @@ pub struct TradeExecuted {
 }
 
 impl TradeExecuted {
+    /// Who may publish it and which handlers it is delivered to: its row of the routing table.
+    pub const ROUTE: Route = Route {
+        event_type: EventType::TradeExecuted,
+        producers: &[EXECUTION, PY_EXECUTION],
+        consumers: &[HandlerName::Monitor],
+    };
+
     /// The step of the workflow it marks.
     pub const STEP: WorkflowStep = WorkflowStep::Executing;
 

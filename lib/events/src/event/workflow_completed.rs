@@ -4,9 +4,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::{EventHeader, WorkflowStep};
+use super::{EventHeader, EventType, WorkflowStep};
+use crate::routing::{Route, EXECUTION, PY_EXECUTION};
 use crate::samples::SampleIds;
 use crate::validate::{non_empty, Checked};
+use crate::HandlerName;
 
 /// `WorkflowCompleted`: the run ended well.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -26,6 +28,13 @@ pub struct WorkflowCompleted {
 }
 
 impl WorkflowCompleted {
+    /// Who may publish it and which handlers it is delivered to: its row of the routing table.
+    pub const ROUTE: Route = Route {
+        event_type: EventType::WorkflowCompleted,
+        producers: &[EXECUTION, PY_EXECUTION],
+        consumers: &[HandlerName::Monitor],
+    };
+
     /// The step of the workflow it marks.
     pub const STEP: WorkflowStep = WorkflowStep::Completed;
 

@@ -4,9 +4,13 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::{EventHeader, WorkflowStep};
+use super::{EventHeader, EventType, WorkflowStep};
+use crate::routing::{
+    Route, EXECUTION, MONITOR, PORTFOLIO, PY_EXECUTION, PY_PORTFOLIO, PY_STRATEGY, STRATEGY,
+};
 use crate::samples::SampleIds;
 use crate::validate::{non_empty, Checked};
+use crate::HandlerName;
 
 /// `WorkflowFailed`: the run stopped at a failed step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -27,6 +31,22 @@ pub struct WorkflowFailed {
 }
 
 impl WorkflowFailed {
+    /// Who may publish it and which handlers it is delivered to: its row of the routing table.
+    // Any stage may fail a workflow, and the monitor fails the ones that stall.
+    pub const ROUTE: Route = Route {
+        event_type: EventType::WorkflowFailed,
+        producers: &[
+            STRATEGY,
+            PORTFOLIO,
+            EXECUTION,
+            MONITOR,
+            PY_STRATEGY,
+            PY_PORTFOLIO,
+            PY_EXECUTION,
+        ],
+        consumers: &[HandlerName::Monitor],
+    };
+
     /// The step of the workflow it marks.
     pub const STEP: WorkflowStep = WorkflowStep::Failed;
 

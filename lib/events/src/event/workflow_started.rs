@@ -4,9 +4,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::{EventHeader, WorkflowStep};
+use super::{EventHeader, EventType, WorkflowStep};
+use crate::routing::{Route, PY_ORCHESTRATOR, STRATEGY};
 use crate::samples::SampleIds;
 use crate::validate::{non_empty, Checked};
+use crate::HandlerName;
 
 /// `WorkflowStarted`: a workflow run was requested.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -24,6 +26,13 @@ pub struct WorkflowStarted {
 }
 
 impl WorkflowStarted {
+    /// Who may publish it and which handlers it is delivered to: its row of the routing table.
+    pub const ROUTE: Route = Route {
+        event_type: EventType::WorkflowStarted,
+        producers: &[STRATEGY, PY_ORCHESTRATOR],
+        consumers: &[HandlerName::Monitor],
+    };
+
     /// The step of the workflow it marks.
     pub const STEP: WorkflowStep = WorkflowStep::Started;
 
