@@ -144,11 +144,23 @@ pub struct Route {
     pub consumers: &'static [HandlerName],
 }
 
+/// Every Rust handler as a producer, in workflow order: any of them may fail a workflow (the
+/// consumer runtime announces a permanent failure as the handler's WorkflowFailed; the monitor
+/// fails the workflows that stall).
+pub(crate) const EVERY_RUST_HANDLER: [Producer; HandlerName::ALL.len()] = {
+    let mut producers = [Producer::rust(HandlerName::Strategy); HandlerName::ALL.len()];
+    let mut i = 0;
+    while i < producers.len() {
+        producers[i] = Producer::rust(HandlerName::ALL[i]);
+        i += 1;
+    }
+    producers
+};
+
 // The producers the event types' routes name (each type's module has its row of the table).
 pub(crate) const STRATEGY: Producer = Producer::rust(HandlerName::Strategy);
 pub(crate) const PORTFOLIO: Producer = Producer::rust(HandlerName::Portfolio);
 pub(crate) const EXECUTION: Producer = Producer::rust(HandlerName::Execution);
-pub(crate) const MONITOR: Producer = Producer::rust(HandlerName::Monitor);
 pub(crate) const PY_ORCHESTRATOR: Producer =
     Producer::python("orchestration.event_driven_orchestrator");
 pub(crate) const PY_STRATEGY: Producer = Producer::python("strategy_v2.handlers");

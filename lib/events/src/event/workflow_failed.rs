@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 
 use super::{EventHeader, EventType, WorkflowStep};
 use crate::routing::{
-    Route, EXECUTION, MONITOR, PORTFOLIO, PY_EXECUTION, PY_PORTFOLIO, PY_STRATEGY, STRATEGY,
+    Producer, Route, EVERY_RUST_HANDLER, PY_EXECUTION, PY_PORTFOLIO, PY_STRATEGY,
 };
 use crate::samples::SampleIds;
 use crate::validate::{non_empty, Checked};
@@ -30,20 +30,31 @@ pub struct WorkflowFailed {
     pub error_details: Map<String, Value>,
 }
 
+/// Every Rust handler, then the Python stages.
+const FAILERS: [Producer; EVERY_RUST_HANDLER.len() + PYTHON_STAGES.len()] = {
+    let mut producers = [PY_STRATEGY; EVERY_RUST_HANDLER.len() + PYTHON_STAGES.len()];
+    let mut i = 0;
+    while i < EVERY_RUST_HANDLER.len() {
+        producers[i] = EVERY_RUST_HANDLER[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < PYTHON_STAGES.len() {
+        producers[i + j] = PYTHON_STAGES[j];
+        j += 1;
+    }
+    producers
+};
+
+/// The Python system's stages, each of which fails its workflow when it fails.
+const PYTHON_STAGES: [Producer; 3] = [PY_STRATEGY, PY_PORTFOLIO, PY_EXECUTION];
+
 impl WorkflowFailed {
     /// Who may publish it and which handlers it is delivered to: its row of the routing table.
-    // Any stage may fail a workflow, and the monitor fails the ones that stall.
+    /// Every handler, Rust or Python, may fail a workflow.
     pub const ROUTE: Route = Route {
         event_type: EventType::WorkflowFailed,
-        producers: &[
-            STRATEGY,
-            PORTFOLIO,
-            EXECUTION,
-            MONITOR,
-            PY_STRATEGY,
-            PY_PORTFOLIO,
-            PY_EXECUTION,
-        ],
+        producers: &FAILERS,
         consumers: &[HandlerName::Monitor],
     };
 
