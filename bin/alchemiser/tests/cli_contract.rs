@@ -135,17 +135,13 @@ fn schemas_writes_one_file_per_event_type() {
         .map(|entry| entry.unwrap().file_name().into_string().unwrap())
         .collect();
     names.sort();
-    assert_eq!(
-        names,
-        [
-            "RebalancePlanned.schema.json",
-            "SignalGenerated.schema.json",
-            "TradeExecuted.schema.json",
-            "WorkflowCompleted.schema.json",
-            "WorkflowFailed.schema.json",
-            "WorkflowStarted.schema.json"
-        ]
-    );
+    let mut expected: Vec<String> = alchemiser_events::EventType::ALL
+        .iter()
+        .map(|event_type| format!("{event_type}.schema.json"))
+        .collect();
+    expected.sort();
+    assert_eq!(names, expected);
+    assert!(names.contains(&"WorkflowStarted.schema.json".to_owned()));
     let schema: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(out.join("TradeExecuted.schema.json")).unwrap(),
     )

@@ -454,9 +454,13 @@ mod tests {
             .write_all(b"not json\n")
             .unwrap();
         let lines = outbox.read().unwrap();
-        assert_eq!(lines.len(), 7);
+        // One line per event type, then the unreadable one.
+        assert_eq!(lines.len(), records.len() + 1);
         assert_eq!(lines[0], OutboxLine::Record(Box::new(records[0].clone())));
-        assert_eq!(lines[6], OutboxLine::Unreadable("not json".into()));
+        assert_eq!(
+            lines[records.len()],
+            OutboxLine::Unreadable("not json".into())
+        );
         for record in &records {
             assert_eq!(
                 record.decode_event().unwrap().event.event_id(),

@@ -31,6 +31,9 @@ fn all_types() -> Vec<Event> {
     EventType::ALL.iter().map(|&t| sample_event(t)).collect()
 }
 
+/// How many events `all_types` gives.
+const TYPES: usize = EventType::ALL.len();
+
 fn outbox_records(path: &std::path::Path) -> Vec<alchemiser_eventbridge::OutboxRecord> {
     FileOutbox::new(path)
         .read()
@@ -51,10 +54,13 @@ async fn all_event_types_are_delivered_with_the_mapped_fields() {
     let events = all_types();
     let report = publisher.publish(events.clone()).await;
     assert!(report.is_complete(), "{report:?}");
-    assert_eq!(report.delivered.len(), 6);
+    assert_eq!(report.delivered.len(), TYPES);
     let record = server.record.lock().unwrap();
     assert_eq!(record.describe_calls, 1);
-    assert_eq!(record.put_requests, 1, "six small events fit one request");
+    assert_eq!(
+        record.put_requests, 1,
+        "one small event of each type fits one request"
+    );
     for event in &events {
         assert_eq!(record.accepted.get(event.event_id()), Some(&1));
     }
@@ -73,7 +79,7 @@ async fn a_missing_bus_is_a_clear_error_and_the_events_are_kept_in_the_outbox() 
     let publisher = server.publisher(quick(&path));
     let report = publisher.publish(all_types()).await;
     assert!(report.delivered.is_empty());
-    assert_eq!(report.undelivered.len(), 6);
+    assert_eq!(report.undelivered.len(), TYPES);
     for item in &report.undelivered {
         assert_eq!(item.code.as_deref(), Some("ResourceNotFoundException"));
         assert!(
@@ -92,7 +98,7 @@ async fn a_missing_bus_is_a_clear_error_and_the_events_are_kept_in_the_outbox() 
         "nothing sent to a missing bus"
     );
     let kept = outbox_records(&path);
-    assert_eq!(kept.len(), 6);
+    assert_eq!(kept.len(), TYPES);
     assert!(kept
         .iter()
         .all(|r| r.code.as_deref() == Some("ResourceNotFoundException")));
@@ -108,7 +114,7 @@ async fn an_oversized_entry_is_rejected_before_sending_and_the_others_go() {
     let mut events = all_types();
     events.insert(2, big.clone());
     let report = publisher.publish(events).await;
-    assert_eq!(report.delivered.len(), 6);
+    assert_eq!(report.delivered.len(), TYPES);
     assert_eq!(report.undelivered.len(), 1);
     let item = &report.undelivered[0];
     assert_eq!(item.event_id, big.event_id());
@@ -162,7 +168,7 @@ async fn batch_size_one_sends_one_entry_per_request() {
     let report = publisher.publish(all_types()).await;
     assert!(report.is_complete());
     let record = server.record.lock().unwrap();
-    assert_eq!(record.put_requests, 6);
+    assert_eq!(record.put_requests, TYPES as u64);
     assert_eq!(record.max_entries, 1);
 }
 
@@ -187,7 +193,7 @@ async fn persistent_throttling_gives_up_within_the_deadline_and_keeps_the_events
         "{:?}",
         started.elapsed()
     );
-    assert_eq!(report.undelivered.len(), 6);
+    assert_eq!(report.undelivered.len(), TYPES);
     for item in &report.undelivered {
         assert_eq!(item.code.as_deref(), Some("ThrottlingException"));
         assert!(item.reason.contains("deadline"), "{}", item.reason);
@@ -262,7 +268,7 @@ async fn drain_resends_the_outbox_and_keeps_the_events_that_fail_again() {
     let poison = decode_value(poison).unwrap().event;
     events.push(poison.clone());
     let report = server.publisher(quick(&path)).publish(events.clone()).await;
-    assert_eq!(report.undelivered.len(), 7);
+    assert_eq!(report.undelivered.len(), TYPES + 1);
     std::fs::OpenOptions::new()
         .append(true)
         .open(&path)
@@ -275,7 +281,7 @@ async fn drain_resends_the_outbox_and_keeps_the_events_that_fail_again() {
         .drain(&OutboxConfig::File(path.clone()))
         .await
         .unwrap();
-    assert_eq!(drained.resent.len(), 6);
+    assert_eq!(drained.resent.len(), TYPES);
     assert_eq!(drained.remaining.len(), 1);
     assert_eq!(drained.remaining[0].event_id, poison.event_id());
     assert_eq!(drained.remaining[0].code.as_deref(), Some(POISON));
@@ -294,7 +300,7 @@ async fn drain_resends_the_outbox_and_keeps_the_events_that_fail_again() {
     assert_eq!(kept.code.as_deref(), Some(POISON));
     assert!(left.contains(&OutboxLine::Unreadable("garbage line".into())));
     let record = server.record.lock().unwrap();
-    for event in &events[..6] {
+    for event in &events[..TYPES] {
         assert_eq!(record.accepted.get(event.event_id()), Some(&1));
     }
 }

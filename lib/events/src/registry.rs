@@ -374,15 +374,13 @@ mod tests {
     fn the_document_carries_consumed_and_produced_types() {
         let execution = HandlerSpecDocument::from(HandlerName::Execution.spec());
         assert_eq!(execution.consumes, vec![EventType::RebalancePlanned]);
-        assert_eq!(
-            execution.produces,
-            vec![
-                EventType::TradeExecuted,
-                EventType::WorkflowCompleted,
-                EventType::WorkflowFailed
-            ]
-        );
-        assert_eq!(execution.timeout_seconds, 120);
-        assert!(execution.variables.contains(&"FOLLOW_UP_QUEUE_URL"));
+        for produced in [
+            EventType::TradeExecuted,
+            EventType::WorkflowCompleted,
+            EventType::WorkflowFailed,
+        ] {
+            assert!(execution.produces.contains(&produced), "{produced}");
+        }
+        assert!(!execution.produces.contains(&EventType::RebalancePlanned));
     }
 }

@@ -477,22 +477,33 @@ mod tests {
     fn each_consumer_has_one_rule_covering_exactly_its_producers() {
         let document = RoutingDocument::new(DEFAULT_SOURCE_PREFIX);
         let rules: Vec<_> = document.rules.iter().map(|r| r.handler).collect();
-        assert_eq!(
-            rules,
-            vec![
-                HandlerName::Portfolio,
-                HandlerName::Execution,
-                HandlerName::Monitor
-            ]
-        );
-        let execution = &document.rules[1];
+        let consumers: Vec<_> = HandlerName::ALL
+            .into_iter()
+            .filter(|handler| handler.consumes().next().is_some())
+            .collect();
+        assert_eq!(rules, consumers, "one rule per consuming handler, in order");
+        for handler in [
+            HandlerName::Portfolio,
+            HandlerName::Execution,
+            HandlerName::Monitor,
+        ] {
+            assert!(rules.contains(&handler), "{handler}");
+        }
+        let rule_of = |handler| {
+            document
+                .rules
+                .iter()
+                .find(|rule| rule.handler == handler)
+                .expect("a rule of each consumer")
+        };
+        let execution = rule_of(HandlerName::Execution);
         assert_eq!(execution.event_types, vec![RebalancePlanned]);
         assert_eq!(
             execution.sources,
             vec!["alchemiser.portfolio", "alchemiser.portfolio_v2.handlers"]
         );
         assert_eq!(
-            document.rules[2].sources.len(),
+            rule_of(HandlerName::Monitor).sources.len(),
             8,
             "four Rust and four Python sources"
         );

@@ -21,10 +21,8 @@ pub use broker::{
     Position, ReadOnlyBroker, ScriptedBroker, UnsupportedPosition,
 };
 pub use halt::{CachedHalt, HaltError, HaltState, MemoryHalt, TradingHalt, HALT_CACHE};
-pub use handlers::{
-    AllocationError, ExecutionHandler, PortfolioHandler, StrategyHandler, Workflow, DRY_RUN_SCOPE,
-    WORKFLOW_TYPE,
-};
+// Every handler and what assembles them: a new handler is exported with its module.
+pub use handlers::*;
 pub use market::{CalendarError, MarketClock, NyseCalendar, NyseRules, Session, TradingDay};
 pub use orders::{
     client_order_id, execute_plan, ExecutionMode, ExecutionReport, ExecutionSettings, LimitBreach,

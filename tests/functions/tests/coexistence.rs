@@ -16,7 +16,7 @@ use alchemiser_ledger::shadow::Verdict;
 use alchemiser_ledger::{compare, Entry, LedgerStore, MemoryLedger, Monitor, ShadowRecorder};
 use alchemiser_trading::{
     Broker, ExecutionHandler, ExecutionSettings, PaperBroker, PlannerConfig, PortfolioFile,
-    PortfolioHandler, ReadOnlyBroker,
+    PortfolioHandler, ReadOnlyBroker, Workflow,
 };
 use lambda_runtime::tower::ServiceExt;
 use lambda_runtime::{Context, LambdaEvent};
@@ -113,17 +113,17 @@ async fn every_python_event_is_handled_by_each_of_its_rust_consumers() {
         let route = ROUTES.iter().find(|r| r.event_type == event_type).unwrap();
         for &consumer in route.consumers {
             let ledger = Arc::new(MemoryLedger::new());
-            let handler: Arc<dyn EventHandler> = match consumer {
-                HandlerName::Portfolio => Arc::new(PortfolioHandler::new(
-                    account(workflow_account),
-                    PlannerConfig::default(),
-                )),
-                HandlerName::Execution => {
-                    Arc::new(ExecutionHandler::new(account(workflow_account), captured()))
-                }
-                HandlerName::Monitor => Arc::new(Monitor::new(ledger.clone())),
-                HandlerName::Strategy => unreachable!("the strategy consumes no events"),
-            };
+            let handler = Workflow::new(
+                account(workflow_account),
+                PlannerConfig::default(),
+                captured(),
+                |_| alchemiser_clock::system(),
+                Arc::new(Monitor::new(ledger.clone())),
+            )
+            .handler(consumer)
+            .unwrap_or_else(|| {
+                panic!("{consumer} consumes {event_type} but Workflow has no handler of it")
+            });
             let (invoker, _) = invoker(
                 consumer,
                 handler,
