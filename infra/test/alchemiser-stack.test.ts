@@ -106,7 +106,12 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
         ArchiveName: `alchemiser-event-archive-${stage}`,
         RetentionDays: 365,
         SourceArn: { 'Fn::GetAtt': [busId(), 'Arn'] },
-        EventPattern: { source: ['alchemiser.execution', 'alchemiser.monitor', 'alchemiser.portfolio', 'alchemiser.strategy'] },
+        EventPattern: {
+          source: ROUTES.specs
+            .filter((s) => s.produces.length > 0)
+            .map((s) => `alchemiser.${s.handler}`)
+            .sort(),
+        },
       });
     });
   });

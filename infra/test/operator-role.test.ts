@@ -1,5 +1,6 @@
 import type { Template } from 'aws-cdk-lib/assertions';
 import {
+  ROUTES,
   asList,
   joinedText,
   onlyResource,
@@ -12,8 +13,10 @@ import {
   type Statement,
 } from './helpers';
 
-const ALL_TYPES = ['WorkflowStarted', 'SignalGenerated', 'RebalancePlanned', 'TradeExecuted', 'WorkflowCompleted', 'WorkflowFailed'];
-const RUST_SOURCES = ['alchemiser.execution', 'alchemiser.monitor', 'alchemiser.portfolio', 'alchemiser.strategy'];
+const ALL_TYPES = ROUTES.routes.map((r) => r.event_type);
+const SIGNERS = ROUTES.specs.filter((s) => s.produces.length > 0).map((s) => s.handler);
+const RUST_SOURCES = SIGNERS.map((handler) => `alchemiser.${handler}`).sort();
+const capitalized = (name: string): string => name.charAt(0).toUpperCase() + name.slice(1);
 
 /** A resource written as text: `Ref:<id>` for references inside an ARN, `<id>` for a plain reference. */
 const resourceText = (resource: unknown): string => {
@@ -77,10 +80,7 @@ describe.each([
         'ReadWorkflowLedger',
         'PutBrokerKeys',
         'HaltAndResumeTrading',
-        'VerifySignaturesOfStrategy',
-        'VerifySignaturesOfPortfolio',
-        'VerifySignaturesOfExecution',
-        'VerifySignaturesOfMonitor',
+        ...SIGNERS.map((signer) => `VerifySignaturesOf${capitalized(signer)}`),
         'ReadStageParameters',
       ].sort(),
     );
