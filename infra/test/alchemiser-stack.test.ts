@@ -4,6 +4,7 @@ import { ruleNameFor } from '../lib/routing-rules';
 import { rustSourceOf, sourcesOf, specOf, typesPublishedBy } from '../lib/routing-table';
 import {
   ROUTES,
+  RUST_SOURCES,
   allStatements,
   asList,
   buildStack,
@@ -106,12 +107,7 @@ describe.each(STAGES)('stage $stage', ({ stage, rulesEnabled, scheduleEnabled, b
         ArchiveName: `alchemiser-event-archive-${stage}`,
         RetentionDays: 365,
         SourceArn: { 'Fn::GetAtt': [busId(), 'Arn'] },
-        EventPattern: {
-          source: ROUTES.specs
-            .filter((s) => s.produces.length > 0)
-            .map((s) => `alchemiser.${s.handler}`)
-            .sort(),
-        },
+        EventPattern: { source: RUST_SOURCES },
       });
     });
   });

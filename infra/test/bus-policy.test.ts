@@ -1,10 +1,8 @@
 import type { Template } from 'aws-cdk-lib/assertions';
-import { ROUTES, asList, onlyResource, referencedId, resourcesOf, templateFor, type Statement } from './helpers';
+import { ROUTES, SIGNERS, asList, onlyResource, referencedId, resourcesOf, templateFor, type Statement } from './helpers';
 
 /** The sources of the checked-in routing table, by language: each Rust producer's `alchemiser.<handler>`. */
-const RUST_SOURCES: Record<string, string> = Object.fromEntries(
-  ROUTES.specs.filter((s) => s.produces.length > 0).map((s) => [s.handler, `alchemiser.${s.handler}`]),
-);
+const RUST_SOURCES: Record<string, string> = Object.fromEntries(SIGNERS.map((handler) => [handler, `alchemiser.${handler}`]));
 const PYTHON_SOURCES = [
   'alchemiser.execution_v2.handlers',
   'alchemiser.orchestration.event_driven_orchestrator',

@@ -14,6 +14,12 @@ import { DEFAULT_STAGES_FILE, INFRA_DIR, resolveStageConfig, type LambdaArchitec
 export const ROUTES: RoutingTable = JSON.parse(fs.readFileSync(DEFAULT_ROUTES_FILE, 'utf8')) as RoutingTable;
 loadRoutingTable(DEFAULT_ROUTES_FILE); // the checked-in file must pass the app's own checks
 
+/** The Rust handlers that publish anything (each signs what it publishes), in handler order. */
+export const SIGNERS: string[] = ROUTES.specs.filter((s) => s.produces.length > 0).map((s) => s.handler);
+
+/** Their EventBridge sources, `alchemiser.<handler>`, sorted. */
+export const RUST_SOURCES: string[] = SIGNERS.map((handler) => `alchemiser.${handler}`).sort();
+
 /** Feature flags from cdk.json, so tests synthesize what `cdk synth` does. */
 export const CDK_JSON_CONTEXT: Record<string, unknown> = (
   JSON.parse(fs.readFileSync(path.join(INFRA_DIR, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }

@@ -1,6 +1,8 @@
 import type { Template } from 'aws-cdk-lib/assertions';
 import {
   ROUTES,
+  RUST_SOURCES,
+  SIGNERS,
   asList,
   joinedText,
   onlyResource,
@@ -14,8 +16,6 @@ import {
 } from './helpers';
 
 const ALL_TYPES = ROUTES.routes.map((r) => r.event_type);
-const SIGNERS = ROUTES.specs.filter((s) => s.produces.length > 0).map((s) => s.handler);
-const RUST_SOURCES = SIGNERS.map((handler) => `alchemiser.${handler}`).sort();
 const capitalized = (name: string): string => name.charAt(0).toUpperCase() + name.slice(1);
 
 /** A resource written as text: `Ref:<id>` for references inside an ARN, `<id>` for a plain reference. */

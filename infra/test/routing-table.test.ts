@@ -16,13 +16,8 @@ import {
   typesPublishedBy,
   validateRoutingTable,
 } from '../lib/routing-table';
-import { ROUTES, buildStack } from './helpers';
+import { ROUTES, RUST_SOURCES, SIGNERS, buildStack } from './helpers';
 
-/** The Rust producers' sources: `alchemiser.<handler>`, sorted. */
-const RUST_SOURCES = ROUTES.specs
-  .filter((s) => s.produces.length > 0)
-  .map((s) => `alchemiser.${s.handler}`)
-  .sort();
 const HANDLER_COUNT = ROUTES.handlers.length;
 
 /** The table as plain, writable JSON, for tests that break it on purpose (the validator takes `unknown`). */
@@ -105,7 +100,7 @@ describe('routing table', () => {
   });
 
   test('signers: every Rust producer signs; each consumer verifies the Rust producers of what it consumes', () => {
-    expect(rustProducers(ROUTES)).toEqual(ROUTES.specs.filter((s) => s.produces.length > 0).map((s) => s.handler));
+    expect(rustProducers(ROUTES)).toEqual(SIGNERS);
     expect(signersConsumedBy(ROUTES, 'strategy')).toEqual([]);
     expect(signersConsumedBy(ROUTES, 'portfolio')).toEqual(['strategy']);
     expect(signersConsumedBy(ROUTES, 'execution')).toEqual(['portfolio']);

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
 import {
   ROUTES,
+  SIGNERS,
   allStatements,
   asList,
   buildStack,
@@ -27,7 +28,6 @@ const VERIFIES: Record<string, string[]> = Object.fromEntries(
   ]),
 );
 /** Every handler that publishes signs: one key each. */
-const SIGNERS = ROUTES.specs.filter((s) => s.produces.length > 0).map((s) => s.handler);
 
 interface KeyProperties {
   readonly KeySpec: string;
