@@ -7,7 +7,7 @@ import { defineConfig } from "eslint/config";
 import tseslint from "typescript-eslint";
 
 export default defineConfig(
-  { ignores: ["node_modules/", "cdk.out/", "**/*.js", "**/*.d.ts"] },
+  { ignores: ["node_modules/", "cdk.out/", "cdk.out.*/", "**/*.js", "**/*.d.ts"] },
   js.configs.recommended,
   {
     files: ["**/*.ts"],

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -517,7 +517,13 @@ def assert_deployed(args) -> dict:
         secret_policy,
     )
     cw = client("cloudwatch")
-    alarms = cw.describe_alarms(AlarmNamePrefix=f"alchemiser-{stage}-")["MetricAlarms"]
+    # The stack's own alarms, not a name prefix: alchemiser-e2e- also begins every e2e-mix alarm.
+    alarm_names = [r["PhysicalResourceId"] for r in resources if r["ResourceType"] == "AWS::CloudWatch::Alarm"]
+    alarms = [
+        alarm
+        for first in range(0, len(alarm_names), 100)  # describe_alarms takes at most 100 names
+        for alarm in cw.describe_alarms(AlarmNames=alarm_names[first : first + 100])["MetricAlarms"]
+    ]
     # DLQ + outbox + order follow-ups late, errors + throttles per function, failed invocations per rule,
     # workflows failed and timed out, orders failed, and a plan refused by each pre-trade limit or the halt
     limit_checks = [
@@ -632,9 +638,8 @@ def assert_forwarding(_args) -> dict:
     config = {"retries": {"max_attempts": 1}, "connect_timeout": 3, "read_timeout": 10}
     localstack = emulators.client("dynamodb", LOCALSTACK, **config)
     moto = emulators.client("dynamodb", MOTO, **config)
-    probe = "alchemiser-forwarder-probe"
-    with contextlib.suppress(Exception):  # left over from an interrupted run, or not there
-        moto.delete_table(TableName=probe)
+    # One table per probing process: two stages tested at once probe at the same moment.
+    probe = f"alchemiser-forwarder-probe-{os.getpid()}"
     moto.create_table(
         TableName=probe,
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
@@ -662,10 +667,13 @@ def assert_destroyed(args) -> dict:
         check(status == "DELETE_COMPLETE", f"stack Alchemiser-{stage} deleted", status)
     except ClientError as e:
         check("does not exist" in str(e), f"stack Alchemiser-{stage} deleted", e)
+    # The stage's own names: a suffix would also match another stage's (e2e-mix ends in -mix).
+    handlers = json.loads(args.routes.read_text())["handlers"]
     left = [
         f["FunctionName"]
-        for f in lam.list_functions()["Functions"]
-        if f["FunctionName"].endswith(f"-{stage}") and f["FunctionName"].startswith("alchemiser-")
+        for page in lam.get_paginator("list_functions").paginate()
+        for f in page["Functions"]
+        if f["FunctionName"] in {f"alchemiser-{handler}-{stage}" for handler in handlers}
     ]
     check(not left, "functions gone", left)
     tables = client("dynamodb", MOTO).list_tables()["TableNames"]

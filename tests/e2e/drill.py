@@ -2,7 +2,7 @@
 """The runbooks, drilled on a stage deployed to LocalStack (run by scripts/test-e2e-deploy --drill,
 after tests/e2e/workflow.py, on stage e2e):
 
-    drill.py --facts .local/e2e-deploy/facts.json --alchemiser target/debug/alchemiser
+    drill.py --facts .local/e2e-deploy/e2e/facts.json --alchemiser target/debug/alchemiser
 
 Every block of docs/runbooks.md fenced as ```bash runbook:<scenario> is run as it is written, by
 bash, in the LocalStack client environment the runbook's own LocalStack section gives

@@ -104,15 +104,18 @@ def example_signal() -> dict:
 
 
 class Queues:
-    """SQS queues the test reads, with everything received so far (messages are deleted)."""
+    """SQS queues the test reads, with everything received so far (messages are deleted). Each is
+    known by its name in the test; its SQS name adds the stage (queue names are per account, and
+    two stages are tested at once)."""
 
-    def __init__(self, sqs):
+    def __init__(self, sqs, stage: str):
         self.sqs = sqs
+        self.stage = stage
         self.urls: dict[str, str] = {}
         self.seen: dict[str, list[dict]] = {}
 
     def create(self, name: str) -> str:
-        url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
+        url = self.sqs.create_queue(QueueName=f"{name}-{self.stage}")["QueueUrl"]
         arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         policy = {
             "Version": "2012-10-17",
@@ -167,7 +170,7 @@ class Stack:
         self.lam = client("lambda")
         self.logs = client("logs")
         self.ddb = client("dynamodb", MOTO)
-        self.queues = Queues(client("sqs"))
+        self.queues = Queues(client("sqs"), self.stage)
         self.dlq_url = facts["dlq_url"]
         self.dlq_seen: list[dict] = []
         self.sqs = client("sqs")
@@ -439,5 +442,6 @@ def stack_from_arguments(description: str) -> Stack:
     parser.add_argument("--facts", type=Path, required=True)
     parser.add_argument("--alchemiser", required=True, help="path to the alchemiser binary")
     args = parser.parse_args()
-    out = Path(os.environ.get("E2E_OUT", REPO / ".local/e2e-deploy"))
+    # Beside the facts (scripts/test-e2e-deploy writes both into .local/e2e-deploy/<stage>/).
+    out = Path(os.environ.get("E2E_OUT", args.facts.parent))
     return Stack(json.loads(args.facts.read_text()), args.alchemiser, out)

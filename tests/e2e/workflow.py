@@ -3,7 +3,7 @@
 functions (run by scripts/test-e2e-deploy --real-artifacts), in two phases chosen by the stage's
 owners (read from the deployed functions' ALCHEMISER_MODE and rules):
 
-    workflow.py --facts .local/e2e-deploy/facts.json --alchemiser target/debug/alchemiser
+    workflow.py --facts .local/e2e-deploy/e2e/facts.json --alchemiser target/debug/alchemiser
 
 Every consumer Rust-owned (stage e2e):
 3. Routing proof: every deployed rule (one per consuming function) gets an extra SQS target
