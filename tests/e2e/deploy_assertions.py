@@ -343,7 +343,15 @@ def assert_deployed(args) -> dict:
             "environment": cfg.get("Environment", {}).get("Variables", {}),
         }
     facts["functions"] = functions
-    mappings = lam.list_event_source_mappings(FunctionName=functions["execution"]["name"])["EventSourceMappings"]
+    # Matched by ARN as well: LocalStack's FunctionName filter is a substring match, so it also lists
+    # the mapping of alchemiser-execution-e2e-mix for alchemiser-execution-e2e.
+    mappings = [
+        mapping
+        for mapping in lam.list_event_source_mappings(FunctionName=functions["execution"]["name"])[
+            "EventSourceMappings"
+        ]
+        if mapping["FunctionArn"] == functions["execution"]["arn"]
+    ]
     check(
         len(mappings) == 1
         and mappings[0]["EventSourceArn"] == facts["follow_up_queue_arn"]
