@@ -97,6 +97,21 @@ stop_pidfile() {
   log "$name stopped"
 }
 
+# kill_tree PID...: SIGTERM each process and every process below it. A background job is a
+# subshell: killing only it would leave its cargo and rustc building on after the script is gone.
+kill_tree() {
+  local -a to_stop=() pending=("$@") children
+  local pid
+  while ((${#pending[@]})); do
+    pid="${pending[0]}"
+    pending=("${pending[@]:1}")
+    to_stop+=("$pid")
+    mapfile -t children < <(pgrep -P "$pid" || true)
+    pending+=("${children[@]}")
+  done
+  ((${#to_stop[@]} == 0)) || kill -TERM "${to_stop[@]}" 2>/dev/null || true
+}
+
 # hash_tree DIR... -> sha256 over the files' paths and contents (ignores caches/build output/tests)
 hash_tree() {
   local d
