@@ -55,8 +55,8 @@ find_python() {
 python_minor() { "$1" -c 'import sys; print(sys.version_info[1])'; }
 
 # The installer of the project's Python venvs. uv resolves, downloads and unpacks in parallel:
-# LocalStack's dependencies took pip 62 s of CPU, uv 4 s -- and scripts/test installs five venvs
-# while the Rust build wants both cores.
+# from a cold cache, LocalStack's dependencies took pip 66 s of CPU and uv 10 s -- and scripts/test
+# installs five venvs while the Rust build wants both cores.
 UV_PIN="uv==0.13.9"
 
 # python_venv VENV PYTHON PACKAGE...: makes VENV (created with PYTHON when missing) hold PACKAGE...,

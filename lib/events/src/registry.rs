@@ -382,5 +382,7 @@ mod tests {
             assert!(execution.produces.contains(&produced), "{produced}");
         }
         assert!(!execution.produces.contains(&EventType::RebalancePlanned));
+        assert_eq!(execution.timeout_seconds, 120);
+        assert!(execution.variables.contains(&"FOLLOW_UP_QUEUE_URL"));
     }
 }
