@@ -52,9 +52,18 @@ def workflow_failed_detail() -> dict:
     }
 
 
+def routing_table() -> list[dict]:
+    """The routing table the registry exports: each event type with its consumers."""
+    return json.loads((REPO / "lib/events/routes.json").read_text())["routes"]
+
+
+def consumers_of(event_type: str) -> list[str]:
+    return next(route["consumers"] for route in routing_table() if route["event_type"] == event_type)
+
+
 def routing_proof(stack: Stack) -> None:
     stack.reset_paper_account()
-    routes = json.loads((REPO / "lib/events/routes.json").read_text())["routes"]
+    routes = routing_table()
     for route in routes:
         stack.publish("--example", route["event_type"], "--count", "1")
     entries = json.loads((PYTHON_EVENTS / "putevents-entries.json").read_text())
@@ -557,19 +566,21 @@ def failures(stack: Stack) -> None:
     # A valid workflow right behind the bad events.
     stack.reset_paper_account()
     behind = stack.start_workflow()
-    record = stack.dlq_records(
-        60,
-        lambda b: b.get("event_id") == bad["event_id"],
-        "the permanent failure record of the bad SignalGenerated",
-    )
-    check(
-        record["function"] == "portfolio"
-        and record["error_class"] == "permanent"
-        and "must sum to 1" in record["reason"]
-        and record["event"]["detail"]["event_id"] == bad["event_id"],
-        "a permanent failure lands in the DLQ with its reason and the event",
-        record["reason"],
-    )
+    # Every consumer of the type refuses the bad event on its own and records its own dead letter
+    # (a redrive goes back to that consumer alone); they arrive in no particular order.
+    for consumer in consumers_of("SignalGenerated"):
+        record = stack.dlq_records(
+            60,
+            lambda b, c=consumer: b.get("function") == c and b.get("event_id") == bad["event_id"],
+            f"the {consumer}'s permanent failure record of the bad SignalGenerated",
+        )
+        check(
+            record["error_class"] == "permanent"
+            and "must sum to 1" in record["reason"]
+            and record["event"]["detail"]["event_id"] == bad["event_id"],
+            f"a permanent failure lands in the DLQ with its reason and the event ({consumer})",
+            record,
+        )
     # A valid signal the portfolio stage cannot plan: the broker has no price for its symbol.
     unpriced = stack.python_signal()
     unpriced["source_module"] = "strategy"
