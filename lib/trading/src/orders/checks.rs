@@ -377,7 +377,6 @@ mod tests {
     use crate::broker::Position;
     use crate::orders::RecordStatus;
     use alchemiser_events::Symbol;
-    use std::time::Duration;
 
     fn at(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text).unwrap().to_utc()
@@ -434,7 +433,13 @@ mod tests {
         let now = at(made) - skew;
         assert_eq!(age_refusal(&p, at(made), &settings(), now), None);
         let refused = age_refusal(&p, at(made), &settings(), now - TimeDelta::seconds(1));
-        assert_eq!(refused.map(|r| r.check()), Some("clock_skew"));
+        assert_eq!(
+            refused,
+            Some(Refusal::FromTheFuture {
+                ahead: skew + TimeDelta::seconds(1)
+            }),
+            "the plan is dated ahead of now by the skew and a second"
+        );
     }
 
     fn holding(spy: &str) -> Holdings {
@@ -491,7 +496,6 @@ mod tests {
             matches!(&refused, Some(Refusal::Drift { what, .. }) if what == "total_portfolio_value"),
             "{refused:?}"
         );
-        let _ = Duration::ZERO;
     }
 
     /// The example plan: SELL 3,040 of TLT, BUY 2,940 of SPY, on an account of 10,000.
@@ -534,6 +538,19 @@ mod tests {
 
     fn open() -> RiskLimits {
         RiskLimits::unlimited()
+    }
+
+    #[test]
+    fn unlimited_limits_pass_what_the_defaults_refuse() {
+        let mut p = rotation();
+        p.items[0].trade_amount = d("-1000000");
+        p.items[1].trade_amount = d("1000000");
+        let busy_day = DayTally {
+            orders: 1_000,
+            bought: d("10000000"),
+        };
+        assert!(plan_check(&p, &RiskLimits::default(), "10000", busy_day).is_some());
+        assert_eq!(plan_check(&p, &open(), "10000", busy_day), None);
     }
 
     #[test]
@@ -630,6 +647,26 @@ mod tests {
             max_order_notional: d("3039.99"),
             ..open()
         };
+        let items: Vec<&PlanItem> = p.items.iter().collect();
+        let text = plan_limit_refusal(&p, &items, &limits, d("10000"), DayTally::default())
+            .unwrap()
+            .unwrap()
+            .to_string();
+        assert!(text.contains("the plan's sell of TLT"), "{text}");
+        let mut bigger_buy = p.clone();
+        bigger_buy.items[1].trade_amount = d("3050");
+        let items: Vec<&PlanItem> = bigger_buy.items.iter().collect();
+        let text = plan_limit_refusal(
+            &bigger_buy,
+            &items,
+            &limits,
+            d("10000"),
+            DayTally::default(),
+        )
+        .unwrap()
+        .unwrap()
+        .to_string();
+        assert!(text.contains("the plan's buy of SPY"), "{text}");
         let refusal = order_limit_refusal(
             OrderSide::Sell,
             &Symbol::parse("TLT").unwrap(),
@@ -667,6 +704,12 @@ mod tests {
         assert_eq!(
             plan_check(&p, &limits, "0", DayTally::default()),
             Some("max_plan_turnover")
+        );
+        // No equity and nothing to trade: nothing turns over.
+        let nothing = plan("2026-12-01T14:00:00Z", "0", "0");
+        assert_eq!(
+            plan_check(&nothing, &limits, "0", DayTally::default()),
+            None
         );
     }
 
@@ -838,11 +881,14 @@ mod tests {
             check(sell_record(RecordStatus::Expired, "10.0002", None, "50")),
             Some("max_failed_sell_notional")
         );
-        // A sell the broker would not even price counts the plan's amount (3,040).
-        assert_eq!(
-            check(sell_record(RecordStatus::Failed, "0", None, "0")),
-            Some("max_failed_sell_notional")
-        );
+        // A sell never sized (no quantity, no price, or neither) counts the plan's amount (3,040).
+        for (qty, price) in [("0", "0"), ("0", "50"), ("10", "0")] {
+            assert_eq!(
+                check(sell_record(RecordStatus::Failed, qty, None, price)),
+                Some("max_failed_sell_notional"),
+                "qty {qty}, price {price}"
+            );
+        }
         assert_eq!(
             check(sell_record(RecordStatus::Filled, "10", Some("10"), "50")),
             None
