@@ -9,8 +9,8 @@ use alchemiser_bus::{Delivery, EventHandler};
 use alchemiser_clock::ManualClock;
 use alchemiser_events::{decode, Event, RebalancePlanned, Symbol};
 use alchemiser_trading::{
-    client_order_id, Broker, Call, ExecutionHandler, ExecutionSettings, Fault, MarketHours,
-    OrderRequest, OrderScript, OrderSide, PaperBroker, PortfolioFile, ScriptedBroker,
+    client_order_id, Broker, BrokerError, Call, ExecutionHandler, ExecutionSettings, Fault,
+    MarketHours, OrderRequest, OrderScript, OrderSide, PaperBroker, PortfolioFile, ScriptedBroker,
 };
 use chrono::{DateTime, Utc};
 use rust_decimal_macros::dec;
@@ -131,6 +131,106 @@ async fn a_resumed_plan_buys_the_rest_with_the_cash_really_left() {
         matches!(events.last(), Some(Event::WorkflowCompleted(_))),
         "{events:?}"
     );
+}
+
+/// An earlier attempt's buy of 60 SPY filled a quarter (1,500 spent) and rests open; its other
+/// 45 shares will still take 4,500 of the 8,500 the account holds. The retry buys TLT with the
+/// 4,000 left, not with the account's cash as it reads now.
+#[tokio::test]
+async fn a_resumed_plan_keeps_the_cash_its_open_buys_will_take() {
+    let clock = ManualClock::starting_at(open_market());
+    let spy = Symbol::parse("SPY").unwrap();
+    let resting_spy = spy.clone();
+    let broker = Arc::new(
+        ScriptedBroker::new(paper(json!({
+            "cash": "10000.00",
+            "prices": {"SPY": "100.00", "TLT": "100.00"}
+        })))
+        .with_clock(Arc::new(clock.clone()))
+        .with_faults(move |call| match call {
+            Call::Place(order) if order.symbol == resting_spy => Some(Fault::Script(OrderScript {
+                fills: vec![(Duration::ZERO, dec!(0.25))],
+                ending: None,
+            })),
+            _ => None,
+        }),
+    );
+    let planned = plan(
+        open_market(),
+        "10000",
+        &[("SPY", "BUY", "0", "6000"), ("TLT", "BUY", "0", "5000")],
+    );
+    broker
+        .place_market_order(&OrderRequest {
+            symbol: spy,
+            side: OrderSide::Buy,
+            qty: dec!(60),
+            client_order_id: id("plan-lifecycle", OrderSide::Buy, "SPY"),
+        })
+        .await
+        .unwrap();
+    assert_eq!(broker.account().await.unwrap().cash, dec!(8500));
+
+    let handled = handler(broker.clone(), &clock)
+        .handle(&planned.into(), &Delivery::in_process())
+        .await
+        .unwrap();
+    let tlt = broker
+        .holdings()
+        .await
+        .unwrap()
+        .positions
+        .into_iter()
+        .find(|p| p.symbol.as_str() == "TLT")
+        .map(|p| p.qty);
+    assert_eq!(tlt, Some(dec!(40)), "{handled:?}");
+    assert!(
+        handled.check_again.is_some(),
+        "the SPY buy is still open: {handled:?}"
+    );
+}
+
+/// TLT fell from 100 to 95 after the plan (within the drift tolerance): selling all 40 frees
+/// 3,800, not 4,000. The first buy takes its 3,000, and the second gets the 2,800 left, not
+/// the 3,000 it was planned at (GLD, held, keeps the plan within its turnover limit).
+#[tokio::test]
+async fn each_buy_gets_the_cash_the_buys_before_it_left() {
+    let clock = ManualClock::starting_at(open_market());
+    let broker = Arc::new(paper(json!({
+        "cash": "2000.00",
+        "positions": [{"symbol": "TLT", "qty": "40", "price": "95.00"},
+                      {"symbol": "GLD", "qty": "50", "price": "100.00"}],
+        "prices": {"SPY": "100.00", "QQQ": "100.00"}
+    })));
+    let planned = plan(
+        open_market(),
+        "11000",
+        &[
+            ("TLT", "SELL", "4000", "0"),
+            ("GLD", "HOLD", "5000", "5000"),
+            ("SPY", "BUY", "0", "3000"),
+            ("QQQ", "BUY", "0", "3000"),
+        ],
+    );
+    let events = handler(broker.clone(), &clock)
+        .handle(&planned.into(), &Delivery::in_process())
+        .await
+        .unwrap()
+        .events;
+    let account = broker.snapshot().unwrap();
+    let held = |symbol: &str| {
+        account
+            .positions
+            .iter()
+            .find(|p| p.symbol.as_str() == symbol)
+            .map(|p| p.qty)
+    };
+    assert_eq!(
+        (held("TLT"), held("SPY"), held("QQQ")),
+        (None, Some(dec!(30)), Some(dec!(28))),
+        "{events:?}"
+    );
+    assert_eq!(account.cash, dec!(0.00));
 }
 
 fn sell_tlt_buy_spy() -> (Arc<PaperBroker>, RebalancePlanned) {
@@ -374,4 +474,163 @@ async fn nothing_is_placed_while_the_market_is_closed() {
         "names the next open (Monday 09:30 New York): {}",
         failed.failure_reason
     );
+}
+
+/// An order sent in the last seconds before the close could reach the broker after it, to be
+/// queued for the next session: at exactly the stage's margin before the close nothing is
+/// placed; a second earlier, the order goes.
+#[tokio::test]
+async fn nothing_is_placed_within_the_margin_before_the_close() {
+    let margin = ExecutionSettings::default().stop_before_close;
+    // Tuesday 2026-12-01 closes at 16:00 New York, 21:00 UTC.
+    let close = DateTime::parse_from_rfc3339("2026-12-01T21:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    for (before_the_close, placed) in [(margin, false), (margin + Duration::from_secs(1), true)] {
+        let now = close - chrono::TimeDelta::from_std(before_the_close).unwrap();
+        let clock = ManualClock::starting_at(now);
+        let broker = Arc::new(
+            paper(json!({"cash": "10000.00", "prices": {"SPY": "100.00"}}))
+                .with_clock(Arc::new(clock.clone()))
+                .with_market_hours(MarketHours::Nyse),
+        );
+        let planned = plan(now, "10000", &[("SPY", "BUY", "0", "5000")]);
+        let events = handler(broker.clone(), &clock)
+            .handle(&planned.into(), &Delivery::in_process())
+            .await
+            .unwrap()
+            .events;
+        assert_eq!(
+            broker.snapshot().unwrap().orders.is_empty(),
+            !placed,
+            "{before_the_close:?} before the close: {events:?}"
+        );
+        if !placed {
+            let [Event::WorkflowFailed(failed)] = &events[..] else {
+                panic!("{events:?}")
+            };
+            assert_eq!(failed.error_details["check"], json!("market_closed"));
+        }
+    }
+}
+
+/// A plan too old to trade, on an account where someone else's order is still open: the
+/// refusal names the open order (the likelier cause of the delay), not only the plan's age.
+#[tokio::test]
+async fn a_plan_too_old_on_a_busy_account_names_the_open_order() {
+    let made = open_market();
+    let clock = ManualClock::starting_at(made);
+    let broker = Arc::new(
+        ScriptedBroker::new(paper(json!({
+            "cash": "10000.00",
+            "prices": {"SPY": "100.00", "QQQ": "100.00"}
+        })))
+        .with_clock(Arc::new(clock.clone()))
+        .with_faults(|call| match call {
+            Call::Place(_) => Some(Fault::Script(OrderScript::rests())),
+            _ => None,
+        }),
+    );
+    broker
+        .place_market_order(&OrderRequest {
+            symbol: Symbol::parse("QQQ").unwrap(),
+            side: OrderSide::Buy,
+            qty: dec!(5),
+            client_order_id: "someone-else".into(),
+        })
+        .await
+        .unwrap();
+    let planned = plan(made, "10000", &[("SPY", "BUY", "0", "5000")]);
+    clock.advance(ExecutionSettings::default().max_plan_age + Duration::from_secs(1));
+    let events = handler(broker.clone(), &clock)
+        .handle(&planned.into(), &Delivery::in_process())
+        .await
+        .unwrap()
+        .events;
+    let [Event::WorkflowFailed(failed)] = &events[..] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(failed.error_details["check"], json!("account_busy"));
+    assert!(
+        failed.failure_reason.contains("buy 5 QQQ"),
+        "{}",
+        failed.failure_reason
+    );
+}
+
+/// The broker's rate limit counts requests per minute: the next look comes a minute later,
+/// not at the first follow-up's few seconds.
+#[tokio::test]
+async fn a_rate_limited_step_looks_again_a_minute_later() {
+    let clock = ManualClock::starting_at(open_market());
+    let broker = Arc::new(
+        ScriptedBroker::new(paper(
+            json!({"cash": "10000.00", "prices": {"SPY": "100.00"}}),
+        ))
+        .with_clock(Arc::new(clock.clone()))
+        .with_faults(|call| match call {
+            Call::Account => Some(Fault::Fail(BrokerError::RateLimited("429".into()))),
+            _ => None,
+        }),
+    );
+    let planned = plan(open_market(), "10000", &[("SPY", "BUY", "0", "5000")]);
+    let handled = handler(broker.clone(), &clock)
+        .handle(&planned.into(), &Delivery::in_process())
+        .await
+        .unwrap();
+    let again = handled
+        .check_again
+        .as_ref()
+        .expect("a follow-up after the rate limit");
+    assert_eq!(again.after, Duration::from_secs(60), "{}", again.why);
+    assert!(handled.events.is_empty(), "{:?}", handled.events);
+}
+
+/// Orders not sent say why: a sell of a position the account no longer holds (someone sold it
+/// since the plan), and a buy the cash cannot pay for.
+#[tokio::test]
+async fn orders_not_sent_say_why() {
+    let clock = ManualClock::starting_at(open_market());
+    let broker = Arc::new(paper(json!({
+        "cash": "0.00",
+        "positions": [{"symbol": "GLD", "qty": "100", "price": "100.00"}],
+        "prices": {"SPY": "100.00", "TLT": "100.00"}
+    })));
+    let planned = plan(
+        open_market(),
+        "10500",
+        &[
+            ("TLT", "SELL", "500", "0"),
+            ("GLD", "HOLD", "10000", "10000"),
+            ("SPY", "BUY", "0", "500"),
+        ],
+    );
+    let events = handler(broker.clone(), &clock)
+        .handle(&planned.into(), &Delivery::in_process())
+        .await
+        .unwrap()
+        .events;
+    let Some(Event::TradeExecuted(executed)) = events.first() else {
+        panic!("{events:?}")
+    };
+    let orders = &executed.execution_data["orders"];
+    assert_eq!(
+        (&orders[0]["symbol"], &orders[0]["status"]),
+        (&json!("TLT"), &json!("NOT_NEEDED")),
+        "{orders}"
+    );
+    assert_eq!(
+        orders[0]["error"],
+        json!("nothing to sell: the account holds 0 TLT")
+    );
+    assert_eq!(
+        (&orders[1]["symbol"], &orders[1]["status"]),
+        (&json!("SPY"), &json!("SKIPPED")),
+        "{orders}"
+    );
+    assert_eq!(
+        orders[1]["error"],
+        json!("insufficient cash: 0.00 available for a 500 buy")
+    );
+    assert!(broker.snapshot().unwrap().orders.is_empty());
 }

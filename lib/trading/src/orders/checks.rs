@@ -590,6 +590,15 @@ mod tests {
             let got = plan_check(&p, &open(), "10000", DayTally::default());
             assert_eq!(got == Some("buys_over_equity"), refused, "{buy}: {got:?}");
         }
+        let items: Vec<&PlanItem> = p.items.iter().collect();
+        let refused = plan_limit_refusal(&p, &items, &open(), d("10000"), DayTally::default())
+            .unwrap()
+            .unwrap();
+        let breach = refused.breach().unwrap();
+        assert_eq!(
+            (breach.configured.as_str(), breach.actual.as_str()),
+            ("13040", "13040.01")
+        );
     }
 
     #[test]

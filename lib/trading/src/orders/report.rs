@@ -190,11 +190,6 @@ impl ExecutionReport {
         self.count(|o| o.status == RecordStatus::Filled)
     }
 
-    /// Whether some order may still fill.
-    pub fn has_open_orders(&self) -> bool {
-        self.orders.iter().any(|o| o.status.is_open())
-    }
-
     /// Symbols whose trade did not do what the plan intended.
     pub fn failed_symbols(&self) -> Vec<String> {
         self.orders
@@ -263,5 +258,50 @@ impl ExecutionReport {
             })
             .collect();
         (!placed.is_empty()).then(|| placed.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(
+        status: RecordStatus,
+        qty: &str,
+        price: &str,
+        filled: Option<(&str, &str)>,
+    ) -> OrderRecord {
+        OrderRecord {
+            symbol: Symbol::parse("SPY").unwrap(),
+            side: OrderSide::Buy,
+            qty: qty.parse().unwrap(),
+            price: price.parse().unwrap(),
+            client_order_id: "c".into(),
+            status,
+            broker_status: None,
+            order_id: None,
+            filled_qty: filled.map(|(qty, _)| qty.parse().unwrap()),
+            fill_price: filled.map(|(_, price)| price.parse().unwrap()),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn the_value_traded_is_what_filled_or_in_a_dry_run_what_would_have_been_sized() {
+        let report = |orders| ExecutionReport {
+            orders,
+            ..ExecutionReport::default()
+        };
+        // 4 of 10 filled at 101: 404, not the 10 sized at 100.
+        let traded = report(vec![
+            record(RecordStatus::Canceled, "10", "100", Some(("4", "101"))),
+            record(RecordStatus::Pending, "5", "100", None),
+        ]);
+        assert_eq!(traded.total_trade_value().to_string(), "404");
+        let dry = report(vec![
+            record(RecordStatus::DryRun, "10", "100.005", None),
+            record(RecordStatus::DryRun, "2", "50", None),
+        ]);
+        assert_eq!(dry.total_trade_value().to_string(), "1100.05");
     }
 }
