@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alchemiser_bus::{Delivery, EventHandler};
-use alchemiser_clock::ManualClock;
+use alchemiser_clock::{Clock, ManualClock};
 use alchemiser_events::{decode, Event, RebalancePlanned, Symbol};
 use alchemiser_trading::{
     client_order_id, Broker, BrokerError, Call, ExecutionHandler, ExecutionSettings, Fault,
@@ -193,9 +193,7 @@ async fn a_resumed_plan_keeps_the_cash_its_open_buys_will_take() {
 /// TLT fell from 100 to 95 after the plan (within the drift tolerance): selling all 40 frees
 /// 3,800, not 4,000. The first buy takes its 3,000, and the second gets the 2,800 left, not
 /// the 3,000 it was planned at (GLD, held, keeps the plan within its turnover limit).
-#[tokio::test]
-async fn each_buy_gets_the_cash_the_buys_before_it_left() {
-    let clock = ManualClock::starting_at(open_market());
+fn tlt_fell_since_the_plan() -> (Arc<PaperBroker>, RebalancePlanned) {
     let broker = Arc::new(paper(json!({
         "cash": "2000.00",
         "positions": [{"symbol": "TLT", "qty": "40", "price": "95.00"},
@@ -212,6 +210,13 @@ async fn each_buy_gets_the_cash_the_buys_before_it_left() {
             ("QQQ", "BUY", "0", "3000"),
         ],
     );
+    (broker, planned)
+}
+
+#[tokio::test]
+async fn each_buy_gets_the_cash_the_buys_before_it_left() {
+    let clock = ManualClock::starting_at(open_market());
+    let (broker, planned) = tlt_fell_since_the_plan();
     let events = handler(broker.clone(), &clock)
         .handle(&planned.into(), &Delivery::in_process())
         .await
@@ -231,6 +236,41 @@ async fn each_buy_gets_the_cash_the_buys_before_it_left() {
         "{events:?}"
     );
     assert_eq!(account.cash, dec!(0.00));
+}
+
+/// A shadow places nothing and sizes each order as the live run places it: the sells' proceeds
+/// at today's prices, each buy from the cash the ones before it left.
+#[tokio::test]
+async fn a_dry_run_sizes_the_orders_as_the_live_run_places_them() {
+    let clock = ManualClock::starting_at(open_market());
+    let (broker, planned) = tlt_fell_since_the_plan();
+    let events = handler(broker.clone(), &clock)
+        .in_shadow()
+        .handle(&planned.into(), &Delivery::in_process())
+        .await
+        .unwrap()
+        .events;
+    let Some(Event::TradeExecuted(executed)) = events.first() else {
+        panic!("{events:?}")
+    };
+    let sized: Vec<(String, String, String)> = executed.execution_data["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["symbol"].as_str().unwrap().to_owned(),
+                o["qty"].as_str().unwrap().to_owned(),
+                o["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let dry = |symbol: &str, qty: &str| (symbol.to_owned(), qty.to_owned(), "DRY_RUN".to_owned());
+    assert_eq!(
+        sized,
+        [dry("TLT", "40"), dry("SPY", "30"), dry("QQQ", "28")]
+    );
+    assert!(broker.snapshot().unwrap().orders.is_empty());
 }
 
 fn sell_tlt_buy_spy() -> (Arc<PaperBroker>, RebalancePlanned) {
@@ -361,7 +401,11 @@ async fn an_order_still_open_never_completes_the_workflow_and_the_follow_up_repo
     let again = first
         .check_again
         .expect("a follow-up while the buy is open");
-    assert!(again.why.contains("still open"), "{}", again.why);
+    assert!(
+        again.why.contains("still open (buy SPY "),
+        "names the open order: {}",
+        again.why
+    );
     // The follow-up, after the fill.
     clock.advance(again.after.max(Duration::from_secs(120)));
     let second = execution
@@ -633,4 +677,106 @@ async fn orders_not_sent_say_why() {
         json!("insufficient cash: 0.00 available for a 500 buy")
     );
     assert!(broker.snapshot().unwrap().orders.is_empty());
+}
+
+/// An invocation waits for fills only within its budget: the stage's wait, and never into the
+/// time its deadline keeps for recording and publishing.
+#[tokio::test]
+async fn waiting_for_fills_never_eats_the_time_kept_for_recording() {
+    let start = open_market();
+    let settings = ExecutionSettings::default();
+    for (deadline_in, waits_until) in [
+        // The deadline leaves 10 s once its reserve is kept: the wait ends by then.
+        (
+            settings.deadline_reserve + Duration::from_secs(10),
+            Duration::from_secs(10),
+        ),
+        // A distant deadline: the stage's own wait.
+        (Duration::from_secs(900), settings.max_fill_wait),
+    ] {
+        let clock = ManualClock::starting_at(start);
+        let broker = Arc::new(
+            ScriptedBroker::new(paper(
+                json!({"cash": "10000.00", "prices": {"SPY": "100.00"}}),
+            ))
+            .with_clock(Arc::new(clock.clone()))
+            .with_faults(|call| match call {
+                Call::Place(_) => Some(Fault::Script(OrderScript::rests())),
+                _ => None,
+            }),
+        );
+        let planned = plan(start, "10000", &[("SPY", "BUY", "0", "5000")]);
+        let deadline = start + chrono::TimeDelta::from_std(deadline_in).unwrap();
+        let handled = handler(broker, &clock)
+            .handle(&planned.into(), &Delivery::until(Some(deadline)))
+            .await
+            .unwrap();
+        assert!(handled.check_again.is_some(), "{handled:?}");
+        let waited = (clock.now() - start).to_std().unwrap();
+        assert!(
+            waited <= waits_until && waited + Duration::from_secs(5) > waits_until,
+            "waited {waited:?} for fills with {waits_until:?} to wait"
+        );
+    }
+}
+
+/// The day's buys count a buy of this plan that an earlier attempt left open at the price it
+/// was sized at (a market order has no price until it fills): with 6,000 of SPY still open, a
+/// 4,000 TLT buy would pass a 9,000 daily limit if the open buy counted nothing.
+#[tokio::test]
+async fn an_open_buy_of_the_plan_counts_toward_the_days_buys() {
+    let clock = ManualClock::starting_at(open_market());
+    let spy = Symbol::parse("SPY").unwrap();
+    let resting_spy = spy.clone();
+    let broker = Arc::new(
+        ScriptedBroker::new(paper(json!({
+            "cash": "10000.00",
+            "prices": {"SPY": "100.00", "TLT": "100.00"}
+        })))
+        .with_clock(Arc::new(clock.clone()))
+        .with_faults(move |call| match call {
+            Call::Place(order) if order.symbol == resting_spy => {
+                Some(Fault::Script(OrderScript::rests()))
+            }
+            _ => None,
+        }),
+    );
+    let planned = plan(
+        open_market(),
+        "10000",
+        &[("SPY", "BUY", "0", "6000"), ("TLT", "BUY", "0", "4000")],
+    );
+    broker
+        .place_market_order(&OrderRequest {
+            symbol: spy,
+            side: OrderSide::Buy,
+            qty: dec!(60),
+            client_order_id: id("plan-lifecycle", OrderSide::Buy, "SPY"),
+        })
+        .await
+        .unwrap();
+    let mut settings = ExecutionSettings::default();
+    settings.limits.max_daily_buy_notional = dec!(9000);
+    let handled = ExecutionHandler::new(broker.clone(), settings)
+        .with_clock(Arc::new(clock.clone()))
+        .handle(&planned.into(), &Delivery::in_process())
+        .await
+        .unwrap();
+    let tlt_orders = broker
+        .orders_since(open_market() - chrono::TimeDelta::days(1))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.symbol.as_str() == "TLT")
+        .count();
+    assert_eq!(tlt_orders, 0, "{handled:?}");
+    let failed = handled.events.iter().find_map(|e| match e {
+        Event::WorkflowFailed(failed) => Some(failed),
+        _ => None,
+    });
+    assert_eq!(
+        failed.map(|f| &f.error_details["check"]),
+        Some(&json!("max_daily_buy_notional")),
+        "{handled:?}"
+    );
 }
