@@ -26,11 +26,23 @@ pub(crate) struct DayTally {
 }
 
 impl DayTally {
-    /// The tally of the broker's orders of the session. An open buy counts what is still open at
-    /// `open_price` (the price it was sized at, when it is one of the plan's) — it may still fill.
+    /// The symbols whose latest price [`DayTally::of`] needs: buys still open with no price of
+    /// their own (a market order has none until something of it fills).
+    pub(crate) fn unpriced(orders: &[OrderOutcome]) -> BTreeSet<Symbol> {
+        orders
+            .iter()
+            .filter(|o| o.side == OrderSide::Buy && o.fill_price.is_none())
+            .filter(|o| !o.open_qty().is_zero())
+            .map(|o| o.symbol.clone())
+            .collect()
+    }
+
+    /// The tally of the broker's orders of the session. An open buy counts what is still open
+    /// (it may still fill) at its average fill price or, with nothing filled yet, at the
+    /// `latest` price of its symbol (one for each symbol [`DayTally::unpriced`] names).
     pub(crate) fn of(
         orders: &[OrderOutcome],
-        open_price: impl Fn(&OrderOutcome) -> Option<Decimal>,
+        latest: &BTreeMap<Symbol, Decimal>,
     ) -> Result<Self, HandlerError> {
         let mut tally = Self::default();
         for order in orders {
@@ -41,13 +53,23 @@ impl DayTally {
             let filled = checked(order.filled_value(), || {
                 format!("the value filled of {}", order.client_order_id)
             })?;
-            let price = order
-                .fill_price
-                .or_else(|| open_price(order))
-                .unwrap_or_default();
-            let open = checked(order.open_qty().checked_mul(price), || {
-                format!("the open value of {}", order.client_order_id)
-            })?;
+            let open_qty = order.open_qty();
+            let open = if open_qty.is_zero() {
+                Decimal::ZERO
+            } else {
+                let price = order
+                    .fill_price
+                    .or_else(|| latest.get(&order.symbol).copied())
+                    .ok_or_else(|| {
+                        HandlerError::Permanent(format!(
+                            "no price to value the open buy {} at: the tally was not given the latest price of {}",
+                            order.client_order_id, order.symbol
+                        ))
+                    })?;
+                checked(open_qty.checked_mul(price), || {
+                    format!("the open value of {}", order.client_order_id)
+                })?
+            };
             tally.bought = checked(
                 tally
                     .bought
@@ -813,8 +835,9 @@ mod tests {
             outcome(OrderSide::Sell, "10", "10", Some("100"), Filled),
             outcome(OrderSide::Buy, "5", "0", None, Rejected),
         ];
-        // 1,000 filled + 400 filled + 10 open at the price it was sized at (90).
-        let day = DayTally::of(&orders, |_| Some(d("90"))).unwrap();
+        // 1,000 filled + 400 filled + 10 open at the latest price (90).
+        let latest = BTreeMap::from([(Symbol::parse("SPY").unwrap(), d("90"))]);
+        let day = DayTally::of(&orders, &latest).unwrap();
         assert_eq!(
             day,
             DayTally {
@@ -829,6 +852,44 @@ mod tests {
             DayTally {
                 orders: 6,
                 bought: d("2350")
+            }
+        );
+    }
+
+    #[test]
+    fn only_open_buys_with_nothing_filled_need_the_latest_price() {
+        use crate::broker::OrderStatus::*;
+        let of = |symbol: &str, mut order: OrderOutcome| {
+            order.symbol = Symbol::parse(symbol).unwrap();
+            order
+        };
+        let orders = [
+            of("AAA", outcome(OrderSide::Buy, "10", "0", None, Pending)),
+            of(
+                "BBB",
+                outcome(OrderSide::Buy, "10", "4", Some("100"), PartiallyFilled),
+            ),
+            of("CCC", outcome(OrderSide::Sell, "10", "0", None, Pending)),
+            of("DDD", outcome(OrderSide::Buy, "10", "0", None, Rejected)),
+            of(
+                "EEE",
+                outcome(OrderSide::Buy, "10", "10", Some("100"), Filled),
+            ),
+        ];
+        assert_eq!(
+            DayTally::unpriced(&orders),
+            BTreeSet::from([Symbol::parse("AAA").unwrap()])
+        );
+        // Without it, the open buy is an error naming it, never valued at nothing.
+        let error = DayTally::of(&orders, &BTreeMap::new()).unwrap_err();
+        assert!(error.to_string().contains("AAA"), "{error}");
+        let latest = BTreeMap::from([(Symbol::parse("AAA").unwrap(), d("50"))]);
+        // AAA 10 open at 50, BBB 4 filled and 6 open at 100, EEE 10 filled at 100.
+        assert_eq!(
+            DayTally::of(&orders, &latest).unwrap(),
+            DayTally {
+                orders: 5,
+                bought: d("2500")
             }
         );
     }

@@ -526,31 +526,16 @@ impl Execution<'_> {
             .orders_since(since)
             .await
             .map_err(|e| self.broker_failed(e, records, resumed))?;
-        // A market order has no price until it fills: what is open of a buy is valued at the
-        // price this plan sized it at, or else (an earlier attempt's order, a person's) at the
-        // latest price — never at nothing.
         let mut latest = BTreeMap::new();
-        for order in &orders {
-            let unpriced = order.side == OrderSide::Buy
-                && order.fill_price.is_none()
-                && !order.open_qty().is_zero();
-            if unpriced && !latest.contains_key(&order.symbol) {
-                let price = self
-                    .broker
-                    .latest_price(&order.symbol)
-                    .await
-                    .map_err(|e| self.broker_failed(e, records, resumed))?;
-                latest.insert(order.symbol.clone(), price);
-            }
+        for symbol in DayTally::unpriced(&orders) {
+            let price = self
+                .broker
+                .latest_price(&symbol)
+                .await
+                .map_err(|e| self.broker_failed(e, records, resumed))?;
+            latest.insert(symbol, price);
         }
-        let day = DayTally::of(&orders, |order| {
-            records
-                .iter()
-                .find(|r| r.client_order_id == order.client_order_id)
-                .map(|r| r.price)
-                .filter(|price| !price.is_zero())
-                .or_else(|| latest.get(&order.symbol).copied())
-        })?;
+        let day = DayTally::of(&orders, &latest)?;
         *self.day.lock().unwrap_or_else(|e| e.into_inner()) = Some(day);
         Ok(day)
     }
