@@ -780,3 +780,49 @@ async fn an_open_buy_of_the_plan_counts_toward_the_days_buys() {
         "{handled:?}"
     );
 }
+
+/// Someone traded the account after the plan's first order (a person, another plan): the rest
+/// of the plan was sized on an account that is no more; it stops, naming their order, and
+/// buys nothing.
+#[tokio::test]
+async fn a_started_plan_stops_when_someone_else_traded_the_account_since() {
+    let clock = ManualClock::starting_at(open_market());
+    let (broker, planned) = sell_tlt_buy_spy();
+    let broker = Arc::new(
+        PaperBroker::in_memory(broker.snapshot().unwrap()).with_clock(Arc::new(clock.clone())),
+    );
+    sold_by_an_earlier_attempt(&broker).await;
+    clock.advance(Duration::from_secs(30));
+    broker
+        .place_market_order(&OrderRequest {
+            symbol: Symbol::parse("SPY").unwrap(),
+            side: OrderSide::Sell,
+            qty: dec!(3),
+            client_order_id: "a-person".into(),
+        })
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(30));
+    let events = handler(broker.clone(), &clock)
+        .handle(&planned.into(), &Delivery::in_process())
+        .await
+        .unwrap()
+        .events;
+    let Some(Event::WorkflowFailed(failed)) = events.last() else {
+        panic!("{events:?}")
+    };
+    assert_eq!(failed.error_details["check"], json!("superseded"));
+    assert!(
+        failed.failure_reason.contains("sell 3 SPY"),
+        "{}",
+        failed.failure_reason
+    );
+    let bought_spy = broker
+        .snapshot()
+        .unwrap()
+        .orders
+        .iter()
+        .filter(|o| o.client_order_id == id("plan-lifecycle", OrderSide::Buy, "SPY"))
+        .count();
+    assert_eq!(bought_spy, 0);
+}
