@@ -133,14 +133,14 @@ async fn a_resumed_plan_buys_the_rest_with_the_cash_really_left() {
     );
 }
 
-/// An earlier attempt's buy of 60 SPY filled a quarter (1,500 spent) and rests open; its other
-/// 45 shares will still take 4,500 of the 8,500 the account holds. The retry buys TLT with the
-/// 4,000 left, not with the account's cash as it reads now.
-#[tokio::test]
-async fn a_resumed_plan_keeps_the_cash_its_open_buys_will_take() {
-    let clock = ManualClock::starting_at(open_market());
+/// An account of 10,000 in cash (SPY and TLT at 100) where an earlier attempt of the plan placed
+/// its buy of 60 SPY, which follows `spy_script`; every other order fills at once.
+async fn spy_buy_placed_by_an_earlier_attempt(
+    clock: &ManualClock,
+    spy_script: OrderScript,
+) -> Arc<ScriptedBroker<PaperBroker>> {
     let spy = Symbol::parse("SPY").unwrap();
-    let resting_spy = spy.clone();
+    let scripted = spy.clone();
     let broker = Arc::new(
         ScriptedBroker::new(paper(json!({
             "cash": "10000.00",
@@ -148,17 +148,11 @@ async fn a_resumed_plan_keeps_the_cash_its_open_buys_will_take() {
         })))
         .with_clock(Arc::new(clock.clone()))
         .with_faults(move |call| match call {
-            Call::Place(order) if order.symbol == resting_spy => Some(Fault::Script(OrderScript {
-                fills: vec![(Duration::ZERO, dec!(0.25))],
-                ending: None,
-            })),
+            Call::Place(order) if order.symbol == scripted => {
+                Some(Fault::Script(spy_script.clone()))
+            }
             _ => None,
         }),
-    );
-    let planned = plan(
-        open_market(),
-        "10000",
-        &[("SPY", "BUY", "0", "6000"), ("TLT", "BUY", "0", "5000")],
     );
     broker
         .place_market_order(&OrderRequest {
@@ -169,6 +163,25 @@ async fn a_resumed_plan_keeps_the_cash_its_open_buys_will_take() {
         })
         .await
         .unwrap();
+    broker
+}
+
+/// An earlier attempt's buy of 60 SPY filled a quarter (1,500 spent) and rests open; its other
+/// 45 shares will still take 4,500 of the 8,500 the account holds. The retry buys TLT with the
+/// 4,000 left, not with the account's cash as it reads now.
+#[tokio::test]
+async fn a_resumed_plan_keeps_the_cash_its_open_buys_will_take() {
+    let clock = ManualClock::starting_at(open_market());
+    let quarter_filled = OrderScript {
+        fills: vec![(Duration::ZERO, dec!(0.25))],
+        ending: None,
+    };
+    let broker = spy_buy_placed_by_an_earlier_attempt(&clock, quarter_filled).await;
+    let planned = plan(
+        open_market(),
+        "10000",
+        &[("SPY", "BUY", "0", "6000"), ("TLT", "BUY", "0", "5000")],
+    );
     assert_eq!(broker.account().await.unwrap().cash, dec!(8500));
 
     let handled = handler(broker.clone(), &clock)
@@ -726,35 +739,12 @@ async fn waiting_for_fills_never_eats_the_time_kept_for_recording() {
 #[tokio::test]
 async fn an_open_buy_of_the_plan_counts_toward_the_days_buys() {
     let clock = ManualClock::starting_at(open_market());
-    let spy = Symbol::parse("SPY").unwrap();
-    let resting_spy = spy.clone();
-    let broker = Arc::new(
-        ScriptedBroker::new(paper(json!({
-            "cash": "10000.00",
-            "prices": {"SPY": "100.00", "TLT": "100.00"}
-        })))
-        .with_clock(Arc::new(clock.clone()))
-        .with_faults(move |call| match call {
-            Call::Place(order) if order.symbol == resting_spy => {
-                Some(Fault::Script(OrderScript::rests()))
-            }
-            _ => None,
-        }),
-    );
+    let broker = spy_buy_placed_by_an_earlier_attempt(&clock, OrderScript::rests()).await;
     let planned = plan(
         open_market(),
         "10000",
         &[("SPY", "BUY", "0", "6000"), ("TLT", "BUY", "0", "4000")],
     );
-    broker
-        .place_market_order(&OrderRequest {
-            symbol: spy,
-            side: OrderSide::Buy,
-            qty: dec!(60),
-            client_order_id: id("plan-lifecycle", OrderSide::Buy, "SPY"),
-        })
-        .await
-        .unwrap();
     let mut settings = ExecutionSettings::default();
     settings.limits.max_daily_buy_notional = dec!(9000);
     let handled = ExecutionHandler::new(broker.clone(), settings)
